@@ -1,0 +1,236 @@
+"""Telegram: python-telegram-bot's Application, translating updates to Inbound and Outcomes to calls.
+
+Polling runs PTB's own Updater; webhook mode takes updates on Houqin's ASGI app, checks the secret
+token in constant time, and answers 200 only after the update was handled and its replies sent, so an
+update Telegram sees acknowledged has had its effect.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.settings import Settings, TelegramMode
+from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
+from handlers.engine import Houqin
+from handlers.flow import Flow
+from handlers.i18n import LOCALES, pick_locale, translate
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's language codes for our catalogs; the default (no code) gets the organisation's language.
+TELEGRAM_LANGUAGE = {"zh_CN": "zh", "en": "en"}
+
+
+class TelegramChannel:
+    def __init__(self, settings: Settings, houqin: Houqin, flows: Sequence[Flow]) -> None:
+        assert settings.telegram_bot_token, "the channel is only built when a token is set"
+        self.settings = settings
+        self.houqin = houqin
+        self.flows = flows
+        api = settings.telegram_api_base_url
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_bot_token)
+            .base_url(f"{api}/bot")
+            .base_file_url(f"{api}/file/bot")
+        )
+        if settings.telegram_mode is TelegramMode.WEBHOOK:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self._publish_commands()
+        if self.settings.telegram_mode is TelegramMode.WEBHOOK:
+            await self.application.bot.set_webhook(
+                url=f"{self.settings.telegram_webhook_url}",
+                secret_token=self.settings.telegram_webhook_secret,
+                allowed_updates=["message", "callback_query"],
+            )
+        await self.application.start()
+        if self.application.updater is not None:
+            await self.application.updater.start_polling(
+                allowed_updates=["message", "callback_query"], poll_interval=0.0, timeout=10
+            )
+
+    async def stop(self) -> None:
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def _publish_commands(self) -> None:
+        names = [flow.name for flow in self.flows]
+        ordered = ["start", *names, "my", "lang", "help", "cancel"]
+        try:
+            for locale in LOCALES:
+                commands = [BotCommand(name, translate(locale, f"command.{name}")) for name in ordered]
+                await self.application.bot.set_my_commands(commands, language_code=TELEGRAM_LANGUAGE[locale])
+            default = [BotCommand(name, translate(self.settings.default_locale, f"command.{name}")) for name in ordered]
+            await self.application.bot.set_my_commands(default)
+        except TelegramError as exc:
+            # The menu is a convenience; a bot that cannot set it still works.
+            log.warning("could not set the Telegram command menu: %s", exc)
+
+    # --- inbound --------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        if self.settings.telegram_mode is not TelegramMode.WEBHOOK:
+            return []
+        return [Route(WEBHOOK_PATH, self.webhook, methods=["POST"])]
+
+    async def webhook(self, request: Request) -> Response:
+        expected = (self.settings.telegram_webhook_secret or "").encode()
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        try:
+            payload = await request.json()
+            update = Update.de_json(payload, self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            return JSONResponse({"error": "not a Telegram update"}, status_code=400)
+        try:
+            await self.handle_update(update)
+        except Exception:
+            # Not acknowledged: Telegram sends the update again, and its key makes the retry safe.
+            log.exception("handling Telegram update %s failed", update.update_id)
+            return JSONResponse({"error": "try again"}, status_code=500)
+        return Response(status_code=200)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.handle_update(update)
+
+    async def handle_update(self, update: Update) -> None:
+        inbound = to_inbound(update)
+        if inbound is None:
+            return
+        outcome = await self.houqin.handle(inbound)
+        if outcome.duplicate and outcome.replied:
+            if update.callback_query is not None:
+                await self._answer_press(update.callback_query, None)
+            return
+        await self.deliver(update, outcome)
+        await self.houqin.mark_replied(outcome)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("handling a Telegram update failed", exc_info=context.error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        # The transaction was rolled back, so nothing half-done was kept: tell them to try again.
+        user = update.effective_user
+        locale = pick_locale(None, user.language_code if user else None, self.settings.default_locale)
+        try:
+            apology = translate(locale, "dialog.error.internal")
+            await self.application.bot.send_message(update.effective_chat.id, apology)
+        except TelegramError:
+            log.warning("could not tell chat %s about the failure", update.effective_chat.id)
+
+    # --- outbound -------------------------------------------------------------------------------
+
+    async def deliver(self, update: Update, outcome: Outcome) -> None:
+        press = update.callback_query
+        if press is not None:
+            await self._answer_press(press, outcome.toast)
+            if not outcome.duplicate and isinstance(press.message, Message):
+                await self._retire_buttons(press.message, outcome.chosen)
+        chat = update.effective_chat
+        assert chat is not None, "to_inbound only accepts updates from a chat"
+        for reply in outcome.replies:
+            for text, markup in render(reply):
+                await self.application.bot.send_message(chat.id, text, reply_markup=markup)
+
+    async def _answer_press(self, press: CallbackQuery, toast: str | None) -> None:
+        try:
+            await press.answer(text=toast)
+        except BadRequest as exc:
+            # A press older than Telegram's answer window cannot be answered; the replies still go out.
+            log.info("could not answer callback query: %s", exc)
+
+    async def _retire_buttons(self, message: Message, chosen: str | None) -> None:
+        """Edit the message that carried the pressed button: show the choice, remove the buttons."""
+        try:
+            if chosen and message.text:
+                await message.edit_text(f"{message.text}\n\n→ {chosen}"[:MAX_TEXT], reply_markup=None)
+            else:
+                await message.edit_reply_markup(reply_markup=None)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                log.info("could not retire buttons of message %s: %s", message.message_id, exc)
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """An Update as Houqin's neutral Inbound; None for what Houqin does not handle (groups, edits)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != "private" or user.is_bot:
+        return None
+    sender = Sender(CHANNEL, str(user.id), str(chat.id), user.full_name, user.language_code)
+    key = str(update.update_id)
+    if update.callback_query is not None:
+        return Inbound(sender, Kind.BUTTON, key, text=update.callback_query.data or "")
+    message = update.message
+    if message is None:
+        return None
+    if message.text is not None:
+        text = message.text
+        if text.startswith("/") and len(text) > 1:
+            head, _, args = text[1:].partition(" ")
+            command = head.partition("@")[0].lower()
+            return Inbound(sender, Kind.COMMAND, key, text=args.strip(), command=command)
+        return Inbound(sender, Kind.TEXT, key, text=text)
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        return Inbound(sender, Kind.PHOTO, key, photo=PhotoIn(file_id=largest.file_id, content_type="image/jpeg"))
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        # A photo sent "as a file" keeps full quality; it is still a photo to the person.
+        photo = PhotoIn(file_id=document.file_id, content_type=document.mime_type)
+        return Inbound(sender, Kind.PHOTO, key, photo=photo)
+    return Inbound(sender, Kind.UNSUPPORTED, key)
+
+
+def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """A reply as Telegram messages: split at 4096 characters, buttons on the last part."""
+    markup = (
+        InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row] for row in reply.buttons]
+        )
+        if reply.buttons
+        else None
+    )
+    parts = split_text(reply.text)
+    return [(part, markup if index == len(parts) - 1 else None) for index, part in enumerate(parts)]
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    parts.append(text)
+    return parts

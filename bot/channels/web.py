@@ -1,0 +1,170 @@
+"""The browser chat: a page and a small JSON API on Houqin's own ASGI app.
+
+Translates HTTP requests into Inbound deliveries and Outcomes into JSON, nothing more. Until sign-in
+exists it trusts the person the page says it is, so it only runs in demo mode (see Settings).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
+from handlers.engine import Houqin
+from handlers.flow import sniff_image_type
+from handlers.i18n import LOCALES, catalog, pick_locale
+from storage.models import ChannelAccount, Person
+
+CHANNEL = "web"
+STATIC = Path(__file__).parent / "web_static"
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# A little over the photo step's own limit, so an oversized photo gets the step's friendly message.
+MAX_UPLOAD = 11 * 1024 * 1024
+
+
+class WebChat:
+    def __init__(self, houqin: Houqin, default_locale: str) -> None:
+        self.houqin = houqin
+        self.default_locale = default_locale
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.page),
+            Route("/api/web/people", self.people),
+            Route("/api/web/strings", self.strings),
+            Route("/api/web/messages", self.message, methods=["POST"]),
+            Route("/api/web/photos", self.photo, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
+        ]
+
+    async def page(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def people(self, request: Request) -> Response:
+        """The demo picker: every person who has a browser identity."""
+        async with self.houqin.db.unit_of_work() as session:
+            accounts = (
+                await session.scalars(
+                    select(ChannelAccount).where(ChannelAccount.channel == CHANNEL).order_by(ChannelAccount.id)
+                )
+            ).all()
+            people = [
+                {
+                    "id": account.external_id,
+                    "name": account.person.display_name,
+                    "roles": sorted({role.role for role in account.person.roles}),
+                    "locale": pick_locale(account.person.locale, None, self.default_locale),
+                }
+                for account in accounts
+            ]
+        return JSONResponse({"people": people})
+
+    async def strings(self, request: Request) -> Response:
+        locale = request.query_params.get("locale", self.default_locale)
+        if locale not in LOCALES:
+            locale = self.default_locale
+        texts = {key: text for key, text in catalog(locale).items() if key.startswith(("web.", "lang."))}
+        return JSONResponse({"locale": locale, "strings": texts})
+
+    async def message(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return problem(400, "body must be JSON")
+        if not isinstance(body, dict):
+            return problem(400, "body must be a JSON object")
+        sender = await self._sender(body.get("person"))
+        if isinstance(sender, Response):
+            return sender
+        client_id = body.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            return problem(400, "client_id must be 8-64 letters, digits, - or _")
+        inbound = inbound_from(sender, client_id, body)
+        if inbound is None:
+            return problem(400, "send one of text or button, as a string")
+        return await self._handle(inbound)
+
+    async def photo(self, request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_UPLOAD:
+            return problem(413, "photo too large")
+        form = await request.form(max_files=1, max_fields=4)
+        sender = await self._sender(form.get("person"))
+        if isinstance(sender, Response):
+            return sender
+        client_id = form.get("client_id")
+        upload = form.get("file")
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            return problem(400, "client_id must be 8-64 letters, digits, - or _")
+        if not isinstance(upload, UploadFile):
+            return problem(400, "file is required")
+        content = await upload.read(MAX_UPLOAD + 1)
+        kind_of_image = sniff_image_type(content)
+        # Anything that is not an image is an unsupported attachment: the dialog says so, politely.
+        inbound = Inbound(
+            sender,
+            Kind.PHOTO if kind_of_image else Kind.UNSUPPORTED,
+            client_id,
+            photo=PhotoIn(content=content, content_type=kind_of_image) if kind_of_image else None,
+        )
+        return await self._handle(inbound)
+
+    async def _handle(self, inbound: Inbound) -> Response:
+        outcome = await self.houqin.handle(inbound)
+        await self.houqin.mark_replied(outcome)
+        return JSONResponse(outcome_json(outcome))
+
+    async def _sender(self, person_key: object) -> Sender | Response:
+        if not isinstance(person_key, str) or not person_key:
+            return problem(400, "person is required")
+        async with self.houqin.db.unit_of_work() as session:
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == person_key
+                )
+            )
+            if account is None:
+                return problem(404, "no such person")
+            person: Person = account.person
+            return Sender(CHANNEL, person_key, person_key, person.display_name, None)
+
+
+def inbound_from(sender: Sender, client_id: str, body: dict[str, Any]) -> Inbound | None:
+    text, button = body.get("text"), body.get("button")
+    if isinstance(button, str) and text is None:
+        return Inbound(sender, Kind.BUTTON, client_id, text=button[:MAX_TEXT])
+    if not isinstance(text, str) or button is not None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith("/") and len(stripped) > 1:
+        command, _, args = stripped[1:].partition(" ")
+        return Inbound(sender, Kind.COMMAND, client_id, text=args.strip(), command=command.lower())
+    # Over-long text still goes through, so the dialog can say it is too long in the person's language.
+    return Inbound(sender, Kind.TEXT, client_id, text=text)
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "replies": [
+            {
+                "text": reply.text,
+                "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in reply.buttons],
+            }
+            for reply in outcome.replies
+        ],
+        "chosen": outcome.chosen,
+        "toast": outcome.toast,
+        "locale": outcome.locale,
+        "duplicate": outcome.duplicate,
+    }
+
+
+def problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"error": detail}, status_code=status)

@@ -1,0 +1,66 @@
+"""The composition root: the one place that builds the database, the core and the channels."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.channels.telegram import TelegramChannel
+from bot.channels.web import WebChat
+from bot.settings import Settings
+from handlers import repair
+from handlers.engine import Houqin
+from handlers.flow import Flow
+from storage.db import Database
+
+log = logging.getLogger("houqin")
+
+FLOWS: tuple[Flow, ...] = (repair.FLOW,)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    db: Database
+    houqin: Houqin
+    telegram: TelegramChannel | None = None
+    web: WebChat | None = None
+    running: list[str] = field(default_factory=list)
+
+    async def start(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.start()
+        log.info("channels running: %s", ", ".join(self.channel_names()) or "none")
+        off = [name for name in ("telegram", "slack", "web") if name not in self.channel_names()]
+        if off:
+            log.info("channels off: %s", ", ".join(off))
+
+    async def stop(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.db.dispose()
+
+    def channel_names(self) -> list[str]:
+        names = []
+        if self.telegram is not None:
+            names.append(f"telegram ({self.settings.telegram_mode.value})")
+        if self.web is not None:
+            names.append("web")
+        return names
+
+
+def build_service(settings: Settings) -> Service:
+    db = Database(settings.database_url)
+    houqin = Houqin(
+        db,
+        FLOWS,
+        default_locale=settings.default_locale,
+        zone=settings.zone,
+        admins=settings.admin_accounts,
+    )
+    service = Service(settings, db, houqin)
+    if settings.telegram_enabled:
+        service.telegram = TelegramChannel(settings, houqin, FLOWS)
+    if settings.web_chat_enabled:
+        service.web = WebChat(houqin, settings.default_locale)
+    return service

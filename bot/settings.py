@@ -1,0 +1,166 @@
+"""Houqin's settings, read from the environment and `.env` (see .env.example for every one)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handlers.i18n import LOCALES
+from handlers.people import AdminAccount
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/houqin.db"
+ASYNC_DRIVERS = {
+    "sqlite:///": "sqlite+aiosqlite:///",
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+}
+
+
+class TelegramMode(StrEnum):
+    POLLING = "polling"
+    WEBHOOK = "webhook"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_mode: TelegramMode = TelegramMode.POLLING
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    web_enabled: bool = True
+    demo_mode: bool = False
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    default_locale: str = "zh_CN"
+    timezone: str = "Asia/Shanghai"
+    admins: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        # Accept the URLs people paste from elsewhere and use the async drivers Houqin runs on.
+        for plain, driver in ASYNC_DRIVERS.items():
+            if value.startswith(plain):
+                value = driver + value.removeprefix(plain)
+        if not value.startswith(tuple(ASYNC_DRIVERS.values())):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("telegram_bot_token", "telegram_webhook_secret", "telegram_webhook_url")
+    @classmethod
+    def _blank_is_absent(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_alphabet(cls, value: str | None) -> str | None:
+        # Telegram refuses other characters in secret_token when the webhook is set.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("default_locale")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        if value not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _real_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not an IANA time zone such as Asia/Shanghai") from exc
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_list(cls, value: str) -> str:
+        parse_admins(value)
+        return value
+
+    @property
+    def admin_accounts(self) -> tuple[AdminAccount, ...]:
+        return parse_admins(self.admins)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def web_chat_enabled(self) -> bool:
+        # Until sign-in exists the browser chat trusts whoever it is told it is, so only demo mode opens it.
+        return self.web_enabled and self.demo_mode
+
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url.removeprefix(prefix)
+        return None if path in ("", ":memory:") else Path(path)
+
+    def check_consistency(self) -> None:
+        """Rules that span settings; raises SettingsError naming the one to fix."""
+        if self.telegram_enabled and self.telegram_mode is TelegramMode.WEBHOOK:
+            if not self.telegram_webhook_secret:
+                raise SettingsError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+            if not self.telegram_webhook_url:
+                raise SettingsError("TELEGRAM_WEBHOOK_URL is required when TELEGRAM_MODE=webhook")
+
+
+CHANNELS = ("telegram", "slack", "web")
+
+
+def parse_admins(value: str) -> tuple[AdminAccount, ...]:
+    accounts = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        channel, sep, external_id = item.partition(":")
+        if not sep or channel not in CHANNELS or not external_id:
+            raise ValueError(f"entry {item!r} should look like telegram:123 or slack:U456")
+        accounts.append(AdminAccount(channel, external_id))
+    return tuple(accounts)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{name} is invalid: {reason}") from None
+    settings.check_consistency()
+    return settings

@@ -1,0 +1,104 @@
+"""What channels hand the core and what they get back: neutral of any platform.
+
+A channel turns its payload into an ``Inbound`` on the way in and renders each ``Reply`` in its own
+idiom on the way out (an inline keyboard, Block Kit buttons, chat bubbles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+# Telegram's own ceiling for one message; nothing longer is accepted from any channel.
+MAX_TEXT = 4096
+
+
+class Kind(StrEnum):
+    COMMAND = "command"
+    TEXT = "text"
+    BUTTON = "button"
+    PHOTO = "photo"
+    UNSUPPORTED = "unsupported"  # a sticker, voice note, document... something no step can use
+
+
+@dataclass(frozen=True)
+class PhotoIn:
+    file_id: str | None = None  # the platform keeps the bytes (Telegram, Slack)
+    content: bytes | None = None  # we were given the bytes (browser upload)
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    channel: str
+    external_id: str
+    address: str  # where replies go: a Telegram chat id, a Slack DM channel, a web person
+    display_name: str
+    platform_locale: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    sender: Sender
+    kind: Kind
+    # Unique per delivery on its channel (Telegram update_id, a web client message id): a second
+    # delivery with the same key is recognised and changes nothing.
+    delivery_key: str
+    text: str = ""  # the text, the command's arguments, or a button's payload
+    command: str = ""  # without the slash, lower case
+    photo: PhotoIn | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass
+class Outcome:
+    replies: list[Reply] = field(default_factory=list)
+    # For a pressed button: what it chose, so the channel can mark the message it sat on and retire
+    # its buttons; None when the press was refused.
+    chosen: str | None = None
+    # A short note for the platform's button acknowledgement (Telegram's toast).
+    toast: str | None = None
+    duplicate: bool = False
+    # For a duplicate: whether the first handling's replies are known to have been sent.
+    replied: bool = False
+    locale: str = ""
+    delivery_id: int | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "replies": [
+                {"text": r.text, "buttons": [[[b.label, b.payload] for b in row] for row in r.buttons]}
+                for r in self.replies
+            ],
+            "chosen": self.chosen,
+            "toast": self.toast,
+            "locale": self.locale,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], *, replied: bool, delivery_id: int) -> Outcome:
+        replies = [
+            Reply(r["text"], tuple(tuple(Button(label, payload) for label, payload in row) for row in r["buttons"]))
+            for r in record.get("replies", [])
+        ]
+        return cls(
+            replies=replies,
+            chosen=record.get("chosen"),
+            toast=record.get("toast"),
+            locale=record.get("locale", ""),
+            duplicate=True,
+            replied=replied,
+            delivery_id=delivery_id,
+        )

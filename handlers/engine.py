@@ -1,0 +1,484 @@
+"""The core every channel calls: one inbound delivery in, the replies out, one transaction between.
+
+Per delivery: record its key (a duplicate stops here), resolve the person, load their dialog
+state, act on the command, button, text or photo, save the state, commit. The state row carries a
+version that SQLAlchemy checks on every UPDATE, so when two processes answer for the same person
+one of them retries against what the other wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from handlers import menu
+from handlers.conversation import MAX_TEXT, Button, Inbound, Kind, Outcome, PhotoIn, Reply
+from handlers.flow import (
+    ChoiceStep,
+    ConfirmStep,
+    Flow,
+    Invalid,
+    LocationStep,
+    Option,
+    PhotoStep,
+    Step,
+    StepContext,
+    TextStep,
+    photo_problem,
+)
+from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale
+from handlers.people import AdminAccount, identify
+from storage.db import Database
+from storage.models import AuditEntry, DialogState, Person, Photo, ProcessedDelivery, utcnow
+
+log = logging.getLogger(__name__)
+
+# Button values the engine itself understands inside a flow (never valid option values).
+BACK, CANCEL, DONE, SUBMIT, OTHER = "_back", "_cancel", "_done", "_submit", "_other"
+ATTEMPTS = 4
+
+
+@dataclass
+class Turn:
+    """One delivery being handled: who, where they are, and what we will say."""
+
+    session: AsyncSession
+    person: Person
+    state: DialogState
+    locale: str
+    channel: str
+    now: datetime
+    zone: ZoneInfo
+    texts: list[tuple[Renderable | str, tuple[tuple[Button, ...], ...]]] = field(default_factory=list)
+    chosen: str | None = None
+    toast: Msg | None = None
+
+    def say(self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
+        self.texts.append((text, buttons))
+
+    def context(self) -> StepContext:
+        return StepContext(self.session, self.person, self.locale, self.channel, self.now, self.zone, self.state.data)
+
+
+class Houqin:
+    def __init__(
+        self,
+        db: Database,
+        flows: Sequence[Flow],
+        default_locale: str,
+        zone: ZoneInfo,
+        admins: Sequence[AdminAccount] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.flows = {flow.name: flow for flow in flows}
+        self.default_locale = default_locale
+        self.zone = zone
+        self.admins = tuple(admins)
+        self.clock = clock
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self.db.unit_of_work() as session:
+                    return await self._handle_once(session, inbound)
+            except IntegrityError:
+                # Either this delivery was handled already (by us or another process), or two
+                # processes raced to create the same person or state row: look, then retry.
+                if earlier := await self._earlier_outcome(inbound):
+                    return earlier
+                if attempt == ATTEMPTS:
+                    raise
+            except StaleDataError:
+                log.info("dialog of %s changed under us; retrying", inbound.sender.external_id)
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _earlier_outcome(self, inbound: Inbound) -> Outcome | None:
+        async with self.db.unit_of_work() as session:
+            found = await session.scalar(
+                select(ProcessedDelivery).where(
+                    ProcessedDelivery.channel == inbound.sender.channel,
+                    ProcessedDelivery.key == inbound.delivery_key,
+                )
+            )
+        if found is None:
+            return None
+        return Outcome.from_record(found.outcome, replied=found.replied_at is not None, delivery_id=found.id)
+
+    async def mark_replied(self, outcome: Outcome) -> None:
+        """Channels call this once the replies are out, so a redelivery does not send them again."""
+        if outcome.delivery_id is None:
+            return
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(ProcessedDelivery)
+                .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
+                .values(replied_at=self.clock())
+            )
+
+    async def _handle_once(self, session: AsyncSession, inbound: Inbound) -> Outcome:
+        delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
+        session.add(delivery)
+        await session.flush()
+        person, account = await identify(session, inbound.sender, self.admins)
+        state = await session.scalar(
+            select(DialogState).where(DialogState.person_id == person.id, DialogState.channel == inbound.sender.channel)
+        )
+        if state is None:
+            state = DialogState(person_id=person.id, channel=inbound.sender.channel, data={}, version=0)
+            session.add(state)
+            await session.flush()
+        locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
+        turn = Turn(session, person, state, locale, inbound.sender.channel, self.clock(), self.zone)
+        await self._dispatch(turn, inbound)
+        await session.flush()
+        replies = [
+            Reply(text if isinstance(text, str) else text.render(turn.locale), buttons) for text, buttons in turn.texts
+        ]
+        outcome = Outcome(
+            replies=replies,
+            chosen=turn.chosen,
+            toast=turn.toast.render(turn.locale) if turn.toast else None,
+            locale=turn.locale,
+            delivery_id=delivery.id,
+        )
+        delivery.outcome = outcome.to_record()
+        return outcome
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    async def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
+        flow = self.flows.get(turn.state.flow or "")
+        if inbound.kind is Kind.COMMAND:
+            await self._command(turn, flow, inbound.command, inbound.text)
+        elif inbound.kind is Kind.BUTTON:
+            await self._button(turn, flow, inbound.text)
+        elif flow is None:
+            turn.say(msg("dialog.not_understood"), self._menu_buttons(turn))
+        elif inbound.kind is Kind.TEXT:
+            if len(inbound.text) > MAX_TEXT:
+                await self._reask(turn, flow, msg("dialog.error.too_long", max=MAX_TEXT, got=len(inbound.text)))
+            else:
+                await self._answer(turn, flow, text=inbound.text)
+        elif inbound.kind is Kind.PHOTO and inbound.photo is not None:
+            await self._answer(turn, flow, photo=inbound.photo)
+        else:
+            await self._reask(turn, flow, msg("dialog.error.unsupported"))
+
+    async def _command(self, turn: Turn, flow: Flow | None, command: str, args: str) -> None:
+        if command == "cancel":
+            if flow is None:
+                turn.say(msg("dialog.cancel.nothing"), self._menu_buttons(turn))
+            else:
+                self._leave_flow(turn)
+                turn.say(msg("dialog.cancel.done", flow=flow.title), self._menu_buttons(turn))
+            return
+        if command == "help":
+            turn.say(menu.help_text(self.flows.values()))
+            if flow is not None:
+                await self._ask(turn, flow, self._current(turn, flow))
+            return
+        if command == "lang":
+            turn.say(msg("lang.ask"), menu.language_buttons())
+            return
+        if flow is not None:
+            # Starting something else would silently drop what they have typed so far.
+            await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
+            return
+        if command == "start":
+            turn.say(msg("menu.welcome", name=turn.person.display_name), self._menu_buttons(turn))
+        elif command == "my":
+            turn.say(await menu.my_requests(turn.session, turn.person, self.zone))
+        elif command in self.flows:
+            await self._start_flow(turn, self.flows[command])
+        else:
+            turn.say(msg("dialog.unknown_command", command=command[:32]), self._menu_buttons(turn))
+
+    async def _button(self, turn: Turn, flow: Flow | None, payload: str) -> None:
+        kind, _, value = payload.partition(":")
+        if kind == "lang" and value in LOCALES:
+            turn.person.locale = value
+            turn.locale = value
+            turn.chosen = msg("lang.name").render(value)
+            turn.say(msg("lang.set"))
+            if flow is not None:
+                await self._ask(turn, flow, self._current(turn, flow))
+            else:
+                turn.say(msg("menu.what_next"), self._menu_buttons(turn))
+            return
+        if kind == "go" and (value in self.flows or value in ("my", "help")):
+            turn.chosen = value
+            await self._command(turn, flow, value, "")
+            return
+        if kind.startswith("s") and kind[1:].isdigit():
+            if flow is None or int(kind[1:]) != turn.state.version:
+                turn.toast = msg("dialog.error.stale_button")
+                turn.say(msg("dialog.error.stale_button"))
+                if flow is not None:
+                    await self._ask(turn, flow, self._current(turn, flow))
+                return
+            await self._answer(turn, flow, choice=value)
+            return
+        log.warning("refused button payload %r from person %s", payload[:64], turn.person.id)
+        turn.session.add(
+            AuditEntry(
+                actor_id=turn.person.id,
+                channel=turn.channel,
+                action="button.forged",
+                outcome="refused",
+                detail={"payload": payload[:64]},
+            )
+        )
+        turn.toast = msg("dialog.error.forged_button")
+        turn.say(msg("dialog.error.forged_button"))
+        if flow is not None:
+            await self._ask(turn, flow, self._current(turn, flow))
+
+    # --- walking a flow -------------------------------------------------------------------------
+
+    async def _start_flow(self, turn: Turn, flow: Flow) -> None:
+        first = flow.next_step(None, {})
+        assert first is not None, f"flow {flow.name} has no steps"
+        turn.state.flow, turn.state.step, turn.state.data = flow.name, first.key, {"_trail": []}
+        await turn.session.flush()
+        turn.say(msg("dialog.flow.started", flow=flow.title, hint=flow.description))
+        await self._ask(turn, flow, first)
+
+    def _current(self, turn: Turn, flow: Flow) -> Step:
+        return flow.step(turn.state.step or "")
+
+    def _leave_flow(self, turn: Turn) -> None:
+        turn.state.flow, turn.state.step, turn.state.data = None, None, {}
+
+    async def _answer(
+        self,
+        turn: Turn,
+        flow: Flow,
+        *,
+        text: str | None = None,
+        choice: str | None = None,
+        photo: PhotoIn | None = None,
+    ) -> None:
+        step = self._current(turn, flow)
+        if choice == CANCEL:
+            turn.chosen = msg("dialog.button.cancel").render(turn.locale)
+            await self._command(turn, flow, "cancel", "")
+            return
+        if choice == BACK:
+            turn.chosen = msg("dialog.button.back").render(turn.locale)
+            await self._go_back(turn, flow)
+            return
+        data = dict(turn.state.data)
+        ctx = StepContext(turn.session, turn.person, turn.locale, turn.channel, turn.now, turn.zone, data)
+        try:
+            finished = await self._apply(turn, ctx, step, text=text, choice=choice, photo=photo)
+        except Invalid as problem:
+            await self._reask(turn, flow, problem.reason)
+            return
+        if not finished:
+            # A step with several rounds (photos, building then room) moved on inside itself.
+            turn.state.data = data
+            await turn.session.flush()
+            await self._ask(turn, flow, step)
+            return
+        data["_trail"] = [*data.get("_trail", []), step.key]
+        if isinstance(step, ConfirmStep):
+            turn.state.data = data
+            submitted = await flow.submit(ctx)
+            self._leave_flow(turn)
+            turn.say(submitted.message, self._menu_buttons(turn))
+            return
+        following = flow.next_step(step.key, data)
+        assert following is not None, f"flow {flow.name} must end with a confirm step"
+        turn.state.step, turn.state.data = following.key, data
+        await turn.session.flush()
+        await self._ask(turn, flow, following)
+
+    async def _apply(
+        self,
+        turn: Turn,
+        ctx: StepContext,
+        step: Step,
+        *,
+        text: str | None,
+        choice: str | None,
+        photo: PhotoIn | None,
+    ) -> bool:
+        """Put the answer into ctx.data; True when the step is complete."""
+        data = ctx.data
+        if isinstance(step, ChoiceStep):
+            if photo is not None:
+                raise Invalid(msg("dialog.error.use_buttons"))
+            value = await (step.choose(ctx, choice) if choice is not None else step.choose_by_label(ctx, text or ""))
+            data[step.key] = value
+            turn.chosen = await self._label_of(ctx, step, value)
+            return True
+        if isinstance(step, TextStep):
+            if text is None:
+                raise Invalid(msg("dialog.error.expected_text"))
+            data[step.key] = step.accept(text)
+            return True
+        if isinstance(step, PhotoStep):
+            return await self._apply_photo(turn, ctx, step, choice=choice, photo=photo)
+        if isinstance(step, LocationStep):
+            return await self._apply_location(ctx, step, text=text, choice=choice, turn=turn)
+        if isinstance(step, ConfirmStep):
+            if choice != SUBMIT:
+                raise Invalid(msg("dialog.error.confirm_with_button"))
+            turn.chosen = msg("dialog.button.submit").render(turn.locale)
+            return True
+        raise TypeError(f"unknown step type {type(step).__name__}")
+
+    async def _apply_photo(
+        self, turn: Turn, ctx: StepContext, step: PhotoStep, *, choice: str | None, photo: PhotoIn | None
+    ) -> bool:
+        photos: list[int] = list(ctx.data.get(step.key, []))
+        if choice == DONE:
+            turn.chosen = msg("dialog.button.done" if photos else "dialog.button.skip").render(turn.locale)
+            ctx.data[step.key] = photos
+            return True
+        if photo is None:
+            raise Invalid(msg("dialog.error.expected_photo"))
+        if problem := photo_problem(photo, step):
+            raise Invalid(problem)
+        stored = Photo(
+            person_id=turn.person.id,
+            channel=turn.channel,
+            file_id=photo.file_id,
+            content=photo.content,
+            content_type=photo.content_type,
+            size=len(photo.content) if photo.content is not None else None,
+        )
+        turn.session.add(stored)
+        await turn.session.flush()
+        photos.append(stored.id)
+        ctx.data[step.key] = photos
+        return len(photos) >= step.max_photos
+
+    async def _apply_location(
+        self, ctx: StepContext, step: LocationStep, *, text: str | None, choice: str | None, turn: Turn
+    ) -> bool:
+        answer: dict[str, Any] = dict(ctx.data.get(step.key) or {})
+        stage = answer.get("stage", "building")
+        if stage == "text":
+            if text is None:
+                raise Invalid(msg("dialog.error.expected_text"))
+            typed = TextStep(step.key, step.prompt, min_length=2, max_length=step.max_length).accept(text)
+            ctx.data[step.key] = {"text": typed}
+            return True
+        options = await self._location_options(ctx, step, answer)
+        if choice is None:
+            chooser = ChoiceStep(step.key, step.prompt, options=options)
+            if text is None:
+                raise Invalid(msg("dialog.error.use_buttons"))
+            choice = await chooser.choose_by_label(ctx, text)
+        labels = {option.value: option.label.render(ctx.locale) for option in options}
+        if choice not in labels:
+            raise Invalid(msg("dialog.error.not_an_option"))
+        turn.chosen = labels[choice]
+        if choice == OTHER:
+            ctx.data[step.key] = {"stage": "text"}
+            return False
+        if stage == "building":
+            ctx.data[step.key] = {"stage": "room", "building": int(choice)}
+            return False
+        ctx.data[step.key] = {"building": answer["building"], "room": int(choice)}
+        return True
+
+    async def _location_options(self, ctx: StepContext, step: LocationStep, answer: dict[str, Any]) -> list[Option]:
+        assert step.buildings is not None and step.rooms is not None
+        if answer.get("stage", "building") == "building":
+            found = list(await step.buildings(ctx))
+        else:
+            found = list(await step.rooms(ctx, str(answer["building"])))
+        return [*found, Option(OTHER, msg("location.not_listed"))]
+
+    async def _go_back(self, turn: Turn, flow: Flow) -> None:
+        data = dict(turn.state.data)
+        trail: list[str] = list(data.get("_trail", []))
+        current = self._current(turn, flow)
+        target: Step
+        if current.key in data and isinstance(current, LocationStep | PhotoStep):
+            # Inside a step with several rounds, Back first undoes that step's own progress.
+            data.pop(current.key)
+            target = current
+        elif trail:
+            target = flow.step(trail.pop())
+            data.pop(target.key, None)
+        else:
+            await self._reask(turn, flow, msg("dialog.error.nothing_to_go_back_to"))
+            return
+        data["_trail"] = trail
+        turn.state.step, turn.state.data = target.key, data
+        await turn.session.flush()
+        await self._ask(turn, flow, target)
+
+    # --- asking ---------------------------------------------------------------------------------
+
+    async def _reask(self, turn: Turn, flow: Flow, problem: Msg) -> None:
+        turn.say(msg("dialog.error.prefix", problem=problem))
+        await self._ask(turn, flow, self._current(turn, flow))
+
+    async def _ask(self, turn: Turn, flow: Flow, step: Step) -> None:
+        ctx = turn.context()
+        version = turn.state.version
+
+        def button(value: str, label: str) -> Button:
+            return Button(label, f"s{version}:{value}")
+
+        def control_row(*extra: tuple[str, str]) -> tuple[Button, ...]:
+            row = [button(value, msg(key).render(turn.locale)) for value, key in extra]
+            if turn.state.data.get("_trail") or turn.state.data.get(step.key):
+                row.append(button(BACK, msg("dialog.button.back").render(turn.locale)))
+            row.append(button(CANCEL, msg("dialog.button.cancel").render(turn.locale)))
+            return tuple(row)
+
+        prompt: Msg = step.prompt
+        rows: list[tuple[Button, ...]] = []
+        if isinstance(step, ChoiceStep | LocationStep):
+            if isinstance(step, ChoiceStep):
+                options, columns = list(await step.choices(ctx)), step.columns
+            else:
+                answer = turn.state.data.get(step.key) or {}
+                stage = answer.get("stage", "building")
+                if stage == "text":
+                    turn.say(msg("location.ask_text"), (control_row(),))
+                    return
+                options, columns = await self._location_options(ctx, step, answer), 2
+                if stage == "room":
+                    prompt = msg("location.ask_room")
+            labelled = [button(o.value, o.label.render(turn.locale)) for o in options]
+            rows = [tuple(labelled[i : i + columns]) for i in range(0, len(labelled), columns)]
+            rows.append(control_row())
+        elif isinstance(step, PhotoStep):
+            have = len(turn.state.data.get(step.key, []))
+            rows = [control_row((DONE, "dialog.button.done" if have else "dialog.button.skip"))]
+            if have:
+                prompt = msg("dialog.photo.more", count=have, max=step.max_photos)
+        elif isinstance(step, ConfirmStep):
+            assert step.summary is not None
+            turn.say(await step.summary(ctx))
+            rows = [control_row((SUBMIT, "dialog.button.submit"))]
+        else:
+            rows = [control_row()]
+        turn.say(prompt, tuple(rows))
+
+    async def _label_of(self, ctx: StepContext, step: ChoiceStep, value: str) -> str:
+        for option in await step.choices(ctx):
+            if option.value == value:
+                return option.label.render(ctx.locale)
+        return value
+
+    def _menu_buttons(self, turn: Turn) -> tuple[tuple[Button, ...], ...]:
+        return menu.menu_buttons(self.flows.values(), turn.locale)

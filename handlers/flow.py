@@ -1,0 +1,178 @@
+"""Flows as data: a flow is a list of typed steps plus a submit function.
+
+Steps know how to ask and how to judge an answer; they know nothing of Telegram or Slack. The
+engine (handlers/engine.py) walks them, and each channel renders the resulting replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.conversation import PhotoIn
+from handlers.i18n import Msg, Renderable, msg
+from storage.models import Person
+
+Data = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Renderable
+
+
+@dataclass
+class StepContext:
+    session: AsyncSession
+    person: Person
+    locale: str
+    channel: str
+    now: datetime
+    zone: ZoneInfo
+    data: Data
+
+
+class Invalid(Exception):
+    """An answer the step cannot take; the message tells the person why, in their language."""
+
+    def __init__(self, reason: Msg) -> None:
+        super().__init__(reason.key)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    prompt: Msg
+    # Asked only when this says so (e.g. the room is asked only after a building was chosen).
+    when: Callable[[Data], bool] | None = None
+
+    def applies(self, data: Data) -> bool:
+        return self.when is None or self.when(data)
+
+
+@dataclass(frozen=True)
+class ChoiceStep(Step):
+    options: Callable[[StepContext], Awaitable[Sequence[Option]]] | Sequence[Option] = ()
+    columns: int = 2
+
+    async def choices(self, ctx: StepContext) -> Sequence[Option]:
+        return await self.options(ctx) if callable(self.options) else self.options
+
+    async def choose(self, ctx: StepContext, value: str) -> str:
+        if value not in {option.value for option in await self.choices(ctx)}:
+            raise Invalid(msg("dialog.error.not_an_option"))
+        return value
+
+    async def choose_by_label(self, ctx: StepContext, typed: str) -> str:
+        """A typed answer that matches an option's label is as good as pressing it."""
+        wanted = typed.strip().casefold()
+        for option in await self.choices(ctx):
+            if option.label.render(ctx.locale).casefold() == wanted or option.value == wanted:
+                return option.value
+        raise Invalid(msg("dialog.error.use_buttons"))
+
+
+@dataclass(frozen=True)
+class TextStep(Step):
+    min_length: int = 1
+    max_length: int = 500
+    validate: Callable[[str], Msg | None] | None = None
+
+    def accept(self, text: str) -> str:
+        text = text.strip()
+        if len(text) < self.min_length:
+            raise Invalid(msg("dialog.error.too_short", min=self.min_length))
+        if len(text) > self.max_length:
+            raise Invalid(msg("dialog.error.too_long", max=self.max_length, got=len(text)))
+        if self.validate and (problem := self.validate(text)):
+            raise Invalid(problem)
+        return text
+
+
+@dataclass(frozen=True)
+class PhotoStep(Step):
+    """Zero or more photos; the person presses Done (or Skip before the first one)."""
+
+    max_photos: int = 3
+    max_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LocationStep(Step):
+    """A place from the rooms table: the building, then one of its rooms, or words when it is not listed.
+
+    Kept as one step type so each channel can render it in its idiom (two dependent selects in a
+    Slack modal, two rounds of buttons in Telegram); its answer is {building, room} or {text}.
+    """
+
+    buildings: Callable[[StepContext], Awaitable[Sequence[Option]]] | None = None
+    rooms: Callable[[StepContext, str], Awaitable[Sequence[Option]]] | None = None
+    max_length: int = 200
+
+
+@dataclass(frozen=True)
+class ConfirmStep(Step):
+    summary: Callable[[StepContext], Awaitable[Msg]] | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a flow's submit tells the person, and the record it created."""
+
+    message: Renderable
+    record: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    title: Msg
+    description: Msg
+    steps: tuple[Step, ...]
+    submit: Callable[[StepContext], Awaitable[Submitted]]
+
+    def step(self, key: str) -> Step:
+        for step in self.steps:
+            if step.key == key:
+                return step
+        raise KeyError(key)
+
+    def next_step(self, after: str | None, data: Data) -> Step | None:
+        keys = [step.key for step in self.steps]
+        start = 0 if after is None else keys.index(after) + 1
+        for step in self.steps[start:]:
+            if step.applies(data):
+                return step
+        return None
+
+
+def photo_problem(photo: PhotoIn, step: PhotoStep) -> Msg | None:
+    if photo.content is not None:
+        if len(photo.content) > step.max_bytes:
+            return msg("dialog.error.photo_too_big", mb=step.max_bytes // (1024 * 1024))
+        if photo.content_type not in IMAGE_TYPES:
+            return msg("dialog.error.not_a_photo")
+    return None
+
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+
+
+def sniff_image_type(content: bytes) -> str | None:
+    """The image type from the bytes themselves: a browser's declared type is not evidence."""
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    if content[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None

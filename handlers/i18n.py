@@ -1,0 +1,92 @@
+"""Every word Houqin says, looked up per call in the recipient's catalog (zh_CN or en).
+
+Message ids are symbolic keys (``repair.ask_category``) so a missing translation is an error we can
+test for, not an English string silently shown to a Chinese reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from babel.messages.pofile import read_po
+
+LOCALES = ("zh_CN", "en")
+DOMAIN = "houqin"
+CATALOG_DIR = Path(__file__).parent / "locale"
+
+
+@cache
+def catalog(locale: str) -> dict[str, str]:
+    path = CATALOG_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as handle:
+        po = read_po(handle, locale=locale)
+    return {str(message.id): str(message.string) for message in po if message.id and message.string}
+
+
+class MissingMessage(KeyError):
+    pass
+
+
+def translate(locale: str, key: str, **params: Any) -> str:
+    try:
+        template = catalog(locale)[key]
+    except KeyError:
+        raise MissingMessage(f"{key!r} is missing from the {locale} catalog") from None
+    return template.format(**params) if params else template
+
+
+class Renderable(Protocol):
+    def render(self, locale: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Msg:
+    """Text to be said, rendered in the recipient's language only when it is sent."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, locale: str) -> str:
+        rendered = {k: v.render(locale) if hasattr(v, "render") else v for k, v in self.params.items()}
+        return translate(locale, self.key, **rendered)
+
+
+@dataclass(frozen=True)
+class Label:
+    """A name stored on a record in both languages (a room, a department), not catalog text."""
+
+    zh: str
+    en: str
+
+    def render(self, locale: str) -> str:
+        return self.zh if locale == "zh_CN" else self.en
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Several renderable parts shown one per line."""
+
+    parts: tuple[Renderable, ...]
+
+    def render(self, locale: str) -> str:
+        return "\n".join(part.render(locale) for part in self.parts)
+
+
+def msg(key: str, **params: Any) -> Msg:
+    return Msg(key, params)
+
+
+def pick_locale(preferred: str | None, platform_hint: str | None, default: str) -> str:
+    """The person's own choice, else what their app says, else the organisation's default."""
+    if preferred in LOCALES:
+        return preferred
+    if platform_hint:
+        hint = platform_hint.lower().replace("-", "_")
+        if hint.startswith("zh"):
+            return "zh_CN"
+        if hint.startswith("en"):
+            return "en"
+    return default

@@ -1,0 +1,40 @@
+"""The things Houqin says outside any flow: welcome, help, the language choice, my requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.conversation import Button
+from handlers.flow import Flow
+from handlers.i18n import LOCALES, Lines, Msg, msg, translate
+from handlers.repair import open_tickets_of, ticket_line
+from storage.models import Person
+
+
+def menu_buttons(flows: Iterable[Flow], locale: str) -> tuple[tuple[Button, ...], ...]:
+    starts = tuple(Button(flow.title.render(locale), f"go:{flow.name}") for flow in flows)
+    extras = (
+        Button(translate(locale, "menu.my"), "go:my"),
+        Button(translate(locale, "menu.help"), "go:help"),
+    )
+    return (starts, extras) if starts else (extras,)
+
+
+def language_buttons() -> tuple[tuple[Button, ...], ...]:
+    # Each language is named in itself, so a person who cannot read the current one still finds theirs.
+    return (tuple(Button(translate(locale, "lang.name"), f"lang:{locale}") for locale in LOCALES),)
+
+
+def help_text(flows: Iterable[Flow]) -> Msg:
+    lines = tuple(msg("help.flow_line", command=f"/{flow.name}", description=flow.description) for flow in flows)
+    return msg("help.text", flows=Lines(lines))
+
+
+async def my_requests(session: AsyncSession, person: Person, zone: ZoneInfo) -> Msg:
+    tickets = await open_tickets_of(session, person.id)
+    if not tickets:
+        return msg("my.none")
+    return msg("my.list", count=len(tickets), lines=Lines(tuple(ticket_line(t, zone) for t in tickets)))

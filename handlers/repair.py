@@ -1,0 +1,173 @@
+"""Repair requests (报修): the intake flow, its rules, and the queries about tickets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.flow import (
+    ChoiceStep,
+    ConfirmStep,
+    Flow,
+    LocationStep,
+    Option,
+    PhotoStep,
+    StepContext,
+    Submitted,
+    TextStep,
+)
+from handlers.i18n import Label, Msg, msg
+from storage.models import AuditEntry, Building, Photo, Room, Ticket, TicketEvent
+
+CATEGORIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
+URGENCIES = ("urgent", "high", "normal", "low")
+OPEN_STATUSES = ("new", "assigned", "accepted", "in_progress", "waiting_parts", "resolved", "reopened")
+
+
+async def building_options(ctx: StepContext) -> Sequence[Option]:
+    buildings = await ctx.session.scalars(select(Building).order_by(Building.code))
+    return [Option(str(b.id), Label(b.name_zh, b.name_en)) for b in buildings]
+
+
+async def room_options(ctx: StepContext, building_id: str) -> Sequence[Option]:
+    rooms = await ctx.session.scalars(select(Room).where(Room.building_id == int(building_id)).order_by(Room.code))
+    return [Option(str(r.id), room_label(r)) for r in rooms]
+
+
+def room_label(room: Room) -> Label:
+    # "201 第一会议室", but "101 宿舍" rather than "101 101 宿舍" when the name already says the number.
+    def with_code(name: str) -> str:
+        return name if room.code in name else f"{room.code} {name}"
+
+    return Label(with_code(room.name_zh), with_code(room.name_en))
+
+
+async def summary(ctx: StepContext) -> Msg:
+    data = ctx.data
+    return msg(
+        "repair.summary",
+        category=msg(f"repair.category.{data['category']}"),
+        location=await describe_location(ctx.session, data["location"]),
+        description=data["description"],
+        photos=len(data.get("photos", [])),
+        urgency=msg(f"repair.urgency.{data['urgency']}"),
+    )
+
+
+async def describe_location(session: AsyncSession, answer: dict[str, object]) -> Label:
+    if "text" in answer:
+        text = str(answer["text"])
+        return Label(text, text)
+    room = await session.get(Room, answer["room"])
+    if room is None:
+        return Label("?", "?")
+    return Label(
+        f"{room.building.name_zh} {room.code} {room.name_zh}",
+        f"{room.building.name_en} {room.code} {room.name_en}",
+    )
+
+
+async def submit(ctx: StepContext) -> Submitted:
+    data, session = ctx.data, ctx.session
+    location = data["location"]
+    room = await session.get(Room, location["room"]) if "room" in location else None
+    ticket = Ticket(
+        reporter_id=ctx.person.id,
+        category=data["category"],
+        building_id=room.building_id if room else None,
+        room_id=room.id if room else None,
+        location_text=location.get("text"),
+        description=data["description"],
+        urgency=data["urgency"],
+        status="new",
+        channel=ctx.channel,
+        created_at=ctx.now,
+    )
+    session.add(ticket)
+    await session.flush()
+    ticket.number = ticket_number(ticket.id, ctx.now.astimezone(ctx.zone).year)
+    session.add(TicketEvent(ticket_id=ticket.id, to_status="new", actor_id=ctx.person.id, at=ctx.now))
+    photo_ids = [int(i) for i in data.get("photos", [])]
+    if photo_ids:
+        # Only this person's own, still unattached photos: ids in dialog data are ours, but be strict.
+        await session.execute(
+            update(Photo)
+            .where(Photo.id.in_(photo_ids), Photo.person_id == ctx.person.id, Photo.ticket_id.is_(None))
+            .values(ticket_id=ticket.id)
+        )
+    session.add(
+        AuditEntry(
+            actor_id=ctx.person.id,
+            channel=ctx.channel,
+            action="ticket.create",
+            record=ticket.number,
+            at=ctx.now,
+        )
+    )
+    return Submitted(
+        msg(
+            "repair.submitted",
+            number=ticket.number,
+            category=msg(f"repair.category.{ticket.category}"),
+            urgency=msg(f"repair.urgency.{ticket.urgency}"),
+        ),
+        ticket.number,
+    )
+
+
+def ticket_number(ticket_id: int, year: int) -> str:
+    return f"R-{year}-{ticket_id:06d}"
+
+
+async def open_tickets_of(session: AsyncSession, person_id: int) -> Sequence[Ticket]:
+    found = await session.scalars(
+        select(Ticket)
+        .where(Ticket.reporter_id == person_id, Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.id.desc())
+        .limit(20)
+    )
+    return found.all()
+
+
+def ticket_line(ticket: Ticket, zone: ZoneInfo) -> Msg:
+    return msg(
+        "my.ticket_line",
+        number=ticket.number,
+        category=msg(f"repair.category.{ticket.category}"),
+        status=msg(f"repair.status.{ticket.status}"),
+        opened=ticket.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def no_markup(text: str) -> Msg | None:
+    # Descriptions are shown back verbatim in cards; keep them to plain text.
+    if "\x00" in text:
+        return msg("dialog.error.bad_characters")
+    return None
+
+
+FLOW = Flow(
+    name="repair",
+    title=msg("repair.title"),
+    description=msg("repair.description"),
+    steps=(
+        ChoiceStep(
+            "category",
+            msg("repair.ask_category"),
+            options=tuple(Option(c, msg(f"repair.category.{c}")) for c in CATEGORIES),
+        ),
+        LocationStep("location", msg("repair.ask_building"), buildings=building_options, rooms=room_options),
+        TextStep("description", msg("repair.ask_description"), min_length=5, max_length=1000, validate=no_markup),
+        PhotoStep("photos", msg("repair.ask_photos"), max_photos=3),
+        ChoiceStep(
+            "urgency",
+            msg("repair.ask_urgency"),
+            options=tuple(Option(u, msg(f"repair.urgency.{u}")) for u in URGENCIES),
+        ),
+        ConfirmStep("confirm", msg("repair.ask_confirm"), summary=summary),
+    ),
+    submit=submit,
+)

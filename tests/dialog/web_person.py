@@ -1,0 +1,86 @@
+"""A person chatting with Houqin through the browser chat's HTTP API, as the page does."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Said:
+    """What Houqin answered to one thing the person did."""
+
+    texts: list[str]
+    buttons: list[list[dict[str, str]]]
+    chosen: str | None
+    duplicate: bool
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+    def __contains__(self, fragment: str) -> bool:
+        return fragment in self.text
+
+    @property
+    def labels(self) -> list[str]:
+        return [button["label"] for row in self.buttons for button in row]
+
+
+@dataclass
+class WebPerson:
+    client: httpx.AsyncClient
+    key: str
+    buttons: list[list[dict[str, str]]] = field(default_factory=list)
+    heard: list[Said] = field(default_factory=list)
+
+    async def says(self, text: str, client_id: str | None = None) -> Said:
+        return await self._post({"text": text}, client_id)
+
+    async def presses(self, label: str) -> Said:
+        """Press the button whose label starts with `label` among the latest ones Houqin showed."""
+        for row in self.buttons:
+            for button in row:
+                if button["label"].startswith(label):
+                    return await self._post({"button": button["payload"]})
+        raise AssertionError(f"no button {label!r}; buttons shown: {[b['label'] for r in self.buttons for b in r]}")
+
+    async def presses_payload(self, payload: str) -> Said:
+        return await self._post({"button": payload})
+
+    async def sends_photo(self, content: bytes, filename: str = "photo.png", client_id: str | None = None) -> Said:
+        response = await self.client.post(
+            "/api/web/photos",
+            data={"person": self.key, "client_id": client_id or uuid.uuid4().hex},
+            files={"file": (filename, content, "application/octet-stream")},
+        )
+        return self._heard(response)
+
+    async def _post(self, body: dict[str, Any], client_id: str | None = None) -> Said:
+        payload = {"person": self.key, "client_id": client_id or uuid.uuid4().hex, **body}
+        return self._heard(await self.client.post("/api/web/messages", json=payload))
+
+    def _heard(self, response: httpx.Response) -> Said:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        said = Said(
+            texts=[reply["text"] for reply in body["replies"]],
+            buttons=[row for reply in body["replies"] for row in reply["buttons"]],
+            chosen=body["chosen"],
+            duplicate=body["duplicate"],
+        )
+        shown = [reply["buttons"] for reply in body["replies"] if reply["buttons"]]
+        if shown:
+            self.buttons = shown[-1]
+        self.heard.append(said)
+        return said
+
+
+# The smallest valid PNG: a 1x1 pixel, so photo uploads carry real image bytes.
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e221bc330000000049454e44ae426082"
+)

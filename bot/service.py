@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
@@ -11,6 +11,7 @@ from bot.settings import Settings
 from handlers import repair
 from handlers.engine import Houqin
 from handlers.flow import Flow
+from jobs.scheduler import Jobs
 from storage.db import Database
 
 log = logging.getLogger("houqin")
@@ -23,11 +24,13 @@ class Service:
     settings: Settings
     db: Database
     houqin: Houqin
+    jobs: Jobs | None = None
     telegram: TelegramChannel | None = None
     web: WebChat | None = None
-    running: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
+        if self.jobs is not None:
+            self.jobs.start()
         if self.telegram is not None:
             await self.telegram.start()
         log.info("channels running: %s", ", ".join(self.channel_names()) or "none")
@@ -36,6 +39,8 @@ class Service:
             log.info("channels off: %s", ", ".join(off))
 
     async def stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop()
         if self.telegram is not None:
             await self.telegram.stop()
         await self.db.dispose()
@@ -58,7 +63,7 @@ def build_service(settings: Settings) -> Service:
         zone=settings.zone,
         admins=settings.admin_accounts,
     )
-    service = Service(settings, db, houqin)
+    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone))
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, FLOWS)
     if settings.web_chat_enabled:

@@ -75,6 +75,13 @@ class Outcome:
     replied: bool = False
     locale: str = ""
     delivery_id: int | None = None
+    dialog_id: int | None = None
+    # Where the buttons shown before this turn live; a channel that shows new ones retires these.
+    retire_prompt: str | None = None
+
+    @property
+    def has_buttons(self) -> bool:
+        return any(reply.buttons for reply in self.replies)
 
     def to_record(self) -> dict[str, Any]:
         return {

@@ -65,6 +65,12 @@ class Turn:
     def say(self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
         self.texts.append((text, buttons))
 
+    def move(self, flow: str | None, step: str | None, data: dict[str, Any]) -> None:
+        """Every change of where the person is goes through here, stamped with the engine's clock
+        (jobs judge idleness by it) in the same versioned write."""
+        self.state.flow, self.state.step, self.state.data = flow, step, data
+        self.state.updated_at = self.now
+
     def context(self) -> StepContext:
         return StepContext(self.session, self.person, self.locale, self.channel, self.now, self.zone, self.state.data)
 
@@ -116,8 +122,9 @@ class Houqin:
             return None
         return Outcome.from_record(found.outcome, replied=found.replied_at is not None, delivery_id=found.id)
 
-    async def mark_replied(self, outcome: Outcome) -> None:
-        """Channels call this once the replies are out, so a redelivery does not send them again."""
+    async def mark_replied(self, outcome: Outcome, prompt_ref: str | None = None) -> None:
+        """Channels call this once the replies are out, so a redelivery does not send them again;
+        with where the new buttons are shown, when the replies had any."""
         if outcome.delivery_id is None:
             return
         async with self.db.unit_of_work() as session:
@@ -126,6 +133,14 @@ class Houqin:
                 .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
                 .values(replied_at=self.clock())
             )
+            if prompt_ref is not None and outcome.dialog_id is not None:
+                # A bulk UPDATE: it must not bump the version the buttons just sent carry.
+                await session.execute(
+                    update(DialogState)
+                    .where(DialogState.id == outcome.dialog_id)
+                    .values(prompt_ref=prompt_ref)
+                    .execution_options(synchronize_session=False)
+                )
 
     async def _handle_once(self, session: AsyncSession, inbound: Inbound) -> Outcome:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
@@ -136,7 +151,9 @@ class Houqin:
             select(DialogState).where(DialogState.person_id == person.id, DialogState.channel == inbound.sender.channel)
         )
         if state is None:
-            state = DialogState(person_id=person.id, channel=inbound.sender.channel, data={}, version=0)
+            state = DialogState(
+                person_id=person.id, channel=inbound.sender.channel, data={}, version=0, updated_at=self.clock()
+            )
             session.add(state)
             await session.flush()
         locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
@@ -152,6 +169,8 @@ class Houqin:
             toast=turn.toast.render(turn.locale) if turn.toast else None,
             locale=turn.locale,
             delivery_id=delivery.id,
+            dialog_id=state.id,
+            retire_prompt=state.prompt_ref,
         )
         delivery.outcome = outcome.to_record()
         return outcome
@@ -250,7 +269,7 @@ class Houqin:
     async def _start_flow(self, turn: Turn, flow: Flow) -> None:
         first = flow.next_step(None, {})
         assert first is not None, f"flow {flow.name} has no steps"
-        turn.state.flow, turn.state.step, turn.state.data = flow.name, first.key, {"_trail": []}
+        turn.move(flow.name, first.key, {"_trail": []})
         await turn.session.flush()
         turn.say(msg("dialog.flow.started", flow=flow.title, hint=flow.description))
         await self._ask(turn, flow, first)
@@ -259,7 +278,7 @@ class Houqin:
         return flow.step(turn.state.step or "")
 
     def _leave_flow(self, turn: Turn) -> None:
-        turn.state.flow, turn.state.step, turn.state.data = None, None, {}
+        turn.move(None, None, {})
 
     async def _answer(
         self,
@@ -288,20 +307,19 @@ class Houqin:
             return
         if not finished:
             # A step with several rounds (photos, building then room) moved on inside itself.
-            turn.state.data = data
+            turn.move(flow.name, step.key, data)
             await turn.session.flush()
             await self._ask(turn, flow, step)
             return
         data["_trail"] = [*data.get("_trail", []), step.key]
         if isinstance(step, ConfirmStep):
-            turn.state.data = data
             submitted = await flow.submit(ctx)
             self._leave_flow(turn)
             turn.say(submitted.message, self._menu_buttons(turn))
             return
         following = flow.next_step(step.key, data)
         assert following is not None, f"flow {flow.name} must end with a confirm step"
-        turn.state.step, turn.state.data = following.key, data
+        turn.move(flow.name, following.key, data)
         await turn.session.flush()
         await self._ask(turn, flow, following)
 
@@ -359,6 +377,7 @@ class Houqin:
             content=photo.content,
             content_type=photo.content_type,
             size=len(photo.content) if photo.content is not None else None,
+            created_at=turn.now,
         )
         turn.session.add(stored)
         await turn.session.flush()
@@ -420,7 +439,7 @@ class Houqin:
             await self._reask(turn, flow, msg("dialog.error.nothing_to_go_back_to"))
             return
         data["_trail"] = trail
-        turn.state.step, turn.state.data = target.key, data
+        turn.move(flow.name, target.key, data)
         await turn.session.flush()
         await self._ask(turn, flow, target)
 

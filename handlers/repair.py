@@ -25,6 +25,7 @@ from storage.models import AuditEntry, Building, Photo, Room, Ticket, TicketEven
 CATEGORIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
 URGENCIES = ("urgent", "high", "normal", "low")
 OPEN_STATUSES = ("new", "assigned", "accepted", "in_progress", "waiting_parts", "resolved", "reopened")
+STATUSES = (*OPEN_STATUSES, "closed", "cancelled")
 
 
 async def building_options(ctx: StepContext) -> Sequence[Option]:

@@ -207,8 +207,11 @@ class DialogState(Base):
     flow: Mapped[str | None] = mapped_column(String(32))
     step: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The channel's reference to the message showing the current buttons (a Telegram message id), so
+    # the next prompt can retire them. Written with a plain UPDATE that leaves ``version`` alone.
+    prompt_ref: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
 

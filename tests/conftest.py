@@ -19,6 +19,7 @@ from storage.db import Database
 from storage.demo import seed
 from storage.migrate import upgrade
 from storage.models import Base
+from tests.fakes.telegram_api import FakeBotAPI
 
 PG_ADMIN_DSN = os.environ.get("HOUQIN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_TEST_DB = f"houqin_test_{os.getpid()}"
@@ -98,3 +99,10 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         await seed(session)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotAPI]:
+    """A fake Telegram Bot API served on 127.0.0.1 for the length of a test."""
+    async with FakeBotAPI() as api:
+        yield api

@@ -133,8 +133,8 @@ class TelegramChannel:
             if update.callback_query is not None:
                 await self._answer_press(update.callback_query, None)
             return
-        await self.deliver(update, outcome)
-        await self.houqin.mark_replied(outcome)
+        prompt = await self.deliver(update, outcome)
+        await self.houqin.mark_replied(outcome, prompt_ref=str(prompt) if prompt is not None else None)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("handling a Telegram update failed", exc_info=context.error)
@@ -151,17 +151,33 @@ class TelegramChannel:
 
     # --- outbound -------------------------------------------------------------------------------
 
-    async def deliver(self, update: Update, outcome: Outcome) -> None:
+    async def deliver(self, update: Update, outcome: Outcome) -> int | None:
+        """Send the outcome; returns the id of the message now carrying buttons, if any was sent."""
+        chat = update.effective_chat
+        assert chat is not None, "to_inbound only accepts updates from a chat"
         press = update.callback_query
+        pressed = press.message.message_id if press is not None and isinstance(press.message, Message) else None
         if press is not None:
             await self._answer_press(press, outcome.toast)
             if not outcome.duplicate and isinstance(press.message, Message):
                 await self._retire_buttons(press.message, outcome.chosen)
-        chat = update.effective_chat
-        assert chat is not None, "to_inbound only accepts updates from a chat"
+        if outcome.has_buttons and outcome.retire_prompt and outcome.retire_prompt != str(pressed):
+            # The question was answered by typing or a photo: its buttons must not stay pressable.
+            await self._drop_keyboard(chat.id, int(outcome.retire_prompt))
+        prompt = None
         for reply in outcome.replies:
             for text, markup in render(reply):
-                await self.application.bot.send_message(chat.id, text, reply_markup=markup)
+                sent = await self.application.bot.send_message(chat.id, text, reply_markup=markup)
+                if markup is not None:
+                    prompt = sent.message_id
+        return prompt
+
+    async def _drop_keyboard(self, chat_id: int, message_id: int) -> None:
+        try:
+            await self.application.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except BadRequest as exc:
+            # Already without buttons, or deleted by the person: nothing left to retire.
+            log.debug("could not drop keyboard of message %s: %s", message_id, exc)
 
     async def _answer_press(self, press: CallbackQuery, toast: str | None) -> None:
         try:

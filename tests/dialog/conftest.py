@@ -7,9 +7,11 @@ import pytest
 
 from bot.app import create_app
 from bot.service import Service, build_service
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from storage.db import Database
+from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
+from tests.fakes.telegram_api import FakeBotAPI
 
 
 @pytest.fixture
@@ -31,3 +33,30 @@ async def web_client(web_service: Service) -> AsyncIterator[httpx.AsyncClient]:
 def person(web_client: httpx.AsyncClient) -> Callable[[str], WebPerson]:
     """Someone from the demo organisation, chatting in the browser."""
     return lambda key: WebPerson(web_client, key)
+
+
+def telegram_settings(db: Database, api: FakeBotAPI, **overrides: object) -> Settings:
+    return load_settings(
+        database_url=db.url,
+        telegram_bot_token=api.token,
+        telegram_api_base_url=api.base_url.removesuffix("/bot"),
+        web_enabled=False,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def telegram(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[Service]:
+    """Houqin polling the fake Bot API, as `houqin run` does with a token set."""
+    service = build_service(telegram_settings(db, bot_api))
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+def telegram_user(db: Database, bot_api: FakeBotAPI, telegram: Service) -> Callable[..., TelegramPerson]:
+    def make(user_id: int, first_name: str, language_code: str | None = "zh-hans") -> TelegramPerson:
+        return TelegramPerson(bot_api, db, bot_api.user(user_id, first_name, language_code))
+
+    return make

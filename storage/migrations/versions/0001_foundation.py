@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 03:51:29.558856
+Create Date: 2026-11-26 03:55:07.108557
 """
 
 from collections.abc import Sequence
@@ -117,6 +117,7 @@ def upgrade() -> None:
     sa.Column('flow', sa.String(length=32), nullable=True),
     sa.Column('step', sa.String(length=32), nullable=True),
     sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('prompt_ref', sa.String(length=64), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_dialog_states_person_id_people'), ondelete='CASCADE'),

@@ -1,0 +1,601 @@
+// Houqin's browser chat. Talks to the JSON API in bot/channels/web.py and keeps each demo person's
+// conversation in sessionStorage. Server text only ever goes into the page as textContent.
+
+const UI_LOCALES = ["zh_CN", "en"];
+const MAX_PHOTO = 10 * 1024 * 1024;
+// Three retries after the first try; the same client_id each time, so the server dedupes them.
+const RETRY_DELAYS_MS = [600, 1500, 3000];
+const TRANSIENT_STATUS = new Set([502, 503, 504]);
+const TOAST_MS = 3500;
+const THUMB_PX = 320;
+const KEEP_ENTRIES = 300;
+
+// Page words the catalog does not have (yet); a catalog entry with the same key wins.
+const FALLBACK = {
+  zh_CN: {
+    "web.empty_hint": "这里还没有对话。发送 /start 开始。",
+    "web.send_failed": "发送失败，请检查网络后重试。",
+    "web.ui_language": "页面语言",
+    "web.chat_log": "对话",
+    "web.message_label": "消息",
+  },
+  en: {
+    "web.empty_hint": "No conversation yet. Send /start to begin.",
+    "web.send_failed": "Could not send. Check your connection and try again.",
+    "web.ui_language": "Page language",
+    "web.chat_log": "Conversation",
+    "web.message_label": "Message",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const dom = {
+  title: $("title"),
+  languages: $("ui-languages"),
+  actAs: $("act-as"),
+  picker: $("person-picker"),
+  banner: $("banner"),
+  chat: $("chat"),
+  status: $("status"),
+  toast: $("toast"),
+  composer: $("composer"),
+  attach: $("attach"),
+  photoInput: $("photo-input"),
+  messageLabel: $("message-label"),
+  input: $("message-input"),
+  send: $("send"),
+};
+
+const state = {
+  strings: {}, // locale -> {key: text}
+  people: [],
+  person: null, // the picked person's id (their demo key)
+  uiLocale: "zh_CN",
+  histories: new Map(), // person id -> {seq, entries}
+};
+
+// --- small helpers ------------------------------------------------------------------------------
+
+function t(key) {
+  return (
+    state.strings[state.uiLocale]?.[key] ??
+    FALLBACK[state.uiLocale]?.[key] ??
+    state.strings.en?.[key] ??
+    FALLBACK.en[key] ??
+    key
+  );
+}
+
+function bcp47(locale) {
+  return locale === "zh_CN" ? "zh-CN" : locale || "";
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function newClientId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // randomUUID needs a secure context; a demo served over plain http on a LAN may not be one.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function storageGet(key) {
+  try {
+    return sessionStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    sessionStorage.setItem(key, value);
+    return true;
+  } catch {
+    return false; // storage full or disabled: the chat still works, it just will not survive a reload
+  }
+}
+
+// --- per-person history -------------------------------------------------------------------------
+
+const historyKey = (personId) => `houqin.chat.${personId}`;
+
+function history(personId) {
+  let found = state.histories.get(personId);
+  if (!found) {
+    found = { seq: 0, entries: [] };
+    try {
+      const saved = JSON.parse(storageGet(historyKey(personId)) ?? "null");
+      if (saved && Array.isArray(saved.entries)) found = { seq: Number(saved.seq) || 0, entries: saved.entries };
+    } catch {
+      // A corrupt entry is dropped rather than breaking the page.
+    }
+    state.histories.set(personId, found);
+  }
+  return found;
+}
+
+function saveHistory(personId) {
+  const kept = history(personId);
+  if (kept.entries.length > KEEP_ENTRIES) kept.entries.splice(0, kept.entries.length - KEEP_ENTRIES);
+  if (!storageSet(historyKey(personId), JSON.stringify(kept)) && kept.entries.length > 1) {
+    // Over quota (photo thumbnails add up): keep the newer half.
+    kept.entries.splice(0, Math.floor(kept.entries.length / 2));
+    storageSet(historyKey(personId), JSON.stringify(kept));
+  }
+}
+
+function findEntry(personId, id) {
+  return history(personId).entries.find((entry) => entry.id === id) ?? null;
+}
+
+function entryNodeOf(entry) {
+  return dom.chat.querySelector(`[data-entry="${entry.id}"]`);
+}
+
+function addEntry(personId, entry) {
+  const kept = history(personId);
+  kept.seq += 1;
+  entry.id = kept.seq;
+  kept.entries.push(entry);
+  saveHistory(personId);
+  if (personId === state.person) {
+    dom.chat.querySelector(".empty-hint")?.remove();
+    dom.chat.append(renderEntry(entry));
+    scrollToEnd();
+  }
+  return entry;
+}
+
+function updateEntry(personId, entry) {
+  saveHistory(personId);
+  if (personId !== state.person) return;
+  const node = entryNodeOf(entry);
+  if (!node) return;
+  if (entry.who === "bot") syncBot(node, entry);
+  if (entry.who === "me" && "photo" in entry) fillPhoto(node.querySelector(".bubble"), entry);
+}
+
+// Disable the buttons of every earlier bubble: only the newest question can be answered.
+function retireAll(personId) {
+  for (const entry of history(personId).entries) {
+    if (entry.who === "bot" && entry.buttons?.length && !entry.retired) {
+      entry.retired = true;
+      updateEntry(personId, entry);
+    }
+  }
+}
+
+// --- rendering ----------------------------------------------------------------------------------
+
+function renderEntry(entry) {
+  const node = element("div", `msg ${entry.who}`);
+  node.dataset.entry = String(entry.id);
+  if (entry.who === "me") {
+    node.setAttribute("data-testid", "my-message");
+    const bubble = element("div", "bubble");
+    if ("photo" in entry) fillPhoto(bubble, entry);
+    else bubble.textContent = entry.text;
+    node.append(bubble);
+  } else if (entry.who === "bot") {
+    node.setAttribute("data-testid", "bot-message");
+    if (entry.lang) node.lang = bcp47(entry.lang);
+    node.append(element("div", "bubble", entry.text));
+    if (entry.buttons?.length) {
+      const actions = element("div", "actions");
+      for (const row of entry.buttons) {
+        const line = element("div", "row");
+        for (const button of row) {
+          const control = element("button", "reply", button.label);
+          control.type = "button";
+          control.dataset.payload = button.payload;
+          control.setAttribute("data-testid", "reply-button");
+          line.append(control);
+        }
+        actions.append(line);
+      }
+      node.append(actions);
+    }
+    syncBot(node, entry);
+  } else {
+    node.append(element("p", "line", entry.text));
+  }
+  return node;
+}
+
+function fillPhoto(bubble, entry) {
+  bubble.classList.add("photo");
+  if (entry.photo) {
+    const img = element("img", "thumb");
+    img.src = entry.photo; // a data: URL the page drew itself, never a server string
+    img.alt = t("web.photo_sent");
+    img.addEventListener("load", scrollToEnd, { once: true });
+    bubble.replaceChildren(img);
+  } else {
+    bubble.replaceChildren(element("span", "photo-label", t("web.photo_sent")));
+  }
+}
+
+function syncBot(node, entry) {
+  for (const control of node.querySelectorAll("button.reply")) {
+    const pressed = entry.pressed === control.dataset.payload;
+    control.disabled = Boolean(entry.retired);
+    control.classList.toggle("pressed", pressed);
+    if (entry.retired) control.setAttribute("aria-pressed", String(pressed));
+    else control.removeAttribute("aria-pressed");
+  }
+  let chosen = node.querySelector(".chosen");
+  if (entry.chosen) {
+    if (!chosen) {
+      chosen = element("p", "chosen");
+      node.append(chosen);
+    }
+    chosen.textContent = `→ ${entry.chosen}`;
+  } else {
+    chosen?.remove();
+  }
+}
+
+function renderChat() {
+  const entries = state.person ? history(state.person).entries : [];
+  dom.chat.replaceChildren(...entries.map(renderEntry));
+  if (!entries.length) dom.chat.append(element("p", "empty-hint", t("web.empty_hint")));
+  scrollToEnd();
+}
+
+function scrollToEnd() {
+  dom.chat.scrollTop = dom.chat.scrollHeight;
+  pinned = true;
+}
+
+// Stay at the newest message when the log changes size (rotation, on-screen keyboard), unless the
+// person scrolled up to read something older.
+let pinned = true;
+function watchScroll() {
+  dom.chat.addEventListener("scroll", () => {
+    pinned = dom.chat.scrollHeight - dom.chat.scrollTop - dom.chat.clientHeight < 40;
+  });
+  new ResizeObserver(() => {
+    if (pinned) dom.chat.scrollTop = dom.chat.scrollHeight;
+  }).observe(dom.chat);
+}
+
+function personLabel(person) {
+  const roles = person.roles.map((role) => t(`web.role.${role}`));
+  return `${person.name} · ${roles.join(state.uiLocale === "zh_CN" ? "、" : ", ")}`;
+}
+
+function applyUiStrings() {
+  document.documentElement.lang = bcp47(state.uiLocale);
+  document.title = t("web.title");
+  dom.title.textContent = t("web.title");
+  dom.languages.setAttribute("aria-label", t("web.ui_language"));
+  for (const control of dom.languages.querySelectorAll("button[data-locale]")) {
+    const locale = control.dataset.locale;
+    control.textContent = state.strings[locale]?.["lang.name"] ?? locale;
+    control.lang = bcp47(locale);
+    control.setAttribute("aria-pressed", String(locale === state.uiLocale));
+  }
+  dom.actAs.textContent = t("web.act_as");
+  dom.banner.textContent = t("web.demo_banner");
+  dom.chat.setAttribute("aria-label", t("web.chat_log"));
+  dom.messageLabel.textContent = t("web.message_label");
+  dom.input.placeholder = t("web.placeholder");
+  dom.send.textContent = t("web.send");
+  dom.attach.setAttribute("aria-label", t("web.attach"));
+  dom.attach.title = t("web.attach");
+  dom.status.textContent = t("web.offline");
+  for (const option of dom.picker.options) {
+    const person = state.people.find((p) => p.id === option.value);
+    if (person) option.textContent = personLabel(person);
+  }
+  const hint = dom.chat.querySelector(".empty-hint");
+  if (hint) hint.textContent = t("web.empty_hint");
+  for (const img of dom.chat.querySelectorAll("img.thumb")) img.alt = t("web.photo_sent");
+  for (const label of dom.chat.querySelectorAll(".photo-label")) label.textContent = t("web.photo_sent");
+}
+
+function setUiLocale(locale) {
+  if (!UI_LOCALES.includes(locale)) return;
+  state.uiLocale = locale;
+  storageSet("houqin.ui-locale", locale);
+  applyUiStrings();
+}
+
+function selectPerson(personId) {
+  const person = state.people.find((p) => p.id === personId);
+  if (!person) return;
+  state.person = personId;
+  dom.picker.value = personId;
+  storageSet("houqin.person", personId);
+  // Switching person only shows their own history; nothing is sent on their behalf.
+  setUiLocale(person.locale);
+  renderChat();
+}
+
+let toastTimer = 0;
+function showToast(text) {
+  dom.toast.textContent = text;
+  dom.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    dom.toast.hidden = true;
+  }, TOAST_MS);
+}
+
+// --- talking to the server ----------------------------------------------------------------------
+
+class ApiError extends Error {}
+
+async function request(url, init = {}) {
+  const { timeoutMs = 30000, ...options } = init;
+  for (let attempt = 0; ; attempt += 1) {
+    let response = null;
+    try {
+      const signal = typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(timeoutMs) : undefined;
+      response = await fetch(url, { ...options, signal });
+    } catch {
+      response = null; // offline, refused, reset or timed out: the request may or may not have arrived
+    }
+    if ((response === null || TRANSIENT_STATUS.has(response.status)) && attempt < RETRY_DELAYS_MS.length) {
+      dom.status.hidden = false;
+      await sleep(RETRY_DELAYS_MS[attempt]);
+      continue;
+    }
+    dom.status.hidden = true;
+    if (response === null) throw new ApiError(t("web.send_failed"));
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    if (!response.ok || body === null) {
+      const detail = typeof body?.error === "string" ? body.error : `HTTP ${response.status}`;
+      throw new ApiError(`⚠ ${detail}`);
+    }
+    return body;
+  }
+}
+
+// One request at a time, in the order the person acted, so replies never arrive out of turn.
+let queue = Promise.resolve();
+function enqueue(task) {
+  const run = queue.then(task, task);
+  queue = run.catch(() => {});
+  return run;
+}
+
+function postJson(fields) {
+  return {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ client_id: newClientId(), ...fields }),
+  };
+}
+
+function deliver(personId, url, init, press = null) {
+  return enqueue(async () => {
+    try {
+      const outcome = await request(url, init);
+      applyOutcome(personId, outcome, press);
+    } catch (error) {
+      if (press) unpress(personId, press);
+      addEntry(personId, { who: "system", text: String(error.message || error) });
+    }
+  });
+}
+
+function applyOutcome(personId, outcome, press) {
+  if (press) {
+    const entry = findEntry(personId, press.entryId);
+    // A refused press (stale, forged) has no chosen: an old bubble keeps showing its real answer.
+    if (entry && outcome.chosen) {
+      entry.pressed = press.payload;
+      entry.chosen = chosenLabel(outcome.chosen, press);
+      updateEntry(personId, entry);
+    }
+  }
+  const replies = Array.isArray(outcome.replies) ? outcome.replies : [];
+  if (replies.length) retireAll(personId);
+  for (const reply of replies) {
+    addEntry(personId, {
+      who: "bot",
+      text: String(reply.text ?? ""),
+      lang: outcome.locale,
+      buttons: (reply.buttons ?? []).map((row) =>
+        row.map((button) => ({ label: String(button.label), payload: String(button.payload) })),
+      ),
+      retired: false,
+      pressed: null,
+      chosen: null,
+    });
+  }
+  const person = state.people.find((p) => p.id === personId);
+  if (person && UI_LOCALES.includes(outcome.locale) && outcome.locale !== person.locale) {
+    // They changed their language with /lang: the page follows, as it does when they are picked.
+    person.locale = outcome.locale;
+    if (personId === state.person) setUiLocale(outcome.locale);
+  }
+  if (personId !== state.person) return;
+  if (outcome.toast) showToast(String(outcome.toast));
+  restoreFocus();
+}
+
+// The engine reports a menu press ("go:repair") by its bare value; the button's own label reads better.
+function chosenLabel(chosen, press) {
+  const value = press.payload.slice(press.payload.indexOf(":") + 1);
+  return chosen === value || chosen === press.payload ? press.label : String(chosen);
+}
+
+function unpress(personId, press) {
+  const entries = history(personId).entries;
+  const entry = findEntry(personId, press.entryId);
+  const newest = entries.filter((e) => e.who === "bot" && e.buttons?.length).at(-1);
+  if (press.wasOpen && entry && entry === newest) {
+    // Nothing came back, so the question is still open: let them press again.
+    entry.retired = false;
+    entry.pressed = null;
+    updateEntry(personId, entry);
+  }
+}
+
+// A pressed button is disabled under the keyboard user's focus: move it to where they can go on.
+function restoreFocus() {
+  const active = document.activeElement;
+  if (active && active !== document.body && !active.disabled) return;
+  const open = dom.chat.querySelectorAll("button.reply:not(:disabled)");
+  (open.length ? open[0] : dom.input).focus();
+}
+
+// --- actions ------------------------------------------------------------------------------------
+
+function sendText(text) {
+  const personId = state.person;
+  if (!personId) return;
+  addEntry(personId, { who: "me", text });
+  deliver(personId, "/api/web/messages", postJson({ person: personId, text }));
+}
+
+function pressButton(control) {
+  const personId = state.person;
+  const node = control.closest(".msg.bot");
+  const entry = node && personId ? findEntry(personId, Number(node.dataset.entry)) : null;
+  if (!entry) return;
+  const press = {
+    entryId: entry.id,
+    payload: control.dataset.payload,
+    label: control.textContent,
+    wasOpen: !entry.retired,
+  };
+  entry.retired = true;
+  if (press.wasOpen) {
+    entry.pressed = press.payload;
+    entry.chosen = null;
+  }
+  updateEntry(personId, entry); // also re-disables a retired button someone re-enabled by hand
+  // Even a button from an old bubble is sent: the server decides it is stale and says so.
+  deliver(personId, "/api/web/messages", postJson({ person: personId, button: press.payload }), press);
+}
+
+async function thumbnail(file) {
+  try {
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(1, THUMB_PX / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#fff"; // JPEG has no transparency
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    // A small JPEG, not the photo itself, so the history fits in sessionStorage.
+    return canvas.toDataURL("image/jpeg", 0.82);
+  } catch {
+    return null;
+  }
+}
+
+function sendPhoto(file) {
+  const personId = state.person;
+  if (!personId) return;
+  if (file.size > MAX_PHOTO) {
+    addEntry(personId, { who: "system", text: t("web.photo_too_big") });
+    return;
+  }
+  const entry = addEntry(personId, { who: "me", photo: null });
+  thumbnail(file).then((src) => {
+    entry.photo = src;
+    updateEntry(personId, entry);
+  });
+  const form = new FormData();
+  form.append("person", personId);
+  form.append("client_id", newClientId());
+  form.append("file", file, file.name || "photo");
+  deliver(personId, "/api/web/photos", { method: "POST", body: form, timeoutMs: 120000 });
+}
+
+// --- start --------------------------------------------------------------------------------------
+
+function wire() {
+  watchScroll();
+  dom.composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = dom.input.value;
+    if (!text.trim() || !state.person) return;
+    dom.input.value = "";
+    sendText(text);
+  });
+  dom.attach.addEventListener("click", () => dom.photoInput.click());
+  dom.photoInput.addEventListener("change", () => {
+    const file = dom.photoInput.files?.[0];
+    dom.photoInput.value = ""; // so choosing the same file again still fires change
+    if (file) sendPhoto(file);
+  });
+  dom.chat.addEventListener("click", (event) => {
+    const control = event.target.closest?.("button.reply");
+    if (control && !control.disabled) pressButton(control);
+  });
+  dom.picker.addEventListener("change", () => selectPerson(dom.picker.value));
+  dom.languages.addEventListener("click", (event) => {
+    const control = event.target.closest?.("button[data-locale]");
+    if (control) setUiLocale(control.dataset.locale);
+  });
+}
+
+function setComposerEnabled(enabled) {
+  for (const control of [dom.input, dom.send, dom.attach, dom.picker]) control.disabled = !enabled;
+}
+
+async function start() {
+  wire();
+  setComposerEnabled(false);
+  let people;
+  try {
+    const catalogs = await Promise.all(
+      UI_LOCALES.map((locale) => request(`/api/web/strings?locale=${encodeURIComponent(locale)}`)),
+    );
+    UI_LOCALES.forEach((locale, i) => {
+      state.strings[locale] = catalogs[i].strings ?? {};
+    });
+    ({ people } = await request("/api/web/people"));
+  } catch (error) {
+    applyUiStrings();
+    const line = element("div", "msg system");
+    line.append(element("p", "line", String(error.message || error)));
+    dom.chat.replaceChildren(line);
+    return;
+  }
+  state.people = Array.isArray(people) ? people : [];
+  dom.picker.replaceChildren(
+    ...state.people.map((person) => {
+      const option = element("option");
+      option.value = person.id;
+      return option;
+    }),
+  );
+  const remembered = storageGet("houqin.person");
+  // A reload keeps the page language they had, even if it is not the person's own.
+  const rememberedUi = storageGet("houqin.ui-locale");
+  const first = state.people.find((p) => p.id === remembered) ?? state.people[0];
+  setComposerEnabled(Boolean(first));
+  if (!first) {
+    applyUiStrings();
+    renderChat();
+    return;
+  }
+  selectPerson(first.id);
+  if (first.id === remembered && rememberedUi) setUiLocale(rememberedUi);
+}
+
+start();

@@ -1,0 +1,95 @@
+"""A person chatting with Houqin in Telegram: real python-telegram-bot, real HTTP, a fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from storage.db import Database
+from storage.models import ProcessedDelivery
+from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@dataclass(eq=False)
+class Heard:
+    """The messages Houqin sent in answer to one thing the person did."""
+
+    messages: list[FakeMessage]
+
+    def __eq__(self, other: object) -> bool:
+        # Lets a test say `assert await person.says("...") == ["what Houqin says back"]`.
+        return self.texts == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def texts(self) -> list[str]:
+        return [m.text or "" for m in self.messages]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+    def __contains__(self, fragment: str) -> bool:
+        return fragment in self.text
+
+
+class TelegramPerson:
+    def __init__(self, api: FakeBotAPI, db: Database, user: FakeUser) -> None:
+        self.api, self.db, self.user = api, db, user
+
+    @property
+    def chat(self) -> list[FakeMessage]:
+        return self.api.messages(self.user.chat_id)
+
+    async def says(self, text: str) -> Heard:
+        return await self._does(lambda: self.user.send_text(text))
+
+    async def sends_photo(self, content: bytes = PNG_BYTES) -> Heard:
+        return await self._does(lambda: self.user.send_photo(content))
+
+    async def sends_sticker(self) -> Heard:
+        return await self._does(self.user.send_sticker)
+
+    async def sends_document(self, filename: str, mime: str) -> Heard:
+        return await self._does(lambda: self.user.send_document(filename, mime))
+
+    async def presses(self, label: str) -> Heard:
+        """Press the newest button whose label starts with `label`, as a person tapping the screen would."""
+        for message in reversed(self.chat):
+            for button in message.buttons:
+                if str(button["text"]).startswith(label):
+                    return await self.presses_data(message.message_id, str(button["callback_data"]))
+        raise AssertionError(f"no button {label!r} on screen; buttons: {self.buttons_on_screen()}")
+
+    async def presses_data(self, message_id: int, data: str, *, strict: bool = True) -> Heard:
+        return await self._does(lambda: self.user.press(message_id, data, strict=strict))
+
+    def buttons_on_screen(self) -> list[str]:
+        return [str(b["text"]) for m in self.chat for b in m.buttons]
+
+    async def _does(self, act: Any) -> Heard:
+        before = len(self.chat)
+        update = act()
+        await handled(self.db, update["update_id"])
+        return Heard(self.chat[before:])
+
+
+async def handled(db: Database, update_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until Houqin has handled the update and sent its replies (it marks the delivery replied)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with db.unit_of_work() as session:
+                replied = await session.scalar(
+                    select(ProcessedDelivery.replied_at).where(
+                        ProcessedDelivery.channel == "telegram", ProcessedDelivery.key == str(update_id)
+                    )
+                )
+            if replied is not None:
+                return
+            await asyncio.sleep(0.01)

@@ -1,0 +1,73 @@
+"""Housekeeping on a fixed clock: what is forgotten, and that a day is tidied only once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from handlers.conversation import Inbound, Kind, PhotoIn, Sender
+from handlers.engine import Houqin
+from handlers.repair import FLOW
+from jobs.runs import last_runs
+from jobs.scheduler import HOUSEKEEPING, housekeeping
+from storage.db import Database
+from storage.models import DialogState, Photo, ProcessedDelivery
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY_9AM = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def count(db: Database, model: type[object]) -> int:
+    async with db.unit_of_work() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_old_keys_stray_photos_and_idle_dialogs_are_forgotten_recent_ones_kept(db: Database) -> None:
+    clock = Clock(MONDAY_9AM)
+    houqin = Houqin(db, [FLOW], "zh_CN", SHANGHAI, clock=clock)
+    sender = Sender("telegram", "5001", "5001", "褚", "zh")
+
+    async def say(key: str, kind: Kind, **what: object) -> None:
+        await houqin.handle(Inbound(sender, kind, key, **what))  # type: ignore[arg-type]
+
+    await say("1", Kind.COMMAND, command="repair")
+    async with db.unit_of_work() as session:
+        state = await session.scalar(select(DialogState))
+        assert state is not None
+        # The person walked up to the photo step three weeks ago and never came back.
+        state.step, state.data, state.updated_at = "photos", {"_trail": []}, MONDAY_9AM
+        session.add(Photo(person_id=state.person_id, channel="telegram", file_id="old", created_at=MONDAY_9AM))
+
+    clock.now = MONDAY_9AM + timedelta(days=20)
+    await say("2", Kind.PHOTO, photo=PhotoIn(file_id="recent"))  # a fresh message: keeps its key and photo
+    async with db.unit_of_work() as session:
+        state = await session.scalar(select(DialogState))
+        assert state is not None
+        state.updated_at = MONDAY_9AM  # ...but the dialog itself counts as idle for this test
+
+    assert await housekeeping(db, SHANGHAI, clock.now)
+    assert await count(db, ProcessedDelivery) == 1
+    async with db.unit_of_work() as session:
+        assert (await session.scalars(select(Photo.file_id))).all() == ["recent"]
+        state = await session.scalar(select(DialogState))
+        assert state is not None and state.flow is None and state.step is None
+
+
+async def test_a_day_is_tidied_once_however_many_times_it_is_tried(db: Database) -> None:
+    first = await housekeeping(db, SHANGHAI, MONDAY_9AM)
+    again = await housekeeping(db, SHANGHAI, MONDAY_9AM + timedelta(hours=3))
+    next_day = await housekeeping(db, SHANGHAI, MONDAY_9AM + timedelta(hours=16))  # 01:00 Tuesday in Shanghai
+    assert (first, again, next_day) == (True, False, True)
+    runs = await last_runs(db, HOUSEKEEPING)
+    assert [r.period for r in runs] == ["2026-11-24", "2026-11-23"]
+    assert runs[0].outcome == "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs"

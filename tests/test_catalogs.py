@@ -1,0 +1,78 @@
+"""Every word Houqin says exists in both catalogs, with the same placeholders."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from bot.channels.web import STATIC
+from handlers.i18n import LOCALES, MissingMessage, catalog, translate
+from handlers.people import ROLES
+from handlers.repair import CATEGORIES, STATUSES, URGENCIES
+
+ROOT = Path(__file__).resolve().parent.parent
+# Message keys are dotted names under these families; any such string literal in code is a key it says.
+FAMILIES = ("dialog", "repair", "menu", "help", "my", "lang", "location", "command", "web")
+LITERAL_KEY = re.compile(r"""["'](({families})(?:\.[a-z_]+)+)["']""".replace("{families}", "|".join(FAMILIES)))
+
+
+def keys_used_in_code() -> set[str]:
+    used: set[str] = set()
+    for folder in ("bot", "handlers", "jobs"):
+        for path in (ROOT / folder).rglob("*.py"):
+            used |= {match[0] for match in LITERAL_KEY.findall(path.read_text(encoding="utf-8"))}
+    # Keys built from the business vocabulary: one per value.
+    used |= {f"repair.category.{c}" for c in CATEGORIES}
+    used |= {f"repair.urgency.{u}" for u in URGENCIES}
+    used |= {f"repair.status.{s}" for s in STATUSES}
+    used |= {f"web.role.{r}" for r in ROLES}
+    used |= {f"command.{c}" for c in ("start", "repair", "my", "lang", "help", "cancel")}
+    return used
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_both_catalogs_hold_the_same_messages() -> None:
+    zh, en = catalog("zh_CN"), catalog("en")
+    assert sorted(set(zh) ^ set(en)) == []
+    assert [key for key in zh if not zh[key].strip() or not en[key].strip()] == []
+
+
+def test_translations_keep_their_placeholders() -> None:
+    zh, en = catalog("zh_CN"), catalog("en")
+    assert {
+        k: (placeholders(zh[k]), placeholders(en[k])) for k in zh if placeholders(zh[k]) != placeholders(en[k])
+    } == {}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_the_code_says_is_in_the_catalog(locale: str) -> None:
+    missing = sorted(keys_used_in_code() - set(catalog(locale)))
+    assert missing == [], f"missing from {locale}: {missing}"
+
+
+def test_every_catalog_message_is_said_somewhere() -> None:
+    page = "".join(path.read_text(encoding="utf-8") for path in STATIC.glob("*.js"))
+    page_keys = {key for key in catalog("en") if key.startswith("web.") and key in page}
+    unused = sorted(set(catalog("en")) - keys_used_in_code() - page_keys - {"lang.name"})
+    assert unused == []
+
+
+def test_the_chinese_catalog_is_chinese() -> None:
+    han = re.compile(r"[\u4e00-\u9fff]")
+    untranslated = [
+        k
+        for k, v in catalog("zh_CN").items()
+        if not han.search(v) and k not in ("help.flow_line", "dialog.error.prefix")
+    ]
+    assert untranslated == []
+
+
+def test_a_missing_message_is_an_error_not_silence() -> None:
+    with pytest.raises(MissingMessage, match=r"'no\.such\.key' is missing from the en catalog"):
+        translate("en", "no.such.key")

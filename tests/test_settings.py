@@ -1,0 +1,100 @@
+"""Settings: a missing or malformed one stops start-up with one line that names it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.service import build_service
+from bot.settings import SettingsError, TelegramMode, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Neither the developer's .env nor their shell may leak into what these tests see.
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("TELEGRAM_", "DATABASE_", "WEB_", "DEMO_", "HTTP_", "DEFAULT_", "TIMEZONE", "ADMINS")):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_run_on_sqlite_with_telegram_off() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./var/houqin.db"
+    assert settings.telegram_enabled is False and settings.telegram_mode is TelegramMode.POLLING
+    assert (settings.default_locale, settings.timezone, settings.http_port) == ("zh_CN", "Asia/Shanghai", 8080)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        (
+            "DATABASE_URL",
+            "mysql://root@localhost/houqin",
+            "DATABASE_URL is invalid: must be a sqlite:/// or postgresql://",
+        ),
+        ("TIMEZONE", "Mars/Olympus", "TIMEZONE is invalid: is not an IANA time zone"),
+        ("DEFAULT_LOCALE", "fr", "DEFAULT_LOCALE is invalid: must be one of zh_CN, en"),
+        ("HTTP_PORT", "eighty", "HTTP_PORT is invalid"),
+        ("HTTP_PORT", "70000", "HTTP_PORT is invalid"),
+        ("TELEGRAM_MODE", "carrier-pigeon", "TELEGRAM_MODE is invalid"),
+        ("TELEGRAM_API_BASE_URL", "api.telegram.org", "TELEGRAM_API_BASE_URL is invalid: must be an http"),
+        ("ADMINS", "telegram:1,fax:2", "ADMINS is invalid: entry 'fax:2' should look like telegram:123"),
+        ("WEB_ENABLED", "perhaps", "WEB_ENABLED is invalid"),
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces in it", "TELEGRAM_WEBHOOK_SECRET is invalid"),
+    ],
+)
+def test_a_malformed_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(says)
+
+
+def test_webhook_mode_needs_its_url_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_MODE", "webhook")
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET is required"):
+        load_settings()
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret")
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_URL is required"):
+        load_settings()
+
+
+def test_urls_people_paste_are_taken_with_the_async_drivers() -> None:
+    assert load_settings(database_url="postgresql://u@db/houqin").database_url == "postgresql+asyncpg://u@db/houqin"
+    assert load_settings(database_url="sqlite:///./x.db").database_url == "sqlite+aiosqlite:///./x.db"
+
+
+def test_settings_come_from_a_dot_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DEFAULT_LOCALE=en\nADMINS=telegram:42, slack:U1\n")
+    settings = load_settings()
+    assert settings.default_locale == "en"
+    assert [(a.channel, a.external_id) for a in settings.admin_accounts] == [("telegram", "42"), ("slack", "U1")]
+
+
+async def test_a_channel_without_its_token_is_off_and_the_log_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    service = build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:", demo_mode=True))
+    assert service.telegram is None and service.web is not None
+    with caplog.at_level(logging.INFO, logger="houqin"):
+        await service.start()
+        await service.stop()
+    assert "channels running: web" in caplog.text
+    assert "channels off: telegram, slack" in caplog.text
+
+
+def test_the_browser_chat_stays_off_outside_demo_mode() -> None:
+    assert build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:")).web is None
+
+
+def test_houqin_run_with_a_bad_setting_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "TIMEZONE": "Atlantis/Capital"}
+    houqin = Path(sys.executable).with_name("houqin")
+    result = subprocess.run([str(houqin), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["houqin: TIMEZONE is invalid: is not an IANA time zone such as Asia/Shanghai"]

@@ -237,7 +237,8 @@ class Houqin:
                 turn.say(msg("menu.what_next"), self._menu_buttons(turn))
             return
         if kind == "go" and (value in self.flows or value in ("my", "help")):
-            turn.chosen = value
+            label = self.flows[value].title if value in self.flows else msg(f"menu.{value}")
+            turn.chosen = label.render(turn.locale)
             await self._command(turn, flow, value, "")
             return
         if kind.startswith("s") and kind[1:].isdigit():

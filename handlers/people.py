@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import Sender
-from storage.models import ChannelAccount, Person, PersonRole
+from storage.models import AuditEntry, ChannelAccount, Person, PersonRole
 
 ROLES = ("staff", "technician", "manager", "logistics_staff", "logistics_admin", "admin")
 
@@ -28,10 +28,11 @@ async def identify(
             ChannelAccount.channel == sender.channel, ChannelAccount.external_id == sender.external_id
         )
     )
+    named_admin = AdminAccount(sender.channel, sender.external_id) in admins
     if account is None:
         person = Person(display_name=sender.display_name[:100] or sender.external_id)
         person.roles.append(PersonRole(role="staff"))
-        if AdminAccount(sender.channel, sender.external_id) in admins:
+        if named_admin:
             person.roles.append(PersonRole(role="admin"))
         account = ChannelAccount(
             person=person,
@@ -42,10 +43,28 @@ async def identify(
         )
         session.add_all([person, account])
         await session.flush()
+        if named_admin:
+            audit_admin_grant(session, person, sender.channel)
         return person, account
+    if named_admin and not account.person.has_role("admin"):
+        # ADMINS names the first admins; someone added to it later becomes one on their next message.
+        account.person.roles.append(PersonRole(role="admin"))
+        audit_admin_grant(session, account.person, sender.channel)
     # Keep how to reach them and what their app says current; only write when something changed.
     if account.address != sender.address:
         account.address = sender.address
     if sender.platform_locale and account.platform_locale != sender.platform_locale:
         account.platform_locale = sender.platform_locale
     return account.person, account
+
+
+def audit_admin_grant(session: AsyncSession, person: Person, channel: str) -> None:
+    session.add(
+        AuditEntry(
+            actor_id=None,
+            channel=channel,
+            action="role.grant",
+            record=f"person:{person.id}",
+            detail={"role": "admin", "source": "ADMINS setting"},
+        )
+    )

@@ -6,6 +6,7 @@ exists it trusts the person the page says it is, so it only runs in demo mode (s
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from starlette.staticfiles import StaticFiles
 from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
-from handlers.i18n import LOCALES, catalog, pick_locale
+from handlers.i18n import LOCALES, catalog, pick_locale, translate
 from storage.models import ChannelAccount, Person
 
+log = logging.getLogger(__name__)
 CHANNEL = "web"
 STATIC = Path(__file__).parent / "web_static"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -87,7 +89,7 @@ class WebChat:
         client_id = body.get("client_id")
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             return problem(400, "client_id must be 8-64 letters, digits, - or _")
-        inbound = inbound_from(sender, client_id, body)
+        inbound = inbound_from(sender, delivery_key(sender, client_id), body)
         if inbound is None:
             return problem(400, "send one of text or button, as a string")
         return await self._handle(inbound)
@@ -111,14 +113,19 @@ class WebChat:
         inbound = Inbound(
             sender,
             Kind.PHOTO if kind_of_image else Kind.UNSUPPORTED,
-            client_id,
+            delivery_key(sender, client_id),
             photo=PhotoIn(content=content, content_type=kind_of_image) if kind_of_image else None,
         )
         return await self._handle(inbound)
 
     async def _handle(self, inbound: Inbound) -> Response:
-        outcome = await self.houqin.handle(inbound)
-        await self.houqin.mark_replied(outcome)
+        try:
+            outcome = await self.houqin.handle(inbound)
+            await self.houqin.mark_replied(outcome)
+        except Exception:
+            # Rolled back, nothing kept: the page may retry with the same client_id.
+            log.exception("handling a browser message failed")
+            return problem(500, translate(self.default_locale, "dialog.error.internal"))
         return JSONResponse(outcome_json(outcome))
 
     async def _sender(self, person_key: object) -> Sender | Response:
@@ -136,18 +143,23 @@ class WebChat:
             return Sender(CHANNEL, person_key, person_key, person.display_name, None)
 
 
-def inbound_from(sender: Sender, client_id: str, body: dict[str, Any]) -> Inbound | None:
+def delivery_key(sender: Sender, client_id: str) -> str:
+    # Bound to the person: someone else's client_id must never fetch that person's stored answer.
+    return f"{sender.external_id}:{client_id}"
+
+
+def inbound_from(sender: Sender, key: str, body: dict[str, Any]) -> Inbound | None:
     text, button = body.get("text"), body.get("button")
     if isinstance(button, str) and text is None:
-        return Inbound(sender, Kind.BUTTON, client_id, text=button[:MAX_TEXT])
+        return Inbound(sender, Kind.BUTTON, key, text=button[:MAX_TEXT])
     if not isinstance(text, str) or button is not None:
         return None
     stripped = text.strip()
     if stripped.startswith("/") and len(stripped) > 1:
         command, _, args = stripped[1:].partition(" ")
-        return Inbound(sender, Kind.COMMAND, client_id, text=args.strip(), command=command.lower())
+        return Inbound(sender, Kind.COMMAND, key, text=args.strip(), command=command.lower())
     # Over-long text still goes through, so the dialog can say it is too long in the person's language.
-    return Inbound(sender, Kind.TEXT, client_id, text=text)
+    return Inbound(sender, Kind.TEXT, key, text=text)
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:

@@ -58,7 +58,7 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
     # Every message that carried a pressed button now shows the choice and has no buttons left.
     assert xiaoli.buttons_on_screen() == ["报修", "我的申请", "帮助"]  # only the closing menu
     assert [m.text for m in xiaoli.chat if m.edits][:3] == [
-        "你好，小李！我是后勤助手。\n我可以帮你报修、查看你的申请进度。请选择要办的事：\n\n→ repair",
+        "你好，小李！我是后勤助手。\n我可以帮你报修、查看你的申请进度。请选择要办的事：\n\n→ 报修",
         "需要维修的是哪一类？\n\n→ 给排水",
         "在哪栋楼？\n\n→ 教学楼",
     ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import func, select
 
+from bot.service import Service
 from storage.db import Database
 from storage.models import Person, Photo, Ticket
 from tests.dialog.web_person import PNG_1X1, WebPerson
@@ -166,3 +168,27 @@ async def test_unknown_command_and_chatter_outside_a_flow(person: Callable[[str]
     helped = await tom.says("/help")
     assert "/repair — Report something that needs fixing" in helped
     assert "You have no open requests." in await tom.says("/my")
+
+
+async def test_someone_elses_client_id_reveals_nothing_and_is_a_new_message(
+    person: Callable[[str], WebPerson],
+) -> None:
+    wang, li = person("wang.fang"), person("li.na")
+    private = await wang.says("/my", client_id="wang-fang-0001")
+    replayed = await li.says("/my", client_id="wang-fang-0001")
+    assert not replayed.duplicate
+    assert replayed.texts != private.texts or "王芳" not in replayed.text
+
+
+async def test_a_failure_is_a_translated_json_error_and_keeps_nothing(
+    db: Database, web_service: Service, person: Callable[[str], WebPerson], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(web_service.houqin, "handle", broken)
+    response = await person("wang.fang").client.post(
+        "/api/web/messages", json={"person": "wang.fang", "client_id": "try-again-01", "text": "/start"}
+    )
+    assert response.status_code == 500
+    assert response.json() == {"error": "抱歉，系统出了点问题，刚才的操作没有保存。请再试一次。"}

@@ -10,24 +10,6 @@ const TOAST_MS = 3500;
 const THUMB_PX = 320;
 const KEEP_ENTRIES = 300;
 
-// Page words the catalog does not have (yet); a catalog entry with the same key wins.
-const FALLBACK = {
-  zh_CN: {
-    "web.empty_hint": "这里还没有对话。发送 /start 开始。",
-    "web.send_failed": "发送失败，请检查网络后重试。",
-    "web.ui_language": "页面语言",
-    "web.chat_log": "对话",
-    "web.message_label": "消息",
-  },
-  en: {
-    "web.empty_hint": "No conversation yet. Send /start to begin.",
-    "web.send_failed": "Could not send. Check your connection and try again.",
-    "web.ui_language": "Page language",
-    "web.chat_log": "Conversation",
-    "web.message_label": "Message",
-  },
-};
-
 const $ = (id) => document.getElementById(id);
 const dom = {
   title: $("title"),
@@ -59,9 +41,7 @@ const state = {
 function t(key) {
   return (
     state.strings[state.uiLocale]?.[key] ??
-    FALLBACK[state.uiLocale]?.[key] ??
     state.strings.en?.[key] ??
-    FALLBACK.en[key] ??
     key
   );
 }
@@ -214,7 +194,7 @@ function renderEntry(entry) {
 
 function fillPhoto(bubble, entry) {
   bubble.classList.add("photo");
-  if (entry.photo) {
+  if (typeof entry.photo === "string" && entry.photo.startsWith("data:image/")) {
     const img = element("img", "thumb");
     img.src = entry.photo; // a data: URL the page drew itself, never a server string
     img.alt = t("web.photo_sent");
@@ -247,9 +227,12 @@ function syncBot(node, entry) {
 
 function renderChat() {
   const entries = state.person ? history(state.person).entries : [];
+  // Showing a whole history is not news: keep screen readers from reading it all out.
+  dom.chat.setAttribute("aria-live", "off");
   dom.chat.replaceChildren(...entries.map(renderEntry));
   if (!entries.length) dom.chat.append(element("p", "empty-hint", t("web.empty_hint")));
   scrollToEnd();
+  requestAnimationFrame(() => dom.chat.setAttribute("aria-live", "polite"));
 }
 
 function scrollToEnd() {

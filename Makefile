@@ -35,7 +35,7 @@ pytest: $(STAMP)
 browser:
 	@test -x $(CHROMIUM) || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; \
 		else echo "Chromium is missing: browser tests will skip (apt-get install chromium)"; fi; }
 
 bench: $(STAMP)

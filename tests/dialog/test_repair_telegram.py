@@ -52,7 +52,7 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
     number = TICKET.search(done.text)
     assert number is not None
     assert done.texts == [
-        f"✅ 报修已提交，单号 {number.group()}（给排水，一般）。\n处理进展会通知你，发送 /my 可随时查看。"
+        f"✅ 报修已提交，单号 {number.group()}。\n给排水 · 一般\n处理进展会通知你，发送 /my 可随时查看。"
     ]
 
     # Every message that carried a pressed button now shows the choice and has no buttons left.
@@ -89,7 +89,7 @@ async def test_an_english_speaker_is_answered_in_english(
     assert "Location: Canteen 102 Kitchen" in summary
     done = await sam.presses("✔ Submit")
     assert done.texts[0].startswith("✅ Repair request submitted: R-")
-    assert "(Heating & A/C, Urgent (safety or work stopped))" in done.text
+    assert "Heating & A/C · Urgent (safety or work stopped)" in done.text
     [ticket] = await all_tickets(db)
     assert ticket.urgency == "urgent" and ticket.photos == []
 

@@ -1,4 +1,4 @@
-"""`houqin`: run the service, migrate the database, seed demo data."""
+"""`houqin`: run the service, migrate the database, seed demo data, print door signs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -17,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--demo", action="store_true", help="demo mode: the browser chat with a person picker")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("demo", help="seed the demo organisation (idempotent)")
+    qr = commands.add_parser("qr", help="write a printable door sign (PNG) per room: scan it to report a repair there")
+    qr.add_argument("--building", action="append", default=[], metavar="CODE", help="only this building (repeatable)")
+    qr.add_argument("--out", type=Path, default=Path("var/qr"), metavar="DIR", help="output folder (default ./var/qr)")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {"demo_mode": True} if getattr(args, "demo", False) else {}
@@ -30,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     if args.command == "migrate":
         return migrate(settings)
     if args.command == "demo":
         return asyncio.run(seed_demo(settings))
+    if args.command == "qr":
+        return asyncio.run(door_signs(settings, args.building, args.out))
     return serve(settings)
 
 
@@ -58,6 +65,63 @@ async def seed_demo(settings: Settings) -> int:
         await db.dispose()
     summary = ", ".join(f"{count} {kind}" for kind, count in added.items())
     logging.getLogger("houqin").info("demo data: added %s", summary)
+    return 0
+
+
+async def door_signs(settings: Settings, building_codes: list[str], out_dir: Path) -> int:
+    from bot.qr import (
+        BotLookupError,
+        UnknownBuildingError,
+        clean_bot_username,
+        fetch_bot_username,
+        find_fonts,
+        rooms_of,
+        write_signs,
+    )
+    from storage.db import Database
+
+    def say(line: str) -> None:
+        print(f"houqin: {line}", file=sys.stderr)
+
+    try:
+        username = clean_bot_username(settings.telegram_bot_username)
+    except ValueError as problem:
+        say(f"TELEGRAM_BOT_USERNAME is invalid: {problem}")
+        return 2
+    db = Database(settings.database_url)
+    try:
+        async with db.unit_of_work() as session:
+            rooms = await rooms_of(session, building_codes)
+    except UnknownBuildingError as problem:
+        say(str(problem))
+        return 2
+    finally:
+        await db.dispose()
+
+    if username is None and settings.telegram_bot_token:
+        try:
+            username = await fetch_bot_username(settings.telegram_api_base_url, settings.telegram_bot_token)
+        except BotLookupError as problem:
+            say(f"Telegram did not give the bot's username ({problem}): browser links only; set TELEGRAM_BOT_USERNAME")
+    elif username is None:
+        say("TELEGRAM_BOT_USERNAME and TELEGRAM_BOT_TOKEN are not set: browser links only")
+    if settings.public_url is None:
+        say(f"PUBLIC_URL is not set: browser links go to {settings.browser_url}")
+    fonts = find_fonts()
+    if not fonts.cjk:
+        say("no Chinese font found (install fonts-noto-cjk): signs carry English text only")
+
+    try:
+        signs = write_signs(
+            rooms, bot_username=username, browser_url=settings.browser_url, out_dir=out_dir, fonts=fonts
+        )
+    except OSError as problem:
+        say(f"cannot write signs to {out_dir}: {problem.strerror or problem}")
+        return 1
+    for sign in signs:
+        print(f"{sign.path}  {'  '.join(sign.links)}")
+    kind = "Telegram and browser links" if username else "browser links only"
+    print(f"{len(signs)} door signs in {out_dir} ({kind})" if signs else "no rooms: no door signs written")
     return 0
 
 

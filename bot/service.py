@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import repair
+from handlers import repair, ticket_actions
 from handlers.engine import Houqin
-from handlers.flow import Flow
+from handlers.flow import Area
+from handlers.outbox import Outbox
 from jobs.scheduler import Jobs
 from storage.db import Database
 
 log = logging.getLogger("houqin")
 
-FLOWS: tuple[Flow, ...] = (repair.FLOW,)
+AREAS: tuple[Area, ...] = (repair.AREA, ticket_actions.AREA)
 
 
 @dataclass
@@ -58,14 +59,16 @@ def build_service(settings: Settings) -> Service:
     db = Database(settings.database_url)
     houqin = Houqin(
         db,
-        FLOWS,
+        AREAS,
         default_locale=settings.default_locale,
         zone=settings.zone,
         admins=settings.admin_accounts,
+        rules=settings.rules,
     )
-    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone))
+    outbox = Outbox(db, settings.default_locale, houqin.clock)
+    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone, settings.rules))
     if settings.telegram_enabled:
-        service.telegram = TelegramChannel(settings, houqin, FLOWS)
+        service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:
-        service.web = WebChat(houqin, settings.default_locale)
+        service.web = WebChat(houqin, outbox, settings.default_locale)
     return service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.i18n import LOCALES
 from handlers.people import AdminAccount
+from handlers.rules import URGENCIES, RepairRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/houqin.db"
 ASYNC_DRIVERS = {
@@ -43,6 +45,15 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     admins: str = ""
     log_level: str = "INFO"
+    # Where people reach this Houqin in a browser (QR codes on doors link here).
+    public_url: str | None = None
+    # The bot's @username for t.me deep links; asked from Telegram (getMe) when absent.
+    telegram_bot_username: str | None = None
+    # Repairs: hours to resolve by urgency, hours before a resolved ticket closes itself, and how far
+    # back a report of the same problem in the same room counts as a duplicate.
+    sla_hours: str = "urgent=4,high=24,normal=72,low=168"
+    auto_close_hours: int = Field(default=72, ge=1)
+    duplicate_window_hours: int = Field(default=72, ge=0)
 
     @field_validator("log_level")
     @classmethod
@@ -104,6 +115,33 @@ class Settings(BaseSettings):
         parse_admins(value)
         return value
 
+    @field_validator("sla_hours")
+    @classmethod
+    def _sla(cls, value: str) -> str:
+        parse_sla(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def rules(self) -> RepairRules:
+        return RepairRules(
+            sla=parse_sla(self.sla_hours),
+            auto_close_after=timedelta(hours=self.auto_close_hours),
+            duplicate_window=timedelta(hours=self.duplicate_window_hours),
+        )
+
+    @property
+    def browser_url(self) -> str:
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
     @property
     def admin_accounts(self) -> tuple[AdminAccount, ...]:
         return parse_admins(self.admins)
@@ -148,6 +186,19 @@ def parse_admins(value: str) -> tuple[AdminAccount, ...]:
             raise ValueError(f"entry {item!r} should look like telegram:123 or slack:U456")
         accounts.append(AdminAccount(channel, external_id))
     return tuple(accounts)
+
+
+def parse_sla(value: str) -> dict[str, timedelta]:
+    hours: dict[str, timedelta] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        urgency, sep, number = item.partition("=")
+        if not sep or urgency not in URGENCIES or not number.strip().isdigit() or int(number) <= 0:
+            raise ValueError(f"entry {item!r} should look like urgent=4 (hours, for {', '.join(URGENCIES)})")
+        hours[urgency] = timedelta(hours=int(number))
+    missing = [u for u in URGENCIES if u not in hours]
+    if missing:
+        raise ValueError(f"needs hours for {', '.join(missing)}")
+    return hours
 
 
 class SettingsError(Exception):

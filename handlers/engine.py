@@ -23,20 +23,26 @@ from sqlalchemy.orm.exc import StaleDataError
 from handlers import menu
 from handlers.conversation import MAX_TEXT, Button, Inbound, Kind, Outcome, PhotoIn, Reply
 from handlers.flow import (
+    Action,
+    Area,
     ChoiceStep,
     ConfirmStep,
+    Data,
     Flow,
     Invalid,
     LocationStep,
     Option,
     PhotoStep,
+    Rows,
     Step,
     StepContext,
+    Submitted,
     TextStep,
     photo_problem,
 )
 from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale
 from handlers.people import AdminAccount, identify
+from handlers.rules import RepairRules
 from storage.db import Database
 from storage.models import AuditEntry, DialogState, Person, Photo, ProcessedDelivery, utcnow
 
@@ -61,6 +67,7 @@ class Turn:
     texts: list[tuple[Renderable | str, tuple[tuple[Button, ...], ...]]] = field(default_factory=list)
     chosen: str | None = None
     toast: Msg | None = None
+    rules: RepairRules = field(default_factory=RepairRules)
 
     def say(self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
         self.texts.append((text, buttons))
@@ -72,21 +79,29 @@ class Turn:
         self.state.updated_at = self.now
 
     def context(self) -> StepContext:
-        return StepContext(self.session, self.person, self.locale, self.channel, self.now, self.zone, self.state.data)
+        return StepContext(
+            self.session, self.person, self.locale, self.channel, self.now, self.zone, self.state.data, self.rules
+        )
 
 
 class Houqin:
     def __init__(
         self,
         db: Database,
-        flows: Sequence[Flow],
+        areas: Sequence[Area],
         default_locale: str,
         zone: ZoneInfo,
         admins: Sequence[AdminAccount] = (),
         clock: Callable[[], datetime] = utcnow,
+        rules: RepairRules | None = None,
     ) -> None:
         self.db = db
-        self.flows = {flow.name: flow for flow in flows}
+        self.flows = {flow.name: flow for area in areas for flow in area.flows}
+        self.listed = [flow for flow in self.flows.values() if flow.listed]
+        self.buttons = {prefix: handler for area in areas for prefix, handler in area.buttons.items()}
+        self.commands = {name: handler for area in areas for name, handler in area.commands.items()}
+        self.links = {prefix: handler for area in areas for prefix, handler in area.links.items()}
+        self.rules = rules or RepairRules()
         self.default_locale = default_locale
         self.zone = zone
         self.admins = tuple(admins)
@@ -146,7 +161,8 @@ class Houqin:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
         session.add(delivery)
         await session.flush()
-        person, account = await identify(session, inbound.sender, self.admins)
+        now = self.clock()
+        person, account = await identify(session, inbound.sender, self.admins, now)
         state = await session.scalar(
             select(DialogState).where(DialogState.person_id == person.id, DialogState.channel == inbound.sender.channel)
         )
@@ -157,7 +173,7 @@ class Houqin:
             session.add(state)
             await session.flush()
         locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
-        turn = Turn(session, person, state, locale, inbound.sender.channel, self.clock(), self.zone)
+        turn = Turn(session, person, state, locale, inbound.sender.channel, now, self.zone, rules=self.rules)
         await self._dispatch(turn, inbound)
         await session.flush()
         replies = [
@@ -204,7 +220,7 @@ class Houqin:
                 turn.say(msg("dialog.cancel.done", flow=flow.title), self._menu_buttons(turn))
             return
         if command == "help":
-            turn.say(menu.help_text(self.flows.values()))
+            turn.say(menu.help_text(self.listed))
             if flow is not None:
                 await self._ask(turn, flow, self._current(turn, flow))
             return
@@ -215,11 +231,17 @@ class Houqin:
             # Starting something else would silently drop what they have typed so far.
             await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
             return
-        if command == "start":
+        link = self.links.get(args.partition("_")[0]) if command == "start" and args else None
+        if link is not None:
+            # A deep link (t.me/<bot>?start=room_12, a QR code on a door) goes straight to its area.
+            await self._act(turn, None, await link(turn.context(), args.partition("_")[2]))
+        elif command == "start":
             turn.say(msg("menu.welcome", name=turn.person.display_name), self._menu_buttons(turn))
         elif command == "my":
-            turn.say(await menu.my_requests(turn.session, turn.person, self.zone))
-        elif command in self.flows:
+            turn.say(await menu.my_requests(turn.session, turn.person, self.zone, turn.now))
+        elif command in self.commands:
+            await self._act(turn, None, await self.commands[command](turn.context(), args))
+        elif command in self.flows and self.flows[command].listed:
             await self._start_flow(turn, self.flows[command])
         else:
             turn.say(msg("dialog.unknown_command", command=command[:32]), self._menu_buttons(turn))
@@ -236,7 +258,7 @@ class Houqin:
             else:
                 turn.say(msg("menu.what_next"), self._menu_buttons(turn))
             return
-        if kind == "go" and (value in self.flows or value in ("my", "help")):
+        if kind == "go" and ((value in self.flows and self.flows[value].listed) or value in ("my", "help")):
             label = self.flows[value].title if value in self.flows else msg(f"menu.{value}")
             turn.chosen = label.render(turn.locale)
             await self._command(turn, flow, value, "")
@@ -249,6 +271,9 @@ class Houqin:
                     await self._ask(turn, flow, self._current(turn, flow))
                 return
             await self._answer(turn, flow, choice=value)
+            return
+        if kind in self.buttons:
+            await self._act(turn, flow, await self.buttons[kind](turn.context(), value))
             return
         log.warning("refused button payload %r from person %s", payload[:64], turn.person.id)
         turn.session.add(
@@ -265,21 +290,54 @@ class Houqin:
         if flow is not None:
             await self._ask(turn, flow, self._current(turn, flow))
 
+    async def _act(self, turn: Turn, flow: Flow | None, action: Action) -> None:
+        """Carry out what an area's button, command or deep link asked for."""
+        for text, rows in action.say:
+            turn.say(text, self._rows(turn, rows))
+        turn.toast = action.toast or turn.toast
+        if action.chosen is not None:
+            turn.chosen = action.chosen.render(turn.locale)
+        if action.start is not None:
+            name, preset = action.start
+            if flow is not None:
+                await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
+                return
+            await self._start_flow(turn, self.flows[name], preset)
+        elif flow is not None and action.say:
+            # Answered something else mid-flow: show the open question again with its buttons.
+            await self._ask(turn, flow, self._current(turn, flow))
+
+    def _rows(self, turn: Turn, rows: Rows) -> tuple[tuple[Button, ...], ...]:
+        return tuple(tuple(Button(label.render(turn.locale), payload) for label, payload in row) for row in rows)
+
     # --- walking a flow -------------------------------------------------------------------------
 
-    async def _start_flow(self, turn: Turn, flow: Flow) -> None:
-        first = flow.next_step(None, {})
-        assert first is not None, f"flow {flow.name} has no steps"
-        turn.move(flow.name, first.key, {"_trail": []})
+    async def _start_flow(self, turn: Turn, flow: Flow, preset: Data | None = None) -> None:
+        data: Data = {"_trail": [], **(preset or {})}
+        first = await self._next(turn, flow, None, data)
+        assert first is not None, f"flow {flow.name} has nothing to ask"
+        turn.move(flow.name, first.key, data)
         await turn.session.flush()
-        turn.say(msg("dialog.flow.started", flow=flow.title, hint=flow.description))
+        if flow.listed:
+            turn.say(msg("dialog.flow.started", flow=flow.title, hint=flow.description))
         await self._ask(turn, flow, first)
+
+    async def _next(self, turn: Turn, flow: Flow, after: str | None, data: Data) -> Step | None:
+        following = flow.next_step(after, data)
+        ctx = StepContext(turn.session, turn.person, turn.locale, turn.channel, turn.now, turn.zone, data, turn.rules)
+        while isinstance(following, ChoiceStep) and following.skip_without_options and not await following.choices(ctx):
+            following = flow.next_step(following.key, data)
+        return following
 
     def _current(self, turn: Turn, flow: Flow) -> Step:
         return flow.step(turn.state.step or "")
 
     def _leave_flow(self, turn: Turn) -> None:
         turn.move(None, None, {})
+
+    def _finish(self, turn: Turn, flow: Flow, done: Submitted) -> None:
+        self._leave_flow(turn)
+        turn.say(done.message, self._menu_buttons(turn) if flow.listed else ())
 
     async def _answer(
         self,
@@ -313,13 +371,14 @@ class Houqin:
             await self._ask(turn, flow, step)
             return
         data["_trail"] = [*data.get("_trail", []), step.key]
-        if isinstance(step, ConfirmStep):
-            submitted = await flow.submit(ctx)
-            self._leave_flow(turn)
-            turn.say(submitted.message, self._menu_buttons(turn))
+        settled = None
+        if isinstance(step, ChoiceStep) and step.on_choose is not None:
+            settled = await step.on_choose(ctx, data[step.key])
+        following = None if settled or isinstance(step, ConfirmStep) else await self._next(turn, flow, step.key, data)
+        if following is None:
+            done = settled or await flow.submit(ctx)
+            self._finish(turn, flow, done)
             return
-        following = flow.next_step(step.key, data)
-        assert following is not None, f"flow {flow.name} must end with a confirm step"
         turn.move(flow.name, following.key, data)
         await turn.session.flush()
         await self._ask(turn, flow, following)
@@ -344,6 +403,10 @@ class Houqin:
             turn.chosen = await self._label_of(ctx, step, value)
             return True
         if isinstance(step, TextStep):
+            if choice == DONE and step.optional:
+                turn.chosen = msg("dialog.button.skip").render(turn.locale)
+                data[step.key] = ""
+                return True
             if text is None:
                 raise Invalid(msg("dialog.error.expected_text"))
             data[step.key] = step.accept(text)
@@ -469,6 +532,8 @@ class Houqin:
         if isinstance(step, ChoiceStep | LocationStep):
             if isinstance(step, ChoiceStep):
                 options, columns = list(await step.choices(ctx)), step.columns
+                if step.dynamic_prompt is not None:
+                    prompt = await step.dynamic_prompt(ctx)
             else:
                 answer = turn.state.data.get(step.key) or {}
                 stage = answer.get("stage", "building")
@@ -490,6 +555,8 @@ class Houqin:
             assert step.summary is not None
             turn.say(await step.summary(ctx))
             rows = [control_row((SUBMIT, "dialog.button.submit"))]
+        elif isinstance(step, TextStep) and step.optional:
+            rows = [control_row((DONE, "dialog.button.skip"))]
         else:
             rows = [control_row()]
         turn.say(prompt, tuple(rows))
@@ -501,4 +568,4 @@ class Houqin:
         return value
 
     def _menu_buttons(self, turn: Turn) -> tuple[tuple[Button, ...], ...]:
-        return menu.menu_buttons(self.flows.values(), turn.locale)
+        return menu.menu_buttons(self.listed, turn.locale)

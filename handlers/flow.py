@@ -7,7 +7,7 @@ engine (handlers/engine.py) walks them, and each channel renders the resulting r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import PhotoIn
 from handlers.i18n import Msg, Renderable, msg
+from handlers.rules import RepairRules
 from storage.models import Person
 
 Data = dict[str, Any]
@@ -36,6 +37,7 @@ class StepContext:
     now: datetime
     zone: ZoneInfo
     data: Data
+    rules: RepairRules = field(default_factory=RepairRules)
 
 
 class Invalid(Exception):
@@ -61,6 +63,13 @@ class Step:
 class ChoiceStep(Step):
     options: Callable[[StepContext], Awaitable[Sequence[Option]]] | Sequence[Option] = ()
     columns: int = 2
+    # Asked with a prompt built from the answers so far (e.g. naming the ticket it found).
+    dynamic_prompt: Callable[[StepContext], Awaitable[Msg]] | None = None
+    # A choice that settles the whole flow (e.g. "follow the open ticket instead"): when this returns
+    # something, the flow ends there with that answer.
+    on_choose: Callable[[StepContext, str], Awaitable[Submitted | None]] | None = None
+    # Skipped when it has no options (e.g. no duplicate found).
+    skip_without_options: bool = False
 
     async def choices(self, ctx: StepContext) -> Sequence[Option]:
         return await self.options(ctx) if callable(self.options) else self.options
@@ -84,6 +93,8 @@ class TextStep(Step):
     min_length: int = 1
     max_length: int = 500
     validate: Callable[[str], Msg | None] | None = None
+    # Offers Skip; a skipped answer is "".
+    optional: bool = False
 
     def accept(self, text: str) -> str:
         text = text.strip()
@@ -137,6 +148,8 @@ class Flow:
     description: Msg
     steps: tuple[Step, ...]
     submit: Callable[[StepContext], Awaitable[Submitted]]
+    # Listed flows are in the menu, /help and the command list; the others start from a button.
+    listed: bool = True
 
     def step(self, key: str) -> Step:
         for step in self.steps:
@@ -145,12 +158,40 @@ class Flow:
         raise KeyError(key)
 
     def next_step(self, after: str | None, data: Data) -> Step | None:
+        """The next step still to ask: one that applies and was not answered in advance."""
         keys = [step.key for step in self.steps]
         start = 0 if after is None else keys.index(after) + 1
         for step in self.steps[start:]:
-            if step.applies(data):
+            if step.applies(data) and step.key not in data:
                 return step
         return None
+
+
+Rows = tuple[tuple[tuple[Renderable, str], ...], ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    """What an area's button or command handler wants: things said, and perhaps a flow started."""
+
+    say: tuple[tuple[Renderable, Rows], ...] = ()
+    toast: Msg | None = None
+    chosen: Renderable | None = None
+    start: tuple[str, Data] | None = None
+
+
+Handler = Callable[[StepContext, str], Awaitable[Action]]
+
+
+@dataclass(frozen=True)
+class Area:
+    """One part of what Houqin does: its flows, the button prefixes and commands it answers, and the
+    deep links (/start <prefix>_...) it takes."""
+
+    flows: tuple[Flow, ...] = ()
+    buttons: dict[str, Handler] = field(default_factory=dict)
+    commands: dict[str, Handler] = field(default_factory=dict)
+    links: dict[str, Handler] = field(default_factory=dict)
 
 
 def photo_problem(photo: PhotoIn, step: PhotoStep) -> Msg | None:

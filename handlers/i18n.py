@@ -90,3 +90,32 @@ def pick_locale(preferred: str | None, platform_hint: str | None, default: str) 
         if hint.startswith("en"):
             return "en"
     return default
+
+
+# --- storing what to say, to be rendered later in the recipient's language ----------------------
+
+Stored = str | int | float | dict[str, Any] | None
+
+
+def freeze(value: Renderable | str | int | float | None) -> Stored:
+    """A message (or a parameter of one) as JSON, keeping its keys rather than its text."""
+    if isinstance(value, Msg):
+        return {"msg": value.key, "params": {k: freeze(v) for k, v in value.params.items()}}
+    if isinstance(value, Label):
+        return {"label": [value.zh, value.en]}
+    if isinstance(value, Lines):
+        return {"lines": [freeze(part) for part in value.parts]}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in a message")
+
+
+def thaw(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "msg" in value:
+            return Msg(value["msg"], {k: thaw(v) for k, v in value["params"].items()})
+        if "label" in value:
+            return Label(*value["label"])
+        if "lines" in value:
+            return Lines(tuple(thaw(part) for part in value["lines"]))
+    return value

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import Button
 from handlers.flow import Flow
-from handlers.i18n import LOCALES, Lines, Msg, msg, translate
-from handlers.repair import open_tickets_of, ticket_line
+from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg, translate
+from handlers.repair import assigned_to, open_tickets_of, ticket_line
 from storage.models import Person
 
 
@@ -33,8 +34,16 @@ def help_text(flows: Iterable[Flow]) -> Msg:
     return msg("help.text", flows=Lines(lines))
 
 
-async def my_requests(session: AsyncSession, person: Person, zone: ZoneInfo) -> Msg:
-    tickets = await open_tickets_of(session, person.id)
-    if not tickets:
-        return msg("my.none")
-    return msg("my.list", count=len(tickets), lines=Lines(tuple(ticket_line(t, zone) for t in tickets)))
+async def my_requests(session: AsyncSession, person: Person, zone: ZoneInfo, now: datetime) -> Renderable:
+    mine = await open_tickets_of(session, person.id)
+    jobs = await assigned_to(session, person.id)
+    parts: list[Renderable] = []
+    if mine or not jobs:
+        parts.append(
+            msg("my.list", count=len(mine), lines=Lines(tuple(ticket_line(t, zone, now) for t in mine)))
+            if mine
+            else msg("my.none")
+        )
+    if jobs:
+        parts.append(msg("my.jobs", count=len(jobs), lines=Lines(tuple(ticket_line(t, zone, now) for t in jobs))))
+    return Lines(tuple(parts))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.conversation import Sender
 from storage.models import AuditEntry, ChannelAccount, Person, PersonRole
 
+# Where a person was last seen decides where notices go; minutes are precise enough and save writes.
+SEEN_GRANULARITY = timedelta(minutes=1)
 ROLES = ("staff", "technician", "manager", "logistics_staff", "logistics_admin", "admin")
 
 
@@ -21,7 +24,7 @@ class AdminAccount:
 
 
 async def identify(
-    session: AsyncSession, sender: Sender, admins: Sequence[AdminAccount] = ()
+    session: AsyncSession, sender: Sender, admins: Sequence[AdminAccount], now: datetime
 ) -> tuple[Person, ChannelAccount]:
     account = await session.scalar(
         select(ChannelAccount).where(
@@ -40,6 +43,7 @@ async def identify(
             external_id=sender.external_id,
             address=sender.address,
             platform_locale=sender.platform_locale,
+            last_seen_at=now,
         )
         session.add_all([person, account])
         await session.flush()
@@ -51,6 +55,10 @@ async def identify(
         account.person.roles.append(PersonRole(role="admin"))
         audit_admin_grant(session, account.person, sender.channel)
     # Keep how to reach them and what their app says current; only write when something changed.
+    if account.last_seen_at is None or now - account.last_seen_at > SEEN_GRANULARITY:
+        account.last_seen_at = now
+    if account.unreachable_since is not None:
+        account.unreachable_since = None  # they wrote to us, so they can hear us again
     if account.address != sender.address:
         account.address = sender.address
     if sender.platform_locale and account.platform_locale != sender.platform_locale:

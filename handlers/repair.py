@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import tickets
 from handlers.flow import (
+    Action,
+    Area,
     ChoiceStep,
     ConfirmStep,
     Flow,
@@ -20,10 +24,11 @@ from handlers.flow import (
     TextStep,
 )
 from handlers.i18n import Label, Msg, msg
-from storage.models import AuditEntry, Building, Photo, Room, Ticket, TicketEvent
+from handlers.rules import URGENCIES
+from storage.models import AuditEntry, Building, Photo, Room, Ticket, TicketEvent, TicketFollower
 
 CATEGORIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
-URGENCIES = ("urgent", "high", "normal", "low")
+
 OPEN_STATUSES = ("new", "assigned", "accepted", "in_progress", "waiting_parts", "resolved", "reopened")
 STATUSES = (*OPEN_STATUSES, "closed", "cancelled")
 
@@ -86,11 +91,13 @@ async def submit(ctx: StepContext) -> Submitted:
         status="new",
         channel=ctx.channel,
         created_at=ctx.now,
+        due_at=tickets.due_at(ctx.now, data["urgency"], ctx.rules),
     )
     session.add(ticket)
     await session.flush()
     ticket.number = ticket_number(ticket.id, ctx.now.astimezone(ctx.zone).year)
     session.add(TicketEvent(ticket_id=ticket.id, to_status="new", actor_id=ctx.person.id, at=ctx.now))
+    await session.flush()
     photo_ids = [int(i) for i in data.get("photos", [])]
     if photo_ids:
         # Only this person's own, still unattached photos: ids in dialog data are ours, but be strict.
@@ -108,15 +115,94 @@ async def submit(ctx: StepContext) -> Submitted:
             at=ctx.now,
         )
     )
-    return Submitted(
-        msg(
-            "repair.submitted",
-            number=ticket.number,
-            category=msg(f"repair.category.{ticket.category}"),
-            urgency=msg(f"repair.urgency.{ticket.urgency}"),
-        ),
-        ticket.number,
+    await session.refresh(ticket, ["photos"])
+    technician = await tickets.auto_assign(actor_of(ctx), ticket)
+    who = (
+        msg("repair.submitted.assigned", technician=technician.display_name)
+        if technician
+        else msg("repair.submitted.queued")
     )
+    submitted = msg(
+        "repair.submitted",
+        number=ticket.number,
+        category=msg(f"repair.category.{ticket.category}"),
+        urgency=msg(f"repair.urgency.{ticket.urgency}"),
+        technician=who,
+    )
+    return Submitted(submitted, str(ticket.number))
+
+
+def actor_of(ctx: StepContext) -> tickets.Actor:
+    return tickets.Actor(ctx.session, ctx.person, ctx.channel, ctx.now, ctx.zone, ctx.rules)
+
+
+# --- the same problem reported again ----------------------------------------------------------
+
+
+async def open_duplicate(ctx: StepContext) -> Ticket | None:
+    """An open ticket of the same category in the same room, reported within the rules' window."""
+    location = ctx.data.get("location") or {}
+    if "room" not in location or "category" not in ctx.data:
+        return None
+    found: Ticket | None = await ctx.session.scalar(
+        select(Ticket)
+        .where(
+            Ticket.room_id == location["room"],
+            Ticket.category == ctx.data["category"],
+            Ticket.status.in_(tickets.OPEN),
+            Ticket.created_at >= ctx.now - ctx.rules.duplicate_window,
+        )
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def duplicate_options(ctx: StepContext) -> Sequence[Option]:
+    found = await open_duplicate(ctx)
+    if found is None:
+        return []
+    return [
+        Option(f"follow{found.id}", msg("repair.duplicate.follow", number=found.number)),
+        Option("new", msg("repair.duplicate.new_anyway")),
+    ]
+
+
+async def duplicate_prompt(ctx: StepContext) -> Msg:
+    found = await open_duplicate(ctx)
+    assert found is not None, "asked only when a duplicate exists"
+    return msg(
+        "repair.duplicate.found",
+        number=found.number,
+        description=found.description,
+        status=msg(f"repair.status.{found.status}"),
+        opened=found.created_at.astimezone(ctx.zone).strftime("%m-%d %H:%M"),
+    )
+
+
+async def follow_instead(ctx: StepContext, choice: str) -> Submitted | None:
+    if not choice.startswith("follow"):
+        return None
+    ticket = await ctx.session.get(Ticket, int(choice.removeprefix("follow")))
+    assert ticket is not None
+    if ticket.reporter_id != ctx.person.id and not await tickets.is_follower(ctx.session, ticket, ctx.person):
+        ctx.session.add(TicketFollower(ticket_id=ticket.id, person_id=ctx.person.id, at=ctx.now))
+    # Nothing of theirs is filed; photos sent so far belong to no ticket, and housekeeping forgets them.
+    return Submitted(msg("repair.duplicate.following", number=ticket.number), str(ticket.number))
+
+
+# --- starting from a QR code on a door ----------------------------------------------------------
+
+
+async def start_in_room(ctx: StepContext, room_id: str) -> Action:
+    """/start room_<id>: a repair with the place already filled in."""
+    room = await ctx.session.get(Room, int(room_id)) if room_id.isdigit() else None
+    if room is None:
+        return Action(say=((msg("repair.error.unknown_room"), ()),), start=("repair", {}))
+    label = room_label(room)
+    here = Label(f"{room.building.name_zh} {label.zh}", f"{room.building.name_en} {label.en}")
+    preset = {"location": {"building": room.building_id, "room": room.id}}
+    return Action(say=((msg("repair.in_room", place=here), ()),), start=("repair", preset))
 
 
 def ticket_number(ticket_id: int, year: int) -> str:
@@ -133,12 +219,25 @@ async def open_tickets_of(session: AsyncSession, person_id: int) -> Sequence[Tic
     return found.all()
 
 
-def ticket_line(ticket: Ticket, zone: ZoneInfo) -> Msg:
+async def assigned_to(session: AsyncSession, person_id: int) -> Sequence[Ticket]:
+    found = await session.scalars(
+        select(Ticket)
+        .where(Ticket.assignee_id == person_id, Ticket.status.in_(tickets.WORKING))
+        .order_by(Ticket.due_at)
+        .limit(20)
+    )
+    return found.all()
+
+
+def ticket_line(ticket: Ticket, zone: ZoneInfo, now: datetime) -> Msg:
+    status: Msg = msg(f"repair.status.{ticket.status}")
+    if tickets.is_overdue(ticket, now):
+        status = msg("ticket.card.overdue", status=status)
     return msg(
         "my.ticket_line",
         number=ticket.number,
         category=msg(f"repair.category.{ticket.category}"),
-        status=msg(f"repair.status.{ticket.status}"),
+        status=status,
         opened=ticket.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
     )
 
@@ -161,6 +260,15 @@ FLOW = Flow(
             options=tuple(Option(c, msg(f"repair.category.{c}")) for c in CATEGORIES),
         ),
         LocationStep("location", msg("repair.ask_building"), buildings=building_options, rooms=room_options),
+        ChoiceStep(
+            "duplicate",
+            msg("repair.duplicate.found"),
+            options=duplicate_options,
+            columns=1,
+            dynamic_prompt=duplicate_prompt,
+            on_choose=follow_instead,
+            skip_without_options=True,
+        ),
         TextStep("description", msg("repair.ask_description"), min_length=5, max_length=1000, validate=no_markup),
         PhotoStep("photos", msg("repair.ask_photos"), max_photos=3),
         ChoiceStep(
@@ -172,3 +280,5 @@ FLOW = Flow(
     ),
     submit=submit,
 )
+
+AREA = Area(flows=(FLOW,), links={"room": start_in_room})

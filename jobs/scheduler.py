@@ -11,13 +11,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.housekeeping import tidy
+from handlers.rules import RepairRules
+from handlers.tickets import Actor, close_unconfirmed
 from jobs.runs import run_once
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Person, utcnow
 
 HOUSEKEEPING = "housekeeping"
+AUTO_CLOSE = "repairs.autoclose"
 
 
 async def housekeeping(db: Database, zone: ZoneInfo, now: datetime) -> bool:
@@ -26,10 +30,27 @@ async def housekeeping(db: Database, zone: ZoneInfo, now: datetime) -> bool:
     return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now))
 
 
+async def auto_close(db: Database, zone: ZoneInfo, rules: RepairRules, now: datetime) -> bool:
+    """Once per local hour: resolved tickets nobody confirmed in time close themselves."""
+    hour = now.astimezone(zone).strftime("%Y-%m-%dT%H")
+
+    async def work(session: AsyncSession) -> str:
+        houqin = Person(display_name="Houqin")  # never added to the session: the system acting
+        closed = await close_unconfirmed(Actor(session, houqin, "system", now, zone, rules))
+        return f"closed {len(closed)}: {', '.join(closed)}" if closed else "closed 0"
+
+    return await run_once(db, AUTO_CLOSE, hour, now, work)
+
+
 class Jobs:
-    def __init__(self, db: Database, zone: ZoneInfo, clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.zone, self.clock = db, zone, clock
+    def __init__(
+        self, db: Database, zone: ZoneInfo, rules: RepairRules, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.db, self.zone, self.rules, self.clock = db, zone, rules, clock
         self.scheduler = AsyncIOScheduler(timezone=zone)
+        self.scheduler.add_job(
+            self._auto_close, "cron", minute=5, id=AUTO_CLOSE, coalesce=True, max_instances=1, misfire_grace_time=3600
+        )
         # Hourly, so a process that was down at night still tidies that day; run_once keeps it to one.
         self.scheduler.add_job(
             self._housekeeping,
@@ -40,6 +61,9 @@ class Jobs:
             max_instances=1,
             misfire_grace_time=3600,
         )
+
+    async def _auto_close(self) -> None:
+        await auto_close(self.db, self.zone, self.rules, self.clock())
 
     async def _housekeeping(self) -> None:
         await housekeeping(self.db, self.zone, self.clock())

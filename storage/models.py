@@ -114,6 +114,10 @@ class ChannelAccount(Base):
     # Where to reach them on that channel (a Telegram private chat id, a Slack DM channel).
     address: Mapped[str | None] = mapped_column(String(64))
     platform_locale: Mapped[str | None] = mapped_column(String(16))
+    # Notices go to the account a person used last: that is where they are reading.
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    # Set when the platform says the person can no longer be reached (blocked the bot, left).
+    unreachable_since: Mapped[datetime | None] = mapped_column()
     person: Mapped[Person] = relationship(back_populates="accounts", lazy="joined")
 
 
@@ -152,12 +156,47 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    # When it must be resolved by, from its urgency (SLA); overdue when still open after this.
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Checked on every UPDATE: of two technicians accepting at once, the second write fails and retries.
+    version: Mapped[int] = mapped_column(Integer, default=0)
 
-    reporter: Mapped[Person] = relationship(lazy="joined")
+    reporter: Mapped[Person] = relationship(lazy="joined", foreign_keys=[reporter_id])
+    assignee: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[assignee_id])
     building: Mapped[Building | None] = relationship(lazy="joined")
     room: Mapped[Room | None] = relationship(lazy="joined")
     photos: Mapped[list[Photo]] = relationship(order_by="Photo.id", lazy="selectin")
     history: Mapped[list[TicketEvent]] = relationship(order_by="TicketEvent.id", lazy="selectin")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketFollower(Base):
+    """Someone who reported the same problem and chose to follow this ticket instead."""
+
+    __tablename__ = "ticket_followers"
+    __table_args__ = (UniqueConstraint("ticket_id", "person_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketComment(Base):
+    """A comment relayed between reporter and technician through Houqin."""
+
+    __tablename__ = "ticket_comments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TicketEvent(Base):
@@ -214,6 +253,43 @@ class DialogState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class OutboxMessage(Base):
+    """A message to someone other than the sender, written in the same transaction as its cause.
+
+    The body holds catalog keys and parameters, not text: it is rendered in the recipient's language
+    when it is sent. A channel sender claims unsent rows, sends them and stamps ``sent_at``.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    # Messages with a card key replace the earlier message of that key on the channel (edit in place).
+    card_key: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    not_before: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    # A sender claims rows before sending (no lock is held over the network); a claim expires.
+    claim: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class CardRef(Base):
+    """Where a card lives on a channel, so the next version of it edits that message."""
+
+    __tablename__ = "card_refs"
+    __table_args__ = (UniqueConstraint("card_key", "channel", "address"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    card_key: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    message_ref: Mapped[str] = mapped_column(String(64))
 
 
 class ProcessedDelivery(Base):

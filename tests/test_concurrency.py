@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.service import FLOWS
+from bot.service import AREAS
 from handlers.conversation import Inbound, Kind, Outcome, Sender
 from handlers.engine import Houqin
 from storage.db import Database
@@ -22,8 +22,8 @@ SENDER = Sender("telegram", "3001", "3001", "冯", "zh-hans")
 async def two_processes(db: Database) -> AsyncIterator[tuple[Houqin, Houqin]]:
     first, second = Database(db.url), Database(db.url)
     yield (
-        Houqin(first, FLOWS, "zh_CN", ZoneInfo("Asia/Shanghai")),
-        Houqin(second, FLOWS, "zh_CN", ZoneInfo("Asia/Shanghai")),
+        Houqin(first, AREAS, "zh_CN", ZoneInfo("Asia/Shanghai")),
+        Houqin(second, AREAS, "zh_CN", ZoneInfo("Asia/Shanghai")),
     )
     await first.dispose()
     await second.dispose()

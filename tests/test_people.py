@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.service import FLOWS
+from bot.service import AREAS
 from handlers.conversation import Inbound, Kind, Sender
 from handlers.engine import Houqin
 from handlers.people import AdminAccount
@@ -24,7 +24,7 @@ async def roles_of(db: Database, external_id: str) -> list[str]:
 
 
 async def test_a_first_message_makes_a_staff_member_and_admins_come_from_the_setting(db: Database) -> None:
-    houqin = Houqin(db, FLOWS, "zh_CN", SHANGHAI, admins=[AdminAccount("telegram", "7001")])
+    houqin = Houqin(db, AREAS, "zh_CN", SHANGHAI, admins=[AdminAccount("telegram", "7001")])
     for user in ("7001", "7002"):
         await houqin.handle(
             Inbound(Sender("telegram", user, user, "x", None), Kind.COMMAND, f"k{user}", command="start")
@@ -35,9 +35,9 @@ async def test_a_first_message_makes_a_staff_member_and_admins_come_from_the_set
 
 async def test_someone_added_to_admins_later_becomes_admin_on_their_next_message(db: Database) -> None:
     newcomer = Sender("telegram", "7003", "7003", "卫", None)
-    await Houqin(db, FLOWS, "zh_CN", SHANGHAI).handle(Inbound(newcomer, Kind.COMMAND, "a", command="start"))
+    await Houqin(db, AREAS, "zh_CN", SHANGHAI).handle(Inbound(newcomer, Kind.COMMAND, "a", command="start"))
     assert await roles_of(db, "7003") == ["staff"]
-    restarted = Houqin(db, FLOWS, "zh_CN", SHANGHAI, admins=[AdminAccount("telegram", "7003")])
+    restarted = Houqin(db, AREAS, "zh_CN", SHANGHAI, admins=[AdminAccount("telegram", "7003")])
     await restarted.handle(Inbound(newcomer, Kind.COMMAND, "b", command="start"))
     assert await roles_of(db, "7003") == ["admin", "staff"]
     async with db.unit_of_work() as session:

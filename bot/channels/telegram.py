@@ -7,9 +7,11 @@ update Telegram sees acknowledged has had its effect.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
-from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -23,14 +25,14 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.settings import Settings, TelegramMode
 from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
-from handlers.flow import Flow
 from handlers.i18n import LOCALES, pick_locale, translate
+from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -41,11 +43,14 @@ TELEGRAM_LANGUAGE = {"zh_CN": "zh", "en": "en"}
 
 
 class TelegramChannel:
-    def __init__(self, settings: Settings, houqin: Houqin, flows: Sequence[Flow]) -> None:
+    def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox) -> None:
         assert settings.telegram_bot_token, "the channel is only built when a token is set"
         self.settings = settings
         self.houqin = houqin
-        self.flows = flows
+        self.outbox = outbox
+        self._sender: asyncio.Task[None] | None = None
+        # Set after each handled update: notices it queued go out now instead of at the next poll.
+        self._wake = asyncio.Event()
         api = settings.telegram_api_base_url
         builder = (
             ApplicationBuilder()
@@ -71,12 +76,17 @@ class TelegramChannel:
                 allowed_updates=["message", "callback_query"],
             )
         await self.application.start()
+        self._sender = asyncio.create_task(self._send_notices(), name="telegram-outbox")
         if self.application.updater is not None:
             await self.application.updater.start_polling(
                 allowed_updates=["message", "callback_query"], poll_interval=0.0, timeout=10
             )
 
     async def stop(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:
@@ -84,8 +94,8 @@ class TelegramChannel:
         await self.application.shutdown()
 
     async def _publish_commands(self) -> None:
-        names = [flow.name for flow in self.flows]
-        ordered = ["start", *names, "my", "lang", "help", "cancel"]
+        names = [flow.name for flow in self.houqin.listed]
+        ordered = ["start", *names, "my", *self.houqin.commands, "lang", "help", "cancel"]
         try:
             for locale in LOCALES:
                 commands = [BotCommand(name, translate(locale, f"command.{name}")) for name in ordered]
@@ -135,6 +145,7 @@ class TelegramChannel:
             return
         prompt = await self.deliver(update, outcome)
         await self.houqin.mark_replied(outcome, prompt_ref=str(prompt) if prompt is not None else None)
+        self._wake.set()
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("handling a Telegram update failed", exc_info=context.error)
@@ -196,6 +207,52 @@ class TelegramChannel:
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 log.info("could not retire buttons of message %s: %s", message.message_id, exc)
+
+    # --- notices to other people (the outbox) -------------------------------------------------
+
+    async def _send_notices(self) -> None:
+        """Send what the core queued for Telegram accounts; poll for what other processes queued."""
+        while True:
+            try:
+                sent = await drain(self.outbox, CHANNEL, self.send_notice)
+            except Exception:
+                log.exception("draining the Telegram outbox failed; trying again shortly")
+                sent = 0
+            if not sent:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=NOTICE_POLL_SECONDS)
+
+    async def send_notice(self, pending: Pending) -> str | None:
+        """One notice: edit the card it replaces when there is one, else send it; returns the message id."""
+        chat = int(pending.address)
+        [(text, markup)] = render(pending.reply)[-1:]
+        bot = self.application.bot
+        try:
+            if pending.card_ref is not None:
+                try:
+                    await bot.edit_message_text(
+                        text, chat_id=chat, message_id=int(pending.card_ref), reply_markup=markup
+                    )
+                    return pending.card_ref
+                except BadRequest as exc:
+                    if "not modified" in str(exc).lower():
+                        return pending.card_ref
+                    log.info(
+                        "card %s in chat %s could not be edited (%s); sending it anew", pending.card_ref, chat, exc
+                    )
+            for part, part_markup in render(pending.reply):
+                sent = await bot.send_message(chat, part, reply_markup=part_markup)
+            return str(sent.message_id)
+        except Forbidden as exc:
+            raise Unreachable(str(exc)) from exc
+        except RetryAfter as exc:
+            # Only this chat waits; the rest of the batch goes on.
+            wait = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
+            raise RetryLater(str(exc), wait) from exc
+
+
+NOTICE_POLL_SECONDS = 1.0
 
 
 def to_inbound(update: Update) -> Inbound | None:

@@ -18,10 +18,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
+from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
 from handlers.i18n import LOCALES, catalog, pick_locale, translate
+from handlers.outbox import Outbox
 from storage.models import ChannelAccount, Person
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ MAX_UPLOAD = 11 * 1024 * 1024
 
 
 class WebChat:
-    def __init__(self, houqin: Houqin, default_locale: str) -> None:
+    def __init__(self, houqin: Houqin, outbox: Outbox, default_locale: str) -> None:
         self.houqin = houqin
+        self.outbox = outbox
         self.default_locale = default_locale
 
     def routes(self) -> list[BaseRoute]:
@@ -44,6 +46,7 @@ class WebChat:
             Route("/api/web/strings", self.strings),
             Route("/api/web/messages", self.message, methods=["POST"]),
             Route("/api/web/photos", self.photo, methods=["POST"]),
+            Route("/api/web/inbox", self.inbox),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
         ]
 
@@ -118,6 +121,19 @@ class WebChat:
         )
         return await self._handle(inbound)
 
+    async def inbox(self, request: Request) -> Response:
+        """Notices for this person (cards, status updates), each once; the page polls for them."""
+        sender = await self._sender(request.query_params.get("person"))
+        if isinstance(sender, Response):
+            return sender
+        pending = await self.outbox.claim(CHANNEL, limit=50, address=sender.address)
+        notices = []
+        for item in pending:
+            notices.append({**reply_json(item.reply), "card_key": item.card_key})
+            # The page shows a card by its key, so the key is where it lives (for the next edit).
+            await self.outbox.sent(item, CHANNEL, item.card_key)
+        return JSONResponse({"notices": notices})
+
     async def _handle(self, inbound: Inbound) -> Response:
         try:
             outcome = await self.houqin.handle(inbound)
@@ -162,15 +178,16 @@ def inbound_from(sender: Sender, key: str, body: dict[str, Any]) -> Inbound | No
     return Inbound(sender, Kind.TEXT, key, text=text)
 
 
+def reply_json(reply: Reply) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in reply.buttons],
+    }
+
+
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
     return {
-        "replies": [
-            {
-                "text": reply.text,
-                "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in reply.buttons],
-            }
-            for reply in outcome.replies
-        ],
+        "replies": [reply_json(reply) for reply in outcome.replies],
         "chosen": outcome.chosen,
         "toast": outcome.toast,
         "locale": outcome.locale,

@@ -6,10 +6,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from handlers.outbox import GIVE_UP_AFTER
 from storage.db import Database
-from storage.models import ProcessedDelivery
+from storage.models import OutboxMessage, ProcessedDelivery
 from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -73,10 +74,23 @@ class TelegramPerson:
     def buttons_on_screen(self) -> list[str]:
         return [str(b["text"]) for m in self.chat for b in m.buttons]
 
+    def latest(self, fragment: str) -> FakeMessage:
+        """The newest message in this chat containing `fragment` (cards are edited in place)."""
+        for message in reversed(self.chat):
+            if fragment in (message.text or ""):
+                return message
+        raise AssertionError(f"{self.user.first_name} never saw {fragment!r}; chat: {[m.text for m in self.chat]}")
+
+    def card(self, number: str) -> FakeMessage:
+        cards = [m for m in self.chat if (m.text or "").startswith(f"🔧 {number}")]
+        assert len(cards) == 1, f"expected one card for {number}, found {len(cards)}"
+        return cards[0]
+
     async def _does(self, act: Any) -> Heard:
         before = len(self.chat)
         update = act()
         await handled(self.db, update["update_id"])
+        await notices_delivered(self.db)
         return Heard(self.chat[before:])
 
 
@@ -91,5 +105,24 @@ async def handled(db: Database, update_id: int, timeout: float = 10.0) -> None: 
                     )
                 )
             if replied is not None:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def notices_delivered(db: Database, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until every notice queued for Telegram has gone out (cards, status updates to others).
+
+    Notices for people who use the browser chat wait for their page to ask; they don't count here.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            async with db.unit_of_work() as session:
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.channel == "telegram", OutboxMessage.sent_at.is_(None))
+                    .where(OutboxMessage.attempts < GIVE_UP_AFTER)
+                )
+            if not waiting:
                 return
             await asyncio.sleep(0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -52,7 +53,8 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
     number = TICKET.search(done.text)
     assert number is not None
     assert done.texts == [
-        f"✅ 报修已提交，单号 {number.group()}。\n给排水 · 一般\n处理进展会通知你，发送 /my 可随时查看。"
+        f"✅ 报修已提交，单号 {number.group()}。\n给排水 · 一般\n已派给维修工 孙强。\n"
+        "处理进展会通知你，发送 /my 可随时查看。"
     ]
 
     # Every message that carried a pressed button now shows the choice and has no buttons left.
@@ -65,14 +67,17 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
 
     [ticket] = await all_tickets(db)
     assert ticket.number == number.group()
-    assert (ticket.category, ticket.urgency, ticket.status, ticket.channel) == ("plumbing", "normal", "new", "telegram")
+    assert (ticket.category, ticket.urgency, ticket.channel) == ("plumbing", "normal", "telegram")
+    # The plumbing technician of the demo organisation has it, due in 72 hours (normal urgency).
+    assert ticket.status == "assigned" and ticket.assignee is not None and ticket.assignee.display_name == "孙强"
+    assert ticket.due_at is not None and ticket.due_at - ticket.created_at == timedelta(hours=72)
     assert ticket.room is not None and (ticket.room.building.code, ticket.room.code) == ("B", "301")
     assert ticket.reporter.display_name == "小李"
     [photo] = ticket.photos
     assert photo.file_id and photo.channel == "telegram"
 
     mine = await xiaoli.says("/my")
-    assert mine.texts[0].startswith(f"你有 1 个未完成的申请：\n{ticket.number} · 给排水 · 待分派 · 提交于 ")
+    assert mine.texts[0].startswith(f"你有 1 个未完成的申请：\n{ticket.number} · 给排水 · 已分派 · 提交于 ")
 
 
 async def test_an_english_speaker_is_answered_in_english(
@@ -98,7 +103,7 @@ async def test_the_command_menu_is_published_in_both_languages(bot_api: FakeBotA
     menus = {key: [(c["command"], c["description"]) for c in commands] for key, commands in bot_api.commands.items()}
     assert menus["zh"][:2] == [("start", "开始使用，显示功能菜单"), ("repair", "报修")]
     assert menus["en"][:2] == [("start", "Start and show what I can do"), ("repair", "Report a repair")]
-    assert [name for name, _ in menus[None]] == ["start", "repair", "my", "lang", "help", "cancel"]
+    assert [name for name, _ in menus[None]] == ["start", "repair", "my", "ticket", "assign", "lang", "help", "cancel"]
 
 
 async def test_an_update_delivered_twice_makes_one_ticket(

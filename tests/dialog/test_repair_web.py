@@ -46,16 +46,16 @@ async def test_wang_fang_reports_a_flickering_light_in_chinese(
 
     [ticket] = await tickets_of(db, "wang.fang")
     assert ticket.number == number.group()
-    assert (ticket.category, ticket.urgency, ticket.status) == ("electrical", "high", "new")
+    assert (ticket.category, ticket.urgency, ticket.status) == ("electrical", "high", "assigned")
     assert ticket.room is not None and ticket.room.code == "201" and ticket.building is not None
     assert ticket.description == "会议室的灯一直闪，开会时很影响"
-    assert [event.to_status for event in ticket.history] == ["new"]
+    assert [event.to_status for event in ticket.history] == ["new", "assigned"]
     async with db.unit_of_work() as session:
         stored = (await session.scalars(select(Photo.content).where(Photo.ticket_id == ticket.id))).all()
     assert stored == [PNG_1X1]
 
     mine = await wang.says("/my")
-    assert ticket.number in mine.text and "待分派" in mine.text
+    assert ticket.number in mine.text and "已分派" in mine.text
 
 
 async def test_emma_reports_in_english_with_a_place_not_in_the_list(

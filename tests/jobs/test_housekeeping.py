@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from handlers.conversation import Inbound, Kind, PhotoIn, Sender
 from handlers.engine import Houqin
-from handlers.repair import FLOW
+from handlers.repair import AREA
 from jobs.runs import last_runs
 from jobs.scheduler import HOUSEKEEPING, housekeeping
 from storage.db import Database
@@ -34,7 +34,7 @@ async def count(db: Database, model: type[object]) -> int:
 
 async def test_old_keys_stray_photos_and_idle_dialogs_are_forgotten_recent_ones_kept(db: Database) -> None:
     clock = Clock(MONDAY_9AM)
-    houqin = Houqin(db, [FLOW], "zh_CN", SHANGHAI, clock=clock)
+    houqin = Houqin(db, [AREA], "zh_CN", SHANGHAI, clock=clock)
     sender = Sender("telegram", "5001", "5001", "褚", "zh")
 
     async def say(key: str, kind: Kind, **what: object) -> None:

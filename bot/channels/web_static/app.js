@@ -536,6 +536,20 @@ function wire() {
   });
 }
 
+// A door sign's link (/?start=room_12) begins that conversation once, as if the person typed it; the
+// parameter then leaves the address bar so a reload does not send it again.
+function startFromLink() {
+  const params = new URLSearchParams(location.search);
+  const payload = params.get("start");
+  if (!state.person || payload === null || !/^[A-Za-z0-9_-]{1,64}$/.test(payload)) return;
+  sendText(`/start ${payload}`);
+  params.delete("start");
+  const query = params.toString();
+  // window.history: this module's own history() is the chat log.
+  const address = `${location.pathname}${query ? `?${query}` : ""}${location.hash}`;
+  window.history.replaceState(window.history.state, "", address);
+}
+
 function setComposerEnabled(enabled) {
   for (const control of [dom.input, dom.send, dom.attach, dom.picker]) control.disabled = !enabled;
 }
@@ -579,6 +593,7 @@ async function start() {
   }
   selectPerson(first.id);
   if (first.id === remembered && rememberedUi) setUiLocale(rememberedUi);
+  startFromLink();
 }
 
 start();

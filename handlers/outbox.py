@@ -1,0 +1,231 @@
+"""Messages to people other than the sender: queued with their cause, sent by the channel.
+
+A use case calls ``notify`` inside its unit of work, so the message exists exactly when the change
+that caused it does. Each channel drains its rows: claim a batch (a short transaction), send them
+with no lock held, then mark them sent. A sender that dies mid-batch leaves claims that expire, and
+the rows are sent again (at least once; a card update sent twice just edits the same message).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.conversation import Button, Reply
+from handlers.i18n import Renderable, freeze, pick_locale, thaw
+from storage.db import Database
+from storage.models import CardRef, ChannelAccount, OutboxMessage, Person
+
+log = logging.getLogger(__name__)
+CLAIM_FOR = timedelta(minutes=2)
+GIVE_UP_AFTER = 8
+
+
+@dataclass(frozen=True)
+class Notice:
+    person_id: int
+    text: Renderable
+    buttons: tuple[tuple[tuple[Renderable, str], ...], ...] = ()
+    # Notices sharing a card key update one message (a ticket card) instead of adding another.
+    card_key: str | None = None
+
+
+async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
+    """Queue a notice for the account the person used last; False when they cannot be reached."""
+    account = await session.scalar(
+        select(ChannelAccount)
+        .where(ChannelAccount.person_id == notice.person_id, ChannelAccount.unreachable_since.is_(None))
+        .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
+        .limit(1)
+    )
+    if account is None or account.address is None:
+        log.info("person %s has no reachable account; notice %s dropped", notice.person_id, notice.card_key)
+        return False
+    body = {
+        "text": freeze(notice.text),
+        "buttons": [[{"label": freeze(label), "payload": payload} for label, payload in row] for row in notice.buttons],
+    }
+    session.add(
+        OutboxMessage(
+            person_id=notice.person_id,
+            channel=account.channel,
+            address=account.address,
+            card_key=notice.card_key,
+            body=body,
+            created_at=now,
+        )
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox row ready to send: rendered in its recipient's language, with the card it replaces."""
+
+    id: int
+    address: str
+    reply: Reply
+    card_key: str | None
+    card_ref: str | None
+
+
+def render_body(body: dict[str, Any], locale: str) -> Reply:
+    text = thaw(body["text"]).render(locale)
+    rows = tuple(
+        tuple(Button(thaw(button["label"]).render(locale), button["payload"]) for button in row)
+        for row in body.get("buttons", [])
+    )
+    return Reply(text, rows)
+
+
+class Outbox:
+    def __init__(self, db: Database, default_locale: str, clock: Callable[[], datetime]) -> None:
+        self.db, self.default_locale, self.clock = db, default_locale, clock
+
+    async def claim(self, channel: str, limit: int = 20, address: str | None = None) -> list[Pending]:
+        now, token = self.clock(), secrets.token_hex(8)
+        async with self.db.unit_of_work() as session:
+            free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
+            wanted = (
+                select(OutboxMessage.id)
+                .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), free)
+                .where(OutboxMessage.attempts < GIVE_UP_AFTER)
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+            if address is not None:
+                wanted = wanted.where(OutboxMessage.address == address)
+            ids = list((await session.scalars(wanted)).all())
+            if not ids:
+                return []
+            # Conditional on still being free: of two senders racing for a row, one claim wins.
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None), free)
+                .values(claim=token, claimed_until=now + CLAIM_FOR, attempts=OutboxMessage.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            rows = (
+                await session.execute(
+                    select(OutboxMessage, Person.locale, ChannelAccount.platform_locale, CardRef.message_ref)
+                    .join(Person, Person.id == OutboxMessage.person_id)
+                    .outerjoin(
+                        ChannelAccount,
+                        (ChannelAccount.channel == OutboxMessage.channel)
+                        & (ChannelAccount.address == OutboxMessage.address)
+                        & (ChannelAccount.person_id == OutboxMessage.person_id),
+                    )
+                    .outerjoin(
+                        CardRef,
+                        (CardRef.card_key == OutboxMessage.card_key)
+                        & (CardRef.channel == OutboxMessage.channel)
+                        & (CardRef.address == OutboxMessage.address),
+                    )
+                    .where(OutboxMessage.claim == token)
+                    .order_by(OutboxMessage.id)
+                )
+            ).all()
+        return [
+            Pending(
+                message.id,
+                message.address,
+                render_body(message.body, pick_locale(chosen, hint, self.default_locale)),
+                message.card_key,
+                ref,
+            )
+            for message, chosen, hint, ref in rows
+        ]
+
+    async def sent(self, pending: Pending, channel: str, message_ref: str | None) -> None:
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == pending.id)
+                .values(sent_at=self.clock(), claim=None, error=None)
+                .execution_options(synchronize_session=False)
+            )
+            if pending.card_key and message_ref and message_ref != pending.card_ref:
+                ref = await session.scalar(
+                    select(CardRef).where(
+                        CardRef.card_key == pending.card_key,
+                        CardRef.channel == channel,
+                        CardRef.address == pending.address,
+                    )
+                )
+                if ref is None:
+                    session.add(
+                        CardRef(
+                            card_key=pending.card_key, channel=channel, address=pending.address, message_ref=message_ref
+                        )
+                    )
+                else:
+                    ref.message_ref = message_ref
+
+    async def failed(self, pending: Pending, error: str, retry_in: timedelta) -> None:
+        """Leave it for a later try (after `retry_in`), noting why."""
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == pending.id)
+                .values(claim=None, claimed_until=self.clock() + retry_in, error=error[:200])
+                .execution_options(synchronize_session=False)
+            )
+
+    async def unreachable(self, channel: str, address: str) -> None:
+        """The platform says this account cannot be reached: stop queueing for it."""
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(ChannelAccount)
+                .where(ChannelAccount.channel == channel, ChannelAccount.address == address)
+                .values(unreachable_since=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.channel == channel, OutboxMessage.address == address)
+                .where(OutboxMessage.sent_at.is_(None))
+                .values(error="unreachable", attempts=GIVE_UP_AFTER, claim=None)
+                .execution_options(synchronize_session=False)
+            )
+
+
+Send = Callable[[Pending], Awaitable[str | None]]
+
+
+async def drain(outbox: Outbox, channel: str, send: Send, batch: Sequence[Pending] | None = None) -> int:
+    """Send one claimed batch through `send`; returns how many went out."""
+    pending = list(batch) if batch is not None else await outbox.claim(channel)
+    done = 0
+    for item in pending:
+        try:
+            ref = await send(item)
+        except Unreachable:
+            await outbox.unreachable(channel, item.address)
+            continue
+        except RetryLater as later:
+            await outbox.failed(item, str(later), later.after)
+            continue
+        except Exception as exc:
+            log.exception("sending outbox message %s failed", item.id)
+            await outbox.failed(item, f"{type(exc).__name__}: {exc}", timedelta(seconds=30))
+            continue
+        await outbox.sent(item, channel, ref)
+        done += 1
+    return done
+
+
+class Unreachable(Exception):
+    """The recipient blocked the bot or left: no point trying again."""
+
+
+class RetryLater(Exception):
+    def __init__(self, reason: str, after: timedelta) -> None:
+        super().__init__(reason)
+        self.after = after

@@ -1,0 +1,451 @@
+"""A repair ticket's life after intake: assignment, the status machine, who may move it, and who hears.
+
+Every action re-reads the ticket and re-checks the actor here, on the server: a button only says
+which action someone asked for, never that they may. Refusals change nothing and are audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.i18n import Label, Lines, Msg, Renderable, msg
+from handlers.outbox import Notice, notify
+from handlers.rules import RepairRules
+from storage.models import (
+    AuditEntry,
+    Person,
+    PersonRole,
+    Room,
+    Ticket,
+    TicketComment,
+    TicketEvent,
+    TicketFollower,
+)
+
+# Statuses in which someone still has to act.
+WORKING = ("assigned", "accepted", "in_progress", "waiting_parts", "reopened")
+OPEN = ("new", *WORKING, "resolved")
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "accept": (("new", "assigned"), "accepted"),
+    "decline": (("assigned", "accepted"), "new"),
+    "start": (("accepted", "waiting_parts", "reopened"), "in_progress"),
+    "parts": (("in_progress",), "waiting_parts"),
+    "resolve": (("in_progress", "waiting_parts"), "resolved"),
+    "confirm": (("resolved",), "closed"),
+    "dispute": (("resolved",), "reopened"),
+    "cancel": (("new", "assigned", "accepted"), "cancelled"),
+    "assign": (("new", *WORKING), "assigned"),
+    "autoclose": (("resolved",), "closed"),
+}
+SUPERVISOR_ROLES = ("admin", "logistics_admin")
+LOW_RATING = 2
+
+
+class Refused(Exception):
+    """The actor may not do this, or not now; the message says which, in their language."""
+
+    def __init__(self, reason: Msg, audit: bool = True) -> None:
+        super().__init__(reason.key)
+        self.reason = reason
+        self.audit = audit
+
+
+@dataclass
+class Actor:
+    session: AsyncSession
+    person: Person
+    channel: str
+    now: datetime
+    zone: ZoneInfo
+    rules: RepairRules
+
+
+# --- who may do what --------------------------------------------------------------------------
+
+
+def specialties(person: Person) -> set[str]:
+    return {role.scope for role in person.roles if role.role == "technician"}
+
+
+async def supervises(session: AsyncSession, person: Person, ticket: Ticket) -> bool:
+    """Admins and logistics admins supervise every ticket; a manager those of their own technicians."""
+    if any(person.has_role(role) for role in SUPERVISOR_ROLES):
+        return True
+    if ticket.assignee is None or ticket.assignee.department is None:
+        return False
+    department = ticket.assignee.department.code
+    return any(role.role == "manager" and role.scope == department for role in person.roles)
+
+
+async def may(session: AsyncSession, person: Person, action: str, ticket: Ticket) -> bool:
+    is_assignee = ticket.assignee_id == person.id
+    if action == "accept":
+        queued_for_me = ticket.status == "new" and ticket.category in specialties(person)
+        return is_assignee or queued_for_me
+    if action in ("decline", "start", "parts", "resolve"):
+        return is_assignee or await supervises(session, person, ticket)
+    if action in ("confirm", "dispute", "rate"):
+        return ticket.reporter_id == person.id
+    if action == "cancel":
+        return ticket.reporter_id == person.id or await supervises(session, person, ticket)
+    if action == "assign":
+        return await supervises(session, person, ticket)
+    if action in ("comment", "view"):
+        return (
+            ticket.reporter_id == person.id
+            or is_assignee
+            or await is_follower(session, ticket, person)
+            or await supervises(session, person, ticket)
+            or (action == "view" and ticket.status == "new" and ticket.category in specialties(person))
+        )
+    return False
+
+
+async def followers_of(session: AsyncSession, ticket: Ticket) -> list[int]:
+    found = await session.scalars(select(TicketFollower.person_id).where(TicketFollower.ticket_id == ticket.id))
+    return list(found.all())
+
+
+async def is_follower(session: AsyncSession, ticket: Ticket, person: Person) -> bool:
+    found = await session.scalar(
+        select(TicketFollower.id).where(TicketFollower.ticket_id == ticket.id, TicketFollower.person_id == person.id)
+    )
+    return found is not None
+
+
+async def load(actor: Actor, ticket_ref: str | int, action: str) -> Ticket:
+    """The ticket, if it exists and the actor may do `action` to it now; else Refused (and audited)."""
+    if isinstance(ticket_ref, int) or ticket_ref.isdigit():
+        ticket = await actor.session.get(Ticket, int(ticket_ref), populate_existing=True)
+    else:
+        ticket = await actor.session.scalar(select(Ticket).where(Ticket.number == ticket_ref.upper()))
+    if ticket is None:
+        raise Refused(msg("ticket.error.not_found", ticket=str(ticket_ref)[:24]), audit=False)
+    if not await may(actor.session, actor.person, action, ticket):
+        refuse(actor, action, ticket)
+    if action in TRANSITIONS and ticket.status not in TRANSITIONS[action][0]:
+        # Legal for this person, but not from where the ticket is now (an old card, a race).
+        raise Refused(
+            msg("ticket.error.not_now", number=ticket.number, status=msg(f"repair.status.{ticket.status}")),
+            audit=False,
+        )
+    return ticket
+
+
+def refuse(actor: Actor, action: str, ticket: Ticket) -> None:
+    actor.session.add(
+        AuditEntry(
+            actor_id=actor.person.id,
+            channel=actor.channel,
+            action=f"ticket.{action}",
+            record=ticket.number,
+            outcome="refused",
+            at=actor.now,
+        )
+    )
+    raise Refused(msg("ticket.error.not_allowed", number=ticket.number))
+
+
+# --- moving a ticket --------------------------------------------------------------------------
+
+
+async def move(actor: Actor, ticket: Ticket, action: str, note: str | None = None) -> None:
+    """Change the status, recording who, when and why, and tell everyone who needs to know."""
+    before = ticket.status
+    ticket.status = TRANSITIONS[action][1]
+    if action == "resolve":
+        ticket.resolved_at = actor.now
+    if ticket.status == "closed":
+        ticket.closed_at = actor.now
+    if action == "dispute":
+        ticket.reopen_count += 1
+    actor_id = actor.person.id  # None when the system acts (auto-close)
+    actor.session.add(
+        TicketEvent(
+            ticket_id=ticket.id, from_status=before, to_status=ticket.status, actor_id=actor_id, note=note, at=actor.now
+        )
+    )
+    actor.session.add(
+        AuditEntry(
+            actor_id=actor_id,
+            channel=actor.channel,
+            action=f"ticket.{action}",
+            record=ticket.number,
+            at=actor.now,
+            detail={"from": before, "to": ticket.status},
+        )
+    )
+    await actor.session.flush()
+    await tell_everyone(actor, ticket, action, note)
+
+
+async def assign(actor: Actor, ticket: Ticket, technician: Person, *, automatic: bool = False) -> None:
+    previous = ticket.assignee
+    ticket.assignee_id, ticket.assignee = technician.id, technician
+    before = ticket.status
+    ticket.status = "assigned"
+    note = "auto" if automatic else None
+    actor.session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            from_status=before,
+            to_status="assigned",
+            actor_id=actor.person.id,
+            note=f"{note or ''}→{technician.display_name}",
+            at=actor.now,
+        )
+    )
+    if not automatic:
+        actor.session.add(
+            AuditEntry(
+                actor_id=actor.person.id,
+                channel=actor.channel,
+                action="ticket.assign",
+                record=ticket.number,
+                at=actor.now,
+                detail={"to": technician.id, "from": previous.id if previous else None},
+            )
+        )
+    await actor.session.flush()
+    if previous is not None and previous.id != technician.id:
+        await notify(
+            actor.session,
+            Notice(
+                previous.id, card(ticket, actor, previous, taken_by=technician), card_key=card_key(ticket, previous)
+            ),
+            actor.now,
+        )
+    await tell_everyone(actor, ticket, "assign", None)
+
+
+async def auto_assign(actor: Actor, ticket: Ticket, exclude: Sequence[int] = ()) -> Person | None:
+    """The technician of this category with the fewest open tickets; ties go to whoever waited longest."""
+    load_ = (
+        select(func.count(Ticket.id))
+        .where(Ticket.assignee_id == PersonRole.person_id, Ticket.status.in_(WORKING))
+        .scalar_subquery()
+    )
+    last = (
+        select(func.max(TicketEvent.at))
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(Ticket.assignee_id == PersonRole.person_id, TicketEvent.to_status == "assigned")
+        .scalar_subquery()
+    )
+    query = (
+        select(Person)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .where(PersonRole.role == "technician", PersonRole.scope == ticket.category)
+        .order_by(load_, last.asc().nulls_first(), Person.id)
+        .limit(1)
+    )
+    if exclude:
+        query = query.where(Person.id.not_in(exclude))
+    candidate: Person | None = await actor.session.scalar(query)
+    if candidate is None:
+        await tell_the_queue(actor, ticket)
+        return None
+    await assign(actor, ticket, candidate, automatic=True)
+    return candidate
+
+
+async def tell_the_queue(actor: Actor, ticket: Ticket) -> None:
+    """Nobody matches or the assignee declined: logistics admins see it waiting, with an Assign button."""
+    for person in await people_with_role(actor.session, "logistics_admin"):
+        await notify(
+            actor.session,
+            Notice(
+                person.id, card(ticket, actor, person), buttons_for(ticket, "queue"), card_key=card_key(ticket, person)
+            ),
+            actor.now,
+        )
+
+
+async def people_with_role(session: AsyncSession, role: str, scope: str | None = None) -> list[Person]:
+    query = select(Person).join(PersonRole, PersonRole.person_id == Person.id).where(PersonRole.role == role)
+    if scope is not None:
+        query = query.where(PersonRole.scope == scope)
+    return list((await session.scalars(query.order_by(Person.id))).unique().all())
+
+
+async def technicians_for(session: AsyncSession, category: str) -> list[Person]:
+    return await people_with_role(session, "technician", category)
+
+
+def due_at(created: datetime, urgency: str, rules: RepairRules) -> datetime:
+    return created + rules.sla[urgency]
+
+
+def is_overdue(ticket: Ticket, now: datetime) -> bool:
+    return ticket.status in ("new", *WORKING) and ticket.due_at is not None and ticket.due_at < now
+
+
+async def overdue(session: AsyncSession, now: datetime) -> list[Ticket]:
+    """Open, not yet resolved, past their due time: what the reminder jobs chase."""
+    found = await session.scalars(
+        select(Ticket).where(Ticket.status.in_(("new", *WORKING)), Ticket.due_at < now).order_by(Ticket.due_at)
+    )
+    return list(found.all())
+
+
+async def close_unconfirmed(actor: Actor) -> list[str]:
+    """Resolved tickets nobody confirmed within the rules' window close themselves."""
+    stale = await actor.session.scalars(
+        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < actor.now - actor.rules.auto_close_after)
+    )
+    closed = []
+    for ticket in stale.all():
+        await move(actor, ticket, "autoclose")
+        closed.append(str(ticket.number))
+    return closed
+
+
+# --- who hears about it -----------------------------------------------------------------------
+
+
+def card_key(ticket: Ticket, person: Person) -> str:
+    return f"ticket:{ticket.id}:{person.id}"
+
+
+async def tell_everyone(actor: Actor, ticket: Ticket, action: str, note: str | None) -> None:
+    session, now = actor.session, actor.now
+    if ticket.assignee is not None:
+        await notify(
+            session,
+            Notice(
+                ticket.assignee.id,
+                card(ticket, actor, ticket.assignee),
+                buttons_for(ticket, "assignee"),
+                card_key(ticket, ticket.assignee),
+            ),
+            now,
+        )
+    update = status_update(ticket, action, note)
+    for person_id in {ticket.reporter_id, *await followers_of(session, ticket)} - {actor.person.id}:
+        buttons = buttons_for(ticket, "reporter") if person_id == ticket.reporter_id else ()
+        await notify(session, Notice(person_id, update, buttons), now)
+    if action == "dispute" and ticket.assignee is not None and ticket.assignee.department is not None:
+        # A low rating is the technician's manager's business.
+        for manager in await people_with_role(session, "manager", ticket.assignee.department.code):
+            await notify(
+                session,
+                Notice(
+                    manager.id,
+                    msg(
+                        "ticket.notice.low_rating",
+                        number=ticket.number,
+                        technician=ticket.assignee.display_name,
+                        rating=ticket.rating or 0,
+                        comment=ticket.rating_comment or "—",
+                    ),
+                ),
+                now,
+            )
+
+
+def status_update(ticket: Ticket, action: str, note: str | None) -> Msg:
+    who = ticket.assignee.display_name if ticket.assignee else "—"
+    key = {
+        "assign": "ticket.notice.assigned",
+        "accept": "ticket.notice.accepted",
+        "decline": "ticket.notice.back_in_queue",
+        "start": "ticket.notice.started",
+        "parts": "ticket.notice.waiting_parts",
+        "resolve": "ticket.notice.resolved",
+        "confirm": "ticket.notice.closed",
+        "autoclose": "ticket.notice.autoclosed",
+        "dispute": "ticket.notice.reopened",
+        "cancel": "ticket.notice.cancelled",
+    }[action]
+    return msg(key, number=ticket.number, technician=who, note=note or "—")
+
+
+def buttons_for(ticket: Ticket, viewer: str) -> tuple[tuple[tuple[Renderable, str], ...], ...]:
+    """The buttons a card shows for the ticket's current status; payloads name the ticket and action."""
+
+    def b(action: str, key: str | None = None) -> tuple[Renderable, str]:
+        return msg(key or f"ticket.button.{action}"), f"tk:{ticket.id}:{action}"
+
+    if viewer == "queue":
+        return ((b("assign"),),)
+    if viewer == "reporter":
+        if ticket.status == "resolved":
+            stars = tuple((Label("★" * n, "★" * n), f"tk:{ticket.id}:rate{n}") for n in range(1, 6))
+            return (stars[:3], stars[3:])
+        return ((b("comment"),),) if ticket.status in OPEN else ()
+    rows: dict[str, tuple[tuple[tuple[Renderable, str], ...], ...]] = {
+        "new": ((b("accept"),),),
+        "assigned": ((b("accept"), b("decline")),),
+        "accepted": ((b("start"), b("decline")),),
+        "in_progress": ((b("parts"), b("resolve")),),
+        "waiting_parts": ((b("start", "ticket.button.resume"), b("resolve")),),
+        "reopened": ((b("start"),),),
+    }
+    found = rows.get(ticket.status, ())
+    return (*found, (b("comment"),)) if found else ()
+
+
+def card(ticket: Ticket, actor: Actor, viewer: Person, taken_by: Person | None = None) -> Msg:
+    """The ticket as its assignee (or the queue) sees it: everything needed to go and fix it."""
+    due = ticket.due_at.astimezone(actor.zone).strftime("%m-%d %H:%M") if ticket.due_at else "—"
+    status: Renderable = msg(f"repair.status.{ticket.status}")
+    if taken_by is not None:
+        status = msg("ticket.card.taken_by", technician=taken_by.display_name)
+    elif is_overdue(ticket, actor.now):
+        status = msg("ticket.card.overdue", status=status)
+    return msg(
+        "ticket.card",
+        number=ticket.number,
+        category=msg(f"repair.category.{ticket.category}"),
+        urgency=msg(f"repair.urgency.{ticket.urgency}"),
+        location=place(ticket),
+        description=ticket.description,
+        reporter=ticket.reporter.display_name,
+        photos=len(ticket.photos),
+        due=due,
+        status=status,
+    )
+
+
+def place(ticket: Ticket) -> Label:
+    if ticket.room is None:
+        text = ticket.location_text or "—"
+        return Label(text, text)
+    room: Room = ticket.room
+    zh = room.name_zh if room.code in room.name_zh else f"{room.code} {room.name_zh}"
+    en = room.name_en if room.code in room.name_en else f"{room.code} {room.name_en}"
+    return Label(f"{room.building.name_zh} {zh}", f"{room.building.name_en} {en}")
+
+
+async def history(session: AsyncSession, ticket: Ticket, zone: ZoneInfo) -> Lines:
+    names = {row.id: row.display_name for row in await session.execute(select(Person.id, Person.display_name))}
+    lines: list[Renderable] = []
+    for event in ticket.history:
+        lines.append(
+            msg(
+                "ticket.history_line",
+                at=event.at.astimezone(zone).strftime("%m-%d %H:%M"),
+                status=msg(f"repair.status.{event.to_status}"),
+                actor=names.get(event.actor_id or 0, "Houqin"),
+            )
+        )
+    comments = await session.scalars(
+        select(TicketComment).where(TicketComment.ticket_id == ticket.id).order_by(TicketComment.id)
+    )
+    for comment in comments.all():
+        lines.append(
+            msg(
+                "ticket.comment_line",
+                at=comment.at.astimezone(zone).strftime("%m-%d %H:%M"),
+                author=names.get(comment.author_id, "?"),
+                body=comment.body,
+            )
+        )
+    return Lines(tuple(lines))

@@ -1,0 +1,187 @@
+"""The whole life of a repair ticket in Telegram: a reporter, two plumbers and their manager.
+
+Through python-telegram-bot's Application and HTTP layer against the fake Bot API, on SQLite and
+PostgreSQL: decline and reassignment, waiting for parts, a low rating that reopens, a follower.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import delete, select
+
+from storage.db import Database
+from storage.models import AuditEntry, Department, Person, PersonRole, Ticket, TicketComment
+from tests.dialog.telegram_person import TelegramPerson
+
+
+async def make_staff(db: Database, who: TelegramPerson, *roles: str, department: str = "logistics") -> None:
+    """What an admin would do with /role (a later issue): give a Telegram person roles and a department."""
+    await who.says("/start")
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.display_name == who.user.first_name))
+        assert person is not None
+        person.department_id = await session.scalar(select(Department.id).where(Department.code == department))
+        for role in roles:
+            name, _, scope = role.partition(":")
+            session.add(PersonRole(person_id=person.id, role=name, scope=scope))
+
+
+async def ticket(db: Database, number: str) -> Ticket:
+    async with db.unit_of_work() as session:
+        found = await session.scalar(select(Ticket).where(Ticket.number == number))
+        assert found is not None
+        return found
+
+
+async def report_leak(who: TelegramPerson, description: str) -> str:
+    await who.says("/repair")
+    await who.presses("给排水")
+    await who.presses("教学楼")
+    await who.presses("301 三楼卫生间")
+    await who.says(description)
+    await who.presses("跳过")
+    await who.presses("较急")
+    done = await who.presses("✔ 提交")
+    number = re.search(r"R-\d{4}-\d{6}", done.text)
+    assert number is not None, done.texts
+    return number.group()
+
+
+@pytest.fixture
+async def plumbing_team(db: Database, telegram_user: Callable[..., TelegramPerson]) -> dict[str, TelegramPerson]:
+    # The demo organisation's own plumber works in the browser; this story happens in Telegram.
+    async with db.unit_of_work() as session:
+        await session.execute(delete(PersonRole).where(PersonRole.role == "technician", PersonRole.scope == "plumbing"))
+    team = {
+        "li": telegram_user(8101, "老李"),
+        "zhang": telegram_user(8102, "老张"),
+        "lin": telegram_user(8103, "林主任"),
+    }
+    await make_staff(db, team["li"], "technician:plumbing")
+    await make_staff(db, team["zhang"], "technician:plumbing")
+    await make_staff(db, team["lin"], "manager:logistics")
+    return team
+
+
+async def test_a_leak_from_report_to_a_rated_closed_job(
+    db: Database, telegram_user: Callable[..., TelegramPerson], plumbing_team: dict[str, TelegramPerson]
+) -> None:
+    li, zhang, lin = plumbing_team["li"], plumbing_team["zhang"], plumbing_team["lin"]
+    wang = telegram_user(8001, "小王")
+
+    number = await report_leak(wang, "三楼卫生间洗手池下面漏水")
+    # Both plumbers are free; the first in line gets it and a card to act on.
+    card = li.card(number)
+    assert "位置：教学楼 301 三楼卫生间" in (card.text or "") and "状态：已分派" in (card.text or "")
+    assert [b["text"] for b in card.buttons] == ["✔ 接单", "✖ 拒绝", "💬 留言"]
+    assert "已派给维修工 老李" in wang.latest(number).text  # type: ignore[operator]
+
+    # 老李 declines with a reason; the job goes to the other plumber.
+    assert "请说明拒绝的原因" in await li.presses("✖ 拒绝")
+    await li.says("今天在校外培训")
+    assert "你已拒绝此单" in (li.card(number).text or "") and li.card(number).buttons == []
+    assert "状态：已分派" in (zhang.card(number).text or "")
+    assert "正在重新安排维修工" in "\n".join(m.text or "" for m in wang.chat)
+
+    # Their manager moves it back to 老李 for tomorrow, from the ticket itself.
+    overview = await lin.says(f"/ticket {number}")
+    assert "处理记录：" in overview.text and "今天在校外培训" not in overview.text
+    await lin.presses("👷 派单")
+    await lin.presses("✓ 老李")
+    assert "已改派给 老李" in (zhang.card(number).text or "") and zhang.card(number).buttons == []
+    assert [b["text"] for b in li.card(number).buttons] == ["✔ 接单", "✖ 拒绝", "💬 留言"]  # the same message, edited
+
+    # 老李 works it: accept, start, wait for parts, resume, resolve.
+    await li.presses("✔ 接单")
+    assert "状态：已接单" in (li.card(number).text or "")
+    await li.presses("▶ 开始维修")
+    await li.presses("⏸ 等待配件")
+    await li.says("需要更换阀芯，明天到货")
+    assert "等待配件：需要更换阀芯，明天到货" in wang.latest("等待配件").text  # type: ignore[operator]
+    await li.presses("▶ 继续维修")
+    await li.presses("✅ 已修好")
+    await li.says("已更换阀芯")
+    await li.presses("跳过")
+    resolved = wang.latest("已修好")
+    assert [b["text"] for b in resolved.buttons] == ["★", "★★", "★★★", "★★★★", "★★★★★"]
+
+    # It still drips: one star reopens it, and the manager hears about it.
+    low = await wang.presses("★")
+    assert "已重新打开" in low.text
+    await wang.says("还是在滴水")
+    assert f"老李 处理的 {number} 获得 1 星，已重新打开" in (lin.latest("星，已重新打开").text or "")
+    assert "还是在滴水" in (lin.latest("💬").text or "")
+    assert "还是在滴水" in li.latest("💬").text  # type: ignore[operator]
+    assert "状态：已重新打开" in (li.card(number).text or "")
+
+    await li.presses("▶ 开始维修")
+    await li.presses("✅ 已修好")
+    await li.presses("跳过")
+    await li.presses("跳过")
+    await wang.presses("★★★★★")
+    assert "谢谢你的反馈" in await wang.presses("跳过")
+
+    closed = await ticket(db, number)
+    assert (closed.status, closed.rating, closed.reopen_count) == ("closed", 5, 1)
+    assert closed.assignee is not None and closed.assignee.display_name == "老李"
+    assert [e.to_status for e in closed.history] == [
+        "new",
+        "assigned",
+        "new",
+        "assigned",
+        "assigned",
+        "accepted",
+        "in_progress",
+        "waiting_parts",
+        "in_progress",
+        "resolved",
+        "reopened",
+        "in_progress",
+        "resolved",
+        "closed",
+    ]
+    assert "状态：已关闭" in (li.card(number).text or "") and li.card(number).buttons == []
+    async with db.unit_of_work() as session:
+        comments = (await session.scalars(select(TicketComment.body))).all()
+    assert list(comments) == ["还是在滴水"]
+
+
+async def test_someone_reporting_the_same_leak_follows_the_open_ticket(
+    db: Database, telegram_user: Callable[..., TelegramPerson], plumbing_team: dict[str, TelegramPerson]
+) -> None:
+    wang, zhao = telegram_user(8001, "小王"), telegram_user(8002, "小赵")
+    number = await report_leak(wang, "洗手池漏水")
+
+    await zhao.says("/repair")
+    await zhao.presses("给排水")
+    await zhao.presses("教学楼")
+    offer = await zhao.presses("301 三楼卫生间")
+    assert f"这里已经有一张未完成的同类报修：{number}" in offer
+    assert "“洗手池漏水”" in offer
+    following = await zhao.presses(f"关注 {number}")
+    assert "你已关注" in following and "没有提交新的报修单" in following
+
+    li = plumbing_team["li"]
+    await li.presses("✔ 接单")
+    assert f"老李 已接下你的报修 {number}" in zhao.latest("已接下").text  # type: ignore[operator]
+    async with db.unit_of_work() as session:
+        assert len((await session.scalars(select(Ticket))).all()) == 1
+
+
+async def test_a_stranger_pressing_a_forged_card_button_changes_nothing_and_is_audited(
+    db: Database, telegram_user: Callable[..., TelegramPerson], plumbing_team: dict[str, TelegramPerson]
+) -> None:
+    wang, mallory = telegram_user(8001, "小王"), telegram_user(8666, "Mallory", "en")
+    number = await report_leak(wang, "水管爆了，地上全是水")
+    found = await ticket(db, number)
+    await mallory.says("/start")
+    menu = mallory.chat[-1]
+    refused = await mallory.presses_data(menu.message_id, f"tk:{found.id}:resolve", strict=False)
+    assert f"You're not allowed to do that to {number}." in refused
+    assert (await ticket(db, number)).status == "assigned"
+    async with db.unit_of_work() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.outcome == "refused"))
+    assert entry is not None and (entry.action, entry.record, entry.channel) == ("ticket.resolve", number, "telegram")

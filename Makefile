@@ -31,12 +31,18 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here); door signs
+# and screenshots need CJK and emoji fonts. Installed when missing and we may (root with apt-get).
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
 browser:
-	@test -x $(CHROMIUM) || { \
+	@missing=""; \
+	test -x $(CHROMIUM) || missing="yes"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="yes"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; \
-		else echo "Chromium is missing: browser tests will skip (apt-get install chromium)"; fi; }
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
+		else echo "Chromium or CJK fonts missing: browser and font tests will skip (apt-get install $(BROWSER_PACKAGES))"; fi; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -35,9 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic narrates each step at INFO; only `houqin migrate` should say what it ran.
+    logging.getLogger("alembic").setLevel(logging.INFO if args.command == "migrate" else logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     if args.command == "migrate":
         return migrate(settings)
+    from storage.migrate import SchemaNotCurrent, check_current
+
+    try:
+        check_current(settings.database_url)
+    except SchemaNotCurrent as problem:
+        print(f"houqin: {problem}", file=sys.stderr)
+        return 2
     if args.command == "demo":
         return asyncio.run(seed_demo(settings))
     if args.command == "qr":

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
-    @field_validator("telegram_bot_token", "telegram_webhook_secret", "telegram_webhook_url")
+    @field_validator("telegram_bot_token", "telegram_webhook_secret", "telegram_webhook_url", "telegram_bot_username")
     @classmethod
     def _blank_is_absent(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None

@@ -227,11 +227,16 @@ class Houqin:
         if command == "lang":
             turn.say(msg("lang.ask"), menu.language_buttons())
             return
+        link = self.links.get(args.partition("_")[0]) if command == "start" and args else None
+        if link is not None and flow is not None:
+            # Scanning a code on a door is a deliberate new start, unlike a command typed mid-answer.
+            self._leave_flow(turn)
+            turn.say(msg("dialog.flow.replaced", flow=flow.title))
+            flow = None
         if flow is not None:
             # Starting something else would silently drop what they have typed so far.
             await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
             return
-        link = self.links.get(args.partition("_")[0]) if command == "start" and args else None
         if link is not None:
             # A deep link (t.me/<bot>?start=room_12, a QR code on a door) goes straight to its area.
             await self._act(turn, None, await link(turn.context(), args.partition("_")[2]))

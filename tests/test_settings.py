@@ -98,3 +98,20 @@ def test_houqin_run_with_a_bad_setting_prints_one_line_and_no_traceback(tmp_path
     result = subprocess.run([str(houqin), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["houqin: TIMEZONE is invalid: is not an IANA time zone such as Asia/Shanghai"]
+
+
+def test_houqin_run_on_a_database_never_migrated_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
+    houqin = Path(sys.executable).with_name("houqin")
+    result = subprocess.run([str(houqin), "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["houqin: the database schema is not up to date: run `houqin migrate` first"]
+
+
+def test_houqin_run_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/houqin"}
+    houqin = Path(sys.executable).with_name("houqin")
+    result = subprocess.run([str(houqin), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("houqin: cannot reach the database (")

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.service import Service
 from storage.db import Database
-from storage.models import ChannelAccount, DialogState, Photo, Ticket
+from storage.models import ChannelAccount, DialogState, Photo, Room, Ticket
 from tests.dialog.telegram_person import PNG_BYTES, TelegramPerson
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -213,3 +213,27 @@ async def test_photo_bytes_stay_with_telegram_and_the_file_id_with_the_ticket(
     assert telegram.telegram is not None
     downloaded = await (await telegram.telegram.application.bot.get_file(str(photo.file_id))).download_as_bytearray()
     assert bytes(downloaded) == PNG_BYTES
+
+
+async def test_a_door_sign_starts_a_repair_in_that_room(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    async with db.unit_of_work() as session:
+        room = await session.scalar(select(Room).where(Room.code == "B1"))
+        assert room is not None
+    jiang = telegram_user(1008, "蒋")
+    await jiang.says("/repair")
+    await jiang.presses("保洁")
+    # Halfway through one report, they scan the sign on the laundry door: a fresh start, in that room.
+    scanned = await jiang.says(f"/start room_{room.id}")
+    assert scanned.texts[:2] == ["未完成的「报修」已放弃。", "位置：宿舍楼 B1 洗衣房"]
+    assert scanned.texts[-1] == "需要维修的是哪一类？"
+    await jiang.presses("给排水")
+    assert await jiang.says("洗衣机排水口堵了") == ["可以发送最多 3 张照片帮助维修人员了解情况，或点「跳过」。"]
+    await jiang.presses("跳过")
+    assert "位置：宿舍楼 B1 洗衣房" in await jiang.presses("一般")
+    await jiang.presses("✔ 提交")
+    [ticket] = await all_tickets(db)
+    assert ticket.room_id == room.id
+
+    assert "这个二维码对应的房间已不存在" in await jiang.says("/start room_999999")

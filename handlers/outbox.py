@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from handlers.conversation import Button, Reply
 from handlers.i18n import Renderable, freeze, pick_locale, thaw
 from storage.db import Database
-from storage.models import CardRef, ChannelAccount, OutboxMessage, Person
+from storage.models import CardRef, ChannelAccount, OutboxMessage, Person, Photo
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(minutes=2)
@@ -35,6 +36,8 @@ class Notice:
     buttons: tuple[tuple[tuple[Renderable, str], ...], ...] = ()
     # Notices sharing a card key update one message (a ticket card) instead of adding another.
     card_key: str | None = None
+    # Photos to show with it (a ticket's photos on the technician's card), by Photo id.
+    photos: tuple[int, ...] = ()
 
 
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
@@ -51,6 +54,7 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
     body = {
         "text": freeze(notice.text),
         "buttons": [[{"label": freeze(label), "payload": payload} for label, payload in row] for row in notice.buttons],
+        "photos": list(notice.photos),
     }
     session.add(
         OutboxMessage(
@@ -74,6 +78,7 @@ class Pending:
     reply: Reply
     card_key: str | None
     card_ref: str | None
+    photos: tuple[int, ...] = ()
 
 
 def render_body(body: dict[str, Any], locale: str) -> Reply:
@@ -139,6 +144,7 @@ class Outbox:
                 render_body(message.body, pick_locale(chosen, hint, self.default_locale)),
                 message.card_key,
                 ref,
+                tuple(message.body.get("photos", ())),
             )
             for message, chosen, hint, ref in rows
         ]
@@ -177,6 +183,11 @@ class Outbox:
                 .values(claim=None, claimed_until=self.clock() + retry_in, error=error[:200])
                 .execution_options(synchronize_session=False)
             )
+
+    async def photo(self, photo_id: int) -> Photo | None:
+        """A photo to send with a notice, bytes included."""
+        async with self.db.unit_of_work() as session:
+            return await session.scalar(select(Photo).where(Photo.id == photo_id).options(undefer(Photo.content)))
 
     async def unreachable(self, channel: str, address: str) -> None:
         """The platform says this account cannot be reached: stop queueing for it."""

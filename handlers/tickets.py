@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
@@ -21,6 +22,7 @@ from storage.models import (
     AuditEntry,
     Person,
     PersonRole,
+    Photo,
     Room,
     Ticket,
     TicketComment,
@@ -317,16 +319,14 @@ def card_key(ticket: Ticket, person: Person) -> str:
 async def tell_everyone(actor: Actor, ticket: Ticket, action: str, note: str | None) -> None:
     session, now = actor.session, actor.now
     if ticket.assignee is not None:
-        await notify(
-            session,
-            Notice(
-                ticket.assignee.id,
-                card(ticket, actor, ticket.assignee),
-                buttons_for(ticket, "assignee"),
-                card_key(ticket, ticket.assignee),
-            ),
-            now,
+        notice = Notice(
+            ticket.assignee.id,
+            card(ticket, actor, ticket.assignee),
+            buttons_for(ticket, "assignee"),
+            card_key(ticket, ticket.assignee),
+            photos=tuple(photo.id for photo in ticket.photos),
         )
+        await notify(session, notice, now)
     update = status_update(ticket, action, note)
     for person_id in {ticket.reporter_id, *await followers_of(session, ticket)} - {actor.person.id}:
         buttons = buttons_for(ticket, "reporter") if person_id == ticket.reporter_id else ()
@@ -449,3 +449,16 @@ async def history(session: AsyncSession, ticket: Ticket, zone: ZoneInfo) -> Line
             )
         )
     return Lines(tuple(lines))
+
+
+async def viewable_photo(session: AsyncSession, person: Person, photo_id: int) -> Photo | None:
+    """A photo's bytes, for someone who may see it: its sender, or anyone who may view its ticket."""
+    photo = await session.scalar(select(Photo).where(Photo.id == photo_id).options(undefer(Photo.content)))
+    if photo is None:
+        return None
+    if photo.person_id == person.id:
+        return photo
+    ticket = await session.get(Ticket, photo.ticket_id) if photo.ticket_id else None
+    if ticket is None or not await may(session, person, "view", ticket):
+        return None
+    return photo

@@ -241,6 +241,7 @@ class TelegramChannel:
                     log.info(
                         "card %s in chat %s could not be edited (%s); sending it anew", pending.card_ref, chat, exc
                     )
+            await self._send_photos(chat, pending.photos)
             for part, part_markup in render(pending.reply):
                 sent = await bot.send_message(chat, part, reply_markup=part_markup)
             return str(sent.message_id)
@@ -250,6 +251,17 @@ class TelegramChannel:
             # Only this chat waits; the rest of the batch goes on.
             wait = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
             raise RetryLater(str(exc), wait) from exc
+
+    async def _send_photos(self, chat: int, photo_ids: tuple[int, ...]) -> None:
+        """A new card comes with the ticket's photos above it: Telegram's by file id, others uploaded."""
+        for photo_id in photo_ids:
+            photo = await self.outbox.photo(photo_id)
+            if photo is None:
+                continue
+            if photo.channel == CHANNEL and photo.file_id:
+                await self.application.bot.send_photo(chat, photo.file_id)
+            elif photo.content:
+                await self.application.bot.send_photo(chat, photo.content)
 
 
 NOTICE_POLL_SECONDS = 1.0

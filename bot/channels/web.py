@@ -23,6 +23,7 @@ from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
 from handlers.i18n import LOCALES, catalog, pick_locale, translate
 from handlers.outbox import Outbox
+from handlers.tickets import viewable_photo
 from storage.models import ChannelAccount, Person
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class WebChat:
             Route("/api/web/messages", self.message, methods=["POST"]),
             Route("/api/web/photos", self.photo, methods=["POST"]),
             Route("/api/web/inbox", self.inbox),
+            Route("/api/web/photos/{photo_id:int}", self.photo_bytes),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
         ]
 
@@ -129,10 +131,33 @@ class WebChat:
         pending = await self.outbox.claim(CHANNEL, limit=50, address=sender.address)
         notices = []
         for item in pending:
-            notices.append({**reply_json(item.reply), "card_key": item.card_key})
+            photos = [f"/api/web/photos/{photo_id}?person={sender.external_id}" for photo_id in item.photos]
+            notices.append({**reply_json(item.reply), "card_key": item.card_key, "photos": photos})
             # The page shows a card by its key, so the key is where it lives (for the next edit).
             await self.outbox.sent(item, CHANNEL, item.card_key)
         return JSONResponse({"notices": notices})
+
+    async def photo_bytes(self, request: Request) -> Response:
+        """A photo, for someone who may see it (its sender, or who may view its ticket)."""
+        sender = await self._sender(request.query_params.get("person"))
+        if isinstance(sender, Response):
+            return sender
+        async with self.houqin.db.unit_of_work() as session:
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == sender.external_id
+                )
+            )
+            assert account is not None
+            photo = await viewable_photo(session, account.person, int(request.path_params["photo_id"]))
+            if photo is None or photo.content is None:
+                # Not theirs to see, or kept by another platform: the same answer either way.
+                return problem(404, "no such photo")
+            return Response(
+                photo.content,
+                media_type=photo.content_type or "application/octet-stream",
+                headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+            )
 
     async def _handle(self, inbound: Inbound) -> Response:
         try:

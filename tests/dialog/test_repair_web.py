@@ -192,3 +192,37 @@ async def test_a_failure_is_a_translated_json_error_and_keeps_nothing(
     )
     assert response.status_code == 500
     assert response.json() == {"error": "抱歉，系统出了点问题，刚才的操作没有保存。请再试一次。"}
+
+
+async def test_the_technicians_card_arrives_in_the_browser_with_the_photo_only_they_may_see(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    wang, zhao, stranger = person("wang.fang"), person("zhao.lei"), person("zhang.wei")
+    await wang.says("/repair")
+    await wang.presses("电气照明")
+    await wang.presses("行政楼")
+    await wang.presses("101 接待大厅")
+    await wang.says("大厅的吊灯一闪一闪")
+    await wang.sends_photo(PNG_1X1)
+    await wang.presses("完成")
+    await wang.presses("一般")
+    await wang.presses("✔ 提交")
+
+    inbox = (await zhao.client.get("/api/web/inbox", params={"person": "zhao.lei"})).json()["notices"]
+    [card] = [n for n in inbox if n["card_key"]]
+    assert card["text"].startswith("🔧 R-") and "位置：行政楼 101 接待大厅" in card["text"]
+    assert [b["label"] for row in card["buttons"] for b in row] == ["✔ 接单", "✖ 拒绝", "💬 留言"]
+    [photo_url] = card["photos"]
+    seen = await zhao.client.get(photo_url)
+    assert seen.status_code == 200 and seen.content == PNG_1X1 and seen.headers["content-type"] == "image/png"
+    snooping = await stranger.client.get(photo_url.replace("zhao.lei", "zhang.wei"))
+    assert snooping.status_code == 404
+    # Each notice is handed over once.
+    assert (await zhao.client.get("/api/web/inbox", params={"person": "zhao.lei"})).json()["notices"] == []
+
+    accepted = await zhao.presses_payload(card["buttons"][0][0]["payload"])
+    assert accepted.duplicate is False
+    [update] = (await zhao.client.get("/api/web/inbox", params={"person": "zhao.lei"})).json()["notices"]
+    assert update["card_key"] == card["card_key"] and "状态：已接单" in update["text"]
+    told = (await wang.client.get("/api/web/inbox", params={"person": "wang.fang"})).json()["notices"]
+    assert [n["text"] for n in told] == [told[0]["text"]] and "赵磊 已接下你的报修" in told[0]["text"]

@@ -185,3 +185,21 @@ async def test_a_stranger_pressing_a_forged_card_button_changes_nothing_and_is_a
     async with db.unit_of_work() as session:
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.outcome == "refused"))
     assert entry is not None and (entry.action, entry.record, entry.channel) == ("ticket.resolve", number, "telegram")
+
+
+async def test_the_technician_sees_the_reporters_photo_above_the_card(
+    db: Database, telegram_user: Callable[..., TelegramPerson], plumbing_team: dict[str, TelegramPerson]
+) -> None:
+    wang, li = telegram_user(8001, "小王"), plumbing_team["li"]
+    await wang.says("/repair")
+    await wang.presses("给排水")
+    await wang.presses("教学楼")
+    await wang.presses("301 三楼卫生间")
+    await wang.says("地漏堵了，积水很深")
+    await wang.sends_photo()
+    await wang.presses("完成")
+    await wang.presses("紧急")
+    await wang.presses("✔ 提交")
+    photo, card = li.chat[-2:]
+    assert photo.kind == "photo" and (card.text or "").startswith("🔧 R-")
+    assert "照片：1 张" in (card.text or "")

@@ -7,7 +7,8 @@ ticket may have moved in between (another technician, a manager, the reporter).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import func, select, update
 
@@ -20,6 +21,7 @@ from handlers.flow import (
     Option,
     PhotoStep,
     Rows,
+    Step,
     StepContext,
     Submitted,
     TextStep,
@@ -167,60 +169,66 @@ async def technician_named(actor: Actor, name: str) -> Person | None:
 # --- the short flows ------------------------------------------------------------------------------
 
 
+Submit = Callable[[StepContext], Awaitable[Submitted]]
+
+
+def answering_refusals(submit: Submit) -> Submit:
+    """The ticket may have moved while the person typed: a refusal becomes the flow's answer."""
+
+    @functools.wraps(submit)
+    async def guarded(ctx: StepContext) -> Submitted:
+        try:
+            return await submit(ctx)
+        except Refused as refused:
+            return Submitted(refused.reason, "")
+
+    return guarded
+
+
 async def ticket_of(ctx: StepContext, action: str) -> Ticket:
     return await tickets.load(actor_of(ctx), int(ctx.data["ticket"]), action)
 
 
+@answering_refusals
 async def submit_decline(ctx: StepContext) -> Submitted:
-    try:
-        actor = actor_of(ctx)
-        ticket = await ticket_of(ctx, "decline")
-        decliner = ticket.assignee
-        ticket.assignee_id, ticket.assignee = None, None
-        await tickets.move(actor, ticket, "decline", note=ctx.data["reason"])
-        if decliner is not None:
-            declined = msg("ticket.card.declined", card=tickets.card(ticket, actor, decliner))
-            await notify(
-                ctx.session, Notice(decliner.id, declined, card_key=tickets.card_key(ticket, decliner)), ctx.now
-            )
-        await tickets.auto_assign(actor, ticket, exclude=[decliner.id] if decliner else [])
-        return Submitted(msg("ticket.done.decline", number=ticket.number), str(ticket.number))
-    except Refused as refused:
-        return Submitted(refused.reason, "")
+    actor = actor_of(ctx)
+    ticket = await ticket_of(ctx, "decline")
+    decliner = ticket.assignee
+    ticket.assignee_id, ticket.assignee = None, None
+    await tickets.move(actor, ticket, "decline", note=ctx.data["reason"])
+    if decliner is not None:
+        declined = msg("ticket.card.declined", card=tickets.card(ticket, actor, decliner))
+        await notify(ctx.session, Notice(decliner.id, declined, card_key=tickets.card_key(ticket, decliner)), ctx.now)
+    await tickets.auto_assign(actor, ticket, exclude=[decliner.id] if decliner else [])
+    return Submitted(msg("ticket.done.decline", number=ticket.number), str(ticket.number))
 
 
+@answering_refusals
 async def submit_parts(ctx: StepContext) -> Submitted:
-    try:
-        ticket = await ticket_of(ctx, "parts")
-        await tickets.move(actor_of(ctx), ticket, "parts", note=ctx.data["note"])
-        return Submitted(msg("ticket.done.parts", number=ticket.number), str(ticket.number))
-    except Refused as refused:
-        return Submitted(refused.reason, "")
+    ticket = await ticket_of(ctx, "parts")
+    await tickets.move(actor_of(ctx), ticket, "parts", note=ctx.data["note"])
+    return Submitted(msg("ticket.done.parts", number=ticket.number), str(ticket.number))
 
 
+@answering_refusals
 async def submit_resolve(ctx: StepContext) -> Submitted:
-    try:
-        ticket = await ticket_of(ctx, "resolve")
-        photo_ids = [int(i) for i in ctx.data.get("photo", [])]
-        if photo_ids:
-            await ctx.session.execute(
-                update(Photo)
-                .where(Photo.id.in_(photo_ids), Photo.person_id == ctx.person.id, Photo.ticket_id.is_(None))
-                .values(ticket_id=ticket.id)
-            )
-        await tickets.move(actor_of(ctx), ticket, "resolve", note=ctx.data["note"] or None)
-        return Submitted(msg("ticket.done.resolve", number=ticket.number), str(ticket.number))
-    except Refused as refused:
-        return Submitted(refused.reason, "")
+    ticket = await ticket_of(ctx, "resolve")
+    photo_ids = [int(i) for i in ctx.data.get("photo", [])]
+    if photo_ids:
+        await ctx.session.execute(
+            update(Photo)
+            .where(Photo.id.in_(photo_ids), Photo.person_id == ctx.person.id, Photo.ticket_id.is_(None))
+            .values(ticket_id=ticket.id)
+        )
+    await tickets.move(actor_of(ctx), ticket, "resolve", note=ctx.data["note"] or None)
+    return Submitted(msg("ticket.done.resolve", number=ticket.number), str(ticket.number))
 
 
+@answering_refusals
 async def submit_comment(ctx: StepContext) -> Submitted:
-    try:
-        ticket = await ticket_of(ctx, "comment")
-        await relay_comment(actor_of(ctx), ticket, ctx.data["body"])
-        return Submitted(msg("ticket.done.comment", number=ticket.number), str(ticket.number))
-    except Refused as refused:
-        return Submitted(refused.reason, "")
+    ticket = await ticket_of(ctx, "comment")
+    await relay_comment(actor_of(ctx), ticket, ctx.data["body"])
+    return Submitted(msg("ticket.done.comment", number=ticket.number), str(ticket.number))
 
 
 async def relay_comment(actor: Actor, ticket: Ticket, body: str) -> None:
@@ -282,70 +290,45 @@ async def technician_options(ctx: StepContext) -> Sequence[Option]:
     ]
 
 
+@answering_refusals
 async def submit_reassign(ctx: StepContext) -> Submitted:
-    try:
-        actor = actor_of(ctx)
-        ticket = await ticket_of(ctx, "assign")
-        technician = await ctx.session.get(Person, int(ctx.data["technician"]))
-        assert technician is not None
-        await tickets.assign(actor, ticket, technician)
-        return Submitted(
-            msg("ticket.done.assign", number=ticket.number, technician=technician.display_name), str(ticket.number)
-        )
-    except Refused as refused:
-        return Submitted(refused.reason, "")
+    actor = actor_of(ctx)
+    ticket = await ticket_of(ctx, "assign")
+    technician = await ctx.session.get(Person, int(ctx.data["technician"]))
+    assert technician is not None
+    await tickets.assign(actor, ticket, technician)
+    return Submitted(
+        msg("ticket.done.assign", number=ticket.number, technician=technician.display_name), str(ticket.number)
+    )
 
 
-DECLINE = Flow(
-    "ticket_decline",
-    msg("ticket.flow.decline"),
-    msg("ticket.flow.decline"),
-    (TextStep("reason", msg("ticket.ask.decline_reason"), min_length=2, max_length=500),),
-    submit_decline,
-    listed=False,
+def ticket_flow(name: str, submit: Submit, *steps: Step) -> Flow:
+    """A short flow started from a card button: not in menus, titled from the catalog."""
+    return Flow(f"ticket_{name}", msg(f"ticket.flow.{name}"), msg(f"ticket.flow.{name}"), steps, submit, listed=False)
+
+
+DECLINE = ticket_flow(
+    "decline", submit_decline, TextStep("reason", msg("ticket.ask.decline_reason"), min_length=2, max_length=500)
 )
-PARTS = Flow(
-    "ticket_parts",
-    msg("ticket.flow.parts"),
-    msg("ticket.flow.parts"),
-    (TextStep("note", msg("ticket.ask.parts_note"), min_length=2, max_length=500),),
-    submit_parts,
-    listed=False,
-)
-RESOLVE = Flow(
-    "ticket_resolve",
-    msg("ticket.flow.resolve"),
-    msg("ticket.flow.resolve"),
-    (
-        TextStep("note", msg("ticket.ask.resolve_note"), min_length=2, max_length=1000, optional=True),
-        PhotoStep("photo", msg("ticket.ask.resolve_photo"), max_photos=1),
-    ),
+PARTS = ticket_flow("parts", submit_parts, TextStep("note", msg("ticket.ask.parts_note"), min_length=2, max_length=500))
+RESOLVE = ticket_flow(
+    "resolve",
     submit_resolve,
-    listed=False,
+    TextStep("note", msg("ticket.ask.resolve_note"), min_length=2, max_length=1000, optional=True),
+    PhotoStep("photo", msg("ticket.ask.resolve_photo"), max_photos=1),
 )
-COMMENT = Flow(
-    "ticket_comment",
-    msg("ticket.flow.comment"),
-    msg("ticket.flow.comment"),
-    (TextStep("body", msg("ticket.ask.comment"), min_length=1, max_length=1000),),
-    submit_comment,
-    listed=False,
+COMMENT = ticket_flow(
+    "comment", submit_comment, TextStep("body", msg("ticket.ask.comment"), min_length=1, max_length=1000)
 )
-RATING_COMMENT = Flow(
-    "ticket_rating_comment",
-    msg("ticket.flow.rating_comment"),
-    msg("ticket.flow.rating_comment"),
-    (TextStep("comment", msg("ticket.ask.rating_comment"), min_length=1, max_length=1000, optional=True),),
+RATING_COMMENT = ticket_flow(
+    "rating_comment",
     submit_rating_comment,
-    listed=False,
+    TextStep("comment", msg("ticket.ask.rating_comment"), min_length=1, max_length=1000, optional=True),
 )
-REASSIGN = Flow(
-    "ticket_reassign",
-    msg("ticket.flow.reassign"),
-    msg("ticket.flow.reassign"),
-    (ChoiceStep("technician", msg("ticket.ask.technician"), options=technician_options, columns=1),),
+REASSIGN = ticket_flow(
+    "reassign",
     submit_reassign,
-    listed=False,
+    ChoiceStep("technician", msg("ticket.ask.technician"), options=technician_options, columns=1),
 )
 
 AREA = Area(

@@ -35,6 +35,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"web.role.{r}" for r in ROLES}
     used |= {f"command.{c}" for c in ("start", "repair", "my", "lang", "help", "cancel", "ticket", "assign")}
     used |= {f"ticket.button.{a}" for a in ("accept", "decline", "start", "parts", "resolve", "comment", "assign")}
+    used |= {f"ticket.flow.{f}" for f in ("decline", "parts", "resolve", "comment", "rating_comment", "reassign")}
     used |= {f"ticket.button.{a}" for a in ("cancel",)} | {f"ticket.done.{a}" for a in ("start", "cancel")}
     return used
 

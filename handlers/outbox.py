@@ -94,20 +94,22 @@ class Outbox:
     def __init__(self, db: Database, default_locale: str, clock: Callable[[], datetime]) -> None:
         self.db, self.default_locale, self.clock = db, default_locale, clock
 
-    async def claim(self, channel: str, limit: int = 20, address: str | None = None) -> list[Pending]:
+    async def claim(self, channel: str, limit: int = 20) -> list[Pending]:
+        """Take a batch of unsent rows for a sender process; nobody else takes them until the claim expires."""
         now, token = self.clock(), secrets.token_hex(8)
         async with self.db.unit_of_work() as session:
             free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
-            wanted = (
-                select(OutboxMessage.id)
-                .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), free)
-                .where(OutboxMessage.attempts < GIVE_UP_AFTER)
-                .order_by(OutboxMessage.id)
-                .limit(limit)
+            ids = list(
+                (
+                    await session.scalars(
+                        select(OutboxMessage.id)
+                        .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), free)
+                        .where(OutboxMessage.attempts < GIVE_UP_AFTER)
+                        .order_by(OutboxMessage.id)
+                        .limit(limit)
+                    )
+                ).all()
             )
-            if address is not None:
-                wanted = wanted.where(OutboxMessage.address == address)
-            ids = list((await session.scalars(wanted)).all())
             if not ids:
                 return []
             # Conditional on still being free: of two senders racing for a row, one claim wins.
@@ -117,26 +119,56 @@ class Outbox:
                 .values(claim=token, claimed_until=now + CLAIM_FOR, attempts=OutboxMessage.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
+            return await self._load(session, OutboxMessage.claim == token)
+
+    async def waiting_for(self, channel: str, address: str, limit: int = 50) -> list[Pending]:
+        """Everything not yet acknowledged for one address, for a reader that fetches (the browser):
+        handed out again until acknowledged, so a lost response loses nothing."""
+        async with self.db.unit_of_work() as session:
+            mine = (OutboxMessage.channel == channel) & (OutboxMessage.address == address)
+            return (await self._load(session, mine & OutboxMessage.sent_at.is_(None)))[:limit]
+
+    async def acknowledge(self, channel: str, address: str, ids: Sequence[int]) -> None:
+        """The reader has these: mark them sent (only its own), remembering where cards now live."""
+        if not ids:
+            return
+        async with self.db.unit_of_work() as session:
             rows = (
-                await session.execute(
-                    select(OutboxMessage, Person.locale, ChannelAccount.platform_locale, CardRef.message_ref)
-                    .join(Person, Person.id == OutboxMessage.person_id)
-                    .outerjoin(
-                        ChannelAccount,
-                        (ChannelAccount.channel == OutboxMessage.channel)
-                        & (ChannelAccount.address == OutboxMessage.address)
-                        & (ChannelAccount.person_id == OutboxMessage.person_id),
+                await session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.id.in_(ids),
+                        OutboxMessage.channel == channel,
+                        OutboxMessage.address == address,
+                        OutboxMessage.sent_at.is_(None),
                     )
-                    .outerjoin(
-                        CardRef,
-                        (CardRef.card_key == OutboxMessage.card_key)
-                        & (CardRef.channel == OutboxMessage.channel)
-                        & (CardRef.address == OutboxMessage.address),
-                    )
-                    .where(OutboxMessage.claim == token)
-                    .order_by(OutboxMessage.id)
                 )
             ).all()
+            for row in rows:
+                row.sent_at = self.clock()
+                if row.card_key:
+                    await self._remember_card(session, row.card_key, channel, address, row.card_key)
+
+    async def _load(self, session: AsyncSession, which: Any) -> list[Pending]:
+        rows = (
+            await session.execute(
+                select(OutboxMessage, Person.locale, ChannelAccount.platform_locale, CardRef.message_ref)
+                .join(Person, Person.id == OutboxMessage.person_id)
+                .outerjoin(
+                    ChannelAccount,
+                    (ChannelAccount.channel == OutboxMessage.channel)
+                    & (ChannelAccount.address == OutboxMessage.address)
+                    & (ChannelAccount.person_id == OutboxMessage.person_id),
+                )
+                .outerjoin(
+                    CardRef,
+                    (CardRef.card_key == OutboxMessage.card_key)
+                    & (CardRef.channel == OutboxMessage.channel)
+                    & (CardRef.address == OutboxMessage.address),
+                )
+                .where(which)
+                .order_by(OutboxMessage.id)
+            )
+        ).all()
         return [
             Pending(
                 message.id,
@@ -149,6 +181,15 @@ class Outbox:
             for message, chosen, hint, ref in rows
         ]
 
+    async def _remember_card(self, session: AsyncSession, key: str, channel: str, address: str, ref: str) -> None:
+        found = await session.scalar(
+            select(CardRef).where(CardRef.card_key == key, CardRef.channel == channel, CardRef.address == address)
+        )
+        if found is None:
+            session.add(CardRef(card_key=key, channel=channel, address=address, message_ref=ref))
+        else:
+            found.message_ref = ref
+
     async def sent(self, pending: Pending, channel: str, message_ref: str | None) -> None:
         async with self.db.unit_of_work() as session:
             await session.execute(
@@ -158,21 +199,7 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             )
             if pending.card_key and message_ref and message_ref != pending.card_ref:
-                ref = await session.scalar(
-                    select(CardRef).where(
-                        CardRef.card_key == pending.card_key,
-                        CardRef.channel == channel,
-                        CardRef.address == pending.address,
-                    )
-                )
-                if ref is None:
-                    session.add(
-                        CardRef(
-                            card_key=pending.card_key, channel=channel, address=pending.address, message_ref=message_ref
-                        )
-                    )
-                else:
-                    ref.message_ref = message_ref
+                await self._remember_card(session, pending.card_key, channel, pending.address, message_ref)
 
     async def failed(self, pending: Pending, error: str, retry_in: timedelta) -> None:
         """Leave it for a later try (after `retry_in`), noting why."""

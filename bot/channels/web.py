@@ -10,6 +10,7 @@ import logging
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -47,7 +48,7 @@ class WebChat:
             Route("/api/web/strings", self.strings),
             Route("/api/web/messages", self.message, methods=["POST"]),
             Route("/api/web/photos", self.photo, methods=["POST"]),
-            Route("/api/web/inbox", self.inbox),
+            Route("/api/web/inbox", self.inbox, methods=["POST"]),
             Route("/api/web/photos/{photo_id:int}", self.photo_bytes),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
         ]
@@ -124,18 +125,30 @@ class WebChat:
         return await self._handle(inbound)
 
     async def inbox(self, request: Request) -> Response:
-        """Notices for this person (cards, status updates), each once; the page polls for them."""
-        sender = await self._sender(request.query_params.get("person"))
+        """Notices for this person (cards, status updates), until the page acknowledges them.
+
+        The page sends back the ids it has shown; those are marked sent before the rest is listed,
+        so a response lost on the way costs nothing: the next poll hands the same notices again.
+        """
+        try:
+            body = await request.json()
+        except ValueError:
+            return problem(400, "body must be JSON")
+        if not isinstance(body, dict):
+            return problem(400, "body must be a JSON object")
+        sender = await self._sender(body.get("person"))
         if isinstance(sender, Response):
             return sender
-        pending = await self.outbox.claim(CHANNEL, limit=50, address=sender.address)
+        ack = body.get("ack", [])
+        if not isinstance(ack, list) or not all(isinstance(i, int) for i in ack) or len(ack) > 200:
+            return problem(400, "ack must be a list of notice ids")
+        await self.outbox.acknowledge(CHANNEL, sender.address, ack)
         notices = []
-        for item in pending:
-            photos = [f"/api/web/photos/{photo_id}?person={sender.external_id}" for photo_id in item.photos]
-            notices.append({**reply_json(item.reply), "card_key": item.card_key, "photos": photos})
-            # The page shows a card by its key, so the key is where it lives (for the next edit).
-            await self.outbox.sent(item, CHANNEL, item.card_key)
-        return JSONResponse({"notices": notices})
+        for item in await self.outbox.waiting_for(CHANNEL, sender.address):
+            person = quote(sender.external_id)
+            photos = [f"/api/web/photos/{photo_id}?person={person}" for photo_id in item.photos]
+            notices.append({"id": item.id, **reply_json(item.reply), "card_key": item.card_key, "photos": photos})
+        return JSONResponse({"notices": notices}, headers={"Cache-Control": "no-store"})
 
     async def photo_bytes(self, request: Request) -> Response:
         """A photo, for someone who may see it (its sender, or who may view its ticket)."""

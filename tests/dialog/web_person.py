@@ -48,6 +48,13 @@ class WebPerson:
                     return await self._post({"button": button["payload"]})
         raise AssertionError(f"no button {label!r}; buttons shown: {[b['label'] for r in self.buttons for b in r]}")
 
+    async def inbox(self, ack: list[int] | None = None) -> list[dict[str, Any]]:
+        """What the page's poll gets: notices not yet acknowledged (acknowledging `ack` first)."""
+        response = await self.client.post("/api/web/inbox", json={"person": self.key, "ack": ack or []})
+        assert response.status_code == 200, response.text
+        notices: list[dict[str, Any]] = response.json()["notices"]
+        return notices
+
     async def presses_payload(self, payload: str) -> Said:
         return await self._post({"button": payload})
 

@@ -9,6 +9,10 @@ const TRANSIENT_STATUS = new Set([502, 503, 504]);
 const TOAST_MS = 3500;
 const THUMB_PX = 320;
 const KEEP_ENTRIES = 300;
+// Notices (ticket cards, status updates) wait server-side; the page fetches them for the picked person.
+const POLL_MS = 3000;
+const POLL_TIMEOUT_MS = 20000;
+const FLASH_MS = 1600;
 
 const $ = (id) => document.getElementById(id);
 const dom = {
@@ -34,6 +38,7 @@ const state = {
   person: null, // the picked person's id (their demo key)
   uiLocale: "zh_CN",
   histories: new Map(), // person id -> {seq, entries}
+  unread: 0, // notices that arrived for the picked person while the tab was hidden
 };
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -96,6 +101,8 @@ function history(personId) {
     try {
       const saved = JSON.parse(storageGet(historyKey(personId)) ?? "null");
       if (saved && Array.isArray(saved.entries)) found = { seq: Number(saved.seq) || 0, entries: saved.entries };
+      // A card press still waiting when the page was left is over now: its buttons are live again.
+      for (const entry of found.entries) delete entry.busy;
     } catch {
       // A corrupt entry is dropped rather than breaking the page.
     }
@@ -122,7 +129,7 @@ function entryNodeOf(entry) {
   return dom.chat.querySelector(`[data-entry="${entry.id}"]`);
 }
 
-function addEntry(personId, entry) {
+function addEntry(personId, entry, { follow = true } = {}) {
   const kept = history(personId);
   kept.seq += 1;
   entry.id = kept.seq;
@@ -130,8 +137,9 @@ function addEntry(personId, entry) {
   saveHistory(personId);
   if (personId === state.person) {
     dom.chat.querySelector(".empty-hint")?.remove();
+    const atEnd = pinned;
     dom.chat.append(renderEntry(entry));
-    scrollToEnd();
+    if (follow || atEnd) scrollToEnd();
   }
   return entry;
 }
@@ -145,10 +153,27 @@ function updateEntry(personId, entry) {
   if (entry.who === "me" && "photo" in entry) fillPhoto(node.querySelector(".bubble"), entry);
 }
 
-// Disable the buttons of every earlier bubble: only the newest question can be answered.
+// A card's new text and buttons, drawn where the card already is, with a brief highlight.
+function redrawCard(personId, entry) {
+  saveHistory(personId);
+  if (personId !== state.person) return;
+  const node = entryNodeOf(entry);
+  if (!node) return;
+  const hadFocus = node.contains(document.activeElement);
+  const atEnd = pinned;
+  const fresh = renderEntry(entry);
+  fresh.classList.add("updated");
+  setTimeout(() => fresh.classList.remove("updated"), FLASH_MS);
+  node.replaceWith(fresh);
+  if (atEnd) scrollToEnd();
+  if (hadFocus) (fresh.querySelector("button.reply:not(:disabled)") ?? dom.input).focus();
+}
+
+// Disable the buttons of every earlier bubble: only the newest question can be answered. Cards are
+// not questions: their buttons act on the ticket as it is now, so they stay until the card changes.
 function retireAll(personId) {
   for (const entry of history(personId).entries) {
-    if (entry.who === "bot" && entry.buttons?.length && !entry.retired) {
+    if (entry.who === "bot" && !entry.cardKey && entry.buttons?.length && !entry.retired) {
       entry.retired = true;
       updateEntry(personId, entry);
     }
@@ -167,9 +192,23 @@ function renderEntry(entry) {
     else bubble.textContent = entry.text;
     node.append(bubble);
   } else if (entry.who === "bot") {
-    node.setAttribute("data-testid", "bot-message");
+    if (entry.cardKey) {
+      node.classList.add("card");
+      node.setAttribute("data-testid", "card");
+      node.dataset.cardKey = entry.cardKey;
+    } else {
+      node.setAttribute("data-testid", "bot-message");
+    }
     if (entry.lang) node.lang = bcp47(entry.lang);
-    node.append(element("div", "bubble", entry.text));
+    const bubble = element("div", "bubble", entry.text);
+    for (const url of entry.photos ?? []) {
+      const img = element("img", "thumb");
+      img.src = url;
+      img.alt = t("web.photo_sent");
+      img.loading = "lazy";
+      bubble.append(img);
+    }
+    node.append(bubble);
     if (entry.buttons?.length) {
       const actions = element("div", "actions");
       for (const row of entry.buttons) {
@@ -206,6 +245,16 @@ function fillPhoto(bubble, entry) {
 }
 
 function syncBot(node, entry) {
+  if (entry.cardKey) {
+    // A card shows the ticket's state itself; while one of its presses is on its way, it waits.
+    for (const control of node.querySelectorAll("button.reply")) {
+      control.disabled = Boolean(entry.busy);
+      control.classList.toggle("pressed", Boolean(entry.busy) && entry.pressed === control.dataset.payload);
+      control.removeAttribute("aria-pressed");
+    }
+    node.setAttribute("aria-busy", String(Boolean(entry.busy)));
+    return;
+  }
   for (const control of node.querySelectorAll("button.reply")) {
     const pressed = entry.pressed === control.dataset.payload;
     control.disabled = Boolean(entry.retired);
@@ -259,7 +308,7 @@ function personLabel(person) {
 
 function applyUiStrings() {
   document.documentElement.lang = bcp47(state.uiLocale);
-  document.title = t("web.title");
+  updateTitle();
   dom.title.textContent = t("web.title");
   dom.languages.setAttribute("aria-label", t("web.ui_language"));
   for (const control of dom.languages.querySelectorAll("button[data-locale]")) {
@@ -294,15 +343,23 @@ function setUiLocale(locale) {
   applyUiStrings();
 }
 
+function updateTitle() {
+  document.title = state.unread ? `(${state.unread}) ${t("web.title")}` : t("web.title");
+}
+
 function selectPerson(personId) {
   const person = state.people.find((p) => p.id === personId);
   if (!person) return;
   state.person = personId;
+  state.unread = 0;
+  hideToast(); // it was about what the previous person did
   dom.picker.value = personId;
   storageSet("houqin.person", personId);
-  // Switching person only shows their own history; nothing is sent on their behalf.
+  // Switching person only shows their own history; nothing is sent on their behalf. What is waiting
+  // for them (cards, status notices) is fetched at once.
   setUiLocale(person.locale);
   renderChat();
+  pollInbox(personId);
 }
 
 let toastTimer = 0;
@@ -310,9 +367,12 @@ function showToast(text) {
   dom.toast.textContent = text;
   dom.toast.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
-    dom.toast.hidden = true;
-  }, TOAST_MS);
+  toastTimer = setTimeout(hideToast, TOAST_MS);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  dom.toast.hidden = true;
 }
 
 // --- talking to the server ----------------------------------------------------------------------
@@ -375,11 +435,15 @@ function deliver(personId, url, init, press = null) {
       if (press) unpress(personId, press);
       addEntry(personId, { who: "system", text: String(error.message || error) });
     }
+    // What they did may have produced notices for them too (a ticket card, its update): fetch them now.
+    // A card pressed waits for that update; without one (refused, a flow began) it is live again after.
+    const polled = pollInbox(personId);
+    if (press?.card) polled.finally(() => settleCard(personId, press));
   });
 }
 
 function applyOutcome(personId, outcome, press) {
-  if (press) {
+  if (press && !press.card) {
     const entry = findEntry(personId, press.entryId);
     // A refused press (stale, forged) has no chosen: an old bubble keeps showing its real answer.
     if (entry && outcome.chosen) {
@@ -421,10 +485,11 @@ function chosenLabel(chosen, press) {
 }
 
 function unpress(personId, press) {
-  const entries = history(personId).entries;
+  if (press.card) return; // settleCard, after the inbox has been asked
   const entry = findEntry(personId, press.entryId);
-  const newest = entries.filter((e) => e.who === "bot" && e.buttons?.length).at(-1);
-  if (press.wasOpen && entry && entry === newest) {
+  // Notices arriving meanwhile do not answer the question; a reply would have.
+  const answered = history(personId).entries.some((e) => e.id > press.entryId && e.who === "bot" && !e.notice);
+  if (press.wasOpen && entry && !answered) {
     // Nothing came back, so the question is still open: let them press again.
     entry.retired = false;
     entry.pressed = null;
@@ -432,12 +497,120 @@ function unpress(personId, press) {
   }
 }
 
-// A pressed button is disabled under the keyboard user's focus: move it to where they can go on.
+function settleCard(personId, press) {
+  const entry = findEntry(personId, press.entryId);
+  if (!entry || entry.busy !== press.token) return; // updated meanwhile: the new buttons are live
+  entry.busy = null;
+  entry.pressed = null;
+  updateEntry(personId, entry);
+}
+
+// A pressed button is disabled under the keyboard user's focus: move it to where they can go on, the
+// newest open question rather than a card further up.
 function restoreFocus() {
   const active = document.activeElement;
   if (active && active !== document.body && !active.disabled) return;
-  const open = dom.chat.querySelectorAll("button.reply:not(:disabled)");
-  (open.length ? open[0] : dom.input).focus();
+  const open = [...dom.chat.querySelectorAll(".msg.bot:not(.card)")]
+    .map((node) => node.querySelector("button.reply:not(:disabled)"))
+    .filter(Boolean);
+  (open.at(-1) ?? dom.input).focus();
+}
+
+// --- notices: the inbox -------------------------------------------------------------------------
+
+// One inbox request at a time. Asking while one is out queues one more (asks in between share it), so
+// a poll asked for after an action always starts after that action's answer.
+let inboxTail = Promise.resolve();
+let inboxWaiting = null; // {personId, promise}: asked for, not started yet
+let inboxOut = 0;
+
+function pollInbox(personId = state.person) {
+  if (!personId) return Promise.resolve();
+  if (inboxWaiting?.personId === personId) return inboxWaiting.promise;
+  const job = { personId };
+  job.promise = inboxTail.then(async () => {
+    if (inboxWaiting === job) inboxWaiting = null;
+    inboxOut += 1;
+    try {
+      await fetchInbox(personId);
+    } catch (error) {
+      console.error("applying notices failed", error); // a bug, not the network: the next poll still runs
+    } finally {
+      inboxOut -= 1;
+    }
+  });
+  inboxWaiting = job;
+  inboxTail = job.promise;
+  return job.promise;
+}
+
+// Notices shown but not yet acknowledged, per person: the next poll says so, and only then does the
+// server stop handing them out. A lost answer therefore costs nothing; ids seen before are skipped.
+const unacknowledged = new Map();
+
+async function fetchInbox(personId) {
+  const ack = [...(unacknowledged.get(personId) ?? [])];
+  let body = null;
+  try {
+    const signal = typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(POLL_TIMEOUT_MS) : undefined;
+    const response = await fetch("/api/web/inbox", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ person: personId, ack }),
+      signal,
+    });
+    if (!response.ok) return;
+    body = await response.json();
+  } catch {
+    return; // offline or a hiccup: quietly, the next tick asks (and acknowledges) again
+  }
+  const pending = new Set([...(unacknowledged.get(personId) ?? [])].filter((id) => !ack.includes(id)));
+  const kept = history(personId);
+  kept.seen = Array.isArray(kept.seen) ? kept.seen : [];
+  const notices = Array.isArray(body?.notices) ? body.notices : [];
+  for (const notice of notices) {
+    if (!notice || typeof notice !== "object" || !Number.isInteger(notice.id)) continue;
+    pending.add(notice.id);
+    if (kept.seen.includes(notice.id)) continue;
+    kept.seen.push(notice.id);
+    applyNotice(personId, notice);
+  }
+  if (kept.seen.length > KEEP_ENTRIES) kept.seen.splice(0, kept.seen.length - KEEP_ENTRIES);
+  saveHistory(personId);
+  unacknowledged.set(personId, pending);
+}
+
+function applyNotice(personId, notice) {
+  const text = String(notice.text ?? "");
+  const rows = Array.isArray(notice.buttons) ? notice.buttons : [];
+  const buttons = rows.map((row) =>
+    (Array.isArray(row) ? row : []).map((b) => ({ label: String(b?.label ?? ""), payload: String(b?.payload ?? "") })),
+  );
+  const cardKey = typeof notice.card_key === "string" && notice.card_key ? notice.card_key : null;
+  // Only our own photo URLs: the page never points an <img> at an address the server did not make.
+  const photos = (Array.isArray(notice.photos) ? notice.photos : []).filter(
+    (url) => typeof url === "string" && url.startsWith("/api/web/photos/"),
+  );
+  const lang = state.people.find((p) => p.id === personId)?.locale;
+  const card = cardKey && history(personId).entries.findLast((e) => e.who === "bot" && e.cardKey === cardKey);
+  if (card) {
+    // The same card, as the ticket is now: new text, new (live) buttons, in the same place.
+    Object.assign(card, { text, buttons, photos, lang, busy: null, pressed: null, chosen: null, retired: false });
+    redrawCard(personId, card);
+  } else {
+    const entry = { who: "bot", notice: true, cardKey, text, lang, buttons, photos };
+    Object.assign(entry, { retired: false, pressed: null, chosen: null });
+    // Unasked for: it does not pull someone reading further up down to the end.
+    addEntry(personId, entry, { follow: false });
+  }
+  if (personId === state.person && document.visibilityState === "hidden") {
+    state.unread += 1;
+    updateTitle();
+  }
+}
+
+function tick() {
+  if (document.visibilityState === "visible" && state.person && inboxOut === 0 && !inboxWaiting) pollInbox();
 }
 
 // --- actions ------------------------------------------------------------------------------------
@@ -454,6 +627,10 @@ function pressButton(control) {
   const node = control.closest(".msg.bot");
   const entry = node && personId ? findEntry(personId, Number(node.dataset.entry)) : null;
   if (!entry) return;
+  if (entry.cardKey) {
+    pressCard(personId, entry, control);
+    return;
+  }
   const press = {
     entryId: entry.id,
     payload: control.dataset.payload,
@@ -467,6 +644,23 @@ function pressButton(control) {
   }
   updateEntry(personId, entry); // also re-disables a retired button someone re-enabled by hand
   // Even a button from an old bubble is sent: the server decides it is stale and says so.
+  deliver(personId, "/api/web/messages", postJson({ person: personId, button: press.payload }), press);
+}
+
+let cardPresses = 0;
+function pressCard(personId, entry, control) {
+  if (entry.busy) return;
+  const press = {
+    entryId: entry.id,
+    payload: control.dataset.payload,
+    label: control.textContent,
+    card: true,
+    token: (cardPresses += 1),
+  };
+  // Its buttons wait for the answer and the card's update, which brings the buttons that fit now.
+  entry.busy = press.token;
+  entry.pressed = press.payload;
+  updateEntry(personId, entry);
   deliver(personId, "/api/web/messages", postJson({ person: personId, button: press.payload }), press);
 }
 
@@ -533,6 +727,14 @@ function wire() {
   dom.languages.addEventListener("click", (event) => {
     const control = event.target.closest?.("button[data-locale]");
     if (control) setUiLocale(control.dataset.locale);
+  });
+  // Every few seconds while the tab is seen; a tab coming back asks at once.
+  setInterval(tick, POLL_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    state.unread = 0;
+    updateTitle();
+    tick();
   });
 }
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,10 @@ from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Rep
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
+
+# python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
+# become the only form in its next major version; read when the value is accessed.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"

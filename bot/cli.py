@@ -1,4 +1,4 @@
-"""`houqin`: run the service, migrate the database, seed demo data, print door signs."""
+"""`houqin`: run the service, migrate the database, seed demo data, print door signs, import the catalog."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -21,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     qr = commands.add_parser("qr", help="write a printable door sign (PNG) per room: scan it to report a repair there")
     qr.add_argument("--building", action="append", default=[], metavar="CODE", help="only this building (repeatable)")
     qr.add_argument("--out", type=Path, default=Path("var/qr"), metavar="DIR", help="output folder (default ./var/qr)")
+    supply = commands.add_parser("supply", help="the supplies catalog")
+    supply_commands = supply.add_subparsers(dest="supply_command", required=True)
+    catalog = supply_commands.add_parser(
+        "import", help="add or update catalog items from a CSV or XLSX file (columns as /stock import takes)"
+    )
+    catalog.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8 or GBK) or .xlsx file")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {"demo_mode": True} if getattr(args, "demo", False) else {}
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(seed_demo(settings))
     if args.command == "qr":
         return asyncio.run(door_signs(settings, args.building, args.out))
+    if args.command == "supply":
+        return import_catalog(settings, args.file)
     return serve(settings)
 
 
@@ -132,6 +141,39 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
         print(f"{sign.path}  {'  '.join(sign.links)}")
     kind = "Telegram and browser links" if username else "browser links only"
     print(f"{len(signs)} door signs in {out_dir} ({kind})" if signs else "no rooms: no door signs written")
+    return 0
+
+
+def import_catalog(settings: Settings, path: Path) -> int:
+    """`houqin supply import FILE`: the same rules as /stock import; nothing is imported if a line is wrong."""
+    from handlers.stock import ImportProblems, parse_catalog
+
+    try:
+        content = path.read_bytes()
+    except OSError as problem:
+        print(f"houqin: cannot read {path}: {problem.strerror or problem}", file=sys.stderr)
+        return 2
+    try:
+        entries = parse_catalog(path.name, content)
+    except ImportProblems as problems:
+        print(problems.message().render(settings.default_locale), file=sys.stderr)
+        return 1
+    return asyncio.run(store_catalog(settings, entries))
+
+
+async def store_catalog(settings: Settings, entries: list[dict[str, Any]]) -> int:
+    from handlers.i18n import translate
+    from handlers.stock import apply_import
+    from storage.db import Database
+    from storage.models import utcnow
+
+    db = Database(settings.database_url)
+    try:
+        async with db.unit_of_work() as session:
+            done = await apply_import(session, entries, None, utcnow())
+    finally:
+        await db.dispose()
+    print(translate(settings.default_locale, "stock.import.done", added=done.added, updated=done.updated))
     return 0
 
 

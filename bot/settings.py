@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.i18n import LOCALES
 from handlers.people import AdminAccount
-from handlers.rules import URGENCIES, RepairRules
+from handlers.rules import URGENCIES, RepairRules, SupplyRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/houqin.db"
 ASYNC_DRIVERS = {
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     sla_hours: str = "urgent=4,high=24,normal=72,low=168"
     auto_close_hours: int = Field(default=72, ge=1)
     duplicate_window_hours: int = Field(default=72, ge=0)
+    # Supplies: a requisition of more items than this in total, or worth more than this many yuan, goes
+    # on from the department manager to a logistics admin for a second approval.
+    supply_second_approval_quantity: int = Field(default=20, ge=0)
+    supply_second_approval_value: int = Field(default=500, ge=0)
 
     @field_validator("log_level")
     @classmethod
@@ -136,6 +140,13 @@ class Settings(BaseSettings):
             sla=parse_sla(self.sla_hours),
             auto_close_after=timedelta(hours=self.auto_close_hours),
             duplicate_window=timedelta(hours=self.duplicate_window_hours),
+        )
+
+    @property
+    def supply_rules(self) -> SupplyRules:
+        return SupplyRules(
+            second_step_quantity=self.supply_second_approval_quantity,
+            second_step_value=self.supply_second_approval_value * 100,
         )
 
     @property

@@ -19,6 +19,7 @@ class Kind(StrEnum):
     TEXT = "text"
     BUTTON = "button"
     PHOTO = "photo"
+    DOCUMENT = "document"  # a file that is not a photo (a CSV or spreadsheet for an import)
     UNSUPPORTED = "unsupported"  # a sticker, voice note, document... something no step can use
 
 
@@ -27,6 +28,22 @@ class PhotoIn:
     file_id: str | None = None  # the platform keeps the bytes (Telegram, Slack)
     content: bytes | None = None  # we were given the bytes (browser upload)
     content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentIn:
+    """A file sent to Houqin. The channel fetches the bytes before the core sees it (no download may
+    happen inside a transaction); ``content`` is None when it was too big to fetch."""
+
+    name: str
+    content: bytes | None
+    content_type: str | None = None
+    size: int | None = None
+    file_id: str | None = None  # the platform's reference, for the channel to fetch it by
+
+
+# Files larger than this are not fetched from the platform at all.
+MAX_DOCUMENT = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,8 +63,9 @@ class Inbound:
     # delivery with the same key is recognised and changes nothing.
     delivery_key: str
     text: str = ""  # the text, the command's arguments, or a button's payload
-    command: str = ""  # without the slash, lower case
+    command: str = ""  # without the slash, lower case (for a document: the command in its caption, if any)
     photo: PhotoIn | None = None
+    document: DocumentIn | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +94,12 @@ class Outcome:
     locale: str = ""
     delivery_id: int | None = None
     dialog_id: int | None = None
+    # The dialog's version after this turn: where its buttons live is remembered only if it still is.
+    dialog_version: int | None = None
     # Where the buttons shown before this turn live; a channel that shows new ones retires these.
     retire_prompt: str | None = None
+    # The pressed button sat on a card, whose new version comes through the outbox: leave it alone.
+    on_card: bool = False
 
     @property
     def has_buttons(self) -> bool:
@@ -92,6 +114,9 @@ class Outcome:
             "chosen": self.chosen,
             "toast": self.toast,
             "locale": self.locale,
+            "dialog_id": self.dialog_id,
+            "dialog_version": self.dialog_version,
+            "on_card": self.on_card,
         }
 
     @classmethod
@@ -108,4 +133,7 @@ class Outcome:
             duplicate=True,
             replied=replied,
             delivery_id=delivery_id,
+            dialog_id=record.get("dialog_id"),
+            dialog_version=record.get("dialog_version"),
+            on_card=record.get("on_card", False),
         )

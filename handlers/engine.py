@@ -8,6 +8,7 @@ one of them retries against what the other wrote.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,16 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from handlers import menu
-from handlers.conversation import MAX_TEXT, Button, Inbound, Kind, Outcome, PhotoIn, Reply
+from handlers.conversation import MAX_TEXT, Button, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply
 from handlers.flow import (
     Action,
     Area,
     ChoiceStep,
     ConfirmStep,
     Data,
+    FileStep,
     Flow,
+    Goto,
     Invalid,
     LocationStep,
+    NumberStep,
     Option,
     PhotoStep,
     Rows,
@@ -42,7 +46,7 @@ from handlers.flow import (
 )
 from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale
 from handlers.people import AdminAccount, identify
-from handlers.rules import RepairRules
+from handlers.rules import RepairRules, SupplyRules
 from storage.db import Database
 from storage.models import AuditEntry, DialogState, Person, Photo, ProcessedDelivery, utcnow
 
@@ -50,6 +54,9 @@ log = logging.getLogger(__name__)
 
 # Button values the engine itself understands inside a flow (never valid option values).
 BACK, CANCEL, DONE, SUBMIT, OTHER = "_back", "_cancel", "_done", "_submit", "_other"
+PREVIOUS, NEXT = "_prev", "_next"
+# Where a paged choice step keeps the page being shown, per step, inside the dialog data.
+PAGES = "_pages"
 ATTEMPTS = 4
 
 
@@ -67,7 +74,9 @@ class Turn:
     texts: list[tuple[Renderable | str, tuple[tuple[Button, ...], ...]]] = field(default_factory=list)
     chosen: str | None = None
     toast: Msg | None = None
+    on_card: bool = False
     rules: RepairRules = field(default_factory=RepairRules)
+    supply: SupplyRules = field(default_factory=SupplyRules)
 
     def say(self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
         self.texts.append((text, buttons))
@@ -78,9 +87,18 @@ class Turn:
         self.state.flow, self.state.step, self.state.data = flow, step, data
         self.state.updated_at = self.now
 
-    def context(self) -> StepContext:
+    def context(self, data: Data | None = None) -> StepContext:
+        """What steps and handlers see; `data` is a working copy of the answers when a step is judged."""
         return StepContext(
-            self.session, self.person, self.locale, self.channel, self.now, self.zone, self.state.data, self.rules
+            self.session,
+            self.person,
+            self.locale,
+            self.channel,
+            self.now,
+            self.zone,
+            self.state.data if data is None else data,
+            self.rules,
+            self.supply,
         )
 
 
@@ -94,6 +112,7 @@ class Houqin:
         admins: Sequence[AdminAccount] = (),
         clock: Callable[[], datetime] = utcnow,
         rules: RepairRules | None = None,
+        supply_rules: SupplyRules | None = None,
     ) -> None:
         self.db = db
         self.flows = {flow.name: flow for area in areas for flow in area.flows}
@@ -101,7 +120,10 @@ class Houqin:
         self.buttons = {prefix: handler for area in areas for prefix, handler in area.buttons.items()}
         self.commands = {name: handler for area in areas for name, handler in area.commands.items()}
         self.links = {prefix: handler for area in areas for prefix, handler in area.links.items()}
+        self.uploads = {name: handler for area in areas for name, handler in area.uploads.items()}
+        self.mine = [area.mine for area in areas if area.mine is not None]
         self.rules = rules or RepairRules()
+        self.supply_rules = supply_rules or SupplyRules()
         self.default_locale = default_locale
         self.zone = zone
         self.admins = tuple(admins)
@@ -115,7 +137,7 @@ class Houqin:
             except IntegrityError:
                 # Either this delivery was handled already (by us or another process), or two
                 # processes raced to create the same person or state row: look, then retry.
-                if earlier := await self._earlier_outcome(inbound):
+                if earlier := await self.earlier_outcome(inbound):
                     return earlier
                 if attempt == ATTEMPTS:
                     raise
@@ -125,7 +147,7 @@ class Houqin:
                     raise
         raise AssertionError("unreachable")
 
-    async def _earlier_outcome(self, inbound: Inbound) -> Outcome | None:
+    async def earlier_outcome(self, inbound: Inbound) -> Outcome | None:
         async with self.db.unit_of_work() as session:
             found = await session.scalar(
                 select(ProcessedDelivery).where(
@@ -149,10 +171,14 @@ class Houqin:
                 .values(replied_at=self.clock())
             )
             if prompt_ref is not None and outcome.dialog_id is not None:
-                # A bulk UPDATE: it must not bump the version the buttons just sent carry.
+                # A bulk UPDATE: it must not bump the version the buttons just sent carry. And only if
+                # the dialog has not moved on since (a redelivered question re-sent late).
+                where = [DialogState.id == outcome.dialog_id]
+                if outcome.dialog_version is not None:
+                    where.append(DialogState.version == outcome.dialog_version)
                 await session.execute(
                     update(DialogState)
-                    .where(DialogState.id == outcome.dialog_id)
+                    .where(*where)
                     .values(prompt_ref=prompt_ref)
                     .execution_options(synchronize_session=False)
                 )
@@ -173,7 +199,17 @@ class Houqin:
             session.add(state)
             await session.flush()
         locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
-        turn = Turn(session, person, state, locale, inbound.sender.channel, now, self.zone, rules=self.rules)
+        turn = Turn(
+            session,
+            person,
+            state,
+            locale,
+            inbound.sender.channel,
+            now,
+            self.zone,
+            rules=self.rules,
+            supply=self.supply_rules,
+        )
         await self._dispatch(turn, inbound)
         await session.flush()
         replies = [
@@ -186,7 +222,9 @@ class Houqin:
             locale=turn.locale,
             delivery_id=delivery.id,
             dialog_id=state.id,
+            dialog_version=state.version,
             retire_prompt=state.prompt_ref,
+            on_card=turn.on_card,
         )
         delivery.outcome = outcome.to_record()
         return outcome
@@ -199,6 +237,14 @@ class Houqin:
             await self._command(turn, flow, inbound.command, inbound.text)
         elif inbound.kind is Kind.BUTTON:
             await self._button(turn, flow, inbound.text)
+        elif (
+            inbound.kind is Kind.DOCUMENT
+            and inbound.document is not None
+            and inbound.command in self.uploads
+            and not (flow is not None and isinstance(self._current(turn, flow), FileStep))
+        ):
+            # A file with a command as its caption; a flow waiting for a file takes it as its answer.
+            await self._upload(turn, flow, inbound.command, inbound.text, inbound.document)
         elif flow is None:
             turn.say(msg("dialog.not_understood"), self._menu_buttons(turn))
         elif inbound.kind is Kind.TEXT:
@@ -208,6 +254,8 @@ class Houqin:
                 await self._answer(turn, flow, text=inbound.text)
         elif inbound.kind is Kind.PHOTO and inbound.photo is not None:
             await self._answer(turn, flow, photo=inbound.photo)
+        elif inbound.kind is Kind.DOCUMENT and inbound.document is not None:
+            await self._answer(turn, flow, document=inbound.document)
         else:
             await self._reask(turn, flow, msg("dialog.error.unsupported"))
 
@@ -243,11 +291,15 @@ class Houqin:
         elif command == "start":
             turn.say(msg("menu.welcome", name=turn.person.display_name), self._menu_buttons(turn))
         elif command == "my":
-            turn.say(await menu.my_requests(turn.session, turn.person, self.zone, turn.now))
+            ctx = turn.context()
+            parts = [part for mine in self.mine for part in await mine(ctx)]
+            turn.say(await menu.my_requests(turn.session, turn.person, self.zone, turn.now, parts))
         elif command in self.commands:
             await self._act(turn, None, await self.commands[command](turn.context(), args))
         elif command in self.flows and self.flows[command].listed:
-            await self._start_flow(turn, self.flows[command])
+            wanted = self.flows[command]
+            preset = await wanted.preset(turn.context(), args.strip()) if wanted.preset and args.strip() else None
+            await self._start_flow(turn, wanted, preset)
         else:
             turn.say(msg("dialog.unknown_command", command=command[:32]), self._menu_buttons(turn))
 
@@ -295,14 +347,24 @@ class Houqin:
         if flow is not None:
             await self._ask(turn, flow, self._current(turn, flow))
 
+    async def _upload(self, turn: Turn, flow: Flow | None, command: str, args: str, document: DocumentIn) -> None:
+        """A file sent with a command as its caption (a spreadsheet captioned /stock import)."""
+        if flow is not None:
+            await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
+            return
+        await self._act(turn, None, await self.uploads[command](turn.context(), args, document))
+
     async def _act(self, turn: Turn, flow: Flow | None, action: Action) -> None:
         """Carry out what an area's button, command or deep link asked for."""
         for text, rows in action.say:
             turn.say(text, self._rows(turn, rows))
         turn.toast = action.toast or turn.toast
+        turn.on_card = turn.on_card or action.on_card
         if action.chosen is not None:
             turn.chosen = action.chosen.render(turn.locale)
-        if action.start is not None:
+        if action.start is not None and flow is not None and action.follow_up:
+            await self._ask(turn, flow, self._current(turn, flow))
+        elif action.start is not None:
             name, preset = action.start
             if flow is not None:
                 await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
@@ -352,6 +414,7 @@ class Houqin:
         text: str | None = None,
         choice: str | None = None,
         photo: PhotoIn | None = None,
+        document: DocumentIn | None = None,
     ) -> None:
         step = self._current(turn, flow)
         if choice == CANCEL:
@@ -362,12 +425,19 @@ class Houqin:
             turn.chosen = msg("dialog.button.back").render(turn.locale)
             await self._go_back(turn, flow)
             return
-        data = dict(turn.state.data)
-        ctx = StepContext(turn.session, turn.person, turn.locale, turn.channel, turn.now, turn.zone, data)
+        if choice in (PREVIOUS, NEXT) and isinstance(step, ChoiceStep) and step.page_size:
+            await self._turn_page(turn, flow, step, -1 if choice == PREVIOUS else 1)
+            return
+        # A deep copy: hooks may change nested answers (a cart) and must not touch the stored state.
+        data = copy.deepcopy(turn.state.data)
+        ctx = turn.context(data)
         try:
-            finished = await self._apply(turn, ctx, step, text=text, choice=choice, photo=photo)
+            finished = await self._apply(turn, ctx, step, text=text, choice=choice, photo=photo, document=document)
         except Invalid as problem:
             await self._reask(turn, flow, problem.reason)
+            return
+        except Goto as goto:
+            await self._goto(turn, flow, data, goto)
             return
         if not finished:
             # A step with several rounds (photos, building then room) moved on inside itself.
@@ -379,14 +449,71 @@ class Houqin:
         settled = None
         if isinstance(step, ChoiceStep) and step.on_choose is not None:
             settled = await step.on_choose(ctx, data[step.key])
+        if settled is None and step.then is not None:
+            try:
+                target = await step.then(ctx)
+            except Goto as goto:
+                await self._goto(turn, flow, data, goto)
+                return
+            if target is not None:
+                await self._goto(turn, flow, data, Goto(target))
+                return
         following = None if settled or isinstance(step, ConfirmStep) else await self._next(turn, flow, step.key, data)
         if following is None:
-            done = settled or await flow.submit(ctx)
+            try:
+                done = settled or await self._submit(turn, flow, ctx)
+            except Invalid as problem:
+                await self._reask(turn, flow, problem.reason)
+                return
+            except Goto as goto:
+                await self._goto(turn, flow, data, goto)
+                return
             self._finish(turn, flow, done)
             return
         turn.move(flow.name, following.key, data)
         await turn.session.flush()
         await self._ask(turn, flow, following)
+
+    async def _submit(self, turn: Turn, flow: Flow, ctx: StepContext) -> Submitted:
+        """The flow's submit in a savepoint: one that refuses (Goto, Invalid) leaves nothing behind,
+        while the dialog itself moves on in the same transaction."""
+        async with turn.session.begin_nested():
+            return await flow.submit(ctx)
+
+    async def _goto(self, turn: Turn, flow: Flow, data: Data, goto: Goto) -> None:
+        """Continue at goto.key: its answer and those of the steps after it are forgotten (and their
+        pages), the trail keeps only the steps before it, and what the hook changed in data stays."""
+        keys = [step.key for step in flow.steps]
+        target = flow.step(goto.key)
+        index = keys.index(target.key)
+        current = keys.index(turn.state.step or target.key)
+        if index <= current:
+            for step in flow.steps[index:]:
+                data.pop(step.key, None)
+            forget_pages(data, keys[index:])
+            data["_trail"] = [key for key in data.get("_trail", []) if key in keys and keys.index(key) < index]
+        elif keys[current] in data and keys[current] not in data.get("_trail", []):
+            data["_trail"] = [*data.get("_trail", []), keys[current]]
+        following: Step | None = target
+        if not target.applies(data) or target.key in data:
+            following = await self._next(turn, flow, target.key, data)
+        assert following is not None, f"flow {flow.name} jumped past its last step"
+        turn.move(flow.name, following.key, data)
+        await turn.session.flush()
+        if goto.say is not None:
+            turn.say(goto.say)
+        await self._ask(turn, flow, following)
+
+    async def _turn_page(self, turn: Turn, flow: Flow, step: ChoiceStep, by: int) -> None:
+        data = copy.deepcopy(turn.state.data)
+        pages = dict(data.get(PAGES) or {})
+        pages[step.key] = max(0, int(pages.get(step.key, 0)) + by)
+        data[PAGES] = pages
+        turn.chosen = msg("dialog.button.previous" if by < 0 else "dialog.button.next").render(turn.locale)
+        # Moving bumps the version: the buttons of the page before are retired.
+        turn.move(flow.name, step.key, data)
+        await turn.session.flush()
+        await self._ask(turn, flow, step)
 
     async def _apply(
         self,
@@ -397,15 +524,47 @@ class Houqin:
         text: str | None,
         choice: str | None,
         photo: PhotoIn | None,
+        document: DocumentIn | None = None,
     ) -> bool:
         """Put the answer into ctx.data; True when the step is complete."""
         data = ctx.data
+        if document is not None and not isinstance(step, FileStep):
+            raise Invalid(msg("dialog.error.unsupported"))
         if isinstance(step, ChoiceStep):
             if photo is not None:
                 raise Invalid(msg("dialog.error.use_buttons"))
-            value = await (step.choose(ctx, choice) if choice is not None else step.choose_by_label(ctx, text or ""))
+            if choice is not None:
+                value = await step.choose(ctx, choice)
+            elif step.typed is not None:
+                value = await step.typed(ctx, text or "")
+            else:
+                value = await step.choose_by_label(ctx, text or "")
             data[step.key] = value
             turn.chosen = await self._label_of(ctx, step, value)
+            return True
+        if isinstance(step, NumberStep):
+            if choice is not None and not (choice.isascii() and choice.isdigit()):
+                raise Invalid(msg("dialog.error.not_an_option"))
+            if choice is None and text is None:
+                raise Invalid(msg("dialog.error.not_a_number", min=step.min_value, max=step.max_value))
+            number = step.parse(choice if choice is not None else text or "")
+            if step.check is not None and (problem := await step.check(ctx, number)):
+                raise Invalid(problem)
+            if choice is not None:
+                turn.chosen = str(number)
+            data[step.key] = number
+            return True
+        if isinstance(step, FileStep):
+            if document is None:
+                raise Invalid(msg("dialog.error.expected_file"))
+            too_big = msg("dialog.error.file_too_big", mb=step.max_bytes // (1024 * 1024))
+            if document.content is None:
+                big = document.size is not None and document.size > step.max_bytes
+                raise Invalid(too_big if big else msg("dialog.error.file_unavailable"))
+            if len(document.content) > step.max_bytes:
+                raise Invalid(too_big)
+            assert step.read is not None, f"file step {step.key} reads nothing"
+            data[step.key] = await step.read(ctx, document)
             return True
         if isinstance(step, TextStep):
             if choice == DONE and step.optional:
@@ -504,6 +663,7 @@ class Houqin:
         elif trail:
             target = flow.step(trail.pop())
             data.pop(target.key, None)
+            forget_pages(data, [current.key])
         else:
             await self._reask(turn, flow, msg("dialog.error.nothing_to_go_back_to"))
             return
@@ -532,13 +692,25 @@ class Houqin:
             row.append(button(CANCEL, msg("dialog.button.cancel").render(turn.locale)))
             return tuple(row)
 
-        prompt: Msg = step.prompt
+        prompt: Renderable = await step.dynamic_prompt(ctx) if step.dynamic_prompt is not None else step.prompt
         rows: list[tuple[Button, ...]] = []
         if isinstance(step, ChoiceStep | LocationStep):
+            paging: tuple[Button, ...] = ()
             if isinstance(step, ChoiceStep):
                 options, columns = list(await step.choices(ctx)), step.columns
-                if step.dynamic_prompt is not None:
-                    prompt = await step.dynamic_prompt(ctx)
+                if step.page_size and len(options) > step.page_size:
+                    pages = -(-len(options) // step.page_size)
+                    page = min(int((turn.state.data.get(PAGES) or {}).get(step.key, 0)), pages - 1)
+                    options = options[page * step.page_size : (page + 1) * step.page_size]
+                    prompt = msg("dialog.page", prompt=prompt, page=page + 1, pages=pages)
+                    paging = tuple(
+                        button(value, msg(key).render(turn.locale))
+                        for value, key, shown in (
+                            (PREVIOUS, "dialog.button.previous", page > 0),
+                            (NEXT, "dialog.button.next", page < pages - 1),
+                        )
+                        if shown
+                    )
             else:
                 answer = turn.state.data.get(step.key) or {}
                 stage = answer.get("stage", "building")
@@ -550,7 +722,12 @@ class Houqin:
                     prompt = msg("location.ask_room")
             labelled = [button(o.value, o.label.render(turn.locale)) for o in options]
             rows = [tuple(labelled[i : i + columns]) for i in range(0, len(labelled), columns)]
+            if paging:
+                rows.append(paging)
             rows.append(control_row())
+        elif isinstance(step, NumberStep):
+            quick = [button(str(n), str(n)) for n in step.quick if step.min_value <= n <= step.max_value]
+            rows = [tuple(quick), control_row()] if quick else [control_row()]
         elif isinstance(step, PhotoStep):
             have = len(turn.state.data.get(step.key, []))
             rows = [control_row((DONE, "dialog.button.done" if have else "dialog.button.skip"))]
@@ -574,3 +751,12 @@ class Houqin:
 
     def _menu_buttons(self, turn: Turn) -> tuple[tuple[Button, ...], ...]:
         return menu.menu_buttons(self.listed, turn.locale)
+
+
+def forget_pages(data: Data, keys: Sequence[str]) -> None:
+    """Paged steps among `keys` start again at their first page."""
+    pages = {key: page for key, page in (data.get(PAGES) or {}).items() if key not in keys}
+    if pages:
+        data[PAGES] = pages
+    else:
+        data.pop(PAGES, None)

@@ -6,6 +6,8 @@ engine (handlers/engine.py) walks them, and each channel renders the resulting r
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.conversation import PhotoIn
+from handlers.conversation import DocumentIn, PhotoIn
 from handlers.i18n import Msg, Renderable, msg
-from handlers.rules import RepairRules
+from handlers.rules import RepairRules, SupplyRules
 from storage.models import Person
 
 Data = dict[str, Any]
@@ -38,6 +40,7 @@ class StepContext:
     zone: ZoneInfo
     data: Data
     rules: RepairRules = field(default_factory=RepairRules)
+    supply: SupplyRules = field(default_factory=SupplyRules)
 
 
 class Invalid(Exception):
@@ -48,12 +51,33 @@ class Invalid(Exception):
         self.reason = reason
 
 
+class Goto(Exception):
+    """Carry on at step `key` (an earlier one, this one, or a later one), saying `say` first.
+
+    Raised by a step's hook (``typed``, ``check``, ``then``) or by a flow's submit. Changes the hook
+    made to ``ctx.data`` are kept; the answers of `key` and of every step after it are forgotten, so
+    they are asked again. Raised by a submit, everything the submit wrote is undone first (it runs in
+    a savepoint): e.g. "only 3 left" sends the person back to their cart with the cart intact.
+    """
+
+    def __init__(self, key: str, say: Msg | None = None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.say = say
+
+
 @dataclass(frozen=True)
 class Step:
     key: str
     prompt: Msg
     # Asked only when this says so (e.g. the room is asked only after a building was chosen).
     when: Callable[[Data], bool] | None = None
+    # Asked with a prompt built from the answers so far (e.g. naming the ticket it found).
+    dynamic_prompt: Callable[[StepContext], Awaitable[Msg]] | None = None
+    # After the step is answered: the key of the step to ask next, or None for the next in order. An
+    # earlier key makes a loop (pick an item, its quantity, "add another?" and round again); the hook
+    # may change ctx.data on the way (put the item into the cart).
+    then: Callable[[StepContext], Awaitable[str | None]] | None = None
 
     def applies(self, data: Data) -> bool:
         return self.when is None or self.when(data)
@@ -63,13 +87,16 @@ class Step:
 class ChoiceStep(Step):
     options: Callable[[StepContext], Awaitable[Sequence[Option]]] | Sequence[Option] = ()
     columns: int = 2
-    # Asked with a prompt built from the answers so far (e.g. naming the ticket it found).
-    dynamic_prompt: Callable[[StepContext], Awaitable[Msg]] | None = None
     # A choice that settles the whole flow (e.g. "follow the open ticket instead"): when this returns
     # something, the flow ends there with that answer.
     on_choose: Callable[[StepContext, str], Awaitable[Submitted | None]] | None = None
     # Skipped when it has no options (e.g. no duplicate found).
     skip_without_options: bool = False
+    # Long lists are shown this many options at a time, with ◀ ▶ to turn the page.
+    page_size: int | None = None
+    # What typed words mean here instead of a press (e.g. a search): returns the value they choose, or
+    # raises Goto/Invalid. Without it, typing an option's label is as good as pressing it.
+    typed: Callable[[StepContext, str], Awaitable[str]] | None = None
 
     async def choices(self, ctx: StepContext) -> Sequence[Option]:
         return await self.options(ctx) if callable(self.options) else self.options
@@ -105,6 +132,48 @@ class TextStep(Step):
         if self.validate and (problem := self.validate(text)):
             raise Invalid(problem)
         return text
+
+
+@dataclass(frozen=True)
+class NumberStep(Step):
+    """A whole number (typed, or one of the `quick` buttons) between min_value and max_value.
+
+    `check` judges it against the world (what is in stock, what is left of a monthly limit) and
+    returns the reason it cannot be taken, or None.
+    """
+
+    min_value: int = 1
+    max_value: int = 9999
+    check: Callable[[StepContext, int], Awaitable[Msg | None]] | None = None
+    quick: tuple[int, ...] = ()
+
+    def parse(self, text: str) -> int:
+        # Full-width digits (３) and a trailing unit (3包, 3 packs) are how people type numbers.
+        typed = unicodedata.normalize("NFKC", text).strip()
+        found = NUMBER.fullmatch(typed)
+        if found is None:
+            raise Invalid(msg("dialog.error.not_a_number", min=self.min_value, max=self.max_value))
+        sign, digits = found.group(1), found.group(2).lstrip("0") or "0"
+        if sign == "-":
+            raise Invalid(msg("dialog.error.number_too_small", min=self.min_value))
+        if len(digits) > len(str(self.max_value)) or int(digits) > self.max_value:
+            raise Invalid(msg("dialog.error.number_too_big", max=self.max_value))
+        if int(digits) < self.min_value:
+            raise Invalid(msg("dialog.error.number_too_small", min=self.min_value))
+        return int(digits)
+
+
+# A whole number, perhaps signed, perhaps followed by a short unit word ("3", "+3", "3 包", "12 packs").
+NUMBER = re.compile(r"([+-]?)\s*(\d+)(?:\s*[^\d\s.,/]{1,8})?")
+
+
+@dataclass(frozen=True)
+class FileStep(Step):
+    """A file (a CSV, a spreadsheet), read as soon as it arrives: `read` turns it into the answer kept
+    (plain data for the dialog state, never the bytes) or raises Invalid saying what is wrong with it."""
+
+    read: Callable[[StepContext, DocumentIn], Awaitable[Any]] | None = None
+    max_bytes: int = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -150,6 +219,8 @@ class Flow:
     submit: Callable[[StepContext], Awaitable[Submitted]]
     # Listed flows are in the menu, /help and the command list; the others start from a button.
     listed: bool = True
+    # The words after the flow's command (/supply 打印纸) as answers given in advance.
+    preset: Callable[[StepContext, str], Awaitable[Data]] | None = None
 
     def step(self, key: str) -> Step:
         for step in self.steps:
@@ -178,20 +249,31 @@ class Action:
     toast: Msg | None = None
     chosen: Renderable | None = None
     start: tuple[str, Data] | None = None
+    # The flow to start is an optional follow-up (a comment after a rating): skipped, without a
+    # word, when the person is busy in another flow.
+    follow_up: bool = False
+    # The button sat on a card that redraws itself through the outbox: the channel must not edit it.
+    on_card: bool = False
 
 
 Handler = Callable[[StepContext, str], Awaitable[Action]]
+# A command that came with a file: a document captioned "/stock import".
+UploadHandler = Callable[[StepContext, str, DocumentIn], Awaitable[Action]]
+# What an area lists under /my for this person (their requests, what waits for them).
+MineHandler = Callable[[StepContext], Awaitable[Sequence[Renderable]]]
 
 
 @dataclass(frozen=True)
 class Area:
-    """One part of what Houqin does: its flows, the button prefixes and commands it answers, and the
-    deep links (/start <prefix>_...) it takes."""
+    """One part of what Houqin does: its flows, the button prefixes and commands it answers, the
+    deep links (/start <prefix>_...) it takes, the commands that take a file, and its part of /my."""
 
     flows: tuple[Flow, ...] = ()
     buttons: dict[str, Handler] = field(default_factory=dict)
     commands: dict[str, Handler] = field(default_factory=dict)
     links: dict[str, Handler] = field(default_factory=dict)
+    uploads: dict[str, UploadHandler] = field(default_factory=dict)
+    mine: MineHandler | None = None
 
 
 def photo_problem(photo: PhotoIn, step: PhotoStep) -> Msg | None:

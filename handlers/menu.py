@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -34,16 +34,16 @@ def help_text(flows: Iterable[Flow]) -> Msg:
     return msg("help.text", flows=Lines(lines))
 
 
-async def my_requests(session: AsyncSession, person: Person, zone: ZoneInfo, now: datetime) -> Renderable:
+async def my_requests(
+    session: AsyncSession, person: Person, zone: ZoneInfo, now: datetime, more: Sequence[Renderable] = ()
+) -> Renderable:
+    """Open repair tickets and jobs, then what the other areas list (`more`: requisitions...)."""
     mine = await open_tickets_of(session, person.id)
     jobs = await assigned_to(session, person.id)
     parts: list[Renderable] = []
-    if mine or not jobs:
-        parts.append(
-            msg("my.list", count=len(mine), lines=Lines(tuple(ticket_line(t, zone, now) for t in mine)))
-            if mine
-            else msg("my.none")
-        )
+    if mine:
+        parts.append(msg("my.list", count=len(mine), lines=Lines(tuple(ticket_line(t, zone, now) for t in mine))))
     if jobs:
         parts.append(msg("my.jobs", count=len(jobs), lines=Lines(tuple(ticket_line(t, zone, now) for t in jobs))))
-    return Lines(tuple(parts))
+    parts.extend(more)
+    return Lines(tuple(parts)) if parts else msg("my.none")

@@ -24,3 +24,13 @@ class RepairRules:
     auto_close_after: timedelta = timedelta(days=3)
     # A report of the same category in the same room within this window offers to follow instead.
     duplicate_window: timedelta = timedelta(hours=72)
+
+
+@dataclass(frozen=True)
+class SupplyRules:
+    """The organisation's rules for supply requisitions, from settings."""
+
+    # A requisition whose total quantity or value (in fen, 1/100 yuan) is above these goes on from the
+    # department manager to a logistics admin as a second approval step.
+    second_step_quantity: int = 20
+    second_step_value: int = 500_00

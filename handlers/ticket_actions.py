@@ -7,6 +7,7 @@ ticket may have moved in between (another technician, a manager, the reporter).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -48,10 +49,12 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     if not ticket_id.isdigit():
         return said(msg("dialog.error.forged_button"))
     actor = actor_of(ctx)
+    # Stars sit on a plain notice; every other ticket button on a card that redraws itself.
+    on_card = not action.startswith("rate")
     try:
-        return await press(actor, int(ticket_id), action)
+        return dataclasses.replace(await press(actor, int(ticket_id), action), on_card=on_card)
     except Refused as refused:
-        return Action(say=((refused.reason, ()),), toast=refused.reason)
+        return Action(say=((refused.reason, ()),), toast=refused.reason, on_card=on_card)
 
 
 async def press(actor: Actor, ticket_id: int, action: str) -> Action:
@@ -97,6 +100,7 @@ async def rate(actor: Actor, ticket_id: int, stars: int) -> Action:
         say=((thanks, ()),),
         chosen=Label("★" * stars, "★" * stars),
         start=(RATING_COMMENT.name, {"ticket": ticket.id}),
+        follow_up=True,
     )
 
 

@@ -1,4 +1,5 @@
-"""A believable organisation to try Houqin with: departments, people in every role, buildings, rooms.
+"""A believable organisation to try Houqin with: departments, people in every role, buildings, rooms,
+and a stores catalog with stock.
 
 Idempotent: every record is found by its code (people by their demo key) before it is created.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Building, ChannelAccount, Department, Person, PersonRole, Room
+from storage.models import Building, ChannelAccount, Department, Person, PersonRole, Room, StockMovement, SupplyItem
 
 DEPARTMENTS = [
     ("finance", "财务处", "Finance Office"),
@@ -85,9 +86,43 @@ BUILDINGS = [
 ]
 
 
+# The stores (物资): code, name zh, name en, category, unit, stock, reorder at, monthly limit, price (fen).
+# Approvals: each department's manager approves its staff's requisitions; 林华 (lin.hua) is the
+# logistics admin for the second step; 郭涛 and 何平 hand things out.
+SUPPLIES = [
+    ("PAPER-A4", "A4 打印纸 70g 500张", "A4 copy paper, 70 g, 500 sheets", "paper", "pack", 200, 40, 20, 2400),
+    ("PAPER-A3", "A3 打印纸 80g 500张", "A3 copy paper, 80 g, 500 sheets", "paper", "pack", 30, 5, 5, 4800),
+    ("NOTE-STICKY", "便利贴 76×76mm", "Sticky notes 76×76 mm", "paper", "pack", 120, 20, 10, 350),
+    ("NOTEBOOK-B5", "B5 软抄本", "B5 notebook", "paper", "book", 90, 20, 5, 450),
+    ("TONER-HP26A", "惠普 26A 黑色硒鼓", "HP 26A black toner cartridge", "toner", "piece", 12, 3, 2, 42000),
+    ("TONER-TN2425", "兄弟 TN-2425 粉盒", "Brother TN-2425 toner", "toner", "piece", 8, 2, 2, 21000),
+    ("INK-EPSON003", "爱普生 003 墨水 四色套装", "Epson 003 ink, four-colour set", "toner", "set", 10, 2, 1, 16000),
+    ("PEN-GEL-BK", "黑色中性笔 0.5mm", "Black gel pen 0.5 mm", "stationery", "stick", 300, 50, 30, 150),
+    ("PEN-GEL-RD", "红色中性笔 0.5mm", "Red gel pen 0.5 mm", "stationery", "stick", 100, 20, 20, 150),
+    ("MARKER-WB", "黑色白板笔", "Whiteboard marker, black", "stationery", "stick", 60, 10, 10, 300),
+    ("STAPLER", "订书机", "Stapler", "stationery", "piece", 25, 5, 1, 1800),
+    ("STAPLES", "订书钉 24/6", "Staples 24/6", "stationery", "box", 80, 10, 5, 200),
+    ("FOLDER-A4", "A4 文件夹", "A4 document folder", "stationery", "piece", 150, 30, 10, 450),
+    ("TAPE-CLEAR", "透明胶带", "Clear tape", "stationery", "roll", 60, 10, 5, 250),
+    ("WIPES", "消毒湿巾 80抽", "Disinfecting wipes, 80", "cleaning", "pack", 80, 15, 5, 990),
+    ("HAND-SOAP", "洗手液 500ml", "Hand soap 500 ml", "cleaning", "bottle", 40, 10, 2, 1500),
+    ("TISSUE", "抽纸 3层100抽", "Facial tissues, 100, 3-ply", "cleaning", "pack", 200, 40, 10, 300),
+    ("BIN-BAGS", "大号垃圾袋", "Bin bags, large", "cleaning", "roll", 100, 20, 5, 600),
+    ("GLOVES", "橡胶手套", "Rubber gloves", "cleaning", "pair", 50, 10, 2, 500),
+    ("BATT-AA", "5 号电池 AA", "AA batteries", "batteries", "cell", 200, 40, 10, 200),
+    ("BATT-AAA", "7 号电池 AAA", "AAA batteries", "batteries", "cell", 150, 30, 10, 200),
+    ("BATT-9V", "9V 电池", "9 V battery", "batteries", "cell", 20, 5, 2, 1200),
+    ("MOUSE-USB", "USB 有线鼠标", "USB wired mouse", "equipment", "piece", 20, 4, 1, 3900),
+    ("KEYBOARD-USB", "USB 有线键盘", "USB wired keyboard", "equipment", "piece", 12, 3, 1, 6900),
+    ("CALCULATOR", "桌面计算器", "Desktop calculator", "equipment", "unit", 10, 2, 1, 4500),
+    ("POWER-STRIP", "插线板 6位 3米", "Power strip, 6 sockets, 3 m", "equipment", "piece", 15, 3, 1, 5900),
+    ("USB-DRIVE", "U 盘 32GB", "USB flash drive 32 GB", "equipment", "piece", 20, 5, 1, 3500),
+]
+
+
 async def seed(session: AsyncSession) -> dict[str, int]:
     """Create whatever is missing; returns how many records of each kind were added."""
-    added = {"departments": 0, "people": 0, "buildings": 0, "rooms": 0}
+    added = {"departments": 0, "people": 0, "buildings": 0, "rooms": 0, "supply_items": 0}
     departments: dict[str, Department] = {d.code: d for d in await session.scalars(select(Department))}
     for code, zh, en in DEPARTMENTS:
         if code not in departments:
@@ -121,5 +156,28 @@ async def seed(session: AsyncSession) -> dict[str, int]:
             if room_code not in existing:
                 session.add(Room(building_id=building.id, code=room_code, name_zh=room_zh, name_en=room_en))
                 added["rooms"] += 1
+    await session.flush()
+
+    stocked = set(await session.scalars(select(SupplyItem.code)))
+    for code, zh, en, category, unit, on_hand, reorder_at, limit, price in SUPPLIES:
+        if code in stocked:
+            continue
+        item = SupplyItem(
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            category=category,
+            unit=unit,
+            unit_price=price,
+            on_hand=on_hand,
+            reserved=0,
+            reorder_at=reorder_at,
+            monthly_limit=limit,
+        )
+        session.add(item)
+        await session.flush()
+        # The opening stock is a receipt like any other, so the ledger adds up to what is on hand.
+        session.add(StockMovement(item_id=item.id, kind="receipt", on_hand_delta=on_hand, note="opening stock"))
+        added["supply_items"] += 1
     await session.flush()
     return added

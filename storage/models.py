@@ -1,14 +1,15 @@
 """The tables Houqin keeps: people and their channel accounts, the organisation, repair tickets,
-dialog state, processed deliveries and the audit log."""
+dialog state, processed deliveries, the audit log, and supplies (catalog, stock ledger, requisitions)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Integer,
@@ -331,3 +332,139 @@ class JobRun(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(200))
+
+
+# --- supplies ---
+
+
+class SupplyItem(Base):
+    """Something in the stores that staff may ask for: its names, unit, price and stock.
+
+    ``on_hand`` is what is on the shelf, ``reserved`` what submitted requisitions have claimed; the
+    difference is available. Both change only by conditional UPDATE (handlers/stock.py), each change
+    with its row in the stock ledger, and the checks below hold even if code ever got it wrong.
+    """
+
+    __tablename__ = "supply_items"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # What admins type (/stock add PAPER-A4 50) and what an imported file is matched by.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    unit: Mapped[str] = mapped_column(String(16))
+    # In fen (1/100 yuan); None when unknown (it then adds nothing to a requisition's value).
+    unit_price: Mapped[int | None] = mapped_column(Integer)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    # Logistics admins are alerted when what is available falls to this or below; once per crossing.
+    reorder_at: Mapped[int] = mapped_column(Integer, default=0)
+    low_alerted: Mapped[bool] = mapped_column(default=False)
+    # How many one person may ask for in a calendar month; None for no limit.
+    monthly_limit: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class StockMovement(Base):
+    """One change of stock: a receipt, reservation, release, hand-out or adjustment after a count.
+
+    Summing the deltas of an item's rows gives its ``on_hand`` and ``reserved``; a test checks it.
+    """
+
+    __tablename__ = "stock_ledger"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("supply_items.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    on_hand_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_delta: Mapped[int] = mapped_column(Integer, default=0)
+    requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisitions.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Requisition(Base):
+    """A request for supplies (物资申领): its lines, where it is in the approval chain, and its pickup."""
+
+    __tablename__ = "requisitions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # S-2026-000123: the year it was submitted and the row id.
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    # The requester's department when they asked: its manager approves the first step.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    purpose: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    total_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    total_value: Mapped[int] = mapped_column(Integer, default=0)  # fen
+    # Above the organisation's thresholds: a logistics admin approves after the manager.
+    needs_second: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    first_approver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    second_approver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # logistics: ready / hand-out
+    pickup_place: Mapped[str | None] = mapped_column(String(200))
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column()
+    # Checked on every UPDATE: of two approvers pressing at once, the second write fails and retries.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    requester: Mapped[Person] = relationship(lazy="joined", foreign_keys=[requester_id])
+    department: Mapped[Department | None] = relationship(lazy="joined")
+    first_approver: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[first_approver_id])
+    second_approver: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[second_approver_id])
+    handler: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[handler_id])
+    lines: Mapped[list[RequisitionLine]] = relationship(order_by="RequisitionLine.id", lazy="selectin")
+    history: Mapped[list[RequisitionEvent]] = relationship(order_by="RequisitionEvent.id", lazy="selectin")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RequisitionLine(Base):
+    __tablename__ = "requisition_lines"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisitions.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("supply_items.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    # What was actually handed out (a partial hand-out gives less); None until then.
+    handed_out: Mapped[int | None] = mapped_column(Integer)
+    unit_price: Mapped[int | None] = mapped_column(Integer)  # fen, as it was when asked
+    item: Mapped[SupplyItem] = relationship(lazy="joined")
+
+
+class RequisitionEvent(Base):
+    """The requisition's history: every change of status, who made it, when, and why."""
+
+    __tablename__ = "requisition_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisitions.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalDelegation(Base):
+    """A manager's stand-in for approvals, from one day to another (both included, local dates)."""
+
+    __tablename__ = "approval_delegations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    delegate_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    starts_on: Mapped[date] = mapped_column()
+    ends_on: Mapped[date] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    manager: Mapped[Person] = relationship(lazy="joined", foreign_keys=[manager_id])
+    delegate: Mapped[Person] = relationship(lazy="joined", foreign_keys=[delegate_id])

@@ -12,11 +12,29 @@ from bot.channels.web import STATIC
 from handlers.i18n import LOCALES, MissingMessage, catalog, translate
 from handlers.people import ROLES
 from handlers.repair import CATEGORIES, STATUSES
+from handlers.requisitions import FROM as REQUISITION_ACTIONS
+from handlers.requisitions import STATUSES as REQUISITION_STATUSES
 from handlers.rules import URGENCIES
+from handlers.stock import CATEGORIES as SUPPLY_CATEGORIES
+from handlers.stock import KINDS, SUBCOMMANDS, UNITS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Message keys are dotted names under these families; any such string literal in code is a key it says.
-FAMILIES = ("dialog", "repair", "menu", "help", "my", "lang", "location", "command", "web", "ticket")
+FAMILIES = (
+    "dialog",
+    "repair",
+    "menu",
+    "help",
+    "my",
+    "lang",
+    "location",
+    "command",
+    "web",
+    "ticket",
+    "supply",
+    "requisition",
+    "stock",
+)
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
     r"""(?<!action=)["'](({families})(?:\.[a-z_]+)+)["']""".replace("{families}", "|".join(FAMILIES))
@@ -34,6 +52,14 @@ def keys_used_in_code() -> set[str]:
     used |= {f"repair.status.{s}" for s in STATUSES}
     used |= {f"web.role.{r}" for r in ROLES}
     used |= {f"command.{c}" for c in ("start", "repair", "my", "lang", "help", "cancel", "ticket", "assign")}
+    used |= {f"command.{c}" for c in ("supply", "requisition", "requisitions", "delegate", "stock")}
+    used |= {f"supply.category.{c}" for c in SUPPLY_CATEGORIES} | {f"supply.unit.{u}" for u in UNITS}
+    used |= {f"supply.submitted.{s}" for s in ("pending_manager", "pending_admin")}
+    used |= {f"requisition.status.{s}" for s in REQUISITION_STATUSES}
+    used |= {f"requisition.button.{a}" for a in REQUISITION_ACTIONS}
+    used |= {f"requisition.done.{a}" for a in ("cancel", "handout")}
+    used |= {f"stock.kind.{k}" for k in KINDS} | {f"stock.import.row.bad_{c}" for c in ("category", "unit")}
+    used |= {f"stock.done.{c}" for c in SUBCOMMANDS} | {f"stock.usage.{c}" for c in SUBCOMMANDS}
     used |= {f"ticket.button.{a}" for a in ("accept", "decline", "start", "parts", "resolve", "comment", "assign")}
     used |= {f"ticket.flow.{f}" for f in ("decline", "parts", "resolve", "comment", "rating_comment", "reassign")}
     used |= {f"ticket.button.{a}" for a in ("cancel",)} | {f"ticket.done.{a}" for a in ("start", "cancel")}
@@ -73,7 +99,14 @@ def test_every_catalog_message_is_said_somewhere() -> None:
 def test_the_chinese_catalog_is_chinese() -> None:
     han = re.compile(r"[\u4e00-\u9fff]")
     # Lines made only of placeholders and punctuation have nothing to translate.
-    only_symbols = ("help.flow_line", "dialog.error.prefix", "ticket.history_line", "ticket.comment_line")
+    only_symbols = (
+        "help.flow_line",
+        "dialog.error.prefix",
+        "ticket.history_line",
+        "ticket.comment_line",
+        "requisition.history_line",
+        "requisition.line",
+    )
     untranslated = [k for k, v in catalog("zh_CN").items() if not han.search(v) and k not in only_symbols]
     assert untranslated == []
 

@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
+from handlers.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
 from handlers.i18n import LOCALES, catalog, pick_locale, translate
@@ -115,14 +115,21 @@ class WebChat:
             return problem(400, "file is required")
         content = await upload.read(MAX_UPLOAD + 1)
         kind_of_image = sniff_image_type(content)
-        # Anything that is not an image is an unsupported attachment: the dialog says so, politely.
-        inbound = Inbound(
-            sender,
-            Kind.PHOTO if kind_of_image else Kind.UNSUPPORTED,
-            delivery_key(sender, client_id),
-            photo=PhotoIn(content=content, content_type=kind_of_image) if kind_of_image else None,
+        key = delivery_key(sender, client_id)
+        if kind_of_image:
+            inbound = Inbound(sender, Kind.PHOTO, key, photo=PhotoIn(content=content, content_type=kind_of_image))
+            return await self._handle(inbound)
+        # Any other file is a document (a spreadsheet to import); a step that wants none says so, politely.
+        # An optional caption names the command it is for ("/stock import"), as in Telegram.
+        caption = form.get("caption")
+        command, args = "", ""
+        if isinstance(caption, str) and caption.strip().startswith("/"):
+            head, _, rest = caption.strip()[1:].partition(" ")
+            command, args = head.lower(), rest.strip()
+        document = DocumentIn(
+            name=upload.filename or "file", content=content, content_type=upload.content_type, size=len(content)
         )
-        return await self._handle(inbound)
+        return await self._handle(Inbound(sender, Kind.DOCUMENT, key, text=args, command=command, document=document))
 
     async def inbox(self, request: Request) -> Response:
         """Notices for this person (cards, status updates), until the page acknowledges them.

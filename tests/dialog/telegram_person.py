@@ -60,6 +60,10 @@ class TelegramPerson:
     async def sends_document(self, filename: str, mime: str) -> Heard:
         return await self._does(lambda: self.user.send_document(filename, mime))
 
+    async def sends_file(self, filename: str, mime: str, content: bytes, caption: str | None = None) -> Heard:
+        """A file sent as a document, perhaps with a caption (a spreadsheet captioned /stock import)."""
+        return await self._does(lambda: self.user.send_document(filename, mime, content, caption))
+
     async def presses(self, label: str) -> Heard:
         """Press the newest button whose label starts with `label`, as a person tapping the screen would."""
         for message in reversed(self.chat):

@@ -27,8 +27,10 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
 ) -> None:
     xiaoli = telegram_user(1001, "小李")
     welcome = await xiaoli.says("/start")
-    assert welcome.texts == ["你好，小李！我是后勤助手。\n我可以帮你报修、查看你的申请进度。请选择要办的事："]
-    assert [b["text"] for b in welcome.messages[0].buttons] == ["报修", "我的申请", "帮助"]
+    assert welcome.texts == [
+        "你好，小李！我是后勤助手。\n我可以帮你报修、申领办公用品、查看你的申请进度。请选择要办的事："
+    ]
+    assert [b["text"] for b in welcome.messages[0].buttons] == ["报修", "物资申领", "我的申请", "帮助"]
 
     started = await xiaoli.presses("报修")
     assert started.texts == [
@@ -58,9 +60,9 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
     ]
 
     # Every message that carried a pressed button now shows the choice and has no buttons left.
-    assert xiaoli.buttons_on_screen() == ["报修", "我的申请", "帮助"]  # only the closing menu
+    assert xiaoli.buttons_on_screen() == ["报修", "物资申领", "我的申请", "帮助"]  # only the closing menu
     assert [m.text for m in xiaoli.chat if m.edits][:3] == [
-        "你好，小李！我是后勤助手。\n我可以帮你报修、查看你的申请进度。请选择要办的事：\n\n→ 报修",
+        "你好，小李！我是后勤助手。\n我可以帮你报修、申领办公用品、查看你的申请进度。请选择要办的事：\n\n→ 报修",
         "需要维修的是哪一类？\n\n→ 给排水",
         "在哪栋楼？\n\n→ 教学楼",
     ]
@@ -103,7 +105,21 @@ async def test_the_command_menu_is_published_in_both_languages(bot_api: FakeBotA
     menus = {key: [(c["command"], c["description"]) for c in commands] for key, commands in bot_api.commands.items()}
     assert menus["zh"][:2] == [("start", "开始使用，显示功能菜单"), ("repair", "报修")]
     assert menus["en"][:2] == [("start", "Start and show what I can do"), ("repair", "Report a repair")]
-    assert [name for name, _ in menus[None]] == ["start", "repair", "my", "ticket", "assign", "lang", "help", "cancel"]
+    assert [name for name, _ in menus[None]] == [
+        "start",
+        "repair",
+        "supply",
+        "my",
+        "ticket",
+        "assign",
+        "requisition",
+        "requisitions",
+        "delegate",
+        "stock",
+        "lang",
+        "help",
+        "cancel",
+    ]
 
 
 async def test_an_update_delivered_twice_makes_one_ticket(

@@ -66,6 +66,14 @@ class WebPerson:
         )
         return self._heard(response)
 
+    async def sends_file(self, content: bytes, filename: str, caption: str | None = None) -> Said:
+        """Any file through the page's upload (a spreadsheet), perhaps captioned with its command."""
+        data = {"person": self.key, "client_id": uuid.uuid4().hex, **({"caption": caption} if caption else {})}
+        response = await self.client.post(
+            "/api/web/photos", data=data, files={"file": (filename, content, "application/octet-stream")}
+        )
+        return self._heard(response)
+
     async def _post(self, body: dict[str, Any], client_id: str | None = None) -> Said:
         payload = {"person": self.key, "client_id": client_id or uuid.uuid4().hex, **body}
         return self._heard(await self.client.post("/api/web/messages", json=payload))

@@ -36,7 +36,7 @@ async def test_demo_data_is_a_whole_organisation_and_seeding_again_changes_nothi
     assert seeded["rooms"] == sum(len(rooms) for *_, rooms in BUILDINGS)
     async with db.unit_of_work() as session:
         added = await seed(session)
-    assert added == {"departments": 0, "people": 0, "buildings": 0, "rooms": 0}
+    assert added == {"departments": 0, "people": 0, "buildings": 0, "rooms": 0, "supply_items": 0}
     assert await counts(db) == seeded
     async with db.unit_of_work() as session:
         roles = set((await session.scalars(select(PersonRole.role))).all())

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -95,21 +96,50 @@ class Outbox:
         self.db, self.default_locale, self.clock = db, default_locale, clock
 
     async def claim(self, channel: str, limit: int = 20) -> list[Pending]:
-        """Take a batch of unsent rows for a sender process; nobody else takes them until the claim expires."""
+        """Take a batch of unsent rows for a sender process; nobody else takes them until the claim expires.
+
+        Of a card's unsent versions for one chat only the newest is taken (older ones are superseded
+        and never sent), and none while another version of it is in flight: a card sent late must
+        not overwrite the truth with an older state.
+        """
         now, token = self.clock(), secrets.token_hex(8)
         async with self.db.unit_of_work() as session:
             free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
-            ids = list(
-                (
-                    await session.scalars(
-                        select(OutboxMessage.id)
-                        .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), free)
-                        .where(OutboxMessage.attempts < GIVE_UP_AFTER)
-                        .order_by(OutboxMessage.id)
-                        .limit(limit)
-                    )
-                ).all()
-            )
+            unsent = (
+                await session.execute(
+                    select(OutboxMessage.id, OutboxMessage.card_key, OutboxMessage.address, free.label("free"))
+                    .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None))
+                    .where(OutboxMessage.attempts < GIVE_UP_AFTER)
+                    .order_by(OutboxMessage.id)
+                    .limit(limit * 5)
+                )
+            ).all()
+            newest: dict[tuple[str, str], int] = {}
+            in_flight: set[tuple[str, str]] = set()
+            for row in unsent:
+                if row.card_key is not None:
+                    newest[(row.card_key, row.address)] = row.id
+                    if not row.free:
+                        in_flight.add((row.card_key, row.address))
+            superseded = [
+                row.id
+                for row in unsent
+                if row.card_key is not None and row.free and newest[(row.card_key, row.address)] != row.id
+            ]
+            if superseded:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(superseded), OutboxMessage.sent_at.is_(None), free)
+                    .values(sent_at=now, error="superseded")
+                    .execution_options(synchronize_session=False)
+                )
+            ids = [
+                row.id
+                for row in unsent
+                if row.free
+                and row.id not in superseded
+                and (row.card_key is None or (row.card_key, row.address) not in in_flight)
+            ][:limit]
             if not ids:
                 return []
             # Conditional on still being free: of two senders racing for a row, one claim wins.
@@ -182,13 +212,20 @@ class Outbox:
         ]
 
     async def _remember_card(self, session: AsyncSession, key: str, channel: str, address: str, ref: str) -> None:
-        found = await session.scalar(
-            select(CardRef).where(CardRef.card_key == key, CardRef.channel == channel, CardRef.address == address)
+        where = (CardRef.card_key == key) & (CardRef.channel == channel) & (CardRef.address == address)
+        changed = await session.execute(
+            update(CardRef).where(where).values(message_ref=ref).execution_options(synchronize_session=False)
         )
-        if found is None:
-            session.add(CardRef(card_key=key, channel=channel, address=address, message_ref=ref))
-        else:
-            found.message_ref = ref
+        if changed.rowcount:  # type: ignore[attr-defined]
+            return
+        try:
+            # Two processes may remember the same card at once: whoever inserts second just updates.
+            async with session.begin_nested():
+                session.add(CardRef(card_key=key, channel=channel, address=address, message_ref=ref))
+        except IntegrityError:
+            await session.execute(
+                update(CardRef).where(where).values(message_ref=ref).execution_options(synchronize_session=False)
+            )
 
     async def sent(self, pending: Pending, channel: str, message_ref: str | None) -> None:
         async with self.db.unit_of_work() as session:
@@ -244,6 +281,7 @@ async def drain(outbox: Outbox, channel: str, send: Send, batch: Sequence[Pendin
     for item in pending:
         try:
             ref = await send(item)
+            await outbox.sent(item, channel, ref)
         except Unreachable:
             await outbox.unreachable(channel, item.address)
             continue
@@ -254,7 +292,6 @@ async def drain(outbox: Outbox, channel: str, send: Send, batch: Sequence[Pendin
             log.exception("sending outbox message %s failed", item.id)
             await outbox.failed(item, f"{type(exc).__name__}: {exc}", timedelta(seconds=30))
             continue
-        await outbox.sent(item, channel, ref)
         done += 1
     return done
 

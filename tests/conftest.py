@@ -106,3 +106,19 @@ async def bot_api() -> AsyncIterator[FakeBotAPI]:
     """A fake Telegram Bot API served on 127.0.0.1 for the length of a test."""
     async with FakeBotAPI() as api:
         yield api
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("houqin reliability")
+    group.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="tests/reliability: the long variant (more people, conversations, kills and replays)",
+    )
+    group.addoption(
+        "--reliability-seed",
+        type=int,
+        default=None,
+        help="tests/reliability: seed for every random choice (default: a fresh one, printed with the results)",
+    )

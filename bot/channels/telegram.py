@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import os
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,10 +29,10 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.settings import Settings, TelegramMode
-from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
+from handlers.conversation import MAX_DOCUMENT, MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
@@ -63,11 +65,10 @@ class TelegramChannel:
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
         )
-        if settings.telegram_mode is TelegramMode.WEBHOOK:
-            builder = builder.updater(None)
-        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.application.add_error_handler(self._on_error)
+        # No Updater: its polling confirms an update to Telegram as soon as it is fetched, before it
+        # is handled, so a crash in between would lose it. Houqin polls itself (see _poll).
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.updater(None).build()
+        self._poller: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -82,18 +83,16 @@ class TelegramChannel:
             )
         await self.application.start()
         self._sender = asyncio.create_task(self._send_notices(), name="telegram-outbox")
-        if self.application.updater is not None:
-            await self.application.updater.start_polling(
-                allowed_updates=["message", "callback_query"], poll_interval=0.0, timeout=10
-            )
+        if self.settings.telegram_mode is TelegramMode.POLLING:
+            await self.application.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
 
     async def stop(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        for task in (self._poller, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
@@ -123,10 +122,16 @@ class TelegramChannel:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not expected or not hmac.compare_digest(given, expected):
             return JSONResponse({"error": "forbidden"}, status_code=403)
+        body = await read_limited(request, MAX_UPDATE_BYTES)
+        if body is None:
+            return JSONResponse({"error": "update too large"}, status_code=413)
         try:
-            payload = await request.json()
+            payload = json.loads(body)
+            if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+                raise ValueError("not an update object")
             update = Update.de_json(payload, self.application.bot)
-        except (ValueError, TypeError, KeyError):
+        except Exception:
+            # Whatever it is, it is not an update; 400 tells Telegram not to retry it.
             return JSONResponse({"error": "not a Telegram update"}, status_code=400)
         try:
             await self.handle_update(update)
@@ -136,13 +141,11 @@ class TelegramChannel:
             return JSONResponse({"error": "try again"}, status_code=500)
         return Response(status_code=200)
 
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.handle_update(update)
-
     async def handle_update(self, update: Update) -> None:
         inbound = to_inbound(update)
         if inbound is None:
             return
+        inbound = await self._fetch_document(inbound)
         outcome = await self.houqin.handle(inbound)
         if outcome.duplicate and outcome.replied:
             if update.callback_query is not None:
@@ -152,16 +155,70 @@ class TelegramChannel:
         await self.houqin.mark_replied(outcome, prompt_ref=str(prompt) if prompt is not None else None)
         self._wake.set()
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("handling a Telegram update failed", exc_info=context.error)
-        if not isinstance(update, Update) or update.effective_chat is None:
+    async def _fetch_document(self, inbound: Inbound) -> Inbound:
+        """A file's bytes, fetched before the core's transaction begins (never while holding it).
+        One too big to fetch, or that Telegram does not give, goes on without them: the core says so."""
+        document = inbound.document
+        if document is None or document.file_id is None or document.content is not None:
+            return inbound
+        if document.size is not None and document.size > MAX_DOCUMENT:
+            return inbound
+        try:
+            fetched = await self.application.bot.get_file(document.file_id)
+            content = bytes(await fetched.download_as_bytearray())
+        except TelegramError as exc:
+            log.info("could not fetch document %s: %s", document.file_id, exc)
+            return inbound
+        return replace(inbound, document=replace(document, content=content, size=len(content)))
+
+    async def _poll(self) -> None:
+        """Fetch updates and handle each one before confirming it to Telegram.
+
+        The offset (Telegram's acknowledgement) moves past an update only once its effect is saved
+        and its replies are sent, so a crash at any point loses nothing: the next start fetches the
+        update again, and its delivery key makes that safe (stored replies not yet sent go out then).
+        An update that keeps failing is retried a few times, then apologised for and passed over, so
+        one poisoned update cannot stall everyone behind it.
+        """
+        offset: int | None = None
+        failures: dict[int, int] = {}
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=["message", "callback_query"]
+                )
+            except TelegramError as exc:
+                log.warning("polling Telegram failed (%s); trying again", exc)
+                await asyncio.sleep(POLL_BACKOFF_SECONDS)
+                continue
+            for update in updates:
+                try:
+                    await self.handle_update(update)
+                except Exception:
+                    tries = failures[update.update_id] = failures.get(update.update_id, 0) + 1
+                    log.exception("handling Telegram update %s failed (try %s)", update.update_id, tries)
+                    if tries < UPDATE_ATTEMPTS:
+                        await asyncio.sleep(POLL_BACKOFF_SECONDS * tries)
+                        break  # fetch again from this update on
+                    await self._apologise(update)
+                failures.pop(update.update_id, None)
+                offset = update.update_id + 1
+
+    async def _apologise(self, update: Update) -> None:
+        """Given up on an update whose handling failed: say that nothing of it was kept, if so."""
+        inbound = to_inbound(update)
+        if update.effective_chat is None or inbound is None:
             return
-        # The transaction was rolled back, so nothing half-done was kept: tell them to try again.
+        if await self.houqin.earlier_outcome(inbound) is not None:
+            # Saved, only the replies could not be sent: "not saved" would be untrue. /my shows the truth.
+            log.error("replies to Telegram update %s could not be sent; giving up", update.update_id)
+            return
         user = update.effective_user
         locale = pick_locale(None, user.language_code if user else None, self.settings.default_locale)
         try:
-            apology = translate(locale, "dialog.error.internal")
-            await self.application.bot.send_message(update.effective_chat.id, apology)
+            await self.application.bot.send_message(
+                update.effective_chat.id, translate(locale, "dialog.error.internal")
+            )
         except TelegramError:
             log.warning("could not tell chat %s about the failure", update.effective_chat.id)
 
@@ -175,7 +232,7 @@ class TelegramChannel:
         pressed = press.message.message_id if press is not None and isinstance(press.message, Message) else None
         if press is not None:
             await self._answer_press(press, outcome.toast)
-            if not outcome.duplicate and isinstance(press.message, Message):
+            if not outcome.duplicate and not outcome.on_card and isinstance(press.message, Message):
                 await self._retire_buttons(press.message, outcome.chosen)
         if outcome.has_buttons and outcome.retire_prompt and outcome.retire_prompt != str(pressed):
             # The question was answered by typing or a photo: its buttons must not stay pressable.
@@ -270,6 +327,25 @@ class TelegramChannel:
 
 
 NOTICE_POLL_SECONDS = 1.0
+POLL_TIMEOUT_SECONDS = 10
+POLL_BACKOFF_SECONDS = 1.0
+UPDATE_ATTEMPTS = 3
+# Telegram's updates are a few KiB; anything near this is not one of them.
+MAX_UPDATE_BYTES = 1024 * 1024
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it exceeds `limit` (checked as it streams, not after)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def to_inbound(update: Update) -> Inbound | None:
@@ -299,6 +375,19 @@ def to_inbound(update: Update) -> Inbound | None:
         # A photo sent "as a file" keeps full quality; it is still a photo to the person.
         photo = PhotoIn(file_id=document.file_id, content_type=document.mime_type)
         return Inbound(sender, Kind.PHOTO, key, photo=photo)
+    if document is not None:
+        # Any other file (a spreadsheet to import); its caption may be the command it is for.
+        caption = (message.caption or "").strip()
+        head, _, args = caption[1:].partition(" ") if caption.startswith("/") else ("", "", "")
+        sent = DocumentIn(
+            name=document.file_name or "file",
+            content=None,
+            content_type=document.mime_type,
+            size=document.file_size,
+            file_id=document.file_id,
+        )
+        command = head.partition("@")[0].lower()
+        return Inbound(sender, Kind.DOCUMENT, key, text=args.strip(), command=command, document=sent)
     return Inbound(sender, Kind.UNSUPPORTED, key)
 
 

@@ -16,6 +16,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:":
+            # SQLite has one writer and every transaction takes the write lock at BEGIN. With several
+            # pooled connections, overlapping transactions spin in SQLite's busy loop and some wait
+            # seconds (measured: p99 1.6 s for 20 browser users); one connection queues them in order.
+            kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60, **kwargs}
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine

@@ -1,0 +1,1 @@
+"""Houqin benchmarks: `python -m bench [NAME...] [--quick]` (see docs/PERFORMANCE.md)."""

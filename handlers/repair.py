@@ -144,11 +144,21 @@ async def open_duplicate(ctx: StepContext) -> Ticket | None:
     location = ctx.data.get("location") or {}
     if "room" not in location or "category" not in ctx.data:
         return None
+    # Asked up to three times in one turn (to skip, to ask, to check the answer): once per transaction.
+    memo = ctx.session.info.setdefault("open_duplicate", {})
+    key = (location["room"], ctx.data["category"])
+    if key not in memo:
+        memo[key] = await find_duplicate(ctx, location["room"], ctx.data["category"])
+    found: Ticket | None = memo[key]
+    return found
+
+
+async def find_duplicate(ctx: StepContext, room_id: int, category: str) -> Ticket | None:
     found: Ticket | None = await ctx.session.scalar(
         select(Ticket)
         .where(
-            Ticket.room_id == location["room"],
-            Ticket.category == ctx.data["category"],
+            Ticket.room_id == room_id,
+            Ticket.category == category,
             Ticket.status.in_(tickets.OPEN),
             Ticket.created_at >= ctx.now - ctx.rules.duplicate_window,
         )

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from handlers.i18n import translate
-from storage.models import ChannelAccount, DialogState, ProcessedDelivery, Ticket
+from storage.models import ChannelAccount, DialogState, ProcessedDelivery, SupplyItem, Ticket
 from tests.browser.conftest import LiveHouqin
 
 pytestmark = pytest.mark.browser
@@ -288,3 +288,22 @@ def test_each_person_keeps_their_own_history(page: Page) -> None:
     expect(page.get_by_test_id("person-picker")).to_have_value("chen.jing")
     expect(bot(page)).to_have_count(1)
     expect(page.get_by_test_id("send")).to_have_text("Send")
+
+
+def test_the_logistics_admin_imports_the_catalogue_from_the_page(page: Page, houqin_server: LiveHouqin) -> None:
+    open_as(page, "lin.hua")
+    say(page, "/stock import")
+    expect(bot(page).last).to_contain_text("请发送物品目录文件")
+    catalogue = (
+        "code,name_zh,name_en,category,unit,stock,reorder_at,monthly_limit,price\n"
+        "TEA-JASMINE,茉莉花茶,Jasmine tea,cleaning,盒,12,3,,38\n"
+    ).encode()
+    page.get_by_test_id("photo-input").set_input_files(
+        files=[{"name": "catalogue.csv", "mimeType": "text/csv", "buffer": catalogue}]
+    )
+    expect(page.get_by_test_id("my-message").last).to_have_text("📎 catalogue.csv")
+    expect(bot(page).last).to_contain_text("导入", timeout=10_000)
+    press(page, "✔ 提交")
+    expect(bot(page).last).to_contain_text("导入完成")
+    with database(houqin_server) as session:
+        assert session.scalar(select(SupplyItem.name_zh).where(SupplyItem.code == "TEA-JASMINE")) == "茉莉花茶"

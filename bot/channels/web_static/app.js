@@ -690,11 +690,16 @@ function sendPhoto(file) {
     addEntry(personId, { who: "system", text: t("web.photo_too_big") });
     return;
   }
-  const entry = addEntry(personId, { who: "me", photo: null });
-  thumbnail(file).then((src) => {
-    entry.photo = src;
-    updateEntry(personId, entry);
-  });
+  if (file.type.startsWith("image/")) {
+    const entry = addEntry(personId, { who: "me", photo: null });
+    thumbnail(file).then((src) => {
+      entry.photo = src;
+      updateEntry(personId, entry);
+    });
+  } else {
+    // A spreadsheet for an admin's import (type /stock import first): shown by its name.
+    addEntry(personId, { who: "me", text: `📎 ${file.name || "file"}` });
+  }
   const form = new FormData();
   form.append("person", personId);
   form.append("client_id", newClientId());

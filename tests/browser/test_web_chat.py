@@ -298,9 +298,8 @@ def test_the_logistics_admin_imports_the_catalogue_from_the_page(page: Page, hou
         "code,name_zh,name_en,category,unit,stock,reorder_at,monthly_limit,price\n"
         "TEA-JASMINE,茉莉花茶,Jasmine tea,cleaning,盒,12,3,,38\n"
     ).encode()
-    page.get_by_test_id("photo-input").set_input_files(
-        files=[{"name": "catalogue.csv", "mimeType": "text/csv", "buffer": catalogue}]
-    )
+    spreadsheet: FilePayload = {"name": "catalogue.csv", "mimeType": "text/csv", "buffer": catalogue}
+    page.get_by_test_id("photo-input").set_input_files(files=[spreadsheet])
     expect(page.get_by_test_id("my-message").last).to_have_text("📎 catalogue.csv")
     expect(bot(page).last).to_contain_text("导入", timeout=10_000)
     press(page, "✔ 提交")

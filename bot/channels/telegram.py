@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -172,13 +173,14 @@ class TelegramChannel:
         return replace(inbound, document=replace(document, content=content, size=len(content)))
 
     async def _poll(self) -> None:
-        """Fetch updates and handle each one before confirming it to Telegram.
+        """Fetch updates and handle them before confirming them to Telegram.
 
         The offset (Telegram's acknowledgement) moves past an update only once its effect is saved
         and its replies are sent, so a crash at any point loses nothing: the next start fetches the
         update again, and its delivery key makes that safe (stored replies not yet sent go out then).
-        An update that keeps failing is retried a few times, then apologised for and passed over, so
-        one poisoned update cannot stall everyone behind it.
+        Different chats are handled at the same time, each chat's updates in order, so nobody waits
+        for someone else's round trips to Telegram. An update that keeps failing is retried a few
+        times, then apologised for and passed over, so one poisoned update cannot stall its chat.
         """
         offset: int | None = None
         failures: dict[int, int] = {}
@@ -191,18 +193,39 @@ class TelegramChannel:
                 log.warning("polling Telegram failed (%s); trying again", exc)
                 await asyncio.sleep(POLL_BACKOFF_SECONDS)
                 continue
-            for update in updates:
+            if not updates:
+                continue
+            done = await self._handle_batch(updates, failures)
+            pending = [u.update_id for u in updates if u.update_id not in done]
+            # Confirm up to the first update not yet handled; handled ones after it come again and
+            # are recognised as duplicates.
+            offset = pending[0] if pending else updates[-1].update_id + 1
+            if pending:
+                await asyncio.sleep(POLL_BACKOFF_SECONDS * failures.get(pending[0], 1))
+
+    async def _handle_batch(self, updates: Sequence[Update], failures: dict[int, int]) -> set[int]:
+        """Handle a batch chat by chat, concurrently; returns the update ids that are done with."""
+        by_chat: dict[int, list[Update]] = {}
+        for update in updates:
+            chat = update.effective_chat
+            by_chat.setdefault(chat.id if chat is not None else -update.update_id, []).append(update)
+        done: set[int] = set()
+
+        async def one_chat(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
                 try:
                     await self.handle_update(update)
                 except Exception:
                     tries = failures[update.update_id] = failures.get(update.update_id, 0) + 1
                     log.exception("handling Telegram update %s failed (try %s)", update.update_id, tries)
                     if tries < UPDATE_ATTEMPTS:
-                        await asyncio.sleep(POLL_BACKOFF_SECONDS * tries)
-                        break  # fetch again from this update on
+                        return  # this chat's later updates wait: their order matters
                     await self._apologise(update)
                 failures.pop(update.update_id, None)
-                offset = update.update_id + 1
+                done.add(update.update_id)
+
+        await asyncio.gather(*(one_chat(chat_updates) for chat_updates in by_chat.values()))
+        return done
 
     async def _apologise(self, update: Update) -> None:
         """Given up on an update whose handling failed: say that nothing of it was kept, if so."""

@@ -3,12 +3,15 @@ blocked the bot is marked unreachable and skipped from then on."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 
 from bot.service import Service
+from handlers.conversation import Inbound, Outcome
 from handlers.i18n import msg
 from handlers.outbox import Notice, notify
 from storage.db import Database
@@ -70,3 +73,35 @@ async def test_a_person_who_blocked_the_bot_is_marked_unreachable(
         # Nothing more is queued for them until they write again.
         assert not await notify(session, Notice(person_id, msg("ticket.notice.closed", number="R")), utcnow())
         assert await session.get(Person, person_id) is not None
+
+
+async def test_a_slow_chat_does_not_hold_up_another_and_each_chat_keeps_its_order(
+    db: Database,
+    bot_api: FakeBotAPI,
+    telegram: Service,
+    telegram_user: Callable[..., TelegramPerson],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow, quick = telegram_user(9101, "慢"), telegram_user(9102, "快")
+    assert telegram.telegram is not None
+    houqin = telegram.telegram.houqin
+    real_handle = houqin.handle
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle(inbound: Inbound) -> Outcome:
+        seen.append(f"{inbound.sender.external_id}:{inbound.command or inbound.text}")
+        if inbound.sender.external_id == "9101":
+            await release.wait()  # this person's first update is stuck (a slow query, say)
+        return await real_handle(inbound)
+
+    monkeypatch.setattr(houqin, "handle", handle)
+    slow.user.send_text("/start")
+    slow.user.send_text("/help")
+    quick.user.send_text("/start")
+    # The other person is answered while the first is still stuck...
+    await bot_api.wait_for(lambda: len(quick.chat) == 1, timeout=5)
+    assert slow.chat == [] and "9101:help" not in seen  # ...whose second update waits its turn
+    release.set()
+    await bot_api.wait_for(lambda: len(slow.chat) == 2, timeout=5)
+    assert (slow.chat[0].text or "").startswith("你好，慢") and "/repair" in (slow.chat[1].text or "")

@@ -181,10 +181,12 @@ async def test_every_update_replayed_through_polling_changes_nothing(
     async with DeliveryLedger(db.url) as ledger:
 
         async def replay(chat: int, update: JSONDict) -> None:
-            """Telegram sends the update again. Updates are handled one at a time in the order they
-            are fetched, so once a probe sent after it is answered, the replay has been handled."""
+            """Telegram sends the update again. Houqin fetches the next batch only once the last one is
+            handled, so a probe sent after the replay was handed out comes in a later batch: once the
+            probe is answered, the replay has been handled."""
             since = len(api.calls)
             api.redeliver(update)
+            await wait_until(lambda: api.pending_updates == 0, 30, "the replay to be fetched")
             probe = probe_user.send_text("/help")
             probes.append(int(probe["update_id"]))
             await wait_until(lambda: str(probe["update_id"]) in ledger.replied, 30, "a probe's answer")

@@ -18,12 +18,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import stock
+from handlers import refusals, stock
 from handlers.flow import (
     Action,
     Area,
@@ -41,8 +42,9 @@ from handlers.flow import (
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
+from handlers.refusals import Refused
 from handlers.rules import SupplyRules
-from handlers.tickets import Refused, people_with_role
+from handlers.tickets import people_with_role
 from storage.models import (
     ApprovalDelegation,
     AuditEntry,
@@ -363,18 +365,9 @@ def not_now(requisition: Requisition) -> Refused:
     )
 
 
-def refuse(actor: Actor, action: str, requisition: Requisition) -> None:
-    actor.session.add(
-        AuditEntry(
-            actor_id=actor.person.id,
-            channel=actor.channel,
-            action=f"requisition.{action}",
-            record=requisition.number,
-            outcome="refused",
-            at=actor.now,
-        )
-    )
-    raise Refused(msg("requisition.error.not_allowed", number=requisition.number))
+def refuse(actor: Actor, action: str, requisition: Requisition) -> NoReturn:
+    reason = msg("requisition.error.not_allowed", number=requisition.number)
+    refusals.refuse(actor, f"requisition.{action}", requisition.number, reason)
 
 
 # --- moving a requisition -------------------------------------------------------------------------

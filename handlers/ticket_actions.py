@@ -29,7 +29,8 @@ from handlers.flow import (
 )
 from handlers.i18n import Label, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
-from handlers.tickets import Actor, Refused
+from handlers.refusals import Refused
+from handlers.tickets import Actor
 from storage.models import Person, PersonRole, Photo, Ticket, TicketComment
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from handlers import refusals
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
+from handlers.refusals import Refused
 from handlers.rules import RepairRules
 from storage.models import (
     AuditEntry,
@@ -49,15 +52,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 SUPERVISOR_ROLES = ("admin", "logistics_admin")
 LOW_RATING = 2
-
-
-class Refused(Exception):
-    """The actor may not do this, or not now; the message says which, in their language."""
-
-    def __init__(self, reason: Msg, audit: bool = True) -> None:
-        super().__init__(reason.key)
-        self.reason = reason
-        self.audit = audit
 
 
 @dataclass
@@ -142,18 +136,8 @@ async def load(actor: Actor, ticket_ref: str | int, action: str) -> Ticket:
     return ticket
 
 
-def refuse(actor: Actor, action: str, ticket: Ticket) -> None:
-    actor.session.add(
-        AuditEntry(
-            actor_id=actor.person.id,
-            channel=actor.channel,
-            action=f"ticket.{action}",
-            record=ticket.number,
-            outcome="refused",
-            at=actor.now,
-        )
-    )
-    raise Refused(msg("ticket.error.not_allowed", number=ticket.number))
+def refuse(actor: Actor, action: str, ticket: Ticket) -> NoReturn:
+    refusals.refuse(actor, f"ticket.{action}", ticket.number, msg("ticket.error.not_allowed", number=ticket.number))
 
 
 # --- moving a ticket --------------------------------------------------------------------------

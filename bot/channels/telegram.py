@@ -254,9 +254,11 @@ class TelegramChannel:
         press = update.callback_query
         pressed = press.message.message_id if press is not None and isinstance(press.message, Message) else None
         if press is not None:
-            await self._answer_press(press, outcome.toast)
+            # Acknowledging the press and marking the pressed message are independent: one round trip.
+            steps = [self._answer_press(press, outcome.toast)]
             if not outcome.duplicate and not outcome.on_card and isinstance(press.message, Message):
-                await self._retire_buttons(press.message, outcome.chosen)
+                steps.append(self._retire_buttons(press.message, outcome.chosen))
+            await asyncio.gather(*steps)
         if outcome.has_buttons and outcome.retire_prompt and outcome.retire_prompt != str(pressed):
             # The question was answered by typing or a photo: its buttons must not stay pressable.
             await self._drop_keyboard(chat.id, int(outcome.retire_prompt))

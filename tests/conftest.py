@@ -8,17 +8,21 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 
+from bot.service import AREAS
+from handlers.engine import Houqin
 from storage.db import Database
 from storage.demo import seed
 from storage.migrate import upgrade
-from storage.models import Base
+from storage.models import Base, utcnow
 from tests.fakes.telegram_api import FakeBotAPI
 
 PG_ADMIN_DSN = os.environ.get("HOUQIN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -122,3 +126,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="tests/reliability: seed for every random choice (default: a fresh one, printed with the results)",
     )
+
+
+@pytest.fixture
+async def separate_process(db: Database) -> AsyncIterator[Callable[..., Houqin]]:
+    """Makes engines as separate Houqin processes would have them: each with its own connection pool."""
+    opened: list[Database] = []
+
+    def engine(clock: Callable[[], datetime] = utcnow) -> Houqin:
+        database = Database(db.url)
+        opened.append(database)
+        return Houqin(database, AREAS, "zh_CN", ZoneInfo("Asia/Shanghai"), clock=clock)
+
+    yield engine
+    for database in opened:
+        await database.dispose()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.service import AREAS
 from handlers.conversation import Inbound, Kind, Outcome, Sender
 from handlers.engine import Houqin
 from storage.db import Database
@@ -19,14 +17,8 @@ SENDER = Sender("telegram", "3001", "3001", "冯", "zh-hans")
 
 
 @pytest.fixture
-async def two_processes(db: Database) -> AsyncIterator[tuple[Houqin, Houqin]]:
-    first, second = Database(db.url), Database(db.url)
-    yield (
-        Houqin(first, AREAS, "zh_CN", ZoneInfo("Asia/Shanghai")),
-        Houqin(second, AREAS, "zh_CN", ZoneInfo("Asia/Shanghai")),
-    )
-    await first.dispose()
-    await second.dispose()
+def two_processes(separate_process: Callable[..., Houqin]) -> tuple[Houqin, Houqin]:
+    return separate_process(), separate_process()
 
 
 def said(key: str, kind: Kind, text: str = "", command: str = "") -> Inbound:

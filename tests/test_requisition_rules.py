@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -211,14 +211,9 @@ async def test_approving_twice_has_no_second_effect(db: Database, houqin: Houqin
 
 
 @pytest.fixture
-async def two_processes(db: Database, houqin: Houqin) -> AsyncIterator[tuple[Houqin, Houqin]]:
-    first, second = Database(db.url), Database(db.url)
-    yield (
-        Houqin(first, AREAS, "zh_CN", SHANGHAI, clock=lambda: NOW),
-        Houqin(second, AREAS, "zh_CN", SHANGHAI, clock=lambda: NOW),
-    )
-    await first.dispose()
-    await second.dispose()
+def two_processes(separate_process: Callable[..., Houqin], houqin: Houqin) -> tuple[Houqin, Houqin]:
+    # `houqin` first names the delegate both processes must know about.
+    return separate_process(clock=lambda: NOW), separate_process(clock=lambda: NOW)
 
 
 async def test_the_manager_and_the_delegate_approving_at_once_approve_once(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -145,14 +145,8 @@ async def test_an_old_card_acts_on_the_ticket_as_it_is_now(db: Database, houqin:
 
 
 @pytest.fixture
-async def two_processes(db: Database) -> AsyncIterator[tuple[Houqin, Houqin]]:
-    first, second = Database(db.url), Database(db.url)
-    yield (
-        Houqin(first, AREAS, "zh_CN", SHANGHAI, clock=lambda: NOW),
-        Houqin(second, AREAS, "zh_CN", SHANGHAI, clock=lambda: NOW),
-    )
-    await first.dispose()
-    await second.dispose()
+def two_processes(separate_process: Callable[..., Houqin]) -> tuple[Houqin, Houqin]:
+    return separate_process(clock=lambda: NOW), separate_process(clock=lambda: NOW)
 
 
 async def test_two_technicians_accepting_a_queued_ticket_at_once_one_wins(

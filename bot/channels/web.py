@@ -83,15 +83,10 @@ class WebChat:
         return JSONResponse({"locale": locale, "strings": texts})
 
     async def message(self, request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return problem(400, "body must be JSON")
-        if not isinstance(body, dict):
-            return problem(400, "body must be a JSON object")
-        sender = await self._sender(body.get("person"))
-        if isinstance(sender, Response):
-            return sender
+        asked = await self._json_from_person(request)
+        if isinstance(asked, Response):
+            return asked
+        body, sender = asked
         client_id = body.get("client_id")
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             return problem(400, "client_id must be 8-64 letters, digits, - or _")
@@ -137,15 +132,10 @@ class WebChat:
         The page sends back the ids it has shown; those are marked sent before the rest is listed,
         so a response lost on the way costs nothing: the next poll hands the same notices again.
         """
-        try:
-            body = await request.json()
-        except ValueError:
-            return problem(400, "body must be JSON")
-        if not isinstance(body, dict):
-            return problem(400, "body must be a JSON object")
-        sender = await self._sender(body.get("person"))
-        if isinstance(sender, Response):
-            return sender
+        asked = await self._json_from_person(request)
+        if isinstance(asked, Response):
+            return asked
+        body, sender = asked
         ack = body.get("ack", [])
         if not isinstance(ack, list) or not all(isinstance(i, int) for i in ack) or len(ack) > 200:
             return problem(400, "ack must be a list of notice ids")
@@ -188,6 +178,19 @@ class WebChat:
             log.exception("handling a browser message failed")
             return problem(500, translate(self.default_locale, "dialog.error.internal"))
         return JSONResponse(outcome_json(outcome))
+
+    async def _json_from_person(self, request: Request) -> tuple[dict[str, Any], Sender] | Response:
+        """A JSON object naming a known person, or the 4xx that says what is wrong with it."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return problem(400, "body must be JSON")
+        if not isinstance(body, dict):
+            return problem(400, "body must be a JSON object")
+        sender = await self._sender(body.get("person"))
+        if isinstance(sender, Response):
+            return sender
+        return body, sender
 
     async def _sender(self, person_key: object) -> Sender | Response:
         if not isinstance(person_key, str) or not person_key:

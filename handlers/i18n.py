@@ -14,16 +14,24 @@ from typing import Any, Protocol
 from babel.messages.pofile import read_po
 
 LOCALES = ("zh_CN", "en")
-DOMAIN = "houqin"
 CATALOG_DIR = Path(__file__).parent / "locale"
 
 
 @cache
 def catalog(locale: str) -> dict[str, str]:
-    path = CATALOG_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-    with path.open("rb") as handle:
-        po = read_po(handle, locale=locale)
-    return {str(message.id): str(message.string) for message in po if message.id and message.string}
+    """Every .po file of the locale (one per area: houqin.po, surveys.po, …) as one catalog."""
+    merged: dict[str, str] = {}
+    for path in sorted((CATALOG_DIR / locale / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            po = read_po(handle, locale=locale)
+        for message in po:
+            if not (message.id and message.string):
+                continue
+            key = str(message.id)
+            if key in merged:
+                raise ValueError(f"{key!r} is in more than one {locale} catalog file ({path.name})")
+            merged[key] = str(message.string)
+    return merged
 
 
 class MissingMessage(KeyError):

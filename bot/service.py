@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import repair, requisitions, stock, supply, ticket_actions
+from handlers import admin, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -17,7 +17,14 @@ from storage.db import Database
 
 log = logging.getLogger("houqin")
 
-AREAS: tuple[Area, ...] = (repair.AREA, supply.AREA, ticket_actions.AREA, requisitions.AREA, stock.AREA)
+AREAS: tuple[Area, ...] = (
+    repair.AREA,
+    supply.AREA,
+    ticket_actions.AREA,
+    requisitions.AREA,
+    stock.AREA,
+    admin.AREA,
+)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.i18n import LOCALES
 from handlers.people import AdminAccount
-from handlers.rules import URGENCIES, RepairRules, SupplyRules
+from handlers.rules import RepairRules, SupplyRules, parse_sla
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/houqin.db"
 ASYNC_DRIVERS = {
@@ -197,19 +197,6 @@ def parse_admins(value: str) -> tuple[AdminAccount, ...]:
             raise ValueError(f"entry {item!r} should look like telegram:123 or slack:U456")
         accounts.append(AdminAccount(channel, external_id))
     return tuple(accounts)
-
-
-def parse_sla(value: str) -> dict[str, timedelta]:
-    hours: dict[str, timedelta] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        urgency, sep, number = item.partition("=")
-        if not sep or urgency not in URGENCIES or not number.strip().isdigit() or int(number) <= 0:
-            raise ValueError(f"entry {item!r} should look like urgent=4 (hours, for {', '.join(URGENCIES)})")
-        hours[urgency] = timedelta(hours=int(number))
-    missing = [u for u in URGENCIES if u not in hours]
-    if missing:
-        raise ValueError(f"needs hours for {', '.join(missing)}")
-    return hours
 
 
 class SettingsError(Exception):

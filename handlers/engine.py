@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers import menu
+from handlers import menu, org_settings
 from handlers.conversation import MAX_TEXT, Button, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply
 from handlers.flow import (
     Action,
@@ -198,7 +198,11 @@ class Houqin:
             )
             session.add(state)
             await session.flush()
-        locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
+        # The organisation's default (changeable from chat) is read only when the person's own choice
+        # and their app's language both say nothing.
+        locale = pick_locale(person.locale, account.platform_locale, "") or await org_settings.default_locale(
+            session, self.default_locale
+        )
         turn = Turn(
             session,
             person,

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from handlers import org_settings
 from handlers.conversation import Button, Reply
 from handlers.i18n import Renderable, freeze, pick_locale, thaw
 from storage.db import Database
@@ -199,11 +200,13 @@ class Outbox:
                 .order_by(OutboxMessage.id)
             )
         ).all()
+        # The organisation's default language may have been changed from chat (/settings).
+        default = await org_settings.default_locale(session, self.default_locale) if rows else self.default_locale
         return [
             Pending(
                 message.id,
                 message.address,
-                render_body(message.body, pick_locale(chosen, hint, self.default_locale)),
+                render_body(message.body, pick_locale(chosen, hint, default)),
                 message.card_key,
                 ref,
                 tuple(message.body.get("photos", ())),

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import tickets
+from handlers import org_settings, tickets
 from handlers.flow import (
     Action,
     Area,
@@ -91,7 +91,7 @@ async def submit(ctx: StepContext) -> Submitted:
         status="new",
         channel=ctx.channel,
         created_at=ctx.now,
-        due_at=tickets.due_at(ctx.now, data["urgency"], ctx.rules),
+        due_at=tickets.due_at(ctx.now, data["urgency"], await org_settings.sla_rules(session, ctx.rules)),
     )
     session.add(ticket)
     await session.flush()

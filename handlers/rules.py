@@ -34,3 +34,18 @@ class SupplyRules:
     # department manager to a logistics admin as a second approval step.
     second_step_quantity: int = 20
     second_step_value: int = 500_00
+
+
+def parse_sla(value: str) -> dict[str, timedelta]:
+    """`urgent=4,high=24,normal=72,low=168`: hours to resolve by, for every urgency (SLA_HOURS, /settings)."""
+    hours: dict[str, timedelta] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        urgency, sep, number = item.partition("=")
+        urgency, number = urgency.strip(), number.strip()
+        if not sep or urgency not in URGENCIES or not number.isdigit() or not 0 < int(number) <= 24 * 365:
+            raise ValueError(f"entry {item!r} should look like urgent=4 (hours, for {', '.join(URGENCIES)})")
+        hours[urgency] = timedelta(hours=int(number))
+    missing = [u for u in URGENCIES if u not in hours]
+    if missing:
+        raise ValueError(f"needs hours for {', '.join(missing)}")
+    return hours

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import authz
 from handlers.conversation import DocumentIn
 from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, Rows, StepContext, Submitted
 from handlers.i18n import Label, Lines, Msg, Renderable, msg, translate
@@ -35,7 +36,6 @@ from storage.models import AuditEntry, Person, Requisition, StockMovement, Suppl
 CATEGORIES = ("paper", "toner", "stationery", "cleaning", "batteries", "equipment")
 UNITS = ("pack", "box", "piece", "stick", "book", "bottle", "roll", "set", "pair", "cell", "unit", "bag")
 KINDS = ("receipt", "reservation", "release", "handout", "adjustment")
-STOCK_ROLES = ("logistics_admin", "admin")
 # Nobody receives or counts more than this of one thing at once; a bigger number is a typo.
 MAX_STOCK = 1_000_000
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
@@ -258,7 +258,7 @@ def said(text: Renderable, rows: Rows = ()) -> Action:
 
 
 def may_keep_stock(person: Person) -> bool:
-    return any(person.has_role(role) for role in STOCK_ROLES)
+    return authz.allowed(person, "stock.manage")
 
 
 def refusal(ctx: StepContext, action: str, record: str | None = None) -> Msg:

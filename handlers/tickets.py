@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers import refusals
+from handlers import authz, refusals
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
@@ -50,7 +50,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "assign": (("new", *WORKING), "assigned"),
     "autoclose": (("resolved",), "closed"),
 }
-SUPERVISOR_ROLES = ("admin", "logistics_admin")
 LOW_RATING = 2
 
 
@@ -73,12 +72,9 @@ def specialties(person: Person) -> set[str]:
 
 async def supervises(session: AsyncSession, person: Person, ticket: Ticket) -> bool:
     """Admins and logistics admins supervise every ticket; a manager those of their own technicians."""
-    if any(person.has_role(role) for role in SUPERVISOR_ROLES):
-        return True
-    if ticket.assignee is None or ticket.assignee.department is None:
-        return False
-    department = ticket.assignee.department.code
-    return any(role.role == "manager" and role.scope == department for role in person.roles)
+    assignee = ticket.assignee
+    department = assignee.department.code if assignee is not None and assignee.department is not None else None
+    return authz.allowed(person, "ticket.supervise", department=department)
 
 
 async def may(session: AsyncSession, person: Person, action: str, ticket: Ticket) -> bool:

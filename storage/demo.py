@@ -131,11 +131,15 @@ async def seed(session: AsyncSession) -> dict[str, int]:
             added["departments"] += 1
     await session.flush()
 
-    known = set(await session.scalars(select(Person.demo_key).where(Person.demo_key.is_not(None))))
+    known = {p.demo_key: p for p in await session.scalars(select(Person).where(Person.demo_key.is_not(None)))}
     for key, name, department, locale, roles in PEOPLE:
         if key in known:
+            if known[key].handle is None:  # seeded before people had handles
+                known[key].handle = key
             continue
-        person = Person(display_name=name, locale=locale, department_id=departments[department].id, demo_key=key)
+        person = Person(
+            display_name=name, locale=locale, department_id=departments[department].id, demo_key=key, handle=key
+        )
         for role in roles:
             role_name, _, scope = role.partition(":")
             person.roles.append(PersonRole(role=role_name, scope=scope))

@@ -79,6 +79,8 @@ class Person(Base):
     locale: Mapped[str | None] = mapped_column(String(8))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     demo_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # How admins address someone in chat (/role grant @wang.fang ...): unique, lower case, ASCII.
+    handle: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     roles: Mapped[list[PersonRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
@@ -468,3 +470,18 @@ class ApprovalDelegation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     manager: Mapped[Person] = relationship(lazy="joined", foreign_keys=[manager_id])
     delegate: Mapped[Person] = relationship(lazy="joined", foreign_keys=[delegate_id])
+
+
+# --- administration (org settings changed from chat) ---
+
+
+class OrgSetting(Base):
+    """An organisation setting changed from chat (/settings): it overrides the environment's value.
+
+    Read through handlers/org_settings.py, whose typed getters fall back to the environment."""
+
+    __tablename__ = "org_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels.web import STATIC
+from handlers import admin, org, org_settings
 from handlers.i18n import LOCALES, MissingMessage, catalog, translate
 from handlers.people import ROLES
 from handlers.repair import CATEGORIES, STATUSES
@@ -34,6 +35,15 @@ FAMILIES = (
     "supply",
     "requisition",
     "stock",
+    "admin",
+    "role",
+    "audit",
+    "export",
+    "stats",
+    "broadcast",
+    "settings",
+    "scorecard",
+    "org",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -63,6 +73,10 @@ def keys_used_in_code() -> set[str]:
     used |= {f"ticket.button.{a}" for a in ("accept", "decline", "start", "parts", "resolve", "comment", "assign")}
     used |= {f"ticket.flow.{f}" for f in ("decline", "parts", "resolve", "comment", "rating_comment", "reassign")}
     used |= {f"ticket.button.{a}" for a in ("cancel",)} | {f"ticket.done.{a}" for a in ("start", "cancel")}
+    used |= {f"command.{c}" for c in admin.COMMANDS}
+    used |= {f"admin.menu.{part}.{name}" for part in ("line", "button") for name in admin.MENU}
+    used |= {f"role.{part}.{sub}" for part in ("done", "told") for sub in ("grant", "revoke")}
+    used |= {f"settings.key.{key}" for key in org_settings.KEYS} | {f"org.import.kind.{kind}" for kind in org.COLUMNS}
     return used
 
 
@@ -106,6 +120,8 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "ticket.comment_line",
         "requisition.history_line",
         "requisition.line",
+        "audit.line",
+        "role.with_scope",
     )
     untranslated = [k for k, v in catalog("zh_CN").items() if not han.search(v) and k not in only_symbols]
     assert untranslated == []

@@ -1,0 +1,69 @@
+"""/admin: the menu of what this person may run, as buttons, with the typed shortcut beside each.
+
+Each button (adm:<command>) runs its command with no arguments, or shows its usage when it needs
+some; either way the command itself asks handlers/authz.py again, so a forged press gets nothing.
+This module also gathers the admin area's commands, buttons, flows and uploads for bot/service.py.
+"""
+
+from __future__ import annotations
+
+from handlers import audit, authz, broadcast, org, org_settings, roles, scorecards
+from handlers.adminkit import said
+from handlers.flow import Action, Area, Handler, StepContext
+from handlers.i18n import Lines, msg
+from handlers.refusals import Refused
+from handlers.stock import stock_command
+
+# command → (the action that shows it in the menu, its handler, whether it does something on its own)
+ENTRIES: dict[str, tuple[str, Handler, bool]] = {
+    "role": ("role.view", roles.role_command, False),
+    "org": ("org.view", org.org_command, True),
+    "audit": ("audit.view", audit.audit_command, True),
+    "broadcast": ("broadcast.department", broadcast.broadcast_command, True),
+    "settings": ("settings.view", org_settings.settings_command, True),
+    "scorecard": ("scorecard.view", scorecards.scorecard_command, True),
+    "stock": ("stock.manage", stock_command, True),
+}
+
+
+# What the menu lists, in order, and the commands this area answers (for the catalog test).
+MENU = tuple(ENTRIES)
+COMMANDS = ("admin", *(name for name in ENTRIES if name != "stock"))
+
+
+def visible(ctx: StepContext) -> list[str]:
+    return [name for name, (action, _, _) in ENTRIES.items() if authz.allowed_somewhere(ctx.person, action)]
+
+
+async def admin_command(ctx: StepContext, args: str) -> Action:
+    try:
+        authz.require(ctx, "admin.menu")
+    except Refused as refused:
+        return said(refused.reason)
+    names = visible(ctx)
+    lines = tuple(msg(f"admin.menu.line.{name}") for name in names)
+    buttons = tuple((msg(f"admin.menu.button.{name}"), f"adm:{name}") for name in names)
+    rows = tuple(buttons[i : i + 2] for i in range(0, len(buttons), 2))
+    return said(msg("admin.menu_text", lines=Lines(lines)), rows)
+
+
+async def on_button(ctx: StepContext, value: str) -> Action:
+    if value not in ENTRIES:
+        return said(msg("dialog.error.forged_button"))
+    _, handler, on_its_own = ENTRIES[value]
+    if on_its_own:
+        return await handler(ctx, "")
+    if not authz.allowed_somewhere(ctx.person, ENTRIES[value][0]):
+        return await handler(ctx, "")  # refused (and audited) by the command itself
+    return said(msg(f"{value}.usage"))
+
+
+AREA = Area(
+    flows=(org.IMPORT, broadcast.FLOW),
+    buttons={"adm": on_button, "aud": audit.on_button, "org": org.on_button},
+    commands={
+        "admin": admin_command,
+        **{name: handler for name, (_, handler, _) in ENTRIES.items() if name != "stock"},
+    },
+    uploads={"org": org.import_upload},
+)

@@ -1,0 +1,278 @@
+"""Organisation settings changed from chat (/settings), stored in org_settings, over the environment.
+
+Each key has a parser that validates what an admin types and stores it in one normal form; the typed
+getters read that and fall back to the environment's value (Settings) when nobody changed it. Read
+per use, never cached in a process: another Houqin process may have changed it a moment ago.
+
+Getters for other areas: ``sla_rules``, ``default_locale``, ``digest_weekday``, ``digest_time``,
+``quiet_hours``, ``working_days``, ``is_working_day``, ``scorecard_points``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, time
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import authz
+from handlers.adminkit import local_time, said
+from handlers.audit import done
+from handlers.flow import Action, StepContext
+from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg
+from handlers.refusals import Refused
+from handlers.rules import URGENCIES, RepairRules, parse_sla
+from storage.models import OrgSetting, Person
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_WORDS = {
+    **{name: index for index, name in enumerate(DAYS)},
+    **{str(index + 1): index for index in range(7)},
+    **{word: index for index, word in enumerate(("一", "二", "三", "四", "五", "六", "日"))},
+    "七": 6,
+    "天": 6,
+}
+# Reward and penalty points per event in a technician's month (考核与奖惩), unless changed.
+DEFAULT_POINTS = {"resolved": 1, "rated_5": 2, "low_rating": -2, "sla_breach": -3, "reopened": -2}
+DEFAULT_DIGEST_WEEKDAY = 0  # Monday
+DEFAULT_DIGEST_TIME = time(9, 0)
+DEFAULT_WORKING_DAYS = frozenset(range(5))
+
+
+class BadValue(Exception):
+    def __init__(self, reason: Msg) -> None:
+        super().__init__(reason.key)
+        self.reason = reason
+
+
+def _sla(text: str) -> str:
+    try:
+        hours = parse_sla(text.replace(" ", ","))
+    except ValueError:
+        raise BadValue(msg("settings.error.sla", urgencies=", ".join(URGENCIES))) from None
+    return ",".join(f"{u}={int(hours[u].total_seconds() // 3600)}" for u in URGENCIES)
+
+
+def _language(text: str) -> str:
+    word = text.strip().lower().replace("-", "_")
+    found = {"zh_cn": "zh_CN", "zh": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(word)
+    if found is None or found not in LOCALES:
+        raise BadValue(msg("settings.error.language", languages=", ".join(LOCALES)))
+    return found
+
+
+def _day(word: str) -> int:
+    found = DAY_WORDS.get(word.strip().lower().removeprefix("周").removeprefix("星期")[:3])
+    if found is None:
+        raise BadValue(msg("settings.error.day", days=", ".join(DAYS)))
+    return found
+
+
+def _weekday(text: str) -> str:
+    return DAYS[_day(text)]
+
+
+def _clock(text: str) -> time:
+    found = re.fullmatch(r"(\d{1,2})[:：](\d{2})", text.strip())
+    if found is None or int(found.group(1)) > 23 or int(found.group(2)) > 59:
+        raise BadValue(msg("settings.error.time"))
+    return time(int(found.group(1)), int(found.group(2)))
+
+
+def _time(text: str) -> str:
+    return _clock(text).strftime("%H:%M")
+
+
+def _quiet(text: str) -> str:
+    if text.strip().lower() in ("off", "none", "无", "关闭"):
+        return "off"
+    start, sep, end = text.replace("–", "-").replace("~", "-").partition("-")
+    if not sep:
+        raise BadValue(msg("settings.error.quiet"))
+    first, last = _clock(start), _clock(end)
+    if first == last:
+        raise BadValue(msg("settings.error.quiet"))
+    return f"{first:%H:%M}-{last:%H:%M}"
+
+
+def _working(text: str) -> str:
+    days: set[int] = set()
+    for part in filter(None, re.split(r"[,，、\s]+", text.strip().lower())):
+        first, sep, last = part.partition("-")
+        if sep:
+            a, b = _day(first), _day(last)
+            if b < a:
+                raise BadValue(msg("settings.error.day", days=", ".join(DAYS)))
+            days.update(range(a, b + 1))
+        else:
+            days.add(_day(part))
+    if not days:
+        raise BadValue(msg("settings.error.day", days=", ".join(DAYS)))
+    return ",".join(DAYS[d] for d in sorted(days))
+
+
+def _points(text: str) -> str:
+    points: dict[str, int] = {}
+    for item in filter(None, re.split(r"[,，\s]+", text.strip())):
+        name, sep, number = item.partition("=")
+        if not sep or name not in DEFAULT_POINTS or not re.fullmatch(r"[+-]?\d{1,3}", number.strip()):
+            raise BadValue(msg("settings.error.points", events=", ".join(DEFAULT_POINTS)))
+        points[name] = int(number)
+    if not points:
+        raise BadValue(msg("settings.error.points", events=", ".join(DEFAULT_POINTS)))
+    merged = {**DEFAULT_POINTS, **points}
+    return ",".join(f"{name}={merged[name]:+d}" for name in DEFAULT_POINTS)
+
+
+@dataclass(frozen=True)
+class Key:
+    parse: Callable[[str], str]
+
+
+KEYS: dict[str, Key] = {
+    "sla_hours": Key(_sla),
+    "default_language": Key(_language),
+    "digest_weekday": Key(_weekday),
+    "digest_time": Key(_time),
+    "quiet_hours": Key(_quiet),
+    "working_days": Key(_working),
+    "scorecard_points": Key(_points),
+}
+
+
+async def stored(session: AsyncSession) -> dict[str, OrgSetting]:
+    return {row.key: row for row in await session.scalars(select(OrgSetting))}
+
+
+async def value(session: AsyncSession, key: str) -> str | None:
+    assert key in KEYS, key
+    return await session.scalar(select(OrgSetting.value).where(OrgSetting.key == key))
+
+
+# --- typed getters --------------------------------------------------------------------------------
+
+
+async def sla_rules(session: AsyncSession, fallback: RepairRules) -> RepairRules:
+    found = await value(session, "sla_hours")
+    return dataclasses.replace(fallback, sla=parse_sla(found)) if found else fallback
+
+
+async def default_locale(session: AsyncSession, fallback: str) -> str:
+    return await value(session, "default_language") or fallback
+
+
+async def digest_weekday(session: AsyncSession, fallback: int = DEFAULT_DIGEST_WEEKDAY) -> int:
+    """Monday is 0, as date.weekday() counts."""
+    found = await value(session, "digest_weekday")
+    return DAYS.index(found) if found else fallback
+
+
+async def digest_time(session: AsyncSession, fallback: time = DEFAULT_DIGEST_TIME) -> time:
+    found = await value(session, "digest_time")
+    return _clock(found) if found else fallback
+
+
+async def quiet_hours(session: AsyncSession, fallback: tuple[time, time] | None = None) -> tuple[time, time] | None:
+    """(start, end) local times, the end possibly the next morning; None when there are none."""
+    found = await value(session, "quiet_hours")
+    if not found:
+        return fallback
+    if found == "off":
+        return None
+    start, _, end = found.partition("-")
+    return _clock(start), _clock(end)
+
+
+async def working_days(session: AsyncSession, fallback: frozenset[int] = DEFAULT_WORKING_DAYS) -> frozenset[int]:
+    found = await value(session, "working_days")
+    return frozenset(DAYS.index(day) for day in found.split(",")) if found else fallback
+
+
+async def is_working_day(session: AsyncSession, day: date) -> bool:
+    return day.weekday() in await working_days(session)
+
+
+async def scorecard_points(session: AsyncSession) -> dict[str, int]:
+    found = await value(session, "scorecard_points")
+    if not found:
+        return dict(DEFAULT_POINTS)
+    return {name: int(number) for name, _, number in (item.partition("=") for item in found.split(","))}
+
+
+# --- /settings ------------------------------------------------------------------------------------
+
+
+async def change(ctx: StepContext, key: str, typed: str) -> str:
+    """Validate and store one setting (audited); its normal form. BadValue says what is wrong."""
+    authz.require(ctx, "settings.change", key)
+    normal = KEYS[key].parse(typed)
+    row = await ctx.session.get(OrgSetting, key)
+    before = row.value if row is not None else None
+    if row is None:
+        ctx.session.add(OrgSetting(key=key, value=normal, changed_by=ctx.person.id, changed_at=ctx.now))
+    else:
+        row.value, row.changed_by, row.changed_at = normal, ctx.person.id, ctx.now
+    await ctx.session.flush()
+    done(ctx, action="settings.change", record=key, before=before, after=normal)
+    return normal
+
+
+async def overview(ctx: StepContext, fallback: RepairRules) -> Renderable:
+    rows = await stored(ctx.session)
+    changers = [row.changed_by for row in rows.values() if row.changed_by is not None]
+    names = {p.id: p.display_name for p in await ctx.session.scalars(select(Person).where(Person.id.in_(changers)))}
+    defaults: dict[str, Renderable | str] = {
+        "sla_hours": ",".join(f"{u}={int(fallback.sla[u].total_seconds() // 3600)}" for u in URGENCIES),
+        "default_language": msg("settings.from_environment"),
+        "digest_weekday": DAYS[DEFAULT_DIGEST_WEEKDAY],
+        "digest_time": DEFAULT_DIGEST_TIME.strftime("%H:%M"),
+        "quiet_hours": "off",
+        "working_days": ",".join(DAYS[d] for d in sorted(DEFAULT_WORKING_DAYS)),
+        "scorecard_points": ",".join(f"{k}={v:+d}" for k, v in DEFAULT_POINTS.items()),
+    }
+    lines: list[Renderable] = []
+    for key in KEYS:
+        row = rows.get(key)
+        if row is None:
+            lines.append(
+                msg("settings.line_default", setting=key, value=defaults[key], name=msg(f"settings.key.{key}"))
+            )
+        else:
+            lines.append(
+                msg(
+                    "settings.line_changed",
+                    setting=key,
+                    value=row.value,
+                    name=msg(f"settings.key.{key}"),
+                    who=names.get(row.changed_by or 0, "—"),
+                    at=local_time(row.changed_at, ctx.zone),
+                )
+            )
+    return msg("settings.overview", lines=Lines(tuple(lines)))
+
+
+async def settings_command(ctx: StepContext, args: str) -> Action:
+    """/settings, /settings KEY VALUE (or /settings set KEY VALUE)."""
+    text = args.strip()
+    if text.lower().startswith("set "):
+        text = text[4:].strip()
+    key, _, typed = text.partition(" ")
+    key = key.lower()
+    try:
+        if not key:
+            authz.require(ctx, "settings.view")
+            return said(await overview(ctx, ctx.rules))
+        authz.require(ctx, "settings.change", key[:32])
+        if key not in KEYS or not typed.strip():
+            return said(msg("settings.usage", keys=", ".join(KEYS)))
+        try:
+            normal = await change(ctx, key, typed.strip())
+        except BadValue as bad:
+            return said(msg("settings.error.prefix", setting=key, problem=bad.reason))
+    except Refused as refused:
+        return said(refused.reason)
+    return said(msg("settings.done", setting=key, name=msg(f"settings.key.{key}"), value=normal))

@@ -1,0 +1,36 @@
+"""admin: people's handles, organisation settings changed from chat
+
+Revision ID: 0007_admin
+Revises: 0003
+Create Date: 2026-11-26 07:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007_admin"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("people", sa.Column("handle", sa.String(length=40), nullable=True))
+    op.create_index(op.f("ix_people_handle"), "people", ["handle"], unique=True)
+    op.create_table(
+        "org_settings",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("changed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["changed_by"], ["people.id"], name=op.f("fk_org_settings_changed_by_people")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_org_settings")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("org_settings")
+    op.drop_index(op.f("ix_people_handle"), table_name="people")
+    op.drop_column("people", "handle")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import authz
 from handlers.adminkit import said
 from handlers.audit import done
-from handlers.flow import Action, ChoiceStep, ConfirmStep, Flow, Option, StepContext, Submitted, TextStep
+from handlers.flow import Action, ChoiceStep, ConfirmStep, Flow, Invalid, Option, StepContext, Submitted, TextStep
 from handlers.i18n import Label, Msg, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
@@ -99,25 +99,23 @@ async def broadcast_command(ctx: StepContext, args: str) -> Action:
     """/broadcast, or /broadcast all|DEPARTMENT the message."""
     first, _, rest = args.strip().partition(" ")
     try:
-        if not (
-            authz.allowed_somewhere(ctx.person, "broadcast.all")
-            or authz.allowed_somewhere(ctx.person, "broadcast.department")
-        ):
-            authz.require(ctx, "broadcast.department")
         if not first:
+            if not any(authz.allowed_somewhere(ctx.person, a) for a in ("broadcast.all", "broadcast.department")):
+                authz.require(ctx, "broadcast.department")
             return Action(start=(FLOW.name, {}))
         audience = first.lower()
-        if (
-            audience != EVERYONE
-            and await ctx.session.scalar(select(Department.id).where(Department.code == audience)) is None
-        ):
+        known = await ctx.session.scalar(select(Department.id).where(Department.code == audience))
+        if audience != EVERYONE and known is None:
             return said(msg("broadcast.error.audience", value=first[:40]))
         check(ctx, audience)
     except Refused as refused:
         return said(refused.reason)
     preset = {"audience": audience}
     if rest.strip():
-        preset["text"] = TEXT.accept(rest)
+        try:
+            preset["text"] = TEXT.accept(rest)
+        except Invalid as problem:
+            return said(msg("dialog.error.prefix", problem=problem.reason))
     return Action(start=(FLOW.name, preset))
 
 

@@ -1,0 +1,99 @@
+"""Who is who in the admin tests: the demo organisation, in the browser chat or linked to Telegram."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import AuditEntry, ChannelAccount, Department, OrgSetting, OutboxMessage, Person, PersonRole
+from storage.models import DialogState, Room, SupplyItem, utcnow
+from tests.dialog.telegram_person import TelegramPerson
+from tests.dialog.web_person import WebPerson
+
+# One demo person per role (with staff, which everyone has): the rows of the matrix.
+BY_ROLE = {
+    "staff": "wang.fang",
+    "technician": "zhao.lei",
+    "manager": "huang.li",  # manager of finance
+    "logistics_staff": "guo.tao",
+    "logistics_admin": "lin.hua",  # also manager of logistics
+    "admin": "admin",
+}
+
+
+class Speaker(Protocol):
+    async def __call__(self, text: str) -> str: ...
+
+
+def web_speaker(person: WebPerson) -> Speaker:
+    async def speak(text: str) -> str:
+        return (await person.says(text)).text
+
+    return speak
+
+
+def telegram_speaker(person: TelegramPerson) -> Speaker:
+    async def speak(text: str) -> str:
+        return (await person.says(text)).text
+
+    return speak
+
+
+async def link_telegram(
+    db: Database, telegram_user: Callable[..., TelegramPerson], user_id: int, handle: str
+) -> TelegramPerson:
+    """The demo person `handle` also uses Telegram (as if they had linked their account)."""
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == handle))
+        assert person is not None
+        session.add(
+            ChannelAccount(
+                person_id=person.id,
+                channel="telegram",
+                external_id=str(user_id),
+                address=str(user_id),
+                last_seen_at=utcnow(),
+            )
+        )
+        name = person.display_name
+    return telegram_user(user_id, name)
+
+
+async def person_id(db: Database, handle: str) -> int:
+    async with db.unit_of_work() as session:
+        found = await session.scalar(select(Person.id).where(Person.handle == handle))
+        assert found is not None
+        return int(found)
+
+
+async def snapshot(db: Database) -> dict[str, object]:
+    """Everything an admin action could change (the refused attempt's own audit row aside)."""
+    async with db.unit_of_work() as session:
+        return {
+            "roles": sorted((r.person_id, r.role, r.scope) for r in await session.scalars(select(PersonRole))),
+            "departments": sorted((d.code, d.name_zh, d.name_en) for d in await session.scalars(select(Department))),
+            "rooms": await session.scalar(select(func.count()).select_from(Room)),
+            "settings": sorted((s.key, s.value) for s in await session.scalars(select(OrgSetting))),
+            "outbox": await session.scalar(select(func.count()).select_from(OutboxMessage)),
+            "stock": await session.scalar(select(func.sum(SupplyItem.on_hand))),
+            "done": await session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "ok")
+            ),
+            "flows": await session.scalar(
+                select(func.count()).select_from(DialogState).where(DialogState.flow.is_not(None))
+            ),
+        }
+
+
+async def refusals_of(db: Database, person: int) -> list[AuditEntry]:
+    async with db.unit_of_work() as session:
+        found = await session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.actor_id == person, AuditEntry.outcome == "refused")
+            .order_by(AuditEntry.id)
+        )
+        return list(found.all())

@@ -1,0 +1,101 @@
+"""The authorisation matrix: every privileged action × every role that lacks it × Telegram and the
+browser chat → refused with a clear message in the person's language, audited, nothing changed.
+
+Which roles lack an action comes from the one table (handlers/authz.RULES); what is proved here is
+that each command really asks it. A manager counts for their own department only, so department
+actions are tried on another department than theirs (huang.li manages finance; the target is hr).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from handlers.authz import RULES, refusal
+from handlers.people import ROLES
+from storage.db import Database
+from tests.dialog.admin_people import BY_ROLE, Speaker, link_telegram, person_id, refusals_of, snapshot, telegram_speaker
+from tests.dialog.admin_people import web_speaker
+from tests.dialog.telegram_person import TelegramPerson
+from tests.dialog.web_person import WebPerson
+
+# Each action, and a command that would do it.
+COMMANDS = {
+    "admin.menu": "/admin",
+    "role.view": "/role @wang.fang",
+    "role.grant": "/role grant @wang.fang admin",
+    "role.revoke": "/role revoke @admin admin",
+    "org.view": "/org",
+    "org.change": "/org dept add lab 实验室 Laboratory",
+    "org.import": "/org import",
+    "audit.view": "/audit",
+    "scorecard.view": "/scorecard hr",
+    "broadcast.all": "/broadcast all 明天停电",
+    "broadcast.department": "/broadcast hr 明天停电",
+    "settings.view": "/settings",
+    "settings.change": "/settings sla_hours urgent=1,high=2,normal=3,low=4",
+    "stock.manage": "/stock add PAPER-A4 5",
+    "export.tickets": "/export tickets",
+    "export.requisitions": "/export requisitions xlsx",
+    "export.stock": "/export stock",
+    "export.suggestions": "/export suggestions",
+    "export.audit": "/export audit csv",
+    "stats.view": "/stats week",
+}
+# Refused by the stores' own words (handlers/stock.py asks the table through may_keep_stock).
+OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}
+# Oversight of a ticket depends on the ticket (whose technician, which department): the repairs
+# loop's own tests drive it (tests/test_ticket_rules.py, tests/dialog/test_ticket_life_telegram.py).
+ELSEWHERE = {"ticket.supervise"}
+
+
+def lacking(action: str) -> list[str]:
+    rule = RULES[action]
+    roles = [role for role in ROLES if role not in rule.roles and role != "staff"]
+    if rule.department and "manager" in rule.roles:
+        roles.append("manager")  # of finance, asked about hr
+    return ["staff", *roles]
+
+
+def test_every_privileged_action_is_in_the_matrix() -> None:
+    assert set(RULES) - ELSEWHERE == set(COMMANDS)
+
+
+async def run_matrix(db: Database, speakers: dict[str, Speaker]) -> list[str]:
+    failures: list[str] = []
+    for action, command in COMMANDS.items():
+        for role in lacking(action):
+            handle = BY_ROLE[role]
+            before, refused_before = await snapshot(db), len(await refusals_of(db, await person_id(db, handle)))
+            answer = await speakers[role](command)
+            expected = OWN_WORDS.get(action) or refusal(action).render("zh_CN")
+            if expected not in answer:
+                failures.append(f"{action} by {role}: answered {answer!r}")
+            if await snapshot(db) != before:
+                failures.append(f"{action} by {role}: something changed")
+            if len(await refusals_of(db, await person_id(db, handle))) != refused_before + 1:
+                failures.append(f"{action} by {role}: not audited as refused")
+    return failures
+
+
+async def test_the_browser_chat_refuses_what_each_role_may_not_do(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    speakers = {role: web_speaker(person(handle)) for role, handle in BY_ROLE.items()}
+    assert await run_matrix(db, speakers) == []
+
+
+async def test_telegram_refuses_what_each_role_may_not_do(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    speakers = {
+        role: telegram_speaker(await link_telegram(db, telegram_user, 7100 + index, handle))
+        for index, (role, handle) in enumerate(BY_ROLE.items())
+    }
+    assert await run_matrix(db, speakers) == []
+
+
+async def test_the_refusal_names_the_action_and_who_may(person: Callable[[str], WebPerson]) -> None:
+    said = await person("wang.fang").says("/role grant @wang.fang admin")
+    assert said.texts == ["⛔ 你没有权限授予角色。只有系统管理员可以这样做。"]
+    said = await person("emma.clark").says("/broadcast hr Power cut tomorrow")
+    assert said.texts == ["⛔ You may not message a department: only Manager, Admin may do that."]

@@ -33,7 +33,18 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.settings import Settings, TelegramMode
-from handlers.conversation import MAX_DOCUMENT, MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
+from handlers.conversation import (
+    MAX_DOCUMENT,
+    MAX_TEXT,
+    DocumentIn,
+    FileOut,
+    Inbound,
+    Kind,
+    Outcome,
+    PhotoIn,
+    Reply,
+    Sender,
+)
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
@@ -268,6 +279,7 @@ class TelegramChannel:
                 sent = await self.application.bot.send_message(chat.id, text, reply_markup=markup)
                 if markup is not None:
                     prompt = sent.message_id
+            await self._send_files(chat.id, reply.files)
         return prompt
 
     async def _drop_keyboard(self, chat_id: int, message_id: int) -> None:
@@ -313,10 +325,12 @@ class TelegramChannel:
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: edit the card it replaces when there is one, else send it; returns the message id."""
         chat = int(pending.address)
-        [(text, markup)] = render(pending.reply)[-1:]
+        parts = render(pending.reply)
         bot = self.application.bot
+        sent_ref = pending.card_ref
         try:
-            if pending.card_ref is not None:
+            if pending.card_ref is not None and parts:
+                text, markup = parts[-1]
                 try:
                     await bot.edit_message_text(
                         text, chat_id=chat, message_id=int(pending.card_ref), reply_markup=markup
@@ -329,15 +343,29 @@ class TelegramChannel:
                         "card %s in chat %s could not be edited (%s); sending it anew", pending.card_ref, chat, exc
                     )
             await self._send_photos(chat, pending.photos)
-            for part, part_markup in render(pending.reply):
+            for part, part_markup in parts:
                 sent = await bot.send_message(chat, part, reply_markup=part_markup)
-            return str(sent.message_id)
+                sent_ref = str(sent.message_id)
+            await self._send_files(chat, pending.reply.files)
+            return sent_ref
         except Forbidden as exc:
             raise Unreachable(str(exc)) from exc
         except RetryAfter as exc:
             # Only this chat waits; the rest of the batch goes on.
             wait = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
             raise RetryLater(str(exc), wait) from exc
+
+    async def _send_files(self, chat: int, files: Sequence[FileOut]) -> None:
+        """Files made for this person: pictures as photos (seen at once), the rest as documents."""
+        for file in files:
+            kept = await self.outbox.file(file.id)
+            if kept is None:
+                log.warning("file %s is gone; not sent to chat %s", file.id, chat)
+                continue
+            if file.is_image:
+                await self.application.bot.send_photo(chat, kept.content)
+            else:
+                await self.application.bot.send_document(chat, kept.content, filename=kept.name)
 
     async def _send_photos(self, chat: int, photo_ids: tuple[int, ...]) -> None:
         """A new card comes with the ticket's photos above it: Telegram's by file id, others uploaded."""
@@ -425,6 +453,8 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
         if reply.buttons
         else None
     )
+    if not reply.text and markup is None:
+        return []  # a reply that is only files
     parts = split_text(reply.text)
     return [(part, markup if index == len(parts) - 1 else None) for index, part in enumerate(parts)]
 

@@ -7,7 +7,7 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 
 from __future__ import annotations
 
-from handlers import audit, authz, broadcast, org, org_settings, roles, scorecards
+from handlers import audit, authz, broadcast, exports, org, org_settings, roles, scorecards, stats
 from handlers.adminkit import said
 from handlers.flow import Action, Area, Handler, StepContext
 from handlers.i18n import Lines, msg
@@ -19,6 +19,8 @@ ENTRIES: dict[str, tuple[str, Handler, bool]] = {
     "role": ("role.view", roles.role_command, False),
     "org": ("org.view", org.org_command, True),
     "audit": ("audit.view", audit.audit_command, True),
+    "export": ("export.tickets", exports.export_command, False),
+    "stats": ("stats.view", stats.stats_command, True),
     "broadcast": ("broadcast.department", broadcast.broadcast_command, True),
     "settings": ("settings.view", org_settings.settings_command, True),
     "scorecard": ("scorecard.view", scorecards.scorecard_command, True),

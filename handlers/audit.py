@@ -58,8 +58,10 @@ async def entries(
     period: Period | None,
     person: Person | None = None,
     record: str | None = None,
+    limit: int = 5000,
 ) -> list[tuple[AuditEntry, str | None]]:
-    query = entries_query(period, zone, person, record).order_by(AuditEntry.id.desc()).limit(5000)
+    """Newest first."""
+    query = entries_query(period, zone, person, record).order_by(AuditEntry.id.desc()).limit(limit)
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 

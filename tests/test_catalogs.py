@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels.web import STATIC
-from handlers import admin, org, org_settings
+from handlers import admin, exports, org, org_settings
 from handlers.i18n import LOCALES, MissingMessage, catalog, translate
 from handlers.people import ROLES
 from handlers.repair import CATEGORIES, STATUSES
@@ -76,6 +76,8 @@ def keys_used_in_code() -> set[str]:
     used |= {f"command.{c}" for c in admin.COMMANDS}
     used |= {f"admin.menu.{part}.{name}" for part in ("line", "button") for name in admin.MENU}
     used |= {f"role.{part}.{sub}" for part in ("done", "told") for sub in ("grant", "revoke")}
+    used |= {f"export.column.{c}" for columns in exports.COLUMNS.values() for c in columns}
+    used |= {f"export.kind.{kind}" for kind in exports.COLUMNS}
     used |= {f"settings.key.{key}" for key in org_settings.KEYS} | {f"org.import.kind.{kind}" for kind in org.COLUMNS}
     return used
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import AuditEntry, ChannelAccount, Department, OrgSetting, OutboxMessage, Person, PersonRole
-from storage.models import DialogState, Room, SupplyItem, utcnow
+from storage.models import (
+    AuditEntry,
+    ChannelAccount,
+    Department,
+    DialogState,
+    OrgSetting,
+    OutboxMessage,
+    Person,
+    PersonRole,
+    Room,
+    SupplyItem,
+    utcnow,
+)
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
 

@@ -13,8 +13,16 @@ from collections.abc import Callable
 from handlers.authz import RULES, refusal
 from handlers.people import ROLES
 from storage.db import Database
-from tests.dialog.admin_people import BY_ROLE, Speaker, link_telegram, person_id, refusals_of, snapshot, telegram_speaker
-from tests.dialog.admin_people import web_speaker
+from tests.dialog.admin_people import (
+    BY_ROLE,
+    Speaker,
+    link_telegram,
+    person_id,
+    refusals_of,
+    snapshot,
+    telegram_speaker,
+    web_speaker,
+)
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
 

@@ -17,6 +17,7 @@ from handlers.housekeeping import tidy
 from handlers.rules import RepairRules
 from handlers.tickets import Actor, close_unconfirmed
 from jobs.runs import run_once
+from jobs.scorecards import SCORECARDS, monthly_scorecards
 from storage.db import Database
 from storage.models import Person, utcnow
 
@@ -51,6 +52,10 @@ class Jobs:
         self.scheduler.add_job(
             self._auto_close, "cron", minute=5, id=AUTO_CLOSE, coalesce=True, max_instances=1, misfire_grace_time=3600
         )
+        # Last month's scorecards to managers on the first working day (jobs/scorecards.py).
+        self.scheduler.add_job(
+            self._scorecards, "cron", minute=41, id=SCORECARDS, coalesce=True, max_instances=1, misfire_grace_time=3600
+        )
         # Hourly, so a process that was down at night still tidies that day; run_once keeps it to one.
         self.scheduler.add_job(
             self._housekeeping,
@@ -61,6 +66,9 @@ class Jobs:
             max_instances=1,
             misfire_grace_time=3600,
         )
+
+    async def _scorecards(self) -> None:
+        await monthly_scorecards(self.db, self.zone, self.clock())
 
     async def _auto_close(self) -> None:
         await auto_close(self.db, self.zone, self.rules, self.clock())

@@ -1,0 +1,150 @@
+"""Scorecards (考核与奖惩) against figures worked out by hand, and the monthly job that sends them.
+
+October 2026, Asia/Shanghai. 赵磊 (electrician) resolved three tickets in the month and one just after:
+  E1  on time, rated 5, never reopened          → +1 resolved, +2 rated 5            = +3
+  E2  late (SLA breach), rated 2, reopened once → +1, −3 breach, −2 low rating, −2 reopened = −6
+  E3  on time, not rated                        → +1                                 = +1
+  E4  resolved on 1 November (local)            → another month
+so: volume 3, on time 2 of 3 (67%), average rating (5+2)/2 = 3.5, reopened 1 of 3 (33%), points −2.
+郭涛 handed out two requisitions: 6 h and 2 h after they were submitted → average 4.0 h.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from handlers.adminkit import month_period
+from handlers.scorecards import department_card, person_card, score
+from jobs.scorecards import SCORECARDS, monthly_scorecards
+from storage.db import Database
+from storage.models import Department, JobRun, OrgSetting, OutboxMessage, Person, PersonRole, Requisition, Ticket
+
+ZONE = ZoneInfo("Asia/Shanghai")
+OCTOBER = month_period(datetime(2026, 10, 1).date())
+
+
+def at(day: int, hour: int, month: int = 10) -> datetime:
+    """A local (Shanghai) time in 2026, as UTC."""
+    return datetime(2026, month, day, hour, tzinfo=ZONE).astimezone(UTC)
+
+
+async def handle(db: Database, name: str) -> Person:
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == name))
+        assert person is not None
+        return person
+
+
+async def october(db: Database) -> tuple[int, int]:
+    zhao, guo, wang = await handle(db, "zhao.lei"), await handle(db, "guo.tao"), await handle(db, "wang.fang")
+    async with db.unit_of_work() as session:
+        for number, resolved, due, rating, reopened in [
+            ("R-2026-900001", at(3, 10), at(3, 12), 5, 0),
+            ("R-2026-900002", at(10, 18), at(10, 9), 2, 1),
+            ("R-2026-900003", at(20, 9), at(21, 9), None, 0),
+            ("R-2026-900004", at(1, 8, month=11), at(2, 9, month=11), 5, 0),
+        ]:
+            session.add(
+                Ticket(
+                    number=number,
+                    reporter_id=wang.id,
+                    category="electrical",
+                    description="灯不亮",
+                    urgency="normal",
+                    status="closed",
+                    channel="web",
+                    created_at=resolved - timedelta(hours=30),
+                    assignee_id=zhao.id,
+                    due_at=due,
+                    resolved_at=resolved,
+                    closed_at=resolved + timedelta(hours=1),
+                    rating=rating,
+                    reopen_count=reopened,
+                )
+            )
+        for number, submitted, hours in [("S-2026-900001", at(10, 9), 6), ("S-2026-900002", at(12, 14), 2)]:
+            session.add(
+                Requisition(
+                    number=number,
+                    requester_id=wang.id,
+                    purpose="办公",
+                    status="handed_out",
+                    channel="web",
+                    created_at=submitted,
+                    closed_at=submitted + timedelta(hours=hours),
+                    handler_id=guo.id,
+                )
+            )
+    return zhao.id, guo.id
+
+
+async def test_a_technicians_month_matches_the_hand_computed_figures(db: Database) -> None:
+    zhao, guo = await october(db)
+    async with db.unit_of_work() as session:
+        scores = await score(session, [zhao, guo], OCTOBER, ZONE)
+        assert scores[zhao].figures() == {
+            "volume": 3,
+            "sla": "67%",
+            "rating": "3.5",
+            "reopen": "33%",
+            "turnaround": "—",
+            "handed_out": 0,
+            "points": "-2",
+        }
+        assert (scores[guo].handed_out, scores[guo].figures()["turnaround"]) == (2, "4.0")
+        person = await session.get(Person, zhao)
+        assert person is not None
+        assert (await person_card(session, person, OCTOBER, ZONE)).render("en") == (
+            "📊 Scorecard of 赵磊 (2026-10-01 – 2026-10-31)\n"
+            "Repairs resolved: 3 · on time 67% · average rating 3.5 · reopened 33%\n"
+            "Requisitions handed out: 0 · average turnaround — h\n"
+            "Points: -2"
+        )
+
+
+async def test_a_department_adds_up_its_people_and_the_rules_can_change(db: Database) -> None:
+    await october(db)
+    async with db.unit_of_work() as session:
+        logistics = await session.scalar(select(Department).where(Department.code == "logistics"))
+        assert logistics is not None
+        card = (await department_card(session, logistics, OCTOBER, ZONE)).render("zh_CN")
+        assert card.splitlines()[:3] == [
+            "📊 后勤保障处 考核（2026-10-01 – 2026-10-31）",
+            "完成维修：3 单 · 按时率 67% · 平均评分 3.5 · 返修率 33%",
+            "发放物资：2 单 · 平均用时 4.0 小时 · 积分 -2",
+        ]
+        assert "• 赵磊：3 单 · 按时 67% · 评分 3.5 · 返修 33% · 发放 0 · 积分 -2" in card
+        # A rated 5 worth +5 instead of +2: 赵磊 gains 3 → +1.
+        session.add(
+            OrgSetting(key="scorecard_points", value="resolved=+1,rated_5=+5,low_rating=-2,sla_breach=-3,reopened=-2")
+        )
+        await session.flush()
+        zhao = await session.scalar(select(Person.id).where(Person.handle == "zhao.lei"))
+        assert zhao is not None
+        assert (await score(session, [zhao], OCTOBER, ZONE))[zhao].points == 1
+
+
+async def managers(db: Database) -> int:
+    async with db.unit_of_work() as session:
+        found = await session.scalar(select(func.count()).select_from(PersonRole).where(PersonRole.role == "manager"))
+        return int(found or 0)
+
+
+async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working_day(db: Database) -> None:
+    await october(db)
+    # 1 November 2026 is a Sunday: the first working day is Monday the 2nd.
+    assert not await monthly_scorecards(db, ZONE, at(1, 10, month=11))
+    assert not await monthly_scorecards(db, ZONE, at(2, 7, month=11))  # too early in the morning
+    assert await monthly_scorecards(db, ZONE, at(2, 10, month=11))
+    assert not await monthly_scorecards(db, ZONE, at(2, 11, month=11))  # once
+    async with db.unit_of_work() as session:
+        notices = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
+        lin = await session.scalar(select(Person.id).where(Person.handle == "lin.hua"))
+    assert run.period == "2026-10"
+    assert len(notices) == await managers(db)
+    [to_lin] = [n for n in notices if n.person_id == lin]
+    assert "2026-10-01 – 2026-10-31" in str(to_lin.body) and "-2" in str(to_lin.body)

@@ -17,6 +17,8 @@ class Said:
     buttons: list[list[dict[str, str]]]
     chosen: str | None
     duplicate: bool
+    # Files sent with the replies (an export, a chart): name, url, image.
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -86,6 +88,7 @@ class WebPerson:
             buttons=[row for reply in body["replies"] for row in reply["buttons"]],
             chosen=body["chosen"],
             duplicate=body["duplicate"],
+            files=[file for reply in body["replies"] for file in reply.get("files", [])],
         )
         shown = [reply["buttons"] for reply in body["replies"] if reply["buttons"]]
         if shown:

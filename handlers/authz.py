@@ -69,6 +69,10 @@ RULES: dict[str, Rule] = {
     "settings.change": rule(*ADMINS),
     # the stores (handlers/stock.py)
     "stock.manage": rule(*STORES),
+    # supplies (handlers/requisitions.py): the second approval of a big requisition; readying and
+    # handing out what was approved
+    "requisition.second_approval": rule(*STORES),
+    "requisition.fulfil": rule("logistics_staff", "logistics_admin"),
     # repairs: who oversees every ticket (managers: those of their own technicians, handlers/tickets.py)
     "ticket.supervise": rule("admin", "logistics_admin", "manager", department=True),
 }

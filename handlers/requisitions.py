@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import refusals, stock
+from handlers import authz, refusals, stock
 from handlers.flow import (
     Action,
     Area,
@@ -71,8 +71,6 @@ FROM: dict[str, tuple[str, ...]] = {
     "handout": ("approved", "ready"),
     "partial": ("approved", "ready"),
 }
-LOGISTICS = ("logistics_staff", "logistics_admin")
-SECOND_STEP = ("logistics_admin", "admin")
 NUMBER = re.compile(r"^S-\d{4}-\d{6}$")
 
 
@@ -283,11 +281,11 @@ async def route(actor: Actor, quantity: int, value: int) -> Msg:
 
 
 def second_step(person: Person) -> bool:
-    return any(person.has_role(role) for role in SECOND_STEP)
+    return authz.allowed(person, "requisition.second_approval")
 
 
 def logistics(person: Person) -> bool:
-    return any(person.has_role(role) for role in LOGISTICS)
+    return authz.allowed(person, "requisition.fulfil")
 
 
 async def decides_now(actor: Actor, requisition: Requisition) -> bool:

@@ -51,9 +51,9 @@ COMMANDS = {
 }
 # Refused by the stores' own words (handlers/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}
-# Oversight of a ticket depends on the ticket (whose technician, which department): the repairs
-# loop's own tests drive it (tests/test_ticket_rules.py, tests/dialog/test_ticket_life_telegram.py).
-ELSEWHERE = {"ticket.supervise"}
+# Actions on one ticket or requisition depend on that record too (whose technician, which step it is
+# at): the areas' own matrices drive them (tests/test_ticket_rules.py, tests/test_requisition_rules.py).
+ELSEWHERE = {"ticket.supervise", "requisition.second_approval", "requisition.fulfil"}
 
 
 def lacking(action: str) -> list[str]:

@@ -30,7 +30,35 @@ def upgrade() -> None:
     )
 
 
+    append_only_audit_log()
+
+
+def append_only_audit_log() -> None:
+    """The audit log takes new rows and nothing else: no UPDATE, no DELETE, whoever asks."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+    else:
+        for event in ("update", "delete"):
+            op.execute(
+                f"CREATE TRIGGER audit_log_no_{event} BEFORE {event.upper()} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+            )
+
+
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION audit_log_append_only()")
+    else:
+        op.execute("DROP TRIGGER audit_log_no_update")
+        op.execute("DROP TRIGGER audit_log_no_delete")
     op.drop_table("org_settings")
     op.drop_index(op.f("ix_people_handle"), table_name="people")
     op.drop_column("people", "handle")

@@ -22,6 +22,10 @@ from handlers.refusals import Acting, Refused
 from storage.models import AuditEntry, Person
 
 
+# Records are short references (R-2026-000123, person:20, sla_hours); a button must carry one.
+MAX_RECORD = 40
+
+
 def done(actor: Acting, action: str, record: str | None = None, **detail: Any) -> None:
     """Record a privileged action that was done, in the caller's transaction."""
     actor.session.add(
@@ -98,6 +102,8 @@ async def audit_page(ctx: StepContext, subject: str, period: Period | None, page
         person = await find_person(ctx.session, subject)
         if person is None and subject.startswith(("@", "#")):
             return said(msg("admin.error.no_such_person", ref=subject[:40]))
+        if person is None and len(subject.encode()) > MAX_RECORD:
+            return said(msg("audit.usage"))
         if person is None:
             record = subject.upper() if subject[:2].upper() in ("R-", "S-") else subject
     found = await entries(ctx.session, ctx.zone, period, person, record)
@@ -109,7 +115,9 @@ async def audit_page(ctx: StepContext, subject: str, period: Period | None, page
         period=period.label if period else msg("audit.all_time"),
     )
     when = period.compact if period else ""
-    text, rows = paged(title, lines, page, lambda target: f"aud:{target}:{about[:40]}:{when}")
+    # Telegram carries at most 64 bytes of a button: a person travels as #id.
+    carried = f"#{person.id}" if person is not None else about
+    text, rows = paged(title, lines, page, lambda target: f"aud:{target}:{carried}:{when}")
     return said(text, rows)
 
 

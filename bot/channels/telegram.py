@@ -48,6 +48,7 @@ from handlers.conversation import (
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
+from storage.db import is_outage
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
 # become the only form in its next major version; read when the value is accessed.
@@ -147,8 +148,11 @@ class TelegramChannel:
             return JSONResponse({"error": "not a Telegram update"}, status_code=400)
         try:
             await self.handle_update(update)
-        except Exception:
+        except Exception as exc:
             # Not acknowledged: Telegram sends the update again, and its key makes the retry safe.
+            if is_outage(exc):
+                log.warning("database unreachable; update %s refused for now (%s)", update.update_id, exc)
+                return JSONResponse({"error": "try again"}, status_code=503)
             log.exception("handling Telegram update %s failed", update.update_id)
             return JSONResponse({"error": "try again"}, status_code=500)
         return Response(status_code=200)
@@ -226,7 +230,11 @@ class TelegramChannel:
             for update in chat_updates:
                 try:
                     await self.handle_update(update)
-                except Exception:
+                except Exception as exc:
+                    if is_outage(exc):
+                        # Not this update's fault: it waits, uncounted, until the database is back.
+                        log.warning("database unreachable; update %s waits (%s)", update.update_id, exc)
+                        return
                     tries = failures[update.update_id] = failures.get(update.update_id, 0) + 1
                     log.exception("handling Telegram update %s failed (try %s)", update.update_id, tries)
                     if tries < UPDATE_ATTEMPTS:
@@ -314,8 +322,11 @@ class TelegramChannel:
         while True:
             try:
                 sent = await drain(self.outbox, CHANNEL, self.send_notice)
-            except Exception:
-                log.exception("draining the Telegram outbox failed; trying again shortly")
+            except Exception as exc:
+                if is_outage(exc):
+                    log.warning("database unreachable; notices wait (%s)", exc)
+                else:
+                    log.exception("draining the Telegram outbox failed; trying again shortly")
                 sent = 0
             if not sent:
                 self._wake.clear()

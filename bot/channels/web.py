@@ -26,6 +26,7 @@ from handlers.flow import sniff_image_type
 from handlers.i18n import LOCALES, catalog, pick_locale, translate
 from handlers.outbox import Outbox
 from handlers.tickets import viewable_photo
+from storage.db import is_outage
 from storage.models import ChannelAccount, Person
 
 log = logging.getLogger(__name__)
@@ -204,8 +205,11 @@ class WebChat:
         try:
             outcome = await self.houqin.handle(inbound)
             await self.houqin.mark_replied(outcome)
-        except Exception:
+        except Exception as exc:
             # Rolled back, nothing kept: the page may retry with the same client_id.
+            if is_outage(exc):
+                log.warning("database unreachable; a browser message is refused for now (%s)", exc)
+                return problem(503, translate(self.default_locale, "dialog.error.internal"))
             log.exception("handling a browser message failed")
             return problem(500, translate(self.default_locale, "dialog.error.internal"))
         return JSONResponse(outcome_json(outcome, inbound.sender))

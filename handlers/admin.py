@@ -13,6 +13,7 @@ from handlers.flow import Action, Area, Handler, StepContext
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
 from handlers.stock import stock_command
+from handlers.ticket_actions import ticket_command
 
 # command → (the action that shows it in the menu, its handler, whether it does something on its own)
 ENTRIES: dict[str, tuple[str, Handler, bool]] = {
@@ -25,12 +26,17 @@ ENTRIES: dict[str, tuple[str, Handler, bool]] = {
     "settings": ("settings.view", org_settings.settings_command, True),
     "scorecard": ("scorecard.view", scorecards.scorecard_command, True),
     "stock": ("stock.manage", stock_command, True),
+    "ticket": ("ticket.supervise", ticket_command, False),
 }
+# Commands answered by other areas; the menu only points at them.
+ELSEWHERE = ("stock", "ticket")
+# Usage shown by a button whose command needs words, when it is not `<command>.usage`.
+USAGE = {"ticket": "ticket.supervise_usage"}
 
 
 # What the menu lists, in order, and the commands this area answers (for the catalog test).
 MENU = tuple(ENTRIES)
-COMMANDS = ("admin", *(name for name in ENTRIES if name != "stock"))
+COMMANDS = ("admin", *(name for name in ENTRIES if name not in ELSEWHERE))
 
 
 def visible(ctx: StepContext) -> list[str]:
@@ -57,7 +63,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
         return await handler(ctx, "")
     if not authz.allowed_somewhere(ctx.person, ENTRIES[value][0]):
         return await handler(ctx, "")  # refused (and audited) by the command itself
-    return said(msg(f"{value}.usage"))
+    return said(msg(USAGE.get(value, f"{value}.usage")))
 
 
 AREA = Area(
@@ -65,7 +71,7 @@ AREA = Area(
     buttons={"adm": on_button, "aud": audit.on_button, "org": org.on_button},
     commands={
         "admin": admin_command,
-        **{name: handler for name, (_, handler, _) in ENTRIES.items() if name != "stock"},
+        **{name: handler for name, (_, handler, _) in ENTRIES.items() if name not in ELSEWHERE},
     },
     uploads={"org": org.import_upload},
 )

@@ -21,7 +21,6 @@ from handlers.i18n import Renderable, msg
 from handlers.refusals import Acting, Refused
 from storage.models import AuditEntry, Person
 
-
 # Records are short references (R-2026-000123, person:20, sla_hours); a button must carry one.
 MAX_RECORD = 40
 

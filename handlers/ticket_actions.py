@@ -113,9 +113,22 @@ async def ticket_command(ctx: StepContext, args: str) -> Action:
     if not number:
         return said(msg("ticket.usage"))
     try:
+        if number.lower() in ("close", "reopen"):
+            return await supervise(actor_of(ctx), number.lower(), args.strip().split(maxsplit=2)[1:])
         return await view(actor_of(ctx), number)
     except Refused as refused:
         return said(refused.reason)
+
+
+async def supervise(actor: Actor, action: str, words: list[str]) -> Action:
+    """/ticket close|reopen NUMBER [note]: a supervisor closes a resolved ticket nobody confirmed, or
+    sends a resolved or closed one back to its technician."""
+    if not words:
+        return said(msg("ticket.supervise_usage"))
+    ticket = await tickets.load(actor, words[0], action)
+    note = words[1].strip()[:500] if len(words) > 1 else None
+    await tickets.move(actor, ticket, action, note=note)
+    return said(msg(f"ticket.done.{action}", number=ticket.number))
 
 
 async def view(actor: Actor, ref: str) -> Action:

@@ -49,6 +49,9 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "cancel": (("new", "assigned", "accepted"), "cancelled"),
     "assign": (("new", *WORKING), "assigned"),
     "autoclose": (("resolved",), "closed"),
+    # Supervisors (admins, logistics admins, the technician's manager) from /ticket close|reopen.
+    "close": (("resolved",), "closed"),
+    "reopen": (("resolved", "closed"), "reopened"),
 }
 LOW_RATING = 2
 
@@ -88,7 +91,7 @@ async def may(session: AsyncSession, person: Person, action: str, ticket: Ticket
         return ticket.reporter_id == person.id
     if action == "cancel":
         return ticket.reporter_id == person.id or await supervises(session, person, ticket)
-    if action == "assign":
+    if action in ("assign", "close", "reopen"):
         return await supervises(session, person, ticket)
     if action in ("comment", "view"):
         return (
@@ -147,7 +150,7 @@ async def move(actor: Actor, ticket: Ticket, action: str, note: str | None = Non
         ticket.resolved_at = actor.now
     if ticket.status == "closed":
         ticket.closed_at = actor.now
-    if action == "dispute":
+    if action in ("dispute", "reopen"):
         ticket.reopen_count += 1
     actor_id = actor.person.id  # None when the system acts (auto-close)
     actor.session.add(
@@ -343,6 +346,8 @@ def status_update(ticket: Ticket, action: str, note: str | None) -> Msg:
         "autoclose": "ticket.notice.autoclosed",
         "dispute": "ticket.notice.reopened",
         "cancel": "ticket.notice.cancelled",
+        "close": "ticket.notice.closed_by_supervisor",
+        "reopen": "ticket.notice.reopened_by_supervisor",
     }[action]
     return msg(key, number=ticket.number, technician=who, note=note or "—")
 

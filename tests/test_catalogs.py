@@ -73,6 +73,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"ticket.button.{a}" for a in ("accept", "decline", "start", "parts", "resolve", "comment", "assign")}
     used |= {f"ticket.flow.{f}" for f in ("decline", "parts", "resolve", "comment", "rating_comment", "reassign")}
     used |= {f"ticket.button.{a}" for a in ("cancel",)} | {f"ticket.done.{a}" for a in ("start", "cancel")}
+    used |= {f"ticket.done.{a}" for a in ("close", "reopen")}
     used |= {f"command.{c}" for c in admin.COMMANDS}
     used |= {f"admin.menu.{part}.{name}" for part in ("line", "button") for name in admin.MENU}
     used |= {f"role.{part}.{sub}" for part in ("done", "told") for sub in ("grant", "revoke")}

@@ -28,14 +28,25 @@ async def roles_of(db: Database, handle: str) -> list[tuple[str, str]]:
 async def test_the_admin_menu_shows_buttons_that_open_each_command(person: Callable[[str], WebPerson]) -> None:
     admin = person("admin")
     menu = await admin.says("/admin")
-    assert menu.labels == ["角色", "组织架构", "审计日志", "导出", "统计", "群发通知", "系统设置", "考核", "库存"]
+    assert menu.labels == [
+        "角色",
+        "组织架构",
+        "审计日志",
+        "导出",
+        "统计",
+        "群发通知",
+        "系统设置",
+        "考核",
+        "库存",
+        "报修单",
+    ]
     assert "/export tickets|requisitions|stock|suggestions|audit [csv|xlsx] [起 止]" in menu.text
     assert "用法：\n/role @用户名" in await admin.presses("角色")  # needs arguments: its usage
     await admin.says("/admin")
     assert "🏢 组织架构" in await admin.presses("组织架构")  # runs on its own
     # A manager's menu has only what a manager may do.
     sarah = await person("sarah.lin").says("/admin")
-    assert sarah.labels == ["Statistics", "Broadcast", "Scorecards"]
+    assert sarah.labels == ["Statistics", "Broadcast", "Scorecards", "Tickets"]
     # A forged press of a button the menu never showed them is refused by the command itself.
     forged = await person("sarah.lin").presses_payload("adm:audit")
     assert forged.texts == ["⛔ You may not read the audit log: only Admin may do that."]
@@ -293,3 +304,30 @@ async def test_scorecards_are_for_managers_and_the_people_themselves(person: Cal
     assert "📊 赵磊 的考核" in await person("zhao.lei").says("/scorecard")  # their own
     assert "⛔" in await person("zhao.lei").says("/scorecard @sun.qiang")
     assert "用法" in await lin.says("/scorecard @nobody")
+
+
+async def test_a_supervisor_closes_and_reopens_tickets_from_chat(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    wang, zhao, lin = person("wang.fang"), person("zhao.lei"), person("lin.hua")
+    number = await repair_by(wang)
+    early = await lin.says(f"/ticket close {number}")  # not resolved yet: not now, and not a refusal
+    assert early.texts == [f"{number} 当前是「已分派」，不能进行这个操作。"]
+    for button in ("✔ 接单", "▶ 开始维修", "✅ 已修好"):
+        await zhao.says(f"/ticket {number}")  # the card as it is now, with its buttons
+        await zhao.presses(button)
+    await zhao.presses("跳过")
+    await zhao.presses("跳过")
+    # The reporter never confirms; the logistics admin closes it, then reopens it after a complaint.
+    assert (await wang.says(f"/ticket close {number}")).texts == [f"你没有权限对 {number} 进行这个操作。"]
+    assert (await lin.says(f"/ticket close {number} 已电话确认")).texts == [f"✅ {number} 已关闭。"]
+    assert f"{number} 已由管理人员关闭。" in [n["text"] for n in await wang.inbox()]
+    assert (await lin.says(f"/ticket reopen {number} 又坏了")).texts == [f"✅ {number} 已重新打开，维修工会收到通知。"]
+    async with db.unit_of_work() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        actions = (
+            await session.scalars(select(AuditEntry.action).where(AuditEntry.record == number).order_by(AuditEntry.id))
+        ).all()
+    assert ticket is not None and (ticket.status, ticket.reopen_count) == ("reopened", 1)
+    assert actions[-2:] == ["ticket.close", "ticket.reopen"]
+    assert "用法：/ticket close" in await lin.says("/ticket close")

@@ -58,11 +58,15 @@ async def admin_command(ctx: StepContext, args: str) -> Action:
 async def on_button(ctx: StepContext, value: str) -> Action:
     if value not in ENTRIES:
         return said(msg("dialog.error.forged_button"))
-    _, handler, on_its_own = ENTRIES[value]
+    action, handler, on_its_own = ENTRIES[value]
+    if not authz.allowed_somewhere(ctx.person, action) and not authz.RULES[action].own:
+        # A press of a button their menu never showed: refused (and audited) before anything runs.
+        try:
+            authz.require(ctx, action)
+        except Refused as refused:
+            return Action(say=((refused.reason, ()),), toast=refused.reason)
     if on_its_own:
         return await handler(ctx, "")
-    if not authz.allowed_somewhere(ctx.person, ENTRIES[value][0]):
-        return await handler(ctx, "")  # refused (and audited) by the command itself
     return said(msg(USAGE.get(value, f"{value}.usage")))
 
 

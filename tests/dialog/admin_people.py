@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import func, select
@@ -36,21 +37,34 @@ BY_ROLE = {
 
 
 class Speaker(Protocol):
-    async def __call__(self, text: str) -> str: ...
+    async def says(self, text: str) -> str: ...
+
+    async def presses(self, payload: str) -> str: ...
 
 
-def web_speaker(person: WebPerson) -> Speaker:
-    async def speak(text: str) -> str:
-        return (await person.says(text)).text
+@dataclass
+class WebSpeaker:
+    person: WebPerson
 
-    return speak
+    async def says(self, text: str) -> str:
+        return (await self.person.says(text)).text
+
+    async def presses(self, payload: str) -> str:
+        """A button payload sent as it is, whether or not it was ever shown (a forged press)."""
+        return (await self.person.presses_payload(payload)).text
 
 
-def telegram_speaker(person: TelegramPerson) -> Speaker:
-    async def speak(text: str) -> str:
-        return (await person.says(text)).text
+@dataclass
+class TelegramSpeaker:
+    person: TelegramPerson
 
-    return speak
+    async def says(self, text: str) -> str:
+        return (await self.person.says(text)).text
+
+    async def presses(self, payload: str) -> str:
+        """Forged callback data on the newest message the bot sent them."""
+        last = self.person.chat[-1].message_id
+        return (await self.person.presses_data(last, payload, strict=False)).text
 
 
 async def link_telegram(

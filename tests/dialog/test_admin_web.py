@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import AuditEntry, Department, Person, Room, Ticket
-from tests.dialog.admin_people import refusals_of, snapshot
+from tests.dialog.admin_people import person_id, refusals_of, snapshot
 from tests.dialog.web_person import WebPerson
 
 
@@ -82,7 +82,7 @@ async def test_roles_are_granted_and_revoked_and_the_last_admin_cannot_go(
     last = await admin.says("/role revoke @admin admin")
     assert last.texts == ["⛔ 不能收回最后一位管理员的角色：请先授予其他人管理员角色。"]
     assert await snapshot(db) == before
-    [refused] = [e for e in await refusals_of(db, 20) if e.action == "role.revoke"]
+    [refused] = [e for e in await refusals_of(db, await person_id(db, "admin")) if e.action == "role.revoke"]
     assert refused.record == "person:20"
     assert "✅" in await admin.says("/role grant @li.na admin")
     assert "✅" in await admin.says("/role revoke @admin admin")
@@ -331,3 +331,18 @@ async def test_a_supervisor_closes_and_reopens_tickets_from_chat(
     assert ticket is not None and (ticket.status, ticket.reopen_count) == ("reopened", 1)
     assert actions[-2:] == ["ticket.close", "ticket.reopen"]
     assert "用法：/ticket close" in await lin.says("/ticket close")
+
+
+async def test_a_flow_checks_again_when_it_submits(db: Database, person: Callable[[str], WebPerson]) -> None:
+    huang = person("huang.li")
+    await huang.says("/broadcast finance 下午停电")
+    assert "人数：3 人" in huang.heard[-1]
+    # While he reads the summary, an admin takes his manager role away.
+    assert "✅" in await person("admin").says("/role revoke @huang.li manager")
+    before = await snapshot(db)
+    refused = await huang.presses("✔")
+    assert refused.texts == ["⛔ 你没有权限向部门发通知。只有部门负责人、系统管理员可以这样做。"]
+    after = await snapshot(db)
+    assert after["outbox"] == before["outbox"] and after["done"] == before["done"]
+    [entry] = [e for e in await refusals_of(db, await person_id(db, "huang.li")) if e.action == "broadcast.department"]
+    assert entry.record == "department:finance"

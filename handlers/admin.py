@@ -72,7 +72,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
 
 AREA = Area(
     flows=(org.IMPORT, broadcast.FLOW),
-    buttons={"adm": on_button, "aud": audit.on_button, "org": org.on_button},
+    buttons={"adm": on_button, "aud": audit.on_button, "org": org.on_button, "sc": scorecards.on_button},
     commands={
         "admin": admin_command,
         **{name: handler for name, (_, handler, _) in ENTRIES.items() if name not in ELSEWHERE},

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, org_settings
-from handlers.adminkit import BadPeriod, Period, find_person, month_period, parse_month, said
+from handlers.adminkit import BadPeriod, Period, find_person, month_period, paged, parse_month, said
 from handlers.flow import Action, StepContext
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
@@ -29,6 +29,7 @@ from handlers.refusals import Refused
 from storage.models import Department, Person, PersonRole, Requisition, Ticket
 
 WORKERS = ("technician", "logistics_staff")
+CARDS_PER_PAGE = 2
 
 
 @dataclass
@@ -182,8 +183,7 @@ async def default_card(ctx: StepContext, period: Period) -> Action:
     """No subject: every department for those who oversee all, the own department for a manager,
     one's own card otherwise (which the table refuses to those who have none)."""
     if authz.allowed(ctx.person, "scorecard.view"):
-        cards = [await department_card(ctx.session, d, period, ctx.zone) for d in await departments(ctx.session)]
-        return said(Lines(tuple(cards)))
+        return await all_departments(ctx, period, 0)
     managed = [role.scope for role in ctx.person.roles if role.role == "manager" and role.scope]
     if managed:
         found = await departments(ctx.session, managed)
@@ -191,6 +191,27 @@ async def default_card(ctx: StepContext, period: Period) -> Action:
     own = any(role.role in WORKERS for role in ctx.person.roles)
     authz.require(ctx, "scorecard.view", f"person:{ctx.person.id}", own=own)
     return said(await person_card(ctx.session, ctx.person, period, ctx.zone))
+
+
+async def all_departments(ctx: StepContext, period: Period, page: int) -> Action:
+    """Every department's card, a few to a page."""
+    cards = [await department_card(ctx.session, d, period, ctx.zone) for d in await departments(ctx.session)]
+    title = msg("scorecard.title", month=period.label)
+    text, rows = paged(title, cards, page, lambda target: f"sc:{target}:{period.first:%Y-%m}", size=CARDS_PER_PAGE)
+    return said(text, rows)
+
+
+async def on_button(ctx: StepContext, value: str) -> Action:
+    """sc:<page>:<YYYY-MM>: another page of every department's cards, checked again."""
+    page, _, month = value.partition(":")
+    period = parse_month(month)
+    if not page.isdigit() or len(page) > 4 or period is None:
+        return said(msg("dialog.error.forged_button"))
+    try:
+        authz.require(ctx, "scorecard.view")
+    except Refused as refused:
+        return Action(say=((refused.reason, ()),), toast=refused.reason)
+    return await all_departments(ctx, period, int(page))
 
 
 async def departments(session: AsyncSession, codes: Sequence[str] | None = None) -> list[Department]:

@@ -65,6 +65,7 @@ BUTTONS = {
     "stats.view": "adm:stats",
     "broadcast.department": "adm:broadcast",
     "settings.view": "adm:settings",
+    "scorecard.view": "sc:1:2026-10",
     "stock.manage": "adm:stock",
     "ticket.supervise": "adm:ticket",
 }

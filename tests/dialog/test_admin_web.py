@@ -304,6 +304,11 @@ async def test_scorecards_are_for_managers_and_the_people_themselves(person: Cal
     assert "📊 赵磊 的考核" in await person("zhao.lei").says("/scorecard")  # their own
     assert "⛔" in await person("zhao.lei").says("/scorecard @sun.qiang")
     assert "用法" in await lin.says("/scorecard @nobody")
+    # Every department, a page at a time.
+    first = await lin.says("/scorecard 2026-10")
+    assert first.texts[0].startswith("📊 各部门考核（2026-10-01 – 2026-10-31）（共 5 条，第 1/3 页）\n📊 财务处 考核")
+    assert "📊 后勤保障处 考核" in await lin.presses("下一页")
+    assert "⛔" in await huang.presses_payload("sc:2:2026-10")  # a manager sees his own, not every page
 
 
 async def test_a_supervisor_closes_and_reopens_tickets_from_chat(

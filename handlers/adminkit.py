@@ -80,30 +80,37 @@ class Period:
     def from_compact(cls, text: str) -> Period | None:
         first, _, last = text.partition("-")
         try:
-            return cls(datetime.strptime(first, "%Y%m%d").date(), datetime.strptime(last, "%Y%m%d").date())
+            period = cls(datetime.strptime(first, "%Y%m%d").date(), datetime.strptime(last, "%Y%m%d").date())
         except ValueError:
             return None
+        return period if period.first.year in YEARS and period.last.year in YEARS else None
 
 
 MAX_PERIOD = timedelta(days=366 * 2)
 
 
+# Years a period may name: far enough either way for any real record, and never near date's limits.
+YEARS = range(2000, 2101)
+DAY = re.compile(r"(?:(\d{4})[-/.])?(\d{1,2})[-/.](\d{1,2})")
+
+
 def parse_day(text: str, today: date) -> date | None:
-    """2026-11-26, 2026/11/26, 11-26 (this year)."""
-    parts = re.split(r"[-/.]", text.strip())
+    """2026-11-26, 2026/11/26, 11-26 (this year); ASCII digits only."""
+    found = DAY.fullmatch(text.strip())
+    if found is None or not text.isascii():
+        return None
+    year = int(found.group(1)) if found.group(1) else today.year
+    if year not in YEARS:
+        return None
     try:
-        if len(parts) == 3:
-            return date(int(parts[0]), int(parts[1]), int(parts[2]))
-        if len(parts) == 2:
-            return date(today.year, int(parts[0]), int(parts[1]))
+        return date(year, int(found.group(2)), int(found.group(3)))
     except ValueError:
         return None
-    return None
 
 
 def parse_month(text: str) -> Period | None:
     found = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
-    if found is None or not 1 <= int(found.group(2)) <= 12:
+    if found is None or not text.isascii() or int(found.group(1)) not in YEARS or not 1 <= int(found.group(2)) <= 12:
         return None
     return month_period(date(int(found.group(1)), int(found.group(2)), 1))
 

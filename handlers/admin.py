@@ -78,4 +78,5 @@ AREA = Area(
         **{name: handler for name, (_, handler, _) in ENTRIES.items() if name not in ELSEWHERE},
     },
     uploads={"org": org.import_upload},
+    links={"join": org.join},
 )

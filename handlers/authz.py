@@ -50,6 +50,7 @@ RULES: dict[str, Rule] = {
     "org.view": rule(*STORES),
     "org.change": rule(*ADMINS),
     "org.import": rule(*ADMINS),
+    "org.invite": rule(*ADMINS),
     # the audit log
     "audit.view": rule(*ADMINS),
     # exports (surveys export belongs to the surveys area)

@@ -10,14 +10,16 @@ have changed while they read the summary.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz
-from handlers.adminkit import HANDLE, paged, said
+from handlers.adminkit import HANDLE, find_person, paged, said
 from handlers.audit import done
 from handlers.conversation import DocumentIn
 from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted
@@ -26,7 +28,7 @@ from handlers.people import ROLES
 from handlers.refusals import Refused
 from handlers.repair import CATEGORIES
 from handlers.stock import ImportProblems, read_table
-from storage.models import Building, Department, Person, PersonRole, Room
+from storage.models import AuditEntry, Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room
 
 DEPARTMENT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PLACE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -78,6 +80,9 @@ async def org_command(ctx: StepContext, args: str) -> Action:
         if words[0].lower() == "import":
             authz.require(ctx, "org.import")
             return Action(start=(IMPORT.name, {}))
+        if words[0].lower() == "invite":
+            authz.require(ctx, "org.invite", words[1][:40] if len(words) > 1 else None)
+            return await invite(ctx, words[1] if len(words) > 1 else "")
         authz.require(ctx, "org.change", what[:32])
     except Refused as refused:
         return said(refused.reason)
@@ -206,6 +211,70 @@ async def add_room(ctx: StepContext, building_code: str, code: str, zh: str, en:
     return said(
         msg("org.done.room_add", building=Label(building.name_zh, building.name_en), code=code, name=Label(zh, en))
     )
+
+
+# --- invitations: joining a chat account to a person an admin added -----------------------------
+
+
+async def invite(ctx: StepContext, ref: str) -> Action:
+    """/org invite @handle: a one-time code the person sends from their own chat account."""
+    person = await find_person(ctx.session, ref) if ref else None
+    if person is None:
+        return said(msg("admin.error.no_such_person", ref=ref[:40]) if ref else msg("org.usage"))
+    code = secrets.token_hex(8)
+    ctx.session.add(
+        Invitation(
+            code=code,
+            person_id=person.id,
+            created_by=ctx.person.id,
+            created_at=ctx.now,
+            expires_at=ctx.now + INVITE_FOR,
+        )
+    )
+    done(ctx, action="org.invite", record=f"person:{person.id}")
+    return said(msg("org.invite.done", person=person.display_name, command=f"/start join_{code}", days=INVITE_FOR.days))
+
+
+async def join(ctx: StepContext, code: str) -> Action:
+    """/start join_<code>: this chat account now belongs to the invited person (once per code)."""
+    invitation = await ctx.session.scalar(select(Invitation).where(Invitation.code == code[:32]))
+    if invitation is None or invitation.used_at is not None or invitation.expires_at < ctx.now:
+        # Someone trying codes is worth knowing about; an expired or used one is just late.
+        if invitation is None:
+            ctx.session.add(
+                AuditEntry(
+                    actor_id=ctx.person.id, channel=ctx.channel, action="org.join", outcome="refused", at=ctx.now
+                )
+            )
+        return said(msg("org.invite.invalid"))
+    account = await ctx.session.scalar(
+        select(ChannelAccount).where(ChannelAccount.person_id == ctx.person.id, ChannelAccount.channel == ctx.channel)
+    )
+    taken = await ctx.session.scalar(
+        select(ChannelAccount.id).where(
+            ChannelAccount.person_id == invitation.person_id, ChannelAccount.channel == ctx.channel
+        )
+    )
+    if account is None or taken is not None:
+        return said(msg("org.invite.already"))
+    # Claimed by a conditional UPDATE: of two accounts sending one code at once, one gets it.
+    claimed = await ctx.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
+        .values(used_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
+        return said(msg("org.invite.invalid"))
+    person = await ctx.session.get(Person, invitation.person_id)
+    assert person is not None
+    account.person = person  # the relationship, so the session's picture of both people follows
+    await ctx.session.flush()
+    done(ctx, action="org.join", record=f"person:{person.id}", account=account.external_id)
+    return said(msg("org.invite.joined", person=person.display_name))
+
+
+INVITE_FOR = timedelta(days=7)
 
 
 # --- importing ------------------------------------------------------------------------------------

@@ -486,7 +486,7 @@ class ApprovalDelegation(Base):
     delegate: Mapped[Person] = relationship(lazy="joined", foreign_keys=[delegate_id])
 
 
-# --- administration (org settings changed from chat) ---
+# --- administration: settings changed from chat, invitations ---
 
 
 class OrgSetting(Base):
@@ -499,3 +499,17 @@ class OrgSetting(Base):
     value: Mapped[str] = mapped_column(Text)
     changed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invitation(Base):
+    """A one-time code that joins a chat account to a person an admin added (/org invite @handle):
+    sent to Houqin as /start join_<code> from the new account."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()

@@ -35,6 +35,7 @@ COMMANDS = {
     "org.view": "/org",
     "org.change": "/org dept add lab 实验室 Laboratory",
     "org.import": "/org import",
+    "org.invite": "/org invite @wang.fang",
     "audit.view": "/audit",
     "scorecard.view": "/scorecard hr",
     "broadcast.all": "/broadcast all 明天停电",

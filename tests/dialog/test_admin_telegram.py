@@ -113,3 +113,21 @@ async def test_the_default_language_changed_from_chat_is_used(
     async with db.unit_of_work() as session:
         alex = await session.scalar(select(Person).where(Person.display_name == "Alex"))
     assert alex is not None and alex.locale is None  # their own choice is still theirs to make
+
+
+async def test_an_invitation_joins_a_telegram_account_to_the_person_an_admin_added(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    admin = await link_telegram(db, telegram_user, 7312, "admin")
+    invited = await admin.says("/org invite @chen.jing")
+    code = invited.text.split("/start join_")[1].split()[0]
+    chen = telegram_user(7313, "Jing")
+    assert await chen.says(f"/start join_{code}") == ["✅ 欢迎，陈静！你的账号已绑定，可以开始使用了。"]
+    assert "这个邀请码无效" in await telegram_user(7314, "Other").says(f"/start join_{code}")  # once only
+    assert "这个邀请码无效" in await telegram_user(7315, "Guess").says("/start join_0123456789abcdef")
+    # She is 陈静 now, on Telegram: roles given to 陈静 reach this chat.
+    await admin.says("/role grant @chen.jing logistics_staff")
+    assert chen.latest("新角色").text == "ℹ️ 系统管理员 Admin 授予了你新角色：后勤人员。"
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == "chen.jing"))
+        assert person is not None and {a.channel for a in person.accounts} == {"web", "telegram"}

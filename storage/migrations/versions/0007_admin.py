@@ -1,4 +1,4 @@
-"""admin: people's handles, organisation settings changed from chat
+"""admin: people's handles, organisation settings changed from chat, invitations, append-only audit
 
 Revision ID: 0007_admin
 Revises: 0004
@@ -30,6 +30,23 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "invitations",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["created_by"], ["people.id"], name=op.f("fk_invitations_created_by_people")),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["people.id"], name=op.f("fk_invitations_person_id_people"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
+        sa.UniqueConstraint("code", name=op.f("uq_invitations_code")),
+    )
+    op.create_index(op.f("ix_invitations_person_id"), "invitations", ["person_id"], unique=False)
     append_only_audit_log()
 
 
@@ -53,6 +70,8 @@ def append_only_audit_log() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_invitations_person_id"), table_name="invitations")
+    op.drop_table("invitations")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION audit_log_append_only()")

@@ -184,7 +184,8 @@ async def test_a_failure_is_a_translated_json_error_and_keeps_nothing(
     db: Database, web_service: Service, person: Callable[[str], WebPerson], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
-        raise ConnectionError("database went away")
+        # A fault in handling, not an outage (an unreachable database is a 503: tests/reliability).
+        raise RuntimeError("a bug while handling")
 
     monkeypatch.setattr(web_service.houqin, "handle", broken)
     response = await person("wang.fang").client.post(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import repair, requisitions, stock, supply, ticket_actions
+from handlers import digest, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -17,7 +17,14 @@ from storage.db import Database
 
 log = logging.getLogger("houqin")
 
-AREAS: tuple[Area, ...] = (repair.AREA, supply.AREA, ticket_actions.AREA, requisitions.AREA, stock.AREA)
+AREAS: tuple[Area, ...] = (
+    repair.AREA,
+    supply.AREA,
+    ticket_actions.AREA,
+    requisitions.AREA,
+    stock.AREA,
+    digest.AREA,
+)
 
 
 @dataclass
@@ -67,7 +74,7 @@ def build_service(settings: Settings) -> Service:
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone, settings.rules))
+    service = Service(settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules))
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:

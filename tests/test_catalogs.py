@@ -34,6 +34,8 @@ FAMILIES = (
     "supply",
     "requisition",
     "stock",
+    "reminder",
+    "digest",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -106,6 +108,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "ticket.comment_line",
         "requisition.history_line",
         "requisition.line",
+        "digest.count_line",
     )
     untranslated = [k for k, v in catalog("zh_CN").items() if not han.search(v) and k not in only_symbols]
     assert untranslated == []

@@ -161,7 +161,8 @@ async def repairs(session: AsyncSession, scope: Scope, start: datetime, end: dat
             .limit(2 - out.resolved % 2)
         )
         values = [float(v) for v in middle.all()]
-        out.median_hours = sum(values) / len(values) / 3600 if values else None
+        # Rounded: SQLite's julianday arithmetic is a float a few microseconds off.
+        out.median_hours = round(sum(values) / len(values) / 3600, 2) if values else None
     backlog = await session.execute(
         select(Ticket.category, func.count(Ticket.id))
         .where(mine, Ticket.status.in_(OPEN_NOT_RESOLVED))
@@ -215,7 +216,7 @@ async def supplies(session: AsyncSession, scope: Scope, start: datetime, end: da
         )
     ).one()
     out.approved = int(approved[0] or 0)
-    out.approval_hours = float(approved[1]) / 3600 if approved[1] is not None else None
+    out.approval_hours = round(float(approved[1]) / 3600, 2) if approved[1] is not None else None
     out.pending = int(
         await session.scalar(select(func.count(Requisition.id)).where(mine, Requisition.status.in_(req.PENDING))) or 0
     )

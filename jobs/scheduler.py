@@ -32,6 +32,7 @@ from handlers.housekeeping import tidy
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
 from handlers.schedule import WEEKDAYS, Schedule
+from handlers.sends import Tally
 from handlers.tickets import Actor, close_unconfirmed
 from jobs.runs import run_once
 from storage.db import Database
@@ -201,7 +202,10 @@ class Jobs:
             # Not recorded: the next tick or start tries the period again (the send log skips whoever was served).
             log.exception("%s for %s failed", job.name, period)
             return None
-        if not job.claims_itself:
+        if isinstance(outcome, Tally) and outcome.failed:
+            # Not done while someone is left: the next start (within the catch-up window) serves them.
+            log.warning("%s for %s: %s; left for the next try", job.name, period, outcome)
+        elif not job.claims_itself:
             await self.record(job.name, period, started, str(outcome))
         log.info("%s for %s: %s", job.name, period, outcome)
         return outcome

@@ -99,7 +99,7 @@ class Crash(BaseException):
 async def test_a_crash_halfway_through_the_fan_out_resumes_with_those_not_yet_served(
     db: Database, processes: Callable[..., Jobs], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_notify = sends.notify
+    real_notify = sends.notify  # type: ignore[attr-defined]
     calls = 0
 
     async def dies_after_three(*args: Any, **kwargs: Any) -> bool:
@@ -128,7 +128,7 @@ async def test_a_crash_halfway_through_the_fan_out_resumes_with_those_not_yet_se
 async def test_one_recipient_failing_never_stops_the_rest(
     db: Database, processes: Callable[..., Jobs], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_notify = sends.notify
+    real_notify = sends.notify  # type: ignore[attr-defined]
     calls = 0
 
     async def second_one_breaks(*args: Any, **kwargs: Any) -> bool:

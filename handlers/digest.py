@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import refusals
 from handlers import requisitions as req
 from handlers.flow import Action, Area, StepContext
-from handlers.i18n import Label, Lines, Renderable, msg
+from handlers.i18n import Label, Lines, Renderable, msg, pick_locale
 from handlers.outbox import Notice
 from handlers.refusals import Refused
 from handlers.reminders import QUEUE_BUTTON, overdue_notice
@@ -472,7 +473,12 @@ class Prepared:
 
 
 async def prepare(
-    db: Database, schedule: Schedule, due: datetime, now: datetime, only: Sequence[int] | None = None
+    db: Database,
+    schedule: Schedule,
+    due: datetime,
+    now: datetime,
+    only: Sequence[int] | None = None,
+    period: str | None = None,
 ) -> Prepared:
     """The digests of the week that ends before `due`, one per scope, and who gets which."""
     start, end = schedule.digest_week(due)
@@ -489,7 +495,8 @@ async def prepare(
     if "org" in digests:
         # Admins should know who cannot be reached, to fix it.
         digests["org"].unreachable = sorted({r.name for r in unreachable})
-    return Prepared(schedule.week_key(due), digests, [r for r in everyone if r.person_id in can], unreachable)
+    reached = [r for r in everyone if r.person_id in can]
+    return Prepared(period or schedule.week_key(due), digests, reached, unreachable)
 
 
 async def pending_for(session: AsyncSession, person: Person, now: datetime, zone: ZoneInfo) -> int:
@@ -513,10 +520,16 @@ async def notice_for(
 
 
 async def send_weekly(
-    db: Database, schedule: Schedule, due: datetime, now: datetime, only: Sequence[int] | None = None
+    db: Database,
+    schedule: Schedule,
+    due: datetime,
+    now: datetime,
+    only: Sequence[int] | None = None,
+    period: str | None = None,
 ) -> Tally:
-    """Each recipient gets this week's digest once; a rerun serves only those not yet served."""
-    prepared = await prepare(db, schedule, due, now, only)
+    """Each recipient gets this week's digest once (or once per `period` given, for one on demand);
+    a rerun serves only those not yet served."""
+    prepared = await prepare(db, schedule, due, now, only, period)
 
     def delivery(recipient: Recipient) -> Delivery:
         digest = prepared.digests[recipient.scope.subject]
@@ -531,6 +544,51 @@ async def send_weekly(
     if prepared.unreachable:
         log.info("digest %s: unreachable: %s", prepared.period, ", ".join(r.name for r in prepared.unreachable))
     return tally
+
+
+async def find_person(session: AsyncSession, who: str) -> int | None:
+    """A person by id, demo key or display name (for `houqin digest --to`)."""
+    if who.isdigit() and await session.get(Person, int(who)) is not None:
+        return int(who)
+    found = await session.scalar(
+        select(Person.id).where(or_(Person.demo_key == who, Person.display_name == who)).order_by(Person.id).limit(1)
+    )
+    return int(found) if found is not None else None
+
+
+async def locale_of(session: AsyncSession, person_id: int, default: str) -> str:
+    """The language a person reads: their choice, else their latest app's, else the organisation's."""
+    person = await session.get(Person, person_id)
+    hint = await session.scalar(
+        select(ChannelAccount.platform_locale)
+        .where(ChannelAccount.person_id == person_id)
+        .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
+        .limit(1)
+    )
+    return pick_locale(person.locale if person else None, hint, default)
+
+
+async def dry_run(
+    db: Database,
+    schedule: Schedule,
+    now: datetime,
+    default_locale: str,
+    only: Sequence[int] | None,
+    out_dir: Path,
+) -> list[tuple[str, str, Path | None]]:
+    """Each digest as its recipient would read it, sending nothing: (heading, text, chart file)."""
+    prepared = await prepare(db, schedule, now, now, only)
+    shown: list[tuple[str, str, Path | None]] = []
+    async with db.unit_of_work() as session:
+        for recipient in [*prepared.recipients, *prepared.unreachable]:
+            digest = prepared.digests[recipient.scope.subject]
+            locale = await locale_of(session, recipient.person_id, default_locale)
+            notice = await notice_for(session, recipient, digest, now, schedule.zone)
+            buttons = "  ".join(f"[{label.render(locale)}]" for row in notice.buttons for label, _ in row)
+            reached = "" if recipient in prepared.recipients else " (unreachable: would be skipped)"
+            heading = f"{recipient.name} ({recipient.person_id}), {recipient.scope.subject}, {locale}{reached}"
+            shown.append((heading, notice.text.render(locale) + (f"\n{buttons}" if buttons else ""), None))
+    return shown
 
 
 # --- the digest's buttons: jb:queue (the approval queue), jb:remind (nudge overdue technicians) ----

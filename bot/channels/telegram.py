@@ -32,6 +32,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.channels.pacing import Pacer
 from bot.settings import Settings, TelegramMode
 from handlers.conversation import MAX_DOCUMENT, MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
@@ -57,6 +58,8 @@ class TelegramChannel:
         self.houqin = houqin
         self.outbox = outbox
         self._sender: asyncio.Task[None] | None = None
+        # Notices (reminders, digests, cards) stay inside Telegram's flood limits; replies are not paced.
+        self.pacer = Pacer(settings.telegram_send_rate)
         # Set after each handled update: notices it queued go out now instead of at the next poll.
         self._wake = asyncio.Event()
         api = settings.telegram_api_base_url
@@ -301,7 +304,7 @@ class TelegramChannel:
         """Send what the core queued for Telegram accounts; poll for what other processes queued."""
         while True:
             try:
-                sent = await drain(self.outbox, CHANNEL, self.send_notice)
+                sent = await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
             except Exception:
                 log.exception("draining the Telegram outbox failed; trying again shortly")
                 sent = 0
@@ -318,6 +321,7 @@ class TelegramChannel:
         try:
             if pending.card_ref is not None:
                 try:
+                    await self.pacer.wait(pending.address)
                     await bot.edit_message_text(
                         text, chat_id=chat, message_id=int(pending.card_ref), reply_markup=markup
                     )
@@ -330,6 +334,7 @@ class TelegramChannel:
                     )
             await self._send_photos(chat, pending.photos)
             for part, part_markup in render(pending.reply):
+                await self.pacer.wait(pending.address)
                 sent = await bot.send_message(chat, part, reply_markup=part_markup)
             return str(sent.message_id)
         except Forbidden as exc:
@@ -337,6 +342,7 @@ class TelegramChannel:
         except RetryAfter as exc:
             # Only this chat waits; the rest of the batch goes on.
             wait = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
+            self.pacer.hold(pending.address, wait.total_seconds())
             raise RetryLater(str(exc), wait) from exc
 
     async def _send_photos(self, chat: int, photo_ids: tuple[int, ...]) -> None:
@@ -345,6 +351,7 @@ class TelegramChannel:
             photo = await self.outbox.photo(photo_id)
             if photo is None:
                 continue
+            await self.pacer.wait(str(chat))
             if photo.channel == CHANNEL and photo.file_id:
                 await self.application.bot.send_photo(chat, photo.file_id)
             elif photo.content:
@@ -352,6 +359,8 @@ class TelegramChannel:
 
 
 NOTICE_POLL_SECONDS = 1.0
+# Notices claimed at once: enough different chats to fill the paced rate while one chat waits its turn.
+NOTICE_BATCH = 60
 POLL_TIMEOUT_SECONDS = 10
 POLL_BACKOFF_SECONDS = 1.0
 UPDATE_ATTEMPTS = 3

@@ -1,7 +1,7 @@
 """schedules: per-person send log for reminders and digests, digest indexes
 
 Revision ID: 0006_schedules
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26 06:54:42.750086
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006_schedules'
-down_revision: str | None = '0003'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

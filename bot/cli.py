@@ -231,20 +231,29 @@ async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
             only = [person]
         now = utcnow()
         if dry_run:
-            shown = await preview(db, settings.schedule, now, settings.default_locale, only, Path("var/digest"))
-            for heading, text, chart in shown:
-                print(f"=== {heading}\n{text}")
-                if chart is not None:
-                    print(f"[chart: {chart}]")
-                print()
-            if not shown:
-                print("nobody gets a digest (no managers, logistics admins or admins)")
+            shown = await preview(db, settings.schedule, now, settings.default_locale, only)
+            await asyncio.to_thread(print_previews, shown, Path("var/digest"))
             return 0
-        tally = await send_weekly(db, settings.schedule, now, now, only, period=f"manual:{now.date().isoformat()}")
+        today = settings.schedule.day_key(now)
+        tally = await send_weekly(
+            db, settings.schedule, now, now, only, period=f"manual:{today}", default_locale=settings.default_locale
+        )
         print(f"digest: {tally}")
     finally:
         await db.dispose()
     return 0
+
+
+def print_previews(shown: list[Any], out_dir: Path) -> None:
+    """A dry run's digests on the terminal, each chart written next to it as a PNG."""
+    if not shown:
+        print("nobody gets a digest (no managers, logistics admins or admins)")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for digest in shown:
+        chart = out_dir / digest.chart_name
+        chart.write_bytes(digest.chart)
+        print(f"=== {digest.heading}\n{digest.text}\n[chart: {chart}]\n")
 
 
 def serve(settings: Settings) -> int:

@@ -74,7 +74,9 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    service = Service(settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules))
+    service = Service(
+        settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
+    )
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:

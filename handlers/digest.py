@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import refusals
 from handlers import requisitions as req
+from handlers.charts import Chart, Series, draw
+from handlers.conversation import FileOut
+from handlers.files import keep
 from handlers.flow import Action, Area, StepContext
 from handlers.i18n import Label, Lines, Renderable, msg, pick_locale
 from handlers.outbox import Notice
@@ -417,6 +419,20 @@ def week_labels(digest: Digest, zone: Any) -> Sequence[str]:
     return [w.start.astimezone(zone).strftime("%m-%d") for w in digest.trend]
 
 
+def chart(digest: Digest, locale: str, zone: ZoneInfo) -> Chart:
+    """This week against the ones before: tickets opened and resolved, with labels in `locale`."""
+    return Chart(
+        title=msg("digest.chart.title", scope=digest.scope.name).render(locale),
+        categories=week_labels(digest, zone),
+        series=[
+            Series(msg("digest.chart.opened").render(locale), [w.opened for w in digest.trend]),
+            Series(msg("digest.chart.resolved").render(locale), [w.resolved for w in digest.trend]),
+        ],
+        # A quiet month still gets an axis from zero, not one around it.
+        y_max=None if any(w.opened or w.resolved for w in digest.trend) else 1,
+    )
+
+
 # --- who gets it, and sending it once per person per week -----------------------------------------
 
 log = logging.getLogger(__name__)
@@ -470,6 +486,10 @@ class Prepared:
     digests: dict[str, Digest]
     recipients: list[Recipient]
     unreachable: list[Recipient]
+    locales: dict[int, str]
+    # Each scope's chart in each language someone reads it in: drawn before the fan-out, so no
+    # transaction is held open while matplotlib works.
+    charts: dict[tuple[str, str], bytes]
 
 
 async def prepare(
@@ -479,6 +499,7 @@ async def prepare(
     now: datetime,
     only: Sequence[int] | None = None,
     period: str | None = None,
+    default_locale: str = "zh_CN",
 ) -> Prepared:
     """The digests of the week that ends before `due`, one per scope, and who gets which."""
     start, end = schedule.digest_week(due)
@@ -487,16 +508,22 @@ async def prepare(
         if only is not None:
             everyone = [r for r in everyone if r.person_id in only]
         can = await reachable(session, [r.person_id for r in everyone])
+        locales = {r.person_id: await locale_of(session, r.person_id, default_locale) for r in everyone}
         digests: dict[str, Digest] = {}
         for recipient in everyone:
             if recipient.scope.subject not in digests:
                 digests[recipient.scope.subject] = await compute(session, recipient.scope, start, end, now)
+    charts: dict[tuple[str, str], bytes] = {}
+    for recipient in everyone:
+        key = (recipient.scope.subject, locales[recipient.person_id])
+        if key not in charts:
+            charts[key] = await draw(chart(digests[key[0]], key[1], schedule.zone))
     unreachable = [r for r in everyone if r.person_id not in can]
     if "org" in digests:
         # Admins should know who cannot be reached, to fix it.
         digests["org"].unreachable = sorted({r.name for r in unreachable})
     reached = [r for r in everyone if r.person_id in can]
-    return Prepared(period or schedule.week_key(due), digests, reached, unreachable)
+    return Prepared(period or schedule.week_key(due), digests, reached, unreachable, locales, charts)
 
 
 async def pending_for(session: AsyncSession, person: Person, now: datetime, zone: ZoneInfo) -> int:
@@ -505,9 +532,15 @@ async def pending_for(session: AsyncSession, person: Person, now: datetime, zone
 
 
 async def notice_for(
-    session: AsyncSession, recipient: Recipient, digest: Digest, now: datetime, zone: ZoneInfo
+    session: AsyncSession,
+    recipient: Recipient,
+    digest: Digest,
+    now: datetime,
+    zone: ZoneInfo,
+    picture: tuple[str, bytes] | None = None,
 ) -> Notice:
-    """The digest as one person gets it: with the buttons that help them now."""
+    """The digest as one person gets it: with the buttons that help them now, and its chart
+    (kept for them, sent after the text)."""
     person = await session.get(Person, recipient.person_id)
     assert person is not None
     rows: list[tuple[tuple[Renderable, str], ...]] = []
@@ -516,7 +549,11 @@ async def notice_for(
         rows.append(((msg("digest.button.approve", count=pending), QUEUE_BUTTON),))
     if digest.repairs.overdue_total:
         rows.append(((msg("digest.button.remind", count=digest.repairs.overdue_total), REMIND_BUTTON),))
-    return Notice(recipient.person_id, text(digest, zone), tuple(rows))
+    files: tuple[FileOut, ...] = ()
+    if picture is not None:
+        name, png = picture
+        files = (await keep(session, recipient.person_id, name, "image/png", png, now),)
+    return Notice(recipient.person_id, text(digest, zone), tuple(rows), files=files)
 
 
 async def send_weekly(
@@ -526,16 +563,20 @@ async def send_weekly(
     now: datetime,
     only: Sequence[int] | None = None,
     period: str | None = None,
+    default_locale: str = "zh_CN",
 ) -> Tally:
     """Each recipient gets this week's digest once (or once per `period` given, for one on demand);
     a rerun serves only those not yet served."""
-    prepared = await prepare(db, schedule, due, now, only, period)
+    prepared = await prepare(db, schedule, due, now, only, period, default_locale)
 
     def delivery(recipient: Recipient) -> Delivery:
-        digest = prepared.digests[recipient.scope.subject]
+        subject = recipient.scope.subject
+        digest = prepared.digests[subject]
+        png = prepared.charts[(subject, prepared.locales[recipient.person_id])]
+        name = f"digest-{prepared.period.replace(':', '-')}-{subject.replace(':', '-')}.png"
 
         async def build(session: AsyncSession) -> Notice:
-            return await notice_for(session, recipient, digest, now, schedule.zone)
+            return await notice_for(session, recipient, digest, now, schedule.zone, (name, png))
 
         return Delivery("digest", recipient.scope.subject, recipient.person_id, prepared.period, build)
 
@@ -568,26 +609,37 @@ async def locale_of(session: AsyncSession, person_id: int, default: str) -> str:
     return pick_locale(person.locale if person else None, hint, default)
 
 
+@dataclass(frozen=True)
+class Preview:
+    heading: str
+    text: str
+    chart_name: str
+    chart: bytes
+
+
 async def dry_run(
     db: Database,
     schedule: Schedule,
     now: datetime,
     default_locale: str,
     only: Sequence[int] | None,
-    out_dir: Path,
-) -> list[tuple[str, str, Path | None]]:
-    """Each digest as its recipient would read it, sending nothing: (heading, text, chart file)."""
-    prepared = await prepare(db, schedule, now, now, only)
-    shown: list[tuple[str, str, Path | None]] = []
-    async with db.unit_of_work() as session:
+) -> list[Preview]:
+    """Each digest as its recipient would read it, sending and keeping nothing (the transaction
+    it is built in is rolled back)."""
+    prepared = await prepare(db, schedule, now, now, only, None, default_locale)
+    shown: list[Preview] = []
+    async with db.sessions() as session:
         for recipient in [*prepared.recipients, *prepared.unreachable]:
-            digest = prepared.digests[recipient.scope.subject]
-            locale = await locale_of(session, recipient.person_id, default_locale)
-            notice = await notice_for(session, recipient, digest, now, schedule.zone)
+            subject = recipient.scope.subject
+            locale = prepared.locales[recipient.person_id]
+            notice = await notice_for(session, recipient, prepared.digests[subject], now, schedule.zone)
             buttons = "  ".join(f"[{label.render(locale)}]" for row in notice.buttons for label, _ in row)
             reached = "" if recipient in prepared.recipients else " (unreachable: would be skipped)"
-            heading = f"{recipient.name} ({recipient.person_id}), {recipient.scope.subject}, {locale}{reached}"
-            shown.append((heading, notice.text.render(locale) + (f"\n{buttons}" if buttons else ""), None))
+            heading = f"{recipient.name} ({recipient.person_id}), {subject}, {locale}{reached}"
+            body = notice.text.render(locale) + (f"\n{buttons}" if buttons else "")
+            name = f"digest-{recipient.person_id}-{subject.replace(':', '-')}.png"
+            shown.append(Preview(heading, body, name, prepared.charts[(subject, locale)]))
+        await session.rollback()
     return shown
 
 

@@ -97,7 +97,7 @@ async def _reminders(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
 
 
 async def _digest(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await send_weekly(jobs.db, jobs.schedule, scheduled, now)
+    return await send_weekly(jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale)
 
 
 JOBS: list[Job] = [
@@ -145,6 +145,7 @@ class Jobs:
     schedule: Schedule
     rules: RepairRules = field(default_factory=RepairRules)
     clock: Callable[[], datetime] = utcnow
+    default_locale: str = "zh_CN"
     table: list[Job] = field(default_factory=lambda: list(JOBS))
 
     def __post_init__(self) -> None:

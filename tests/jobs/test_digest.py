@@ -3,19 +3,24 @@ digest, with which buttons; and the buttons, re-checked on the server when press
 
 from __future__ import annotations
 
+import io
+import warnings
 from datetime import timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import select, update
 
 from bot.service import AREAS
+from handlers.charts import render
 from handlers.conversation import Inbound, Kind, Sender
-from handlers.digest import Digest, Scope, compute, send_weekly, text
+from handlers.digest import Digest, Scope, chart, compute, send_weekly, text
 from handlers.engine import Houqin
 from handlers.i18n import translate
 from storage.db import Database
-from storage.models import AuditEntry, ChannelAccount, Department, SupplyItem
+from storage.models import Attachment, AuditEntry, ChannelAccount, Department, SupplyItem
 from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sent_to, ticket
+from tests.test_charts import needs_a_chinese_font
 
 DUE = local(23, 8)  # Monday 08:00: the digest of 16–22 November
 NOW = local(23, 9)
@@ -172,6 +177,11 @@ async def test_each_recipient_gets_their_digest_once_and_unreachable_ones_are_na
     assert "Could not be reached" not in logistics
     assert await sent_to(db, "sarah.lin") == []
 
+    async with db.unit_of_work() as session:
+        kept = (await session.scalars(select(Attachment).order_by(Attachment.id))).all()
+    assert len(kept) == 6 and {a.content_type for a in kept} == {"image/png"}
+    assert kept[0].name == "digest-2026-W48-dept-finance.png"
+
     again = await send_weekly(db, SCHEDULE, DUE, NOW + H)
     assert (again.sent, again.already) == (0, 6)
     assert len(await sent_to(db, "lin.hua")) == 2
@@ -200,3 +210,22 @@ async def test_the_digests_buttons_open_the_queue_and_remind_only_for_those_who_
         refused = await session.scalar(select(AuditEntry.action).where(AuditEntry.outcome == "refused"))
     assert refused == "digest.remind"
     assert await press("wang.fang", "jb:everything") == translate("zh_CN", "dialog.error.forged_button")
+
+
+def test_the_chart_is_a_png_of_the_weeks_with_chinese_drawn_as_chinese(week_digest: Digest) -> None:
+    needs_a_chinese_font()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = render(chart(week_digest, "zh_CN", SHANGHAI))
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    drawn = chart(week_digest, "zh_CN", SHANGHAI)
+    assert drawn.title == "每周报修 — 财务处"
+    assert drawn.categories == ["10-26", "11-02", "11-09", "11-16"]
+    assert [(s.label, list(s.values)) for s in drawn.series] == [("新增", [0, 0, 0, 3]), ("解决", [0, 0, 0, 2])]
+    assert chart(week_digest, "en", SHANGHAI).title == "Repair tickets per week — Finance Office"
+
+
+@pytest.fixture
+async def week_digest(db: Database, week: dict[str, str]) -> Digest:
+    return await digest_of(db, "finance")

@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     working_days: str = "mon-fri"
     escalate_after_hours: int = Field(default=24, ge=0)
     catch_up_hours: int = Field(default=12, ge=0)
-    # Notices (reminders, digests) sent to Telegram per second by THIS process; Telegram allows about
-    # 30 overall. Several processes on one database: divide (two processes: 12 each).
+    # Notices (reminders, digests, cards) sent to Telegram per second by all processes together;
+    # Telegram allows about 30. Processes sending at the same time split it through the database.
     telegram_send_rate: float = Field(default=25.0, gt=0, le=30)
 
     @field_validator("log_level")

@@ -505,6 +505,18 @@ class Send(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Sender(Base):
+    """A process sending notices on a channel, alive while it keeps touching its row: the channel's
+    rate budget (TELEGRAM_SEND_RATE) is shared between the processes sending at the moment."""
+
+    __tablename__ = "senders"
+    __table_args__ = (UniqueConstraint("channel", "instance"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    instance: Mapped[str] = mapped_column(String(40))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # What the weekly digest's GROUP BY queries filter on, so it stays fast at 100k+ tickets.
 Index("ix_tickets_resolved_at", Ticket.resolved_at)
 Index("ix_tickets_closed_at", Ticket.closed_at)

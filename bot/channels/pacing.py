@@ -4,14 +4,15 @@ seconds per chat, from this process.
 A chat that must wait (its last message was just now, or the platform said RetryAfter) waits alone:
 the others take the free slots meanwhile. Replies to people who write in are not paced here (they
 are few, and must not queue behind a fan-out); the budget leaves them headroom under Telegram's ~30/s.
-Several processes each pace themselves: operators divide the budget (TELEGRAM_SEND_RATE).
+Several processes on one database split the budget between those sending at the moment (each
+learns how many through the database, handlers/budget.py), so together they stay inside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 # Telegram's per-chat limit is one per second as it counts arrivals; a little more keeps network
 # jitter from making two sends arrive closer than that.
@@ -20,8 +21,14 @@ CHAT_INTERVAL = 1.1
 
 class Pacer:
     def __init__(
-        self, per_second: float, chat_interval: float = CHAT_INTERVAL, clock: Callable[[], float] = time.monotonic
+        self,
+        per_second: float,
+        chat_interval: float = CHAT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self.sleep = sleep
+        self.per_second = per_second
         self.gap = 1.0 / per_second
         self.chat_interval = chat_interval
         self.clock = clock
@@ -33,15 +40,19 @@ class Pacer:
         now = self.clock()
         ready = self._chat_next.get(chat, 0.0)
         if ready > now:
-            await asyncio.sleep(ready - now)
+            await self.sleep(ready - now)
             now = self.clock()
         # Taken only once the chat is ready, so a waiting chat never holds a slot others could use.
         at = max(now, self._next)
         self._next = at + self.gap
         self._chat_next[chat] = at + self.chat_interval
         if at > now:
-            await asyncio.sleep(at - now)
+            await self.sleep(at - now)
         self._forget(at)
+
+    def share(self, processes: int) -> None:
+        """`processes` are sending on this channel now (handlers/budget.py): take an even part of the budget."""
+        self.gap = max(1, processes) / self.per_second
 
     def hold(self, chat: str, seconds: float) -> None:
         """The platform asked this chat to wait (RetryAfter): only it does."""

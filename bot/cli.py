@@ -214,8 +214,8 @@ async def list_jobs(settings: Settings) -> int:
 
 async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
     """`houqin digest --now`: the last seven days' digest, printed (--dry-run) or sent once today."""
-    from handlers.digest import dry_run as preview
-    from handlers.digest import find_person, send_weekly
+    from handlers.digest_send import dry_run as preview
+    from handlers.digest_send import find_person, send_weekly
     from storage.db import Database
     from storage.models import utcnow
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import digest, repair, requisitions, stock, supply, ticket_actions
+from handlers import digest_send, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -23,7 +23,7 @@ AREAS: tuple[Area, ...] = (
     ticket_actions.AREA,
     requisitions.AREA,
     stock.AREA,
-    digest.AREA,
+    digest_send.AREA,
 )
 
 

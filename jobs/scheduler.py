@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.digest import send_weekly
+from handlers.digest_send import send_weekly
 from handlers.housekeeping import tidy
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, select
 
 from bot.service import Service
-from handlers.digest import send_weekly
+from handlers.digest_send import send_weekly
 from storage.db import Database
 from storage.models import Person, PersonRole, Requisition, utcnow
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered

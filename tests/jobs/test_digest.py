@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import io
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
 from bot.service import AREAS
+from handlers import digest
 from handlers.charts import render
 from handlers.conversation import Inbound, Kind, Sender
-from handlers.digest import Digest, Scope, chart, compute, send_weekly, text
+from handlers.digest import Digest, Scope, chart, compute, text
+from handlers.digest_send import send_weekly
 from handlers.engine import Houqin
-from handlers.i18n import translate
+from handlers.i18n import Renderable, msg, translate
 from storage.db import Database
 from storage.models import Attachment, AuditEntry, ChannelAccount, Department, SupplyItem
 from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sent_to, ticket
@@ -229,3 +231,19 @@ def test_the_chart_is_a_png_of_the_weeks_with_chinese_drawn_as_chinese(week_dige
 @pytest.fixture
 async def week_digest(db: Database, week: dict[str, str]) -> Digest:
     return await digest_of(db, "finance")
+
+
+async def test_other_areas_add_their_satisfaction_figures_through_the_hook(
+    db: Database, week: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the surveys area will add NPS and suggestions: a function over the scope's week."""
+    seen: list[tuple[str, datetime, datetime]] = []
+
+    async def surveys(session: object, scope: Scope, start: datetime, end: datetime) -> list[Renderable]:
+        seen.append((scope.subject, start, end))
+        return [msg("digest.hours", hours="NPS 42")]
+
+    monkeypatch.setattr(digest, "SATISFACTION", [surveys])
+    said = text(await digest_of(db, None), SHANGHAI).render("en")
+    assert "😊 Satisfaction: average repair rating ★4.0 (2 ratings)\nNPS 42 h\n" in said
+    assert seen == [("org", local(16, 0), local(23, 0))]

@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
 from handlers.schedule import Schedule, parse_quiet_hours, parse_working_days
 from handlers.sends import Tally
 from storage.db import Database
-from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, requisition, sent_to, ticket
+from storage.models import ChannelAccount
+from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sent_to, ticket
 
 RULES = RepairRules()  # resolved tickets close themselves after 72 h
 TUESDAY_10 = local(24, 10)
@@ -127,3 +129,20 @@ async def test_nothing_waiting_means_nothing_said(db: Database) -> None:
     await ticket(db, created=TUESDAY_10 - timedelta(hours=1))
     outcome = await remind(db, TUESDAY_10)
     assert str(outcome) == "sent 0, already sent 0"
+
+
+async def test_someone_who_blocked_the_bot_is_skipped_and_reminded_once_they_can_hear_again(db: Database) -> None:
+    await ticket(db, created=TUESDAY_10 - timedelta(hours=30))
+    zhao = await person_id(db, "zhao.lei")
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(ChannelAccount).where(ChannelAccount.person_id == zhao).values(unreachable_since=TUESDAY_10)
+        )
+    skipped = await remind(db, TUESDAY_10)
+    assert isinstance(skipped, Tally) and (skipped.sent, skipped.unreachable) == (0, [zhao])
+    async with db.unit_of_work() as session:  # he writes to the bot again (handlers/people.identify)
+        await session.execute(
+            update(ChannelAccount).where(ChannelAccount.person_id == zhao).values(unreachable_since=None)
+        )
+    await remind(db, TUESDAY_10 + timedelta(minutes=15))
+    assert len(await sent_to(db, "zhao.lei")) == 1

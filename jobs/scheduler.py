@@ -44,8 +44,6 @@ HOUSEKEEPING = "housekeeping"
 AUTO_CLOSE = "repairs.autoclose"
 REMINDERS = "reminders"
 DIGEST = "weekly_digest"
-# How far back the latest scheduled time of a job is looked for (a weekly job's is up to 7 days ago).
-LOOKBACK = timedelta(days=8)
 
 
 async def housekeeping(db: Database, zone: ZoneInfo, now: datetime) -> bool:
@@ -78,6 +76,8 @@ class Job:
     run: Callable[[Jobs, datetime, datetime], Awaitable[object]]
     # True when run() records the period itself (run_once); else Jobs records it after run() returns.
     claims_itself: bool = False
+    # How far back its latest scheduled time may be (a weekly job's is up to 7 days ago).
+    lookback: timedelta = timedelta(days=1)
 
 
 def local_format(pattern: str) -> Callable[[Schedule, datetime], str]:
@@ -135,6 +135,7 @@ JOBS: list[Job] = [
         },
         lambda s, at: s.week_key(at),
         _digest,
+        lookback=timedelta(days=8),
     ),
 ]
 
@@ -171,7 +172,7 @@ class Jobs:
     def latest(self, job: Job, now: datetime) -> datetime | None:
         """The job's latest scheduled time at or before `now`."""
         trigger = self.trigger(job)
-        found, at = None, trigger.get_next_fire_time(None, now - LOOKBACK)
+        found, at = None, trigger.get_next_fire_time(None, now - job.lookback)
         while at is not None and at <= now:
             found = at
             at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))

@@ -368,7 +368,7 @@ def text(digest: Digest, zone: Any) -> Lines:
             )
         )
     if s.by_department:
-        used = tuple(msg("digest.count_line", name=n, count=q) for n, q in s.by_department)
+        used = tuple(msg("digest.count_line", name=n, count=q) for n, q in s.by_department[:LIST_AT_MOST])
         parts.append(msg("digest.consumption", lines=Lines(used)))
     if s.low_stock:
         low = tuple(msg("digest.low_line", item=n, available=a, reorder=t) for n, a, t in s.low_stock[:LIST_AT_MOST])

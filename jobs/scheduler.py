@@ -5,8 +5,9 @@ work in one transaction claim (job, period) in job_runs (jobs/runs.py), fan-outs
 recipient in the send log (handlers/sends.py) and the run once it is finished. So several processes
 may all schedule the same job, and a restart or a catch-up never does a period twice.
 
-On start every job's latest scheduled time is looked at: not yet done and no older than
-CATCH_UP_HOURS, it runs now; older, it is skipped and logged (and shown by `houqin jobs`).
+On start, and every quarter of an hour after, every job's latest scheduled time is looked at: not
+yet done and no older than CATCH_UP_HOURS, it runs now; older, it is skipped and logged (and shown
+by `houqin jobs`).
 
 A new job is one more `Job` in JOBS: its cron fields, its period, and what it does.
 """
@@ -44,6 +45,7 @@ HOUSEKEEPING = "housekeeping"
 AUTO_CLOSE = "repairs.autoclose"
 REMINDERS = "reminders"
 DIGEST = "weekly_digest"
+CATCH_UP_EVERY_MINUTES = 15
 
 
 async def housekeeping(db: Database, zone: ZoneInfo, now: datetime) -> bool:
@@ -162,6 +164,11 @@ class Jobs:
                 max_instances=1,
                 misfire_grace_time=int(self.schedule.catch_up.total_seconds()) or 1,
             )
+        # Not only on start: a period that failed (the database was away, a recipient's notice could
+        # not be built) is tried again every quarter of an hour while within the catch-up window.
+        self.scheduler.add_job(
+            self.catch_up, "interval", minutes=CATCH_UP_EVERY_MINUTES, id="catch_up", coalesce=True, max_instances=1
+        )
 
     def trigger(self, job: Job) -> CronTrigger:
         return CronTrigger(timezone=self.schedule.zone, **job.cron(self.schedule))
@@ -227,7 +234,7 @@ class Jobs:
             log.debug("%s for %s was recorded by another process", name, period)
 
     async def catch_up(self, now: datetime | None = None) -> None:
-        """On start: each job's latest period that nobody did, if recent enough (else skipped, logged)."""
+        """Each job's latest period that nobody did, if recent enough (else skipped, logged)."""
         for job in self.table:
             await self.fire(job, now)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import admin, repair, requisitions, stock, supply, ticket_actions
+from handlers import admin, digest_send, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -23,6 +23,7 @@ AREAS: tuple[Area, ...] = (
     ticket_actions.AREA,
     requisitions.AREA,
     stock.AREA,
+    digest_send.AREA,
     admin.AREA,
 )
 
@@ -74,7 +75,9 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone, settings.rules))
+    service = Service(
+        settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
+    )
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:

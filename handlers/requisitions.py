@@ -72,6 +72,9 @@ FROM: dict[str, tuple[str, ...]] = {
     "partial": ("approved", "ready"),
 }
 NUMBER = re.compile(r"^S-\d{4}-\d{6}$")
+# Who fulfils and who gives the second approval: read from the one table (handlers/authz.py).
+LOGISTICS = authz.roles_for("requisition.fulfil")
+SECOND_STEP = authz.roles_for("requisition.second_approval")
 
 
 @dataclass

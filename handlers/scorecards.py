@@ -224,8 +224,10 @@ async def departments(session: AsyncSession, codes: Sequence[str] | None = None)
 # --- the monthly job ------------------------------------------------------------------------------
 
 
-async def first_working_day(session: AsyncSession, today: date) -> date:
-    working = await org_settings.working_days(session)
+async def first_working_day(
+    session: AsyncSession, today: date, fallback: frozenset[int] = org_settings.DEFAULT_WORKING_DAYS
+) -> date:
+    working = await org_settings.working_days(session, fallback)
     day = today.replace(day=1)
     for _ in range(7):
         if day.weekday() in working:

@@ -1,7 +1,8 @@
 """The month's scorecards to managers on the first working day of the next month, exactly once.
 
-Tried every hour from 09:00 (a process that was down in the morning still sends them that day); run_once's
-(job, month) key keeps it to one sending however many processes try.
+A row of jobs/scheduler.JOBS tries it on the first seven days of each month at 09:30 (and the
+scheduler's catch-up after that); run_once's (job, month) key keeps it to one sending however many
+processes try.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from handlers.org_settings import DEFAULT_WORKING_DAYS
+from handlers.schedule import Schedule
 from handlers.scorecards import first_working_day, previous_month, send_monthly
 from jobs.runs import run_once
 from storage.db import Database
@@ -18,14 +21,23 @@ SCORECARDS = "scorecards.monthly"
 FROM_HOUR = 9
 
 
-async def monthly_scorecards(db: Database, zone: ZoneInfo, now: datetime) -> bool:
-    """True when last month's cards were sent now; False on other days or when already sent."""
+def scorecard_month(schedule: Schedule, at: datetime) -> str:
+    """The period a run on the first days of a month stands for: the month before."""
+    return previous_month(schedule.local(at).date()).first.strftime("%Y-%m")
+
+
+async def monthly_scorecards(
+    db: Database, zone: ZoneInfo, now: datetime, working: frozenset[int] = DEFAULT_WORKING_DAYS
+) -> bool:
+    """True when last month's cards were sent now; False on other days or when already sent.
+
+    Working days are the organisation's (/settings working_days), else `working` (the environment's)."""
     local = now.astimezone(zone)
     today = local.date()
     if local.hour < FROM_HOUR:
         return False
     async with db.unit_of_work() as session:
-        if today != await first_working_day(session, today):
+        if today != await first_working_day(session, today, working):
             return False
     month = previous_month(today).first.strftime("%Y-%m")
     return await run_once(db, SCORECARDS, month, now, lambda session: send_monthly(session, now, zone))

@@ -35,6 +35,8 @@ FAMILIES = (
     "supply",
     "requisition",
     "stock",
+    "reminder",
+    "digest",
     "admin",
     "role",
     "audit",
@@ -123,6 +125,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "ticket.comment_line",
         "requisition.history_line",
         "requisition.line",
+        "digest.count_line",
         "audit.line",
         "role.with_scope",
     )

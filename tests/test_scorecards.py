@@ -148,3 +148,22 @@ async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working
     assert len(notices) == await managers(db)
     [to_lin] = [n for n in notices if n.person_id == lin]
     assert "2026-10-01 – 2026-10-31" in str(to_lin.body) and "-2" in str(to_lin.body)
+
+
+async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> None:
+    """The row in jobs/scheduler.JOBS: tried on the month's first days, sent on the first working one."""
+    from handlers.rules import RepairRules
+    from handlers.schedule import Schedule
+    from jobs.scheduler import JOBS, Jobs
+
+    await october(db)
+    clock = [at(1, 10, month=11)]  # a Sunday: not a working day
+    jobs = Jobs(db, Schedule(ZONE), RepairRules(), clock=lambda: clock[0], table=list(JOBS))
+    job = jobs.job(SCORECARDS)
+    assert await jobs.fire(job) is False
+    clock[0] = at(2, 9, month=11) + timedelta(minutes=45)  # Monday, after 09:30
+    assert await jobs.fire(job) is True
+    assert await jobs.fire(job) is None  # done for October
+    async with db.unit_of_work() as session:
+        [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
+    assert run.period == "2026-10"

@@ -5,7 +5,8 @@ getters read that and fall back to the environment's value (Settings) when nobod
 per use, never cached in a process: another Houqin process may have changed it a moment ago.
 
 Getters for other areas: ``sla_rules``, ``default_locale``, ``digest_weekday``, ``digest_time``,
-``quiet_hours``, ``working_days``, ``is_working_day``, ``scorecard_points``.
+``quiet_hours``, ``working_days``, ``is_working_day``, ``scorecard_points``, and ``schedule`` /
+``current_schedule`` (the jobs' Schedule with these laid over it; reminders run with it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from handlers.flow import Action, StepContext
 from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg
 from handlers.refusals import Refused
 from handlers.rules import URGENCIES, RepairRules, parse_sla
+from handlers.schedule import Schedule
+from storage.db import Database
 from storage.models import OrgSetting, Person
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -194,6 +197,23 @@ async def working_days(session: AsyncSession, fallback: frozenset[int] = DEFAULT
 
 async def is_working_day(session: AsyncSession, day: date) -> bool:
     return day.weekday() in await working_days(session)
+
+
+async def schedule(session: AsyncSession, base: Schedule) -> Schedule:
+    """The environment's schedule with the organisation's changes from chat (working days, quiet
+    hours, digest day and time) laid over it."""
+    return dataclasses.replace(
+        base,
+        working_days=await working_days(session, base.working_days),
+        quiet=await quiet_hours(session, base.quiet),
+        digest_weekday=await digest_weekday(session, base.digest_weekday),
+        digest_time=await digest_time(session, base.digest_time),
+    )
+
+
+async def current_schedule(db: Database, base: Schedule) -> Schedule:
+    async with db.unit_of_work() as session:
+        return await schedule(session, base)
 
 
 async def scorecard_points(session: AsyncSession) -> dict[str, int]:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import org_settings
 from handlers.digest_send import send_weekly
 from handlers.housekeeping import tidy
 from handlers.reminders import send_reminders
@@ -96,7 +97,9 @@ async def _auto_close(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
 
 
 async def _reminders(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await send_reminders(jobs.db, jobs.schedule, jobs.rules, now)
+    # Working days and quiet hours as the organisation set them from chat (/settings), read per run.
+    schedule = await org_settings.current_schedule(jobs.db, jobs.schedule)
+    return await send_reminders(jobs.db, schedule, jobs.rules, now)
 
 
 async def _digest(jobs: Jobs, scheduled: datetime, now: datetime) -> object:

@@ -169,6 +169,8 @@ class Jobs:
     table: list[Job] = field(default_factory=lambda: list(JOBS))
 
     def __post_init__(self) -> None:
+        # The environment's schedule; what admins change from chat (/settings) is laid over it.
+        self.base = self.schedule
         self.scheduler = AsyncIOScheduler(timezone=self.schedule.zone)
         self._catching_up: asyncio.Task[None] | None = None
         for job in self.table:
@@ -250,8 +252,18 @@ class Jobs:
         except IntegrityError:
             log.debug("%s for %s was recorded by another process", name, period)
 
+    async def refresh_schedule(self) -> None:
+        """Take up a digest day or time changed from chat (/settings): on start and every catch-up."""
+        current = await org_settings.current_schedule(self.db, self.base)
+        if current == self.schedule:
+            return
+        self.schedule = current
+        for job in self.table:
+            self.scheduler.reschedule_job(job.name, trigger=self.trigger(job))
+
     async def catch_up(self, now: datetime | None = None) -> None:
         """Each job's latest period that nobody did, if recent enough (else skipped, logged)."""
+        await self.refresh_schedule()
         for job in self.table:
             await self.fire(job, now)
 

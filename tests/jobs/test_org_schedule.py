@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from handlers import org_settings
 from handlers.rules import RepairRules
-from jobs.scheduler import JOBS, REMINDERS, Jobs
+from jobs.scheduler import DIGEST, JOBS, REMINDERS, Jobs
 from storage.db import Database
 from storage.models import OrgSetting
 from tests.jobs.org import SCHEDULE, Clock, local, sent_to, ticket
@@ -34,3 +34,14 @@ async def test_the_organisations_days_off_and_quiet_hours_hold_back_reminders(db
     clock.now = local(25, 7)  # Wednesday, 07:00: quiet by the environment, not since /settings said off
     await jobs.fire(jobs.job(REMINDERS))
     assert len(await sent_to(db, "zhao.lei")) == 1
+
+
+async def test_a_digest_day_changed_from_chat_moves_the_digest(db: Database) -> None:
+    jobs = Jobs(db, SCHEDULE, RepairRules(), clock=Clock(TUESDAY_10), table=list(JOBS))
+    async with db.unit_of_work() as session:
+        session.add(OrgSetting(key="digest_weekday", value="fri"))
+        session.add(OrgSetting(key="digest_time", value="16:30"))
+    await jobs.refresh_schedule()
+    digest = jobs.scheduler.get_job(DIGEST)
+    assert digest is not None and str(digest.trigger) == str(jobs.trigger(jobs.job(DIGEST)))
+    assert jobs.next_run(jobs.job(DIGEST), TUESDAY_10) == local(27, 16, 30)  # Friday 16:30

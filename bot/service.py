@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import repair, requisitions, stock, supply, ticket_actions
+from handlers import keys, repair, requisitions, stock, suggestions, supply, surveys, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -17,7 +17,15 @@ from storage.db import Database
 
 log = logging.getLogger("houqin")
 
-AREAS: tuple[Area, ...] = (repair.AREA, supply.AREA, ticket_actions.AREA, requisitions.AREA, stock.AREA)
+AREAS: tuple[Area, ...] = (
+    repair.AREA,
+    supply.AREA,
+    ticket_actions.AREA,
+    requisitions.AREA,
+    stock.AREA,
+    surveys.AREA,
+    suggestions.AREA,
+)
 
 
 @dataclass
@@ -57,6 +65,8 @@ class Service:
 
 def build_service(settings: Settings) -> Service:
     db = Database(settings.database_url)
+    # The key behind anonymous survey tokens and sealed suggestion routes (handlers/keys.py).
+    keys.configure(settings.survey_secret)
     houqin = Houqin(
         db,
         AREAS,

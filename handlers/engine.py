@@ -75,6 +75,8 @@ class Turn:
     chosen: str | None = None
     toast: Msg | None = None
     on_card: bool = False
+    # Inside a discreet flow: the stored outcome does not echo the choice (see Flow.discreet).
+    discreet: bool = False
     rules: RepairRules = field(default_factory=RepairRules)
     supply: SupplyRules = field(default_factory=SupplyRules)
 
@@ -227,6 +229,8 @@ class Houqin:
             on_card=turn.on_card,
         )
         delivery.outcome = outcome.to_record()
+        if turn.discreet:
+            delivery.outcome["chosen"] = None
         return outcome
 
     # --- dispatch -------------------------------------------------------------------------------
@@ -417,6 +421,7 @@ class Houqin:
         document: DocumentIn | None = None,
     ) -> None:
         step = self._current(turn, flow)
+        turn.discreet = turn.discreet or flow.discreet
         if choice == CANCEL:
             turn.chosen = msg("dialog.button.cancel").render(turn.locale)
             await self._command(turn, flow, "cancel", "")

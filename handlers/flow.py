@@ -221,6 +221,9 @@ class Flow:
     listed: bool = True
     # The words after the flow's command (/supply 打印纸) as answers given in advance.
     preset: Callable[[StepContext, str], Awaitable[Data]] | None = None
+    # Its answers are nobody's business but the person's (an anonymous survey): the record kept of
+    # each delivery for redelivery holds no echo of what was chosen.
+    discreet: bool = False
 
     def step(self, key: str) -> Step:
         for step in self.steps:

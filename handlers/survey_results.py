@@ -1,0 +1,355 @@
+"""What the surveys say: response rate, averages, NPS, distributions, free text, exports, and the
+one satisfaction picture (surveys and repair ratings together) that digests show.
+
+Who may look: admins and logistics admins every survey; a manager the surveys launched only to
+departments they manage. Anonymous results never name anyone: free text comes without a name, and
+exported rows carry no respondent and are ordered by their random token, not by when they came.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.flow import Action, StepContext
+from handlers.i18n import Label, Lines, Msg, Renderable, msg
+from handlers.survey_definitions import SCALES, option_label, question_text, questions_of
+from handlers.surveys import kind_of, load, local, refusal, runs_surveys, said, title_of
+from storage.models import Department, Person, Survey, SurveyInvitation, SurveyResponse, Ticket
+
+MAX_TEXTS = 20
+
+
+def may_see(person: Person, survey: Survey) -> bool:
+    if runs_surveys(person):
+        return True
+    managed = {role.scope for role in person.roles if role.role == "manager"}
+    audience = survey.audience or {}
+    return audience.get("kind") == "departments" and bool(audience.get("codes")) and set(audience["codes"]) <= managed
+
+
+def nps_of(scores: list[int]) -> int | None:
+    """Net Promoter Score: % of 9–10 minus % of 0–6, from -100 to 100."""
+    if not scores:
+        return None
+    promoters = sum(1 for s in scores if s >= 9)
+    detractors = sum(1 for s in scores if s <= 6)
+    return round(100 * (promoters - detractors) / len(scores))
+
+
+@dataclass
+class QuestionResult:
+    question: dict[str, Any]
+    answered: int = 0
+    average: float | None = None
+    nps: int | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    texts: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    survey: Survey
+    invited: int
+    responses: list[SurveyResponse]
+    names: dict[int, Person]
+    questions: list[QuestionResult]
+
+    @property
+    def rate(self) -> int:
+        return round(100 * len(self.responses) / self.invited) if self.invited else 0
+
+
+async def compute(session: AsyncSession, survey: Survey) -> Results:
+    invited = len(
+        (await session.scalars(select(SurveyInvitation.id).where(SurveyInvitation.survey_id == survey.id))).all()
+    )
+    responses = list(
+        (
+            await session.scalars(
+                select(SurveyResponse).where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.token)
+            )
+        ).all()
+    )
+    names: dict[int, Person] = {}
+    if not survey.anonymous:
+        ids = {r.person_id for r in responses if r.person_id is not None}
+        names = {p.id: p for p in (await session.scalars(select(Person).where(Person.id.in_(ids)))).all()}
+        responses.sort(key=lambda r: names[r.person_id].display_name if r.person_id in names else "")
+    results = []
+    for question in questions_of(survey.definition):
+        result = QuestionResult(question)
+        values = [r.answers.get(question["id"]) for r in responses]
+        given = [(r, v) for r, v in zip(responses, values, strict=True) if v not in (None, "", [])]
+        result.answered = len(given)
+        if question["type"] in SCALES:
+            scores = [int(v) for _, v in given]
+            result.counts = Counter(str(s) for s in scores)
+            result.average = sum(scores) / len(scores) if scores else None
+            if question["type"] == "nps":
+                result.nps = nps_of(scores)
+        elif question["type"] == "single":
+            result.counts = Counter(str(v) for _, v in given)
+        elif question["type"] == "multiple":
+            result.counts = Counter(str(choice) for _, v in given for choice in v)
+        else:
+            for response, value in given:
+                who = names.get(response.person_id) if response.person_id else None
+                result.texts.append((who.display_name if who else None, str(value)))
+        results.append(result)
+    return Results(survey, invited, responses, names, results)
+
+
+def scale_labels(question: dict[str, Any]) -> list[str]:
+    low, high = SCALES[question["type"]]
+    return [str(n) for n in range(low, high + 1)]
+
+
+def distribution(result: QuestionResult) -> Renderable:
+    question = result.question
+    if question["type"] in SCALES:
+        parts = "\n   " + " · ".join(f"{value}: {result.counts.get(value, 0)}" for value in scale_labels(question))
+        return Label(parts, parts)
+    options = [(option_label(o), result.counts.get(o["id"], 0)) for o in question.get("options", [])]
+    return Label(
+        "\n   " + " · ".join(f"{label.zh} {count}" for label, count in options),
+        "\n   " + " · ".join(f"{label.en} {count}" for label, count in options),
+    )
+
+
+def question_lines(result: QuestionResult, number: int) -> Msg:
+    question = result.question
+    text = question_text(question)
+    if question["type"] == "rating":
+        average = f"{result.average:.1f}" if result.average is not None else "—"
+        detail: Renderable = msg("survey.results.rating", average=average, answered=result.answered)
+    elif question["type"] == "nps":
+        nps = str(result.nps) if result.nps is not None else "—"
+        detail = msg("survey.results.nps", nps=nps, answered=result.answered)
+    elif question["type"] in ("single", "multiple"):
+        detail = msg("survey.results.choices", answered=result.answered)
+    else:
+        shown = tuple(
+            msg("survey.results.text_named", text=text_, name=name) if name else msg("survey.results.text", text=text_)
+            for name, text_ in result.texts[:MAX_TEXTS]
+        )
+        more = len(result.texts) - len(shown)
+        detail = msg(
+            "survey.results.texts",
+            answered=result.answered,
+            lines=Lines(shown),
+            more=msg("survey.results.more", count=more) if more > 0 else "",
+        )
+        return msg("survey.results.question", number=number, text=text, detail=detail, spread="")
+    return msg("survey.results.question", number=number, text=text, detail=detail, spread=distribution(result))
+
+
+def results_text(results: Results, ctx: StepContext) -> Msg:
+    survey = results.survey
+    return msg(
+        "survey.results.head",
+        id=survey.id,
+        title=title_of(survey),
+        kind=kind_of(survey),
+        status=msg(f"survey.status.{survey.status}"),
+        closes=local(survey.closes_at, ctx),
+        answered=len(results.responses),
+        invited=results.invited,
+        rate=results.rate,
+        questions=Lines(tuple(question_lines(r, n) for n, r in enumerate(results.questions, start=1))),
+    )
+
+
+async def viewable(ctx: StepContext, ref: str, action: str) -> Survey | Msg:
+    survey = await load(ctx.session, ref, ctx.now)
+    if survey is None or survey.status == "draft":
+        if not runs_surveys(ctx.person):
+            return refusal(ctx, action, f"survey:{ref[:12]}")
+        return msg("survey.error.not_found", id=ref[:12])
+    if not may_see(ctx.person, survey):
+        return refusal(ctx, action, f"survey:{survey.id}")
+    return survey
+
+
+async def results_command(ctx: StepContext, ref: str) -> Action:
+    survey = await viewable(ctx, ref, "results")
+    if isinstance(survey, Msg):
+        return said(survey)
+    return said(results_text(await compute(ctx.session, survey), ctx))
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def table(results: Results, locale: str) -> list[list[str]]:
+    """One row per response, one column per question, in the reader's language; no respondent
+    columns at all for an anonymous survey."""
+    survey = results.survey
+    questions = questions_of(survey.definition)
+    named = not survey.anonymous
+    head = [msg("survey.export.person").render(locale), msg("survey.export.department").render(locale)] if named else []
+    head += [msg("survey.export.day").render(locale)]
+    head += [f"{q['id']}: {question_text(q).render(locale)}" for q in questions]
+    rows = [head]
+    for response in results.responses:
+        row: list[str] = []
+        if named:
+            person = results.names.get(response.person_id or 0)
+            department = person.department if person else None
+            row += [
+                person.display_name if person else "",
+                (Label(department.name_zh, department.name_en).render(locale) if department else ""),
+            ]
+        row.append(response.answered_on.isoformat())
+        for question in questions:
+            row.append(cell(question, response.answers.get(question["id"]), locale))
+        rows.append(row)
+    return rows
+
+
+def cell(question: dict[str, Any], value: Any, locale: str) -> str:
+    if value in (None, "", []):
+        return ""
+    options = {o["id"]: option_label(o).render(locale) for o in question.get("options", [])}
+    if question["type"] == "single":
+        return options.get(str(value), str(value))
+    if question["type"] == "multiple":
+        return "; ".join(options.get(str(v), str(v)) for v in value)
+    return str(value)
+
+
+def to_csv(rows: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    # With a BOM, Excel opens UTF-8 Chinese text correctly.
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(rows: list[list[str]], sheet: str) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    page = book.active
+    assert page is not None
+    page.title = sheet[:31]
+    for row in rows:
+        # A leading "=" would make a spreadsheet formula of someone's free text.
+        page.append([f"'{value}" if value.startswith(("=", "+", "-", "@")) else value for value in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+async def export(ctx: StepContext, survey: Survey, kind: str) -> tuple[str, str, bytes]:
+    """The file name, its content type and its bytes."""
+    rows = table(await compute(ctx.session, survey), ctx.locale)
+    if kind == "csv":
+        return f"survey-{survey.id}.csv", "text/csv", to_csv(rows)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return f"survey-{survey.id}.xlsx", xlsx, to_xlsx(rows, f"survey-{survey.id}")
+
+
+async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
+    kind = kind.lower()
+    if kind not in ("csv", "xlsx"):
+        return said(msg("survey.usage.admin"))
+    survey = await viewable(ctx, ref, "export")
+    if isinstance(survey, Msg):
+        return said(survey)
+    name, _content_type, content = await export(ctx, survey, kind)
+    return said(msg("survey.export.ready", name=name, size=len(content)))
+
+
+# --- one satisfaction picture --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """How satisfied people were between `start` and `end`: 1–5 ratings from surveys and from
+    repair tickets (together and apart), and NPS from surveys' 0–10 questions."""
+
+    start: datetime
+    end: datetime
+    department_id: int | None
+    survey_ratings: int
+    survey_average: float | None
+    ticket_ratings: int
+    ticket_average: float | None
+    nps_answers: int
+    nps: int | None
+    promoters: int
+    detractors: int
+
+    @property
+    def ratings(self) -> int:
+        return self.survey_ratings + self.ticket_ratings
+
+    @property
+    def average(self) -> float | None:
+        total = (self.survey_average or 0) * self.survey_ratings + (self.ticket_average or 0) * self.ticket_ratings
+        return total / self.ratings if self.ratings else None
+
+
+async def satisfaction(
+    session: AsyncSession, start: datetime, end: datetime, department_id: int | None = None
+) -> Satisfaction:
+    """The satisfaction picture for [start, end), for the whole organisation or one department.
+
+    Survey answers count on the day they were given (the only time kept); repair ratings count in the
+    week the ticket was resolved. For a department: its people's tickets and named answers, and the
+    anonymous answers of surveys launched to that department alone (anonymous answers say nothing
+    else about who gave them).
+    """
+    first, last = start.date(), (end - timedelta(microseconds=1)).date()
+    query = select(SurveyResponse, Survey).join(Survey, Survey.id == SurveyResponse.survey_id)
+    query = query.where(SurveyResponse.answered_on >= first, SurveyResponse.answered_on <= last)
+    code = None
+    if department_id is not None:
+        code = await session.scalar(select(Department.code).where(Department.id == department_id))
+    rated: list[int] = []
+    scores: list[int] = []
+    for response, survey in (await session.execute(query)).all():
+        if department_id is not None and not await in_department(session, response, survey, department_id, code):
+            continue
+        for question in questions_of(survey.definition):
+            value = response.answers.get(question["id"])
+            if isinstance(value, int) and question["type"] == "rating":
+                rated.append(value)
+            elif isinstance(value, int) and question["type"] == "nps":
+                scores.append(value)
+    tickets = select(Ticket.rating).where(
+        Ticket.rating.is_not(None), Ticket.resolved_at >= start, Ticket.resolved_at < end
+    )
+    if department_id is not None:
+        tickets = tickets.join(Person, Person.id == Ticket.reporter_id).where(Person.department_id == department_id)
+    stars = [int(r) for r in (await session.scalars(tickets)).all() if r is not None]
+    return Satisfaction(
+        start=start,
+        end=end,
+        department_id=department_id,
+        survey_ratings=len(rated),
+        survey_average=sum(rated) / len(rated) if rated else None,
+        ticket_ratings=len(stars),
+        ticket_average=sum(stars) / len(stars) if stars else None,
+        nps_answers=len(scores),
+        nps=nps_of(scores),
+        promoters=sum(1 for s in scores if s >= 9),
+        detractors=sum(1 for s in scores if s <= 6),
+    )
+
+
+async def in_department(
+    session: AsyncSession, response: SurveyResponse, survey: Survey, department_id: int, code: str | None
+) -> bool:
+    if response.person_id is not None:
+        person = await session.get(Person, response.person_id)
+        return person is not None and person.department_id == department_id
+    audience = survey.audience or {}
+    return audience.get("kind") == "departments" and audience.get("codes") == [code]

@@ -130,6 +130,7 @@ async def submit_suggestion(ctx: StepContext) -> Submitted:
             .options(undefer(Photo.content))
         )
         if photo is not None:
+            suggestion.photo_channel = photo.channel
             suggestion.photo_file_id = photo.file_id
             suggestion.photo_content = photo.content
             suggestion.photo_content_type = photo.content_type
@@ -153,7 +154,7 @@ async def photo_for(ctx: StepContext, suggestion: Suggestion, person_id: int) ->
         return ()
     copy = Photo(
         person_id=person_id,
-        channel="suggestion",
+        channel=suggestion.photo_channel or ctx.channel,
         file_id=suggestion.photo_file_id,
         content=suggestion.photo_content,
         content_type=suggestion.photo_content_type,

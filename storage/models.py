@@ -551,6 +551,8 @@ class Suggestion(Base):
     # What the office did about it, shown in "you said, we did".
     outcome: Mapped[str | None] = mapped_column(Text)
     upvotes: Mapped[int] = mapped_column(Integer, default=0)
+    # The photo, moved here from the dialog: the platform's file id (valid on that channel) or the bytes.
+    photo_channel: Mapped[str | None] = mapped_column(String(16))
     photo_file_id: Mapped[str | None] = mapped_column(String(200))
     photo_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     photo_content_type: Mapped[str | None] = mapped_column(String(50))

@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.Text(), nullable=True),
     sa.Column('upvotes', sa.Integer(), nullable=False),
+    sa.Column('photo_channel', sa.String(length=16), nullable=True),
     sa.Column('photo_file_id', sa.String(length=200), nullable=True),
     sa.Column('photo_content', sa.LargeBinary(), nullable=True),
     sa.Column('photo_content_type', sa.String(length=50), nullable=True),

@@ -1,4 +1,5 @@
-"""`houqin`: run the service, migrate the database, seed demo data, print door signs, import the catalog."""
+"""`houqin`: run the service, migrate the database, seed demo data, print door signs, import the catalog
+and surveys."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         "import", help="add or update catalog items from a CSV or XLSX file (columns as /stock import takes)"
     )
     catalog.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8 or GBK) or .xlsx file")
+    survey = commands.add_parser("survey", help="satisfaction surveys")
+    survey_commands = survey.add_subparsers(dest="survey_command", required=True)
+    survey_import = survey_commands.add_parser(
+        "import", help="import a survey definition (YAML or JSON) as a draft; /survey launch sends it"
+    )
+    survey_import.add_argument("file", type=Path, metavar="FILE", help="a .yml, .yaml or .json file")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {"demo_mode": True} if getattr(args, "demo", False) else {}
@@ -61,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(door_signs(settings, args.building, args.out))
     if args.command == "supply":
         return import_catalog(settings, args.file)
+    if args.command == "survey":
+        return import_survey(settings, args.file)
     return serve(settings)
 
 
@@ -174,6 +183,39 @@ async def store_catalog(settings: Settings, entries: list[dict[str, Any]]) -> in
     finally:
         await db.dispose()
     print(translate(settings.default_locale, "stock.import.done", added=done.added, updated=done.updated))
+    return 0
+
+
+def import_survey(settings: Settings, path: Path) -> int:
+    """`houqin survey import FILE`: the same checks as /survey import, each problem with its line."""
+    from handlers.survey_definitions import DefinitionProblems, parse
+
+    try:
+        content = path.read_bytes()
+    except OSError as problem:
+        print(f"houqin: cannot read {path}: {problem.strerror or problem}", file=sys.stderr)
+        return 2
+    try:
+        definition = parse(path.name, content)
+    except DefinitionProblems as problems:
+        print(problems.message().render(settings.default_locale), file=sys.stderr)
+        return 1
+    return asyncio.run(store_survey(settings, definition))
+
+
+async def store_survey(settings: Settings, definition: Any) -> int:
+    from handlers.surveys import imported, store_definition
+    from storage.db import Database
+    from storage.models import utcnow
+
+    db = Database(settings.database_url)
+    try:
+        async with db.unit_of_work() as session:
+            survey = await store_definition(session, definition, None, utcnow())
+            said = imported(survey).render(settings.default_locale)
+    finally:
+        await db.dispose()
+    print(said)
     return 0
 
 

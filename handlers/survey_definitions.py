@@ -120,8 +120,12 @@ def line_of(node: yaml.Node) -> int:
 class Reader:
     def __init__(self) -> None:
         self.problems: list[Msg] = []
+        # A block list or mapping starts on the line after its key; a problem with it is told at the key.
+        self.key_of: dict[int, yaml.Node] = {}
 
     def problem(self, node: yaml.Node, key: str, **params: Any) -> None:
+        if isinstance(node, yaml.CollectionNode) and id(node) in self.key_of:
+            node = self.key_of[id(node)]
         self.problems.append(msg(f"survey.import.error.{key}", line=line_of(node), **params))
 
     def definition(self, root: yaml.Node | None) -> Definition:
@@ -147,7 +151,7 @@ class Reader:
                 if question is not None:
                     questions.append(question)
         if self.problems or title is None:
-            raise DefinitionProblems(self.problems)
+            raise DefinitionProblems(sorted(self.problems, key=lambda problem: int(problem.params["line"])))
         return Definition(title, anonymous, questions)
 
     def fields(self, node: yaml.MappingNode, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
@@ -160,6 +164,7 @@ class Reader:
                 self.problem(key, "repeated_field", field=name)
             else:
                 found[name] = value
+                self.key_of[id(value)] = key
         return found
 
     def text(self, node: yaml.Node | None, field: str, limit: int) -> str | None:

@@ -117,6 +117,10 @@ async def submit_suggestion(ctx: StepContext) -> Submitted:
         public=ctx.data["share"] == "public",
         status="received",
         upvotes=0,
+        photo_channel=None,
+        photo_file_id=None,
+        photo_content=None,
+        photo_content_type=None,
         created_at=ctx.now if named else day_of(ctx.now),
         updated_at=ctx.now if named else day_of(ctx.now),
     )

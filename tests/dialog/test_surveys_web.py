@@ -1,0 +1,107 @@
+"""Surveys and the suggestion box in the browser chat, in English: a template launched to Academic
+Affairs, answers given (and refused: forged, out of range, a person it was not sent to), the results
+a manager of that department may see; and a suggestion answered by the office."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import SurveyResponse
+from tests.dialog.web_person import WebPerson
+
+
+async def invitation(who: WebPerson, fragment: str) -> dict[str, str]:
+    """The button on the newest notice containing `fragment` in this person's inbox."""
+    for notice in reversed(await who.inbox()):
+        if fragment in notice["text"]:
+            return notice["buttons"][0][0]  # type: ignore[no-any-return]
+    raise AssertionError(f"no notice with {fragment!r}")
+
+
+async def responses(db: Database) -> int:
+    async with db.unit_of_work() as session:
+        return int(await session.scalar(select(func.count()).select_from(SurveyResponse)) or 0)
+
+
+async def test_a_template_survey_answered_in_the_browser(db: Database, person: Callable[[str], WebPerson]) -> None:
+    admin, liu, chen, ma, emma = (person(k) for k in ("admin", "liu.yang", "chen.jing", "ma.hong", "emma.clark"))
+    await admin.says("/lang")
+    await admin.presses("English")
+    listed = await admin.says("/survey templates")
+    assert "Survey templates: after_move, canteen, cleaning, quarterly" in listed.text
+    imported = await admin.says("/survey import cleaning")
+    assert imported.texts == [
+        "Imported survey #1 “Cleaning services survey” (anonymous, 4 questions); not launched yet.\n"
+        "Launch it: /survey launch 1 <audience> [days]"
+    ]
+    assert "Usage: /survey launch" in (await admin.says("/survey launch 1")).text
+    launched = await admin.says("/survey launch 1 dept:teaching 3")
+    assert "launched to departments teaching: 3 people, 3 of them reachable now." in launched.text
+
+    # 刘洋 reads Chinese; Emma (IT) was not asked.
+    button = await invitation(liu, "新问卷")
+    intro = await liu.presses_payload(button["payload"])
+    assert "🔒 这是匿名问卷" in intro.text
+    first = await liu.presses("▶ 开始")
+    assert first.texts[0].startswith("第 1/4 题：办公室的清洁程度如何？")
+    # A made-up value for the 1–5 question, and a typed one out of range: refused, nothing kept.
+    version = first.buttons[0][0]["payload"].split(":")[0]
+    forged = await liu.presses_payload(f"{version}:9")
+    assert forged.texts[0] == "⚠️ 这个选项不可用，请从下面的按钮中选择。"
+    assert (await liu.says("6")).texts[0] == "⚠️ 请回答 1 到 5 之间的整数。"
+    assert await responses(db) == 0
+    await liu.presses("4")
+    await liu.presses("5")
+    await liu.presses("卫生间")
+    await liu.presses("✔ 选好了")
+    await liu.presses("跳过")
+    assert "匿名答案已收到" in (await liu.presses("✔ 提交")).text
+
+    for colleague, stars in ((chen, "2"), (ma, "3")):
+        await colleague.presses_payload((await invitation(colleague, "新问卷"))["payload"])
+        await colleague.presses("▶ 开始")
+        await colleague.presses(stars)
+        await colleague.presses(stars)
+        await colleague.presses("走廊楼梯")
+        await colleague.presses("✔ 选好了")
+        await colleague.says("楼梯扶手很久没擦了")
+        assert "谢谢" in (await colleague.presses("✔ 提交")).text
+
+    refused = await emma.presses_payload("sv:1:answer")
+    assert refused.texts == ["This survey was not sent to you."]
+    assert await responses(db) == 3
+
+    # 马红 manages Academic Affairs, the only department it went to: she may see the results.
+    results = await ma.says("/survey results 1")
+    assert "回答：3/3 人（100%）" in results.text and "平均 3.0 分（3 人回答）" in results.text
+    assert "楼梯扶手很久没擦了" in results.text
+    assert "You may not do that" in (await emma.says("/survey results 1")).text
+    assert "Answered: 3 of 3 (100%)" in (await admin.says("/survey results 1")).text
+
+
+async def test_a_named_suggestion_answered_by_the_office(person: Callable[[str], WebPerson]) -> None:
+    emma, lin = person("emma.clark"), person("lin.hua")  # 林华 is a logistics admin
+    assert "what is your suggestion about?" in (await emma.says("/suggest")).text
+    await emma.presses("Facilities")
+    await emma.says("The lift in building A is too slow in the morning")
+    await emma.presses("Skip")
+    await emma.presses("👤 With my name")
+    await emma.presses("🔐 Only the logistics office")
+    assert "Suggestion #1 is in." in (await emma.presses("✔ Submit")).text
+
+    card = next(n for n in await lin.inbox() if n["text"].startswith("💡 建议 #1"))
+    assert "署名：Emma Clark" in card["text"] and "🔐 只给后勤" in card["text"]
+    inbox = await lin.says("/suggest inbox")
+    assert "#1 · 设施 · 已收到" in inbox.text
+    await lin.presses("💬 回复 #1")
+    await lin.says("已联系电梯公司检修")
+    reply = next(n for n in await emma.inbox() if "replied to your suggestion #1" in n["text"])
+    assert reply["text"].endswith("已联系电梯公司检修")
+    assert "Only" not in (await lin.says("/suggest status 1 review")).text
+    assert "is now: under review" in next(n["text"] for n in reversed(await emma.inbox()) if "is now" in n["text"])
+    # Private suggestions are not listed for colleagues, and cannot be upvoted.
+    assert "No shared suggestions yet" in (await emma.says("/suggest list")).text
+    assert "You may not do that." in (await emma.presses_payload("sg:1:vote")).text

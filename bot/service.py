@@ -63,13 +63,13 @@ class Service:
         return names
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Service:
     db = Database(settings.database_url)
     # The key behind anonymous survey tokens and sealed suggestion routes (handlers/keys.py).
     keys.configure(settings.survey_secret)
     houqin = Houqin(
         db,
-        AREAS,
+        areas,
         default_locale=settings.default_locale,
         zone=settings.zone,
         admins=settings.admin_accounts,

@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import files
+from handlers.charts import Chart, Series, draw
+from handlers.conversation import FileOut
 from handlers.flow import Action, StepContext
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.survey_definitions import SCALES, option_label, question_text, questions_of
@@ -182,7 +185,25 @@ async def results_command(ctx: StepContext, ref: str) -> Action:
     survey = await viewable(ctx, ref, "results")
     if isinstance(survey, Msg):
         return said(survey)
-    return said(results_text(await compute(ctx.session, survey), ctx))
+    results = await compute(ctx.session, survey)
+    chart = await chart_of(ctx, results)
+    return Action(say=((results_text(results, ctx), ()),), files=(chart,) if chart else ())
+
+
+async def chart_of(ctx: StepContext, results: Results) -> FileOut | None:
+    """The 1–5 questions' averages side by side, in the reader's language; None without any."""
+    rated = [(n, r) for n, r in enumerate(results.questions, start=1) if r.question["type"] == "rating"]
+    if not rated or not results.responses:
+        return None
+    categories = [f"{n}. {question_text(r.question).render(ctx.locale)[:12]}" for n, r in rated]
+    chart = Chart(
+        title=title_of(results.survey).render(ctx.locale),
+        categories=categories,
+        series=[Series(msg("survey.chart.average").render(ctx.locale), [r.average for _, r in rated])],
+        y_max=5,
+    )
+    png = await draw(chart)
+    return await files.keep(ctx.session, ctx.person.id, f"survey-{results.survey.id}.png", files.PNG, png, ctx.now)
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -251,9 +272,8 @@ async def export(ctx: StepContext, survey: Survey, kind: str) -> tuple[str, str,
     """The file name, its content type and its bytes."""
     rows = table(await compute(ctx.session, survey), ctx.locale)
     if kind == "csv":
-        return f"survey-{survey.id}.csv", "text/csv", to_csv(rows)
-    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return f"survey-{survey.id}.xlsx", xlsx, to_xlsx(rows, f"survey-{survey.id}")
+        return f"survey-{survey.id}.csv", files.CSV, to_csv(rows)
+    return f"survey-{survey.id}.xlsx", files.XLSX, to_xlsx(rows, f"survey-{survey.id}")
 
 
 async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
@@ -263,8 +283,9 @@ async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
     survey = await viewable(ctx, ref, "export")
     if isinstance(survey, Msg):
         return said(survey)
-    name, _content_type, content = await export(ctx, survey, kind)
-    return said(msg("survey.export.ready", name=name, size=len(content)))
+    name, content_type, content = await export(ctx, survey, kind)
+    sheet = await files.keep(ctx.session, ctx.person.id, name, content_type, content, ctx.now)
+    return Action(say=((msg("survey.export.ready", id=survey.id, name=name), ()),), files=(sheet,))
 
 
 # --- one satisfaction picture --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import keys
+from handlers import keys, survey_builder
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,
@@ -394,7 +394,7 @@ async def open_for(ctx: StepContext) -> Sequence[Survey]:
 
 
 async def survey_command(ctx: StepContext, args: str) -> Action:
-    """/survey [list | templates | import [template] | launch … | close N | results N | export N [csv|xlsx]]"""
+    """/survey [list | templates | new | import [template] | launch … | close N | results N | export N [csv|xlsx]]"""
     from handlers import survey_results
 
     words = args.split()
@@ -412,6 +412,10 @@ async def survey_command(ctx: StepContext, args: str) -> Action:
         if found is None:
             return said(msg("survey.error.no_template", name=words[1][:30], names=", ".join(template_names())))
         return said(imported(await store_definition(ctx.session, found, ctx.person.id, ctx.now)))
+    if sub == "new":
+        if not runs_surveys(ctx.person):
+            return said(refusal(ctx, "import"))
+        return Action(start=(survey_builder.NEW.name, {}))
     if sub == "launch":
         return await launch(ctx, words[1:])
     if sub == "close" and len(words) == 2:
@@ -742,7 +746,7 @@ async def waiting_for_me(ctx: StepContext) -> Sequence[Renderable]:
 
 
 AREA = Area(
-    flows=(ANSWER, IMPORT),
+    flows=(ANSWER, IMPORT, survey_builder.NEW),
     buttons={"sv": on_button},
     commands={"survey": survey_command},
     uploads={"survey": import_upload},

@@ -19,6 +19,7 @@ from handlers.stock import CATEGORIES as SUPPLY_CATEGORIES
 from handlers.stock import KINDS, SUBCOMMANDS, UNITS
 from handlers.suggestions import STATUSES as SUGGESTION_STATUSES
 from handlers.suggestions import TOPICS
+from handlers.survey_builder import KINDS as SURVEY_KINDS
 from handlers.survey_definitions import PROBLEMS as SURVEY_PROBLEMS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"command.{c}" for c in ("survey", "suggest")}
     used |= {f"survey.import.error.{p}" for p in SURVEY_PROBLEMS}
     used |= {f"survey.status.{s}" for s in ("draft", "open", "closed")}
+    used |= {f"survey.new.kind.{k}" for k in SURVEY_KINDS}
     used |= {f"survey.audience.{a}" for a in ("everyone", "departments", "roles")}
     used |= {f"suggest.topic.{t}" for t in TOPICS} | {f"suggest.status.{s}" for s in SUGGESTION_STATUSES}
     used |= {f"suggest.button.{s}" for s in ("review", "adopted", "declined")}

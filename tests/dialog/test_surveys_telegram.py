@@ -387,3 +387,38 @@ async def test_an_anonymous_survey_keeps_no_trace_of_who_answered(
     assert not any(identifier in line for line in log_lines for identifier in identifiers), [
         line for line in log_lines if any(identifier in line for identifier in identifiers)
     ]
+
+
+async def test_an_admin_writes_a_survey_in_the_chat(telegram: Service, finance: dict[str, TelegramPerson]) -> None:
+    admin, wang = finance["admin"], finance["wang"]
+    assert "你没有权限" in (await wang.says("/survey new")).text
+
+    assert "问卷标题，中文和英文用 / 隔开" in await admin.says("/survey new")
+    assert "请用 / 把中文和英文隔开" in await admin.says("保洁回访")
+    await admin.says("保洁回访 / Cleaning follow-up")
+    assert "第一道题是什么题型？" in await admin.presses("实名")
+    await admin.presses("⭐ 1–5 分评分")
+    kinds = await admin.says("打扫得干净吗？ / Was it clean?")
+    assert "已有 1 道题。下一道是什么题型？" in kinds.text
+    assert "✔ 完成" in [b["text"] for b in kinds.messages[-1].buttons]
+    await admin.presses("🔘 单选")
+    await admin.says("哪一层？ / Which floor?")
+    assert "请写 2 到 10 个选项" in await admin.says("一楼 / Ground floor")
+    await admin.says("一楼 / Ground floor\n二楼 / First floor")
+    await admin.presses("✏ 文字（选答）")
+    await admin.says("还有什么？ / Anything else?")
+    summary = await admin.presses("✔ 完成")
+    assert summary.texts[0] == (
+        "问卷「保洁回访」（实名）\n"
+        "第 1 题：打扫得干净吗？ · ⭐ 1–5 分评分\n"
+        "第 2 题：哪一层？ · 🔘 单选\n"
+        "第 3 题：还有什么？ · ✏ 文字（选答）"
+    )
+    saved = await admin.presses("✔ 提交")
+    assert "已导入问卷 #1「保洁回访」（实名，3 道题），尚未发布。" in saved.text
+    launched = await admin.says("/survey launch 1 dept:finance")
+    assert "共 6 人" in launched.text
+    await wang.presses("📝 填写问卷")
+    await wang.presses("▶ 开始")
+    await wang.presses("5")
+    assert "第 3/3 题：还有什么？" in await wang.presses("二楼")

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    quieten_transport()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # Alembic narrates each step at INFO; only `houqin migrate` should say what it ran.
     logging.getLogger("alembic").setLevel(logging.INFO if args.command == "migrate" else logging.WARNING)
@@ -71,6 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "survey":
         return import_survey(settings, args.file)
     return serve(settings)
+
+
+# Below these levels they log every message's words and every SQL parameter next to the chat it came
+# from, which would put an anonymous survey answer beside its author: whatever LOG_LEVEL says.
+TRANSPORT_LOGGERS = {
+    "telegram": logging.INFO,
+    "aiosqlite": logging.INFO,
+    "asyncpg": logging.INFO,
+    "httpcore": logging.INFO,
+    "sqlalchemy.engine": logging.WARNING,
+}
+
+
+def quieten_transport() -> None:
+    for name, lowest in TRANSPORT_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(lowest, logging.getLogger().level))
 
 
 def migrate(settings: Settings) -> int:

@@ -171,10 +171,14 @@ class Houqin:
         if outcome.delivery_id is None:
             return
         async with self.db.unit_of_work() as session:
+            replied: dict[str, Any] = {"replied_at": self.clock()}
+            if outcome.discreet:
+                # Sent: the words of an anonymous answer's turn are not kept for a redelivery.
+                replied["outcome"] = {**outcome.to_record(), "replies": [], "chosen": None}
             await session.execute(
                 update(ProcessedDelivery)
                 .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
-                .values(replied_at=self.clock())
+                .values(**replied)
             )
             if prompt_ref is not None and outcome.dialog_id is not None:
                 # A bulk UPDATE: it must not bump the version the buttons just sent carry. And only if
@@ -233,6 +237,7 @@ class Houqin:
             retire_prompt=state.prompt_ref,
             on_card=turn.on_card,
         )
+        outcome.discreet = turn.discreet
         delivery.outcome = outcome.to_record()
         if turn.discreet:
             delivery.outcome["chosen"] = None

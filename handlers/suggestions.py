@@ -261,7 +261,8 @@ async def office_reply(ctx: StepContext, suggestion: Suggestion, body: str) -> M
     if suggester is not None:
         answer = ((msg("suggest.button.answer"), f"sg:{suggestion.id}:answer"),)
         notice = msg("suggest.notice.reply", number=number(suggestion), body=body)
-        reached = await notify(ctx.session, Notice(suggester, notice, (answer,)), ctx.now)
+        discreet = not suggestion.named
+        reached = await notify(ctx.session, Notice(suggester, notice, (answer,), discreet=discreet), ctx.now)
     return msg("suggest.done_reply" if reached else "suggest.done_reply_unreached", number=number(suggestion))
 
 
@@ -323,7 +324,7 @@ async def set_status(ctx: StepContext, suggestion: Suggestion, status: str, outc
     )
     if suggester is not None:
         answer = ((msg("suggest.button.answer"), f"sg:{suggestion.id}:answer"),)
-        await notify(ctx.session, Notice(suggester, told, (answer,)), ctx.now)
+        await notify(ctx.session, Notice(suggester, told, (answer,), discreet=not suggestion.named), ctx.now)
     await tell_office(ctx, suggestion, msg("suggest.moved", status=msg(f"suggest.status.{status}")))
     return msg("suggest.done_status", number=number(suggestion), status=msg(f"suggest.status.{status}"))
 

@@ -15,7 +15,17 @@ from sqlalchemy import select
 
 from bot.service import Service
 from storage.db import Database
-from storage.models import AuditEntry, ChannelAccount, Photo, Suggestion, SuggestionMessage, SuggestionVote
+from storage.models import (
+    AuditEntry,
+    ChannelAccount,
+    DialogState,
+    OutboxMessage,
+    Photo,
+    ProcessedDelivery,
+    Suggestion,
+    SuggestionMessage,
+    SuggestionVote,
+)
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.test_ticket_life_telegram import make_staff
 
@@ -120,3 +130,19 @@ async def test_an_anonymous_suggestion_and_its_thread(
         # No audit line ties the suggester to it.
         assert not [e for e in (await session.scalars(select(AuditEntry))).all() if e.actor_id == wang_id]
         assert "8411" not in json.dumps([m.body for m in messages], ensure_ascii=False)
+
+        # What was said to and by the suggester is not kept beside them once sent: neither the
+        # delivery records of their turns nor the notices addressed to them tell which suggestion.
+        dialog = await session.scalar(select(DialogState).where(DialogState.person_id == wang_id))
+        assert dialog is not None
+        theirs = [
+            json.dumps(d.outcome, ensure_ascii=False)
+            for d in (await session.scalars(select(ProcessedDelivery))).all()
+            if d.outcome.get("dialog_id") == dialog.id
+        ]
+        notices = [
+            json.dumps(m.body, ensure_ascii=False)
+            for m in (await session.scalars(select(OutboxMessage).where(OutboxMessage.person_id == wang_id))).all()
+        ]
+        assert len(theirs) == 10 and len(notices) == 3
+        assert [text for text in theirs + notices if "#1" in text or "川菜" in text or "水煮鱼" in text] == []

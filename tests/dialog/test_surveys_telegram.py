@@ -374,6 +374,12 @@ async def test_an_anonymous_survey_keeps_no_trace_of_who_answered(
             if delivery.outcome.get("dialog_id") in dialogs
         }
         assert chosen <= {"None"}, chosen
+        discreet = [
+            delivery.outcome
+            for delivery in (await session.scalars(select(ProcessedDelivery))).all()
+            if delivery.outcome.get("dialog_id") in dialogs and delivery.outcome.get("discreet")
+        ]
+        assert len(discreet) >= 15 and all(outcome["replies"] == [] for outcome in discreet)
 
         # 3. No audit line and no message was written about anyone's answering.
         assert (await session.scalars(select(AuditEntry).where(AuditEntry.action == "survey.answer"))).all() == []

@@ -41,7 +41,10 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
     launched = await admin.says("/survey launch 1 dept:teaching 3")
     assert "launched to departments teaching: 3 people, 3 of them reachable now." in launched.text
 
-    # 刘洋 reads Chinese; Emma (IT) was not asked.
+    # 刘洋 reads Chinese; Emma (IT) was not asked. It waits for him under /my, and under /survey.
+    assert "📋 待填问卷（1）：\n· #1 保洁服务满意度调查 · " in (await liu.says("/my")).text
+    assert (await liu.says("/survey")).labels == ["保洁服务满意度调查"]
+    assert "No surveys are waiting for you." in (await emma.says("/survey")).text
     button = await invitation(liu, "新问卷")
     intro = await liu.presses_payload(button["payload"])
     assert "🔒 这是匿名问卷" in intro.text
@@ -59,6 +62,7 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
     await liu.presses("✔ 选好了")
     await liu.presses("跳过")
     assert "匿名答案已收到" in (await liu.presses("✔ 提交")).text
+    assert "待填问卷" not in (await liu.says("/my")).text
 
     for colleague, stars in ((chen, "2"), (ma, "3")):
         await colleague.presses_payload((await invitation(colleague, "新问卷"))["payload"])

@@ -246,9 +246,14 @@ def cell(question: dict[str, Any], value: Any, locale: str) -> str:
     return str(value)
 
 
+def inert(value: str) -> str:
+    """A leading = + - @ would make a spreadsheet formula of someone's free text."""
+    return f"'{value}" if value.startswith(("=", "+", "-", "@")) else value
+
+
 def to_csv(rows: list[list[str]]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([[inert(value) for value in row] for row in rows])
     # With a BOM, Excel opens UTF-8 Chinese text correctly.
     return buffer.getvalue().encode("utf-8-sig")
 
@@ -261,8 +266,7 @@ def to_xlsx(rows: list[list[str]], sheet: str) -> bytes:
     assert page is not None
     page.title = sheet[:31]
     for row in rows:
-        # A leading "=" would make a spreadsheet formula of someone's free text.
-        page.append([f"'{value}" if value.startswith(("=", "+", "-", "@")) else value for value in row])
+        page.append([inert(value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -497,7 +497,9 @@ def kind_at(questions: list[dict[str, Any]], index: int) -> str:
 
 async def intro_prompt(ctx: StepContext) -> Msg:
     survey = await current_survey(ctx)
-    again = await ctx.session.get(SurveyResponse, (survey.id, await my_token(ctx, survey)))
+    # A survey closed meanwhile has no key left: the submit will say it is closed.
+    token = await my_token(ctx, survey) if survey.token_key else None
+    again = await ctx.session.get(SurveyResponse, (survey.id, token)) if token else None
     return msg(
         "survey.intro",
         title=title_of(survey),

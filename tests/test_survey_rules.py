@@ -265,3 +265,9 @@ def test_an_operator_imports_a_survey_and_a_wrong_file_imports_nothing(
             await database.dispose()
 
     assert asyncio.run(count()) == 1
+
+
+def test_exports_never_hand_a_spreadsheet_a_formula() -> None:
+    from handlers.survey_results import to_csv
+
+    assert to_csv([["=1+1", "@SUM(A1)", "fine"]]).decode("utf-8-sig").strip() == "'=1+1,'@SUM(A1),fine"

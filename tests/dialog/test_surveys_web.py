@@ -109,3 +109,23 @@ async def test_a_named_suggestion_answered_by_the_office(person: Callable[[str],
     # Private suggestions are not listed for colleagues, and cannot be upvoted.
     assert "No shared suggestions yet" in (await emma.says("/suggest list")).text
     assert "You may not do that." in (await emma.presses_payload("sg:1:vote")).text
+
+
+async def test_a_survey_closed_while_someone_answers_keeps_nothing(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    admin, liu = person("admin"), person("liu.yang")
+    await admin.says("/survey import after_move")
+    await admin.says("/survey launch 1 dept:teaching")
+    await liu.presses_payload((await invitation(liu, "新问卷"))["payload"])
+    await liu.presses("▶ 开始")
+    await liu.presses("5")
+    await liu.presses("全部到位")
+    assert "问卷 #1「搬迁后回访」已结束" in (await admin.says("/survey close 1")).text
+    await liu.says('=HYPERLINK("http://example.com")')
+    refused = await liu.presses("✔ 提交")
+    assert refused.texts[0].startswith("问卷「搬迁后回访」已结束，不再接受回答。")
+    assert await responses(db) == 0
+    assert "问卷「搬迁后回访」已结束" in (await liu.presses_payload("sv:1:answer")).text
+    assert "已经发布过了" in (await admin.says("/survey launch 1 everyone")).text
+    assert "找不到问卷 #9" in (await admin.says("/survey results 9")).text

@@ -11,6 +11,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.cli import main
@@ -271,3 +273,74 @@ def test_exports_never_hand_a_spreadsheet_a_formula() -> None:
     from handlers.survey_results import to_csv
 
     assert to_csv([["=1+1", "@SUM(A1)", "fine"]]).decode("utf-8-sig").strip() == "'=1+1,'@SUM(A1),fine"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_any_file_is_a_survey_or_a_list_of_problems_never_a_crash(text: str) -> None:
+    for name in ("survey.yml", "survey.json"):
+        try:
+            found = parse(name, text.encode("utf-8", "surrogatepass"))
+        except DefinitionProblems as problems:
+            assert problems.problems and all(p.render("zh_CN") and p.render("en") for p in problems.problems)
+        else:
+            assert found.questions and all(valid_question(q) for q in found.questions)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "title": st.fixed_dictionaries(
+                {"zh": st.text(min_size=1, max_size=5), "en": st.text(min_size=1, max_size=5)}
+            ),
+            "questions": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "type": st.sampled_from(["rating", "nps", "single", "multiple", "text", "stars", 3]),
+                        "text": st.fixed_dictionaries({"zh": st.text(max_size=5), "en": st.text(max_size=5)}),
+                    },
+                    optional={
+                        "options": st.lists(
+                            st.fixed_dictionaries({"zh": st.text(max_size=3), "en": st.text(max_size=3)}), max_size=12
+                        ),
+                        "required": st.booleans() | st.text(max_size=3),
+                    },
+                ),
+                max_size=4,
+            ),
+        }
+    )
+)
+def test_structured_nonsense_is_refused_line_by_line_or_read_whole(document: dict[str, object]) -> None:
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    try:
+        found = parse("survey.json", text.encode())
+    except DefinitionProblems as problems:
+        lines = text.count("\n") + 1
+        assert all(1 <= int(p.params.get("line", 1)) <= lines for p in problems.problems)
+    else:
+        assert all(valid_question(q) for q in found.questions)
+
+
+def valid_question(question: dict[str, object]) -> bool:
+    kind = question["type"]
+    options = question.get("options")
+    if kind in ("single", "multiple"):
+        return isinstance(options, list) and 2 <= len(options) <= 10
+    return options is None
+
+
+async def test_two_processes_making_the_server_key_at_once_agree(db: Database) -> None:
+    others = [Database(db.url), Database(db.url)]
+
+    async def make(database: Database) -> bytes:
+        async with database.unit_of_work() as session:
+            return await keys.server_key(session)
+
+    try:
+        first, second = await asyncio.gather(*(make(d) for d in others))
+    finally:
+        for database in others:
+            await database.dispose()
+    assert first == second

@@ -12,8 +12,9 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -378,3 +379,51 @@ async def in_department(
         return person is not None and person.department_id == department_id
     audience = survey.audience or {}
     return audience.get("kind") == "departments" and audience.get("codes") == [code]
+
+
+# --- /survey satisfaction: the same picture, week by week ------------------------------------------
+
+WEEKS = 8
+
+
+def week_starts(now: datetime, zone: ZoneInfo, weeks: int) -> list[datetime]:
+    """The Mondays (local midnight) of the last `weeks` weeks, this one last."""
+    today = now.astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    return [datetime.combine(monday - timedelta(weeks=n), time(), tzinfo=zone) for n in range(weeks - 1, -1, -1)]
+
+
+async def satisfaction_command(ctx: StepContext, args: str) -> Action:
+    """/survey satisfaction: the last weeks' ratings (surveys and repairs) and NPS; a manager sees
+    their department's, admins the organisation's."""
+    department_id: int | None = None
+    if not runs_surveys(ctx.person):
+        if not ctx.person.has_role("manager") or ctx.person.department_id is None:
+            return said(refusal(ctx, "satisfaction"))
+        department_id = ctx.person.department_id
+    starts = week_starts(ctx.now, ctx.zone, WEEKS)
+    weeks = [await satisfaction(ctx.session, start, start + timedelta(weeks=1), department_id) for start in starts]
+    if not any(week.ratings or week.nps_answers for week in weeks):
+        return said(msg("survey.satisfaction.none"))
+    lines = tuple(
+        msg(
+            "survey.satisfaction.line",
+            week=week.start.strftime("%m-%d"),
+            average=f"{week.average:.1f}" if week.average is not None else "—",
+            ratings=week.ratings,
+            tickets=week.ticket_ratings,
+            surveys=week.survey_ratings,
+            nps=str(week.nps) if week.nps is not None else "—",
+        )
+        for week in weeks
+    )
+    chart = Chart(
+        title=msg("survey.satisfaction.title").render(ctx.locale),
+        categories=[week.start.strftime("%m-%d") for week in weeks],
+        series=[Series(msg("survey.chart.average").render(ctx.locale), [week.average for week in weeks])],
+        kind="line",
+        y_max=5,
+    )
+    png = await draw(chart)
+    picture = await files.keep(ctx.session, ctx.person.id, "satisfaction.png", files.PNG, png, ctx.now)
+    return Action(say=((msg("survey.satisfaction.head", lines=Lines(lines)), ()),), files=(picture,))

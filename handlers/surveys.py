@@ -420,6 +420,8 @@ async def survey_command(ctx: StepContext, args: str) -> Action:
         return await launch(ctx, words[1:])
     if sub == "close" and len(words) == 2:
         return await close_command(ctx, words[1])
+    if sub == "satisfaction":
+        return await survey_results.satisfaction_command(ctx, " ".join(words[1:]))
     if sub == "results" and len(words) == 2:
         return await survey_results.results_command(ctx, words[1])
     if sub == "export" and len(words) in (2, 3):

@@ -85,6 +85,12 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
     assert "You may not do that" in (await emma.says("/survey results 1")).text
     assert "Answered: 3 of 3 (100%)" in (await admin.says("/survey results 1")).text
 
+    # The week's satisfaction picture: these six ratings (no repair was rated); a chart comes with it.
+    picture = await admin.says("/survey satisfaction")
+    assert "average 3.2 (6 ratings: 0 repairs, 6 surveys) · NPS —" in picture.text
+    assert "平均 3.2（6 个评分：报修 0，问卷 6）" in (await ma.says("/survey satisfaction")).text
+    assert "You may not do that" in (await emma.says("/survey satisfaction")).text
+
 
 async def test_a_named_suggestion_answered_by_the_office(person: Callable[[str], WebPerson]) -> None:
     emma, lin = person("emma.clark"), person("lin.hua")  # 林华 is a logistics admin

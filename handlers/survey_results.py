@@ -31,12 +31,26 @@ from storage.models import Department, Person, Survey, SurveyInvitation, SurveyR
 MAX_TEXTS = 20
 
 
-def may_see(person: Person, survey: Survey) -> bool:
+def scope_of(person: Person, survey: Survey) -> tuple[bool, list[str] | None]:
+    """Whether this person may see the survey's results, and which departments' only (None: all).
+
+    A manager sees a survey sent only to departments they manage whole; of a named survey sent more
+    widely, the answers of their own departments' people. Anonymous answers carry no department, so
+    those stay with the admins.
+    """
     if runs_surveys(person):
-        return True
-    managed = {role.scope for role in person.roles if role.role == "manager"}
+        return True, None
+    managed = sorted({role.scope for role in person.roles if role.role == "manager" and role.scope})
     audience = survey.audience or {}
-    return audience.get("kind") == "departments" and bool(audience.get("codes")) and set(audience["codes"]) <= managed
+    if audience.get("kind") == "departments" and audience.get("codes") and set(audience["codes"]) <= set(managed):
+        return True, None
+    if managed and not survey.anonymous:
+        return True, managed
+    return False, None
+
+
+def may_see(person: Person, survey: Survey) -> bool:
+    return scope_of(person, survey)[0]
 
 
 def nps_of(scores: list[int]) -> int | None:
@@ -65,23 +79,23 @@ class Results:
     responses: list[SurveyResponse]
     names: dict[int, Person]
     questions: list[QuestionResult]
+    departments: list[str] | None = None
 
     @property
     def rate(self) -> int:
         return round(100 * len(self.responses) / self.invited) if self.invited else 0
 
 
-async def compute(session: AsyncSession, survey: Survey) -> Results:
-    invited = len(
-        (await session.scalars(select(SurveyInvitation.id).where(SurveyInvitation.survey_id == survey.id))).all()
-    )
-    responses = list(
-        (
-            await session.scalars(
-                select(SurveyResponse).where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.token)
-            )
-        ).all()
-    )
+async def compute(session: AsyncSession, survey: Survey, departments: list[str] | None = None) -> Results:
+    invitations = select(SurveyInvitation.id).where(SurveyInvitation.survey_id == survey.id)
+    answers = select(SurveyResponse).where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.token)
+    if departments is not None:
+        theirs = select(Person.id).join(Department, Department.id == Person.department_id)
+        theirs = theirs.where(Department.code.in_(departments))
+        invitations = invitations.where(SurveyInvitation.person_id.in_(theirs))
+        answers = answers.where(SurveyResponse.person_id.in_(theirs))
+    invited = len((await session.scalars(invitations)).all())
+    responses = list((await session.scalars(answers)).all())
     names: dict[int, Person] = {}
     if not survey.anonymous:
         ids = {r.person_id for r in responses if r.person_id is not None}
@@ -108,7 +122,7 @@ async def compute(session: AsyncSession, survey: Survey) -> Results:
                 who = names.get(response.person_id) if response.person_id else None
                 result.texts.append((who.display_name if who else None, str(value)))
         results.append(result)
-    return Results(survey, invited, responses, names, results)
+    return Results(survey, invited, responses, names, results, departments)
 
 
 def scale_labels(question: dict[str, Any]) -> list[str]:
@@ -167,26 +181,29 @@ def results_text(results: Results, ctx: StepContext) -> Msg:
         answered=len(results.responses),
         invited=results.invited,
         rate=results.rate,
+        scope=msg("survey.results.scope", codes=", ".join(results.departments)) if results.departments else "",
         questions=Lines(tuple(question_lines(r, n) for n, r in enumerate(results.questions, start=1))),
     )
 
 
-async def viewable(ctx: StepContext, ref: str, action: str) -> Survey | Msg:
+async def viewable(ctx: StepContext, ref: str, action: str) -> tuple[Survey, list[str] | None] | Msg:
+    """The survey and the departments this reader may see of it, or the refusal to answer with."""
     survey = await load(ctx.session, ref, ctx.now)
     if survey is None or survey.status == "draft":
         if not runs_surveys(ctx.person):
             return refusal(ctx, action, f"survey:{ref[:12]}")
         return msg("survey.error.not_found", id=ref[:12])
-    if not may_see(ctx.person, survey):
+    allowed, departments = scope_of(ctx.person, survey)
+    if not allowed:
         return refusal(ctx, action, f"survey:{survey.id}")
-    return survey
+    return survey, departments
 
 
 async def results_command(ctx: StepContext, ref: str) -> Action:
-    survey = await viewable(ctx, ref, "results")
-    if isinstance(survey, Msg):
-        return said(survey)
-    results = await compute(ctx.session, survey)
+    seen = await viewable(ctx, ref, "results")
+    if isinstance(seen, Msg):
+        return said(seen)
+    results = await compute(ctx.session, *seen)
     chart = await chart_of(ctx, results)
     return Action(say=((results_text(results, ctx), ()),), files=(chart,) if chart else ())
 
@@ -273,9 +290,11 @@ def to_xlsx(rows: list[list[str]], sheet: str) -> bytes:
     return buffer.getvalue()
 
 
-async def export(ctx: StepContext, survey: Survey, kind: str) -> tuple[str, str, bytes]:
+async def export(
+    ctx: StepContext, survey: Survey, kind: str, departments: list[str] | None = None
+) -> tuple[str, str, bytes]:
     """The file name, its content type and its bytes."""
-    rows = table(await compute(ctx.session, survey), ctx.locale)
+    rows = table(await compute(ctx.session, survey, departments), ctx.locale)
     if kind == "csv":
         return f"survey-{survey.id}.csv", files.CSV, to_csv(rows)
     return f"survey-{survey.id}.xlsx", files.XLSX, to_xlsx(rows, f"survey-{survey.id}")
@@ -285,10 +304,11 @@ async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
     kind = kind.lower()
     if kind not in ("csv", "xlsx"):
         return said(msg("survey.usage.admin"))
-    survey = await viewable(ctx, ref, "export")
-    if isinstance(survey, Msg):
-        return said(survey)
-    name, content_type, content = await export(ctx, survey, kind)
+    seen = await viewable(ctx, ref, "export")
+    if isinstance(seen, Msg):
+        return said(seen)
+    survey, departments = seen
+    name, content_type, content = await export(ctx, survey, kind, departments)
     sheet = await files.keep(ctx.session, ctx.person.id, name, content_type, content, ctx.now)
     return Action(say=((msg("survey.export.ready", id=survey.id, name=name), ()),), files=(sheet,))
 

@@ -20,7 +20,7 @@ from handlers import keys
 from handlers.flow import StepContext
 from handlers.i18n import Msg
 from handlers.survey_definitions import DefinitionProblems, parse, template, template_names, valid_answer
-from handlers.survey_results import may_see, nps_of, satisfaction
+from handlers.survey_results import may_see, nps_of, satisfaction, scope_of
 from handlers.surveys import launch, store_definition
 from storage.db import Database
 from storage.models import (
@@ -174,12 +174,21 @@ async def test_managers_see_only_surveys_sent_to_their_own_department(db: Databa
         staff = await session.scalar(select(Person).where(Person.demo_key == "wang.fang"))
         logistics = await session.scalar(select(Person).where(Person.demo_key == "lin.hua"))
         assert manager is not None and staff is not None and logistics is not None
-        finance = Survey(title_zh="a", title_en="a", audience={"kind": "departments", "codes": ["finance"]})
-        mixed = Survey(title_zh="b", title_en="b", audience={"kind": "departments", "codes": ["finance", "hr"]})
-        everyone = Survey(title_zh="c", title_en="c", audience={"kind": "everyone", "codes": []})
-        assert may_see(manager, finance) and not may_see(manager, mixed) and not may_see(manager, everyone)
-        assert not may_see(staff, finance)
-        assert all(may_see(logistics, s) for s in (finance, mixed, everyone))  # a logistics admin
+
+        def survey(anonymous: bool, kind: str, *codes: str) -> Survey:
+            return Survey(
+                title_zh="a", title_en="a", anonymous=anonymous, audience={"kind": kind, "codes": list(codes)}
+            )
+
+        finance = survey(True, "departments", "finance")
+        mixed, named_mixed = survey(True, "departments", "finance", "hr"), survey(False, "departments", "finance", "hr")
+        everyone, named_everyone = survey(True, "everyone"), survey(False, "everyone")
+        # Whole when it went to their department only; of a named one sent wider, their department's part.
+        assert scope_of(manager, finance) == (True, None)
+        assert scope_of(manager, named_mixed) == scope_of(manager, named_everyone) == (True, ["finance"])
+        assert not may_see(manager, mixed) and not may_see(manager, everyone)
+        assert not may_see(staff, finance) and not may_see(staff, named_everyone)
+        assert all(scope_of(logistics, s) == (True, None) for s in (finance, mixed, everyone))  # a logistics admin
 
 
 async def test_one_satisfaction_picture_from_surveys_and_repair_ratings(db: Database) -> None:
@@ -344,3 +353,37 @@ async def test_two_processes_making_the_server_key_at_once_agree(db: Database) -
         for database in others:
             await database.dispose()
     assert first == second
+
+
+async def test_a_manager_sees_only_their_departments_answers_of_a_named_survey_sent_to_everyone(
+    db: Database,
+) -> None:
+    from handlers.survey_results import results_command
+
+    async with db.unit_of_work() as session:
+        admin = await context(db, session, "admin")
+        named = await store_definition(session, template("after_move"), admin.person.id, NOW)  # type: ignore[arg-type]
+        anonymous = await store_definition(session, template("canteen"), admin.person.id, NOW)  # type: ignore[arg-type]
+        await launch(admin, [str(named.id), "everyone"])
+        await launch(admin, [str(anonymous.id), "everyone"])
+        people = {p.demo_key: p for p in (await session.scalars(select(Person))).all()}
+        for key, overall, words in (("wang.fang", 5, "财务处的新办公室很好"), ("zhang.wei", 1, "人事处还缺椅子")):
+            session.add(
+                SurveyResponse(
+                    survey_id=named.id,
+                    token=key,
+                    person_id=people[key].id,
+                    answers={"overall": overall, "ready": "all", "missing": words},
+                    answered_on=NOW.date(),
+                )
+            )
+        await session.flush()
+        manager = await context(db, session, "huang.li")  # manages finance: 王芳, 李娜, 黄丽
+        manager.locale = "zh_CN"
+        seen = (await results_command(manager, str(named.id))).say[0][0].render("zh_CN")
+        assert "只含你负责的部门：finance" in seen and "回答：1/3 人（33%）" in seen
+        assert "财务处的新办公室很好 —— 王芳" in seen and "人事处还缺椅子" not in seen
+        refused = (await results_command(manager, str(anonymous.id))).say[0][0]
+        assert isinstance(refused, Msg) and refused.key == "survey.error.not_allowed"
+        whole = (await results_command(admin, str(named.id))).say[0][0].render("en")
+        assert "Answered: 2 of 20 (10%)" in whole and "Only the departments" not in whole

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -351,6 +352,39 @@ async def close_command(ctx: StepContext, ref: str) -> Action:
     return said(msg("survey.closed", id=survey.id, title=title_of(survey)))
 
 
+async def remind(session: AsyncSession, survey: Survey, now: datetime, zone: ZoneInfo) -> int:
+    """A reminder with the answer button before the survey closes; how many were queued.
+
+    Named: to those who have not answered. Anonymous: to everyone invited (thanking those who did),
+    since picking out who has not answered would write down who has. The weekly jobs may call this.
+    """
+    if survey.status != "open" or (survey.closes_at is not None and survey.closes_at <= now):
+        return 0
+    invited = select(SurveyInvitation.person_id).where(SurveyInvitation.survey_id == survey.id)
+    if not survey.anonymous:
+        answered = select(SurveyResponse.person_id).where(
+            SurveyResponse.survey_id == survey.id, SurveyResponse.person_id.is_not(None)
+        )
+        invited = invited.where(SurveyInvitation.person_id.not_in(answered))
+    people = list((await session.scalars(invited.order_by(SurveyInvitation.person_id))).all())
+    closes = survey.closes_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if survey.closes_at else "—"
+    key = "survey.remind_anonymous" if survey.anonymous else "survey.remind_named"
+    text = msg(key, title=title_of(survey), closes=closes)
+    button = ((msg("survey.button.answer"), f"sv:{survey.id}:answer"),)
+    return sum([await notify(session, Notice(person_id, text, (button,)), now) for person_id in people])
+
+
+async def remind_command(ctx: StepContext, ref: str) -> Action:
+    if not runs_surveys(ctx.person):
+        return said(refusal(ctx, "remind", f"survey:{ref[:12]}"))
+    survey = await load(ctx.session, ref, ctx.now)
+    if survey is None or survey.status == "draft":
+        return said(msg("survey.error.not_found", id=ref[:12]))
+    if survey.status == "closed":
+        return said(msg("survey.error.closed", title=title_of(survey)))
+    return said(msg("survey.reminded", id=survey.id, count=await remind(ctx.session, survey, ctx.now, ctx.zone)))
+
+
 async def survey_list(ctx: StepContext) -> Action:
     if runs_surveys(ctx.person):
         surveys = (await ctx.session.scalars(select(Survey).order_by(Survey.id.desc()).limit(20))).all()
@@ -418,6 +452,8 @@ async def survey_command(ctx: StepContext, args: str) -> Action:
         return Action(start=(survey_builder.NEW.name, {}))
     if sub == "launch":
         return await launch(ctx, words[1:])
+    if sub == "remind" and len(words) == 2:
+        return await remind_command(ctx, words[1])
     if sub == "close" and len(words) == 2:
         return await close_command(ctx, words[1])
     if sub == "satisfaction":

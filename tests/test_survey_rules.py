@@ -21,7 +21,7 @@ from handlers.flow import StepContext
 from handlers.i18n import Msg
 from handlers.survey_definitions import DefinitionProblems, parse, template, template_names, valid_answer
 from handlers.survey_results import may_see, nps_of, satisfaction, scope_of
-from handlers.surveys import launch, store_definition
+from handlers.surveys import launch, remind, store_definition
 from storage.db import Database
 from storage.models import (
     Department,
@@ -155,6 +155,8 @@ async def test_launching_to_everyone_writes_invitations_and_outbox_rows_only(db:
         queued = (await session.scalars(select(OutboxMessage))).all()
         assert invitations == people == len(queued) == 20
         assert all(m.sent_at is None and m.body["buttons"][0][0]["payload"] == f"sv:{survey.id}:answer" for m in queued)
+        # An anonymous survey's reminder goes to everyone invited: who answered is not looked up.
+        assert await remind(session, survey, NOW, ZONE) == 20
         # Launching twice, or to a department that does not exist, changes nothing.
         again = await launch(ctx, [str(survey.id), "everyone"])
         assert "was launched already" in again.say[0][0].render("en")

@@ -190,6 +190,10 @@ async def test_a_named_survey_from_import_to_results_and_export(
         assert "3. 还缺什么？\n   3 人回答\n   网络 2 · 电话 1 · 椅子 1" in text
         assert "网络太慢 —— 小王" in text and "椅子不够 —— 小赵" in text
 
+        # A reminder goes to those who have not answered: the three colleagues in the browser.
+        assert "已给问卷 #1 发出 3 条提醒。" in (await admin.says("/survey remind 1")).text
+        assert not any("⏰" in (m.text or "") for who in (wang, li, zhao) for m in who.chat)
+
         # 小李 changes an answer: still one response of hers.
         again = await li.presses("📝 填写问卷")
         assert "你已经填过这份问卷；这次的答案会替换上次的。" in again.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,7 +30,7 @@ from storage.models import Survey, SurveyInvitation, SurveyResponse, utcnow
 from tests.reliability.test_hostile_input import seed_demo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-QUESTIONS = [
+QUESTIONS: list[dict[str, Any]] = [
     {"id": "r", "type": "rating", "text": {"zh": "评分", "en": "Rate"}},
     {"id": "n", "type": "nps", "text": {"zh": "推荐", "en": "Recommend"}},
     {

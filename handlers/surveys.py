@@ -22,7 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import keys, survey_builder
@@ -64,6 +64,7 @@ from storage.models import (
     Person,
     PersonRole,
     Survey,
+    SurveyDraft,
     SurveyInvitation,
     SurveyResponse,
 )
@@ -194,20 +195,22 @@ async def load(session: AsyncSession, ref: str, now: datetime) -> Survey | None:
         return None
     survey = await session.get(Survey, int(ref))
     if survey is not None:
-        settle(survey, now)
+        await settle(session, survey, now)
     return survey
 
 
-def settle(survey: Survey, now: datetime) -> None:
+async def settle(session: AsyncSession, survey: Survey, now: datetime) -> None:
     """A survey past its closing time is closed, whether or not anyone said so: its key goes."""
     if survey.status == "open" and survey.closes_at is not None and survey.closes_at <= now:
-        close(survey, survey.closes_at)
+        await close(session, survey, survey.closes_at)
 
 
-def close(survey: Survey, now: datetime) -> None:
+async def close(session: AsyncSession, survey: Survey, now: datetime) -> None:
+    """No more answers: the survey's own key and the unfinished drafts keyed by it go."""
     survey.status = "closed"
     survey.closed_at = now
     survey.token_key = None
+    await session.execute(delete(SurveyDraft).where(SurveyDraft.survey_id == survey.id))
 
 
 async def audience_of(session: AsyncSession, audience: dict[str, Any]) -> list[int]:
@@ -345,7 +348,7 @@ async def close_command(ctx: StepContext, ref: str) -> Action:
         return said(msg("survey.error.not_found", id=ref[:12]))
     if survey.status == "closed":
         return said(msg("survey.error.closed", title=title_of(survey)))
-    close(survey, ctx.now)
+    await close(ctx.session, survey, ctx.now)
     ctx.session.add(
         AuditEntry(actor_id=ctx.person.id, channel=ctx.channel, action="survey.close", record=f"survey:{survey.id}")
     )
@@ -397,7 +400,7 @@ async def survey_list(ctx: StepContext) -> Action:
         )
         lines = []
         for survey in surveys:
-            settle(survey, ctx.now)
+            await settle(ctx.session, survey, ctx.now)
             lines.append(
                 msg(
                     "survey.list_line",
@@ -501,7 +504,10 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     if problem is not None:
         return Action(say=((problem, ()),), toast=problem, on_card=True)
     assert survey is not None
-    start = {"survey": survey.id, "q": 0, "kind": "intro", "answers": {}}
+    # Carry on where they stopped, if they stopped midway before (even with /cancel).
+    draft = await ctx.session.get(SurveyDraft, (survey.id, await my_token(ctx, survey)))
+    answers, question = (dict(draft.answers), draft.question) if draft is not None else ({}, 0)
+    start = {"survey": survey.id, "q": question, "kind": "intro", "answers": answers}
     return Action(start=(ANSWER.name, start), on_card=True)
 
 
@@ -545,6 +551,7 @@ async def intro_prompt(ctx: StepContext) -> Msg:
         count=len(questions_of(survey.definition)),
         closes=local(survey.closes_at, ctx),
         again=msg("survey.intro_again") if again is not None else "",
+        resume=msg("survey.intro_resume", done=int(ctx.data["q"])) if int(ctx.data["q"]) else "",
     )
 
 
@@ -620,6 +627,7 @@ async def answered(ctx: StepContext) -> str:
         if question["type"] == "multiple" and value != DONE_CHOOSING:
             chosen = list(answers.get(question["id"]) or [])
             answers[question["id"]] = [c for c in chosen if c != value] if value in chosen else [*chosen, value]
+            await keep_draft(ctx, survey)
             return "choose"
         if question["type"] in SCALES:
             answers[question["id"]] = int(str(value))
@@ -627,7 +635,21 @@ async def answered(ctx: StepContext) -> str:
             answers[question["id"]] = value
         index += 1
     data["q"], data["kind"] = index, kind_at(questions, index)
+    if key != "intro":
+        await keep_draft(ctx, survey)
     return step_for(data["kind"])
+
+
+async def keep_draft(ctx: StepContext, survey: Survey) -> None:
+    """The answers so far, keyed like the response: whoever stops here carries on from here."""
+    if survey.token_key is None:
+        return  # closed meanwhile: the submit will say so
+    token = await my_token(ctx, survey)
+    draft = await ctx.session.get(SurveyDraft, (survey.id, token))
+    if draft is None:
+        draft = SurveyDraft(survey_id=survey.id, token=token)
+        ctx.session.add(draft)
+    draft.answers, draft.question = dict(ctx.data["answers"]), int(ctx.data["q"])
 
 
 async def answers_summary(ctx: StepContext) -> Msg:
@@ -658,7 +680,7 @@ def answer_label(question: dict[str, Any], value: Any) -> Renderable:
 async def submit_answers(ctx: StepContext) -> Submitted:
     survey = await ctx.session.get(Survey, int(ctx.data["survey"]), populate_existing=True)
     if survey is not None:
-        settle(survey, ctx.now)
+        await settle(ctx.session, survey, ctx.now)
     problem = await answer_refusal(ctx, survey, str(ctx.data["survey"]))
     if problem is not None:
         return Submitted(problem, "")
@@ -670,6 +692,7 @@ async def submit_answers(ctx: StepContext) -> Submitted:
         # Only a doctored dialog gets here: the steps judged every answer already.
         refuse(ctx, action="survey.answer", record=f"survey:{survey.id}", reason=msg("survey.error.bad_answers"))
     token = await my_token(ctx, survey)
+    await ctx.session.execute(delete(SurveyDraft).where(SurveyDraft.survey_id == survey.id, SurveyDraft.token == token))
     day = ctx.now.astimezone(ctx.zone).date()
     earlier = await ctx.session.get(SurveyResponse, (survey.id, token))
     if earlier is not None:

@@ -544,6 +544,18 @@ class SurveyResponse(Base):
     answered_on: Mapped[date] = mapped_column(index=True)
 
 
+class SurveyDraft(Base):
+    """Answers given so far by someone who stopped midway, keyed like their response (by token, no
+    person, no time), so they carry on where they stopped even after /cancel. Deleted on submitting
+    and when the survey closes."""
+
+    __tablename__ = "survey_drafts"
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    question: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Suggestion(Base):
     """A suggestion (建言献策): its words, topic, status and the thread with the logistics office.
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import SurveyResponse
+from storage.models import SurveyDraft, SurveyResponse
 from tests.dialog.web_person import WebPerson
 
 
@@ -19,6 +19,11 @@ async def invitation(who: WebPerson, fragment: str) -> dict[str, str]:
         if fragment in notice["text"]:
             return notice["buttons"][0][0]  # type: ignore[no-any-return]
     raise AssertionError(f"no notice with {fragment!r}")
+
+
+async def drafts(db: Database) -> int:
+    async with db.unit_of_work() as session:
+        return int(await session.scalar(select(func.count()).select_from(SurveyDraft)) or 0)
 
 
 async def responses(db: Database) -> int:
@@ -64,11 +69,22 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
     assert "匿名答案已收到" in (await liu.presses("✔ 提交")).text
     assert "待填问卷" not in (await liu.says("/my")).text
 
-    for colleague, stars in ((chen, "2"), (ma, "3")):
-        await colleague.presses_payload((await invitation(colleague, "新问卷"))["payload"])
-        await colleague.presses("▶ 开始")
-        await colleague.presses(stars)
-        await colleague.presses(stars)
+    # 陈静 answers two questions, cancels to do something else, and later carries on from the third.
+    await chen.presses_payload((await invitation(chen, "新问卷"))["payload"])
+    await chen.presses("▶ 开始")
+    await chen.presses("2")
+    await chen.presses("2")
+    await chen.says("/cancel")
+    again = await chen.presses_payload((await invitation(chen, "新问卷"))["payload"])
+    assert "上次已答完 2 道题，接着往下答。" in again.text
+    assert (await chen.presses("▶ 开始")).texts[0].startswith("第 3/4 题：")
+
+    for colleague, stars in ((chen, None), (ma, "3")):
+        if stars is not None:
+            await colleague.presses_payload((await invitation(colleague, "新问卷"))["payload"])
+            await colleague.presses("▶ 开始")
+            await colleague.presses(stars)
+            await colleague.presses(stars)
         await colleague.presses("走廊楼梯")
         await colleague.presses("✔ 选好了")
         await colleague.says("楼梯扶手很久没擦了")
@@ -127,7 +143,9 @@ async def test_a_survey_closed_while_someone_answers_keeps_nothing(
     await liu.presses("▶ 开始")
     await liu.presses("5")
     await liu.presses("全部到位")
+    assert await drafts(db) == 1  # what 刘洋 has answered so far, to carry on from
     assert "问卷 #1「搬迁后回访」已结束" in (await admin.says("/survey close 1")).text
+    assert await drafts(db) == 0  # gone with the survey's key
     await liu.says('=HYPERLINK("http://example.com")')
     refused = await liu.presses("✔ 提交")
     assert refused.texts[0].startswith("问卷「搬迁后回访」已结束，不再接受回答。")

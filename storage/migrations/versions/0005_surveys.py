@@ -110,6 +110,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_survey_invitations_person_id'), ['person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_survey_invitations_survey_id'), ['survey_id'], unique=False)
 
+    op.create_table('survey_drafts',
+    sa.Column('survey_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('answers', sa.JSON(), nullable=False),
+    sa.Column('question', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_drafts_survey_id_surveys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('survey_id', 'token', name=op.f('pk_survey_drafts'))
+    )
     op.create_table('survey_responses',
     sa.Column('survey_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('token', sa.String(length=64), nullable=False),
@@ -134,6 +142,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_survey_responses_answered_on'))
 
     op.drop_table('survey_responses')
+    op.drop_table('survey_drafts')
     with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_survey_invitations_survey_id'))
         batch_op.drop_index(batch_op.f('ix_survey_invitations_person_id'))

@@ -29,6 +29,8 @@ from handlers.surveys import kind_of, load, local, refusal, runs_surveys, said, 
 from storage.models import Department, Person, Survey, SurveyInvitation, SurveyResponse, Ticket
 
 MAX_TEXTS = 20
+# Longer free text is cut in the chat; the export has every word.
+MAX_SHOWN = 300
 
 
 def scope_of(person: Person, survey: Survey) -> tuple[bool, list[str] | None]:
@@ -120,7 +122,8 @@ async def compute(session: AsyncSession, survey: Survey, departments: list[str] 
         else:
             for response, value in given:
                 who = names.get(response.person_id) if response.person_id else None
-                result.texts.append((who.display_name if who else None, str(value)))
+                said = str(value) if len(str(value)) <= MAX_SHOWN else str(value)[: MAX_SHOWN - 1] + "…"
+                result.texts.append((who.display_name if who else None, said))
         results.append(result)
     return Results(survey, invited, responses, names, results, departments)
 

@@ -388,6 +388,43 @@ async def remind_command(ctx: StepContext, ref: str) -> Action:
     return said(msg("survey.reminded", id=survey.id, count=await remind(ctx.session, survey, ctx.now, ctx.zone)))
 
 
+async def show_command(ctx: StepContext, ref: str) -> Action:
+    """/survey show N: the questions as people will see them, to check a draft before launching it."""
+    if not runs_surveys(ctx.person):
+        return said(refusal(ctx, "show", f"survey:{ref[:12]}"))
+    survey = await load(ctx.session, ref, ctx.now)
+    if survey is None:
+        return said(msg("survey.error.not_found", id=ref[:12]))
+    lines = []
+    for number, question in enumerate(questions_of(survey.definition), start=1):
+        options = [option_label(option) for option in question.get("options", [])]
+        choices = (
+            Label("\n   " + " / ".join(o.zh for o in options), "\n   " + " / ".join(o.en for o in options))
+            if options
+            else ""
+        )
+        kind = question["type"] if question.get("required", True) else "text_optional"
+        lines.append(
+            msg(
+                "survey.show_line",
+                number=number,
+                text=question_text(question),
+                kind=msg(f"survey.new.kind.{kind}"),
+                choices=choices,
+            )
+        )
+    return said(
+        msg(
+            "survey.show",
+            id=survey.id,
+            title=title_of(survey),
+            kind=kind_of(survey),
+            status=msg(f"survey.status.{survey.status}"),
+            lines=Lines(tuple(lines)),
+        )
+    )
+
+
 async def survey_list(ctx: StepContext) -> Action:
     if runs_surveys(ctx.person):
         surveys = (await ctx.session.scalars(select(Survey).order_by(Survey.id.desc()).limit(20))).all()
@@ -455,6 +492,8 @@ async def survey_command(ctx: StepContext, args: str) -> Action:
         return Action(start=(survey_builder.NEW.name, {}))
     if sub == "launch":
         return await launch(ctx, words[1:])
+    if sub == "show" and len(words) == 2:
+        return await show_command(ctx, words[1])
     if sub == "remind" and len(words) == 2:
         return await remind_command(ctx, words[1])
     if sub == "close" and len(words) == 2:

@@ -42,6 +42,12 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
         "Imported survey #1 “Cleaning services survey” (anonymous, 4 questions); not launched yet.\n"
         "Launch it: /survey launch 1 <audience> [days]"
     ]
+    shown = await admin.says("/survey show 1")
+    assert shown.texts[0].startswith(
+        "📋 #1 Cleaning services survey (anonymous, draft)\n1. ⭐ Rating 1–5: How clean are the offices?"
+    )
+    assert "3. ☑ Multiple choice: Which places need more cleaning? (choose any)\n   Offices / Restrooms /" in shown.text
+    assert "4. ✏ Text (optional): Other comments or suggestions" in shown.text
     assert "Usage: /survey launch" in (await admin.says("/survey launch 1")).text
     launched = await admin.says("/survey launch 1 dept:teaching 3")
     assert "launched to departments teaching: 3 people, 3 of them reachable now." in launched.text

@@ -377,6 +377,7 @@ class Houqin:
             turn.say("", files=action.files)
         turn.toast = action.toast or turn.toast
         turn.on_card = turn.on_card or action.on_card
+        turn.discreet = turn.discreet or action.discreet
         if action.chosen is not None:
             turn.chosen = action.chosen.render(turn.locale)
         if action.start is not None and flow is not None and action.follow_up:

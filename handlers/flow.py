@@ -257,6 +257,8 @@ class Action:
     follow_up: bool = False
     # The button sat on a card that redraws itself through the outbox: the channel must not edit it.
     on_card: bool = False
+    # What is said is nobody's business but the person's (see Flow.discreet): not kept once sent.
+    discreet: bool = False
     # Files sent with the last thing said (an export, a chart); see handlers/files.py.
     files: tuple[FileOut, ...] = ()
 

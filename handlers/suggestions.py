@@ -414,6 +414,11 @@ async def suggest_command(ctx: StepContext, args: str) -> Action:
     if sub == "list":
         return await you_said_we_did(ctx)
     if not in_office(ctx.person):
+        if sub.lstrip("#").isdigit() and len(words) == 1:
+            # The suggester may read their own thread (and answer from it); nobody else.
+            mine = await found(ctx, sub)
+            if mine is not None and await suggester_of(ctx.session, mine) == ctx.person.id:
+                return await thread(ctx, sub, office=False)
         if sub in ("inbox", "reply", "status") or sub.lstrip("#").isdigit():
             return said(refused(ctx, sub if sub in ("inbox", "reply", "status") else "view", None))
         return said(msg("suggest.usage"))
@@ -464,7 +469,7 @@ def line(suggestion: Suggestion) -> Msg:
     )
 
 
-async def thread(ctx: StepContext, ref: str) -> Action:
+async def thread(ctx: StepContext, ref: str, office: bool = True) -> Action:
     suggestion = await found(ctx, ref)
     if suggestion is None:
         return said(msg("suggest.error.not_found", number=ref[:12]))
@@ -484,6 +489,10 @@ async def thread(ctx: StepContext, ref: str) -> Action:
             who = msg("suggest.by_suggester")
         parts.append(msg("suggest.thread_line", who=who, body=message.body))
     shown = Lines((await card(ctx.session, suggestion), *parts))
+    if not office:
+        answer = (((msg("suggest.button.answer"), f"sg:{suggestion.id}:answer"),),)
+        # Their own anonymous thread, shown to them: not kept beside them once sent.
+        return Action(say=((shown, answer),), discreet=not suggestion.named)
     return said(shown, office_buttons(suggestion))
 
 

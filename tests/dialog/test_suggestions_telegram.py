@@ -85,6 +85,12 @@ async def test_an_anonymous_suggestion_and_its_thread(
     thread = await admin.says("/suggest 1")
     assert "提出人 说：水煮鱼和回锅肉" in thread.text and "后勤 林主任 说：好的，安排上" in thread.text
 
+    # The suggester reads the whole thread too; nobody else but the office does.
+    own = await wang.says("/suggest 1")
+    assert "提出人 说：水煮鱼和回锅肉" in own.text and "后勤 林主任 说：好的，安排上" in own.text
+    assert [b["text"] for b in own.messages[-1].buttons] == ["💬 回复后勤"]
+    assert "你没有权限这样做。" in (await li.says("/suggest 1")).text
+
     # Someone else cannot answer in the suggester's place, nor act for the office: refused, audited.
     forged = await li.presses_data(li.chat[-1].message_id, "sg:1:answer", strict=False)
     assert "你没有权限这样做。" in forged.text
@@ -126,7 +132,7 @@ async def test_an_anonymous_suggestion_and_its_thread(
         assert (await session.scalars(select(Photo).where(Photo.person_id == wang_id))).all() == []
         assert len((await session.scalars(select(SuggestionVote))).all()) == 1
         refused = (await session.scalars(select(AuditEntry).where(AuditEntry.outcome == "refused"))).all()
-        assert sorted(entry.action for entry in refused) == ["suggest.adopted", "suggest.answer"]
+        assert sorted(entry.action for entry in refused) == ["suggest.adopted", "suggest.answer", "suggest.view"]
         # No audit line ties the suggester to it.
         assert not [e for e in (await session.scalars(select(AuditEntry))).all() if e.actor_id == wang_id]
         assert "8411" not in json.dumps([m.body for m in messages], ensure_ascii=False)
@@ -144,5 +150,5 @@ async def test_an_anonymous_suggestion_and_its_thread(
             json.dumps(m.body, ensure_ascii=False)
             for m in (await session.scalars(select(OutboxMessage).where(OutboxMessage.person_id == wang_id))).all()
         ]
-        assert len(theirs) == 10 and len(notices) == 3
+        assert len(theirs) == 11 and len(notices) == 3
         assert [text for text in theirs + notices if "#1" in text or "川菜" in text or "水煮鱼" in text] == []

@@ -205,6 +205,15 @@ async def settle(session: AsyncSession, survey: Survey, now: datetime) -> None:
         await close(session, survey, survey.closes_at)
 
 
+async def close_expired(session: AsyncSession, now: datetime) -> int:
+    """Close every survey past its closing time (daily housekeeping): their keys go even if nobody
+    looks at them again."""
+    expired = (await session.scalars(select(Survey).where(Survey.status == "open", Survey.closes_at <= now))).all()
+    for survey in expired:
+        await settle(session, survey, now)
+    return len(expired)
+
+
 async def close(session: AsyncSession, survey: Survey, now: datetime) -> None:
     """No more answers: the survey's own key and the unfinished drafts keyed by it go."""
     survey.status = "closed"

@@ -389,3 +389,20 @@ async def test_a_manager_sees_only_their_departments_answers_of_a_named_survey_s
         assert isinstance(refused, Msg) and refused.key == "survey.error.not_allowed"
         whole = (await results_command(admin, str(named.id))).say[0][0].render("en")
         assert "Answered: 2 of 20 (10%)" in whole and "Only the departments" not in whole
+
+
+async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db: Database) -> None:
+    from handlers.housekeeping import tidy
+    from storage.models import SurveyDraft
+
+    async with db.unit_of_work() as session:
+        admin = await context(db, session, "admin")
+        survey = await store_definition(session, template("canteen"), admin.person.id, NOW)  # type: ignore[arg-type]
+        await launch(admin, [str(survey.id), "dept:finance", "3"])
+        session.add(SurveyDraft(survey_id=survey.id, token="t", answers={"taste": 4}, question=1))
+        await session.flush()
+        await tidy(session, NOW + timedelta(days=2))
+        assert survey.status == "open" and survey.token_key is not None
+        await tidy(session, NOW + timedelta(days=4))
+        assert survey.status == "closed" and survey.token_key is None
+        assert await session.scalar(select(func.count()).select_from(SurveyDraft)) == 0

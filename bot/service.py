@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import keys, repair, requisitions, stock, suggestions, supply, surveys, ticket_actions
+from handlers import digest_send, keys, repair, requisitions, stock, suggestions, supply, surveys, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -25,6 +25,7 @@ AREAS: tuple[Area, ...] = (
     stock.AREA,
     surveys.AREA,
     suggestions.AREA,
+    digest_send.AREA,
 )
 
 
@@ -77,7 +78,9 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone, settings.rules))
+    service = Service(
+        settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
+    )
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:

@@ -40,6 +40,8 @@ FAMILIES = (
     "stock",
     "survey",
     "suggest",
+    "reminder",
+    "digest",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -124,6 +126,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "survey.results.question",
         "survey.results.text",
         "survey.results.text_named",
+        "digest.count_line",
     )
     untranslated = [k for k, v in catalog("zh_CN").items() if not han.search(v) and k not in only_symbols]
     assert untranslated == []

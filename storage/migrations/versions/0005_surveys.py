@@ -1,7 +1,7 @@
 """surveys: definitions, campaigns, responses, suggestion box
 
 Revision ID: 0005_surveys
-Revises: 0004
+Revises: 0006_schedules
 Create Date: 2026-11-26 06:55:02.409079
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0005_surveys'
-down_revision: str | None = '0004'
+down_revision: str | None = '0006_schedules'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

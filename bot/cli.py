@@ -273,6 +273,7 @@ async def list_jobs(settings: Settings) -> int:
 
 async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
     """`houqin digest --now`: the last seven days' digest, printed (--dry-run) or sent once today."""
+    import handlers.satisfaction  # noqa: F401  (adds the surveys' and suggestions' lines to the digest)
     from handlers.digest_send import dry_run as preview
     from handlers.digest_send import find_person, send_weekly
     from storage.db import Database

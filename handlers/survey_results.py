@@ -24,9 +24,14 @@ from handlers.charts import Chart, Series, draw
 from handlers.conversation import FileOut
 from handlers.flow import Action, StepContext
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
+
+# Where the satisfaction picture lives; named here too, as the digest's callers know it.
+from handlers.satisfaction import Satisfaction as Satisfaction
+from handlers.satisfaction import nps_of as nps_of
+from handlers.satisfaction import satisfaction as satisfaction
 from handlers.survey_definitions import SCALES, option_label, question_text, questions_of
 from handlers.surveys import kind_of, load, local, refusal, runs_surveys, said, title_of
-from storage.models import Department, Person, Survey, SurveyInvitation, SurveyResponse, Ticket
+from storage.models import Department, Person, Survey, SurveyInvitation, SurveyResponse
 
 MAX_TEXTS = 20
 # Longer free text is cut in the chat; the export has every word.
@@ -53,15 +58,6 @@ def scope_of(person: Person, survey: Survey) -> tuple[bool, list[str] | None]:
 
 def may_see(person: Person, survey: Survey) -> bool:
     return scope_of(person, survey)[0]
-
-
-def nps_of(scores: list[int]) -> int | None:
-    """Net Promoter Score: % of 9–10 minus % of 0–6, from -100 to 100."""
-    if not scores:
-        return None
-    promoters = sum(1 for s in scores if s >= 9)
-    detractors = sum(1 for s in scores if s <= 6)
-    return round(100 * (promoters - detractors) / len(scores))
 
 
 @dataclass
@@ -314,94 +310,6 @@ async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
     name, content_type, content = await export(ctx, survey, kind, departments)
     sheet = await files.keep(ctx.session, ctx.person.id, name, content_type, content, ctx.now)
     return Action(say=((msg("survey.export.ready", id=survey.id, name=name), ()),), files=(sheet,))
-
-
-# --- one satisfaction picture --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Satisfaction:
-    """How satisfied people were between `start` and `end`: 1–5 ratings from surveys and from
-    repair tickets (together and apart), and NPS from surveys' 0–10 questions."""
-
-    start: datetime
-    end: datetime
-    department_id: int | None
-    survey_ratings: int
-    survey_average: float | None
-    ticket_ratings: int
-    ticket_average: float | None
-    nps_answers: int
-    nps: int | None
-    promoters: int
-    detractors: int
-
-    @property
-    def ratings(self) -> int:
-        return self.survey_ratings + self.ticket_ratings
-
-    @property
-    def average(self) -> float | None:
-        total = (self.survey_average or 0) * self.survey_ratings + (self.ticket_average or 0) * self.ticket_ratings
-        return total / self.ratings if self.ratings else None
-
-
-async def satisfaction(
-    session: AsyncSession, start: datetime, end: datetime, department_id: int | None = None
-) -> Satisfaction:
-    """The satisfaction picture for [start, end), for the whole organisation or one department.
-
-    Survey answers count on the day they were given (the only time kept); repair ratings count in the
-    week the ticket was resolved. For a department: its people's tickets and named answers, and the
-    anonymous answers of surveys launched to that department alone (anonymous answers say nothing
-    else about who gave them).
-    """
-    first, last = start.date(), (end - timedelta(microseconds=1)).date()
-    query = select(SurveyResponse, Survey).join(Survey, Survey.id == SurveyResponse.survey_id)
-    query = query.where(SurveyResponse.answered_on >= first, SurveyResponse.answered_on <= last)
-    code = None
-    if department_id is not None:
-        code = await session.scalar(select(Department.code).where(Department.id == department_id))
-    rated: list[int] = []
-    scores: list[int] = []
-    for response, survey in (await session.execute(query)).all():
-        if department_id is not None and not await in_department(session, response, survey, department_id, code):
-            continue
-        for question in questions_of(survey.definition):
-            value = response.answers.get(question["id"])
-            if isinstance(value, int) and question["type"] == "rating":
-                rated.append(value)
-            elif isinstance(value, int) and question["type"] == "nps":
-                scores.append(value)
-    tickets = select(Ticket.rating).where(
-        Ticket.rating.is_not(None), Ticket.resolved_at >= start, Ticket.resolved_at < end
-    )
-    if department_id is not None:
-        tickets = tickets.join(Person, Person.id == Ticket.reporter_id).where(Person.department_id == department_id)
-    stars = [int(r) for r in (await session.scalars(tickets)).all() if r is not None]
-    return Satisfaction(
-        start=start,
-        end=end,
-        department_id=department_id,
-        survey_ratings=len(rated),
-        survey_average=sum(rated) / len(rated) if rated else None,
-        ticket_ratings=len(stars),
-        ticket_average=sum(stars) / len(stars) if stars else None,
-        nps_answers=len(scores),
-        nps=nps_of(scores),
-        promoters=sum(1 for s in scores if s >= 9),
-        detractors=sum(1 for s in scores if s <= 6),
-    )
-
-
-async def in_department(
-    session: AsyncSession, response: SurveyResponse, survey: Survey, department_id: int, code: str | None
-) -> bool:
-    if response.person_id is not None:
-        person = await session.get(Person, response.person_id)
-        return person is not None and person.department_id == department_id
-    audience = survey.audience or {}
-    return audience.get("kind") == "departments" and audience.get("codes") == [code]
 
 
 # --- /survey satisfaction: the same picture, week by week ------------------------------------------

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import keys, survey_builder
+# Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
+from handlers import keys, satisfaction, survey_builder  # noqa: F401
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,

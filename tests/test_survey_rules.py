@@ -406,3 +406,44 @@ async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db:
         await tidy(session, NOW + timedelta(days=4))
         assert survey.status == "closed" and survey.token_key is None
         assert await session.scalar(select(func.count()).select_from(SurveyDraft)) == 0
+
+
+async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_box(db: Database) -> None:
+    from handlers.digest import SATISFACTION, Scope, compute
+    from handlers.satisfaction import digest_figures
+    from storage.models import Suggestion
+
+    assert digest_figures in SATISFACTION
+    start, end = datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
+    async with db.unit_of_work() as session:
+        assert await digest_figures(session, Scope(), start, end) == []  # a quiet week says nothing
+        questions = [{"id": "r", "type": "rating"}, {"id": "n", "type": "nps"}]
+        survey = Survey(title_zh="a", title_en="a", anonymous=True, definition={"questions": questions})
+        session.add(survey)
+        await session.flush()
+        for token, rating, nps, day in (("a", 5, 10, 25), ("b", 3, 6, 26), ("c", 4, 9, 18)):
+            session.add(
+                SurveyResponse(
+                    survey_id=survey.id, token=token, answers={"r": rating, "n": nps}, answered_on=date(2026, 11, day)
+                )
+            )
+        session.add(
+            Suggestion(topic="canteen", body="多一些素菜", status="received", created_at=start + timedelta(days=1))
+        )
+        session.add(
+            Suggestion(
+                topic="cleaning",
+                body="走廊多擦几次",
+                status="adopted",
+                created_at=start - timedelta(days=20),
+                updated_at=start + timedelta(days=2),
+            )
+        )
+        await session.flush()
+        lines = [part.render("en") for part in await digest_figures(session, Scope(), start, end)]
+        assert lines == [
+            "📋 Surveys: average 4.0 (2 ratings) · NPS 0 (last 4 weeks: — → — → 100 → 0)",
+            "💡 Suggestion box: 1 new this week, 1 adopted",
+        ]
+        digest = await compute(session, Scope(), start, end, end)
+        assert digest.surveys[0].render("zh_CN").startswith("📋 问卷：平均 4.0 分（2 个评分）")

@@ -25,8 +25,9 @@ from handlers.audit import done, entries
 from handlers.flow import Action, StepContext
 from handlers.i18n import msg, translate
 from handlers.refusals import Refused
+from handlers.suggestions import number as suggestion_number
 from handlers.tickets import place
-from storage.models import Department, Person, Requisition, SupplyItem, Ticket
+from storage.models import Department, Person, Requisition, Suggestion, SupplyItem, Ticket
 
 KINDS = ("tickets", "requisitions", "stock", "suggestions", "audit")
 FORMATS = ("csv", "xlsx")
@@ -74,6 +75,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "reorder_at",
         "monthly_limit",
         "price",
+    ),
+    "suggestions": (
+        "number",
+        "status",
+        "topic",
+        "body",
+        "author",
+        "public",
+        "upvotes",
+        "result",
+        "created",
     ),
     "audit": ("at", "who", "action", "record", "outcome", "channel", "detail"),
 }
@@ -181,6 +193,37 @@ async def audit_rows(session: AsyncSession, period: Period | None, zone: ZoneInf
     ]
 
 
+async def suggestion_rows(
+    session: AsyncSession, period: Period | None, zone: ZoneInfo, locale: str
+) -> list[list[Cell]]:
+    """Who wrote an anonymous suggestion is never exported: not its route, not its time of day."""
+    author = aliased(Person)
+    query = (
+        select(Suggestion, author.display_name)
+        .outerjoin(author, (author.id == Suggestion.author_id) & Suggestion.named.is_(True))
+        .order_by(Suggestion.id)
+        .limit(MAX_ROWS)
+    )
+    if period is not None:
+        start, end = period.bounds(zone)
+        query = query.where(Suggestion.created_at >= start, Suggestion.created_at < end)
+    anonymous = translate(locale, "suggest.by_anonymous")
+    return [
+        [
+            suggestion_number(s),
+            translate(locale, f"suggest.status.{s.status}"),
+            translate(locale, f"suggest.topic.{s.topic}"),
+            s.body,
+            name if s.named and name else anonymous,
+            "✓" if s.public else "",
+            s.upvotes,
+            s.outcome or "",
+            when(s.created_at, zone) if s.named else s.created_at.astimezone(zone).date().isoformat(),
+        ]
+        for s, name in (await session.execute(query)).all()
+    ]
+
+
 def to_csv(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -226,9 +269,8 @@ async def export_command(ctx: StepContext, args: str) -> Action:
     except BadPeriod:
         return said(msg("export.usage"))
     if kind == "suggestions":
-        # Nothing collects suggestions yet; the suggestions area brings its rows when it lands.
-        return said(msg("export.error.no_suggestions"))
-    if kind == "tickets":
+        rows = await suggestion_rows(ctx.session, period, ctx.zone, ctx.locale)
+    elif kind == "tickets":
         rows = await ticket_rows(ctx.session, period, ctx.zone, ctx.locale)
     elif kind == "requisitions":
         rows = await requisition_rows(ctx.session, period, ctx.zone, ctx.locale)

@@ -18,6 +18,10 @@ from handlers.requisitions import STATUSES as REQUISITION_STATUSES
 from handlers.rules import URGENCIES
 from handlers.stock import CATEGORIES as SUPPLY_CATEGORIES
 from handlers.stock import KINDS, SUBCOMMANDS, UNITS
+from handlers.suggestions import STATUSES as SUGGESTION_STATUSES
+from handlers.suggestions import TOPICS
+from handlers.survey_builder import KINDS as SURVEY_KINDS
+from handlers.survey_definitions import PROBLEMS as SURVEY_PROBLEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Message keys are dotted names under these families; any such string literal in code is a key it says.
@@ -35,6 +39,8 @@ FAMILIES = (
     "supply",
     "requisition",
     "stock",
+    "survey",
+    "suggest",
     "reminder",
     "digest",
     "admin",
@@ -82,6 +88,14 @@ def keys_used_in_code() -> set[str]:
     used |= {f"export.column.{c}" for columns in exports.COLUMNS.values() for c in columns}
     used |= {f"export.kind.{kind}" for kind in exports.COLUMNS}
     used |= {f"settings.key.{key}" for key in org_settings.KEYS} | {f"org.import.kind.{kind}" for kind in org.COLUMNS}
+    used |= {f"command.{c}" for c in ("survey", "suggest")}
+    used |= {f"survey.import.error.{p}" for p in SURVEY_PROBLEMS}
+    used |= {f"survey.status.{s}" for s in ("draft", "open", "closed")}
+    used |= {f"survey.new.kind.{k}" for k in SURVEY_KINDS}
+    used |= {f"survey.audience.{a}" for a in ("everyone", "departments", "roles")}
+    used |= {f"suggest.topic.{t}" for t in TOPICS} | {f"suggest.status.{s}" for s in SUGGESTION_STATUSES}
+    used |= {f"suggest.button.{s}" for s in ("review", "adopted", "declined")}
+    used |= {f"suggest.flow.{f}" for f in ("reply", "answer", "outcome")}
     return used
 
 
@@ -125,6 +139,10 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "ticket.comment_line",
         "requisition.history_line",
         "requisition.line",
+        "survey.confirm_line",
+        "survey.results.question",
+        "survey.results.text",
+        "survey.results.text_named",
         "digest.count_line",
         "audit.line",
         "role.with_scope",

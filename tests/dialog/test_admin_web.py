@@ -13,7 +13,7 @@ import openpyxl
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import AuditEntry, Department, Person, Room, Ticket
+from storage.models import AuditEntry, Department, Person, Room, Suggestion, Ticket
 from tests.dialog.admin_people import person_id, refusals_of, snapshot
 from tests.dialog.web_person import WebPerson
 
@@ -235,7 +235,6 @@ async def test_exports_arrive_as_files_that_open_again(
     assert table[0] == ["时间", "操作人", "操作", "对象", "结果", "渠道", "详情"]
     assert [row[2] for row in table[1:]][-3:] == ["export.tickets", "role.grant", "export.stock"]
     assert "用法" in await lin.says("/export everything")
-    assert "还没有收集意见建议" in await person("admin").says("/export suggestions")
 
 
 async def test_stats_come_with_a_chart(person: Callable[[str], WebPerson], web_client: httpx.AsyncClient) -> None:
@@ -351,3 +350,24 @@ async def test_a_flow_checks_again_when_it_submits(db: Database, person: Callabl
     assert after["outbox"] == before["outbox"] and after["done"] == before["done"]
     [entry] = [e for e in await refusals_of(db, await person_id(db, "huang.li")) if e.action == "broadcast.department"]
     assert entry.record == "department:finance"
+
+
+async def test_a_suggestions_export_never_names_an_anonymous_suggester(
+    db: Database, person: Callable[[str], WebPerson], web_client: httpx.AsyncClient
+) -> None:
+    async with db.unit_of_work() as session:
+        wang = await session.scalar(select(Person).where(Person.handle == "wang.fang"))
+        assert wang is not None
+        session.add(Suggestion(topic="canteen", body="食堂增加素菜", named=True, author_id=wang.id, public=True))
+        session.add(Suggestion(topic="cleaning", body="三楼卫生间需要更勤打扫", named=False, route="sealed:li.na"))
+    said = await person("admin").says("/export suggestions csv")
+    [export] = said.files
+    content = (await download(web_client, export["url"])).decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(content)))
+    assert table[0] == ["单号", "状态", "主题", "内容", "提出人", "公开", "点赞", "处理结果", "提交时间"]
+    assert [row[2:5] for row in table[1:]] == [
+        ["食堂", "食堂增加素菜", "王芳"],
+        ["保洁", "三楼卫生间需要更勤打扫", "匿名"],
+    ]
+    assert "sealed" not in content and "李娜" not in content
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", table[2][8])  # the day only, for an anonymous one

@@ -1,7 +1,7 @@
 """admin: people's handles, organisation settings changed from chat, invitations, append-only audit
 
 Revision ID: 0007_admin
-Revises: 0006_schedules
+Revises: 0005_surveys
 Create Date: 2026-11-26 07:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_admin"
-down_revision: str | None = "0006_schedules"
+down_revision: str | None = "0005_surveys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

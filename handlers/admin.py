@@ -13,6 +13,7 @@ from handlers.flow import Action, Area, Handler, StepContext
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
 from handlers.stock import stock_command
+from handlers.surveys import survey_command
 from handlers.ticket_actions import ticket_command
 
 # command → (the action that shows it in the menu, its handler, whether it does something on its own)
@@ -27,9 +28,10 @@ ENTRIES: dict[str, tuple[str, Handler, bool]] = {
     "scorecard": ("scorecard.view", scorecards.scorecard_command, True),
     "stock": ("stock.manage", stock_command, True),
     "ticket": ("ticket.supervise", ticket_command, False),
+    "survey": ("survey.run", survey_command, True),
 }
 # Commands answered by other areas; the menu only points at them.
-ELSEWHERE = ("stock", "ticket")
+ELSEWHERE = ("stock", "ticket", "survey")
 # Usage shown by a button whose command needs words, when it is not `<command>.usage`.
 USAGE = {"ticket": "ticket.supervise_usage"}
 

@@ -74,6 +74,10 @@ RULES: dict[str, Rule] = {
     # handing out what was approved
     "requisition.second_approval": rule(*STORES),
     "requisition.fulfil": rule("logistics_staff", "logistics_admin"),
+    # surveys (handlers/surveys.py): import, launch, close, results, export; suggestions
+    # (handlers/suggestions.py): the office that reads, answers and decides them
+    "survey.run": rule(*STORES),
+    "suggest.office": rule(*STORES),
     # repairs: who oversees every ticket (managers: those of their own technicians, handlers/tickets.py)
     "ticket.supervise": rule("admin", "logistics_admin", "manager", department=True),
 }

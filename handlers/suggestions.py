@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers import keys
+from handlers import authz, keys
 from handlers.flow import (
     Action,
     Area,
@@ -42,12 +42,15 @@ from storage.models import AuditEntry, Person, PersonRole, Photo, Suggestion, Su
 
 TOPICS = ("facilities", "canteen", "cleaning", "supplies", "other")
 STATUSES = ("received", "review", "adopted", "declined")
-OFFICE = ("admin", "logistics_admin")
 MAX_LISTED = 15
 
 
+# Who answers suggestions: read from the one table (handlers/authz.py).
+OFFICE = authz.roles_for("suggest.office")
+
+
 def in_office(person: Person) -> bool:
-    return any(person.has_role(role) for role in OFFICE)
+    return authz.allowed(person, "suggest.office")
 
 
 def said(text: Renderable, rows: Rows = ()) -> Action:

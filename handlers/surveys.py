@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
-from handlers import keys, satisfaction, survey_builder  # noqa: F401
+from handlers import authz, keys, satisfaction, survey_builder  # noqa: F401
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,
@@ -70,7 +70,6 @@ from storage.models import (
     SurveyResponse,
 )
 
-RUNNERS = ("admin", "logistics_admin")
 DEFAULT_DAYS = 7
 MAX_DAYS = 90
 FILE_MB = 1
@@ -78,7 +77,7 @@ EVERYONE = ("everyone", "all", "全员")
 
 
 def runs_surveys(person: Person) -> bool:
-    return any(person.has_role(role) for role in RUNNERS)
+    return authz.allowed(person, "survey.run")
 
 
 def title_of(survey: Survey) -> Label:

@@ -53,8 +53,8 @@ COMMANDS = {
 # Refused by the stores' own words (handlers/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}
 # Actions on one ticket or requisition depend on that record too (whose technician, which step it is
-# at): the areas' own matrices drive them (tests/test_ticket_rules.py, tests/test_requisition_rules.py).
-ELSEWHERE = {"ticket.supervise", "requisition.second_approval", "requisition.fulfil"}
+# at), or belong to an area with its own refusal tests (surveys, suggestions): those areas' tests drive them.
+ELSEWHERE = {"ticket.supervise", "requisition.second_approval", "requisition.fulfil", "survey.run", "suggest.office"}
 
 
 # Buttons that act (admin menu entries, list pages): pressed by someone whose menu never showed them.
@@ -69,6 +69,7 @@ BUTTONS = {
     "scorecard.view": "sc:1:2026-10",
     "stock.manage": "adm:stock",
     "ticket.supervise": "adm:ticket",
+    "survey.run": "adm:survey",
 }
 
 

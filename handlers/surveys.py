@@ -316,10 +316,11 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
     ctx.session.add_all(SurveyInvitation(survey_id=survey.id, person_id=person_id) for person_id in people)
     # Invitations are outbox rows written with the launch: each channel sends them at its own pace.
     invitation = msg(
-        "survey.invite",
+        "survey.invite" if opens <= ctx.now else "survey.invite_later",
         title=title_of(survey),
         kind=kind_of(survey),
         count=len(questions_of(survey.definition)),
+        opens=local(opens, ctx),
         closes=local(closes, ctx),
     )
     button = ((msg("survey.button.answer"), f"sv:{survey.id}:answer"),)

@@ -21,7 +21,7 @@ from handlers.flow import StepContext
 from handlers.i18n import Msg
 from handlers.survey_definitions import DefinitionProblems, parse, template, template_names, valid_answer
 from handlers.survey_results import may_see, nps_of, satisfaction, scope_of
-from handlers.surveys import launch, remind, store_definition
+from handlers.surveys import launch, on_button, remind, store_definition
 from storage.db import Database
 from storage.models import (
     Department,
@@ -164,6 +164,15 @@ async def test_launching_to_everyone_writes_invitations_and_outbox_rows_only(db:
         wrong = await launch(ctx, [str(other.id), "dept:nowhere"])
         assert "No such department: nowhere" in wrong.say[0][0].render("en")
         assert other.status == "draft"
+        # One opening later: the invitation says from when; answering before then is refused.
+        later = await launch(ctx, [str(other.id), "dept:hr", "7", "from:2026-12-01"])
+        assert "Opens 2026-12-01 00:00, closes 2026-12-08 00:00." in later.say[0][0].render("en")
+        invite = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()))).first()
+        assert invite is not None and invite.body["text"]["msg"] == "survey.invite_later"
+        early = await on_button(await context(db, session, "zhang.wei"), f"{other.id}:answer")
+        assert early.say[0][0].render("en") == (
+            "The survey “Cleaning services survey” opens at 2026-12-01 00:00; please come back then."
+        )
         # Someone who does not run surveys is refused.
         staff = await context(db, session, "wang.fang")
         refused = await launch(staff, [str(other.id), "everyone"])

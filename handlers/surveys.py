@@ -17,7 +17,7 @@ server secret and the database cannot recompute whose token is whose.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from handlers.flow import (
     Area,
     ChoiceStep,
     ConfirmStep,
+    Data,
     FileStep,
     Flow,
     Invalid,
@@ -775,11 +776,12 @@ async def submit_answers(ctx: StepContext) -> Submitted:
     )
 
 
-def asking(kind: str) -> Any:
+def asking(kind: str) -> Callable[[Data], bool]:
+    """A step is asked only while the current question is of its kind (data["kind"])."""
     return lambda data: data.get("kind") == kind
 
 
-def asking_any(kinds: Sequence[str]) -> Any:
+def asking_any(kinds: Sequence[str]) -> Callable[[Data], bool]:
     return lambda data: data.get("kind") in kinds
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
@@ -44,7 +44,7 @@ from handlers.flow import (
     TextStep,
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
-from handlers.outbox import Notice, notify
+from handlers.outbox import Notice, notify, notify_many
 from handlers.people import ROLES
 from handlers.refusals import Refused, refuse
 from handlers.survey_definitions import (
@@ -314,7 +314,9 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
     survey.status, survey.audience = "open", audience
     survey.opens_at, survey.closes_at, survey.launched_at = opens, closes, ctx.now
     survey.token_key = secrets.token_hex(32)
-    ctx.session.add_all(SurveyInvitation(survey_id=survey.id, person_id=person_id) for person_id in people)
+    await ctx.session.execute(
+        insert(SurveyInvitation), [{"survey_id": survey.id, "person_id": person_id} for person_id in people]
+    )
     # Invitations are outbox rows written with the launch: each channel sends them at its own pace.
     invitation = msg(
         "survey.invite" if opens <= ctx.now else "survey.invite_later",
@@ -325,9 +327,9 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
         closes=local(closes, ctx),
     )
     button = ((msg("survey.button.answer"), f"sv:{survey.id}:answer"),)
-    reached = 0
-    for person_id in people:
-        reached += await notify(ctx.session, Notice(person_id, invitation, (button,)), ctx.now)
+    reached = await notify_many(
+        ctx.session, [Notice(person_id, invitation, (button,)) for person_id in people], ctx.now
+    )
     ctx.session.add(
         AuditEntry(
             actor_id=ctx.person.id,

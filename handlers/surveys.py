@@ -44,7 +44,7 @@ from handlers.flow import (
     TextStep,
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
-from handlers.outbox import Notice, notify, notify_many
+from handlers.outbox import Notice, notify_many
 from handlers.people import ROLES
 from handlers.refusals import Refused, refuse
 from handlers.survey_definitions import (
@@ -388,7 +388,7 @@ async def remind(session: AsyncSession, survey: Survey, now: datetime, zone: Zon
     key = "survey.remind_anonymous" if survey.anonymous else "survey.remind_named"
     text = msg(key, title=title_of(survey), closes=closes)
     button = ((msg("survey.button.answer"), f"sv:{survey.id}:answer"),)
-    return sum([await notify(session, Notice(person_id, text, (button,)), now) for person_id in people])
+    return await notify_many(session, [Notice(person_id, text, (button,)) for person_id in people], now)
 
 
 async def remind_command(ctx: StepContext, ref: str) -> Action:

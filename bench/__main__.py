@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import footprint, handling_latency, telegram, telegram_throughput, web_api
+from bench import digest, fan_out, footprint, handling_latency, telegram, telegram_throughput, web_api
 from bench.common import Context, Databases, Row, machine
 from bench.system import SystemLoad, wait_until_quiet
 
@@ -24,6 +24,8 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     handling_latency.NAME: handling_latency.run,
     web_api.NAME: web_api.run,
     footprint.NAME: footprint.run,
+    digest.NAME: digest.run,
+    fan_out.NAME: fan_out.run,
 }
 RESULTS = Path(__file__).parent / "results"
 DISTURBED_CORES = 0.25  # other processes using more than this meanwhile make a result suspect

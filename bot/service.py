@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import digest_send, repair, requisitions, stock, supply, ticket_actions
+from handlers import digest_send, keys, repair, requisitions, stock, suggestions, supply, surveys, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -23,6 +23,8 @@ AREAS: tuple[Area, ...] = (
     ticket_actions.AREA,
     requisitions.AREA,
     stock.AREA,
+    surveys.AREA,
+    suggestions.AREA,
     digest_send.AREA,
 )
 
@@ -64,6 +66,8 @@ class Service:
 
 def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Service:
     db = Database(settings.database_url)
+    # The key behind anonymous survey tokens and sealed suggestion routes (handlers/keys.py).
+    keys.configure(settings.survey_secret)
     houqin = Houqin(
         db,
         areas,

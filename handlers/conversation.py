@@ -122,6 +122,8 @@ class Outcome:
     retire_prompt: str | None = None
     # The pressed button sat on a card, whose new version comes through the outbox: leave it alone.
     on_card: bool = False
+    # From a discreet flow (an anonymous answer): once replied, its record keeps none of the words.
+    discreet: bool = False
 
     @property
     def has_buttons(self) -> bool:
@@ -143,6 +145,7 @@ class Outcome:
             "dialog_id": self.dialog_id,
             "dialog_version": self.dialog_version,
             "on_card": self.on_card,
+            "discreet": self.discreet,
         }
 
     @classmethod
@@ -166,4 +169,5 @@ class Outcome:
             dialog_id=record.get("dialog_id"),
             dialog_version=record.get("dialog_version"),
             on_card=record.get("on_card", False),
+            discreet=record.get("discreet", False),
         )

@@ -10,6 +10,8 @@ waiting, so a reminder is deferred, never dropped.
                             logistics admins when there is none, or nobody is assigned), once per ticket
   requisitions waiting since before today → each approver, one grouped message per working day
   resolved, not confirmed → the reporter, one nudge before the auto-close rule closes it
+  survey invitation not answered → the invitee, one nudge in the survey's last day (anonymous
+                            surveys: every invitee, so the nudges say nothing of who answered)
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import requisitions as req
-from handlers.i18n import Lines, msg
+from handlers.i18n import Label, Lines, msg
 from handlers.outbox import Notice
 from handlers.rules import RepairRules
 from handlers.schedule import Schedule
 from handlers.sends import Delivery, Tally, deliver_all, fixed
 from handlers.tickets import WORKING, buttons_for, people_with_role, place
 from storage.db import Database
-from storage.models import Person, Requisition, Ticket
+from storage.models import Person, Requisition, Survey, SurveyInvitation, SurveyResponse, Ticket
 
 # The reporter's nudge comes this long before the ticket would close itself (at most half the window).
 NUDGE_BEFORE_AUTO_CLOSE = timedelta(hours=24)
+# An invitee who has not answered hears this long before the survey closes (at most half its time).
+NUDGE_BEFORE_SURVEY_CLOSES = timedelta(hours=24)
 QUEUE_BUTTON = "jb:queue"
 
 
@@ -169,9 +173,56 @@ async def unconfirmed_to_reporters(ctx: Context) -> list[Delivery]:
     return deliveries
 
 
-# The rules, in the order their reminders go out. Surveys (branch `surveys`) add their
-# "invitation not answered → one nudge before it closes" rule here once they are on main.
-RULES: list[Rule] = [overdue_to_technicians, escalate_to_managers, approvals_waiting, unconfirmed_to_reporters]
+async def surveys_closing_soon(ctx: Context) -> list[Delivery]:
+    """An open survey closing within a day (or half its time, if shorter): one nudge to each invitee
+    who has not answered.
+
+    Who answered an anonymous survey must stay unknown, also from who was nudged: there everyone
+    invited gets the same nudge, worded for both ("if you have not answered yet"), and the send log
+    holds them all. A named survey's answers carry the person, so only those without one hear."""
+    closing = await ctx.session.scalars(
+        select(Survey)
+        .where(Survey.status == "open", Survey.closes_at > ctx.now)
+        .where(Survey.closes_at <= ctx.now + NUDGE_BEFORE_SURVEY_CLOSES)
+        .order_by(Survey.id)
+    )
+    deliveries = []
+    for survey in closing.all():
+        assert survey.closes_at is not None
+        opened = survey.opens_at or survey.launched_at or survey.created_at
+        if opened > ctx.now or survey.closes_at - ctx.now > (survey.closes_at - opened) / 2:
+            continue  # not open yet, or a short survey still in its first half
+        invited = await ctx.session.scalars(
+            select(SurveyInvitation.person_id).where(SurveyInvitation.survey_id == survey.id)
+        )
+        answered: set[int | None] = set()
+        if not survey.anonymous:
+            found = await ctx.session.scalars(
+                select(SurveyResponse.person_id).where(SurveyResponse.survey_id == survey.id)
+            )
+            answered = set(found.all())
+        text = msg(
+            "reminder.survey.anonymous" if survey.anonymous else "reminder.survey",
+            title=Label(survey.title_zh, survey.title_en),
+            closes=ctx.when(survey.closes_at),
+        )
+        button = ((msg("reminder.button.survey"), f"sv:{survey.id}:answer"),)
+        for person_id in invited.all():
+            if person_id not in answered:
+                notice = Notice(person_id, text, (button,))
+                subject = f"survey:{survey.id}"
+                deliveries.append(Delivery("reminder.survey", subject, person_id, "once", fixed(notice)))
+    return deliveries
+
+
+# The rules, in the order their reminders go out; another area's rule is one more entry.
+RULES: list[Rule] = [
+    overdue_to_technicians,
+    escalate_to_managers,
+    approvals_waiting,
+    unconfirmed_to_reporters,
+    surveys_closing_soon,
+]
 
 
 def why_not_now(schedule: Schedule, now: datetime) -> str | None:

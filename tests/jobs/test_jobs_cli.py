@@ -10,9 +10,12 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot.cli import main
+from handlers.rules import RepairRules
+from jobs.scheduler import Jobs
 from storage.db import Database
 from storage.demo import seed
 from storage.models import OutboxMessage
+from tests.jobs.org import SCHEDULE, Clock, local
 
 
 async def seeded(url: str) -> None:
@@ -62,3 +65,17 @@ def test_an_operator_lists_the_jobs_previews_a_digest_and_sends_one(
 
     assert main(["digest", "--now", "--to", "nobody"]) == 2
     assert "houqin: nobody is called 'nobody'" in capsys.readouterr().err
+
+    asyncio.run(caught_up(database_url))  # the service started on Monday at 09:00
+    assert main(["jobs"]) == 0
+    listed = capsys.readouterr().out
+    assert "  2026-11-23 09:00  2026-W48  sent 7, already sent 0\n" in listed
+    assert "  2026-11-23 09:00  2026-11-23T09:00  sent 0, already sent 0\n" in listed  # reminders
+
+
+async def caught_up(url: str) -> None:
+    db = Database(url)
+    try:
+        await Jobs(db, SCHEDULE, RepairRules(), clock=Clock(local(23, 9))).catch_up()
+    finally:
+        await db.dispose()

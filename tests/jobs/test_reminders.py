@@ -3,7 +3,7 @@ or on days off (it waits for the next working hour instead)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -13,8 +13,8 @@ from handlers.rules import RepairRules
 from handlers.schedule import Schedule, parse_quiet_hours, parse_working_days
 from handlers.sends import Tally
 from storage.db import Database
-from storage.models import ChannelAccount
-from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sent_to, ticket
+from storage.models import ChannelAccount, Survey, SurveyInvitation, SurveyResponse
+from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sends, sent_to, ticket
 
 RULES = RepairRules()  # resolved tickets close themselves after 72 h
 TUESDAY_10 = local(24, 10)
@@ -146,3 +146,54 @@ async def test_someone_who_blocked_the_bot_is_skipped_and_reminded_once_they_can
         )
     await remind(db, TUESDAY_10 + timedelta(minutes=15))
     assert len(await sent_to(db, "zhao.lei")) == 1
+
+
+async def a_survey(db: Database, *, anonymous: bool, closes: datetime, answered_by: str | None = None) -> int:
+    """An open survey to three finance people (王芳, 李娜, 黄丽), opened a week before it closes."""
+    invited = [await person_id(db, key) for key in ("wang.fang", "li.na", "huang.li")]
+    who = await person_id(db, answered_by) if answered_by and not anonymous else None
+    async with db.unit_of_work() as session:
+        survey = Survey(
+            title_zh="后勤满意度",
+            title_en="Logistics satisfaction",
+            anonymous=anonymous,
+            status="open",
+            audience={"kind": "departments", "codes": ["finance"]},
+            opens_at=closes - timedelta(days=7),
+            closes_at=closes,
+            token_key="k" * 64,
+        )
+        session.add(survey)
+        await session.flush()
+        session.add_all(SurveyInvitation(survey_id=survey.id, person_id=pid) for pid in invited)
+        if answered_by is not None:
+            session.add(SurveyResponse(survey_id=survey.id, token="t" * 64, person_id=who, answered_on=closes.date()))
+        return survey.id
+
+
+async def test_an_unanswered_survey_gets_one_nudge_in_its_last_day(db: Database) -> None:
+    survey = await a_survey(db, anonymous=False, closes=local(25, 18), answered_by="li.na")
+    await remind(db, local(24, 10))  # 32 h before it closes: not yet
+    assert await sent_to(db, "wang.fang") == []
+    await remind(db, local(25, 9))
+    await remind(db, local(25, 14))
+    assert await sent_to(db, "wang.fang") == [
+        "📝 The survey “Logistics satisfaction” closes at 11-25 18:00 and we have not had your answers yet. "
+        "It takes a few minutes."
+    ]
+    assert await buttons_sent_to(db, "wang.fang") == [[("📝 Answer the survey", f"sv:{survey}:answer")]]
+    assert len(await sent_to(db, "huang.li")) == 1
+    assert await sent_to(db, "li.na") == [], "she has answered"
+
+
+async def test_an_anonymous_surveys_nudge_goes_to_everyone_invited_so_it_tells_nothing(db: Database) -> None:
+    await a_survey(db, anonymous=True, closes=local(25, 18), answered_by="li.na")
+    await remind(db, local(25, 9))
+    for key in ("wang.fang", "li.na", "huang.li"):
+        [nudge] = await sent_to(db, key)
+        assert nudge.startswith(
+            "📝 The anonymous survey “Logistics satisfaction” closes at 11-25 18:00. If you have not"
+        )
+    assert [(kind, subject) for kind, subject, *_ in await sends(db, "reminder.survey")] == [
+        ("reminder.survey", "survey:1")
+    ] * 3

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import repair, requisitions, stock, supply, ticket_actions
+from handlers import accounts, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -17,7 +18,14 @@ from storage.db import Database
 
 log = logging.getLogger("houqin")
 
-AREAS: tuple[Area, ...] = (repair.AREA, supply.AREA, ticket_actions.AREA, requisitions.AREA, stock.AREA)
+AREAS: tuple[Area, ...] = (
+    repair.AREA,
+    supply.AREA,
+    ticket_actions.AREA,
+    requisitions.AREA,
+    stock.AREA,
+    accounts.AREA,
+)
 
 
 @dataclass
@@ -27,6 +35,7 @@ class Service:
     houqin: Houqin
     jobs: Jobs | None = None
     telegram: TelegramChannel | None = None
+    slack: SlackChannel | None = None
     web: WebChat | None = None
 
     async def start(self) -> None:
@@ -34,8 +43,11 @@ class Service:
             self.jobs.start()
         if self.telegram is not None:
             await self.telegram.start()
+        if self.slack is not None:
+            await self.slack.start()
         log.info("channels running: %s", ", ".join(self.channel_names()) or "none")
-        off = [name for name in ("telegram", "slack", "web") if name not in self.channel_names()]
+        running = {name.split()[0] for name in self.channel_names()}
+        off = [name for name in ("telegram", "slack", "web") if name not in running]
         if off:
             log.info("channels off: %s", ", ".join(off))
 
@@ -44,12 +56,16 @@ class Service:
             self.jobs.stop()
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.slack is not None:
+            await self.slack.stop()
         await self.db.dispose()
 
     def channel_names(self) -> list[str]:
         names = []
         if self.telegram is not None:
             names.append(f"telegram ({self.settings.telegram_mode.value})")
+        if self.slack is not None:
+            names.append(f"slack ({'socket mode' if self.settings.slack_socket_mode else 'http'})")
         if self.web is not None:
             names.append("web")
         return names
@@ -70,6 +86,8 @@ def build_service(settings: Settings) -> Service:
     service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone, settings.rules))
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
+    if settings.slack_enabled:
+        service.slack = SlackChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:
         service.web = WebChat(houqin, outbox, settings.default_locale)
     return service

@@ -42,3 +42,63 @@ async def test_a_leak_reported_in_a_modal(db: Database, slack_user: Callable[...
     async with db.unit_of_work() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.number == number.group()))
         assert ticket is not None and ticket.channel == "slack"
+
+
+async def linked(admin: SlackPerson, who: SlackPerson, web_account: str) -> None:
+    """An admin joins a Slack member to a person of the demo organisation (their browser account)."""
+    await who.opens_home()
+    await admin.slash("/houqin", f"link slack:{who.user_id} web:{web_account}")
+    assert f"已将 slack:{who.user_id} 关联到" in admin.dm[-1].shown, admin.dm[-1].shown
+
+
+async def report_leak(who: SlackPerson, description: str = "三楼卫生间洗手池下面漏水") -> str:
+    await who.slash("/repair")
+    await who.chooses("给排水")
+    await who.chooses("教学楼")
+    await who.chooses("301 三楼卫生间")
+    await who.types(description)
+    await who.submits()
+    await who.chooses("较急")
+    await who.submits()
+    number = TICKET.search(who.dm[-1].shown)
+    assert number is not None, who.dm[-1].shown
+    return number.group()
+
+
+def card(who: SlackPerson, number: str) -> str:
+    [shown] = [m.shown for m in who.dm if m.shown.startswith(f"🔧 {number}")]
+    return shown
+
+
+async def test_a_leak_from_report_to_rating_all_in_slack(db: Database, slack_user: Callable[..., SlackPerson]) -> None:
+    admin, sun, wang = slack_user("UADMIN", "管理员"), slack_user("USUN", "孙强"), slack_user("UWANG", "小王")
+    await linked(admin, sun, "sun.qiang")
+
+    number = await report_leak(wang)
+    # The plumber's card is a Block Kit message in his DM, with the card's buttons.
+    [message] = [m for m in sun.dm if m.shown.startswith(f"🔧 {number}")]
+    assert "状态：已分派" in message.shown
+    assert [b["text"]["text"] for b in message.buttons] == ["✔ 接单", "✖ 拒绝", "💬 留言"]
+
+    await sun.presses("✔ 接单")
+    # The same message, edited in place with chat.update.
+    assert "状态：已接单" in card(sun, number) and message.edits >= 1
+    await sun.presses("▶ 开始维修")
+    # Resolving asks for a note: a button that starts a flow opens it as a modal.
+    await sun.presses("✅ 已修好")
+    assert sun.modal is not None
+    await sun.types("已更换阀芯")
+    await sun.submits()  # no photo
+    assert sun.modal is None
+    assert "状态：已修好" in card(sun, number)
+
+    resolved = wang.latest("已修好")
+    assert [b["text"]["text"] for b in resolved.buttons] == ["★", "★★", "★★★", "★★★★", "★★★★★"]
+    await wang.presses("★★★★★")
+    await wang.submits()  # no comment: the optional text left empty
+    assert "谢谢你的反馈" in wang.dm[-1].shown
+
+    async with db.unit_of_work() as session:
+        closed = await session.scalar(select(Ticket).where(Ticket.number == number))
+        assert closed is not None and (closed.status, closed.rating) == ("closed", 5)
+        assert closed.assignee is not None and closed.assignee.display_name == "孙强"

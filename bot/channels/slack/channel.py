@@ -269,7 +269,10 @@ class SlackChannel:
     async def after_submission(self, screen: Screen) -> None:
         """Once the page was answered: a flow that ended says so in the DM (the ticket number...)."""
         outcome = screen.outcome
-        if screen.errors is None and screen.view is None and not (outcome.duplicate and outcome.replied):
+        if outcome.duplicate:
+            # A double click: the first submission is saying it (or has said it) already.
+            return
+        if screen.errors is None and screen.view is None:
             await self.post_replies(screen.sender, outcome.replies)
         await self.done(outcome)
 

@@ -1,0 +1,182 @@
+"""Slack: a requisition through approval, a repair fixed from Telegram, and what Slack itself can
+throw at Houqin — bad signatures, old timestamps, retried events, double submissions, forged buttons."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.service import build_service
+from storage.db import Database
+from storage.models import AuditEntry, ProcessedDelivery, Requisition, Ticket
+from tests.dialog.conftest import slack_settings, slack_world_for
+from tests.dialog.slack_person import SlackPerson, SlackWorld, signed_headers
+from tests.dialog.telegram_person import TelegramPerson
+from tests.dialog.test_slack_repair import linked, report_leak
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.telegram_api import FakeBotAPI
+
+REQUISITION = re.compile(r"S-\d{4}-\d{6}")
+
+
+async def count(db: Database, model: type[Ticket] | type[Requisition]) -> int:
+    async with db.unit_of_work() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_batteries_requested_in_a_modal_and_approved_from_a_card(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    admin, wang, huang = slack_user("UADMIN", "管理员"), slack_user("UWANG", "王芳"), slack_user("UHUANG", "黄丽")
+    await linked(admin, wang, "wang.fang")
+    await linked(admin, huang, "huang.li")
+
+    await wang.slash("/supply", "电池")  # the words after the command search the catalog
+    await wang.chooses("5 号电池")
+    await wang.types("5")
+    await wang.chooses("✔ 选好了")
+    await wang.types("会议室遥控器")
+    assert "黄丽" in wang.page  # the confirmation names who will approve
+    await wang.submits()
+    number = REQUISITION.search(wang.dm[-1].shown)
+    assert number is not None, wang.dm[-1].shown
+
+    approval = huang.latest(number.group())
+    assert "✔ 批准" in [b["text"]["text"] for b in approval.buttons]
+    await huang.presses("✔ 批准")
+    assert approval.edits >= 1 and "✔ 批准" not in [b["text"]["text"] for b in approval.buttons]
+    assert "批准" in wang.latest(number.group()).shown
+    async with db.unit_of_work() as session:
+        requisition = await session.scalar(select(Requisition).where(Requisition.number == number.group()))
+        assert requisition is not None and requisition.status != "pending_manager"
+
+
+@pytest.fixture
+async def both_worlds(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI) -> AsyncIterator[SlackWorld]:
+    """Slack and Telegram on at once, as one Houqin."""
+    settings = slack_settings(
+        db, slack_api, telegram_bot_token=bot_api.token, telegram_api_base_url=bot_api.base_url.removesuffix("/bot")
+    )
+    async for world in slack_world_for(build_service(settings), slack_api, db):
+        yield world
+
+
+async def test_reported_in_slack_fixed_by_a_technician_in_telegram(
+    db: Database, both_worlds: SlackWorld, bot_api: FakeBotAPI
+) -> None:
+    from tests.dialog.test_ticket_life_telegram import make_staff
+
+    wang = SlackPerson.of(both_worlds, "UWANG", "小王")
+    li = TelegramPerson(bot_api, db, bot_api.user(8101, "老李", "zh-hans"))
+    await make_staff(db, li, "technician:plumbing")
+    async with db.unit_of_work() as session:
+        from sqlalchemy import delete
+
+        from storage.models import Person, PersonRole
+
+        sun = await session.scalar(select(Person.id).where(Person.display_name == "孙强"))
+        await session.execute(delete(PersonRole).where(PersonRole.person_id == sun, PersonRole.role == "technician"))
+
+    number = await report_leak(wang)
+    await both_worlds.settle()
+    assert "状态：已分派" in (li.card(number).text or "")
+    await li.presses("✔ 接单")
+    await li.presses("▶ 开始维修")
+    await li.presses("✅ 已修好")
+    await li.says("已更换阀芯")
+    await li.presses("跳过")
+    await both_worlds.settle()
+    resolved = wang.latest("已修好")
+    assert [b["text"]["text"] for b in resolved.buttons][-1] == "★★★★★"
+    await wang.presses("★★★★")
+    await wang.submits()
+    async with db.unit_of_work() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        assert ticket is not None and (ticket.status, ticket.rating, ticket.channel) == ("closed", 4, "slack")
+
+
+def slash_body(user: str, trigger: str) -> bytes:
+    form = {"team_id": "T1", "user_id": user, "user_name": "x", "command": "/repair", "text": "", "trigger_id": trigger}
+    form |= {"api_app_id": "A1", "channel_id": "C1", "response_url": "https://hooks.slack.test/1", "token": "t"}
+    return urlencode(form).encode()
+
+
+async def test_a_bad_signature_or_an_old_timestamp_is_refused_before_any_work(
+    db: Database, slack_world: SlackWorld
+) -> None:
+    body = slash_body("UMALLORY", slack_world.api.new_trigger("UMALLORY"))
+    content = "application/x-www-form-urlencoded"
+    forged = signed_headers(body, content, secret="not-the-secret")
+    assert (await slack_world.http.post("/slack/events", content=body, headers=forged)).status_code == 401
+    stale = signed_headers(body, content, age=6 * 60)
+    assert (await slack_world.http.post("/slack/events", content=body, headers=stale)).status_code == 401
+    unsigned = {"Content-Type": content}
+    assert (await slack_world.http.post("/slack/events", content=body, headers=unsigned)).status_code == 401
+    await slack_world.settle()
+    # Nothing reached Houqin: no delivery recorded, no call to Slack made.
+    async with db.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedDelivery)) == 0
+    assert slack_world.api.calls == []
+
+
+async def test_a_retried_event_is_handled_once(db: Database, slack_user: Callable[..., SlackPerson]) -> None:
+    wang = slack_user("UWANG", "小王")
+    message = {"type": "message", "channel_type": "im", "user": "UWANG", "text": "/repair", "channel": "DUWANG"}
+    await wang.event(message, event_id="EvRETRY1")
+    asked = len(wang.dm)
+    # Slack did not see our 200 in time and sends the same event again, twice.
+    await wang.event(message, event_id="EvRETRY1", **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
+    await wang.event(message, event_id="EvRETRY1", **{"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "timeout"})
+    assert len(wang.dm) == asked
+    async with db.unit_of_work() as session:
+        keys = (await session.scalars(select(ProcessedDelivery.key).where(ProcessedDelivery.channel == "slack"))).all()
+    assert keys.count("event:EvRETRY1") == 1
+
+
+async def test_a_page_submitted_twice_creates_one_ticket(db: Database, slack_user: Callable[..., SlackPerson]) -> None:
+    wang = slack_user("UWANG", "小王")
+    await wang.slash("/repair")
+    for label in ("给排水", "教学楼", "301 三楼卫生间"):
+        await wang.chooses(label)
+    await wang.types("洗手池水龙头关不紧，一直滴水")
+    await wang.submits()
+    await wang.chooses("一般")
+    confirm = wang.modal
+    assert confirm is not None
+    view = dict(confirm.view)
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T1"},
+        "user": {"id": "UWANG", "team_id": "T1"},
+        "api_app_id": "A1",
+        "trigger_id": "t1",
+        "view": {**view, "id": confirm.id, "hash": confirm.hash, "state": {"values": {}}},
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    first = await wang.world.post(body, "application/x-www-form-urlencoded")
+    second = await wang.world.post(body, "application/x-www-form-urlencoded")  # a double click
+    await wang.world.settle()
+    assert first.status_code == second.status_code == 200
+    assert await count(db, Ticket) == 1
+    assert len([m for m in wang.dm if "报修已提交" in m.shown]) == 1
+
+
+async def test_a_forged_button_is_refused_and_audited(db: Database, slack_user: Callable[..., SlackPerson]) -> None:
+    admin, sun, wang = slack_user("UADMIN", "管理员"), slack_user("USUN", "孙强"), slack_user("UWANG", "小王")
+    await linked(admin, sun, "sun.qiang")
+    number = await report_leak(wang)
+    async with db.unit_of_work() as session:
+        ticket_id = await session.scalar(select(Ticket.id).where(Ticket.number == number))
+    # The reporter makes up the technician's Accept button, and a payload no area knows.
+    await wang.presses_value(f"tk:{ticket_id}:accept")
+    await wang.presses_value("zz:1:steal")
+    async with db.unit_of_work() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.id == ticket_id))
+        assert ticket is not None and ticket.status == "assigned"
+        refused = (await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "refused"))).all()
+    assert "button.forged" in refused and any(action.startswith("ticket.") for action in refused)

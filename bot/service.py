@@ -71,11 +71,11 @@ class Service:
         return names
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Service:
     db = Database(settings.database_url)
     houqin = Houqin(
         db,
-        AREAS,
+        areas,
         default_locale=settings.default_locale,
         zone=settings.zone,
         admins=settings.admin_accounts,

@@ -78,9 +78,31 @@ class Button:
 
 
 @dataclass(frozen=True)
+class FileOut:
+    """A file sent with a reply (an export, a chart), kept in the attachments table: channels fetch
+    its bytes by id when they send it, so replies and notices stay small and can be stored."""
+
+    id: int
+    name: str
+    content_type: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type in ("image/png", "image/jpeg")
+
+    def to_record(self) -> list[Any]:
+        return [self.id, self.name, self.content_type]
+
+    @classmethod
+    def from_record(cls, record: list[Any]) -> FileOut:
+        return cls(int(record[0]), str(record[1]), str(record[2]))
+
+
+@dataclass(frozen=True)
 class Reply:
-    text: str
+    text: str  # may be empty when the reply is only files
     buttons: tuple[tuple[Button, ...], ...] = ()
+    files: tuple[FileOut, ...] = ()
 
 
 @dataclass
@@ -113,7 +135,11 @@ class Outcome:
     def to_record(self) -> dict[str, Any]:
         return {
             "replies": [
-                {"text": r.text, "buttons": [[[b.label, b.payload] for b in row] for row in r.buttons]}
+                {
+                    "text": r.text,
+                    "buttons": [[[b.label, b.payload] for b in row] for row in r.buttons],
+                    "files": [f.to_record() for f in r.files],
+                }
                 for r in self.replies
             ],
             "chosen": self.chosen,
@@ -127,7 +153,11 @@ class Outcome:
     @classmethod
     def from_record(cls, record: dict[str, Any], *, replied: bool, delivery_id: int) -> Outcome:
         replies = [
-            Reply(r["text"], tuple(tuple(Button(label, payload) for label, payload in row) for row in r["buttons"]))
+            Reply(
+                r["text"],
+                tuple(tuple(Button(label, payload) for label, payload in row) for row in r["buttons"]),
+                tuple(FileOut.from_record(f) for f in r.get("files", [])),
+            )
             for r in record.get("replies", [])
         ]
         return cls(

@@ -27,6 +27,7 @@ from handlers.conversation import (
     Button,
     Choice,
     DocumentIn,
+    FileOut,
     Inbound,
     Kind,
     Outcome,
@@ -83,7 +84,9 @@ class Turn:
     channel: str
     now: datetime
     zone: ZoneInfo
-    texts: list[tuple[Renderable | str, tuple[tuple[Button, ...], ...]]] = field(default_factory=list)
+    texts: list[tuple[Renderable | str, tuple[tuple[Button, ...], ...], tuple[FileOut, ...]]] = field(
+        default_factory=list
+    )
     chosen: str | None = None
     toast: Msg | None = None
     on_card: bool = False
@@ -91,8 +94,10 @@ class Turn:
     rules: RepairRules = field(default_factory=RepairRules)
     supply: SupplyRules = field(default_factory=SupplyRules)
 
-    def say(self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
-        self.texts.append((text, buttons))
+    def say(
+        self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = (), files: tuple[FileOut, ...] = ()
+    ) -> None:
+        self.texts.append((text, buttons, files))
 
     def move(self, flow: str | None, step: str | None, data: dict[str, Any]) -> None:
         """Every change of where the person is goes through here, stamped with the engine's clock
@@ -328,7 +333,8 @@ class Houqin:
         await self._dispatch(turn, inbound)
         await session.flush()
         replies = [
-            Reply(text if isinstance(text, str) else text.render(turn.locale), buttons) for text, buttons in turn.texts
+            Reply(text if isinstance(text, str) else text.render(turn.locale), buttons, files)
+            for text, buttons, files in turn.texts
         ]
         outcome = Outcome(
             replies=replies,
@@ -478,8 +484,11 @@ class Houqin:
 
     async def _act(self, turn: Turn, flow: Flow | None, action: Action) -> None:
         """Carry out what an area's button, command or deep link asked for."""
-        for text, rows in action.say:
-            turn.say(text, self._rows(turn, rows))
+        said = len(action.say)
+        for index, (text, rows) in enumerate(action.say, start=1):
+            turn.say(text, self._rows(turn, rows), action.files if index == said else ())
+        if action.files and not said:
+            turn.say("", files=action.files)
         turn.toast = action.toast or turn.toast
         turn.on_card = turn.on_card or action.on_card
         if action.chosen is not None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.conversation import DocumentIn, PhotoIn
+from handlers.conversation import DocumentIn, FileOut, PhotoIn
 from handlers.i18n import Msg, Renderable, msg
 from handlers.rules import RepairRules, SupplyRules
 from storage.models import Person
@@ -254,6 +254,8 @@ class Action:
     follow_up: bool = False
     # The button sat on a card that redraws itself through the outbox: the channel must not edit it.
     on_card: bool = False
+    # Files sent with the last thing said (an export, a chart); see handlers/files.py.
+    files: tuple[FileOut, ...] = ()
 
 
 Handler = Callable[[StepContext, str], Awaitable[Action]]

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import DialogState, Photo, ProcessedDelivery
+from storage.models import Attachment, DialogState, Photo, ProcessedDelivery
 
 KEEP_DELIVERY_KEYS = timedelta(days=14)
 KEEP_UNSUBMITTED_PHOTOS = timedelta(days=7)
+# Exports and charts are made on request and sent at once; a month covers every retry and re-read.
+KEEP_SENT_FILES = timedelta(days=30)
 # A flow nobody touched for this long is closed, so the next message starts fresh instead of
 # landing in a half-remembered step from last month.
 ABANDON_DIALOG_AFTER = timedelta(days=7)
@@ -26,9 +28,13 @@ class Tidied:
     delivery_keys: int
     photos: int
     dialogs: int
+    files: int = 0
 
     def __str__(self) -> str:
-        return f"{self.delivery_keys} delivery keys, {self.photos} unsubmitted photos, {self.dialogs} idle dialogs"
+        return (
+            f"{self.delivery_keys} delivery keys, {self.photos} unsubmitted photos, {self.dialogs} idle dialogs, "
+            f"{self.files} old files"
+        )
 
 
 async def tidy(session: AsyncSession, now: datetime) -> Tidied:
@@ -43,4 +49,5 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         .values(flow=None, step=None, data={}, version=DialogState.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return Tidied(keys.rowcount, photos.rowcount, dialogs.rowcount)  # type: ignore[attr-defined]
+    files = await session.execute(delete(Attachment).where(Attachment.created_at < now - KEEP_SENT_FILES))
+    return Tidied(keys.rowcount, photos.rowcount, dialogs.rowcount, files.rowcount)  # type: ignore[attr-defined]

@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers.conversation import Button, Reply
+from handlers.conversation import Button, FileOut, Reply
+from handlers.files import load
 from handlers.i18n import Renderable, freeze, pick_locale, thaw
 from storage.db import Database
-from storage.models import CardRef, ChannelAccount, OutboxMessage, Person, Photo
+from storage.models import Attachment, CardRef, ChannelAccount, OutboxMessage, Person, Photo
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(minutes=2)
@@ -39,6 +40,8 @@ class Notice:
     card_key: str | None = None
     # Photos to show with it (a ticket's photos on the technician's card), by Photo id.
     photos: tuple[int, ...] = ()
+    # Files sent after it (a digest's chart), kept with handlers/files.keep for this person.
+    files: tuple[FileOut, ...] = ()
 
 
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
@@ -56,6 +59,7 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
         "text": freeze(notice.text),
         "buttons": [[{"label": freeze(label), "payload": payload} for label, payload in row] for row in notice.buttons],
         "photos": list(notice.photos),
+        "files": [f.to_record() for f in notice.files],
     }
     session.add(
         OutboxMessage(
@@ -88,7 +92,7 @@ def render_body(body: dict[str, Any], locale: str) -> Reply:
         tuple(Button(thaw(button["label"]).render(locale), button["payload"]) for button in row)
         for row in body.get("buttons", [])
     )
-    return Reply(text, rows)
+    return Reply(text, rows, tuple(FileOut.from_record(f) for f in body.get("files", [])))
 
 
 class Outbox:
@@ -247,6 +251,11 @@ class Outbox:
                 .values(claim=None, claimed_until=self.clock() + retry_in, error=error[:200])
                 .execution_options(synchronize_session=False)
             )
+
+    async def file(self, file_id: int) -> Attachment | None:
+        """A file to send with a reply or notice, bytes included."""
+        async with self.db.unit_of_work() as session:
+            return await load(session, file_id)
 
     async def photo(self, photo_id: int) -> Photo | None:
         """A photo to send with a notice, bytes included."""

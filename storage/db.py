@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -42,6 +43,21 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # Take the write lock at BEGIN: a deferred transaction that later upgrades to a write can fail
         # with "database is locked" instead of waiting its turn.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database could not be reached (restarting, down, the network cut): worth waiting for and
+    trying again, unlike a fault in handling one particular update."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, OSError) and not isinstance(seen, FileNotFoundError | PermissionError):
+            return True  # a refused or reset connection, before SQLAlchemy could wrap it
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Database:

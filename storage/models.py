@@ -231,6 +231,20 @@ class Photo(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Attachment(Base):
+    """A file Houqin sends to one person (an export, a chart): kept so a redelivered answer, a queued
+    notice or the browser chat can fetch it again, and only by the person it was made for."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class DialogState(Base):
     """Where a person is in a guided conversation on one channel.
 

@@ -33,10 +33,22 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.settings import Settings, TelegramMode
-from handlers.conversation import MAX_DOCUMENT, MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
+from handlers.conversation import (
+    MAX_DOCUMENT,
+    MAX_TEXT,
+    DocumentIn,
+    FileOut,
+    Inbound,
+    Kind,
+    Outcome,
+    PhotoIn,
+    Reply,
+    Sender,
+)
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
+from storage.db import is_outage
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
 # become the only form in its next major version; read when the value is accessed.
@@ -136,8 +148,11 @@ class TelegramChannel:
             return JSONResponse({"error": "not a Telegram update"}, status_code=400)
         try:
             await self.handle_update(update)
-        except Exception:
+        except Exception as exc:
             # Not acknowledged: Telegram sends the update again, and its key makes the retry safe.
+            if is_outage(exc):
+                log.warning("database unreachable; update %s refused for now (%s)", update.update_id, exc)
+                return JSONResponse({"error": "try again"}, status_code=503)
             log.exception("handling Telegram update %s failed", update.update_id)
             return JSONResponse({"error": "try again"}, status_code=500)
         return Response(status_code=200)
@@ -215,7 +230,11 @@ class TelegramChannel:
             for update in chat_updates:
                 try:
                     await self.handle_update(update)
-                except Exception:
+                except Exception as exc:
+                    if is_outage(exc):
+                        # Not this update's fault: it waits, uncounted, until the database is back.
+                        log.warning("database unreachable; update %s waits (%s)", update.update_id, exc)
+                        return
                     tries = failures[update.update_id] = failures.get(update.update_id, 0) + 1
                     log.exception("handling Telegram update %s failed (try %s)", update.update_id, tries)
                     if tries < UPDATE_ATTEMPTS:
@@ -268,6 +287,7 @@ class TelegramChannel:
                 sent = await self.application.bot.send_message(chat.id, text, reply_markup=markup)
                 if markup is not None:
                     prompt = sent.message_id
+            await self._send_files(chat.id, reply.files)
         return prompt
 
     async def _drop_keyboard(self, chat_id: int, message_id: int) -> None:
@@ -302,8 +322,11 @@ class TelegramChannel:
         while True:
             try:
                 sent = await drain(self.outbox, CHANNEL, self.send_notice)
-            except Exception:
-                log.exception("draining the Telegram outbox failed; trying again shortly")
+            except Exception as exc:
+                if is_outage(exc):
+                    log.warning("database unreachable; notices wait (%s)", exc)
+                else:
+                    log.exception("draining the Telegram outbox failed; trying again shortly")
                 sent = 0
             if not sent:
                 self._wake.clear()
@@ -313,10 +336,12 @@ class TelegramChannel:
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: edit the card it replaces when there is one, else send it; returns the message id."""
         chat = int(pending.address)
-        [(text, markup)] = render(pending.reply)[-1:]
+        parts = render(pending.reply)
         bot = self.application.bot
+        sent_ref = pending.card_ref
         try:
-            if pending.card_ref is not None:
+            if pending.card_ref is not None and parts:
+                text, markup = parts[-1]
                 try:
                     await bot.edit_message_text(
                         text, chat_id=chat, message_id=int(pending.card_ref), reply_markup=markup
@@ -329,15 +354,29 @@ class TelegramChannel:
                         "card %s in chat %s could not be edited (%s); sending it anew", pending.card_ref, chat, exc
                     )
             await self._send_photos(chat, pending.photos)
-            for part, part_markup in render(pending.reply):
+            for part, part_markup in parts:
                 sent = await bot.send_message(chat, part, reply_markup=part_markup)
-            return str(sent.message_id)
+                sent_ref = str(sent.message_id)
+            await self._send_files(chat, pending.reply.files)
+            return sent_ref
         except Forbidden as exc:
             raise Unreachable(str(exc)) from exc
         except RetryAfter as exc:
             # Only this chat waits; the rest of the batch goes on.
             wait = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
             raise RetryLater(str(exc), wait) from exc
+
+    async def _send_files(self, chat: int, files: Sequence[FileOut]) -> None:
+        """Files made for this person: pictures as photos (seen at once), the rest as documents."""
+        for file in files:
+            kept = await self.outbox.file(file.id)
+            if kept is None:
+                log.warning("file %s is gone; not sent to chat %s", file.id, chat)
+                continue
+            if file.is_image:
+                await self.application.bot.send_photo(chat, kept.content)
+            else:
+                await self.application.bot.send_document(chat, kept.content, filename=kept.name)
 
     async def _send_photos(self, chat: int, photo_ids: tuple[int, ...]) -> None:
         """A new card comes with the ticket's photos above it: Telegram's by file id, others uploaded."""
@@ -425,6 +464,8 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
         if reply.buttons
         else None
     )
+    if not reply.text and markup is None:
+        return []  # a reply that is only files
     parts = split_text(reply.text)
     return [(part, markup if index == len(parts) - 1 else None) for index, part in enumerate(parts)]
 

@@ -19,12 +19,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from handlers import files
 from handlers.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
 from handlers.i18n import LOCALES, catalog, pick_locale, translate
 from handlers.outbox import Outbox
 from handlers.tickets import viewable_photo
+from storage.db import is_outage
 from storage.models import ChannelAccount, Person
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class WebChat:
             Route("/api/web/photos", self.photo, methods=["POST"]),
             Route("/api/web/inbox", self.inbox, methods=["POST"]),
             Route("/api/web/photos/{photo_id:int}", self.photo_bytes),
+            Route("/api/web/files/{file_id:int}", self.file_bytes),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
         ]
 
@@ -144,7 +147,9 @@ class WebChat:
         for item in await self.outbox.waiting_for(CHANNEL, sender.address):
             person = quote(sender.external_id)
             photos = [f"/api/web/photos/{photo_id}?person={person}" for photo_id in item.photos]
-            notices.append({"id": item.id, **reply_json(item.reply), "card_key": item.card_key, "photos": photos})
+            notices.append(
+                {"id": item.id, **reply_json(item.reply, sender), "card_key": item.card_key, "photos": photos}
+            )
         return JSONResponse({"notices": notices}, headers={"Cache-Control": "no-store"})
 
     async def photo_bytes(self, request: Request) -> Response:
@@ -169,15 +174,45 @@ class WebChat:
                 headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
             )
 
+    async def file_bytes(self, request: Request) -> Response:
+        """A file Houqin made for this person (an export, a chart); nobody else's."""
+        sender = await self._sender(request.query_params.get("person"))
+        if isinstance(sender, Response):
+            return sender
+        async with self.houqin.db.unit_of_work() as session:
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == sender.external_id
+                )
+            )
+            assert account is not None
+            kept = await files.load(session, int(request.path_params["file_id"]), account.person_id)
+            if kept is None:
+                return problem(404, "no such file")
+            # Pictures show in the chat; anything else downloads under its own name.
+            disposition = "inline" if kept.content_type.startswith("image/") else "attachment"
+            return Response(
+                kept.content,
+                media_type=kept.content_type,
+                headers={
+                    "Cache-Control": "private, max-age=3600",
+                    "X-Content-Type-Options": "nosniff",
+                    "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(kept.name)}",
+                },
+            )
+
     async def _handle(self, inbound: Inbound) -> Response:
         try:
             outcome = await self.houqin.handle(inbound)
             await self.houqin.mark_replied(outcome)
-        except Exception:
+        except Exception as exc:
             # Rolled back, nothing kept: the page may retry with the same client_id.
+            if is_outage(exc):
+                log.warning("database unreachable; a browser message is refused for now (%s)", exc)
+                return problem(503, translate(self.default_locale, "dialog.error.internal"))
             log.exception("handling a browser message failed")
             return problem(500, translate(self.default_locale, "dialog.error.internal"))
-        return JSONResponse(outcome_json(outcome))
+        return JSONResponse(outcome_json(outcome, inbound.sender))
 
     async def _json_from_person(self, request: Request) -> tuple[dict[str, Any], Sender] | Response:
         """A JSON object naming a known person, or the 4xx that says what is wrong with it."""
@@ -226,16 +261,25 @@ def inbound_from(sender: Sender, key: str, body: dict[str, Any]) -> Inbound | No
     return Inbound(sender, Kind.TEXT, key, text=text)
 
 
-def reply_json(reply: Reply) -> dict[str, Any]:
+def reply_json(reply: Reply, sender: Sender) -> dict[str, Any]:
+    person = quote(sender.external_id)
     return {
         "text": reply.text,
         "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in reply.buttons],
+        "files": [
+            {
+                "url": f"/api/web/files/{file.id}?person={person}",
+                "name": file.name,
+                "image": file.is_image,
+            }
+            for file in reply.files
+        ],
     }
 
 
-def outcome_json(outcome: Outcome) -> dict[str, Any]:
+def outcome_json(outcome: Outcome, sender: Sender) -> dict[str, Any]:
     return {
-        "replies": [reply_json(reply) for reply in outcome.replies],
+        "replies": [reply_json(reply, sender) for reply in outcome.replies],
         "chosen": outcome.chosen,
         "toast": outcome.toast,
         "locale": outcome.locale,

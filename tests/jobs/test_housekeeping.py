@@ -13,7 +13,7 @@ from handlers.repair import AREA
 from jobs.runs import last_runs
 from jobs.scheduler import HOUSEKEEPING, housekeeping
 from storage.db import Database
-from storage.models import DialogState, Photo, ProcessedDelivery
+from storage.models import Attachment, DialogState, Photo, ProcessedDelivery
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_9AM = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -54,11 +54,19 @@ async def test_old_keys_stray_photos_and_idle_dialogs_are_forgotten_recent_ones_
         state = await session.scalar(select(DialogState))
         assert state is not None
         state.updated_at = MONDAY_9AM  # ...but the dialog itself counts as idle for this test
+        # An export made five weeks ago and a chart made today.
+        for name, made in (("old.csv", clock.now - timedelta(days=35)), ("today.png", clock.now)):
+            session.add(
+                Attachment(
+                    person_id=state.person_id, name=name, content_type="text/csv", size=1, content=b"x", created_at=made
+                )
+            )
 
     assert await housekeeping(db, SHANGHAI, clock.now)
     assert await count(db, ProcessedDelivery) == 1
     async with db.unit_of_work() as session:
         assert (await session.scalars(select(Photo.file_id))).all() == ["recent"]
+        assert (await session.scalars(select(Attachment.name))).all() == ["today.png"]
         state = await session.scalar(select(DialogState))
         assert state is not None and state.flow is None and state.step is None
 
@@ -70,4 +78,4 @@ async def test_a_day_is_tidied_once_however_many_times_it_is_tried(db: Database)
     assert (first, again, next_day) == (True, False, True)
     runs = await last_runs(db, HOUSEKEEPING)
     assert [r.period for r in runs] == ["2026-11-24", "2026-11-23"]
-    assert runs[0].outcome == "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs"
+    assert runs[0].outcome == "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs, 0 old files"

@@ -208,6 +208,7 @@ function renderEntry(entry) {
       img.loading = "lazy";
       bubble.append(img);
     }
+    for (const file of entry.files ?? []) bubble.append(renderFile(file));
     node.append(bubble);
     if (entry.buttons?.length) {
       const actions = element("div", "actions");
@@ -229,6 +230,30 @@ function renderEntry(entry) {
     node.append(element("p", "line", entry.text));
   }
   return node;
+}
+
+// A file Houqin made for this person: a chart shows in the bubble, an export is a download link.
+function renderFile(file) {
+  if (file.image) {
+    const img = element("img", "chart");
+    img.src = file.url;
+    img.alt = file.name;
+    img.loading = "lazy";
+    img.setAttribute("data-testid", "file-image");
+    return img;
+  }
+  const link = element("a", "file", file.name);
+  link.href = file.url;
+  link.download = file.name;
+  link.setAttribute("data-testid", "file-link");
+  return link;
+}
+
+// Only our own file URLs, with the fields the page uses: the server's JSON is not trusted further.
+function filesOf(reply) {
+  return (Array.isArray(reply.files) ? reply.files : [])
+    .filter((f) => typeof f?.url === "string" && f.url.startsWith("/api/web/files/"))
+    .map((f) => ({ url: f.url, name: String(f.name ?? "file"), image: f.image === true }));
 }
 
 function fillPhoto(bubble, entry) {
@@ -462,6 +487,7 @@ function applyOutcome(personId, outcome, press) {
       buttons: (reply.buttons ?? []).map((row) =>
         row.map((button) => ({ label: String(button.label), payload: String(button.payload) })),
       ),
+      files: filesOf(reply),
       retired: false,
       pressed: null,
       chosen: null,
@@ -591,14 +617,15 @@ function applyNotice(personId, notice) {
   const photos = (Array.isArray(notice.photos) ? notice.photos : []).filter(
     (url) => typeof url === "string" && url.startsWith("/api/web/photos/"),
   );
+  const files = filesOf(notice);
   const lang = state.people.find((p) => p.id === personId)?.locale;
   const card = cardKey && history(personId).entries.findLast((e) => e.who === "bot" && e.cardKey === cardKey);
   if (card) {
     // The same card, as the ticket is now: new text, new (live) buttons, in the same place.
-    Object.assign(card, { text, buttons, photos, lang, busy: null, pressed: null, chosen: null, retired: false });
+    Object.assign(card, { text, buttons, photos, files, lang, busy: null, pressed: null, chosen: null, retired: false });
     redrawCard(personId, card);
   } else {
-    const entry = { who: "bot", notice: true, cardKey, text, lang, buttons, photos };
+    const entry = { who: "bot", notice: true, cardKey, text, lang, buttons, photos, files };
     Object.assign(entry, { retired: false, pressed: null, chosen: null });
     // Unasked for: it does not pull someone reading further up down to the end.
     addEntry(personId, entry, { follow: false });

@@ -1,0 +1,60 @@
+"""Charts are real PNGs, and Chinese labels are drawn as Chinese glyphs, never as empty boxes."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import pytest
+from PIL import Image
+
+from handlers.charts import CJK_FAMILIES, Chart, Series, font_families, render
+
+WEEKS = ["10月26日", "11月2日", "11月9日", "11月16日"]
+
+
+def a_week_in_chinese() -> Chart:
+    return Chart(
+        title="报修：本周与前几周",
+        categories=WEEKS,
+        series=[Series("新报修", [12, 9, 15, 11]), Series("已解决", [10, 11, 12, None])],
+        y_label="张",
+    )
+
+
+def needs_a_chinese_font() -> None:
+    if not any(family in CJK_FAMILIES for family in font_families()):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have a Chinese font (make browser installs fonts-noto-cjk)")
+        pytest.skip("no Chinese font on this machine (fonts-noto-cjk)")
+
+
+def test_a_chart_is_a_png_of_a_readable_size() -> None:
+    png = render(a_week_in_chinese())
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    assert image.size[0] >= 800 and image.size[1] >= 450
+
+
+def test_chinese_labels_have_their_glyphs() -> None:
+    needs_a_chinese_font()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render(a_week_in_chinese())
+    # matplotlib warns "Glyph … missing from font(s)" for every character it has to draw as a box.
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
+
+
+def test_a_trend_is_drawn_as_a_line_with_gaps() -> None:
+    chart = Chart("Rating, last 4 weeks", WEEKS, [Series("Average", [4.2, None, 4.5, 4.7])], kind="line", y_max=5)
+    assert render(chart).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_english_charts_need_no_chinese_font() -> None:
+    chart = Chart("Requisitions by department", ["Finance", "Logistics"], [Series("This week", [3, 7])])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = render(chart)
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []

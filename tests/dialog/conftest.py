@@ -110,3 +110,13 @@ def slack_user(slack_world: SlackWorld) -> Callable[..., SlackPerson]:
         return SlackPerson.of(slack_world, user_id, name, locale)
 
     return make
+
+
+@pytest.fixture
+async def both_worlds(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI) -> AsyncIterator[SlackWorld]:
+    """Slack and Telegram on at once, as one Houqin."""
+    settings = slack_settings(
+        db, slack_api, telegram_bot_token=bot_api.token, telegram_api_base_url=bot_api.base_url.removesuffix("/bot")
+    )
+    async for world in slack_world_for(build_service(settings), slack_api, db):
+        yield world

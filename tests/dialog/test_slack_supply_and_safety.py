@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from urllib.parse import urlencode
 
-import pytest
 from sqlalchemy import func, select
 
-from bot.service import build_service
 from storage.db import Database
 from storage.models import AuditEntry, ProcessedDelivery, Requisition, Ticket
-from tests.dialog.conftest import slack_settings, slack_world_for
 from tests.dialog.slack_person import SlackPerson, SlackWorld, signed_headers
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.test_slack_repair import linked, report_leak
-from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 
 REQUISITION = re.compile(r"S-\d{4}-\d{6}")
@@ -54,16 +50,6 @@ async def test_batteries_requested_in_a_modal_and_approved_from_a_card(
     async with db.unit_of_work() as session:
         requisition = await session.scalar(select(Requisition).where(Requisition.number == number.group()))
         assert requisition is not None and requisition.status != "pending_manager"
-
-
-@pytest.fixture
-async def both_worlds(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI) -> AsyncIterator[SlackWorld]:
-    """Slack and Telegram on at once, as one Houqin."""
-    settings = slack_settings(
-        db, slack_api, telegram_bot_token=bot_api.token, telegram_api_base_url=bot_api.base_url.removesuffix("/bot")
-    )
-    async for world in slack_world_for(build_service(settings), slack_api, db):
-        yield world
 
 
 async def test_reported_in_slack_fixed_by_a_technician_in_telegram(

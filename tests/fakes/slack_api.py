@@ -51,6 +51,14 @@ class SlackMessage:
 
 
 @dataclass
+class SlackFile:
+    id: str
+    name: str
+    content: bytes = b""
+    title: str = ""
+
+
+@dataclass
 class SlackUser:
     id: str
     name: str
@@ -78,6 +86,9 @@ class FakeSlackAPI:
     # Conversations answering 429 with this Retry-After to the next chat.postMessage/update.
     rate_limited: dict[str, int] = field(default_factory=dict)
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> user, until used
+    # Files uploaded (files.getUploadURLExternal, the upload, files.completeUploadExternal), per conversation.
+    files: dict[str, list[SlackFile]] = field(default_factory=dict)
+    _uploads: dict[str, SlackFile] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: _InLoopServer | None = None
@@ -93,8 +104,15 @@ class FakeSlackAPI:
             "views.push": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
-        self._app = Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])])
+        self._app = Starlette(
+            routes=[
+                Route("/api/{method}", self._handle, methods=["GET", "POST"]),
+                Route("/upload/{file_id}", self._receive_upload, methods=["POST"]),
+            ]
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -247,3 +265,31 @@ class FakeSlackAPI:
     def _views_publish(self, params: JSON) -> JSON:
         self.homes[str(params["user_id"])] = dict(params["view"])
         return {"view": {"id": f"VH{params['user_id']}"}}
+
+    def _upload_url(self, params: JSON) -> JSON:
+        file_id = f"F{next(self._ids)}"
+        self._uploads[file_id] = SlackFile(file_id, str(params.get("filename", "")))
+        return {"upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}", "file_id": file_id}
+
+    async def _receive_upload(self, request: Request) -> Response:
+        upload = self._uploads.get(request.path_params["file_id"])
+        if upload is None:
+            return Response("unknown upload", status_code=404)
+        # slack_sdk posts the raw bytes to the upload URL it was given.
+        body = await request.body()
+        upload.content = body
+        return Response("OK - " + str(len(body)))
+
+    def _complete_upload(self, params: JSON) -> JSON:
+        files = params.get("files")
+        listed = json.loads(files) if isinstance(files, str) else list(files or [])
+        channel = str(params.get("channel_id", ""))
+        done = []
+        for item in listed:
+            upload = self._uploads.pop(str(item["id"]), None)
+            if upload is None:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = str(item.get("title", ""))
+            self.files.setdefault(channel, []).append(upload)
+            done.append({"id": upload.id, "name": upload.name, "title": upload.title})
+        return {"files": done}

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.slack import blocks
 from bot.channels.slack.pacing import Held, Pacer
 from bot.settings import Settings
-from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, Reply, Sender, StepView
+from handlers.conversation import MAX_TEXT, FileOut, Inbound, Kind, Outcome, Reply, Sender, StepView
 from handlers.engine import Houqin
 from handlers.i18n import pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
@@ -369,13 +369,26 @@ class SlackChannel:
 
     async def post_replies(self, sender: Sender, replies: list[Reply]) -> None:
         for reply in replies:
-            try:
-                await self.pacer.turn(sender.address)
-            except Held as held:
-                # Their own answer: it waits out Slack's limit rather than being dropped.
-                await asyncio.sleep(held.seconds)
-            await self.client.chat_postMessage(
-                channel=sender.address, text=blocks.fallback_text(reply), blocks=blocks.message_blocks(reply)
+            if reply.text or reply.buttons:
+                try:
+                    await self.pacer.turn(sender.address)
+                except Held as held:
+                    # Their own answer: it waits out Slack's limit rather than being dropped.
+                    await asyncio.sleep(held.seconds)
+                await self.client.chat_postMessage(
+                    channel=sender.address, text=blocks.fallback_text(reply), blocks=blocks.message_blocks(reply)
+                )
+            await self.send_files(sender.address, reply.files)
+
+    async def send_files(self, conversation: str, files: Sequence[FileOut]) -> None:
+        """Files made for this person (an export, a chart), uploaded into the conversation."""
+        for file in files:
+            kept = await self.outbox.file(file.id)
+            if kept is None:
+                log.warning("file %s is gone; not sent to %s", file.id, conversation)
+                continue
+            await self.client.files_upload_v2(
+                channel=conversation, content=kept.content, filename=kept.name, title=kept.name
             )
 
     async def retire(self, channel: str, ts: str, message: dict[str, Any], chosen: str | None) -> None:
@@ -432,8 +445,12 @@ class SlackChannel:
                     if exc.response.get("error") not in CARD_GONE:
                         raise
                     log.info("card %s could not be updated; posting it anew", pending.card_ref)
-            sent = await self.client.chat_postMessage(channel=pending.address, text=text, blocks=shown)
-            return str(sent["ts"])
+            ref = None
+            if pending.reply.text or pending.reply.buttons:
+                sent = await self.client.chat_postMessage(channel=pending.address, text=text, blocks=shown)
+                ref = str(sent["ts"])
+            await self.send_files(pending.address, pending.reply.files)
+            return ref
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
             if exc.response.status_code == 429:

@@ -69,15 +69,15 @@ def telegram_user(db: Database, bot_api: FakeBotAPI, telegram: Service) -> Calla
 
 
 def slack_settings(db: Database, api: FakeSlackAPI, **overrides: object) -> Settings:
-    return load_settings(
-        database_url=db.url,
-        slack_bot_token=api.token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_base_url=api.base_url,
-        web_enabled=False,
-        admins="slack:UADMIN",
-        **overrides,
-    )
+    given: dict[str, object] = {
+        "database_url": db.url,
+        "slack_bot_token": api.token,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_base_url": api.base_url,
+        "web_enabled": False,
+        "admins": "slack:UADMIN",
+    }
+    return load_settings(**(given | overrides))
 
 
 @pytest.fixture

@@ -236,7 +236,7 @@ class SlackPerson:
             "event_time": int(time.time()),
             "authorizations": [{"team_id": "T1", "user_id": "UHOUQIN", "is_bot": True}],
         }
-        return await self._send(json.dumps(body).encode(), "application/json", **headers)
+        return await self._send(json.dumps(body).encode(), "application/json", headers=headers)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -260,7 +260,9 @@ class SlackPerson:
             "trigger_id": self.api.new_trigger(self.user_id),
             "view": {**view.view, "id": view.id, "hash": view.hash, "team_id": "T1", "state": state},
         }
-        response = await self._interact(payload)
+        # Slack applies the page's response action as soon as it has it, before anything the app
+        # does afterwards (a late views.update), so the work it started is waited for after.
+        response = await self._interact(payload, settle=False)
         self.errors = {}
         if response.content:
             answer = response.json()
@@ -272,6 +274,7 @@ class SlackPerson:
                 self.api.close_views(self.user_id)
         else:
             self.api.close_views(self.user_id)
+        await self.world.settle()
         return response
 
     async def _press(
@@ -310,15 +313,18 @@ class SlackPerson:
             payload["view"] = {**home, "id": "VHOME", "hash": "hhome"}
         return await self._interact(payload)
 
-    async def _interact(self, payload: JSON) -> httpx.Response:
+    async def _interact(self, payload: JSON, *, settle: bool = True) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        return await self._send(body, "application/x-www-form-urlencoded")
+        return await self._send(body, "application/x-www-form-urlencoded", settle=settle)
 
-    async def _send(self, body: bytes, content_type: str, **headers: str) -> httpx.Response:
-        response = await self.world.post(body, content_type, **headers)
+    async def _send(
+        self, body: bytes, content_type: str, *, settle: bool = True, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        response = await self.world.post(body, content_type, **(headers or {}))
         assert response.status_code == 200, (response.status_code, response.text)
         self.last = response
-        await self.world.settle()
+        if settle:
+            await self.world.settle()
         return response
 
 

@@ -166,3 +166,17 @@ async def test_a_forged_button_is_refused_and_audited(db: Database, slack_user: 
         assert ticket is not None and ticket.status == "assigned"
         refused = (await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "refused"))).all()
     assert "button.forged" in refused and any(action.startswith("ticket.") for action in refused)
+
+
+async def test_a_slow_answer_shows_a_loading_page_then_the_next_one(
+    db: Database, slack_world: SlackWorld, slack_user: Callable[..., SlackPerson]
+) -> None:
+    """Slack waits 3 s for a page's answer; when the core is slower the page says so at once
+    (response_action=update with a loading page) and is updated when the answer is ready."""
+    wang = slack_user("UWANG", "小王")
+    await wang.slash("/repair")
+    slack_world.channel.ack_within = 0  # every answer is "too slow" now
+    response = await wang.chooses("给排水")
+    assert response.json()["view"]["blocks"][0]["text"]["text"] == "请稍候……"
+    await slack_world.settle()
+    assert "在哪栋楼？" in wang.page  # views.update replaced the loading page

@@ -9,6 +9,7 @@ and per member so a test can read what a person sees.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import uvicorn
+from aiohttp import WSMsgType, web
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -83,6 +85,8 @@ class FakeSlackAPI:
     views: dict[str, FakeView] = field(default_factory=dict)
     homes: dict[str, JSON] = field(default_factory=dict)
     users: dict[str, SlackUser] = field(default_factory=dict)
+    # Where apps.connections.open sends a Socket Mode client (see FakeSocketMode).
+    socket_url: str = ""
     # Conversations answering 429 with this Retry-After to the next chat.postMessage/update.
     rate_limited: dict[str, int] = field(default_factory=dict)
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> user, until used
@@ -122,8 +126,6 @@ class FakeSlackAPI:
         )
         server = _InLoopServer(config)
         self._server = server
-        import asyncio
-
         self._task = asyncio.create_task(server.serve())
         while not server.started:
             if self._task.done():
@@ -175,6 +177,12 @@ class FakeSlackAPI:
 
     async def _handle(self, request: Request) -> Response:
         method = request.path_params["method"]
+        if method == "apps.connections.open":
+            # The one method called with the app-level token (Socket Mode).
+            if not request.headers.get("authorization", "").startswith("Bearer xapp-") or not self.socket_url:
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            self.calls.append((method, {}))
+            return JSONResponse({"ok": True, "url": self.socket_url})
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         params: JSON = dict(request.query_params)
@@ -293,3 +301,58 @@ class FakeSlackAPI:
             self.files.setdefault(channel, []).append(upload)
             done.append({"id": upload.id, "name": upload.name, "title": upload.title})
         return {"files": done}
+
+
+class FakeSocketMode:
+    """Slack's Socket Mode endpoint on 127.0.0.1: hands the app envelopes over a WebSocket and
+    collects its acknowledgements (aiohttp's server: the client side is aiohttp too)."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.connected = asyncio.Event()
+        self.acks: dict[str, JSON] = {}
+        self._acked = asyncio.Condition()
+        self._socket: web.WebSocketResponse | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_get("/link", self._link)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"ws://127.0.0.1:{port}/link"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._socket is not None:
+            await self._socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._socket = socket
+        await socket.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}})
+        self.connected.set()
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                answer = json.loads(message.data)
+                async with self._acked:
+                    self.acks[str(answer.get("envelope_id"))] = answer
+                    self._acked.notify_all()
+        return socket
+
+    async def deliver(self, kind: str, payload: JSON) -> JSON:
+        """Send one envelope (slash_commands, interactive, events_api); returns the app's ack."""
+        assert self._socket is not None, "no Socket Mode client connected"
+        envelope_id = f"env-{len(self.acks) + 1}"
+        await self._socket.send_json(
+            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
+        )
+        async with self._acked:
+            await self._acked.wait_for(lambda: envelope_id in self.acks)
+        return self.acks[envelope_id]

@@ -414,8 +414,11 @@ class SlackChannel:
                 sent = 0
             if not sent:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+                # arrives as the event is set, and stop() would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=NOTICE_POLL_SECONDS)
+                    async with asyncio.timeout(NOTICE_POLL_SECONDS):
+                        await self._wake.wait()
 
     async def drain_once(self) -> int:
         """One claimed batch, each conversation in order and all conversations at once, so a paced or

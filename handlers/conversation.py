@@ -205,6 +205,7 @@ class StepView:
     max_length: int | None = None
     summary: str | None = None
     skip: str | None = None
+    max_files: int | None = None  # photos still to take on a photo step
     can_go_back: bool = False
     back: str = ""
     cancel: str = ""

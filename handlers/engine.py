@@ -287,7 +287,7 @@ class Houqin:
             have = len(turn.state.data.get(step.key, []))
             if have:
                 prompt = msg("dialog.photo.more", count=have, max=step.max_photos)
-            view = replace(view, kind="photo", skip=DONE, optional=True)
+            view = replace(view, kind="photo", skip=DONE, optional=True, max_files=step.max_photos - have)
         elif isinstance(step, FileStep):
             view = replace(view, kind="file")
         elif isinstance(step, ConfirmStep):

@@ -160,6 +160,12 @@ class SlackPerson:
         block = self._input(view)
         return await self._submit(view, {"type": block["element"]["type"], "value": text})
 
+    async def attaches(self, *photos: bytes) -> httpx.Response:
+        """Attach files to the page's file input (Slack uploads them), then submit it."""
+        view = self._open_modal()
+        files = [self.api.shared_file(f"photo{i}.png", content) for i, content in enumerate(photos)]
+        return await self._submit(view, {"type": "file_input", "files": files})
+
     async def submits(self) -> httpx.Response:
         """Press the page's submit button with nothing filled in (an optional input left empty)."""
         view = self._open_modal()

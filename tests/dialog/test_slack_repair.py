@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from storage.db import Database
 from storage.models import Ticket
@@ -102,3 +103,34 @@ async def test_a_leak_from_report_to_rating_all_in_slack(db: Database, slack_use
         closed = await session.scalar(select(Ticket).where(Ticket.number == number))
         assert closed is not None and (closed.status, closed.rating) == ("closed", 5)
         assert closed.assignee is not None and closed.assignee.display_name == "孙强"
+
+
+async def test_photos_attached_on_the_page_reach_the_ticket_and_the_technicians_card(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    from storage.models import Photo
+    from tests.dialog.telegram_person import PNG_BYTES
+
+    admin, sun, wang = slack_user("UADMIN", "管理员"), slack_user("USUN", "孙强"), slack_user("UWANG", "小王")
+    await linked(admin, sun, "sun.qiang")
+    await wang.slash("/repair")
+    for label in ("给排水", "教学楼", "301 三楼卫生间"):
+        await wang.chooses(label)
+    await wang.types("洗手池水龙头关不紧，一直滴水")
+    await wang.attaches(b"not a picture at all")
+    assert wang.errors, wang.page  # beside the file input, in her words
+    await wang.attaches(PNG_BYTES, PNG_BYTES)
+    assert "有多紧急？" in wang.page
+    await wang.chooses("一般")
+    assert "照片：2 张" in wang.page
+    await wang.submits()
+    number = TICKET.search(wang.dm[-1].shown)
+    assert number is not None
+    async with db.unit_of_work() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number.group()))
+        assert ticket is not None
+        wanted = select(Photo).where(Photo.id.in_([p.id for p in ticket.photos])).options(undefer(Photo.content))
+        photos = (await session.scalars(wanted.order_by(Photo.id))).all()
+        assert [(p.channel, p.content) for p in photos] == [("slack", PNG_BYTES), ("slack", PNG_BYTES)]
+    # The plumber's card comes with the two photos above it.
+    assert [f.content for f in wang.api.files["DUSUN"]] == [PNG_BYTES, PNG_BYTES]

@@ -93,6 +93,7 @@ class FakeSlackAPI:
     # Files uploaded (files.getUploadURLExternal, the upload, files.completeUploadExternal), per conversation.
     files: dict[str, list[SlackFile]] = field(default_factory=dict)
     _uploads: dict[str, SlackFile] = field(default_factory=dict)
+    kept: dict[str, bytes] = field(default_factory=dict)  # files people attached, by id
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: _InLoopServer | None = None
@@ -115,6 +116,7 @@ class FakeSlackAPI:
             routes=[
                 Route("/api/{method}", self._handle, methods=["GET", "POST"]),
                 Route("/upload/{file_id}", self._receive_upload, methods=["POST"]),
+                Route("/files-pri/{file_id}", self._download, methods=["GET"]),
             ]
         )
 
@@ -273,6 +275,29 @@ class FakeSlackAPI:
     def _views_publish(self, params: JSON) -> JSON:
         self.homes[str(params["user_id"])] = dict(params["view"])
         return {"view": {"id": f"VH{params['user_id']}"}}
+
+    def shared_file(self, name: str, content: bytes, mimetype: str = "image/png") -> JSON:
+        """A file a person attached to a modal's file input: what the view_submission carries."""
+        file_id = f"F{next(self._ids)}"
+        self.kept[file_id] = content
+        root = self.base_url.removesuffix("/api/")
+        return {
+            "id": file_id,
+            "name": name,
+            "mimetype": mimetype,
+            "size": len(content),
+            "url_private": f"{root}/files-pri/{file_id}",
+            "url_private_download": f"{root}/files-pri/{file_id}?download=1",
+        }
+
+    async def _download(self, request: Request) -> Response:
+        # Slack serves private files only with the bot token (files:read).
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Response("unauthorised", status_code=403)
+        content = self.kept.get(request.path_params["file_id"])
+        if content is None:
+            return Response(status_code=404)
+        return Response(content, media_type="application/octet-stream")
 
     def _upload_url(self, params: JSON) -> JSON:
         file_id = f"F{next(self._ids)}"

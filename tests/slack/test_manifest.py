@@ -34,5 +34,5 @@ def test_the_events_and_scopes_the_channel_uses() -> None:
     app = manifest()
     assert set(app["settings"]["event_subscriptions"]["bot_events"]) == {"app_home_opened", "message.im"}
     scopes = set(app["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "chat:write", "im:write", "im:history", "users:read", "files:write"} <= scopes
+    assert {"commands", "chat:write", "im:write", "im:history", "users:read", "files:write", "files:read"} <= scopes
     assert app["features"]["app_home"]["home_tab_enabled"] is True

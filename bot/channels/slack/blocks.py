@@ -25,7 +25,8 @@ ANSWER = "answer"  # the block id of a modal page's one input: where inline erro
 STEP_CALLBACK = "houqin_step"
 ACTION_PREFIX = "houqin"
 # Steps whose page has an input block (the others only show text and a submit button).
-INPUT_KINDS = ("choice", "text", "number")
+INPUT_KINDS = ("choice", "text", "number", "photo")
+PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "webp"]
 
 
 def plain(text: str, limit: int = SECTION_TEXT) -> JSON:
@@ -91,12 +92,14 @@ def step_modal(step: StepView, locale: str, notes: Sequence[str] = ()) -> JSON:
         blocks.append(choice_input(step, locale))
     elif step.kind in ("text", "number"):
         blocks.append(typed_input(step))
+    elif step.kind == "photo":
+        blocks.append(photo_input(step))
     else:
         if step.summary:
             blocks.extend(sections(step.summary))
         blocks.extend(sections(step.prompt))
-        if step.kind in ("photo", "file"):
-            note = translate(locale, f"slack.modal.{step.kind}_note")
+        if step.kind == "file":
+            note = translate(locale, "slack.modal.file_note")
             blocks.append({"type": "context", "elements": [plain(note, 2000)]})
     if step.can_go_back:
         back = button(step.back, step.payload("_back"), f"{ACTION_PREFIX}:back")
@@ -152,6 +155,25 @@ def typed_input(step: StepView) -> JSON:
     if step.optional:
         block["optional"] = True
     return block
+
+
+def photo_input(step: StepView) -> JSON:
+    """Photos are attached on the page itself (Slack uploads them; Houqin fetches them on submit)."""
+    element = {"type": "file_input", "action_id": "value", "filetypes": PHOTO_TYPES, "max_files": step.max_files or 1}
+    return {
+        "type": "input",
+        "block_id": ANSWER,
+        "label": plain(step.prompt, 2000),
+        "element": element,
+        "optional": True,
+    }
+
+
+def submitted_files(view: JSON) -> list[JSON]:
+    """The files attached to the page's file input (Slack has uploaded them already)."""
+    value = view.get("state", {}).get("values", {}).get(ANSWER, {}).get("value", {})
+    files = value.get("files") if isinstance(value, dict) else None
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
 def submitted_value(view: JSON) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -30,8 +31,9 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.slack import blocks
 from bot.channels.slack.pacing import Held, Pacer
 from bot.settings import Settings
-from handlers.conversation import MAX_TEXT, FileOut, Inbound, Kind, Outcome, Reply, Sender, StepView
+from handlers.conversation import MAX_TEXT, FileOut, Inbound, Kind, Outcome, PhotoIn, Reply, Sender, StepView
 from handlers.engine import Houqin
+from handlers.flow import sniff_image_type
 from handlers.i18n import pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
 
@@ -43,6 +45,8 @@ HOME_COMMAND = "houqin"
 # Slack's payloads are a few KiB; anything near this is not one of them.
 MAX_REQUEST_BYTES = 1024 * 1024
 NOTICE_POLL_SECONDS = 1.0
+# A little over the photo step's own limit, so an oversized photo gets the step's own message.
+MAX_PHOTO_BYTES = 11 * 1024 * 1024
 # Slack errors that mean this person cannot be written to any more.
 UNREACHABLE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "user_disabled"}
@@ -246,6 +250,9 @@ class SlackChannel:
         key = submission_key(view)
         typed = blocks.submitted_value(view)
         kind, skip = meta.get("k"), meta.get("skip")
+        attached = blocks.submitted_files(view) if kind == "photo" else []
+        if attached:
+            return await self.photos_submitted(sender, key, version, attached)
         if kind == "choice" and typed:
             inbound = Inbound(sender, Kind.BUTTON, key, text=f"s{version}:{typed}"[:MAX_TEXT])
         elif kind in ("text", "number") and typed:
@@ -255,6 +262,48 @@ class SlackChannel:
         else:
             inbound = Inbound(sender, Kind.TEXT, key, text="", version=version)
         outcome = await self.houqin.handle(inbound)
+        return await self.screen_after(sender, outcome, version, kind)
+
+    async def photos_submitted(self, sender: Sender, key: str, version: int, files: list[dict[str, Any]]) -> Screen:
+        """Photos attached on the page: each fetched from Slack and handed to the core as a photo, then
+        the step is done (unless the last photo it takes completed it already)."""
+        step = await self.houqin.current_step(sender)
+        if step is None or step.version != version:
+            stale = Inbound(sender, Kind.TEXT, key, text="", version=version)
+            return await self.screen_after(sender, await self.houqin.handle(stale), version, "photo")
+        outcome = None
+        for index, shared in enumerate(files[: step.max_files or 1]):
+            photo = await self.fetch_photo(shared)
+            outcome = await self.houqin.handle(Inbound(sender, Kind.PHOTO, f"{key}:{index}", photo=photo))
+            if outcome.problem:
+                return await self.screen_after(sender, outcome, version, "photo")
+            await self.houqin.mark_replied(outcome)
+        now = await self.houqin.current_step(sender)
+        if now is not None and now.flow == step.flow and now.step == step.step and now.skip:
+            done = Inbound(sender, Kind.BUTTON, f"{key}:done", text=now.payload(now.skip))
+            outcome = await self.houqin.handle(done)
+        assert outcome is not None
+        return await self.screen_after(sender, outcome, version, "photo")
+
+    async def fetch_photo(self, shared: dict[str, Any]) -> PhotoIn:
+        """A file the person attached, fetched from Slack with the bot token (files:read) before the
+        core's transaction; one too big or unreadable goes on without bytes, and the step says so."""
+        url = str(shared.get("url_private_download") or shared.get("url_private") or "")
+        size = int(shared.get("size") or 0)
+        content: bytes | None = None
+        if url.startswith(("https://", "http://")) and size <= MAX_PHOTO_BYTES:
+            try:
+                async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+                    fetched = await http.get(url, headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"})
+                if fetched.status_code == 200 and len(fetched.content) <= MAX_PHOTO_BYTES:
+                    content = fetched.content
+            except httpx.HTTPError as exc:
+                log.info("could not fetch Slack file %s: %s", shared.get("id"), exc)
+        kind = sniff_image_type(content) if content is not None else None
+        # Bytes that are not an image are passed on as such: the step refuses them in the person's words.
+        return PhotoIn(file_id=str(shared.get("id") or ""), content=content or b"", content_type=kind or "unknown")
+
+    async def screen_after(self, sender: Sender, outcome: Outcome, version: int, kind: str | None) -> Screen:
         locale = outcome.locale or self.locale_hint(sender)
         step = await self.houqin.current_step(sender)
         screen = Screen(outcome, sender, locale)
@@ -380,6 +429,16 @@ class SlackChannel:
                 )
             await self.send_files(sender.address, reply.files)
 
+    async def send_photos(self, conversation: str, photo_ids: Sequence[int]) -> None:
+        """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps
+        (a photo Telegram keeps by its own file id only cannot be shown here)."""
+        for photo_id in photo_ids:
+            photo = await self.outbox.photo(photo_id)
+            if photo is None or not photo.content:
+                continue
+            name = f"photo-{photo_id}.{(photo.content_type or 'image/jpeg').rpartition('/')[2]}"
+            await self.client.files_upload_v2(channel=conversation, content=photo.content, filename=name)
+
     async def send_files(self, conversation: str, files: Sequence[FileOut]) -> None:
         """Files made for this person (an export, a chart), uploaded into the conversation."""
         for file in files:
@@ -448,6 +507,7 @@ class SlackChannel:
                     if exc.response.get("error") not in CARD_GONE:
                         raise
                     log.info("card %s could not be updated; posting it anew", pending.card_ref)
+            await self.send_photos(pending.address, pending.photos)
             ref = None
             if pending.reply.text or pending.reply.buttons:
                 sent = await self.client.chat_postMessage(channel=pending.address, text=text, blocks=shown)

@@ -171,3 +171,18 @@ async def test_a_rate_limited_dm_waits_alone(db: Database, slack_api: FakeSlackA
     # Meanwhile the pacer holds that DM: nothing more to it until Slack's time is up.
     assert slack.pacer._next["DUA"] - slack.pacer.clock() > 25
     await service.db.dispose()
+
+
+async def test_the_language_chosen_in_slack_is_kept_over_slacks_own(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    wang = slack_user("UWANG", "小王", "zh-CN")
+    await wang.slash("/houqin", "lang")
+    await wang.presses("English")
+    assert [m.shown for m in wang.dm[-2:]] == [
+        "OK, I'll speak English with you from now on.",
+        "What would you like to do next?",
+    ]
+    assert wang.dm[0].buttons == [] and wang.dm[0].shown.endswith("→ English")  # the question, answered
+    await wang.slash("/repair")
+    assert "What kind of problem is it?" in wang.page

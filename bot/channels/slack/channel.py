@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -291,7 +292,9 @@ class SlackChannel:
         url = str(shared.get("url_private_download") or shared.get("url_private") or "")
         size = int(shared.get("size") or 0)
         content: bytes | None = None
-        if url.startswith(("https://", "http://")) and size <= MAX_PHOTO_BYTES:
+        # The bot token goes only to Slack's own file host (or the API's, for a self-hosted or test one).
+        trusted = urlsplit(url).hostname in {"files.slack.com", urlsplit(self.settings.slack_api_base_url).hostname}
+        if trusted and url.startswith(("https://", "http://")) and size <= MAX_PHOTO_BYTES:
             try:
                 async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
                     fetched = await http.get(url, headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"})

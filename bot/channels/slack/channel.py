@@ -427,10 +427,22 @@ class SlackChannel:
                 except Held as held:
                     # Their own answer: it waits out Slack's limit rather than being dropped.
                     await asyncio.sleep(held.seconds)
-                await self.client.chat_postMessage(
-                    channel=sender.address, text=blocks.fallback_text(reply), blocks=blocks.message_blocks(reply)
-                )
+                await self.post_own_reply(sender.address, reply)
             await self.send_files(sender.address, reply.files)
+
+    async def post_own_reply(self, conversation: str, reply: Reply) -> None:
+        """An answer to the person's own action: on a 429 it waits out Retry-After once (this
+        conversation only, in its own task) rather than being lost."""
+        text, shown = blocks.fallback_text(reply), blocks.message_blocks(reply)
+        try:
+            await self.client.chat_postMessage(channel=conversation, text=text, blocks=shown)
+        except SlackApiError as exc:
+            if exc.response.status_code != 429:
+                raise
+            wait = retry_after(exc)
+            self.pacer.hold(conversation, wait)
+            await asyncio.sleep(wait)
+            await self.client.chat_postMessage(channel=conversation, text=text, blocks=shown)
 
     async def send_photos(self, conversation: str, photo_ids: Sequence[int]) -> None:
         """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps
@@ -520,7 +532,7 @@ class SlackChannel:
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
             if exc.response.status_code == 429:
-                wait = float(exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1)
+                wait = retry_after(exc)
                 self.pacer.hold(pending.address, wait)
                 raise RetryLater(f"ratelimited for {wait:.0f}s", timedelta(seconds=wait)) from exc
             if error in UNREACHABLE:
@@ -534,3 +546,11 @@ def submission_key(view: dict[str, Any]) -> str:
     values = json.dumps(view.get("state", {}).get("values", {}), sort_keys=True, ensure_ascii=False)
     answer = hashlib.sha256(values.encode()).hexdigest()[:16]
     return f"view:{view['id']}:{str(view.get('hash', ''))[:40]}:{answer}"
+
+
+def retry_after(exc: SlackApiError) -> float:
+    headers = {str(k).lower(): v for k, v in (exc.response.headers or {}).items()}
+    try:
+        return max(1.0, float(headers.get("retry-after") or 1))
+    except ValueError:
+        return 1.0

@@ -206,6 +206,7 @@ class StepView:
     summary: str | None = None
     skip: str | None = None
     max_files: int | None = None  # photos still to take on a photo step
+    typed: bool = False  # a choice that also takes words (a search, a place not listed), sent as text
     can_go_back: bool = False
     back: str = ""
     cancel: str = ""

@@ -270,7 +270,7 @@ class Houqin:
             return tuple(Choice(option.value, option.label.render(locale)) for option in options)
 
         if isinstance(step, ChoiceStep):
-            view = replace(view, kind="choice", options=choices(await step.choices(ctx)))
+            view = replace(view, kind="choice", options=choices(await step.choices(ctx)), typed=step.typed is not None)
         elif isinstance(step, LocationStep):
             answer = turn.state.data.get(step.key) or {}
             stage = answer.get("stage", "building")

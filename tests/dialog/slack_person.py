@@ -156,7 +156,11 @@ class SlackPerson:
         return await self._submit(view, value)
 
     async def types(self, text: str) -> httpx.Response:
+        """Type into the page's text (or number) input; on a choice page, into the box beside the list."""
         view = self._open_modal()
+        words = [b for b in view.view["blocks"] if b["type"] == "input" and b["block_id"] == "words"]
+        if words:
+            return await self._submit(view, None, words={"type": "plain_text_input", "value": text})
         block = self._input(view)
         return await self._submit(view, {"type": block["element"]["type"], "value": text})
 
@@ -256,8 +260,13 @@ class SlackPerson:
         assert inputs, f"the page has nothing to fill in: {self.page}"
         return inputs[0]
 
-    async def _submit(self, view: FakeView, value: JSON | None) -> httpx.Response:
-        state = {"values": {"answer": {"value": value}}} if value is not None else {"values": {}}
+    async def _submit(self, view: FakeView, value: JSON | None, words: JSON | None = None) -> httpx.Response:
+        values: JSON = {}
+        if value is not None:
+            values["answer"] = {"value": value}
+        if words is not None:
+            values["words"] = {"value": words}
+        state = {"values": values}
         payload = {
             "type": "view_submission",
             "team": {"id": "T1"},

@@ -3,6 +3,7 @@ throw at Houqin — bad signatures, old timestamps, retried events, double submi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -32,7 +33,9 @@ async def test_batteries_requested_in_a_modal_and_approved_from_a_card(
     await linked(admin, wang, "wang.fang")
     await linked(admin, huang, "huang.li")
 
-    await wang.slash("/supply", "电池")  # the words after the command search the catalog
+    await wang.slash("/supply")
+    assert wang.options() and "或直接输入（可搜索）" in wang.page
+    await wang.types("电池")  # words beside the list of categories search the catalog
     await wang.chooses("5 号电池")
     await wang.types("5")
     await wang.chooses("✔ 选好了")
@@ -180,3 +183,34 @@ async def test_a_slow_answer_shows_a_loading_page_then_the_next_one(
     assert response.json()["view"]["blocks"][0]["text"]["text"] == "请稍候……"
     await slack_world.settle()
     assert "在哪栋楼？" in wang.page  # views.update replaced the loading page
+
+
+async def test_a_page_submitted_twice_at_once_creates_one_ticket(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    """Two submissions of the confirmation racing each other (two clicks, two Houqin workers)."""
+    wang = slack_user("UWANG", "小王")
+    await wang.slash("/repair")
+    for label in ("给排水", "教学楼", "301 三楼卫生间"):
+        await wang.chooses(label)
+    await wang.types("洗手池水龙头关不紧，一直滴水")
+    await wang.submits()
+    await wang.chooses("一般")
+    confirm = wang.modal
+    assert confirm is not None
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T1"},
+        "user": {"id": "UWANG", "team_id": "T1"},
+        "api_app_id": "A1",
+        "view": {**confirm.view, "id": confirm.id, "hash": confirm.hash, "state": {"values": {}}},
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    first, second = await asyncio.gather(
+        wang.world.post(body, "application/x-www-form-urlencoded"),
+        wang.world.post(body, "application/x-www-form-urlencoded"),
+    )
+    await wang.world.settle()
+    assert first.status_code == second.status_code == 200
+    assert await count(db, Ticket) == 1
+    assert len([m for m in wang.dm if "报修已提交" in m.shown]) == 1

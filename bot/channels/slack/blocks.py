@@ -22,6 +22,7 @@ TITLE = 24
 SELECT_OPTIONS = 100
 RADIO_OPTIONS = 5  # more than this reads better as a dropdown
 ANSWER = "answer"  # the block id of a modal page's one input: where inline errors go
+WORDS = "words"  # words typed instead of choosing
 STEP_CALLBACK = "houqin_step"
 ACTION_PREFIX = "houqin"
 # Steps whose page has an input block (the others only show text and a submit button).
@@ -90,6 +91,8 @@ def step_modal(step: StepView, locale: str, notes: Sequence[str] = ()) -> JSON:
         blocks.extend(sections(note))
     if step.kind == "choice":
         blocks.append(choice_input(step, locale))
+        if step.typed:
+            blocks.append(words_input(locale))
     elif step.kind in ("text", "number"):
         blocks.append(typed_input(step))
     elif step.kind == "photo":
@@ -137,7 +140,22 @@ def choice_input(step: StepView, locale: str) -> JSON:
             "placeholder": plain(translate(locale, "slack.modal.choose"), 150),
             "options": options,
         }
-    return {"type": "input", "block_id": ANSWER, "label": plain(step.prompt, 2000), "element": element}
+    block: JSON = {"type": "input", "block_id": ANSWER, "label": plain(step.prompt, 2000), "element": element}
+    if step.typed:
+        block["optional"] = True  # words in the box below do instead
+    return block
+
+
+def words_input(locale: str) -> JSON:
+    """Beside a choice that also takes words: a search in the catalog, a place not in the list."""
+    element = {"type": "plain_text_input", "action_id": "value", "max_length": 200}
+    return {
+        "type": "input",
+        "block_id": WORDS,
+        "label": plain(translate(locale, "slack.modal.or_type"), 2000),
+        "element": element,
+        "optional": True,
+    }
 
 
 def typed_input(step: StepView) -> JSON:
@@ -176,9 +194,9 @@ def submitted_files(view: JSON) -> list[JSON]:
     return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
-def submitted_value(view: JSON) -> str | None:
-    """What the person put into the page's input, if it has one."""
-    value = view.get("state", {}).get("values", {}).get(ANSWER, {}).get("value", {})
+def submitted_value(view: JSON, block: str = ANSWER) -> str | None:
+    """What the person put into the page's input (or the words box), if anything."""
+    value = view.get("state", {}).get("values", {}).get(block, {}).get("value", {})
     if not isinstance(value, dict):
         return None
     selected = value.get("selected_option")

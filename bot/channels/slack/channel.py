@@ -254,8 +254,11 @@ class SlackChannel:
         attached = blocks.submitted_files(view) if kind == "photo" else []
         if attached:
             return await self.photos_submitted(sender, key, version, attached)
+        words = (blocks.submitted_value(view, blocks.WORDS) or "").strip()
         if kind == "choice" and typed:
             inbound = Inbound(sender, Kind.BUTTON, key, text=f"s{version}:{typed}"[:MAX_TEXT])
+        elif kind == "choice" and words:
+            inbound = Inbound(sender, Kind.TEXT, key, text=words, version=version)
         elif kind in ("text", "number") and typed:
             inbound = Inbound(sender, Kind.TEXT, key, text=typed, version=version)
         elif skip:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import func, select
 
 from storage.db import Database
@@ -214,3 +215,23 @@ async def test_a_page_submitted_twice_at_once_creates_one_ticket(
     assert first.status_code == second.status_code == 200
     assert await count(db, Ticket) == 1
     assert len([m for m in wang.dm if "报修已提交" in m.shown]) == 1
+
+
+async def test_when_the_core_fails_the_person_is_told_and_nothing_is_kept(
+    db: Database, slack_world: SlackWorld, slack_user: Callable[..., SlackPerson], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wang = slack_user("UWANG", "小王")
+    await wang.slash("/repair")
+    real = slack_world.channel.houqin.handle
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the core is broken")
+
+    monkeypatch.setattr(slack_world.channel.houqin, "handle", broken)
+    await wang.chooses("给排水")
+    sorry = "抱歉，系统出了点问题，刚才的操作没有保存。请再试一次。"
+    assert wang.page == f"后勤\n{sorry}"
+    await wang.slash("/houqin", "my")
+    assert wang.dm[-1].shown == sorry
+    monkeypatch.setattr(slack_world.channel.houqin, "handle", real)
+    assert await count(db, Ticket) == 0

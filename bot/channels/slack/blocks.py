@@ -227,6 +227,10 @@ def loading_modal(locale: str) -> JSON:
     return message_modal(translate(locale, "slack.modal.title"), [translate(locale, "slack.modal.loading")], locale)
 
 
+def failed_modal(locale: str) -> JSON:
+    return message_modal(translate(locale, "slack.modal.title"), [translate(locale, "dialog.error.internal")], locale)
+
+
 def home_view(overview: Reply, locale: str) -> JSON:
     """App Home: my requests and what waits for me (the core's /my), and buttons to start a flow."""
     blocks: list[JSON] = [{"type": "header", "text": plain(translate(locale, "slack.home.title"), 150)}]

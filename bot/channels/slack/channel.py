@@ -208,18 +208,37 @@ class SlackChannel:
         if wanted is not None and wanted.listed:
             # The trigger lives 3 s: open the modal now, fill it in when the core has answered.
             view_id = await self.open_view(trigger, blocks.loading_modal(self.locale_hint(sender)))
-        outcome = await self.houqin.handle(inbound)
+        try:
+            outcome = await self.houqin.handle(inbound)
+        except Exception:
+            await self.apologise(sender, view_id)
+            raise
         if outcome.duplicate and outcome.replied:
             return
         await self.present(sender, outcome, view_id=view_id)
         await self.done(outcome)
+
+    async def apologise(self, sender: Sender, view_id: str | None) -> None:
+        """The core failed (nothing was kept): say so where the person is looking."""
+        locale = self.locale_hint(sender)
+        try:
+            if view_id is not None:
+                await self.client.views_update(view_id=view_id, view=blocks.failed_modal(locale))
+            else:
+                await self.post_own_reply(sender.address, Reply(translate(locale, "dialog.error.internal")))
+        except SlackApiError as exc:
+            log.warning("could not tell %s about a failure: %s", sender.external_id, exc.response.get("error"))
 
     async def press(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A button: on a message (a card, a question in the DM), on a modal page, or on the App Home."""
         sender = await self.sender(str(body["user"]["id"]))
         value = str(action.get("value") or "")[:MAX_TEXT]
         trigger = str(body.get("trigger_id") or action.get("action_ts"))
-        outcome = await self.houqin.handle(Inbound(sender, Kind.BUTTON, f"press:{trigger}", text=value))
+        try:
+            outcome = await self.houqin.handle(Inbound(sender, Kind.BUTTON, f"press:{trigger}", text=value))
+        except Exception:
+            await self.apologise(sender, None)
+            raise
         if outcome.duplicate and outcome.replied:
             return
         container = body.get("container") or {}
@@ -372,7 +391,11 @@ class SlackChannel:
             inbound = Inbound(sender, Kind.COMMAND, f"event:{event_id}", text=args.strip(), command=head.lower())
         else:
             inbound = Inbound(sender, Kind.TEXT, f"event:{event_id}", text=text)
-        outcome = await self.houqin.handle(inbound)
+        try:
+            outcome = await self.houqin.handle(inbound)
+        except Exception:
+            await self.apologise(sender, None)
+            raise
         if outcome.duplicate and outcome.replied:
             return
         await self.post_replies(sender, outcome.replies)

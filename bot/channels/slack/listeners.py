@@ -52,6 +52,10 @@ def register_views(app: AsyncApp, slack: SlackChannel) -> None:
             await ack(response_action="update", view=blocks.loading_modal(slack.locale_hint_for(body)))
             slack.spawn(slack.late_submission(work, str(body["view"]["id"])))
             return
+        except Exception:
+            # Nothing was kept (the core's transaction rolled back); the page says so and stays.
+            await ack(response_action="update", view=blocks.failed_modal(slack.locale_hint_for(body)))
+            return
         await ack(**screen.response())
         slack.spawn(slack.after_submission(screen))
 

@@ -58,6 +58,18 @@ CARD_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_
 T = TypeVar("T")
 
 
+class _TokenFromClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the client's
+    token wins; the client was built from that same setting, so the warning says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+BOLT_LOG = logging.getLogger("slack_bolt.houqin")
+BOLT_LOG.addFilter(_TokenFromClient())
+
+
 @dataclass
 class Screen:
     """How a submitted modal page is answered: errors beside the input, the next page, or closed."""
@@ -99,6 +111,7 @@ class SlackChannel:
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url)
         self.app = AsyncApp(
             client=self.client,
+            logger=BOLT_LOG,
             signing_secret=settings.slack_signing_secret or "",
             # Listeners return right after ack() and hand the work to tasks kept here (see spawn), so
             # the acknowledgement never waits for it; the same code runs in HTTP and Socket Mode.

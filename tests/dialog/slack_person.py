@@ -164,11 +164,28 @@ class SlackPerson:
         block = self._input(view)
         return await self._submit(view, {"type": block["element"]["type"], "value": text})
 
-    async def attaches(self, *photos: bytes) -> httpx.Response:
+    async def attaches(
+        self, *contents: bytes, name: str = "photo{}.png", mimetype: str = "image/png"
+    ) -> httpx.Response:
         """Attach files to the page's file input (Slack uploads them), then submit it."""
         view = self._open_modal()
-        files = [self.api.shared_file(f"photo{i}.png", content) for i, content in enumerate(photos)]
+        files = [self.api.shared_file(name.format(i), content, mimetype) for i, content in enumerate(contents)]
         return await self._submit(view, {"type": "file_input", "files": files})
+
+    async def drops_file(self, name: str, content: bytes, mimetype: str, text: str = "") -> httpx.Response:
+        """Drop a file into their DM with Houqin, with a message (Slack's file_share)."""
+        shared = self.api.shared_file(name, content, mimetype)
+        event = {
+            "type": "message",
+            "subtype": "file_share",
+            "channel_type": "im",
+            "user": self.user_id,
+            "text": text,
+            "files": [shared],
+            "channel": self.api.dm_of(self.user_id),
+            "ts": f"{time.time():.6f}",
+        }
+        return await self.event(event)
 
     async def submits(self) -> httpx.Response:
         """Press the page's submit button with nothing filled in (an optional input left empty)."""

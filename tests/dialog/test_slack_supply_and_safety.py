@@ -235,3 +235,32 @@ async def test_when_the_core_fails_the_person_is_told_and_nothing_is_kept(
     assert wang.dm[-1].shown == sorry
     monkeypatch.setattr(slack_world.channel.houqin, "handle", real)
     assert await count(db, Ticket) == 0
+
+
+async def test_a_catalog_is_imported_from_a_modal_or_dropped_into_the_dm(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    from storage.models import SupplyItem
+    from tests.dialog.test_supply_web import CATALOG_CSV
+
+    admin, lin = slack_user("UADMIN", "管理员"), slack_user("ULIN", "林华")
+    await linked(admin, lin, "lin.hua")
+    # A command that starts a flow of its own opens it as a modal: the file is attached on the page.
+    await lin.slash("/houqin", "stock import")
+    assert "请发送物品目录文件" in lin.page
+    await lin.attaches(b"x" * (3 * 1024 * 1024), name="huge.csv", mimetype="text/csv")
+    assert lin.errors, lin.page
+    await lin.attaches(CATALOG_CSV.encode("gb18030"), name="catalog.csv", mimetype="text/csv")
+    assert "文件里有 2 个物品：新增 1 个，更新 1 个" in lin.page
+    await lin.submits()
+    assert "导入完成" in lin.dm[-1].shown
+    async with db.unit_of_work() as session:
+        tea = await session.scalar(select(SupplyItem).where(SupplyItem.code == "TEA-GREEN"))
+        assert tea is not None and tea.name_zh == "绿茶"
+
+    # Or dropped into the DM with the command as its message (Slack keeps "/..." for its own commands).
+    await lin.drops_file("catalog.csv", CATALOG_CSV.replace("30,5", "10,5").encode(), "text/csv", "stock import")
+    # No trigger comes with a message, so the confirmation is asked right there in the DM.
+    assert "新增 0 个，更新 2 个" in lin.dm[-2].shown and lin.dm[-1].shown == "确认导入吗？"
+    await lin.presses("✔ 提交")
+    assert "导入完成" in lin.dm[-1].shown

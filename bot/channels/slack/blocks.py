@@ -26,7 +26,7 @@ WORDS = "words"  # words typed instead of choosing
 STEP_CALLBACK = "houqin_step"
 ACTION_PREFIX = "houqin"
 # Steps whose page has an input block (the others only show text and a submit button).
-INPUT_KINDS = ("choice", "text", "number", "photo")
+INPUT_KINDS = ("choice", "text", "number", "photo", "file")
 PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "webp"]
 
 
@@ -95,22 +95,16 @@ def step_modal(step: StepView, locale: str, notes: Sequence[str] = ()) -> JSON:
             blocks.append(words_input(locale))
     elif step.kind in ("text", "number"):
         blocks.append(typed_input(step))
-    elif step.kind == "photo":
-        blocks.append(photo_input(step))
+    elif step.kind in ("photo", "file"):
+        blocks.append(file_input(step))
     else:
         if step.summary:
             blocks.extend(sections(step.summary))
         blocks.extend(sections(step.prompt))
-        if step.kind == "file":
-            note = translate(locale, "slack.modal.file_note")
-            blocks.append({"type": "context", "elements": [plain(note, 2000)]})
     if step.can_go_back:
         back = button(step.back, step.payload("_back"), f"{ACTION_PREFIX}:back")
         blocks.append({"type": "actions", "block_id": "controls", "elements": [back]})
-    if step.kind == "file":
-        submit = None
-    else:
-        submit = plain(translate(locale, "slack.modal.submit" if step.kind == "confirm" else "slack.modal.next"), TITLE)
+    submit = plain(translate(locale, "slack.modal.submit" if step.kind == "confirm" else "slack.modal.next"), TITLE)
     view: JSON = {
         "type": "modal",
         "callback_id": STEP_CALLBACK,
@@ -120,8 +114,7 @@ def step_modal(step: StepView, locale: str, notes: Sequence[str] = ()) -> JSON:
         "private_metadata": metadata(step),
         "blocks": blocks,
     }
-    if submit is not None:
-        view["submit"] = submit
+    view["submit"] = submit
     return view
 
 
@@ -175,15 +168,18 @@ def typed_input(step: StepView) -> JSON:
     return block
 
 
-def photo_input(step: StepView) -> JSON:
-    """Photos are attached on the page itself (Slack uploads them; Houqin fetches them on submit)."""
-    element = {"type": "file_input", "action_id": "value", "filetypes": PHOTO_TYPES, "max_files": step.max_files or 1}
+def file_input(step: StepView) -> JSON:
+    """Photos (or a file to import) are attached on the page itself; Slack uploads them and Houqin
+    fetches them when the page is submitted."""
+    element: JSON = {"type": "file_input", "action_id": "value", "max_files": step.max_files or 1}
+    if step.kind == "photo":
+        element["filetypes"] = PHOTO_TYPES
     return {
         "type": "input",
         "block_id": ANSWER,
         "label": plain(step.prompt, 2000),
         "element": element,
-        "optional": True,
+        "optional": step.kind == "photo",
     }
 
 

@@ -32,7 +32,19 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.slack import blocks
 from bot.channels.slack.pacing import Held, Pacer
 from bot.settings import Settings
-from handlers.conversation import MAX_TEXT, FileOut, Inbound, Kind, Outcome, PhotoIn, Reply, Sender, StepView
+from handlers.conversation import (
+    MAX_DOCUMENT,
+    MAX_TEXT,
+    DocumentIn,
+    FileOut,
+    Inbound,
+    Kind,
+    Outcome,
+    PhotoIn,
+    Reply,
+    Sender,
+    StepView,
+)
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
 from handlers.i18n import pick_locale, translate
@@ -48,6 +60,8 @@ MAX_REQUEST_BYTES = 1024 * 1024
 NOTICE_POLL_SECONDS = 1.0
 # A little over the photo step's own limit, so an oversized photo gets the step's own message.
 MAX_PHOTO_BYTES = 11 * 1024 * 1024
+# Files handled from one DM message (Slack allows ten; a repair takes three photos).
+MAX_FILES_PER_MESSAGE = 3
 # Slack errors that mean this person cannot be written to any more.
 UNREACHABLE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "user_disabled"}
@@ -228,7 +242,8 @@ class SlackChannel:
             raise
         if outcome.duplicate and outcome.replied:
             return
-        await self.present(sender, outcome, view_id=view_id)
+        # A command that starts a flow of its own (/houqin stock import) opens it with the unused trigger.
+        await self.present(sender, outcome, view_id=view_id, trigger_id=None if view_id else trigger)
         await self.done(outcome)
 
     async def apologise(self, sender: Sender, view_id: str | None) -> None:
@@ -283,9 +298,11 @@ class SlackChannel:
         key = submission_key(view)
         typed = blocks.submitted_value(view)
         kind, skip = meta.get("k"), meta.get("skip")
-        attached = blocks.submitted_files(view) if kind == "photo" else []
-        if attached:
+        attached = blocks.submitted_files(view) if kind in ("photo", "file") else []
+        if attached and kind == "photo":
             return await self.photos_submitted(sender, key, version, attached)
+        if attached:
+            return await self.file_submitted(sender, key, version, attached[0])
         words = (blocks.submitted_value(view, blocks.WORDS) or "").strip()
         if kind == "choice" and typed:
             inbound = Inbound(sender, Kind.BUTTON, key, text=f"s{version}:{typed}"[:MAX_TEXT])
@@ -321,25 +338,52 @@ class SlackChannel:
         assert outcome is not None
         return await self.screen_after(sender, outcome, version, "photo")
 
-    async def fetch_photo(self, shared: dict[str, Any]) -> PhotoIn:
-        """A file the person attached, fetched from Slack with the bot token (files:read) before the
-        core's transaction; one too big or unreadable goes on without bytes, and the step says so."""
-        url = str(shared.get("url_private_download") or shared.get("url_private") or "")
+    async def file_submitted(self, sender: Sender, key: str, version: int, shared: dict[str, Any]) -> Screen:
+        """A file attached on the page (a catalog to import): fetched, then the step's answer."""
+        step = await self.houqin.current_step(sender)
+        if step is None or step.version != version:
+            stale = Inbound(sender, Kind.TEXT, key, text="", version=version)
+            return await self.screen_after(sender, await self.houqin.handle(stale), version, "file")
+        outcome = await self.houqin.handle(Inbound(sender, Kind.DOCUMENT, key, document=await self.document(shared)))
+        return await self.screen_after(sender, outcome, version, "file")
+
+    async def document(self, shared: dict[str, Any]) -> DocumentIn:
         size = int(shared.get("size") or 0)
-        content: bytes | None = None
+        return DocumentIn(
+            name=str(shared.get("name") or "file"),
+            content=await self.fetch_file(shared, MAX_DOCUMENT) if size <= MAX_DOCUMENT else None,
+            content_type=str(shared.get("mimetype") or "") or None,
+            size=size or None,
+            file_id=str(shared.get("id") or ""),
+        )
+
+    async def fetch_photo(self, shared: dict[str, Any]) -> PhotoIn:
+        """A picture the person attached; bytes that are not an image (or none at all) are passed on
+        as such, and the step refuses them in the person's words."""
+        content = await self.fetch_file(shared, MAX_PHOTO_BYTES)
+        kind = sniff_image_type(content) if content is not None else None
+        return PhotoIn(file_id=str(shared.get("id") or ""), content=content or b"", content_type=kind or "unknown")
+
+    async def fetch_file(self, shared: dict[str, Any], limit: int) -> bytes | None:
+        """A file the person shared, fetched from Slack with the bot token (files:read) before the
+        core's transaction begins; None when too big or unreadable."""
+        url = str(shared.get("url_private_download") or shared.get("url_private") or "")
+        if int(shared.get("size") or 0) > limit:
+            return None
         # The bot token goes only to Slack's own file host (or the API's, for a self-hosted or test one).
         trusted = urlsplit(url).hostname in {"files.slack.com", urlsplit(self.settings.slack_api_base_url).hostname}
-        if trusted and url.startswith(("https://", "http://")) and size <= MAX_PHOTO_BYTES:
-            try:
-                async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
-                    fetched = await http.get(url, headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"})
-                if fetched.status_code == 200 and len(fetched.content) <= MAX_PHOTO_BYTES:
-                    content = fetched.content
-            except httpx.HTTPError as exc:
-                log.info("could not fetch Slack file %s: %s", shared.get("id"), exc)
-        kind = sniff_image_type(content) if content is not None else None
-        # Bytes that are not an image are passed on as such: the step refuses them in the person's words.
-        return PhotoIn(file_id=str(shared.get("id") or ""), content=content or b"", content_type=kind or "unknown")
+        if not trusted or not url.startswith(("https://", "http://")):
+            log.warning("not fetching a Slack file from %s", urlsplit(url).hostname)
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+                fetched = await http.get(url, headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"})
+        except httpx.HTTPError as exc:
+            log.info("could not fetch Slack file %s: %s", shared.get("id"), exc)
+            return None
+        if fetched.status_code != 200 or len(fetched.content) > limit:
+            return None
+        return fetched.content
 
     async def screen_after(self, sender: Sender, outcome: Outcome, version: int, kind: str | None) -> Screen:
         locale = outcome.locale or self.locale_hint(sender)
@@ -395,24 +439,43 @@ class SlackChannel:
         await self.done(outcome)
 
     async def message(self, event: dict[str, Any], event_id: str) -> None:
-        """Words typed in the DM: an answer to the question there, or anything else Houqin understands."""
+        """Words typed in the DM (an answer to the question there, or a command), or files dropped
+        into it: a picture is a photo for the step asking for one, another file a document (a CSV
+        with "/stock import" as its message)."""
         sender = await self.sender(str(event["user"]))
-        text = str(event.get("text") or "")
-        stripped = text.strip()
-        if stripped.startswith("/") and len(stripped) > 1:
-            head, _, args = stripped[1:].partition(" ")
-            inbound = Inbound(sender, Kind.COMMAND, f"event:{event_id}", text=args.strip(), command=head.lower())
-        else:
-            inbound = Inbound(sender, Kind.TEXT, f"event:{event_id}", text=text)
-        try:
-            outcome = await self.houqin.handle(inbound)
-        except Exception:
-            await self.apologise(sender, None)
-            raise
-        if outcome.duplicate and outcome.replied:
-            return
-        await self.post_replies(sender, outcome.replies)
-        await self.done(outcome)
+        stripped = str(event.get("text") or "").strip()
+        command, args = "", stripped
+        head, _, rest = stripped.removeprefix("/").partition(" ")
+        names_upload = bool(event.get("files")) and head.lower() in self.houqin.uploads
+        if (stripped.startswith("/") and len(stripped) > 1) or names_upload:
+            # Slack's composer keeps a leading slash for itself: a file's message "stock import" names
+            # the command it is for as well as "/stock import" would.
+            command, args = head.lower(), rest.strip()
+        shared = [f for f in event.get("files") or [] if isinstance(f, dict)]
+        inbounds: list[Inbound] = []
+        for index, file in enumerate(shared[:MAX_FILES_PER_MESSAGE]):
+            key = f"event:{event_id}:{index}"
+            if str(file.get("mimetype", "")).startswith("image/"):
+                inbounds.append(Inbound(sender, Kind.PHOTO, key, photo=await self.fetch_photo(file)))
+            else:
+                document = await self.document(file)
+                inbounds.append(Inbound(sender, Kind.DOCUMENT, key, text=args, command=command, document=document))
+        if not inbounds:
+            key = f"event:{event_id}"
+            if command:
+                inbounds.append(Inbound(sender, Kind.COMMAND, key, text=args, command=command))
+            else:
+                inbounds.append(Inbound(sender, Kind.TEXT, key, text=str(event.get("text") or "")))
+        for inbound in inbounds:
+            try:
+                outcome = await self.houqin.handle(inbound)
+            except Exception:
+                await self.apologise(sender, None)
+                raise
+            if outcome.duplicate and outcome.replied:
+                continue
+            await self.post_replies(sender, outcome.replies)
+            await self.done(outcome)
 
     async def publish_home(self, user_id: str) -> None:
         sender = await self.sender(user_id)

@@ -74,7 +74,10 @@ def register_events(app: AsyncApp, slack: SlackChannel) -> None:
 
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        # Only people's own words in their DM with Houqin: no edits, joins, bots (Bolt drops our own).
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
+        # Only people's own words and files in their DM with Houqin: no edits, joins, bots (Bolt
+        # drops our own messages).
+        if event.get("channel_type") != "im" or event.get("bot_id") or not event.get("user"):
+            return
+        if event.get("subtype") not in (None, "file_share"):
             return
         slack.spawn(slack.message(event, str(body.get("event_id") or event.get("client_msg_id") or event["ts"])))

@@ -186,3 +186,15 @@ async def test_the_language_chosen_in_slack_is_kept_over_slacks_own(
     assert wang.dm[0].buttons == [] and wang.dm[0].shown.endswith("→ English")  # the question, answered
     await wang.slash("/repair")
     assert "What kind of problem is it?" in wang.page
+
+
+async def test_changing_language_mid_report_keeps_the_language_buttons(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    wang = slack_user("UWANG", "小王")
+    await wang.slash("/repair")
+    await wang.chooses("给排水")
+    await wang.slash("/houqin", "lang")
+    assert [b["text"]["text"] for b in wang.dm[-1].buttons] == ["中文", "English"]
+    await wang.presses("English")
+    assert "Which building?" in wang.page  # the report goes on where it was, now in English

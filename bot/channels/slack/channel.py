@@ -494,7 +494,7 @@ class SlackChannel:
         """Show an outcome: as the modal page of the flow the person is now in, else in their DM."""
         step: StepView | None = await self.houqin.current_step(sender) if (view_id or trigger_id) else None
         locale = outcome.locale or self.locale_hint(sender)
-        if step is not None and outcome.replies:
+        if step is not None and asked(outcome, step):
             page = blocks.step_modal(step, locale, blocks.notes_of(outcome, step))
             if view_id is not None:
                 await self.client.views_update(view_id=view_id, view=page)
@@ -640,6 +640,15 @@ class SlackChannel:
             if error in UNREACHABLE:
                 raise Unreachable(error) from exc
             raise
+
+
+def asked(outcome: Outcome, step: StepView) -> bool:
+    """Whether this turn asked the person's current question (its buttons carry the step's version):
+    then it is shown as a modal page. Otherwise the replies stand alone (a language choice asked
+    mid-flow keeps its own buttons) and go to the DM."""
+    prefix = step.payload("")
+    payloads = (button.payload for reply in outcome.replies for row in reply.buttons for button in row)
+    return any(payload.startswith(prefix) for payload in payloads)
 
 
 def submission_key(view: dict[str, Any]) -> str:

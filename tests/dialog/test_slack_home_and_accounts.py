@@ -3,6 +3,7 @@ pages closed or gone back on, files, and the outbound pace."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -198,3 +199,25 @@ async def test_changing_language_mid_report_keeps_the_language_buttons(
     assert [b["text"]["text"] for b in wang.dm[-1].buttons] == ["中文", "English"]
     await wang.presses("English")
     assert "Which building?" in wang.page  # the report goes on where it was, now in English
+
+
+async def test_a_held_back_dm_spends_no_attempts_and_holds_up_nobody(db: Database, slack_api: FakeSlackAPI) -> None:
+    service = build_service(slack_settings(db, slack_api))
+    slack = service.slack
+    assert slack is not None
+    async with db.unit_of_work() as session:
+        people = {user: Person(display_name=user) for user in ("UA", "UB")}
+        session.add_all(people.values())
+        await session.flush()
+        for user, person in people.items():
+            session.add(ChannelAccount(person_id=person.id, channel="slack", external_id=user, address=f"D{user}"))
+        for person in [people["UA"]] * 3 + [people["UB"]]:
+            await notify(session, Notice(person.id, Msg("lang.set")), service.houqin.clock())
+    slack.pacer.hold("DUA", 60)  # Slack said 429 to this DM a moment ago
+    assert await slack.hand_out() == 4
+    await asyncio.gather(*slack._chains)
+    assert [m.channel for ms in slack_api.messages.values() for m in ms] == ["DUB"]
+    async with db.unit_of_work() as session:
+        held = (await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))).all()
+    assert [(row.address, row.attempts) for row in held] == [("DUA", 0)] * 3
+    await service.db.dispose()

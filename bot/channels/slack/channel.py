@@ -60,6 +60,8 @@ MAX_REQUEST_BYTES = 1024 * 1024
 NOTICE_POLL_SECONDS = 1.0
 # A little over the photo step's own limit, so an oversized photo gets the step's own message.
 MAX_PHOTO_BYTES = 11 * 1024 * 1024
+# Notices claimed for one conversation at a time: at ~1 a second, well inside a claim's 2 minutes.
+MAX_QUEUED_PER_CONVERSATION = 30
 # Files handled from one DM message (Slack allows ten; a repair takes three photos).
 MAX_FILES_PER_MESSAGE = 3
 # Slack errors that mean this person cannot be written to any more.
@@ -137,6 +139,9 @@ class SlackChannel:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._people: dict[str, Profile] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._chains: set[asyncio.Task[int]] = set()
+        self._order: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}
         self._wake = asyncio.Event()
         from bot.channels.slack import listeners
 
@@ -157,6 +162,10 @@ class SlackChannel:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
+        # Notices being sent are let go: their claims expire and they are sent again later (at least once).
+        for chain in list(self._chains):
+            chain.cancel()
+        await asyncio.gather(*self._chains, return_exceptions=True)
         await self.settled()
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -582,13 +591,15 @@ class SlackChannel:
     # --- notices to other people (the outbox) ---------------------------------------------------
 
     async def _send_notices(self) -> None:
+        """Claim what the core queued for Slack and hand each conversation's rows to its own sender,
+        without waiting for them: a conversation held back by its pace (or a 429) waits alone."""
         while True:
             try:
-                sent = await self.drain_once()
+                claimed = await self.hand_out()
             except Exception:
                 log.exception("draining the Slack outbox failed; trying again shortly")
-                sent = 0
-            if not sent:
+                claimed = 0
+            if not claimed:
                 self._wake.clear()
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
                 # arrives as the event is set, and stop() would then wait forever.
@@ -596,15 +607,44 @@ class SlackChannel:
                     async with asyncio.timeout(NOTICE_POLL_SECONDS):
                         await self._wake.wait()
 
-    async def drain_once(self) -> int:
-        """One claimed batch, each conversation in order and all conversations at once, so a paced or
-        rate-limited DM holds up nobody else."""
+    async def hand_out(self) -> int:
+        """Claim a batch and start a sender per conversation in it; returns how many rows were claimed."""
         batch = await self.outbox.claim(CHANNEL)
-        by_conversation: dict[str, list[Pending]] = {}
-        for item in batch:
-            by_conversation.setdefault(item.address, []).append(item)
+        for conversation, items in by_conversation(batch).items():
+            # A conversation with a long queue already: the rest waits in the outbox (unclaimed, no
+            # attempt spent) rather than outliving its claim in memory.
+            room = max(0, MAX_QUEUED_PER_CONVERSATION - self._queued.get(conversation, 0))
+            for later in items[room:]:
+                await self.outbox.failed(later, "paced", timedelta(seconds=NOTICE_POLL_SECONDS), tried=False)
+            if items[:room]:
+                task = asyncio.create_task(self._send_in_order(conversation, items[:room]))
+                self._chains.add(task)
+                task.add_done_callback(self._chains.discard)
+        return len(batch)
+
+    def _send_in_order(self, conversation: str, items: list[Pending]) -> Coroutine[Any, Any, int]:
+        # Counted now, as the work is handed out, not when it starts.
+        self._queued[conversation] = self._queued.get(conversation, 0) + len(items)
+        return self._sending(conversation, items)
+
+    async def _sending(self, conversation: str, items: list[Pending]) -> int:
+        lock = self._order.setdefault(conversation, asyncio.Lock())
+        try:
+            async with lock:  # FIFO: a conversation's notices go out in the order they were claimed
+                return await drain(self.outbox, CHANNEL, self.send_notice, items)
+        finally:
+            self._queued[conversation] -= len(items)
+            if not self._queued[conversation]:
+                del self._queued[conversation]
+                if not lock.locked():
+                    self._order.pop(conversation, None)
+
+    async def drain_once(self) -> int:
+        """One claimed batch sent to the end (each conversation in order, all at once); for tests and
+        tools that want to see it done."""
+        batch = await self.outbox.claim(CHANNEL)
         counts = await asyncio.gather(
-            *(drain(self.outbox, CHANNEL, self.send_notice, items) for items in by_conversation.values())
+            *(self._send_in_order(conversation, items) for conversation, items in by_conversation(batch).items())
         )
         return sum(counts)
 
@@ -613,7 +653,7 @@ class SlackChannel:
         try:
             await self.pacer.turn(pending.address)
         except Held as held:
-            raise RetryLater(str(held), timedelta(seconds=held.seconds)) from held
+            raise RetryLater(str(held), timedelta(seconds=held.seconds), tried=False) from held
         text, shown = blocks.fallback_text(pending.reply), blocks.message_blocks(pending.reply)
         try:
             if pending.card_ref is not None:
@@ -640,6 +680,13 @@ class SlackChannel:
             if error in UNREACHABLE:
                 raise Unreachable(error) from exc
             raise
+
+
+def by_conversation(batch: Sequence[Pending]) -> dict[str, list[Pending]]:
+    grouped: dict[str, list[Pending]] = {}
+    for item in batch:
+        grouped.setdefault(item.address, []).append(item)
+    return grouped
 
 
 def asked(outcome: Outcome, step: StepView) -> bool:

@@ -56,7 +56,7 @@ async def measure(database_url: str, rounds: int) -> tuple[list[float], list[flo
         service = build_service(settings)
         slack = service.slack
         assert slack is not None
-        slack.pacer = Pacer(0)
+        slack.outbound.pacer = Pacer(0)
         api.user("UBENCH", "测试")
         await service.start()
         try:

@@ -88,7 +88,7 @@ async def slack_api() -> AsyncIterator[FakeSlackAPI]:
 
 async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> AsyncIterator[SlackWorld]:
     assert service.slack is not None
-    service.slack.pacer = Pacer(0)  # pacing has its own tests; here every message goes at once
+    service.slack.outbound.pacer = Pacer(0)  # pacing has its own tests; here every message goes at once
     await service.start()
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:

@@ -138,7 +138,7 @@ async def test_a_file_in_a_notice_is_uploaded_to_the_dm(db: Database, slack_user
         content = b"code,stock\nA4,10\n"
         kept: FileOut = await keep(session, person.id, "stock.csv", "text/csv", content, person.created_at)
         await notify(session, Notice(person.id, Msg("lang.set"), files=(kept,)), person.created_at)
-    wang.world.channel._wake.set()
+    wang.world.channel.outbound.wake()
     await wang.world.settle()
     [uploaded] = wang.api.files["DUWANG"]
     assert (uploaded.name, uploaded.content) == ("stock.csv", b"code,stock\nA4,10\n")
@@ -163,14 +163,14 @@ async def test_a_rate_limited_dm_waits_alone(db: Database, slack_api: FakeSlackA
         for person_id in ids:
             await notify(session, Notice(person_id, Msg("lang.set")), now)
     slack_api.rate_limited["DUA"] = 30
-    assert await slack.drain_once() == 1
+    assert await slack.outbound.drain_once() == 1
     assert [m.channel for ms in slack_api.messages.values() for m in ms] == ["DUB"]
     async with db.unit_of_work() as session:
         waiting = await session.scalar(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
         assert waiting is not None and waiting.address == "DUA" and waiting.error
         assert waiting.claimed_until is not None and waiting.claimed_until - now >= timedelta(seconds=29)
     # Meanwhile the pacer holds that DM: nothing more to it until Slack's time is up.
-    assert slack.pacer._next["DUA"] - slack.pacer.clock() > 25
+    assert slack.outbound.pacer._next["DUA"] - slack.outbound.pacer.clock() > 25
     await service.db.dispose()
 
 
@@ -213,9 +213,9 @@ async def test_a_held_back_dm_spends_no_attempts_and_holds_up_nobody(db: Databas
             session.add(ChannelAccount(person_id=person.id, channel="slack", external_id=user, address=f"D{user}"))
         for person in [people["UA"]] * 3 + [people["UB"]]:
             await notify(session, Notice(person.id, Msg("lang.set")), service.houqin.clock())
-    slack.pacer.hold("DUA", 60)  # Slack said 429 to this DM a moment ago
-    assert await slack.hand_out() == 4
-    await asyncio.gather(*slack._chains)
+    slack.outbound.pacer.hold("DUA", 60)  # Slack said 429 to this DM a moment ago
+    assert await slack.outbound.hand_out() == 4
+    await asyncio.gather(*slack.outbound._chains)
     assert [m.channel for ms in slack_api.messages.values() for m in ms] == ["DUB"]
     async with db.unit_of_work() as session:
         held = (await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))).all()

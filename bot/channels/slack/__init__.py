@@ -1,6 +1,7 @@
-"""Slack, through slack-bolt: see channel.py (translation), listeners.py (routing), blocks.py
-(Block Kit), pacing.py (outbound limits)."""
+"""Slack, through slack-bolt: channel.py (from Slack to the core), listeners.py (routing),
+blocks.py (Block Kit), outbound.py (to Slack, paced), files.py (what people share), pacing.py."""
 
-from bot.channels.slack.channel import CHANNEL, EVENTS_PATH, SlackChannel
+from bot.channels.slack.channel import EVENTS_PATH, SlackChannel
+from bot.channels.slack.outbound import CHANNEL
 
 __all__ = ["CHANNEL", "EVENTS_PATH", "SlackChannel"]

@@ -9,17 +9,13 @@ next page, or closing it), else with a loading page that is updated when the ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import httpx
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -30,46 +26,30 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.slack import blocks
-from bot.channels.slack.pacing import Held, Pacer
+from bot.channels.slack.files import SlackFiles
+from bot.channels.slack.outbound import CHANNEL, Outbound
 from bot.settings import Settings
 from handlers.conversation import (
-    MAX_DOCUMENT,
     MAX_TEXT,
-    DocumentIn,
-    FileOut,
     Inbound,
     Kind,
     Outcome,
-    PhotoIn,
     Reply,
     Sender,
     StepView,
 )
 from handlers.engine import Houqin
-from handlers.flow import sniff_image_type
 from handlers.i18n import pick_locale, translate
-from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
+from handlers.outbox import Outbox
 
 log = logging.getLogger(__name__)
-CHANNEL = "slack"
 EVENTS_PATH = "/slack/events"
 # The one slash command that carries every other Houqin command as its first word (/houqin my).
 HOME_COMMAND = "houqin"
 # Slack's payloads are a few KiB; anything near this is not one of them.
 MAX_REQUEST_BYTES = 1024 * 1024
-NOTICE_POLL_SECONDS = 1.0
-# A little over the photo step's own limit, so an oversized photo gets the step's own message.
-MAX_PHOTO_BYTES = 11 * 1024 * 1024
-# Notices claimed for one conversation at a time: at ~1 a second, well inside a claim's 2 minutes.
-MAX_QUEUED_PER_CONVERSATION = 30
 # Files handled from one DM message (Slack allows ten; a repair takes three photos).
 MAX_FILES_PER_MESSAGE = 3
-# Slack errors that mean this person cannot be written to any more.
-UNREACHABLE = frozenset(
-    {"channel_not_found", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "user_disabled"}
-)
-# chat.update errors after which the card is posted anew instead.
-CARD_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 T = TypeVar("T")
 
@@ -123,8 +103,9 @@ class SlackChannel:
         self.default_locale = settings.default_locale
         # How long a modal page waits for the core before it is answered with a loading page.
         self.ack_within = ack_within
-        self.pacer = Pacer(pace)
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url)
+        self.outbound = Outbound(self.client, outbox, pace)
+        self.files = SlackFiles(settings.slack_bot_token, settings.slack_api_base_url)
         self.app = AsyncApp(
             client=self.client,
             logger=BOLT_LOG,
@@ -138,11 +119,6 @@ class SlackChannel:
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._people: dict[str, Profile] = {}
-        self._sender: asyncio.Task[None] | None = None
-        self._chains: set[asyncio.Task[int]] = set()
-        self._order: dict[str, asyncio.Lock] = {}
-        self._queued: dict[str, int] = {}
-        self._wake = asyncio.Event()
         from bot.channels.slack import listeners
 
         listeners.register(self.app, self)
@@ -150,7 +126,7 @@ class SlackChannel:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._sender = asyncio.create_task(self._send_notices(), name="slack-outbox")
+        self.outbound.start()
         if self.settings.slack_socket_mode:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
@@ -158,14 +134,7 @@ class SlackChannel:
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
-        # Notices being sent are let go: their claims expire and they are sent again later (at least once).
-        for chain in list(self._chains):
-            chain.cancel()
-        await asyncio.gather(*self._chains, return_exceptions=True)
+        await self.outbound.stop()
         await self.settled()
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -262,7 +231,7 @@ class SlackChannel:
             if view_id is not None:
                 await self.client.views_update(view_id=view_id, view=blocks.failed_modal(locale))
             else:
-                await self.post_own_reply(sender.address, Reply(translate(locale, "dialog.error.internal")))
+                await self.outbound.post_own_reply(sender.address, Reply(translate(locale, "dialog.error.internal")))
         except SlackApiError as exc:
             log.warning("could not tell %s about a failure: %s", sender.external_id, exc.response.get("error"))
 
@@ -292,7 +261,8 @@ class SlackChannel:
         else:
             message = body.get("message")
             if container.get("type") == "message" and message and not outcome.on_card and not outcome.duplicate:
-                await self.retire(str(container["channel_id"]), str(container["message_ts"]), message, outcome.chosen)
+                where = (str(container["channel_id"]), str(container["message_ts"]))
+                await self.outbound.retire(*where, message, outcome.chosen)
             await self.present(sender, outcome, trigger_id=trigger)
             if view.get("type") == "home":
                 await self.publish_home(str(body["user"]["id"]))
@@ -335,7 +305,7 @@ class SlackChannel:
             return await self.screen_after(sender, await self.houqin.handle(stale), version, "photo")
         outcome = None
         for index, shared in enumerate(files[: step.max_files or 1]):
-            photo = await self.fetch_photo(shared)
+            photo = await self.files.photo(shared)
             outcome = await self.houqin.handle(Inbound(sender, Kind.PHOTO, f"{key}:{index}", photo=photo))
             if outcome.problem:
                 return await self.screen_after(sender, outcome, version, "photo")
@@ -353,46 +323,9 @@ class SlackChannel:
         if step is None or step.version != version:
             stale = Inbound(sender, Kind.TEXT, key, text="", version=version)
             return await self.screen_after(sender, await self.houqin.handle(stale), version, "file")
-        outcome = await self.houqin.handle(Inbound(sender, Kind.DOCUMENT, key, document=await self.document(shared)))
+        document = await self.files.document(shared)
+        outcome = await self.houqin.handle(Inbound(sender, Kind.DOCUMENT, key, document=document))
         return await self.screen_after(sender, outcome, version, "file")
-
-    async def document(self, shared: dict[str, Any]) -> DocumentIn:
-        size = int(shared.get("size") or 0)
-        return DocumentIn(
-            name=str(shared.get("name") or "file"),
-            content=await self.fetch_file(shared, MAX_DOCUMENT) if size <= MAX_DOCUMENT else None,
-            content_type=str(shared.get("mimetype") or "") or None,
-            size=size or None,
-            file_id=str(shared.get("id") or ""),
-        )
-
-    async def fetch_photo(self, shared: dict[str, Any]) -> PhotoIn:
-        """A picture the person attached; bytes that are not an image (or none at all) are passed on
-        as such, and the step refuses them in the person's words."""
-        content = await self.fetch_file(shared, MAX_PHOTO_BYTES)
-        kind = sniff_image_type(content) if content is not None else None
-        return PhotoIn(file_id=str(shared.get("id") or ""), content=content or b"", content_type=kind or "unknown")
-
-    async def fetch_file(self, shared: dict[str, Any], limit: int) -> bytes | None:
-        """A file the person shared, fetched from Slack with the bot token (files:read) before the
-        core's transaction begins; None when too big or unreadable."""
-        url = str(shared.get("url_private_download") or shared.get("url_private") or "")
-        if int(shared.get("size") or 0) > limit:
-            return None
-        # The bot token goes only to Slack's own file host (or the API's, for a self-hosted or test one).
-        trusted = urlsplit(url).hostname in {"files.slack.com", urlsplit(self.settings.slack_api_base_url).hostname}
-        if not trusted or not url.startswith(("https://", "http://")):
-            log.warning("not fetching a Slack file from %s", urlsplit(url).hostname)
-            return None
-        try:
-            async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
-                fetched = await http.get(url, headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"})
-        except httpx.HTTPError as exc:
-            log.info("could not fetch Slack file %s: %s", shared.get("id"), exc)
-            return None
-        if fetched.status_code != 200 or len(fetched.content) > limit:
-            return None
-        return fetched.content
 
     async def screen_after(self, sender: Sender, outcome: Outcome, version: int, kind: str | None) -> Screen:
         locale = outcome.locale or self.locale_hint(sender)
@@ -413,7 +346,7 @@ class SlackChannel:
             # A double click: the first submission is saying it (or has said it) already.
             return
         if screen.errors is None and screen.view is None:
-            await self.post_replies(screen.sender, outcome.replies)
+            await self.outbound.post_replies(screen.sender.address, outcome.replies)
         await self.done(outcome)
 
     async def late_submission(self, task: Awaitable[Screen], view_id: str) -> None:
@@ -444,7 +377,7 @@ class SlackChannel:
         if outcome.duplicate and outcome.replied:
             return
         if outcome.toast is None:  # a stale page (the flow had moved on) is closed without a word
-            await self.post_replies(sender, outcome.replies)
+            await self.outbound.post_replies(sender.address, outcome.replies)
         await self.done(outcome)
 
     async def message(self, event: dict[str, Any], event_id: str) -> None:
@@ -465,9 +398,9 @@ class SlackChannel:
         for index, file in enumerate(shared[:MAX_FILES_PER_MESSAGE]):
             key = f"event:{event_id}:{index}"
             if str(file.get("mimetype", "")).startswith("image/"):
-                inbounds.append(Inbound(sender, Kind.PHOTO, key, photo=await self.fetch_photo(file)))
+                inbounds.append(Inbound(sender, Kind.PHOTO, key, photo=await self.files.photo(file)))
             else:
-                document = await self.document(file)
+                document = await self.files.document(file)
                 inbounds.append(Inbound(sender, Kind.DOCUMENT, key, text=args, command=command, document=document))
         if not inbounds:
             key = f"event:{event_id}"
@@ -483,7 +416,7 @@ class SlackChannel:
                 raise
             if outcome.duplicate and outcome.replied:
                 continue
-            await self.post_replies(sender, outcome.replies)
+            await self.outbound.post_replies(sender.address, outcome.replies)
             await self.done(outcome)
 
     async def publish_home(self, user_id: str) -> None:
@@ -493,7 +426,7 @@ class SlackChannel:
 
     async def done(self, outcome: Outcome) -> None:
         await self.houqin.mark_replied(outcome)
-        self._wake.set()
+        self.outbound.wake()
 
     # --- outbound -------------------------------------------------------------------------------
 
@@ -520,7 +453,7 @@ class SlackChannel:
             texts = [reply.text for reply in outcome.replies]
             await self.client.views_update(view_id=view_id, view=blocks.message_modal(title, texts, locale))
             return
-        await self.post_replies(sender, outcome.replies)
+        await self.outbound.post_replies(sender.address, outcome.replies)
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         try:
@@ -529,164 +462,6 @@ class SlackChannel:
             log.info("could not open a modal (%s)", exc.response.get("error"))
             return None
         return str(opened["view"]["id"])
-
-    async def post_replies(self, sender: Sender, replies: list[Reply]) -> None:
-        for reply in replies:
-            if reply.text or reply.buttons:
-                try:
-                    await self.pacer.turn(sender.address)
-                except Held as held:
-                    # Their own answer: it waits out Slack's limit rather than being dropped.
-                    await asyncio.sleep(held.seconds)
-                await self.post_own_reply(sender.address, reply)
-            await self.send_files(sender.address, reply.files)
-
-    async def post_own_reply(self, conversation: str, reply: Reply) -> None:
-        """An answer to the person's own action: on a 429 it waits out Retry-After once (this
-        conversation only, in its own task) rather than being lost."""
-        text, shown = blocks.fallback_text(reply), blocks.message_blocks(reply)
-        try:
-            await self.client.chat_postMessage(channel=conversation, text=text, blocks=shown)
-        except SlackApiError as exc:
-            if exc.response.status_code != 429:
-                raise
-            wait = retry_after(exc)
-            self.pacer.hold(conversation, wait)
-            await asyncio.sleep(wait)
-            await self.client.chat_postMessage(channel=conversation, text=text, blocks=shown)
-
-    async def send_photos(self, conversation: str, photo_ids: Sequence[int]) -> None:
-        """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps
-        (a photo Telegram keeps by its own file id only cannot be shown here)."""
-        for photo_id in photo_ids:
-            photo = await self.outbox.photo(photo_id)
-            if photo is None or not photo.content:
-                continue
-            name = f"photo-{photo_id}.{(photo.content_type or 'image/jpeg').rpartition('/')[2]}"
-            await self.client.files_upload_v2(channel=conversation, content=photo.content, filename=name)
-
-    async def send_files(self, conversation: str, files: Sequence[FileOut]) -> None:
-        """Files made for this person (an export, a chart), uploaded into the conversation."""
-        for file in files:
-            kept = await self.outbox.file(file.id)
-            if kept is None:
-                log.warning("file %s is gone; not sent to %s", file.id, conversation)
-                continue
-            await self.client.files_upload_v2(
-                channel=conversation, content=kept.content, filename=kept.name, title=kept.name
-            )
-
-    async def retire(self, channel: str, ts: str, message: dict[str, Any], chosen: str | None) -> None:
-        """The pressed question keeps its text and shows the answer; its buttons go."""
-        try:
-            await self.client.chat_update(
-                channel=channel,
-                ts=ts,
-                text=str(message.get("text") or " "),
-                blocks=blocks.retired(message.get("blocks") or [], chosen),
-            )
-        except SlackApiError as exc:
-            log.info("could not retire the buttons of %s (%s)", ts, exc.response.get("error"))
-
-    # --- notices to other people (the outbox) ---------------------------------------------------
-
-    async def _send_notices(self) -> None:
-        """Claim what the core queued for Slack and hand each conversation's rows to its own sender,
-        without waiting for them: a conversation held back by its pace (or a 429) waits alone."""
-        while True:
-            try:
-                claimed = await self.hand_out()
-            except Exception:
-                log.exception("draining the Slack outbox failed; trying again shortly")
-                claimed = 0
-            if not claimed:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
-                # arrives as the event is set, and stop() would then wait forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(NOTICE_POLL_SECONDS):
-                        await self._wake.wait()
-
-    async def hand_out(self) -> int:
-        """Claim a batch and start a sender per conversation in it; returns how many rows were claimed."""
-        batch = await self.outbox.claim(CHANNEL)
-        for conversation, items in by_conversation(batch).items():
-            # A conversation with a long queue already: the rest waits in the outbox (unclaimed, no
-            # attempt spent) rather than outliving its claim in memory.
-            room = max(0, MAX_QUEUED_PER_CONVERSATION - self._queued.get(conversation, 0))
-            for later in items[room:]:
-                await self.outbox.failed(later, "paced", timedelta(seconds=NOTICE_POLL_SECONDS), tried=False)
-            if items[:room]:
-                task = asyncio.create_task(self._send_in_order(conversation, items[:room]))
-                self._chains.add(task)
-                task.add_done_callback(self._chains.discard)
-        return len(batch)
-
-    def _send_in_order(self, conversation: str, items: list[Pending]) -> Coroutine[Any, Any, int]:
-        # Counted now, as the work is handed out, not when it starts.
-        self._queued[conversation] = self._queued.get(conversation, 0) + len(items)
-        return self._sending(conversation, items)
-
-    async def _sending(self, conversation: str, items: list[Pending]) -> int:
-        lock = self._order.setdefault(conversation, asyncio.Lock())
-        try:
-            async with lock:  # FIFO: a conversation's notices go out in the order they were claimed
-                return await drain(self.outbox, CHANNEL, self.send_notice, items)
-        finally:
-            self._queued[conversation] -= len(items)
-            if not self._queued[conversation]:
-                del self._queued[conversation]
-                if not lock.locked():
-                    self._order.pop(conversation, None)
-
-    async def drain_once(self) -> int:
-        """One claimed batch sent to the end (each conversation in order, all at once); for tests and
-        tools that want to see it done."""
-        batch = await self.outbox.claim(CHANNEL)
-        counts = await asyncio.gather(
-            *(self._send_in_order(conversation, items) for conversation, items in by_conversation(batch).items())
-        )
-        return sum(counts)
-
-    async def send_notice(self, pending: Pending) -> str | None:
-        """One notice: chat.update of the card it replaces when there is one, else a new message (its ts)."""
-        try:
-            await self.pacer.turn(pending.address)
-        except Held as held:
-            raise RetryLater(str(held), timedelta(seconds=held.seconds), tried=False) from held
-        text, shown = blocks.fallback_text(pending.reply), blocks.message_blocks(pending.reply)
-        try:
-            if pending.card_ref is not None:
-                try:
-                    await self.client.chat_update(channel=pending.address, ts=pending.card_ref, text=text, blocks=shown)
-                    return pending.card_ref
-                except SlackApiError as exc:
-                    if exc.response.get("error") not in CARD_GONE:
-                        raise
-                    log.info("card %s could not be updated; posting it anew", pending.card_ref)
-            await self.send_photos(pending.address, pending.photos)
-            ref = None
-            if pending.reply.text or pending.reply.buttons:
-                sent = await self.client.chat_postMessage(channel=pending.address, text=text, blocks=shown)
-                ref = str(sent["ts"])
-            await self.send_files(pending.address, pending.reply.files)
-            return ref
-        except SlackApiError as exc:
-            error = str(exc.response.get("error"))
-            if exc.response.status_code == 429:
-                wait = retry_after(exc)
-                self.pacer.hold(pending.address, wait)
-                raise RetryLater(f"ratelimited for {wait:.0f}s", timedelta(seconds=wait)) from exc
-            if error in UNREACHABLE:
-                raise Unreachable(error) from exc
-            raise
-
-
-def by_conversation(batch: Sequence[Pending]) -> dict[str, list[Pending]]:
-    grouped: dict[str, list[Pending]] = {}
-    for item in batch:
-        grouped.setdefault(item.address, []).append(item)
-    return grouped
 
 
 def asked(outcome: Outcome, step: StepView) -> bool:
@@ -704,11 +479,3 @@ def submission_key(view: dict[str, Any]) -> str:
     values = json.dumps(view.get("state", {}).get("values", {}), sort_keys=True, ensure_ascii=False)
     answer = hashlib.sha256(values.encode()).hexdigest()[:16]
     return f"view:{view['id']}:{str(view.get('hash', ''))[:40]}:{answer}"
-
-
-def retry_after(exc: SlackApiError) -> float:
-    headers = {str(k).lower(): v for k, v in (exc.response.headers or {}).items()}
-    try:
-        return max(1.0, float(headers.get("retry-after") or 1))
-    except ValueError:
-        return 1.0

@@ -119,6 +119,7 @@ class SlackChannel:
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._people: dict[str, Profile] = {}
+        self._spoken: dict[str, str] = {}  # member -> the language Houqin last answered them in
         from bot.channels.slack import listeners
 
         listeners.register(self.app, self)
@@ -188,13 +189,21 @@ class SlackChannel:
             self._people[user_id] = profile
         return Sender(CHANNEL, user_id, profile.dm, profile.name, profile.locale)
 
+    async def handle(self, inbound: Inbound) -> Outcome:
+        outcome = await self.houqin.handle(inbound)
+        if outcome.locale:
+            self._spoken[inbound.sender.external_id] = outcome.locale
+        return outcome
+
     def locale_hint(self, sender: Sender) -> str:
-        return pick_locale(None, sender.platform_locale, self.default_locale)
+        """For what is shown before the core answers (a loading page): the language it last spoke
+        with them, else Slack's, else the default."""
+        return pick_locale(self._spoken.get(sender.external_id), sender.platform_locale, self.default_locale)
 
     def locale_hint_for(self, body: dict[str, Any]) -> str:
-        """For a page shown before the core answered: what we know of the member, else the default."""
-        profile = self._people.get(str((body.get("user") or {}).get("id")))
-        return pick_locale(None, profile.locale if profile else None, self.default_locale)
+        user = str((body.get("user") or {}).get("id"))
+        profile = self._people.get(user)
+        return pick_locale(self._spoken.get(user), profile.locale if profile else None, self.default_locale)
 
     async def command(self, body: dict[str, Any]) -> None:
         """A slash command: /repair opens its flow as a modal; /houqin <command> is any other command."""
@@ -214,7 +223,7 @@ class SlackChannel:
             # The trigger lives 3 s: open the modal now, fill it in when the core has answered.
             view_id = await self.open_view(trigger, blocks.loading_modal(self.locale_hint(sender)))
         try:
-            outcome = await self.houqin.handle(inbound)
+            outcome = await self.handle(inbound)
         except Exception:
             await self.apologise(sender, view_id)
             raise
@@ -241,7 +250,7 @@ class SlackChannel:
         value = str(action.get("value") or "")[:MAX_TEXT]
         trigger = str(body.get("trigger_id") or action.get("action_ts"))
         try:
-            outcome = await self.houqin.handle(Inbound(sender, Kind.BUTTON, f"press:{trigger}", text=value))
+            outcome = await self.handle(Inbound(sender, Kind.BUTTON, f"press:{trigger}", text=value))
         except Exception:
             await self.apologise(sender, None)
             raise
@@ -293,7 +302,7 @@ class SlackChannel:
             inbound = Inbound(sender, Kind.BUTTON, key, text=f"s{version}:{skip}")
         else:
             inbound = Inbound(sender, Kind.TEXT, key, text="", version=version)
-        outcome = await self.houqin.handle(inbound)
+        outcome = await self.handle(inbound)
         return await self.screen_after(sender, outcome, version, kind)
 
     async def photos_submitted(self, sender: Sender, key: str, version: int, files: list[dict[str, Any]]) -> Screen:
@@ -302,18 +311,18 @@ class SlackChannel:
         step = await self.houqin.current_step(sender)
         if step is None or step.version != version:
             stale = Inbound(sender, Kind.TEXT, key, text="", version=version)
-            return await self.screen_after(sender, await self.houqin.handle(stale), version, "photo")
+            return await self.screen_after(sender, await self.handle(stale), version, "photo")
         outcome = None
         for index, shared in enumerate(files[: step.max_files or 1]):
             photo = await self.files.photo(shared)
-            outcome = await self.houqin.handle(Inbound(sender, Kind.PHOTO, f"{key}:{index}", photo=photo))
+            outcome = await self.handle(Inbound(sender, Kind.PHOTO, f"{key}:{index}", photo=photo))
             if outcome.problem:
                 return await self.screen_after(sender, outcome, version, "photo")
             await self.houqin.mark_replied(outcome)
         now = await self.houqin.current_step(sender)
         if now is not None and now.flow == step.flow and now.step == step.step and now.skip:
             done = Inbound(sender, Kind.BUTTON, f"{key}:done", text=now.payload(now.skip))
-            outcome = await self.houqin.handle(done)
+            outcome = await self.handle(done)
         assert outcome is not None
         return await self.screen_after(sender, outcome, version, "photo")
 
@@ -322,9 +331,9 @@ class SlackChannel:
         step = await self.houqin.current_step(sender)
         if step is None or step.version != version:
             stale = Inbound(sender, Kind.TEXT, key, text="", version=version)
-            return await self.screen_after(sender, await self.houqin.handle(stale), version, "file")
+            return await self.screen_after(sender, await self.handle(stale), version, "file")
         document = await self.files.document(shared)
-        outcome = await self.houqin.handle(Inbound(sender, Kind.DOCUMENT, key, document=document))
+        outcome = await self.handle(Inbound(sender, Kind.DOCUMENT, key, document=document))
         return await self.screen_after(sender, outcome, version, "file")
 
     async def screen_after(self, sender: Sender, outcome: Outcome, version: int, kind: str | None) -> Screen:
@@ -373,7 +382,7 @@ class SlackChannel:
             return
         sender = await self.sender(str(body["user"]["id"]))
         key = f"closed:{view['id']}:{view.get('hash', '')}"
-        outcome = await self.houqin.handle(Inbound(sender, Kind.BUTTON, key, text=f"s{meta['v']}:_cancel"))
+        outcome = await self.handle(Inbound(sender, Kind.BUTTON, key, text=f"s{meta['v']}:_cancel"))
         if outcome.duplicate and outcome.replied:
             return
         if outcome.toast is None:  # a stale page (the flow had moved on) is closed without a word
@@ -410,7 +419,7 @@ class SlackChannel:
                 inbounds.append(Inbound(sender, Kind.TEXT, key, text=str(event.get("text") or "")))
         for inbound in inbounds:
             try:
-                outcome = await self.houqin.handle(inbound)
+                outcome = await self.handle(inbound)
             except Exception:
                 await self.apologise(sender, None)
                 raise

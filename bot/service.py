@@ -9,7 +9,7 @@ from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import accounts, repair, requisitions, stock, supply, ticket_actions
+from handlers import accounts, oversight, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -25,6 +25,7 @@ AREAS: tuple[Area, ...] = (
     requisitions.AREA,
     stock.AREA,
     accounts.AREA,
+    oversight.AREA,
 )
 
 

@@ -221,3 +221,23 @@ async def test_a_held_back_dm_spends_no_attempts_and_holds_up_nobody(db: Databas
         held = (await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))).all()
     assert [(row.address, row.attempts) for row in held] == [("DUA", 0)] * 3
     await service.db.dispose()
+
+
+async def test_app_home_shows_a_logistics_admin_the_queue_and_what_is_overdue(
+    db: Database, slack_user: Callable[..., SlackPerson]
+) -> None:
+    from storage.models import Ticket
+
+    admin, lin, wang = slack_user("UADMIN", "管理员"), slack_user("ULIN", "林华"), slack_user("UWANG", "小王")
+    await linked(admin, lin, "lin.hua")
+    assert "等待派单" not in await lin.opens_home()
+    async with db.unit_of_work() as session:
+        await session.execute(delete(PersonRole).where(PersonRole.role == "technician", PersonRole.scope == "plumbing"))
+    waiting = await report_leak(wang)  # no plumber: it waits in the queue
+    async with db.unit_of_work() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == waiting))
+        assert ticket is not None and ticket.created_at is not None
+        ticket.due_at = ticket.created_at - timedelta(hours=1)  # and it is late already
+    home = await lin.opens_home()
+    assert f"等待派单的报修（1 个）：\n{waiting}" in home and f"已超时的报修（1 个）：\n{waiting}" in home
+    assert "等待派单" not in await wang.opens_home()  # the reporter sees her own request, not the queue

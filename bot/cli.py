@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         "import", help="add or update catalog items from a CSV or XLSX file (columns as /stock import takes)"
     )
     catalog.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8 or GBK) or .xlsx file")
+    commands.add_parser("jobs", help="list the scheduled jobs: when each runs next, and its last runs")
+    digest = commands.add_parser("digest", help="build the weekly digest on demand")
+    digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
+    digest.add_argument("--dry-run", action="store_true", help="print it (and the chart's path) instead of sending")
+    digest.add_argument("--to", metavar="PERSON", help="only this person (id, demo key or display name)")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {"demo_mode": True} if getattr(args, "demo", False) else {}
@@ -61,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(door_signs(settings, args.building, args.out))
     if args.command == "supply":
         return import_catalog(settings, args.file)
+    if args.command == "jobs":
+        return asyncio.run(list_jobs(settings))
+    if args.command == "digest":
+        return asyncio.run(digest_now(settings, args.dry_run, args.to))
     return serve(settings)
 
 
@@ -175,6 +184,76 @@ async def store_catalog(settings: Settings, entries: list[dict[str, Any]]) -> in
         await db.dispose()
     print(translate(settings.default_locale, "stock.import.done", added=done.added, updated=done.updated))
     return 0
+
+
+async def list_jobs(settings: Settings) -> int:
+    """`houqin jobs`: every scheduled job, its next run (local time) and its last runs with their outcome."""
+    from jobs.runs import last_runs
+    from jobs.scheduler import Jobs
+    from storage.db import Database
+    from storage.models import utcnow
+
+    db = Database(settings.database_url)
+    try:
+        jobs = Jobs(db, settings.schedule, settings.rules)
+        now, zone = utcnow(), settings.zone
+        for job in jobs.table:
+            upcoming = jobs.next_run(job, now)
+            when = upcoming.astimezone(zone).strftime("%Y-%m-%d %H:%M %a") if upcoming else "never"
+            print(f"{job.name}: {job.description}\n  next run: {when} ({settings.timezone})")
+            runs = await last_runs(db, job.name)
+            if not runs:
+                print("  no runs yet")
+            for run in runs:
+                at = run.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                print(f"  {at}  {run.period}  {run.outcome or 'unfinished'}")
+    finally:
+        await db.dispose()
+    return 0
+
+
+async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
+    """`houqin digest --now`: the last seven days' digest, printed (--dry-run) or sent once today."""
+    from handlers.digest_send import dry_run as preview
+    from handlers.digest_send import find_person, send_weekly
+    from storage.db import Database
+    from storage.models import utcnow
+
+    db = Database(settings.database_url)
+    try:
+        only = None
+        if to is not None:
+            async with db.unit_of_work() as session:
+                person = await find_person(session, to)
+            if person is None:
+                print(f"houqin: nobody is called {to!r} (give an id, a demo key or a display name)", file=sys.stderr)
+                return 2
+            only = [person]
+        now = utcnow()
+        if dry_run:
+            shown = await preview(db, settings.schedule, now, settings.default_locale, only)
+            await asyncio.to_thread(print_previews, shown, Path("var/digest"))
+            return 0
+        today = settings.schedule.day_key(now)
+        tally = await send_weekly(
+            db, settings.schedule, now, now, only, period=f"manual:{today}", default_locale=settings.default_locale
+        )
+        print(f"digest: {tally}")
+    finally:
+        await db.dispose()
+    return 0
+
+
+def print_previews(shown: list[Any], out_dir: Path) -> None:
+    """A dry run's digests on the terminal, each chart written next to it as a PNG."""
+    if not shown:
+        print("nobody gets a digest (no managers, logistics admins or admins)")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for digest in shown:
+        chart = out_dir / digest.chart_name
+        chart.write_bytes(digest.chart)
+        print(f"=== {digest.heading}\n{digest.text}\n[chart: {chart}]\n")
 
 
 def serve(settings: Settings) -> int:

@@ -9,7 +9,7 @@ from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import accounts, oversight, repair, requisitions, stock, supply, ticket_actions
+from handlers import accounts, digest_send, oversight, repair, requisitions, stock, supply, ticket_actions
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -24,6 +24,7 @@ AREAS: tuple[Area, ...] = (
     ticket_actions.AREA,
     requisitions.AREA,
     stock.AREA,
+    digest_send.AREA,
     accounts.AREA,
     oversight.AREA,
 )
@@ -84,7 +85,9 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    service = Service(settings, db, houqin, jobs=Jobs(db, settings.zone, settings.rules))
+    service = Service(
+        settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
+    )
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.slack_enabled:

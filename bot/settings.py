@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from handlers.i18n import LOCALES
 from handlers.people import AdminAccount
 from handlers.rules import URGENCIES, RepairRules, SupplyRules
+from handlers.schedule import Schedule, parse_quiet_hours, parse_time, parse_weekday, parse_working_days
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/houqin.db"
 ASYNC_DRIVERS = {
@@ -64,6 +65,18 @@ class Settings(BaseSettings):
     # on from the department manager to a logistics admin for a second approval.
     supply_second_approval_quantity: int = Field(default=20, ge=0)
     supply_second_approval_value: int = Field(default=500, ge=0)
+    # Scheduled jobs: the weekly digest's day and local time; hours when nobody is nudged (reminders
+    # wait, they are not dropped); working days; hours past due before an overdue ticket goes to the
+    # technician's manager; how old a missed run may be and still be made up on start.
+    digest_weekday: str = "mon"
+    digest_time: str = "08:00"
+    quiet_hours: str = "21:00-08:00"
+    working_days: str = "mon-fri"
+    escalate_after_hours: int = Field(default=24, ge=0)
+    catch_up_hours: int = Field(default=12, ge=0)
+    # Notices (reminders, digests, cards) sent to Telegram per second by all processes together;
+    # Telegram allows about 30. Processes sending at the same time split it through the database.
+    telegram_send_rate: float = Field(default=25.0, gt=0, le=30)
 
     @field_validator("log_level")
     @classmethod
@@ -158,6 +171,30 @@ class Settings(BaseSettings):
         parse_sla(value)
         return value
 
+    @field_validator("digest_weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        parse_weekday(value)
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parse_time(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _working_days(cls, value: str) -> str:
+        parse_working_days(value)
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
@@ -180,6 +217,18 @@ class Settings(BaseSettings):
         return SupplyRules(
             second_step_quantity=self.supply_second_approval_quantity,
             second_step_value=self.supply_second_approval_value * 100,
+        )
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(
+            zone=self.zone,
+            working_days=parse_working_days(self.working_days),
+            quiet=parse_quiet_hours(self.quiet_hours),
+            digest_weekday=parse_weekday(self.digest_weekday),
+            digest_time=parse_time(self.digest_time),
+            escalate_after=timedelta(hours=self.escalate_after_hours),
+            catch_up=timedelta(hours=self.catch_up_hours),
         )
 
     @property

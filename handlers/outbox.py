@@ -8,6 +8,7 @@ the rows are sent again (at least once; a card update sent twice just edits the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -287,9 +288,23 @@ class Outbox:
 Send = Callable[[Pending], Awaitable[str | None]]
 
 
-async def drain(outbox: Outbox, channel: str, send: Send, batch: Sequence[Pending] | None = None) -> int:
-    """Send one claimed batch through `send`; returns how many went out."""
-    pending = list(batch) if batch is not None else await outbox.claim(channel)
+async def drain(
+    outbox: Outbox, channel: str, send: Send, batch: Sequence[Pending] | None = None, limit: int = 20
+) -> int:
+    """Send one claimed batch through `send`; returns how many went out.
+
+    Each address's messages go in order, different addresses at the same time: one that has to wait
+    (a chat told to slow down) holds up only itself.
+    """
+    pending = list(batch) if batch is not None else await outbox.claim(channel, limit)
+    by_address: dict[str, list[Pending]] = {}
+    for item in pending:
+        by_address.setdefault(item.address, []).append(item)
+    sent = await asyncio.gather(*(_send_in_order(outbox, channel, send, items) for items in by_address.values()))
+    return sum(sent)
+
+
+async def _send_in_order(outbox: Outbox, channel: str, send: Send, pending: list[Pending]) -> int:
     done = 0
     for item in pending:
         try:

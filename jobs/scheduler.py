@@ -1,27 +1,51 @@
-"""APScheduler inside the Houqin process, in the organisation's time zone.
+"""APScheduler inside the Houqin process, in the organisation's time zone, driving a table of jobs.
 
-APScheduler decides when to try; jobs/runs.py decides whether this period still needs doing, so
-several processes may all schedule the same job safely.
+APScheduler decides when to try; the database decides whether a period still needs doing: jobs that
+work in one transaction claim (job, period) in job_runs (jobs/runs.py), fan-outs record each
+recipient in the send log (handlers/sends.py) and the run once it is finished. So several processes
+may all schedule the same job, and a restart or a catch-up never does a period twice.
+
+On start, and every quarter of an hour after, every job's latest scheduled time is looked at: not
+yet done and no older than CATCH_UP_HOURS, it runs now; older, it is skipped and logged (and shown
+by `houqin jobs`).
+
+A new job is one more `Job` in JOBS: its cron fields, its period, and what it does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.digest_send import send_weekly
 from handlers.housekeeping import tidy
+from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
+from handlers.schedule import WEEKDAYS, Schedule
+from handlers.sends import Tally
 from handlers.tickets import Actor, close_unconfirmed
 from jobs.runs import run_once
 from storage.db import Database
-from storage.models import Person, utcnow
+from storage.models import JobRun, Person, utcnow
+
+log = logging.getLogger(__name__)
 
 HOUSEKEEPING = "housekeeping"
 AUTO_CLOSE = "repairs.autoclose"
+REMINDERS = "reminders"
+DIGEST = "weekly_digest"
+CATCH_UP_EVERY_MINUTES = 15
 
 
 async def housekeeping(db: Database, zone: ZoneInfo, now: datetime) -> bool:
@@ -42,35 +66,185 @@ async def auto_close(db: Database, zone: ZoneInfo, rules: RepairRules, now: date
     return await run_once(db, AUTO_CLOSE, hour, now, work)
 
 
+@dataclass(frozen=True)
+class Job:
+    name: str
+    description: str
+    # CronTrigger fields (minute, hour, day_of_week, …) for this organisation's schedule.
+    cron: Callable[[Schedule], dict[str, Any]]
+    # The period a scheduled time stands for: what "done once" is counted in.
+    period: Callable[[Schedule, datetime], str]
+    # Does the period's work; given the scheduled time and the clock's now. Returns the outcome.
+    run: Callable[[Jobs, datetime, datetime], Awaitable[object]]
+    # True when run() records the period itself (run_once); else Jobs records it after run() returns.
+    claims_itself: bool = False
+    # How far back its latest scheduled time may be (a weekly job's is up to 7 days ago).
+    lookback: timedelta = timedelta(days=1)
+
+
+def local_format(pattern: str) -> Callable[[Schedule, datetime], str]:
+    return lambda schedule, at: schedule.local(at).strftime(pattern)
+
+
+async def _housekeeping(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
+    return await housekeeping(jobs.db, jobs.schedule.zone, now)
+
+
+async def _auto_close(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
+    return await auto_close(jobs.db, jobs.schedule.zone, jobs.rules, now)
+
+
+async def _reminders(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
+    return await send_reminders(jobs.db, jobs.schedule, jobs.rules, now)
+
+
+async def _digest(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
+    return await send_weekly(jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale)
+
+
+JOBS: list[Job] = [
+    Job(
+        AUTO_CLOSE,
+        "resolved tickets nobody confirmed close themselves",
+        lambda s: {"minute": 5},
+        local_format("%Y-%m-%dT%H"),
+        _auto_close,
+        claims_itself=True,
+    ),
+    # Hourly, so a process that was down at night still tidies that day; run_once keeps it to one.
+    Job(
+        HOUSEKEEPING,
+        "forget old delivery keys, stray photos, idle dialogs",
+        lambda s: {"minute": 17},
+        local_format("%Y-%m-%d"),
+        _housekeeping,
+        claims_itself=True,
+    ),
+    Job(
+        REMINDERS,
+        "overdue tickets, escalations, approvals waiting, unconfirmed repairs",
+        lambda s: {"minute": "*/15"},
+        local_format("%Y-%m-%dT%H:%M"),
+        _reminders,
+    ),
+    Job(
+        DIGEST,
+        "the weekly digest to managers, logistics admins and admins",
+        lambda s: {
+            "day_of_week": WEEKDAYS[s.digest_weekday],
+            "hour": s.digest_time.hour,
+            "minute": s.digest_time.minute,
+        },
+        lambda s, at: s.week_key(at),
+        _digest,
+        lookback=timedelta(days=8),
+    ),
+]
+
+
+@dataclass
 class Jobs:
-    def __init__(
-        self, db: Database, zone: ZoneInfo, rules: RepairRules, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.db, self.zone, self.rules, self.clock = db, zone, rules, clock
-        self.scheduler = AsyncIOScheduler(timezone=zone)
+    db: Database
+    schedule: Schedule
+    rules: RepairRules = field(default_factory=RepairRules)
+    clock: Callable[[], datetime] = utcnow
+    default_locale: str = "zh_CN"
+    table: list[Job] = field(default_factory=lambda: list(JOBS))
+
+    def __post_init__(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=self.schedule.zone)
+        self._catching_up: asyncio.Task[None] | None = None
+        for job in self.table:
+            self.scheduler.add_job(
+                self.fire,
+                self.trigger(job),
+                args=[job],
+                id=job.name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(self.schedule.catch_up.total_seconds()) or 1,
+            )
+        # Not only on start: a period that failed (the database was away, a recipient's notice could
+        # not be built) is tried again every quarter of an hour while within the catch-up window.
         self.scheduler.add_job(
-            self._auto_close, "cron", minute=5, id=AUTO_CLOSE, coalesce=True, max_instances=1, misfire_grace_time=3600
-        )
-        # Hourly, so a process that was down at night still tidies that day; run_once keeps it to one.
-        self.scheduler.add_job(
-            self._housekeeping,
-            "cron",
-            minute=17,
-            id=HOUSEKEEPING,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=3600,
+            self.catch_up, "interval", minutes=CATCH_UP_EVERY_MINUTES, id="catch_up", coalesce=True, max_instances=1
         )
 
-    async def _auto_close(self) -> None:
-        await auto_close(self.db, self.zone, self.rules, self.clock())
+    def trigger(self, job: Job) -> CronTrigger:
+        return CronTrigger(timezone=self.schedule.zone, **job.cron(self.schedule))
 
-    async def _housekeeping(self) -> None:
-        await housekeeping(self.db, self.zone, self.clock())
+    def job(self, name: str) -> Job:
+        return next(job for job in self.table if job.name == name)
+
+    def latest(self, job: Job, now: datetime) -> datetime | None:
+        """The job's latest scheduled time at or before `now`."""
+        trigger = self.trigger(job)
+        found, at = None, trigger.get_next_fire_time(None, now - job.lookback)
+        while at is not None and at <= now:
+            found = at
+            at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))
+        return found
+
+    def next_run(self, job: Job, now: datetime) -> datetime | None:
+        after: datetime | None = self.trigger(job).get_next_fire_time(None, now)
+        return after
+
+    async def fire(self, job: Job, now: datetime | None = None) -> object:
+        """Do the job's latest scheduled period if nobody has: on time, or late within the catch-up window."""
+        now = now or self.clock()
+        scheduled = self.latest(job, now)
+        if scheduled is None:
+            return None
+        period = job.period(self.schedule, scheduled)
+        if await self.done(job.name, period):
+            return None
+        late = now - scheduled
+        if late > self.schedule.catch_up:
+            skipped = f"skipped: missed by {late.total_seconds() / 3600:.1f} h, beyond the catch-up window"
+            log.warning("%s for %s %s", job.name, period, skipped)
+            await self.record(job.name, period, now, skipped)
+            return skipped
+        started = self.clock()
+        try:
+            outcome = await job.run(self, scheduled, now)
+        except Exception:
+            # Not recorded: the next tick or start tries the period again (the send log skips whoever was served).
+            log.exception("%s for %s failed", job.name, period)
+            return None
+        if isinstance(outcome, Tally) and outcome.failed:
+            # Not done while someone is left: the next start (within the catch-up window) serves them.
+            log.warning("%s for %s: %s; left for the next try", job.name, period, outcome)
+        elif not job.claims_itself:
+            await self.record(job.name, period, started, str(outcome))
+        log.info("%s for %s: %s", job.name, period, outcome)
+        return outcome
+
+    async def done(self, name: str, period: str) -> bool:
+        async with self.db.unit_of_work() as session:
+            found = await session.scalar(select(JobRun.id).where(JobRun.job == name, JobRun.period == period))
+        return found is not None
+
+    async def record(self, name: str, period: str, started: datetime, outcome: str) -> None:
+        try:
+            async with self.db.unit_of_work() as session:
+                session.add(
+                    JobRun(job=name, period=period, started_at=started, finished_at=self.clock(), outcome=outcome[:200])
+                )
+        except IntegrityError:
+            log.debug("%s for %s was recorded by another process", name, period)
+
+    async def catch_up(self, now: datetime | None = None) -> None:
+        """Each job's latest period that nobody did, if recent enough (else skipped, logged)."""
+        for job in self.table:
+            await self.fire(job, now)
 
     def start(self) -> None:
         self.scheduler.start()
+        # In the background: a long fan-out must not hold up the channels starting.
+        self._catching_up = asyncio.get_running_loop().create_task(self.catch_up())
 
     def stop(self) -> None:
+        if self._catching_up is not None:
+            self._catching_up.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -498,3 +499,41 @@ class LinkCode(Base):
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- scheduled jobs: reminders and digests ---
+
+
+class Send(Base):
+    """One reminder or digest that went to one person for one period (a day, a week, a ticket's due time).
+
+    Written in the same transaction as its outbox row, so the unique key, not the scheduler, is what
+    keeps a restart, a catch-up, a second process or a rerun after a crash from sending it twice.
+    """
+
+    __tablename__ = "sends"
+    __table_args__ = (UniqueConstraint("kind", "subject", "person_id", "period"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # reminder.overdue, digest, ...
+    subject: Mapped[str] = mapped_column(String(64))  # R-2026-000123, approvals, org, dept:finance
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sender(Base):
+    """A process sending notices on a channel, alive while it keeps touching its row: the channel's
+    rate budget (TELEGRAM_SEND_RATE) is shared between the processes sending at the moment."""
+
+    __tablename__ = "senders"
+    __table_args__ = (UniqueConstraint("channel", "instance"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    instance: Mapped[str] = mapped_column(String(40))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# What the weekly digest's GROUP BY queries filter on, so it stays fast at 100k+ tickets.
+Index("ix_tickets_resolved_at", Ticket.resolved_at)
+Index("ix_tickets_closed_at", Ticket.closed_at)
+Index("ix_requisition_events_to_status_at", RequisitionEvent.to_status, RequisitionEvent.at)

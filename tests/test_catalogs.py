@@ -36,6 +36,8 @@ FAMILIES = (
     "stock",
     "slack",
     "account",
+    "reminder",
+    "digest",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -109,6 +111,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "ticket.comment_line",
         "requisition.history_line",
         "requisition.line",
+        "digest.count_line",
     )
     untranslated = [k for k, v in catalog("zh_CN").items() if not han.search(v) and k not in only_symbols]
     assert untranslated == []

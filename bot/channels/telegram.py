@@ -13,6 +13,9 @@ import hmac
 import json
 import logging
 import os
+import secrets
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -32,7 +35,9 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.channels.pacing import Pacer
 from bot.settings import Settings, TelegramMode
+from handlers.budget import share
 from handlers.conversation import (
     MAX_DOCUMENT,
     MAX_TEXT,
@@ -69,6 +74,11 @@ class TelegramChannel:
         self.houqin = houqin
         self.outbox = outbox
         self._sender: asyncio.Task[None] | None = None
+        # Notices (reminders, digests, cards) stay inside Telegram's flood limits; replies are not paced.
+        self.pacer = Pacer(settings.telegram_send_rate)
+        # This process among those sharing the rate budget through the database.
+        self.instance = f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._shared_at = float("-inf")
         # Set after each handled update: notices it queued go out now instead of at the next poll.
         self._wake = asyncio.Event()
         api = settings.telegram_api_base_url
@@ -321,7 +331,7 @@ class TelegramChannel:
         """Send what the core queued for Telegram accounts; poll for what other processes queued."""
         while True:
             try:
-                sent = await drain(self.outbox, CHANNEL, self.send_notice)
+                sent = await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
             except Exception as exc:
                 if is_outage(exc):
                     log.warning("database unreachable; notices wait (%s)", exc)
@@ -333,8 +343,21 @@ class TelegramChannel:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=NOTICE_POLL_SECONDS)
 
+    async def _share_budget(self) -> None:
+        """While sending, about once a second: how many processes send now, so each takes its part."""
+        now = time.monotonic()
+        if now - self._shared_at < BUDGET_EVERY_SECONDS:
+            return
+        self._shared_at = now
+        try:
+            self.pacer.share(await share(self.outbox.db, CHANNEL, self.instance, self.outbox.clock()))
+        except Exception as exc:
+            # Keep the last known share: the message itself may still go out.
+            log.warning("could not share the Telegram send budget (%s)", exc)
+
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: edit the card it replaces when there is one, else send it; returns the message id."""
+        await self._share_budget()
         chat = int(pending.address)
         parts = render(pending.reply)
         bot = self.application.bot
@@ -343,6 +366,7 @@ class TelegramChannel:
             if pending.card_ref is not None and parts:
                 text, markup = parts[-1]
                 try:
+                    await self.pacer.wait(pending.address)
                     await bot.edit_message_text(
                         text, chat_id=chat, message_id=int(pending.card_ref), reply_markup=markup
                     )
@@ -355,6 +379,7 @@ class TelegramChannel:
                     )
             await self._send_photos(chat, pending.photos)
             for part, part_markup in parts:
+                await self.pacer.wait(pending.address)
                 sent = await bot.send_message(chat, part, reply_markup=part_markup)
                 sent_ref = str(sent.message_id)
             await self._send_files(chat, pending.reply.files)
@@ -364,6 +389,7 @@ class TelegramChannel:
         except RetryAfter as exc:
             # Only this chat waits; the rest of the batch goes on.
             wait = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
+            self.pacer.hold(pending.address, wait.total_seconds())
             raise RetryLater(str(exc), wait) from exc
 
     async def _send_files(self, chat: int, files: Sequence[FileOut]) -> None:
@@ -373,6 +399,7 @@ class TelegramChannel:
             if kept is None:
                 log.warning("file %s is gone; not sent to chat %s", file.id, chat)
                 continue
+            await self.pacer.wait(str(chat))
             if file.is_image:
                 await self.application.bot.send_photo(chat, kept.content)
             else:
@@ -384,6 +411,7 @@ class TelegramChannel:
             photo = await self.outbox.photo(photo_id)
             if photo is None:
                 continue
+            await self.pacer.wait(str(chat))
             if photo.channel == CHANNEL and photo.file_id:
                 await self.application.bot.send_photo(chat, photo.file_id)
             elif photo.content:
@@ -391,6 +419,9 @@ class TelegramChannel:
 
 
 NOTICE_POLL_SECONDS = 1.0
+# Notices claimed at once: enough different chats to fill the paced rate while one chat waits its turn.
+NOTICE_BATCH = 60
+BUDGET_EVERY_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 10
 POLL_BACKOFF_SECONDS = 1.0
 UPDATE_ATTEMPTS = 3

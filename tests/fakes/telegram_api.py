@@ -378,6 +378,8 @@ class FakeBotAPI:
         self.commands_by_scope: dict[tuple[str, str | None], list[JSONDict]] = {}
         self.callback_answers: dict[str, JSONDict] = {}  # callback_query_id -> answerCallbackQuery params
         self.too_many_requests = 0
+        # When each message was accepted (time.monotonic()), to measure a sender's pace.
+        self.sent_times: list[float] = []
         self.server_errors: list[BaseException] = []  # bugs in this fake, surfaced by wait_for
         # --- state ---
         self._chats: dict[int, JSONDict] = {}
@@ -552,6 +554,12 @@ class FakeBotAPI:
             lambda: len(self.messages(chat_id)),
         )
         return self.messages(chat_id)
+
+    def measured_rate(self) -> float:
+        """Messages per second accepted between the first and the last one so far."""
+        if len(self.sent_times) < 2:
+            return 0.0
+        return (len(self.sent_times) - 1) / (self.sent_times[-1] - self.sent_times[0])
 
     def enforce_limits(self, per_chat_per_second: float = 1.0, global_per_second: float = 30.0) -> None:
         """From now on, send* calls over Telegram's flood limits get 429 with parameters.retry_after.
@@ -848,6 +856,7 @@ class FakeBotAPI:
             raw=raw,
         )
         self._bot_messages.setdefault(chat_id, {})[message_id] = message
+        self.sent_times.append(time.monotonic())
         return copy.deepcopy(raw)
 
     def _replied_message(self, chat_id: int, params: JSONDict) -> JSONDict | None:

@@ -1,0 +1,64 @@
+"""Outbound pacing for fan-outs: at most `per_second` messages overall and one per `chat_interval`
+seconds per chat, from this process.
+
+A chat that must wait (its last message was just now, or the platform said RetryAfter) waits alone:
+the others take the free slots meanwhile. Replies to people who write in are not paced here (they
+are few, and must not queue behind a fan-out); the budget leaves them headroom under Telegram's ~30/s.
+Several processes on one database split the budget between those sending at the moment (each
+learns how many through the database, handlers/budget.py), so together they stay inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+# Telegram's per-chat limit is one per second as it counts arrivals; a little more keeps network
+# jitter from making two sends arrive closer than that.
+CHAT_INTERVAL = 1.1
+
+
+class Pacer:
+    def __init__(
+        self,
+        per_second: float,
+        chat_interval: float = CHAT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.sleep = sleep
+        self.per_second = per_second
+        self.gap = 1.0 / per_second
+        self.chat_interval = chat_interval
+        self.clock = clock
+        self._next = 0.0
+        self._chat_next: dict[str, float] = {}
+
+    async def wait(self, chat: str) -> None:
+        """Return when a message to `chat` may go: its chat's turn has come, then a global slot."""
+        now = self.clock()
+        ready = self._chat_next.get(chat, 0.0)
+        if ready > now:
+            await self.sleep(ready - now)
+            now = self.clock()
+        # Taken only once the chat is ready, so a waiting chat never holds a slot others could use.
+        at = max(now, self._next)
+        self._next = at + self.gap
+        self._chat_next[chat] = at + self.chat_interval
+        if at > now:
+            await self.sleep(at - now)
+        self._forget(at)
+
+    def share(self, processes: int) -> None:
+        """`processes` are sending on this channel now (handlers/budget.py): take an even part of the budget."""
+        self.gap = max(1, processes) / self.per_second
+
+    def hold(self, chat: str, seconds: float) -> None:
+        """The platform asked this chat to wait (RetryAfter): only it does."""
+        self._chat_next[chat] = max(self._chat_next.get(chat, 0.0), self.clock() + seconds)
+
+    def _forget(self, now: float) -> None:
+        # A chat whose turn has passed is as free as one never seen: keep the map to the busy ones.
+        if len(self._chat_next) > 1_000:
+            self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}

@@ -1,0 +1,197 @@
+"""Reminders that get things moving: who is nudged about what, and how often.
+
+Each rule reads what is waiting now and returns deliveries keyed (kind, subject, person, period);
+the send log (handlers/sends.py) makes each reach its person once per period. Nothing goes out in
+quiet hours or on days off: the run is skipped and the next allowed run finds the same things still
+waiting, so a reminder is deferred, never dropped.
+
+  overdue ticket          → its technician, once per working day per ticket
+  still overdue past the grace (ESCALATE_AFTER_HOURS) → the technician's department manager (or the
+                            logistics admins when there is none, or nobody is assigned), once per ticket
+  requisitions waiting since before today → each approver, one grouped message per working day
+  resolved, not confirmed → the reporter, one nudge before the auto-close rule closes it
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import requisitions as req
+from handlers.i18n import Lines, msg
+from handlers.outbox import Notice
+from handlers.rules import RepairRules
+from handlers.schedule import Schedule
+from handlers.sends import Delivery, Tally, deliver_all, fixed
+from handlers.tickets import WORKING, buttons_for, people_with_role, place
+from storage.db import Database
+from storage.models import Person, Requisition, Ticket
+
+# The reporter's nudge comes this long before the ticket would close itself (at most half the window).
+NUDGE_BEFORE_AUTO_CLOSE = timedelta(hours=24)
+QUEUE_BUTTON = "jb:queue"
+
+
+@dataclass(frozen=True)
+class Context:
+    session: AsyncSession
+    schedule: Schedule
+    rules: RepairRules
+    now: datetime
+
+    @property
+    def today(self) -> str:
+        return self.schedule.day_key(self.now)
+
+    def when(self, at: datetime) -> str:
+        return self.schedule.local(at).strftime("%m-%d %H:%M")
+
+
+Rule = Callable[[Context], Awaitable[list[Delivery]]]
+
+
+def hours_late(ticket: Ticket, now: datetime) -> int:
+    assert ticket.due_at is not None
+    return max(1, int((now - ticket.due_at).total_seconds() // 3600))
+
+
+async def overdue_tickets(ctx: Context, older_than: timedelta = timedelta(0)) -> list[Ticket]:
+    found = await ctx.session.scalars(
+        select(Ticket)
+        .where(Ticket.status.in_(("new", *WORKING)), Ticket.due_at < ctx.now - older_than)
+        .order_by(Ticket.due_at, Ticket.id)
+    )
+    return list(found.unique().all())
+
+
+def overdue_notice(ctx: Context, ticket: Ticket, person_id: int) -> Notice:
+    text = msg(
+        "reminder.overdue",
+        number=ticket.number,
+        category=msg(f"repair.category.{ticket.category}"),
+        location=place(ticket),
+        due=ctx.when(ticket.due_at) if ticket.due_at else "—",
+        hours=hours_late(ticket, ctx.now),
+    )
+    return Notice(person_id, text, buttons_for(ticket, "assignee"))
+
+
+async def overdue_to_technicians(ctx: Context) -> list[Delivery]:
+    return [
+        Delivery(
+            "reminder.overdue", str(t.number), t.assignee_id, ctx.today, fixed(overdue_notice(ctx, t, t.assignee_id))
+        )
+        for t in await overdue_tickets(ctx)
+        if t.assignee_id is not None
+    ]
+
+
+async def escalation_targets(session: AsyncSession, ticket: Ticket) -> list[Person]:
+    """The assignee's department manager; the logistics admins when there is no such manager."""
+    if ticket.assignee is not None and ticket.assignee.department is not None:
+        managers = await people_with_role(session, "manager", ticket.assignee.department.code)
+        if managers:
+            return managers
+    return await people_with_role(session, "logistics_admin")
+
+
+async def escalate_to_managers(ctx: Context) -> list[Delivery]:
+    deliveries = []
+    for ticket in await overdue_tickets(ctx, ctx.schedule.escalate_after):
+        text = msg(
+            "reminder.escalate",
+            number=ticket.number,
+            category=msg(f"repair.category.{ticket.category}"),
+            location=place(ticket),
+            technician=ticket.assignee.display_name if ticket.assignee else "—",
+            hours=hours_late(ticket, ctx.now),
+        )
+        for person in await escalation_targets(ctx.session, ticket):
+            if person.id != ticket.assignee_id:
+                notice = Notice(person.id, text)
+                deliveries.append(Delivery("reminder.escalate", str(ticket.number), person.id, "once", fixed(notice)))
+    return deliveries
+
+
+async def approvals_waiting(ctx: Context) -> list[Delivery]:
+    """Each approver hears once a working day about what waited for them since before today."""
+    day_start = datetime.combine(ctx.schedule.local(ctx.now).date(), time(0), tzinfo=ctx.schedule.zone)
+    pending = await ctx.session.scalars(
+        select(Requisition)
+        .where(Requisition.status.in_(req.PENDING), Requisition.created_at < day_start)
+        .order_by(Requisition.id)
+    )
+    today = ctx.schedule.local(ctx.now).date()
+    second = {p.id: p for role in req.SECOND_STEP for p in await people_with_role(ctx.session, role)}
+    waiting: dict[int, list[Requisition]] = {}
+    for requisition in pending.unique().all():
+        if requisition.status == "pending_manager":
+            approvers = await req.first_step_approvers(ctx.session, requisition, today)
+        else:
+            approvers = [p for p in second.values() if p.id != requisition.requester_id]
+        for approver in approvers:
+            waiting.setdefault(approver.id, []).append(requisition)
+    deliveries = []
+    for person_id, found in waiting.items():
+        lines = Lines(tuple(req.list_line(r, ctx.schedule.zone) for r in found[:10]))
+        text = msg("reminder.approvals", count=len(found), lines=lines)
+        button = ((msg("reminder.button.queue", count=len(found)), QUEUE_BUTTON),)
+        notice = Notice(person_id, text, (button,))
+        deliveries.append(Delivery("reminder.approvals", "queue", person_id, ctx.today, fixed(notice)))
+    return deliveries
+
+
+async def unconfirmed_to_reporters(ctx: Context) -> list[Delivery]:
+    window = ctx.rules.auto_close_after
+    lead = min(NUDGE_BEFORE_AUTO_CLOSE, window / 2)
+    found = await ctx.session.scalars(
+        select(Ticket)
+        .where(Ticket.status == "resolved", Ticket.resolved_at <= ctx.now - (window - lead))
+        .order_by(Ticket.id)
+    )
+    deliveries = []
+    for ticket in found.unique().all():
+        assert ticket.resolved_at is not None
+        text = msg(
+            "reminder.confirm",
+            number=ticket.number,
+            technician=ticket.assignee.display_name if ticket.assignee else "—",
+            closes=ctx.when(ticket.resolved_at + window),
+        )
+        notice = Notice(ticket.reporter_id, text, buttons_for(ticket, "reporter"))
+        # Keyed by when it was resolved: resolved again after a dispute, it earns a fresh nudge.
+        period = ticket.resolved_at.isoformat(timespec="seconds")
+        deliveries.append(Delivery("reminder.confirm", str(ticket.number), ticket.reporter_id, period, fixed(notice)))
+    return deliveries
+
+
+# The rules, in the order their reminders go out. Surveys (branch `surveys`) add their
+# "invitation not answered → one nudge before it closes" rule here once they are on main.
+RULES: list[Rule] = [overdue_to_technicians, escalate_to_managers, approvals_waiting, unconfirmed_to_reporters]
+
+
+def why_not_now(schedule: Schedule, now: datetime) -> str | None:
+    """None when reminders may go out now; else why they wait (the run's outcome in `houqin jobs`)."""
+    if not schedule.is_working_day(now):
+        return "deferred: not a working day"
+    if schedule.is_quiet(now):
+        return "deferred: quiet hours"
+    return None
+
+
+async def due_now(db: Database, schedule: Schedule, rules: RepairRules, now: datetime) -> list[Delivery]:
+    async with db.unit_of_work() as session:
+        ctx = Context(session, schedule, rules, now)
+        return [delivery for rule in RULES for delivery in await rule(ctx)]
+
+
+async def send_reminders(db: Database, schedule: Schedule, rules: RepairRules, now: datetime) -> Tally | str:
+    """One reminders run: what is due goes out (once per person per period), or the reason it waits."""
+    reason = why_not_now(schedule, now)
+    if reason is not None:
+        return reason
+    return await deliver_all(db, await due_now(db, schedule, rules, now), now)

@@ -1,0 +1,115 @@
+"""When Houqin may nudge people, and when the weekly digest is due: the organisation's calendar.
+
+Read from settings for now (DIGEST_WEEKDAY, DIGEST_TIME, QUIET_HOURS, WORKING_DAYS, …); kept as one
+frozen value so an admin's /settings can later hand the jobs a different one without touching them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_weekday(value: str) -> int:
+    """mon … sun (or the full English name): Monday is 0, as datetime.weekday() counts."""
+    word = value.strip().lower()
+    for names in (WEEKDAYS, FULL_NAMES):
+        if word in names:
+            return names.index(word)
+    raise ValueError(f"{value!r} should be one of {', '.join(WEEKDAYS)}")
+
+
+def parse_time(value: str) -> time:
+    found = HHMM.match(value.strip())
+    if found is None:
+        raise ValueError(f"{value!r} should be a time of day such as 08:00")
+    return time(int(found[1]), int(found[2]))
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    """ "21:00-08:00" (may wrap past midnight); empty or "none" for no quiet hours."""
+    if value.strip().lower() in ("", "none", "off"):
+        return None
+    start, sep, end = value.partition("-")
+    if not sep:
+        raise ValueError(f"{value!r} should look like 21:00-08:00 (or none)")
+    quiet = parse_time(start), parse_time(end)
+    if quiet[0] == quiet[1]:
+        raise ValueError(f"{value!r} starts and ends at the same time; use none for no quiet hours")
+    return quiet
+
+
+def parse_working_days(value: str) -> frozenset[int]:
+    """ "mon-fri", "mon,wed,fri", "mon-fri,sun"; ranges may wrap ("sat-mon")."""
+    days: set[int] = set()
+    for part in filter(None, (piece.strip() for piece in value.split(","))):
+        first, sep, last = part.partition("-")
+        try:
+            start = parse_weekday(first)
+            end = parse_weekday(last) if sep else start
+        except ValueError:
+            raise ValueError(f"{part!r} should be a day (mon) or a range of days (mon-fri)") from None
+        day = start
+        days.add(day)
+        while day != end:
+            day = (day + 1) % 7
+            days.add(day)
+    if not days:
+        raise ValueError("names no day; use e.g. mon-fri")
+    return frozenset(days)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    zone: ZoneInfo
+    working_days: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))
+    # Local times; None means no quiet hours. A range may wrap past midnight (21:00–08:00).
+    quiet: tuple[time, time] | None = (time(21, 0), time(8, 0))
+    digest_weekday: int = 0
+    digest_time: time = time(8, 0)
+    # An overdue ticket still overdue this long after its due time goes to the technician's manager.
+    escalate_after: timedelta = timedelta(hours=24)
+    # A scheduled run missed (the service was down) is made up on start if it is no older than this.
+    catch_up: timedelta = timedelta(hours=12)
+
+    def local(self, now: datetime) -> datetime:
+        return now.astimezone(self.zone)
+
+    def is_quiet(self, now: datetime) -> bool:
+        if self.quiet is None:
+            return False
+        start, end = self.quiet
+        at = self.local(now).time()
+        return start <= at < end if start < end else at >= start or at < end
+
+    def is_working_day(self, now: datetime) -> bool:
+        return self.local(now).weekday() in self.working_days
+
+    def may_nudge(self, now: datetime) -> bool:
+        """Reminders wait (they are not dropped) through quiet hours and days off."""
+        return self.is_working_day(now) and not self.is_quiet(now)
+
+    def day_key(self, now: datetime) -> str:
+        return self.local(now).date().isoformat()
+
+    def week_key(self, now: datetime) -> str:
+        year, week, _ = self.local(now).isocalendar()
+        return f"{year}-W{week:02d}"
+
+    def digest_due(self, now: datetime) -> datetime:
+        """The latest scheduled digest time at or before `now` (aware, in the organisation's zone)."""
+        local = self.local(now)
+        day = local.date() - timedelta(days=(local.weekday() - self.digest_weekday) % 7)
+        due = datetime.combine(day, self.digest_time, tzinfo=self.zone)
+        return due if due <= local else due - timedelta(days=7)
+
+    def digest_week(self, due: datetime) -> tuple[datetime, datetime]:
+        """The seven days a digest sent at `due` reports on: up to local midnight of the digest day."""
+        end = datetime.combine(self.local(due).date(), time(0), tzinfo=self.zone)
+        return end - timedelta(days=7), end

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.channels.slack.pacing import Pacer
+from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
@@ -88,7 +88,7 @@ async def slack_api() -> AsyncIterator[FakeSlackAPI]:
 
 async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> AsyncIterator[SlackWorld]:
     assert service.slack is not None
-    service.slack.outbound.pacer = Pacer(0)  # pacing has its own tests; here every message goes at once
+    service.slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
     await service.start()
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:

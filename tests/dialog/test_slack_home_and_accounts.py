@@ -170,7 +170,7 @@ async def test_a_rate_limited_dm_waits_alone(db: Database, slack_api: FakeSlackA
         assert waiting is not None and waiting.address == "DUA" and waiting.error
         assert waiting.claimed_until is not None and waiting.claimed_until - now >= timedelta(seconds=29)
     # Meanwhile the pacer holds that DM: nothing more to it until Slack's time is up.
-    assert slack.outbound.pacer._next["DUA"] - slack.outbound.pacer.clock() > 25
+    assert slack.outbound._held_until["DUA"] - slack.outbound.pacer.clock() > 25
     await service.db.dispose()
 
 
@@ -213,7 +213,7 @@ async def test_a_held_back_dm_spends_no_attempts_and_holds_up_nobody(db: Databas
             session.add(ChannelAccount(person_id=person.id, channel="slack", external_id=user, address=f"D{user}"))
         for person in [people["UA"]] * 3 + [people["UB"]]:
             await notify(session, Notice(person.id, Msg("lang.set")), service.houqin.clock())
-    slack.outbound.pacer.hold("DUA", 60)  # Slack said 429 to this DM a moment ago
+    slack.outbound.hold("DUA", 60)  # Slack said 429 to this DM a moment ago
     assert await slack.outbound.hand_out() == 4
     await asyncio.gather(*slack.outbound._chains)
     assert [m.channel for ms in slack_api.messages.values() for m in ms] == ["DUB"]

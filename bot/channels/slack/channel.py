@@ -93,9 +93,7 @@ class Profile:
 
 
 class SlackChannel:
-    def __init__(
-        self, settings: Settings, houqin: Houqin, outbox: Outbox, *, pace: float = 1.0, ack_within: float = 2.5
-    ) -> None:
+    def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
         assert settings.slack_bot_token, "the channel is only built when a token is set"
         self.settings = settings
         self.houqin = houqin
@@ -104,7 +102,7 @@ class SlackChannel:
         # How long a modal page waits for the core before it is answered with a loading page.
         self.ack_within = ack_within
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url)
-        self.outbound = Outbound(self.client, outbox, pace)
+        self.outbound = Outbound(self.client, outbox)
         self.files = SlackFiles(settings.slack_bot_token, settings.slack_api_base_url)
         self.app = AsyncApp(
             client=self.client,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import time
 from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
@@ -17,8 +19,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels.pacing import Pacer
 from bot.channels.slack import blocks
-from bot.channels.slack.pacing import Held, Pacer
+from handlers.budget import share
 from handlers.conversation import FileOut, Reply
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
 
@@ -27,6 +30,14 @@ CHANNEL = "slack"
 NOTICE_POLL_SECONDS = 1.0
 # Notices claimed for one conversation at a time: at ~1 a second, well inside a claim's 2 minutes.
 MAX_QUEUED_PER_CONVERSATION = 30
+# Slack's chat.postMessage allows about one message a second per conversation (short bursts above it);
+# overall, this many a second from all Houqin processes together (split through handlers/budget.py).
+SEND_RATE = 10.0
+CONVERSATION_INTERVAL = 1.0
+# A conversation Slack told to wait longer than this is not waited for in memory: its notices go
+# back to the outbox (no attempt spent) and are claimed again when it may be written to.
+PATIENCE_SECONDS = 10.0
+BUDGET_EVERY_SECONDS = 1.0
 # Slack errors that mean this person cannot be written to any more.
 UNREACHABLE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "user_disabled"}
@@ -36,10 +47,14 @@ CARD_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_
 
 
 class Outbound:
-    def __init__(self, client: AsyncWebClient, outbox: Outbox, pace: float = 1.0) -> None:
+    def __init__(self, client: AsyncWebClient, outbox: Outbox) -> None:
         self.client = client
         self.outbox = outbox
-        self.pacer = Pacer(pace)
+        self.pacer = Pacer(SEND_RATE, chat_interval=CONVERSATION_INTERVAL)
+        # This process among those sharing the send budget through the database.
+        self.instance = secrets.token_hex(8)
+        self._shared_at = 0.0
+        self._held_until: dict[str, float] = {}
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._chains: set[asyncio.Task[int]] = set()
@@ -48,13 +63,9 @@ class Outbound:
 
     async def post_replies(self, conversation: str, replies: Sequence[Reply]) -> None:
         """Answers to the person's own action, in their DM."""
+        # Not paced (as in Telegram): they are few, and must not queue behind a fan-out of notices.
         for reply in replies:
             if reply.text or reply.buttons:
-                try:
-                    await self.pacer.turn(conversation)
-                except Held as held:
-                    # Their own answer: it waits out Slack's limit rather than being dropped.
-                    await asyncio.sleep(held.seconds)
                 await self.post_own_reply(conversation, reply)
             await self.send_files(conversation, reply.files)
 
@@ -68,9 +79,26 @@ class Outbound:
             if exc.response.status_code != 429:
                 raise
             wait = retry_after(exc)
-            self.pacer.hold(conversation, wait)
+            self.hold(conversation, wait)
             await asyncio.sleep(wait)
             await self.client.chat_postMessage(channel=conversation, text=text, blocks=shown)
+
+    def hold(self, conversation: str, seconds: float) -> None:
+        """Slack said 429: nothing more to this conversation for Retry-After, from anyone here."""
+        self.pacer.hold(conversation, seconds)
+        self._held_until[conversation] = max(self._held_until.get(conversation, 0.0), self.pacer.clock() + seconds)
+
+    async def _share_budget(self) -> None:
+        """While sending, about once a second: how many processes send now, so each takes its part."""
+        now = time.monotonic()
+        if now - self._shared_at < BUDGET_EVERY_SECONDS:
+            return
+        self._shared_at = now
+        try:
+            self.pacer.share(await share(self.outbox.db, CHANNEL, self.instance, self.outbox.clock()))
+        except Exception as exc:
+            # Keep the last known share: the message itself may still go out.
+            log.warning("could not share the Slack send budget (%s)", exc)
 
     async def send_photos(self, conversation: str, photo_ids: Sequence[int]) -> None:
         """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps
@@ -184,10 +212,11 @@ class Outbound:
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: chat.update of the card it replaces when there is one, else a new message (its ts)."""
-        try:
-            await self.pacer.turn(pending.address)
-        except Held as held:
-            raise RetryLater(str(held), timedelta(seconds=held.seconds), tried=False) from held
+        held = self._held_until.get(pending.address, 0.0) - self.pacer.clock()
+        if held > PATIENCE_SECONDS:
+            raise RetryLater(f"held for {held:.0f}s", timedelta(seconds=held), tried=False)
+        await self._share_budget()
+        await self.pacer.wait(pending.address)
         text, shown = blocks.fallback_text(pending.reply), blocks.message_blocks(pending.reply)
         try:
             if pending.card_ref is not None:
@@ -209,7 +238,7 @@ class Outbound:
             error = str(exc.response.get("error"))
             if exc.response.status_code == 429:
                 wait = retry_after(exc)
-                self.pacer.hold(pending.address, wait)
+                self.hold(pending.address, wait)
                 raise RetryLater(f"ratelimited for {wait:.0f}s", timedelta(seconds=wait)) from exc
             if error in UNREACHABLE:
                 raise Unreachable(error) from exc

@@ -1,4 +1,5 @@
-"""`houqin`: run the service, migrate the database, seed demo data, print door signs, import the catalog."""
+"""`houqin`: run the service, migrate the database, seed demo data, print door signs, import the catalog
+and surveys."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         "import", help="add or update catalog items from a CSV or XLSX file (columns as /stock import takes)"
     )
     catalog.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8 or GBK) or .xlsx file")
+    survey = commands.add_parser("survey", help="satisfaction surveys")
+    survey_commands = survey.add_subparsers(dest="survey_command", required=True)
+    survey_import = survey_commands.add_parser(
+        "import", help="import a survey definition (YAML or JSON) as a draft; /survey launch sends it"
+    )
+    survey_import.add_argument("file", type=Path, metavar="FILE", help="a .yml, .yaml or .json file")
     commands.add_parser("jobs", help="list the scheduled jobs: when each runs next, and its last runs")
     digest = commands.add_parser("digest", help="build the weekly digest on demand")
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    quieten_transport()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # Alembic narrates each step at INFO; only `houqin migrate` should say what it ran.
     logging.getLogger("alembic").setLevel(logging.INFO if args.command == "migrate" else logging.WARNING)
@@ -66,11 +74,29 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(door_signs(settings, args.building, args.out))
     if args.command == "supply":
         return import_catalog(settings, args.file)
+    if args.command == "survey":
+        return import_survey(settings, args.file)
     if args.command == "jobs":
         return asyncio.run(list_jobs(settings))
     if args.command == "digest":
         return asyncio.run(digest_now(settings, args.dry_run, args.to))
     return serve(settings)
+
+
+# Below these levels they log every message's words and every SQL parameter next to the chat it came
+# from, which would put an anonymous survey answer beside its author: whatever LOG_LEVEL says.
+TRANSPORT_LOGGERS = {
+    "telegram": logging.INFO,
+    "aiosqlite": logging.INFO,
+    "asyncpg": logging.INFO,
+    "httpcore": logging.INFO,
+    "sqlalchemy.engine": logging.WARNING,
+}
+
+
+def quieten_transport() -> None:
+    for name, lowest in TRANSPORT_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(lowest, logging.getLogger().level))
 
 
 def migrate(settings: Settings) -> int:
@@ -186,6 +212,39 @@ async def store_catalog(settings: Settings, entries: list[dict[str, Any]]) -> in
     return 0
 
 
+def import_survey(settings: Settings, path: Path) -> int:
+    """`houqin survey import FILE`: the same checks as /survey import, each problem with its line."""
+    from handlers.survey_definitions import DefinitionProblems, parse
+
+    try:
+        content = path.read_bytes()
+    except OSError as problem:
+        print(f"houqin: cannot read {path}: {problem.strerror or problem}", file=sys.stderr)
+        return 2
+    try:
+        definition = parse(path.name, content)
+    except DefinitionProblems as problems:
+        print(problems.message().render(settings.default_locale), file=sys.stderr)
+        return 1
+    return asyncio.run(store_survey(settings, definition))
+
+
+async def store_survey(settings: Settings, definition: Any) -> int:
+    from handlers.surveys import imported, store_definition
+    from storage.db import Database
+    from storage.models import utcnow
+
+    db = Database(settings.database_url)
+    try:
+        async with db.unit_of_work() as session:
+            survey = await store_definition(session, definition, None, utcnow())
+            said = imported(survey).render(settings.default_locale)
+    finally:
+        await db.dispose()
+    print(said)
+    return 0
+
+
 async def list_jobs(settings: Settings) -> int:
     """`houqin jobs`: every scheduled job, its next run (local time) and its last runs with their outcome."""
     from jobs.runs import last_runs
@@ -214,6 +273,7 @@ async def list_jobs(settings: Settings) -> int:
 
 async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
     """`houqin digest --now`: the last seven days' digest, printed (--dry-run) or sent once today."""
+    import handlers.satisfaction  # noqa: F401  (adds the surveys' and suggestions' lines to the digest)
     from handlers.digest_send import dry_run as preview
     from handlers.digest_send import find_person, send_weekly
     from storage.db import Database

@@ -9,7 +9,19 @@ from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import accounts, digest_send, oversight, repair, requisitions, stock, supply, ticket_actions
+from handlers import (
+    accounts,
+    digest_send,
+    keys,
+    oversight,
+    repair,
+    requisitions,
+    stock,
+    suggestions,
+    supply,
+    surveys,
+    ticket_actions,
+)
 from handlers.engine import Houqin
 from handlers.flow import Area
 from handlers.outbox import Outbox
@@ -24,6 +36,8 @@ AREAS: tuple[Area, ...] = (
     ticket_actions.AREA,
     requisitions.AREA,
     stock.AREA,
+    surveys.AREA,
+    suggestions.AREA,
     digest_send.AREA,
     accounts.AREA,
     oversight.AREA,
@@ -75,6 +89,8 @@ class Service:
 
 def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Service:
     db = Database(settings.database_url)
+    # The key behind anonymous survey tokens and sealed suggestion routes (handlers/keys.py).
+    keys.configure(settings.survey_secret)
     houqin = Houqin(
         db,
         areas,

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # on from the department manager to a logistics admin for a second approval.
     supply_second_approval_quantity: int = Field(default=20, ge=0)
     supply_second_approval_value: int = Field(default=500, ge=0)
+    # Surveys and suggestions: the key behind anonymous respondents' count-once tokens and the sealed
+    # routes to anonymous suggesters. Unset: generated on first use and kept in the database.
+    survey_secret: str | None = None
     # Scheduled jobs: the weekly digest's day and local time; hours when nobody is nudged (reminders
     # wait, they are not dropped); working days; hours past due before an overdue ticket goes to the
     # technician's manager; how old a missed run may be and still be made up on start.
@@ -127,6 +130,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         # slack_sdk joins method names onto it, so it must end with a slash.
         return value.rstrip("/") + "/"
+
+    @field_validator("survey_secret")
+    @classmethod
+    def _long_enough_secret(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value.strip()) < 32:
+            raise ValueError(
+                "must be at least 32 characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        return value.strip()
 
     @field_validator("telegram_webhook_secret")
     @classmethod

@@ -127,6 +127,8 @@ class Outcome:
     on_card: bool = False
     # Why the answer was not taken (the step is asked again): a channel with a form shows it inline.
     problem: str | None = None
+    # From a discreet flow (an anonymous answer): once replied, its record keeps none of the words.
+    discreet: bool = False
 
     @property
     def has_buttons(self) -> bool:
@@ -148,6 +150,7 @@ class Outcome:
             "dialog_id": self.dialog_id,
             "dialog_version": self.dialog_version,
             "on_card": self.on_card,
+            "discreet": self.discreet,
         }
 
     @classmethod
@@ -171,6 +174,7 @@ class Outcome:
             dialog_id=record.get("dialog_id"),
             dialog_version=record.get("dialog_version"),
             on_card=record.get("on_card", False),
+            discreet=record.get("discreet", False),
         )
 
 

@@ -91,6 +91,8 @@ class Turn:
     toast: Msg | None = None
     on_card: bool = False
     problem: Msg | None = None
+    # Inside a discreet flow: the stored outcome does not echo the choice (see Flow.discreet).
+    discreet: bool = False
     rules: RepairRules = field(default_factory=RepairRules)
     supply: SupplyRules = field(default_factory=SupplyRules)
 
@@ -183,10 +185,14 @@ class Houqin:
         if outcome.delivery_id is None:
             return
         async with self.db.unit_of_work() as session:
+            replied: dict[str, Any] = {"replied_at": self.clock()}
+            if outcome.discreet:
+                # Sent: the words of an anonymous answer's turn are not kept for a redelivery.
+                replied["outcome"] = {**outcome.to_record(), "replies": [], "chosen": None}
             await session.execute(
                 update(ProcessedDelivery)
                 .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
-                .values(replied_at=self.clock())
+                .values(**replied)
             )
             if prompt_ref is not None and outcome.dialog_id is not None:
                 # A bulk UPDATE: it must not bump the version the buttons just sent carry. And only if
@@ -348,7 +354,10 @@ class Houqin:
             on_card=turn.on_card,
             problem=turn.problem.render(turn.locale) if turn.problem else None,
         )
+        outcome.discreet = turn.discreet
         delivery.outcome = outcome.to_record()
+        if turn.discreet:
+            delivery.outcome["chosen"] = None
         return outcome
 
     # --- dispatch -------------------------------------------------------------------------------
@@ -491,6 +500,7 @@ class Houqin:
             turn.say("", files=action.files)
         turn.toast = action.toast or turn.toast
         turn.on_card = turn.on_card or action.on_card
+        turn.discreet = turn.discreet or action.discreet
         if action.chosen is not None:
             turn.chosen = action.chosen.render(turn.locale)
         if action.start is not None and flow is not None and action.follow_up:
@@ -548,6 +558,7 @@ class Houqin:
         document: DocumentIn | None = None,
     ) -> None:
         step = self._current(turn, flow)
+        turn.discreet = turn.discreet or flow.discreet
         if choice == CANCEL:
             turn.chosen = msg("dialog.button.cancel").render(turn.locale)
             await self._command(turn, flow, "cancel", "")

@@ -221,6 +221,9 @@ class Flow:
     listed: bool = True
     # The words after the flow's command (/supply 打印纸) as answers given in advance.
     preset: Callable[[StepContext, str], Awaitable[Data]] | None = None
+    # Its answers are nobody's business but the person's (an anonymous survey): the record kept of
+    # each delivery for redelivery holds no echo of what was chosen.
+    discreet: bool = False
 
     def step(self, key: str) -> Step:
         for step in self.steps:
@@ -254,6 +257,8 @@ class Action:
     follow_up: bool = False
     # The button sat on a card that redraws itself through the outbox: the channel must not edit it.
     on_card: bool = False
+    # What is said is nobody's business but the person's (see Flow.discreet): not kept once sent.
+    discreet: bool = False
     # Files sent with the last thing said (an export, a chart); see handlers/files.py.
     files: tuple[FileOut, ...] = ()
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.surveys import close_expired
 from storage.models import Attachment, DialogState, Photo, ProcessedDelivery
 
 KEEP_DELIVERY_KEYS = timedelta(days=14)
@@ -50,4 +51,6 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         .execution_options(synchronize_session=False)
     )
     files = await session.execute(delete(Attachment).where(Attachment.created_at < now - KEEP_SENT_FILES))
+    # Surveys past their closing time lose their own key (handlers/surveys.py), looked at or not.
+    await close_expired(session, now)
     return Tidied(keys.rowcount, photos.rowcount, dialogs.rowcount, files.rowcount)  # type: ignore[attr-defined]

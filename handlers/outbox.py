@@ -29,6 +29,8 @@ from storage.models import Attachment, CardRef, ChannelAccount, OutboxMessage, P
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(minutes=2)
+# What a discreet notice's row keeps once it is sent.
+SENT_DISCREET: dict[str, Any] = {"text": "", "buttons": [], "discreet": True}
 GIVE_UP_AFTER = 8
 
 
@@ -43,6 +45,9 @@ class Notice:
     photos: tuple[int, ...] = ()
     # Files sent after it (a digest's chart), kept with handlers/files.keep for this person.
     files: tuple[FileOut, ...] = ()
+    # Its words must not outlive their sending (a reply to an anonymous suggester: the row names
+    # them). Once sent, the row keeps no text.
+    discreet: bool = False
 
 
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
@@ -61,6 +66,7 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
         "buttons": [[{"label": freeze(label), "payload": payload} for label, payload in row] for row in notice.buttons],
         "photos": list(notice.photos),
         "files": [f.to_record() for f in notice.files],
+        **({"discreet": True} if notice.discreet else {}),
     }
     session.add(
         OutboxMessage(
@@ -85,6 +91,7 @@ class Pending:
     card_key: str | None
     card_ref: str | None
     photos: tuple[int, ...] = ()
+    discreet: bool = False
 
 
 def render_body(body: dict[str, Any], locale: str) -> Reply:
@@ -180,6 +187,8 @@ class Outbox:
             ).all()
             for row in rows:
                 row.sent_at = self.clock()
+                if row.body.get("discreet"):
+                    row.body = SENT_DISCREET
                 if row.card_key:
                     await self._remember_card(session, row.card_key, channel, address, row.card_key)
 
@@ -212,6 +221,7 @@ class Outbox:
                 message.card_key,
                 ref,
                 tuple(message.body.get("photos", ())),
+                bool(message.body.get("discreet")),
             )
             for message, chosen, hint, ref in rows
         ]
@@ -233,11 +243,12 @@ class Outbox:
             )
 
     async def sent(self, pending: Pending, channel: str, message_ref: str | None) -> None:
+        forgotten = {"body": SENT_DISCREET} if pending.discreet else {}
         async with self.db.unit_of_work() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == pending.id)
-                .values(sent_at=self.clock(), claim=None, error=None)
+                .values(sent_at=self.clock(), claim=None, error=None, **forgotten)
                 .execution_options(synchronize_session=False)
             )
             if pending.card_key and message_ref and message_ref != pending.card_ref:

@@ -501,6 +501,140 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None] = mapped_column()
 
 
+# --- surveys and the suggestion box ---
+
+
+class Survey(Base):
+    """A satisfaction survey: its questions (the imported definition) and, once launched, its campaign.
+
+    A survey is launched once: who it went to (``audience``), when answering opens and closes.
+    ``token_key`` is a random per-survey key mixed into every respondent's count-once token; it is
+    erased when the survey closes, so afterwards nobody, not even with the server secret, can tell
+    whose token is whose (see handlers/surveys.py).
+    """
+
+    __tablename__ = "surveys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    # The questions as validated from the file: [{id, type, text: {zh, en}, options, required}].
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)  # draft, open, closed
+    # {"kind": "everyone" | "departments" | "roles", "codes": [...]}
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    opens_at: Mapped[datetime | None] = mapped_column()
+    closes_at: Mapped[datetime | None] = mapped_column(index=True)
+    token_key: Mapped[str | None] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class SurveyInvitation(Base):
+    """Someone the survey was addressed to when it was launched: the response rate's denominator.
+
+    Whether they answered is not written here (that would name an anonymous respondent)."""
+
+    __tablename__ = "survey_invitations"
+    __table_args__ = (UniqueConstraint("survey_id", "person_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+
+
+class SurveyResponse(Base):
+    """One person's answers to one survey, counted once by ``token`` (a keyed one-way hash of the
+    person and the survey). Answering again replaces the answers in place.
+
+    Anonymous: ``person_id`` stays empty and only the day is kept (a time to the second could be
+    matched against other records); the key is the token itself, not a growing number whose order
+    would mirror the order people answered in.
+    """
+
+    __tablename__ = "survey_responses"
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answered_on: Mapped[date] = mapped_column(index=True)
+
+
+class SurveyDraft(Base):
+    """Answers given so far by someone who stopped midway, keyed like their response (by token, no
+    person, no time), so they carry on where they stopped even after /cancel. Deleted on submitting
+    and when the survey closes."""
+
+    __tablename__ = "survey_drafts"
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    question: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Suggestion(Base):
+    """A suggestion (建言献策): its words, topic, status and the thread with the logistics office.
+
+    ``author_id`` is set only when the suggester chose to be named. An anonymous suggester is reached
+    through ``route``: their person id sealed with the server's key (handlers/suggestions.py), which
+    the service opens to send a reply and no view or export ever shows.
+    """
+
+    __tablename__ = "suggestions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(20), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    named: Mapped[bool] = mapped_column(default=False)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    route: Mapped[str | None] = mapped_column(String(200))
+    # Public: colleagues may see it (never who wrote it) and upvote it.
+    public: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    # What the office did about it, shown in "you said, we did".
+    outcome: Mapped[str | None] = mapped_column(Text)
+    upvotes: Mapped[int] = mapped_column(Integer, default=0)
+    # The photo, moved here from the dialog: the platform's file id (valid on that channel) or the bytes.
+    photo_channel: Mapped[str | None] = mapped_column(String(16))
+    photo_file_id: Mapped[str | None] = mapped_column(String(200))
+    photo_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    photo_content_type: Mapped[str | None] = mapped_column(String(50))
+    # Anonymous suggestions keep the day only (see SurveyResponse).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SuggestionMessage(Base):
+    """One message of a suggestion's thread: from the office (author named) or from the suggester
+    (author set only when the suggestion is named)."""
+
+    __tablename__ = "suggestion_messages"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id", ondelete="CASCADE"), index=True)
+    from_office: Mapped[bool] = mapped_column(default=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SuggestionVote(Base):
+    """One colleague's upvote of a public suggestion; the unique key makes it count once."""
+
+    __tablename__ = "suggestion_votes"
+    __table_args__ = (UniqueConstraint("suggestion_id", "person_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+
+
+class ServiceSecret(Base):
+    """Keys Houqin generates for itself on first use when the environment gives none (SURVEY_SECRET)."""
+
+    __tablename__ = "service_secrets"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
 # --- scheduled jobs: reminders and digests ---
 
 

@@ -17,6 +17,10 @@ from handlers.requisitions import STATUSES as REQUISITION_STATUSES
 from handlers.rules import URGENCIES
 from handlers.stock import CATEGORIES as SUPPLY_CATEGORIES
 from handlers.stock import KINDS, SUBCOMMANDS, UNITS
+from handlers.suggestions import STATUSES as SUGGESTION_STATUSES
+from handlers.suggestions import TOPICS
+from handlers.survey_builder import KINDS as SURVEY_KINDS
+from handlers.survey_definitions import PROBLEMS as SURVEY_PROBLEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Message keys are dotted names under these families; any such string literal in code is a key it says.
@@ -36,6 +40,8 @@ FAMILIES = (
     "stock",
     "slack",
     "account",
+    "survey",
+    "suggest",
     "reminder",
     "digest",
 )
@@ -68,6 +74,14 @@ def keys_used_in_code() -> set[str]:
     used |= {f"ticket.button.{a}" for a in ("accept", "decline", "start", "parts", "resolve", "comment", "assign")}
     used |= {f"ticket.flow.{f}" for f in ("decline", "parts", "resolve", "comment", "rating_comment", "reassign")}
     used |= {f"ticket.button.{a}" for a in ("cancel",)} | {f"ticket.done.{a}" for a in ("start", "cancel")}
+    used |= {f"command.{c}" for c in ("survey", "suggest")}
+    used |= {f"survey.import.error.{p}" for p in SURVEY_PROBLEMS}
+    used |= {f"survey.status.{s}" for s in ("draft", "open", "closed")}
+    used |= {f"survey.new.kind.{k}" for k in SURVEY_KINDS}
+    used |= {f"survey.audience.{a}" for a in ("everyone", "departments", "roles")}
+    used |= {f"suggest.topic.{t}" for t in TOPICS} | {f"suggest.status.{s}" for s in SUGGESTION_STATUSES}
+    used |= {f"suggest.button.{s}" for s in ("review", "adopted", "declined")}
+    used |= {f"suggest.flow.{f}" for f in ("reply", "answer", "outcome")}
     return used
 
 
@@ -111,6 +125,10 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "ticket.comment_line",
         "requisition.history_line",
         "requisition.line",
+        "survey.confirm_line",
+        "survey.results.question",
+        "survey.results.text",
+        "survey.results.text_named",
         "digest.count_line",
     )
     untranslated = [k for k, v in catalog("zh_CN").items() if not han.search(v) and k not in only_symbols]

@@ -116,6 +116,8 @@ async def test_the_command_menu_is_published_in_both_languages(bot_api: FakeBotA
         "requisitions",
         "delegate",
         "stock",
+        "survey",
+        "suggest",
         "link",
         "lang",
         "help",

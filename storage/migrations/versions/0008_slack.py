@@ -1,7 +1,7 @@
 """slack: one-time codes that link a person's accounts on several channels
 
 Revision ID: 0008_slack
-Revises: 0006_schedules
+Revises: 0005_surveys
 Create Date: 2026-11-26 07:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0008_slack'
-down_revision: str | None = '0006_schedules'
+down_revision: str | None = '0005_surveys'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

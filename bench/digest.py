@@ -1,0 +1,296 @@
+"""digest: how long the weekly digest takes to compute as the history grows.
+
+A scratch database gets a year of history, spread evenly: tickets (a tenth still open, most rated,
+some overdue), requisitions (a fifth of the tickets' count, two lines each, most approved) and
+anonymous survey answers (half the tickets' count; a rating and an NPS question). Then the
+organisation's digest for the last full week (what admins receive: every section, the 4-week trend,
+survey satisfaction and suggestions) is computed three times; the median counts. One department's
+digest is timed too, because its scope is a subquery over people. Drawing the chart is timed apart.
+
+SQLite: 10k and 100k tickets (the target: ≤ 1 s at 100k); PostgreSQL: 10k, 100k and 1M (≤ 1 s at
+1M). Rows go in by executemany on SQLite and COPY on PostgreSQL, so filling is quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from random import Random
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import handlers.satisfaction  # noqa: F401  (adds the survey part to the digest, as the service does)
+from bench.common import Context, Row
+from handlers.charts import render
+from handlers.digest import Scope, chart, compute
+from storage.db import Database
+from storage.models import (
+    Department,
+    Person,
+    PersonRole,
+    Requisition,
+    RequisitionEvent,
+    RequisitionLine,
+    SupplyItem,
+    Survey,
+    SurveyResponse,
+    Ticket,
+)
+
+NAME = "digest"
+TARGET_S = 1.0
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
+WEEK_END = NOW
+WEEK_START = WEEK_END - timedelta(days=7)
+CHUNK = 20_000
+CATEGORIES = ("electrical", "plumbing", "hvac", "furniture", "cleaning", "it", "other")
+URGENCY_HOURS = {"low": 72, "normal": 24, "high": 8, "urgent": 4}
+SURVEY = {
+    "title": {"zh": "基准问卷", "en": "Benchmark survey"},
+    "questions": [
+        {"id": "overall", "type": "rating", "text": {"zh": "满意吗", "en": "Satisfied?"}, "required": True},
+        {"id": "nps", "type": "nps", "text": {"zh": "推荐吗", "en": "Recommend?"}, "required": True},
+    ],
+}
+
+
+async def run(ctx: Context) -> list[Row]:
+    rows: list[Row] = []
+    sqlite_sizes = (10_000,) if ctx.quick else (10_000, 100_000)
+    for size in sqlite_sizes:
+        rows.extend(await measure("SQLite", await ctx.databases.sqlite(), size, target=size == 100_000))
+    pg_sizes = (10_000,) if ctx.quick else (10_000, 100_000, 1_000_000)
+    for size in pg_sizes:
+        url = await ctx.databases.postgresql()
+        if url is None:
+            break
+        rows.extend(await measure("PostgreSQL", url, size, target=size == 1_000_000))
+    return rows
+
+
+async def measure(variant: str, url: str, tickets: int, *, target: bool) -> list[Row]:
+    db = Database(url)
+    try:
+        began = time.perf_counter()
+        await fill(db, tickets, Random(tickets))
+        filled = time.perf_counter() - began
+        org = await timed(db, None)
+        department = await timed(db, "finance")
+        async with db.unit_of_work() as session:
+            digest = await compute(session, Scope(None), WEEK_START, WEEK_END, NOW)
+        started = time.perf_counter()
+        render(chart(digest, "zh_CN", _zone()))
+        drawn = time.perf_counter() - started
+    finally:
+        await db.dispose()
+    label = f"{variant}, {tickets:,} tickets"
+    note = (
+        f"{tickets // 5:,} requisitions, {tickets // 2:,} survey answers; filled in {filled:.0f} s; "
+        f"the week: {digest.repairs.opened} opened, {digest.repairs.resolved} resolved"
+    )
+    judged = f"≤ {TARGET_S:g} s" if target else ""
+    return [
+        Row(
+            NAME,
+            label,
+            "organisation's digest (median of 3)",
+            org,
+            "s",
+            judged,
+            org <= TARGET_S if target else None,
+            note,
+        ),
+        Row(NAME, label, "one department's digest (median of 3)", department, "s"),
+        Row(NAME, label, "drawing its chart", drawn, "s", note=note),
+    ]
+
+
+def _zone() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+async def timed(db: Database, department_code: str | None) -> float:
+    took: list[float] = []
+    for _ in range(3):
+        async with db.unit_of_work() as session:
+            department = None
+            if department_code is not None:
+                department = await session.scalar(select(Department).where(Department.code == department_code))
+            started = time.perf_counter()
+            await compute(session, Scope(department), WEEK_START, WEEK_END, NOW)
+            took.append(time.perf_counter() - started)
+    return statistics.median(took)
+
+
+# --- a year of history -----------------------------------------------------------------------------
+
+
+async def fill(db: Database, tickets: int, rng: Random) -> None:
+    async with db.unit_of_work() as session:
+        people = list((await session.execute(select(Person.id, Person.department_id))).all())
+        technicians = list(
+            (await session.scalars(select(PersonRole.person_id).where(PersonRole.role == "technician"))).all()
+        )
+        items = list((await session.execute(select(SupplyItem.id, SupplyItem.unit_price))).all())
+        survey = Survey(
+            title_zh="基准问卷",
+            title_en="Benchmark survey",
+            anonymous=True,
+            definition=SURVEY,
+            status="open",
+            audience={"kind": "everyone", "codes": []},
+            opens_at=NOW - timedelta(days=365),
+            closes_at=NOW + timedelta(days=30),
+            created_at=NOW - timedelta(days=366),
+            launched_at=NOW - timedelta(days=365),
+        )
+        session.add(survey)
+        await session.flush()
+        survey_id = survey.id
+    async with db.engine.begin() as connection:
+        await load(connection, Ticket, ticket_rows(tickets, people, technicians, rng))
+        first_requisition = 1 + int(
+            await connection.scalar(select(Requisition.id).order_by(Requisition.id.desc()).limit(1)) or 0
+        )
+        requisitions = tickets // 5
+        await load(connection, Requisition, requisition_rows(requisitions, people, rng))
+        ids = range(first_requisition, first_requisition + requisitions)
+        await load(connection, RequisitionLine, line_rows(ids, items, rng))
+        await load(connection, RequisitionEvent, event_rows(ids, technicians, rng))
+        await load(connection, SurveyResponse, answer_rows(survey_id, tickets // 2, rng))
+
+
+async def load(connection: AsyncConnection, model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
+    table = model.__table__
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        for chunk in chunks(rows):
+            columns = list(chunk[0])
+            await driver.copy_records_to_table(
+                table.name, records=[tuple(copyable(row[c]) for c in columns) for row in chunk], columns=columns
+            )
+    else:
+        for chunk in chunks(rows):
+            await connection.execute(insert(table), chunk)
+
+
+def copyable(value: Any) -> Any:
+    """COPY takes JSON columns as text."""
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
+def chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def moment(rng: Random) -> datetime:
+    """A time in the year before NOW, evenly."""
+    return NOW - timedelta(seconds=rng.randrange(365 * 86400))
+
+
+def ticket_rows(count: int, people: Sequence[Any], technicians: Sequence[int], rng: Random) -> Iterator[dict[str, Any]]:
+    for n in range(count):
+        created = moment(rng)
+        urgency = rng.choice(tuple(URGENCY_HOURS))
+        due = created + timedelta(hours=URGENCY_HOURS[urgency])
+        still_open = rng.random() < 0.1
+        resolved = None if still_open else created + timedelta(hours=rng.uniform(0.5, 2.2 * URGENCY_HOURS[urgency]))
+        closed = None if resolved is None else resolved + timedelta(hours=rng.uniform(1, 48))
+        yield {
+            "number": f"B-{n:07d}",
+            "reporter_id": rng.choice(people)[0],
+            "category": rng.choice(CATEGORIES),
+            "building_id": None,
+            "room_id": None,
+            "location_text": "基准",
+            "description": "bench",
+            "urgency": urgency,
+            "status": rng.choice(("new", "assigned", "in_progress")) if still_open else "closed",
+            "channel": "telegram",
+            "created_at": created,
+            "assignee_id": rng.choice(technicians),
+            "due_at": due,
+            "resolved_at": resolved,
+            "closed_at": closed,
+            "rating": rng.choice((3, 4, 4, 5, 5, None)) if closed else None,
+            "rating_comment": None,
+            "reopen_count": 0,
+            "version": 1,
+        }
+
+
+def requisition_rows(count: int, people: Sequence[Any], rng: Random) -> Iterator[dict[str, Any]]:
+    for n in range(count):
+        person, department = rng.choice(people)
+        yield {
+            "number": f"BS-{n:07d}",
+            "requester_id": person,
+            "department_id": department,
+            "purpose": "bench",
+            "status": rng.choice(("handed_out", "handed_out", "approved", "pending_manager", "rejected")),
+            "channel": "telegram",
+            "total_quantity": 3,
+            "total_value": 3000,
+            "needs_second": False,
+            "created_at": moment(rng),
+            "first_approver_id": None,
+            "second_approver_id": None,
+            "handler_id": None,
+            "pickup_place": None,
+            "reject_reason": None,
+            "closed_at": None,
+            "version": 1,
+        }
+
+
+def line_rows(ids: Sequence[int], items: Sequence[Any], rng: Random) -> Iterator[dict[str, Any]]:
+    for requisition in ids:
+        for item, price in rng.sample(list(items), 2):
+            yield {
+                "requisition_id": requisition,
+                "item_id": item,
+                "quantity": rng.randint(1, 5),
+                "handed_out": None,
+                "unit_price": price,
+            }
+
+
+def event_rows(ids: Sequence[int], actors: Sequence[int], rng: Random) -> Iterator[dict[str, Any]]:
+    for requisition in ids:
+        yield {
+            "requisition_id": requisition,
+            "from_status": "pending_manager",
+            "to_status": "approved",
+            "actor_id": rng.choice(actors),
+            "note": None,
+            "at": moment(rng),
+        }
+
+
+def answer_rows(survey_id: int, count: int, rng: Random) -> Iterator[dict[str, Any]]:
+    for n in range(count):
+        answered: date = moment(rng).date()
+        yield {
+            "survey_id": survey_id,
+            "token": hashlib.sha256(f"bench-{n}".encode()).hexdigest(),
+            "person_id": None,
+            "answers": {"overall": rng.randint(1, 5), "nps": rng.randint(0, 10)},
+            "answered_on": answered,
+        }

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -117,7 +119,10 @@ class SlackChannel:
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._people: dict[str, Profile] = {}
-        self._spoken: dict[str, str] = {}  # member -> the language Houqin last answered them in
+        self._spoken: dict[str, str] = {}
+        # Keys the digest of submitted answers in delivery keys (a double submission reaches the same
+        # process within a second; one that reaches another is stale to the core anyway).
+        self._salt = secrets.token_bytes(16)  # member -> the language Houqin last answered them in
         from bot.channels.slack import listeners
 
         listeners.register(self.app, self)
@@ -281,7 +286,7 @@ class SlackChannel:
         meta = json.loads(view.get("private_metadata") or "{}")
         sender = await self.sender(str(body["user"]["id"]))
         version = int(meta.get("v", -1))
-        key = submission_key(view)
+        key = submission_key(view, self._salt)
         typed = blocks.submitted_value(view)
         kind, skip = meta.get("k"), meta.get("skip")
         attached = blocks.submitted_files(view) if kind in ("photo", "file") else []
@@ -480,9 +485,10 @@ def asked(outcome: Outcome, step: StepView) -> bool:
     return any(payload.startswith(prefix) for payload in payloads)
 
 
-def submission_key(view: dict[str, Any]) -> str:
+def submission_key(view: dict[str, Any], salt: bytes) -> str:
     """A page submitted twice with the same answer is one delivery; corrected after an inline error
-    (Slack keeps the view's hash then) it is another."""
+    (Slack keeps the view's hash then) it is another. The answer is told apart by a keyed digest, so
+    the delivery record cannot be matched against guesses (an anonymous survey's "4")."""
     values = json.dumps(view.get("state", {}).get("values", {}), sort_keys=True, ensure_ascii=False)
-    answer = hashlib.sha256(values.encode()).hexdigest()[:16]
+    answer = hmac.new(salt, values.encode(), hashlib.sha256).hexdigest()[:16]
     return f"view:{view['id']}:{str(view.get('hash', ''))[:40]}:{answer}"

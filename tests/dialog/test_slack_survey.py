@@ -89,3 +89,23 @@ async def test_an_anonymous_answer_from_slack_leaves_its_words_only_in_the_respo
         [response] = (await session.scalars(select(SurveyResponse))).all()
     assert holding == {"survey_responses"} and response.person_id is None
     assert [line for line in log_lines if secret in line or "UWANG" in line] == []
+
+
+async def test_a_suggestion_with_a_photo_from_slack(db: Database, slack_user: Callable[..., SlackPerson]) -> None:
+    from storage.models import Suggestion
+    from tests.dialog.telegram_person import PNG_BYTES
+
+    wang = slack_user("UWANG", "小王")
+    await wang.slash("/suggest")
+    assert "想就哪方面提建议？" in wang.page
+    await wang.chooses("食堂")
+    await wang.types("希望食堂每周增加一次川菜")
+    await wang.attaches(PNG_BYTES)
+    await wang.chooses("🔒 匿名")
+    await wang.chooses("📢 公开")
+    assert "附照片 1 张" in wang.page and "🔒 匿名 · 📢 公开" in wang.page
+    await wang.submits()
+    assert "谢谢！你的建议 #1 已提交。" in wang.dm[-1].shown
+    async with db.unit_of_work() as session:
+        suggestion = await session.get(Suggestion, 1)
+        assert suggestion is not None and suggestion.author_id is None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -61,24 +61,66 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
     if account is None or account.address is None:
         log.info("person %s has no reachable account; notice %s dropped", notice.person_id, notice.card_key)
         return False
-    body = {
-        "text": freeze(notice.text),
-        "buttons": [[{"label": freeze(label), "payload": payload} for label, payload in row] for row in notice.buttons],
-        "photos": list(notice.photos),
-        "files": [f.to_record() for f in notice.files],
-        **({"discreet": True} if notice.discreet else {}),
-    }
     session.add(
         OutboxMessage(
             person_id=notice.person_id,
             channel=account.channel,
             address=account.address,
             card_key=notice.card_key,
-            body=body,
+            body=body_of(notice),
             created_at=now,
         )
     )
     return True
+
+
+def body_of(notice: Notice) -> dict[str, Any]:
+    """What an outbox row keeps of a notice: catalog keys and parameters, not text."""
+    return {
+        "text": freeze(notice.text),
+        "buttons": [[{"label": freeze(label), "payload": payload} for label, payload in row] for row in notice.buttons],
+        "photos": list(notice.photos),
+        "files": [f.to_record() for f in notice.files],
+        **({"discreet": True} if notice.discreet else {}),
+    }
+
+
+async def notify_many(session: AsyncSession, notices: Sequence[Notice], now: datetime, chunk: int = 500) -> int:
+    """`notify` for many people at once (a survey's invitations to a whole organisation): the same
+    rows, the account each person used last, but one query per chunk and one bulk insert instead of
+    two round trips a person. Returns how many were queued."""
+    queued = 0
+    for start in range(0, len(notices), chunk):
+        part = notices[start : start + chunk]
+        accounts = (
+            await session.execute(
+                select(ChannelAccount.person_id, ChannelAccount.channel, ChannelAccount.address)
+                .where(
+                    ChannelAccount.person_id.in_({n.person_id for n in part}),
+                    ChannelAccount.unreachable_since.is_(None),
+                )
+                .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
+            )
+        ).all()
+        last_used: dict[int, tuple[str, str | None]] = {}
+        for person_id, channel, address in accounts:
+            last_used.setdefault(person_id, (channel, address))
+        rows = [
+            {
+                "person_id": notice.person_id,
+                "channel": last_used[notice.person_id][0],
+                "address": last_used[notice.person_id][1],
+                "card_key": notice.card_key,
+                "body": body_of(notice),
+                "created_at": now,
+            }
+            for notice in part
+            if last_used.get(notice.person_id, ("", None))[1] is not None
+        ]
+        if rows:
+            await session.execute(insert(OutboxMessage), rows)
+        queued += len(rows)
+    return queued
 
 
 @dataclass(frozen=True)

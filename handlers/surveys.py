@@ -17,12 +17,12 @@ server secret and the database cannot recompute whose token is whose.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
@@ -33,6 +33,7 @@ from handlers.flow import (
     Area,
     ChoiceStep,
     ConfirmStep,
+    Data,
     FileStep,
     Flow,
     Invalid,
@@ -43,7 +44,7 @@ from handlers.flow import (
     TextStep,
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
-from handlers.outbox import Notice, notify
+from handlers.outbox import Notice, notify_many
 from handlers.people import ROLES
 from handlers.refusals import Refused, refuse
 from handlers.survey_definitions import (
@@ -313,19 +314,22 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
     survey.status, survey.audience = "open", audience
     survey.opens_at, survey.closes_at, survey.launched_at = opens, closes, ctx.now
     survey.token_key = secrets.token_hex(32)
-    ctx.session.add_all(SurveyInvitation(survey_id=survey.id, person_id=person_id) for person_id in people)
+    await ctx.session.execute(
+        insert(SurveyInvitation), [{"survey_id": survey.id, "person_id": person_id} for person_id in people]
+    )
     # Invitations are outbox rows written with the launch: each channel sends them at its own pace.
     invitation = msg(
-        "survey.invite",
+        "survey.invite" if opens <= ctx.now else "survey.invite_later",
         title=title_of(survey),
         kind=kind_of(survey),
         count=len(questions_of(survey.definition)),
+        opens=local(opens, ctx),
         closes=local(closes, ctx),
     )
     button = ((msg("survey.button.answer"), f"sv:{survey.id}:answer"),)
-    reached = 0
-    for person_id in people:
-        reached += await notify(ctx.session, Notice(person_id, invitation, (button,)), ctx.now)
+    reached = await notify_many(
+        ctx.session, [Notice(person_id, invitation, (button,)) for person_id in people], ctx.now
+    )
     ctx.session.add(
         AuditEntry(
             actor_id=ctx.person.id,
@@ -384,7 +388,7 @@ async def remind(session: AsyncSession, survey: Survey, now: datetime, zone: Zon
     key = "survey.remind_anonymous" if survey.anonymous else "survey.remind_named"
     text = msg(key, title=title_of(survey), closes=closes)
     button = ((msg("survey.button.answer"), f"sv:{survey.id}:answer"),)
-    return sum([await notify(session, Notice(person_id, text, (button,)), now) for person_id in people])
+    return await notify_many(session, [Notice(person_id, text, (button,)) for person_id in people], now)
 
 
 async def remind_command(ctx: StepContext, ref: str) -> Action:
@@ -774,11 +778,12 @@ async def submit_answers(ctx: StepContext) -> Submitted:
     )
 
 
-def asking(kind: str) -> Any:
+def asking(kind: str) -> Callable[[Data], bool]:
+    """A step is asked only while the current question is of its kind (data["kind"])."""
     return lambda data: data.get("kind") == kind
 
 
-def asking_any(kinds: Sequence[str]) -> Any:
+def asking_any(kinds: Sequence[str]) -> Callable[[Data], bool]:
     return lambda data: data.get("kind") in kinds
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.cli import main
 from handlers import keys
@@ -21,7 +21,7 @@ from handlers.flow import StepContext
 from handlers.i18n import Msg
 from handlers.survey_definitions import DefinitionProblems, parse, template, template_names, valid_answer
 from handlers.survey_results import may_see, nps_of, satisfaction, scope_of
-from handlers.surveys import launch, remind, store_definition
+from handlers.surveys import launch, on_button, remind, store_definition
 from storage.db import Database
 from storage.models import (
     Department,
@@ -164,6 +164,15 @@ async def test_launching_to_everyone_writes_invitations_and_outbox_rows_only(db:
         wrong = await launch(ctx, [str(other.id), "dept:nowhere"])
         assert "No such department: nowhere" in wrong.say[0][0].render("en")
         assert other.status == "draft"
+        # One opening later: the invitation says from when; answering before then is refused.
+        later = await launch(ctx, [str(other.id), "dept:hr", "7", "from:2026-12-01"])
+        assert "Opens 2026-12-01 00:00, closes 2026-12-08 00:00." in later.say[0][0].render("en")
+        invite = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()))).first()
+        assert invite is not None and invite.body["text"]["msg"] == "survey.invite_later"
+        early = await on_button(await context(db, session, "zhang.wei"), f"{other.id}:answer")
+        assert early.say[0][0].render("en") == (
+            "The survey “Cleaning services survey” opens at 2026-12-01 00:00; please come back then."
+        )
         # Someone who does not run surveys is refused.
         staff = await context(db, session, "wang.fang")
         refused = await launch(staff, [str(other.id), "everyone"])
@@ -447,3 +456,37 @@ async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_bo
         ]
         digest = await compute(session, Scope(), start, end, end)
         assert digest.surveys[0].render("zh_CN").startswith("📋 问卷：平均 4.0 分（2 个评分）")
+
+
+async def test_notices_for_many_go_where_one_notice_would(db: Database) -> None:
+    """notify_many (a launch to everyone) writes the rows notify would, person by person."""
+    from handlers.i18n import Label
+    from handlers.outbox import Notice, notify, notify_many
+    from storage.models import ChannelAccount
+
+    async with db.unit_of_work() as session:
+        people = {p.demo_key: p for p in (await session.scalars(select(Person))).all()}
+        wang, li, zhang = people["wang.fang"], people["li.na"], people["zhang.wei"]
+        # 王芳 also uses Telegram, more recently; 李娜 blocked the bot everywhere; 张伟 has only the browser.
+        session.add(
+            ChannelAccount(person_id=wang.id, channel="telegram", external_id="77", address="77", last_seen_at=NOW)
+        )
+        for account in (await session.scalars(select(ChannelAccount).where(ChannelAccount.person_id == li.id))).all():
+            account.unreachable_since = NOW
+        await session.flush()
+        notices = [
+            Notice(p.id, Label("你好", "Hello"), (((Label("好", "OK"), "sv:1:answer"),),)) for p in (wang, li, zhang)
+        ]
+        assert await notify_many(session, notices, NOW) == 2
+        many = [
+            (m.person_id, m.channel, m.address, m.body) for m in (await session.scalars(select(OutboxMessage))).all()
+        ]
+        await session.execute(delete(OutboxMessage))
+        one = [await notify(session, notice, NOW) for notice in notices]
+        assert one == [True, False, True]
+        await session.flush()
+        each = [
+            (m.person_id, m.channel, m.address, m.body) for m in (await session.scalars(select(OutboxMessage))).all()
+        ]
+        assert sorted(many, key=str) == sorted(each, key=str)
+        assert {(person, channel) for person, channel, *_ in many} == {(wang.id, "telegram"), (zhang.id, "web")}

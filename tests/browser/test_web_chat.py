@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from handlers.i18n import translate
-from storage.models import ChannelAccount, DialogState, ProcessedDelivery, SupplyItem, Ticket
+from storage.models import ChannelAccount, DialogState, ProcessedDelivery, SupplyItem, Survey, Ticket
 from tests.browser.conftest import LiveHouqin
 
 pytestmark = pytest.mark.browser
@@ -306,3 +306,21 @@ def test_the_logistics_admin_imports_the_catalogue_from_the_page(page: Page, hou
     expect(bot(page).last).to_contain_text("导入完成")
     with database(houqin_server) as session:
         assert session.scalar(select(SupplyItem.name_zh).where(SupplyItem.code == "TEA-JASMINE")) == "茉莉花茶"
+
+
+def test_an_admin_imports_a_survey_definition_from_the_page(page: Page, houqin_server: LiveHouqin) -> None:
+    open_as(page, "admin")
+    say(page, "/survey import")
+    expect(bot(page).last).to_contain_text("请发送问卷定义文件")
+    definition = (
+        "title: {zh: 会议室满意度, en: Meeting rooms}\n"
+        "questions:\n"
+        "  - type: rating\n"
+        "    text: {zh: 会议室好用吗, en: Are the meeting rooms good}\n"
+    ).encode()
+    yaml_file: FilePayload = {"name": "rooms.yml", "mimeType": "application/x-yaml", "buffer": definition}
+    page.get_by_test_id("photo-input").set_input_files(files=[yaml_file])
+    expect(page.get_by_test_id("my-message").last).to_have_text("📎 rooms.yml")
+    expect(bot(page).last).to_contain_text("已导入问卷 #1「会议室满意度」（实名，1 道题），尚未发布。", timeout=10_000)
+    with database(houqin_server) as session:
+        assert session.scalar(select(Survey.title_en)) == "Meeting rooms"

@@ -724,7 +724,7 @@ function sendPhoto(file) {
       updateEntry(personId, entry);
     });
   } else {
-    // A spreadsheet for an admin's import (type /stock import first): shown by its name.
+    // A file for an admin's import (type /stock import or /survey import first): shown by its name.
     addEntry(personId, { who: "me", text: `📎 ${file.name || "file"}` });
   }
   const form = new FormData();

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import digest, fan_out, footprint, handling_latency, telegram, telegram_throughput, web_api
+from bench import digest, fan_out, footprint, handling_latency, slack_ack, telegram, telegram_throughput, web_api
 from bench.common import Context, Databases, Row, machine
 from bench.system import SystemLoad, wait_until_quiet
 
@@ -23,6 +23,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     telegram_throughput.NAME: telegram_throughput.run,
     handling_latency.NAME: handling_latency.run,
     web_api.NAME: web_api.run,
+    slack_ack.NAME: slack_ack.run,
     footprint.NAME: footprint.run,
     digest.NAME: digest.run,
     fan_out.NAME: fan_out.run,

@@ -1,4 +1,4 @@
-"""Houqin's ASGI app: health, the Telegram webhook and the browser chat on one Starlette app."""
+"""Houqin's ASGI app: health, the Telegram webhook, Slack's events and the browser chat on one Starlette app."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def create_app(service: Service) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
     if service.telegram is not None:
         routes.extend(service.telegram.routes())
+    if service.slack is not None:
+        routes.extend(service.slack.routes())
     if service.web is not None:
         routes.extend(service.web.routes())
 

@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 # from, which would put an anonymous survey answer beside its author: whatever LOG_LEVEL says.
 TRANSPORT_LOGGERS = {
     "telegram": logging.INFO,
+    # Slack's SDK logs every Web API call's body at DEBUG, Bolt every payload: names, words.
+    "slack_sdk": logging.INFO,
+    "slack_bolt": logging.INFO,
     "aiosqlite": logging.INFO,
     "asyncpg": logging.INFO,
     "httpcore": logging.INFO,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
 from handlers import (
+    accounts,
     admin,
     digest_send,
     keys,
+    oversight,
     repair,
     requisitions,
     stock,
@@ -38,6 +41,8 @@ AREAS: tuple[Area, ...] = (
     suggestions.AREA,
     digest_send.AREA,
     admin.AREA,
+    accounts.AREA,
+    oversight.AREA,
 )
 
 
@@ -48,6 +53,7 @@ class Service:
     houqin: Houqin
     jobs: Jobs | None = None
     telegram: TelegramChannel | None = None
+    slack: SlackChannel | None = None
     web: WebChat | None = None
 
     async def start(self) -> None:
@@ -55,8 +61,11 @@ class Service:
             self.jobs.start()
         if self.telegram is not None:
             await self.telegram.start()
+        if self.slack is not None:
+            await self.slack.start()
         log.info("channels running: %s", ", ".join(self.channel_names()) or "none")
-        off = [name for name in ("telegram", "slack", "web") if name not in self.channel_names()]
+        running = {name.split()[0] for name in self.channel_names()}
+        off = [name for name in ("telegram", "slack", "web") if name not in running]
         if off:
             log.info("channels off: %s", ", ".join(off))
 
@@ -65,12 +74,16 @@ class Service:
             self.jobs.stop()
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.slack is not None:
+            await self.slack.stop()
         await self.db.dispose()
 
     def channel_names(self) -> list[str]:
         names = []
         if self.telegram is not None:
             names.append(f"telegram ({self.settings.telegram_mode.value})")
+        if self.slack is not None:
+            names.append(f"slack ({'socket mode' if self.settings.slack_socket_mode else 'http'})")
         if self.web is not None:
             names.append("web")
         return names
@@ -95,6 +108,8 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
     )
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
+    if settings.slack_enabled:
+        service.slack = SlackChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:
         service.web = WebChat(houqin, outbox, settings.default_locale)
     return service

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     telegram_mode: TelegramMode = TelegramMode.POLLING
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
+    # Slack: on when SLACK_BOT_TOKEN is set; HTTP mode (events at /slack/events) needs the signing
+    # secret, Socket Mode (SLACK_APP_TOKEN) needs no public URL.
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_base_url: str = "https://slack.com/api/"
     web_enabled: bool = True
     demo_mode: bool = False
     http_host: str = "127.0.0.1"
@@ -97,6 +103,33 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_absent(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _slack_blank_is_absent(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _slack_bot_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb- (OAuth & Permissions)")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _slack_app_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp- (Basic Information)")
+        return value
+
+    @field_validator("slack_api_base_url")
+    @classmethod
+    def _slack_api(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        # slack_sdk joins method names onto it, so it must end with a slash.
+        return value.rstrip("/") + "/"
 
     @field_validator("survey_secret")
     @classmethod
@@ -229,6 +262,14 @@ class Settings(BaseSettings):
         return self.telegram_bot_token is not None
 
     @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        return self.slack_enabled and self.slack_app_token is not None
+
+    @property
     def web_chat_enabled(self) -> bool:
         # Until sign-in exists the browser chat trusts whoever it is told it is, so only demo mode opens it.
         return self.web_enabled and self.demo_mode
@@ -247,6 +288,12 @@ class Settings(BaseSettings):
                 raise SettingsError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
             if not self.telegram_webhook_url:
                 raise SettingsError("TELEGRAM_WEBHOOK_URL is required when TELEGRAM_MODE=webhook")
+        if not self.slack_enabled and (self.slack_signing_secret or self.slack_app_token):
+            raise SettingsError("SLACK_BOT_TOKEN is required when SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set")
+        if self.slack_enabled and not self.slack_signing_secret and not self.slack_app_token:
+            raise SettingsError(
+                "SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN (or SLACK_APP_TOKEN for Socket Mode)"
+            )
 
 
 CHANNELS = ("telegram", "slack", "web")

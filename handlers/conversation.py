@@ -66,6 +66,9 @@ class Inbound:
     command: str = ""  # without the slash, lower case (for a document: the command in its caption, if any)
     photo: PhotoIn | None = None
     document: DocumentIn | None = None
+    # An answer meant for this version of the dialog (a Slack modal page): taken only if the dialog
+    # is still there, else treated like a stale button. Buttons carry theirs in the payload.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Outcome:
     retire_prompt: str | None = None
     # The pressed button sat on a card, whose new version comes through the outbox: leave it alone.
     on_card: bool = False
+    # Why the answer was not taken (the step is asked again): a channel with a form shows it inline.
+    problem: str | None = None
     # From a discreet flow (an anonymous answer): once replied, its record keeps none of the words.
     discreet: bool = False
 
@@ -171,3 +176,44 @@ class Outcome:
             on_card=record.get("on_card", False),
             discreet=record.get("discreet", False),
         )
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class StepView:
+    """The question a person is on, whole: for channels that render one input per step (a Slack
+    modal page) instead of walking the replies. Read-only; answers still go through ``handle``.
+
+    kind is choice, text, number, photo, file or confirm (a location is a choice of building, then
+    of room, or text when the place is not listed). An answer is sent as the button ``payload(value)``
+    for a choice, as text with ``version`` for text and numbers, and ``payload(skip)`` for an empty
+    optional text, no more photos, or the confirmation.
+    """
+
+    flow: str
+    flow_title: str
+    step: str
+    kind: str
+    prompt: str
+    version: int
+    options: tuple[Choice, ...] = ()
+    optional: bool = False
+    min_value: int | None = None
+    max_value: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    summary: str | None = None
+    skip: str | None = None
+    max_files: int | None = None  # photos still to take on a photo step
+    typed: bool = False  # a choice that also takes words (a search, a place not listed), sent as text
+    can_go_back: bool = False
+    back: str = ""
+    cancel: str = ""
+
+    def payload(self, value: str) -> str:
+        return f"s{self.version}:{value}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from handlers import menu, org_settings
-from handlers.conversation import MAX_TEXT, Button, DocumentIn, FileOut, Inbound, Kind, Outcome, PhotoIn, Reply
+from handlers.conversation import (
+    MAX_TEXT,
+    Button,
+    Choice,
+    DocumentIn,
+    FileOut,
+    Inbound,
+    Kind,
+    Outcome,
+    PhotoIn,
+    Reply,
+    Sender,
+    StepView,
+)
 from handlers.flow import (
     Action,
     Area,
@@ -48,7 +61,7 @@ from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale
 from handlers.people import AdminAccount, identify
 from handlers.rules import RepairRules, SupplyRules
 from storage.db import Database
-from storage.models import AuditEntry, DialogState, Person, Photo, ProcessedDelivery, utcnow
+from storage.models import AuditEntry, ChannelAccount, DialogState, Person, Photo, ProcessedDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +90,7 @@ class Turn:
     chosen: str | None = None
     toast: Msg | None = None
     on_card: bool = False
+    problem: Msg | None = None
     # Inside a discreet flow: the stored outcome does not echo the choice (see Flow.discreet).
     discreet: bool = False
     rules: RepairRules = field(default_factory=RepairRules)
@@ -193,6 +207,108 @@ class Houqin:
                     .execution_options(synchronize_session=False)
                 )
 
+    # --- read-only views for channels that draw whole screens (Slack modals, App Home) ------------
+
+    async def current_step(self, sender: Sender) -> StepView | None:
+        """The question this person is on in this channel, described whole; None outside a flow.
+        Changes nothing: the answer still comes back through ``handle``."""
+        async with self.db.unit_of_work() as session:
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == sender.channel, ChannelAccount.external_id == sender.external_id
+                )
+            )
+            if account is None:
+                return None
+            state = await session.scalar(
+                select(DialogState).where(
+                    DialogState.person_id == account.person_id, DialogState.channel == sender.channel
+                )
+            )
+            flow = self.flows.get(state.flow or "") if state is not None else None
+            if state is None or flow is None:
+                return None
+            locale = pick_locale(account.person.locale, account.platform_locale, self.default_locale)
+            turn = Turn(
+                session,
+                account.person,
+                state,
+                locale,
+                sender.channel,
+                self.clock(),
+                self.zone,
+                rules=self.rules,
+                supply=self.supply_rules,
+            )
+            return await self._describe(turn, flow, self._current(turn, flow))
+
+    async def overview(self, sender: Sender) -> tuple[Reply, str]:
+        """What /my says, with the menu, and the person's language: for a home screen (Slack's App
+        Home). Only the person's first contact is written (as on any channel); their dialog is left."""
+        async with self.db.unit_of_work() as session:
+            now = self.clock()
+            person, account = await identify(session, sender, self.admins, now)
+            locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
+            state = DialogState(person_id=person.id, channel=sender.channel, data={}, version=0, updated_at=now)
+            turn = Turn(session, person, state, locale, sender.channel, now, self.zone)
+            ctx = turn.context()
+            parts = [part for mine in self.mine for part in await mine(ctx)]
+            text = await menu.my_requests(session, person, self.zone, now, parts)
+            return Reply(text.render(locale), self._menu_buttons(turn)), locale
+
+    async def _describe(self, turn: Turn, flow: Flow, step: Step) -> StepView:
+        ctx = turn.context()
+        locale = turn.locale
+        prompt: Renderable = await step.dynamic_prompt(ctx) if step.dynamic_prompt is not None else step.prompt
+        view = StepView(
+            flow=flow.name,
+            flow_title=flow.title.render(locale),
+            step=step.key,
+            kind="text",
+            prompt="",
+            version=turn.state.version,
+            can_go_back=bool(turn.state.data.get("_trail") or turn.state.data.get(step.key)),
+            back=msg("dialog.button.back").render(locale),
+            cancel=msg("dialog.button.cancel").render(locale),
+        )
+
+        def choices(options: Sequence[Option]) -> tuple[Choice, ...]:
+            return tuple(Choice(option.value, option.label.render(locale)) for option in options)
+
+        if isinstance(step, ChoiceStep):
+            view = replace(view, kind="choice", options=choices(await step.choices(ctx)), typed=step.typed is not None)
+        elif isinstance(step, LocationStep):
+            answer = turn.state.data.get(step.key) or {}
+            stage = answer.get("stage", "building")
+            if stage == "text":
+                prompt = msg("location.ask_text")
+                view = replace(view, kind="text", min_length=2, max_length=step.max_length)
+            else:
+                prompt = msg("location.ask_room") if stage == "room" else prompt
+                options = await self._location_options(ctx, step, answer)
+                view = replace(view, kind="choice", options=choices(options))
+        elif isinstance(step, NumberStep):
+            view = replace(view, kind="number", min_value=step.min_value, max_value=step.max_value)
+        elif isinstance(step, PhotoStep):
+            have = len(turn.state.data.get(step.key, []))
+            if have:
+                prompt = msg("dialog.photo.more", count=have, max=step.max_photos)
+            view = replace(view, kind="photo", skip=DONE, optional=True, max_files=step.max_photos - have)
+        elif isinstance(step, FileStep):
+            view = replace(view, kind="file")
+        elif isinstance(step, ConfirmStep):
+            assert step.summary is not None
+            view = replace(view, kind="confirm", summary=(await step.summary(ctx)).render(locale), skip=SUBMIT)
+        elif isinstance(step, TextStep):
+            view = replace(
+                view,
+                optional=step.optional,
+                min_length=step.min_length,
+                max_length=step.max_length,
+                skip=DONE if step.optional else None,
+            )
+        return replace(view, prompt=prompt.render(locale))
+
     async def _handle_once(self, session: AsyncSession, inbound: Inbound) -> Outcome:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
         session.add(delivery)
@@ -240,6 +356,7 @@ class Houqin:
             dialog_version=state.version,
             retire_prompt=state.prompt_ref,
             on_card=turn.on_card,
+            problem=turn.problem.render(turn.locale) if turn.problem else None,
         )
         outcome.discreet = turn.discreet
         delivery.outcome = outcome.to_record()
@@ -251,6 +368,9 @@ class Houqin:
 
     async def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
         flow = self.flows.get(turn.state.flow or "")
+        if inbound.version is not None and (flow is None or inbound.version != turn.state.version):
+            await self._stale(turn, flow)
+            return
         if inbound.kind is Kind.COMMAND:
             await self._command(turn, flow, inbound.command, inbound.text)
         elif inbound.kind is Kind.BUTTON:
@@ -340,10 +460,7 @@ class Houqin:
             return
         if kind.startswith("s") and kind[1:].isdigit():
             if flow is None or int(kind[1:]) != turn.state.version:
-                turn.toast = msg("dialog.error.stale_button")
-                turn.say(msg("dialog.error.stale_button"))
-                if flow is not None:
-                    await self._ask(turn, flow, self._current(turn, flow))
+                await self._stale(turn, flow)
                 return
             await self._answer(turn, flow, choice=value)
             return
@@ -362,6 +479,12 @@ class Houqin:
         )
         turn.toast = msg("dialog.error.forged_button")
         turn.say(msg("dialog.error.forged_button"))
+        if flow is not None:
+            await self._ask(turn, flow, self._current(turn, flow))
+
+    async def _stale(self, turn: Turn, flow: Flow | None) -> None:
+        turn.toast = msg("dialog.error.stale_button")
+        turn.say(msg("dialog.error.stale_button"))
         if flow is not None:
             await self._ask(turn, flow, self._current(turn, flow))
 
@@ -698,6 +821,7 @@ class Houqin:
     # --- asking ---------------------------------------------------------------------------------
 
     async def _reask(self, turn: Turn, flow: Flow, problem: Msg) -> None:
+        turn.problem = problem
         turn.say(msg("dialog.error.prefix", problem=problem))
         await self._ask(turn, flow, self._current(turn, flow))
 

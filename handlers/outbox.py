@@ -299,13 +299,17 @@ class Outbox:
             if pending.card_key and message_ref and message_ref != pending.card_ref:
                 await self._remember_card(session, pending.card_key, channel, pending.address, message_ref)
 
-    async def failed(self, pending: Pending, error: str, retry_in: timedelta) -> None:
-        """Leave it for a later try (after `retry_in`), noting why."""
+    async def failed(self, pending: Pending, error: str, retry_in: timedelta, *, tried: bool = True) -> None:
+        """Leave it for a later try (after `retry_in`), noting why. Not `tried`: it was never sent
+        (held back by the channel's own pacing), so the claim's attempt does not count."""
+        values: dict[str, Any] = {"claim": None, "claimed_until": self.clock() + retry_in, "error": error[:200]}
+        if not tried:
+            values["attempts"] = OutboxMessage.attempts - 1
         async with self.db.unit_of_work() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == pending.id)
-                .values(claim=None, claimed_until=self.clock() + retry_in, error=error[:200])
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
 
@@ -366,7 +370,7 @@ async def _send_in_order(outbox: Outbox, channel: str, send: Send, pending: list
             await outbox.unreachable(channel, item.address)
             continue
         except RetryLater as later:
-            await outbox.failed(item, str(later), later.after)
+            await outbox.failed(item, str(later), later.after, tried=later.tried)
             continue
         except Exception as exc:
             log.exception("sending outbox message %s failed", item.id)
@@ -381,6 +385,10 @@ class Unreachable(Exception):
 
 
 class RetryLater(Exception):
-    def __init__(self, reason: str, after: timedelta) -> None:
+    """Not now: try again after `after`. `tried=False` when nothing was sent (the channel's own pace
+    held it back), so waiting costs none of the row's attempts."""
+
+    def __init__(self, reason: str, after: timedelta, *, tried: bool = True) -> None:
         super().__init__(reason)
         self.after = after
+        self.tried = tried

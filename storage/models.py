@@ -487,6 +487,22 @@ class ApprovalDelegation(Base):
     delegate: Mapped[Person] = relationship(lazy="joined", foreign_keys=[delegate_id])
 
 
+# --- Accounts: one person on several channels (Slack issue) ------------------------------------
+
+
+class LinkCode(Base):
+    """A one-time code a person asks for on one channel and types on another to join the two
+    accounts. Only its hash is kept; it is spent by a conditional UPDATE, so it works once."""
+
+    __tablename__ = "link_codes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
 # --- surveys and the suggestion box ---
 
 

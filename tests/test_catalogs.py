@@ -39,6 +39,8 @@ FAMILIES = (
     "supply",
     "requisition",
     "stock",
+    "slack",
+    "account",
     "survey",
     "suggest",
     "reminder",
@@ -71,6 +73,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"web.role.{r}" for r in ROLES}
     used |= {f"command.{c}" for c in ("start", "repair", "my", "lang", "help", "cancel", "ticket", "assign")}
     used |= {f"command.{c}" for c in ("supply", "requisition", "requisitions", "delegate", "stock")}
+    used |= {"command.link"}
     used |= {f"supply.category.{c}" for c in SUPPLY_CATEGORIES} | {f"supply.unit.{u}" for u in UNITS}
     used |= {f"supply.submitted.{s}" for s in ("pending_manager", "pending_admin")}
     used |= {f"requisition.status.{s}" for s in REQUISITION_STATUSES}

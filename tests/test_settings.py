@@ -115,3 +115,29 @@ def test_houqin_run_with_an_unreachable_database_says_so_in_one_line(tmp_path: P
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("houqin: cannot reach the database (")
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"slack_signing_secret": "s"}, "SLACK_BOT_TOKEN is required"),
+        ({"slack_app_token": "xapp-1"}, "SLACK_BOT_TOKEN is required"),
+        ({"slack_bot_token": "xoxb-1"}, "SLACK_SIGNING_SECRET is required"),
+        ({"slack_bot_token": "xoxp-1", "slack_signing_secret": "s"}, "SLACK_BOT_TOKEN is invalid"),
+        ({"slack_bot_token": "xoxb-1", "slack_app_token": "xoxb-2"}, "SLACK_APP_TOKEN is invalid"),
+        ({"slack_api_base_url": "slack.com/api"}, "SLACK_API_BASE_URL is invalid"),
+    ],
+)
+def test_half_configured_slack_is_named_in_one_line(given: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(**given)
+    assert named in str(error.value) and "\n" not in str(error.value)
+
+
+def test_slack_is_on_with_its_tokens_in_http_or_socket_mode() -> None:
+    http = load_settings(slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert http.slack_enabled and not http.slack_socket_mode
+    socket = load_settings(slack_bot_token="xoxb-1", slack_app_token="xapp-1")
+    assert socket.slack_enabled and socket.slack_socket_mode
+    assert http.slack_api_base_url == "https://slack.com/api/"
+    assert not load_settings().slack_enabled

@@ -6,11 +6,14 @@ import httpx
 import pytest
 
 from bot.app import create_app
+from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
+from tests.dialog.slack_person import SIGNING_SECRET, SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
+from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 
 
@@ -60,3 +63,60 @@ def telegram_user(db: Database, bot_api: FakeBotAPI, telegram: Service) -> Calla
         return TelegramPerson(bot_api, db, bot_api.user(user_id, first_name, language_code))
 
     return make
+
+
+# --- Slack: Bolt's request handling in Houqin's ASGI app, its Web API client on a fake Slack ----
+
+
+def slack_settings(db: Database, api: FakeSlackAPI, **overrides: object) -> Settings:
+    given: dict[str, object] = {
+        "database_url": db.url,
+        "slack_bot_token": api.token,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_base_url": api.base_url,
+        "web_enabled": False,
+        "admins": "slack:UADMIN",
+    }
+    return load_settings(**(given | overrides))
+
+
+@pytest.fixture
+async def slack_api() -> AsyncIterator[FakeSlackAPI]:
+    async with FakeSlackAPI() as api:
+        yield api
+
+
+async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> AsyncIterator[SlackWorld]:
+    assert service.slack is not None
+    service.slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    await service.start()
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:
+        channels = ("slack", "telegram") if service.telegram is not None else ("slack",)
+        yield SlackWorld(http, api, service.slack, db, channels)
+    await service.stop()
+
+
+@pytest.fixture
+async def slack_world(db: Database, slack_api: FakeSlackAPI) -> AsyncIterator[SlackWorld]:
+    """Houqin with Slack on (HTTP mode), as `houqin run` does with Slack's tokens set."""
+    async for world in slack_world_for(build_service(slack_settings(db, slack_api)), slack_api, db):
+        yield world
+
+
+@pytest.fixture
+def slack_user(slack_world: SlackWorld) -> Callable[..., SlackPerson]:
+    def make(user_id: str, name: str, locale: str = "zh-CN") -> SlackPerson:
+        return SlackPerson.of(slack_world, user_id, name, locale)
+
+    return make
+
+
+@pytest.fixture
+async def both_worlds(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI) -> AsyncIterator[SlackWorld]:
+    """Slack and Telegram on at once, as one Houqin."""
+    settings = slack_settings(
+        db, slack_api, telegram_bot_token=bot_api.token, telegram_api_base_url=bot_api.base_url.removesuffix("/bot")
+    )
+    async for world in slack_world_for(build_service(settings), slack_api, db):
+        yield world

@@ -127,6 +127,7 @@ async def test_the_command_menu_is_published_in_both_languages(bot_api: FakeBotA
         "broadcast",
         "settings",
         "scorecard",
+        "link",
         "lang",
         "help",
         "cancel",

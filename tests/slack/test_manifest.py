@@ -1,0 +1,38 @@
+"""slack/manifest.yml creates an app that can reach everything Houqin handles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.channels.slack import EVENTS_PATH
+from bot.channels.slack.channel import HOME_COMMAND
+from bot.service import AREAS
+
+MANIFEST = Path(__file__).resolve().parents[2] / "slack" / "manifest.yml"
+
+
+def manifest() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_every_listed_flow_has_its_slash_command_and_every_url_is_houqins() -> None:
+    app = manifest()
+    commands = {c["command"].lstrip("/"): c for c in app["features"]["slash_commands"]}
+    flows = {flow.name for area in AREAS for flow in area.flows if flow.listed}
+    assert flows <= set(commands), flows - set(commands)
+    assert HOME_COMMAND in commands
+    urls = [c["url"] for c in commands.values()]
+    urls += [app["settings"]["event_subscriptions"]["request_url"], app["settings"]["interactivity"]["request_url"]]
+    assert all(url.endswith(EVENTS_PATH) for url in urls)
+
+
+def test_the_events_and_scopes_the_channel_uses() -> None:
+    app = manifest()
+    assert set(app["settings"]["event_subscriptions"]["bot_events"]) == {"app_home_opened", "message.im"}
+    scopes = set(app["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "im:write", "im:history", "users:read", "files:write", "files:read"} <= scopes
+    assert app["features"]["app_home"]["home_tab_enabled"] is True

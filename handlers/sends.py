@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.outbox import Notice, notify
-from storage.db import Database
+from storage.db import Database, log_failure
 from storage.models import Send
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,9 @@ async def deliver_all(db: Database, deliveries: Iterable[Delivery], now: datetim
             # Another process committed the same key while ours was in flight (PostgreSQL waits,
             # then refuses the second): it was served.
             served = Served.ALREADY
-        except Exception:
-            log.exception("%s to person %s failed; going on with the others", delivery.kind, delivery.person_id)
+        except Exception as exc:
+            # One failing recipient never stops the rest; the next run serves whoever is left.
+            log_failure(log, exc, "%s to person %s", delivery.kind, delivery.person_id)
             tally.failed.append(delivery.person_id)
             continue
         if served is Served.SENT:

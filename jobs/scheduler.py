@@ -38,7 +38,7 @@ from handlers.sends import Tally
 from handlers.tickets import Actor, close_unconfirmed
 from jobs.runs import run_once
 from jobs.scorecards import SCORECARDS, monthly_scorecards, scorecard_month
-from storage.db import Database
+from storage.db import Database, log_failure
 from storage.models import JobRun, Person, utcnow
 
 log = logging.getLogger(__name__)
@@ -226,9 +226,9 @@ class Jobs:
         started = self.clock()
         try:
             outcome = await job.run(self, scheduled, now)
-        except Exception:
+        except Exception as exc:
             # Not recorded: the next tick or start tries the period again (the send log skips whoever was served).
-            log.exception("%s for %s failed", job.name, period)
+            log_failure(log, exc, "%s for %s", job.name, period)
             return None
         if isinstance(outcome, Tally) and outcome.failed:
             # Not done while someone is left: the next start (within the catch-up window) serves them.

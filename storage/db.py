@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,6 +46,10 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# PostgreSQL's classes for a lost connection (08…) and a server shutting down or starting (57P…).
+CONNECTION_SQLSTATES = ("08", "57P")
+
+
 def is_outage(exc: BaseException) -> bool:
     """The database could not be reached (restarting, down, the network cut): worth waiting for and
     trying again, unlike a fault in handling one particular update."""
@@ -54,10 +59,23 @@ def is_outage(exc: BaseException) -> bool:
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
+        if str(getattr(seen, "sqlstate", "") or "").startswith(CONNECTION_SQLSTATES):
+            # The driver's own word that the connection went (asyncpg's "closed in the middle of
+            # operation" reaches SQLAlchemy untranslated and not always marked as a disconnect).
+            return True
         if isinstance(seen, OSError) and not isinstance(seen, FileNotFoundError | PermissionError):
             return True  # a refused or reset connection, before SQLAlchemy could wrap it
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def log_failure(log: logging.Logger, exc: BaseException, work: str, *args: object) -> None:
+    """A fault gets its traceback; an unreachable database gets one line, since the work waits and
+    is tried again (a traceback per try would bury the real faults during an outage)."""
+    if is_outage(exc):
+        log.warning(f"database unreachable; {work} waits (%s)", *args, exc)
+    else:
+        log.error(f"{work} failed", *args, exc_info=exc)
 
 
 class Database:

@@ -53,7 +53,7 @@ from handlers.conversation import (
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
-from storage.db import is_outage
+from storage.db import is_outage, log_failure
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
 # become the only form in its next major version; read when the value is accessed.
@@ -333,15 +333,15 @@ class TelegramChannel:
             try:
                 sent = await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
             except Exception as exc:
-                if is_outage(exc):
-                    log.warning("database unreachable; notices wait (%s)", exc)
-                else:
-                    log.exception("draining the Telegram outbox failed; trying again shortly")
+                log_failure(log, exc, "draining the Telegram outbox")
                 sent = 0
             if not sent:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+                # arrives as the event is set, and stop() would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=NOTICE_POLL_SECONDS)
+                    async with asyncio.timeout(NOTICE_POLL_SECONDS):
+                        await self._wake.wait()
 
     async def _share_budget(self) -> None:
         """While sending, about once a second: how many processes send now, so each takes its part."""

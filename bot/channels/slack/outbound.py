@@ -24,6 +24,7 @@ from bot.channels.slack import blocks
 from handlers.budget import share
 from handlers.conversation import FileOut, Reply
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
+from storage.db import log_failure
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
@@ -158,8 +159,8 @@ class Outbound:
         while True:
             try:
                 claimed = await self.hand_out()
-            except Exception:
-                log.exception("draining the Slack outbox failed; trying again shortly")
+            except Exception as exc:
+                log_failure(log, exc, "draining the Slack outbox")
                 claimed = 0
             if not claimed:
                 self._wake.clear()

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from handlers.conversation import Sender
 from storage.models import AuditEntry, ChannelAccount, Person, PersonRole
@@ -26,11 +27,13 @@ class AdminAccount:
 async def identify(
     session: AsyncSession, sender: Sender, admins: Sequence[AdminAccount], now: datetime
 ) -> tuple[Person, ChannelAccount]:
-    account = await session.scalar(
-        select(ChannelAccount).where(
-            ChannelAccount.channel == sender.channel, ChannelAccount.external_id == sender.external_id
-        )
+    # Every update starts here: the account, its person and their roles in one query.
+    found = await session.scalars(
+        select(ChannelAccount)
+        .where(ChannelAccount.channel == sender.channel, ChannelAccount.external_id == sender.external_id)
+        .options(joinedload(ChannelAccount.person).joinedload(Person.roles))
     )
+    account = found.unique().first()
     named_admin = AdminAccount(sender.channel, sender.external_id) in admins
     if account is None:
         person = Person(display_name=sender.display_name[:100] or sender.external_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -139,7 +140,19 @@ def actor_of(ctx: StepContext) -> tickets.Actor:
 # --- the same problem reported again ----------------------------------------------------------
 
 
-async def open_duplicate(ctx: StepContext) -> Ticket | None:
+@dataclass(frozen=True)
+class Duplicate:
+    """What the person is told about the open ticket their report may repeat: only its columns
+    (loading the whole ticket would load its people, photos and history with it, twice a report)."""
+
+    id: int
+    number: str | None
+    description: str
+    status: str
+    created_at: datetime
+
+
+async def open_duplicate(ctx: StepContext) -> Duplicate | None:
     """An open ticket of the same category in the same room, reported within the rules' window."""
     location = ctx.data.get("location") or {}
     if "room" not in location or "category" not in ctx.data:
@@ -149,23 +162,25 @@ async def open_duplicate(ctx: StepContext) -> Ticket | None:
     key = (location["room"], ctx.data["category"])
     if key not in memo:
         memo[key] = await find_duplicate(ctx, location["room"], ctx.data["category"])
-    found: Ticket | None = memo[key]
+    found: Duplicate | None = memo[key]
     return found
 
 
-async def find_duplicate(ctx: StepContext, room_id: int, category: str) -> Ticket | None:
-    found: Ticket | None = await ctx.session.scalar(
-        select(Ticket)
-        .where(
-            Ticket.room_id == room_id,
-            Ticket.category == category,
-            Ticket.status.in_(tickets.OPEN),
-            Ticket.created_at >= ctx.now - ctx.rules.duplicate_window,
+async def find_duplicate(ctx: StepContext, room_id: int, category: str) -> Duplicate | None:
+    found = (
+        await ctx.session.execute(
+            select(Ticket.id, Ticket.number, Ticket.description, Ticket.status, Ticket.created_at)
+            .where(
+                Ticket.room_id == room_id,
+                Ticket.category == category,
+                Ticket.status.in_(tickets.OPEN),
+                Ticket.created_at >= ctx.now - ctx.rules.duplicate_window,
+            )
+            .order_by(Ticket.id.desc())
+            .limit(1)
         )
-        .order_by(Ticket.id.desc())
-        .limit(1)
-    )
-    return found
+    ).first()
+    return Duplicate(*found) if found is not None else None
 
 
 async def duplicate_options(ctx: StepContext) -> Sequence[Option]:

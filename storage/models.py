@@ -84,11 +84,14 @@ class Person(Base):
     handle: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Loaded with every person (authorisation asks them); the department comes in the same query.
+    # Accounts are not: every ticket and card loads people, and only identify() needs an account,
+    # which it queries itself. Reading them unloaded raises rather than block the event loop.
     roles: Mapped[list[PersonRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
     accounts: Mapped[list[ChannelAccount]] = relationship(
-        back_populates="person", lazy="selectin", cascade="all, delete-orphan"
+        back_populates="person", lazy="raise_on_sql", cascade="all, delete-orphan"
     )
-    department: Mapped[Department | None] = relationship(lazy="selectin")
+    department: Mapped[Department | None] = relationship(lazy="joined")
 
     def has_role(self, role: str) -> bool:
         return any(r.role == role for r in self.roles)

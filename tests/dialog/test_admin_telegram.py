@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import openpyxl
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from storage.db import Database
 from storage.models import Person, PersonRole
@@ -129,5 +130,7 @@ async def test_an_invitation_joins_a_telegram_account_to_the_person_an_admin_add
     await admin.says("/role grant @chen.jing logistics_staff")
     assert chen.latest("新角色").text == "ℹ️ 系统管理员 Admin 授予了你新角色：后勤人员。"
     async with db.unit_of_work() as session:
-        person = await session.scalar(select(Person).where(Person.handle == "chen.jing"))
+        person = await session.scalar(
+            select(Person).where(Person.handle == "chen.jing").options(selectinload(Person.accounts))
+        )
         assert person is not None and {a.channel for a in person.accounts} == {"web", "telegram"}

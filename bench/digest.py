@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from random import Random
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import handlers.satisfaction  # noqa: F401  (adds the survey part to the digest, as the service does)
@@ -49,6 +49,7 @@ NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
 WEEK_END = NOW
 WEEK_START = WEEK_END - timedelta(days=7)
 CHUNK = 20_000
+RECENTLY, OPEN_RECENTLY, OPEN_LONG_AGO = timedelta(days=14), 0.4, 0.002
 CATEGORIES = ("electrical", "plumbing", "hvac", "furniture", "cleaning", "it", "other")
 URGENCY_HOURS = {"low": 72, "normal": 24, "high": 8, "urgent": 4}
 SURVEY = {
@@ -156,16 +157,21 @@ async def fill(db: Database, tickets: int, rng: Random) -> None:
         await session.flush()
         survey_id = survey.id
     async with db.engine.begin() as connection:
-        await load(connection, Ticket, ticket_rows(tickets, people, technicians, rng))
+        await load(connection, Ticket, ticket_rows(timeline(tickets, rng), people, technicians, rng))
         first_requisition = 1 + int(
             await connection.scalar(select(Requisition.id).order_by(Requisition.id.desc()).limit(1)) or 0
         )
         requisitions = tickets // 5
-        await load(connection, Requisition, requisition_rows(requisitions, people, rng))
+        asked = timeline(requisitions, rng)
+        await load(connection, Requisition, requisition_rows(asked, people, rng))
         ids = range(first_requisition, first_requisition + requisitions)
         await load(connection, RequisitionLine, line_rows(ids, items, rng))
-        await load(connection, RequisitionEvent, event_rows(ids, technicians, rng))
-        await load(connection, SurveyResponse, answer_rows(survey_id, tickets // 2, rng))
+        await load(connection, RequisitionEvent, event_rows(ids, asked, technicians, rng))
+        await load(connection, SurveyResponse, answer_rows(survey_id, timeline(tickets // 2, rng), rng))
+    # As any live database has: PostgreSQL's autovacuum keeps statistics, SQLite's planner reads
+    # sqlite_stat1. Right after a bulk load neither has any, and plans are guesses.
+    async with db.engine.begin() as connection:
+        await connection.execute(text("ANALYZE"))
 
 
 async def load(connection: AsyncConnection, model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
@@ -200,17 +206,21 @@ def chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield chunk
 
 
-def moment(rng: Random) -> datetime:
-    """A time in the year before NOW, evenly."""
-    return NOW - timedelta(seconds=rng.randrange(365 * 86400))
+def timeline(count: int, rng: Random) -> list[datetime]:
+    """`count` times in the year before NOW, evenly, in order: rows go in as they were created, so a
+    week's rows sit together on disk as they do in a live database (random order would spread one
+    week over every page of the table)."""
+    return sorted(NOW - timedelta(seconds=rng.randrange(365 * 86400)) for _ in range(count))
 
 
-def ticket_rows(count: int, people: Sequence[Any], technicians: Sequence[int], rng: Random) -> Iterator[dict[str, Any]]:
-    for n in range(count):
-        created = moment(rng)
+def ticket_rows(
+    times: Sequence[datetime], people: Sequence[Any], technicians: Sequence[int], rng: Random
+) -> Iterator[dict[str, Any]]:
+    for n, created in enumerate(times):
         urgency = rng.choice(tuple(URGENCY_HOURS))
         due = created + timedelta(hours=URGENCY_HOURS[urgency])
-        still_open = rng.random() < 0.1
+        # The open backlog is mostly the last fortnight's, with a few old stragglers.
+        still_open = rng.random() < (OPEN_RECENTLY if NOW - created < RECENTLY else OPEN_LONG_AGO)
         resolved = None if still_open else created + timedelta(hours=rng.uniform(0.5, 2.2 * URGENCY_HOURS[urgency]))
         closed = None if resolved is None else resolved + timedelta(hours=rng.uniform(1, 48))
         yield {
@@ -236,8 +246,8 @@ def ticket_rows(count: int, people: Sequence[Any], technicians: Sequence[int], r
         }
 
 
-def requisition_rows(count: int, people: Sequence[Any], rng: Random) -> Iterator[dict[str, Any]]:
-    for n in range(count):
+def requisition_rows(times: Sequence[datetime], people: Sequence[Any], rng: Random) -> Iterator[dict[str, Any]]:
+    for n, created in enumerate(times):
         person, department = rng.choice(people)
         yield {
             "number": f"BS-{n:07d}",
@@ -249,7 +259,7 @@ def requisition_rows(count: int, people: Sequence[Any], rng: Random) -> Iterator
             "total_quantity": 3,
             "total_value": 3000,
             "needs_second": False,
-            "created_at": moment(rng),
+            "created_at": created,
             "first_approver_id": None,
             "second_approver_id": None,
             "handler_id": None,
@@ -272,21 +282,23 @@ def line_rows(ids: Sequence[int], items: Sequence[Any], rng: Random) -> Iterator
             }
 
 
-def event_rows(ids: Sequence[int], actors: Sequence[int], rng: Random) -> Iterator[dict[str, Any]]:
-    for requisition in ids:
+def event_rows(
+    ids: Sequence[int], asked: Sequence[datetime], actors: Sequence[int], rng: Random
+) -> Iterator[dict[str, Any]]:
+    for requisition, created in zip(ids, asked, strict=True):
         yield {
             "requisition_id": requisition,
             "from_status": "pending_manager",
             "to_status": "approved",
             "actor_id": rng.choice(actors),
             "note": None,
-            "at": moment(rng),
+            "at": created + timedelta(hours=rng.uniform(0.2, 30)),
         }
 
 
-def answer_rows(survey_id: int, count: int, rng: Random) -> Iterator[dict[str, Any]]:
-    for n in range(count):
-        answered: date = moment(rng).date()
+def answer_rows(survey_id: int, times: Sequence[datetime], rng: Random) -> Iterator[dict[str, Any]]:
+    for n, at in enumerate(times):
+        answered: date = at.date()
         yield {
             "survey_id": survey_id,
             "token": hashlib.sha256(f"bench-{n}".encode()).hexdigest(),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.digest import SATISFACTION, Scope
@@ -25,11 +26,11 @@ TREND_WEEKS = 4
 
 def nps_of(scores: list[int]) -> int | None:
     """Net Promoter Score: % of 9–10 minus % of 0–6, from -100 to 100."""
-    if not scores:
-        return None
-    promoters = sum(1 for s in scores if s >= 9)
-    detractors = sum(1 for s in scores if s <= 6)
-    return round(100 * (promoters - detractors) / len(scores))
+    return net_promoters(sum(1 for s in scores if s >= 9), sum(1 for s in scores if s <= 6), len(scores))
+
+
+def net_promoters(promoters: int, detractors: int, answers: int) -> int | None:
+    return round(100 * (promoters - detractors) / answers) if answers else None
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,22 @@ class Satisfaction:
         return total / self.ratings if self.ratings else None
 
 
+@dataclass
+class Tally:
+    """A count of answers and their sum, added up over questions and surveys."""
+
+    count: int = 0
+    total: int = 0
+
+    def add(self, count: int, total: int) -> None:
+        self.count += count
+        self.total += total
+
+    @property
+    def average(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+
 async def satisfaction(
     session: AsyncSession, start: datetime, end: datetime, department_id: int | None = None
 ) -> Satisfaction:
@@ -68,53 +85,70 @@ async def satisfaction(
     week the ticket was resolved. For a department: its people's tickets and named answers, and the
     anonymous answers of surveys launched to that department alone (anonymous answers say nothing
     else about who gave them).
+
+    Counted in SQL, one aggregate query per survey answered in the period and one for the tickets:
+    the digest asks this for four weeks, over tens of thousands of answers.
     """
     first, last = start.date(), (end - timedelta(microseconds=1)).date()
-    query = select(SurveyResponse, Survey).join(Survey, Survey.id == SurveyResponse.survey_id)
-    query = query.where(SurveyResponse.answered_on >= first, SurveyResponse.answered_on <= last)
+    answered = (SurveyResponse.answered_on >= first) & (SurveyResponse.answered_on <= last)
     code = None
     if department_id is not None:
         code = await session.scalar(select(Department.code).where(Department.id == department_id))
-    rated: list[int] = []
-    scores: list[int] = []
-    for response, survey in (await session.execute(query)).all():
-        if department_id is not None and not await in_department(session, response, survey, department_id, code):
+    members = select(Person.id).where(Person.department_id == department_id)
+    surveys = await session.scalars(
+        select(Survey).where(Survey.id.in_(select(SurveyResponse.survey_id).where(answered).distinct()))
+    )
+    ratings = Tally()
+    nps = Tally()
+    promoters = detractors = 0
+    for survey in surveys.all():
+        asked = [q for q in questions_of(survey.definition) if q["type"] in ("rating", "nps")]
+        if not asked:
             continue
-        for question in questions_of(survey.definition):
-            value = response.answers.get(question["id"])
-            if isinstance(value, int) and question["type"] == "rating":
-                rated.append(value)
-            elif isinstance(value, int) and question["type"] == "nps":
-                scores.append(value)
-    tickets = select(Ticket.rating).where(
+        whose = []
+        if department_id is not None:
+            named = SurveyResponse.person_id.in_(members)
+            audience = survey.audience or {}
+            targeted = audience.get("kind") == "departments" and audience.get("codes") == [code]
+            whose.append(or_(named, SurveyResponse.person_id.is_(None)) if targeted else named)
+        columns: list[Any] = []
+        for question in asked:
+            value = SurveyResponse.answers[question["id"]].as_integer()
+            columns += [func.count(value), func.coalesce(func.sum(value), 0)]
+            if question["type"] == "nps":
+                columns += [func.count(case((value >= 9, 1))), func.count(case((value <= 6, 1)))]
+        row = iter(
+            (
+                await session.execute(select(*columns).where(SurveyResponse.survey_id == survey.id, answered, *whose))
+            ).one()
+        )
+        for question in asked:
+            counted, total = int(next(row)), int(next(row))
+            if question["type"] == "rating":
+                ratings.add(counted, total)
+            else:
+                nps.add(counted, total)
+                promoters += int(next(row))
+                detractors += int(next(row))
+    tickets = select(func.count(Ticket.rating), func.coalesce(func.sum(Ticket.rating), 0)).where(
         Ticket.rating.is_not(None), Ticket.resolved_at >= start, Ticket.resolved_at < end
     )
     if department_id is not None:
-        tickets = tickets.join(Person, Person.id == Ticket.reporter_id).where(Person.department_id == department_id)
-    stars = [int(r) for r in (await session.scalars(tickets)).all() if r is not None]
+        tickets = tickets.where(Ticket.reporter_id.in_(members))
+    stars = Tally(*(int(n) for n in (await session.execute(tickets)).one()))
     return Satisfaction(
         start=start,
         end=end,
         department_id=department_id,
-        survey_ratings=len(rated),
-        survey_average=sum(rated) / len(rated) if rated else None,
-        ticket_ratings=len(stars),
-        ticket_average=sum(stars) / len(stars) if stars else None,
-        nps_answers=len(scores),
-        nps=nps_of(scores),
-        promoters=sum(1 for s in scores if s >= 9),
-        detractors=sum(1 for s in scores if s <= 6),
+        survey_ratings=ratings.count,
+        survey_average=ratings.average,
+        ticket_ratings=stars.count,
+        ticket_average=stars.average,
+        nps_answers=nps.count,
+        nps=net_promoters(promoters, detractors, nps.count),
+        promoters=promoters,
+        detractors=detractors,
     )
-
-
-async def in_department(
-    session: AsyncSession, response: SurveyResponse, survey: Survey, department_id: int, code: str | None
-) -> bool:
-    if response.person_id is not None:
-        person = await session.get(Person, response.person_id)
-        return person is not None and person.department_id == department_id
-    audience = survey.audience or {}
-    return audience.get("kind") == "departments" and audience.get("codes") == [code]
 
 
 async def digest_figures(session: AsyncSession, scope: Scope, start: datetime, end: datetime) -> Sequence[Renderable]:

@@ -120,3 +120,12 @@ async def both_worlds(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI
     )
     async for world in slack_world_for(build_service(settings), slack_api, db):
         yield world
+
+
+@pytest.fixture
+async def slack_office(db: Database, slack_api: FakeSlackAPI) -> AsyncIterator[SlackWorld]:
+    """Slack with the browser chat beside it (demo mode): the demo organisation's people have a
+    browser account, and join their Slack account to it with a link code as they would."""
+    settings = slack_settings(db, slack_api, web_enabled=True, demo_mode=True)
+    async for world in slack_world_for(build_service(settings), slack_api, db):
+        yield world

@@ -6,6 +6,9 @@ test for, not an English string silently shown to a Chinese reader.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,12 +41,41 @@ class MissingMessage(KeyError):
     pass
 
 
+def typed_as_is(command: str) -> str:
+    return f"/{command}"
+
+
+# How a command is typed where the words will be read: "/my" in Telegram and the browser chat, but
+# Slack's composer knows only the app's own slash commands ("/houqin my"). Catalog texts write a
+# command they tell people to type as {/my}; a channel that types commands otherwise renders its
+# work inside commands_typed(...).
+COMMAND_HINT: ContextVar[Callable[[str], str]] = ContextVar("command_hint", default=typed_as_is)
+
+
+@contextmanager
+def commands_typed(hint: Callable[[str], str]) -> Iterator[None]:
+    token = COMMAND_HINT.set(hint)
+    try:
+        yield
+    finally:
+        COMMAND_HINT.reset(token)
+
+
+class _Params(dict[str, Any]):
+    """A message's parameters, and {/command} as this channel types it."""
+
+    def __missing__(self, key: str) -> str:
+        if key.startswith("/"):
+            return COMMAND_HINT.get()(key[1:])
+        raise KeyError(key)
+
+
 def translate(locale: str, key: str, **params: Any) -> str:
     try:
         template = catalog(locale)[key]
     except KeyError:
         raise MissingMessage(f"{key!r} is missing from the {locale} catalog") from None
-    return template.format(**params) if params else template
+    return template.format_map(_Params(params)) if params or "{/" in template else template
 
 
 class Renderable(Protocol):
@@ -71,6 +103,16 @@ class Label:
 
     def render(self, locale: str) -> str:
         return self.zh if locale == "zh_CN" else self.en
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command named in a message (/repair in the help), as the reader's channel types it."""
+
+    name: str
+
+    def render(self, locale: str) -> str:
+        return COMMAND_HINT.get()(self.name)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import Button
 from handlers.flow import Flow
-from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg, translate
+from handlers.i18n import LOCALES, Command, Lines, Msg, Renderable, msg, translate
 from handlers.repair import assigned_to, open_tickets_of, ticket_line
 from storage.models import Person
 
@@ -30,7 +30,7 @@ def language_buttons() -> tuple[tuple[Button, ...], ...]:
 
 
 def help_text(flows: Iterable[Flow]) -> Msg:
-    lines = tuple(msg("help.flow_line", command=f"/{flow.name}", description=flow.description) for flow in flows)
+    lines = tuple(msg("help.flow_line", command=Command(flow.name), description=flow.description) for flow in flows)
     return msg("help.text", flows=Lines(lines))
 
 

@@ -1,8 +1,9 @@
-"""Who is who in the admin tests: the demo organisation, in the browser chat or linked to Telegram."""
+"""Who is who in the admin tests: the demo organisation, in the browser chat or linked to Telegram or Slack."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,8 +23,11 @@ from storage.models import (
     SupplyItem,
     utcnow,
 )
+from tests.dialog.slack_person import SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
+
+LINK_CODE = re.compile(r"[A-Z2-9]{8}")
 
 # One demo person per role (with staff, which everyone has): the rows of the matrix.
 BY_ROLE = {
@@ -65,6 +69,45 @@ class TelegramSpeaker:
         """Forged callback data on the newest message the bot sent them."""
         last = self.person.chat[-1].message_id
         return (await self.person.presses_data(last, payload, strict=False)).text
+
+
+@dataclass
+class SlackSpeaker:
+    person: SlackPerson
+
+    async def says(self, text: str) -> str:
+        """A command typed as Slack takes it: `/houqin` and the command's words (/role @x → /houqin role @x)."""
+        return await self.heard(self.person.slash("/houqin", text.removeprefix("/")))
+
+    async def presses(self, payload: str) -> str:
+        """A button press carrying this value on the newest message in their DM (a forged press)."""
+        return await self.heard(self.person.presses_value(payload))
+
+    async def heard(self, doing: Awaitable[object]) -> str:
+        """What Houqin showed them while doing it: new messages in the DM, a modal page it opened."""
+        seen, page = len(self.person.dm), self.person.modal
+        await doing
+        shown = [message.shown for message in self.person.dm[seen:]]
+        modal = self.person.modal
+        if modal is not None and (page is None or (modal.id, modal.hash) != (page.id, page.hash)):
+            shown.append(self.person.page)
+        return "\n".join(shown)
+
+
+async def link_slack(world: SlackWorld, user_id: str, handle: str, locale: str = "zh-CN") -> SlackPerson:
+    """The demo person `handle` joins a Slack account to themselves, with the product's own link
+    code: asked for in their browser chat, typed in Slack as `/houqin link CODE`."""
+    asked = await WebPerson(world.http, handle).says("/link")
+    code = LINK_CODE.search(asked.text)
+    assert code is not None, asked.texts
+    async with world.db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == handle))
+        assert person is not None
+        name = person.display_name
+    slack = SlackPerson.of(world, user_id, name, locale)
+    await slack.slash("/houqin", f"link {code.group()}")
+    assert name in slack.dm[-1].shown, slack.dm[-1].shown
+    return slack
 
 
 async def link_telegram(

@@ -120,3 +120,29 @@ async def both_worlds(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI
     )
     async for world in slack_world_for(build_service(settings), slack_api, db):
         yield world
+
+
+@pytest.fixture
+async def slack_office(db: Database, slack_api: FakeSlackAPI) -> AsyncIterator[SlackWorld]:
+    """Slack with the browser chat beside it (demo mode): the demo organisation's people have a
+    browser account, and join their Slack account to it with a link code as they would."""
+    settings = slack_settings(db, slack_api, web_enabled=True, demo_mode=True)
+    async for world in slack_world_for(build_service(settings), slack_api, db):
+        yield world
+
+
+@pytest.fixture
+async def slack_office_and_telegram(
+    db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI
+) -> AsyncIterator[SlackWorld]:
+    """As slack_office, with Telegram on too: one Houqin, three channels."""
+    settings = slack_settings(
+        db,
+        slack_api,
+        web_enabled=True,
+        demo_mode=True,
+        telegram_bot_token=bot_api.token,
+        telegram_api_base_url=bot_api.base_url.removesuffix("/bot"),
+    )
+    async for world in slack_world_for(build_service(settings), slack_api, db):
+        yield world

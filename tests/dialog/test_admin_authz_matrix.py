@@ -1,5 +1,5 @@
-"""The authorisation matrix: every privileged action × every role that lacks it × Telegram and the
-browser chat → refused with a clear message in the person's language, audited, nothing changed.
+"""The authorisation matrix: every privileged action × every role that lacks it × Telegram, Slack and
+the browser chat → refused with a clear message in the person's language, audited, nothing changed.
 
 Which roles lack an action comes from the one table (handlers/authz.RULES); what is proved here is
 that each command really asks it. A manager counts for their own department only, so department
@@ -15,14 +15,17 @@ from handlers.people import ROLES
 from storage.db import Database
 from tests.dialog.admin_people import (
     BY_ROLE,
+    SlackSpeaker,
     Speaker,
     TelegramSpeaker,
     WebSpeaker,
+    link_slack,
     link_telegram,
     person_id,
     refusals_of,
     snapshot,
 )
+from tests.dialog.slack_person import SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
 
@@ -124,6 +127,14 @@ async def test_telegram_refuses_what_each_role_may_not_do(
 ) -> None:
     speakers: dict[str, Speaker] = {
         role: TelegramSpeaker(await link_telegram(db, telegram_user, 7100 + index, handle))
+        for index, (role, handle) in enumerate(BY_ROLE.items())
+    }
+    assert await run_matrix(db, speakers) == []
+
+
+async def test_slack_refuses_what_each_role_may_not_do(db: Database, slack_office: SlackWorld) -> None:
+    speakers: dict[str, Speaker] = {
+        role: SlackSpeaker(await link_slack(slack_office, f"UROLE{index}", handle))
         for index, (role, handle) in enumerate(BY_ROLE.items())
     }
     assert await run_matrix(db, speakers) == []

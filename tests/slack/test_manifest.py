@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from bot.channels.slack import EVENTS_PATH
+from bot.channels.slack.blocks import SLASH_COMMANDS
 from bot.channels.slack.channel import HOME_COMMAND
 from bot.service import AREAS
 
@@ -28,6 +29,12 @@ def test_every_listed_flow_has_its_slash_command_and_every_url_is_houqins() -> N
     urls = [c["url"] for c in commands.values()]
     urls += [app["settings"]["event_subscriptions"]["request_url"], app["settings"]["interactivity"]["request_url"]]
     assert all(url.endswith(EVENTS_PATH) for url in urls)
+
+
+def test_command_hints_keep_exactly_the_manifests_slash_commands() -> None:
+    """Words that tell a Slack person to type /repair say so; any other command goes after /houqin."""
+    commands = {c["command"].lstrip("/") for c in manifest()["features"]["slash_commands"]}
+    assert commands == SLASH_COMMANDS
 
 
 def test_the_events_and_scopes_the_channel_uses() -> None:

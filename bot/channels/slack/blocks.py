@@ -28,6 +28,14 @@ ACTION_PREFIX = "houqin"
 # Steps whose page has an input block (the others only show text and a submit button).
 INPUT_KINDS = ("choice", "text", "number", "photo", "file")
 PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "webp"]
+# The app's own slash commands (slack/manifest.yml); every other command is a word after /houqin.
+SLASH_COMMANDS = frozenset({"repair", "supply", "survey", "suggest", "houqin"})
+HOME_COMMAND = "houqin"
+
+
+def typed_in_slack(command: str) -> str:
+    """How a command the words tell people to type is typed in Slack: /houqin my, but /repair."""
+    return f"/{command}" if command in SLASH_COMMANDS else f"/{HOME_COMMAND} {command}"
 
 
 def plain(text: str, limit: int = SECTION_TEXT) -> JSON:

@@ -41,13 +41,13 @@ from handlers.conversation import (
     StepView,
 )
 from handlers.engine import Houqin
-from handlers.i18n import pick_locale, translate
+from handlers.i18n import commands_typed, pick_locale, translate
 from handlers.outbox import Outbox
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 # The one slash command that carries every other Houqin command as its first word (/houqin my).
-HOME_COMMAND = "houqin"
+HOME_COMMAND = blocks.HOME_COMMAND
 # Slack's payloads are a few KiB; anything near this is not one of them.
 MAX_REQUEST_BYTES = 1024 * 1024
 # Files handled from one DM message (Slack allows ten; a repair takes three photos).
@@ -143,7 +143,7 @@ class SlackChannel:
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Work that goes on after Slack was acknowledged; kept so it is neither lost nor unlogged."""
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(in_slack_words(work))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
@@ -474,6 +474,12 @@ class SlackChannel:
             log.info("could not open a modal (%s)", exc.response.get("error"))
             return None
         return str(opened["view"]["id"])
+
+
+async def in_slack_words(work: Awaitable[T]) -> T:
+    """Whatever the core says while doing this names commands as Slack types them (/houqin my)."""
+    with commands_typed(blocks.typed_in_slack):
+        return await work
 
 
 def asked(outcome: Outcome, step: StepView) -> bool:

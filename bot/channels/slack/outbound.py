@@ -23,6 +23,7 @@ from bot.channels.pacing import Pacer
 from bot.channels.slack import blocks
 from handlers.budget import share
 from handlers.conversation import FileOut, Reply
+from handlers.i18n import commands_typed
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
 from storage.db import log_failure
 
@@ -155,7 +156,12 @@ class Outbound:
 
     async def _send_notices(self) -> None:
         """Claim what the core queued for Slack and hand each conversation's rows to its own sender,
-        without waiting for them: a conversation held back by its pace (or a 429) waits alone."""
+        without waiting for them: a conversation held back by its pace (or a 429) waits alone.
+        Notices are rendered as they are claimed, naming commands as Slack types them."""
+        with commands_typed(blocks.typed_in_slack):
+            await self._hand_out_forever()
+
+    async def _hand_out_forever(self) -> None:
         while True:
             try:
                 claimed = await self.hand_out()
@@ -205,7 +211,8 @@ class Outbound:
     async def drain_once(self) -> int:
         """One claimed batch sent to the end (each conversation in order, all at once); for tests and
         tools that want to see it done."""
-        batch = await self.outbox.claim(CHANNEL)
+        with commands_typed(blocks.typed_in_slack):
+            batch = await self.outbox.claim(CHANNEL)
         counts = await asyncio.gather(
             *(self._send_in_order(conversation, items) for conversation, items in by_conversation(batch).items())
         )

@@ -9,7 +9,8 @@ the processes and delivers every request 1-3 times, as Slack and its clients do:
   X-Slack-Retry-Reason, as Slack does when it did not see the first acknowledgement in time;
 - an interactive payload (a button, a modal page) is sent again as it was (the client retrying a
   request whose answer it lost) or, for a button, as a second click (a new trigger_id and action_ts);
-- a slash command is sent again as it was (the client retrying).
+- a slash command is delivered once: Slack never retries one, and typing it again is a new request
+  (a new trigger_id, a second modal, as the person asked).
 
 Each repeat follows the first answer at once, so it meets the first delivery's work still running.
 """
@@ -101,7 +102,7 @@ class SlackFront:
         delivered = Delivered(kind, [target], [first.status_code])
         self.log.append(delivered)
         clicks: list[bytes] = []
-        for retry in range(1, self.rng.randint(1, 3)):
+        for retry in range(1, self.rng.randint(1, 3) if kind != "command" else 1):
             again, extra = body, dict(headers)
             if kind == "event":
                 extra |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": self.rng.choice(RETRY_REASONS)}

@@ -37,6 +37,7 @@ from bot.channels.slack.blocks import fallback_text
 from bot.settings import load_settings
 from handlers.i18n import translate
 from handlers.outbox import render_body
+from jobs.scheduler import DIGEST
 from storage.db import Database
 from storage.models import JobRun, OutboxMessage, ProcessedDelivery, Requisition, Send, Ticket, utcnow
 from tests.dialog.slack_person import SlackPerson
@@ -243,12 +244,12 @@ async def test_every_slack_request_delivered_again_changes_nothing(
     assert not houqin.tracebacks(), "\n".join(houqin.tracebacks())
 
 
-def digest_due_a_minute_ago(db_url: str) -> dict[str, str]:
-    """DIGEST_WEEKDAY and DIGEST_TIME for a weekly slot two minutes past, so a start catches it up."""
+def digest_slot(db_url: str, minutes_ago: int) -> dict[str, str]:
+    """DIGEST_WEEKDAY and DIGEST_TIME for a weekly slot that many minutes ago (negative: ahead)."""
     zone = load_settings(database_url=db_url).schedule.zone
-    slot = (utcnow() - timedelta(minutes=2)).astimezone(zone)
+    slot = (utcnow() - timedelta(minutes=minutes_ago)).astimezone(zone)
     weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[slot.weekday()]
-    return {"DIGEST_WEEKDAY": weekday, "DIGEST_TIME": slot.strftime("%H:%M"), "CATCH_UP_HOURS": "1"}
+    return {"DIGEST_WEEKDAY": weekday, "DIGEST_TIME": slot.strftime("%H:%M")}
 
 
 async def test_two_instances_take_turns_and_send_the_digest_once(
@@ -258,9 +259,9 @@ async def test_two_instances_take_turns_and_send_the_digest_once(
         pytest.skip("two processes share one PostgreSQL; SQLite is one file on one machine")
     size, began = LONG if variant.long else SHORT, time.monotonic()
     async with FakeSlackAPI() as api:
-        # The digest's slot is a week away while the office works (the last one was missed, and stays so).
-        due = digest_due_a_minute_ago(db.url)
-        env = slack_env(db.url, api, **due, CATCH_UP_HOURS="0")
+        # While the office works the digest's slot is an hour ahead (last week's was missed, and stays so).
+        due = digest_slot(db.url, 2) | {"CATCH_UP_HOURS": "1"}
+        env = slack_env(db.url, api, **digest_slot(db.url, -60))
         a, b = launch("a", env), launch("b", env)
         await asyncio.gather(start_webhook(a, http), start_webhook(b, http))
         front = SlackFront(http, api, db, [a, b], variant.rng("slack-two-instances"))
@@ -307,7 +308,7 @@ async def digest_sent(db: Database, timeout: float = 60.0) -> None:  # noqa: ASY
             runs = await session.scalar(
                 select(func.count())
                 .select_from(JobRun)
-                .where(JobRun.job == "digest", JobRun.outcome.not_like("skipped%"))
+                .where(JobRun.job == DIGEST, JobRun.outcome.not_like("skipped%"))
             )
         if runs:
             return
@@ -321,7 +322,14 @@ async def check_digest(db: Database, api: FakeSlackAPI, since: int, restarted: d
     outbox row per person and one message in their DM."""
     problems: list[str] = []
     async with db.unit_of_work() as session:
-        sends = Counter((await session.scalars(select(Send.person_id).where(Send.kind == "digest"))).all())
+        sends = Counter(
+            (await session.execute(select(Send.person_id, Send.subject).where(Send.kind == "digest"))).all()
+        )
+        queued = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.created_at >= restarted, OutboxMessage.card_key.is_(None))
+        )
         rows = list(
             (
                 await session.scalars(
@@ -333,9 +341,9 @@ async def check_digest(db: Database, api: FakeSlackAPI, since: int, restarted: d
                 )
             ).all()
         )
-    problems += [f"person {who}: {n} digest sends" for who, n in sends.items() if n != 1]
-    per_person = Counter(row.person_id for row in rows)
-    problems += [f"person {who}: {n} digest notices" for who, n in per_person.items() if n != 1]
+    problems += [f"person {who}: {n} digests of {subject}" for (who, subject), n in sends.items() if n != 1]
+    if queued != len(sends):
+        problems.append(f"{len(sends)} digests recorded as sent, {queued} notices queued (every channel)")
     posted = Counter(
         (str(params["channel"]), str(params.get("text")))
         for name, params in api.calls[since:]

@@ -7,6 +7,7 @@ idiom on the way out (an inline keyboard, Block Kit buttons, chat bubbles).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -114,8 +115,10 @@ class Outcome:
     # A short note for the platform's button acknowledgement (Telegram's toast).
     toast: str | None = None
     duplicate: bool = False
-    # For a duplicate: whether the first handling's replies are known to have been sent.
+    # For a duplicate: whether the first handling's replies are known to have been sent, and when
+    # the first handling was recorded (a channel may judge it still at work).
     replied: bool = False
+    recorded_at: datetime | None = None
     locale: str = ""
     delivery_id: int | None = None
     dialog_id: int | None = None
@@ -154,7 +157,9 @@ class Outcome:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], *, replied: bool, delivery_id: int) -> Outcome:
+    def from_record(
+        cls, record: dict[str, Any], *, replied: bool, delivery_id: int, recorded_at: datetime | None = None
+    ) -> Outcome:
         replies = [
             Reply(
                 r["text"],
@@ -170,6 +175,7 @@ class Outcome:
             locale=record.get("locale", ""),
             duplicate=True,
             replied=replied,
+            recorded_at=recorded_at,
             delivery_id=delivery_id,
             dialog_id=record.get("dialog_id"),
             dialog_version=record.get("dialog_version"),

@@ -177,7 +177,8 @@ class Houqin:
             )
         if found is None:
             return None
-        return Outcome.from_record(found.outcome, replied=found.replied_at is not None, delivery_id=found.id)
+        replied = found.replied_at is not None
+        return Outcome.from_record(found.outcome, replied=replied, delivery_id=found.id, recorded_at=found.at)
 
     async def mark_replied(self, outcome: Outcome, prompt_ref: str | None = None) -> None:
         """Channels call this once the replies are out, so a redelivery does not send them again;
@@ -245,6 +246,17 @@ class Houqin:
     async def overview(self, sender: Sender) -> tuple[Reply, str]:
         """What /my says, with the menu, and the person's language: for a home screen (Slack's App
         Home). Only the person's first contact is written (as on any channel); their dialog is left."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._overview(sender)
+            except IntegrityError:
+                # A first contact raced another (a retried app_home_opened, another process) to create
+                # the person or their account: the next try finds theirs.
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _overview(self, sender: Sender) -> tuple[Reply, str]:
         async with self.db.unit_of_work() as session:
             now = self.clock()
             person, account = await identify(session, sender, self.admins, now)

@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -31,6 +31,7 @@ from bot.channels.slack import blocks
 from bot.channels.slack.files import SlackFiles
 from bot.channels.slack.outbound import CHANNEL, Outbound
 from bot.settings import Settings
+from handlers import keys
 from handlers.conversation import (
     MAX_TEXT,
     Inbound,
@@ -52,6 +53,11 @@ HOME_COMMAND = blocks.HOME_COMMAND
 MAX_REQUEST_BYTES = 1024 * 1024
 # Files handled from one DM message (Slack allows ten; a repair takes three photos).
 MAX_FILES_PER_MESSAGE = 3
+# A repeat of a request whose replies are not out yet. Slack acknowledges before the work, so a repeat
+# (an event retried, a payload sent again) usually meets the first handling still at work, here or in
+# another process: it leaves the replies to it. Older than this, the first is taken to have died
+# between commit and send, and the repeat (Slack retries events after a minute, then five) sends them.
+IN_FLIGHT = timedelta(seconds=30)
 
 T = TypeVar("T")
 
@@ -120,9 +126,9 @@ class SlackChannel:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._people: dict[str, Profile] = {}
         self._spoken: dict[str, str] = {}
-        # Keys the digest of submitted answers in delivery keys (a double submission reaches the same
-        # process within a second; one that reaches another is stale to the core anyway).
-        self._salt = secrets.token_bytes(16)  # member -> the language Houqin last answered them in
+        # Keys the digest of submitted answers in delivery keys; derived from the server key, so every
+        # process makes the same key of a page submitted twice (the second may reach another one).
+        self._salt: bytes | None = None
         from bot.channels.slack import listeners
 
         listeners.register(self.app, self)
@@ -230,11 +236,26 @@ class SlackChannel:
         except Exception:
             await self.apologise(sender, view_id)
             raise
-        if outcome.duplicate and outcome.replied:
+        if self.answered(outcome):
             return
         # A command that starts a flow of its own (/houqin stock import) opens it with the unused trigger.
         await self.present(sender, outcome, view_id=view_id, trigger_id=None if view_id else trigger)
         await self.done(outcome)
+
+    async def submission_salt(self) -> bytes:
+        if self._salt is None:
+            async with self.houqin.db.unit_of_work() as session:
+                self._salt = keys.derive(await keys.server_key(session), "slack-submission")
+        return self._salt
+
+    def answered(self, outcome: Outcome) -> bool:
+        """A repeat whose replies were sent, or are being sent by the first handling."""
+        if not outcome.duplicate:
+            return False
+        if outcome.replied:
+            return True
+        recorded = outcome.recorded_at
+        return recorded is not None and self.houqin.clock() - recorded < IN_FLIGHT
 
     async def apologise(self, sender: Sender, view_id: str | None) -> None:
         """The core failed (nothing was kept): say so where the person is looking."""
@@ -257,7 +278,7 @@ class SlackChannel:
         except Exception:
             await self.apologise(sender, None)
             raise
-        if outcome.duplicate and outcome.replied:
+        if self.answered(outcome):
             return
         container = body.get("container") or {}
         view = body.get("view") or {}
@@ -286,7 +307,7 @@ class SlackChannel:
         meta = json.loads(view.get("private_metadata") or "{}")
         sender = await self.sender(str(body["user"]["id"]))
         version = int(meta.get("v", -1))
-        key = submission_key(view, self._salt)
+        key = submission_key(view, await self.submission_salt())
         typed = blocks.submitted_value(view)
         kind, skip = meta.get("k"), meta.get("skip")
         attached = blocks.submitted_files(view) if kind in ("photo", "file") else []
@@ -386,7 +407,7 @@ class SlackChannel:
         sender = await self.sender(str(body["user"]["id"]))
         key = f"closed:{view['id']}:{view.get('hash', '')}"
         outcome = await self.handle(Inbound(sender, Kind.BUTTON, key, text=f"s{meta['v']}:_cancel"))
-        if outcome.duplicate and outcome.replied:
+        if self.answered(outcome):
             return
         if outcome.toast is None:  # a stale page (the flow had moved on) is closed without a word
             await self.outbound.post_replies(sender.address, outcome.replies)
@@ -426,7 +447,7 @@ class SlackChannel:
             except Exception:
                 await self.apologise(sender, None)
                 raise
-            if outcome.duplicate and outcome.replied:
+            if self.answered(outcome):
                 continue
             await self.outbound.post_replies(sender.address, outcome.replies)
             await self.done(outcome)

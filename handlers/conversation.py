@@ -218,6 +218,7 @@ class StepView:
     max_files: int | None = None  # photos still to take on a photo step
     typed: bool = False  # a choice that also takes words (a search, a place not listed), sent as text
     can_go_back: bool = False
+    discreet: bool = False  # an anonymous answer: see Flow.discreet
     back: str = ""
     cancel: str = ""
 

@@ -274,6 +274,7 @@ class Houqin:
         prompt: Renderable = await step.dynamic_prompt(ctx) if step.dynamic_prompt is not None else step.prompt
         view = StepView(
             flow=flow.name,
+            discreet=flow.discreet,
             flow_title=flow.title.render(locale),
             step=step.key,
             kind="text",

@@ -74,6 +74,7 @@ class SlackPerson:
     name: str
     errors: dict[str, str] = field(default_factory=dict)
     last: httpx.Response | None = None
+    submitted: list[JSON] = field(default_factory=list)  # every modal page as it was sent back
 
     @classmethod
     def of(cls, world: SlackWorld, user_id: str, name: str, locale: str = "zh-CN") -> SlackPerson:
@@ -284,13 +285,15 @@ class SlackPerson:
         if words is not None:
             values["words"] = {"value": words}
         state = {"values": values}
+        submitted: JSON = {**view.view, "id": view.id, "hash": view.hash, "team_id": "T1", "state": state}
+        self.submitted.append(submitted)
         payload = {
             "type": "view_submission",
             "team": {"id": "T1"},
             "user": {"id": self.user_id, "username": self.user_id.lower(), "team_id": "T1"},
             "api_app_id": "A1",
             "trigger_id": self.api.new_trigger(self.user_id),
-            "view": {**view.view, "id": view.id, "hash": view.hash, "team_id": "T1", "state": state},
+            "view": submitted,
         }
         # Slack applies the page's response action as soon as it has it, before anything the app
         # does afterwards (a late views.update), so the work it started is waited for after.

@@ -89,7 +89,10 @@ def retired(blocks: Sequence[JSON], chosen: str | None) -> list[JSON]:
 
 
 def metadata(step: StepView) -> str:
-    return json.dumps({"v": step.version, "k": step.kind, "f": step.flow, "s": step.step, "skip": step.skip})
+    meta: JSON = {"v": step.version, "k": step.kind, "f": step.flow, "s": step.step, "skip": step.skip}
+    if step.discreet:
+        meta["d"] = 1
+    return json.dumps(meta)
 
 
 def step_modal(step: StepView, locale: str, notes: Sequence[str] = ()) -> JSON:

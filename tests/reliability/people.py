@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from random import Random
 
-from handlers.i18n import translate
+from handlers.i18n import catalog, translate
 from handlers.repair import CATEGORIES
 from handlers.rules import URGENCIES
 from storage.demo import BUILDINGS
@@ -26,7 +26,7 @@ from tests.reliability.harness import Transport
 ZH = "zh_CN"
 NUMBER = re.compile(r"R-\d{4}-\d{6}")
 STEP = re.compile(r"s\d+:")
-CONFIRMED = translate(ZH, "repair.submitted").split("{number}")[0]  # "✅ 报修已提交，单号 "
+CONFIRMED = catalog(ZH)["repair.submitted"].split("{number}")[0]  # "✅ 报修已提交，单号 "
 ASK_DESCRIPTION = translate(ZH, "repair.ask_description")
 SKIP = translate(ZH, "dialog.button.skip")
 SUBMIT = translate(ZH, "dialog.button.submit")

@@ -7,10 +7,20 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from handlers.i18n import Msg
+
+# What a file import's parser makes of the file's bytes (catalog entries, a survey definition).
+Parsed = TypeVar("Parsed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,40 +194,37 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
 
 def import_catalog(settings: Settings, path: Path) -> int:
     """`houqin supply import FILE`: the same rules as /stock import; nothing is imported if a line is wrong."""
-    from handlers.stock import ImportProblems, parse_catalog
+    from handlers.i18n import msg
+    from handlers.stock import apply_import, parse_catalog
 
-    try:
-        content = path.read_bytes()
-    except OSError as problem:
-        print(f"houqin: cannot read {path}: {problem.strerror or problem}", file=sys.stderr)
-        return 2
-    try:
-        entries = parse_catalog(path.name, content)
-    except ImportProblems as problems:
-        print(problems.message().render(settings.default_locale), file=sys.stderr)
-        return 1
-    return asyncio.run(store_catalog(settings, entries))
+    async def store(session: AsyncSession, entries: list[dict[str, Any]], now: datetime) -> Msg:
+        done = await apply_import(session, entries, None, now)
+        return msg("stock.import.done", added=done.added, updated=done.updated)
 
-
-async def store_catalog(settings: Settings, entries: list[dict[str, Any]]) -> int:
-    from handlers.i18n import translate
-    from handlers.stock import apply_import
-    from storage.db import Database
-    from storage.models import utcnow
-
-    db = Database(settings.database_url)
-    try:
-        async with db.unit_of_work() as session:
-            done = await apply_import(session, entries, None, utcnow())
-    finally:
-        await db.dispose()
-    print(translate(settings.default_locale, "stock.import.done", added=done.added, updated=done.updated))
-    return 0
+    return import_file(settings, path, parse_catalog, store)
 
 
 def import_survey(settings: Settings, path: Path) -> int:
     """`houqin survey import FILE`: the same checks as /survey import, each problem with its line."""
-    from handlers.survey_definitions import DefinitionProblems, parse
+    from handlers.survey_definitions import Definition, parse
+    from handlers.surveys import imported, store_definition
+
+    async def store(session: AsyncSession, definition: Definition, now: datetime) -> Msg:
+        return imported(await store_definition(session, definition, None, now))
+
+    return import_file(settings, path, parse, store)
+
+
+def import_file(
+    settings: Settings,
+    path: Path,
+    parse: Callable[[str, bytes], Parsed],
+    store: Callable[[AsyncSession, Parsed, datetime], Awaitable[Msg]],
+) -> int:
+    """Read and check a file the way its chat command does, and store it only if every line is right:
+    2 if it cannot be read, 1 with its problems, 0 with what was stored (in the default language)."""
+    from handlers.stock import ImportProblems
+    from handlers.survey_definitions import DefinitionProblems
 
     try:
         content = path.read_bytes()
@@ -225,23 +232,24 @@ def import_survey(settings: Settings, path: Path) -> int:
         print(f"houqin: cannot read {path}: {problem.strerror or problem}", file=sys.stderr)
         return 2
     try:
-        definition = parse(path.name, content)
-    except DefinitionProblems as problems:
+        parsed = parse(path.name, content)
+    except (ImportProblems, DefinitionProblems) as problems:
         print(problems.message().render(settings.default_locale), file=sys.stderr)
         return 1
-    return asyncio.run(store_survey(settings, definition))
+    return asyncio.run(store_file(settings, parsed, store))
 
 
-async def store_survey(settings: Settings, definition: Any) -> int:
-    from handlers.surveys import imported, store_definition
+async def store_file(
+    settings: Settings, parsed: Parsed, store: Callable[[AsyncSession, Parsed, datetime], Awaitable[Msg]]
+) -> int:
     from storage.db import Database
     from storage.models import utcnow
 
     db = Database(settings.database_url)
     try:
         async with db.unit_of_work() as session:
-            survey = await store_definition(session, definition, None, utcnow())
-            said = imported(survey).render(settings.default_locale)
+            # Rendered while the session is open: the message may read what was just stored.
+            said = (await store(session, parsed, utcnow())).render(settings.default_locale)
     finally:
         await db.dispose()
     print(said)

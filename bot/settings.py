@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.i18n import LOCALES
@@ -99,48 +100,43 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
-    @field_validator("telegram_bot_token", "telegram_webhook_secret", "telegram_webhook_url", "telegram_bot_username")
+    @field_validator(
+        "telegram_bot_token",
+        "telegram_webhook_secret",
+        "telegram_webhook_url",
+        "telegram_bot_username",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "survey_secret",
+    )
     @classmethod
     def _blank_is_absent(cls, value: str | None) -> str | None:
+        # Runs before the checks below: they see a stripped value or None.
         return value.strip() or None if value is not None else None
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @field_validator("slack_bot_token", "slack_app_token")
     @classmethod
-    def _slack_blank_is_absent(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
-
-    @field_validator("slack_bot_token")
-    @classmethod
-    def _slack_bot_token(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("xoxb-"):
-            raise ValueError("must be a bot token starting with xoxb- (OAuth & Permissions)")
-        return value
-
-    @field_validator("slack_app_token")
-    @classmethod
-    def _slack_app_token(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("xapp-"):
-            raise ValueError("must be an app-level token starting with xapp- (Basic Information)")
+    def _slack_token_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        prefix, what, where = SLACK_TOKENS[info.field_name or ""]
+        if value is not None and not value.startswith(prefix):
+            raise ValueError(f"must be {what} starting with {prefix} ({where})")
         return value
 
     @field_validator("slack_api_base_url")
     @classmethod
     def _slack_api(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
         # slack_sdk joins method names onto it, so it must end with a slash.
-        return value.rstrip("/") + "/"
+        return http_url(value) + "/"
 
     @field_validator("survey_secret")
     @classmethod
     def _long_enough_secret(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if len(value.strip()) < 32:
+        if value is not None and len(value) < 32:
             raise ValueError(
                 "must be at least 32 characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
             )
-        return value.strip()
+        return value
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -153,9 +149,7 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value)
 
     @field_validator("default_locale")
     @classmethod
@@ -173,50 +167,17 @@ class Settings(BaseSettings):
             raise ValueError("is not an IANA time zone such as Asia/Shanghai") from exc
         return value
 
-    @field_validator("admins")
+    @field_validator("admins", "sla_hours", "digest_weekday", "digest_time", "quiet_hours", "working_days")
     @classmethod
-    def _admin_list(cls, value: str) -> str:
-        parse_admins(value)
-        return value
-
-    @field_validator("sla_hours")
-    @classmethod
-    def _sla(cls, value: str) -> str:
-        parse_sla(value)
-        return value
-
-    @field_validator("digest_weekday")
-    @classmethod
-    def _weekday(cls, value: str) -> str:
-        parse_weekday(value)
-        return value
-
-    @field_validator("digest_time")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        parse_time(value)
-        return value
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet(cls, value: str) -> str:
-        parse_quiet_hours(value)
-        return value
-
-    @field_validator("working_days")
-    @classmethod
-    def _working_days(cls, value: str) -> str:
-        parse_working_days(value)
+    def _parses(cls, value: str, info: ValidationInfo) -> str:
+        # Kept as written and parsed where used; parsed here too so a typo stops the start, not a job.
+        PARSERS[info.field_name or ""](value)
         return value
 
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value) if value is not None and value.strip() else None
 
     @property
     def rules(self) -> RepairRules:
@@ -307,6 +268,29 @@ def parse_admins(value: str) -> tuple[AdminAccount, ...]:
             raise ValueError(f"entry {item!r} should look like telegram:123 or slack:U456")
         accounts.append(AdminAccount(channel, external_id))
     return tuple(accounts)
+
+
+# The settings kept as text that must parse: the parser raises ValueError saying what is wrong.
+PARSERS: dict[str, Callable[[str], object]] = {
+    "admins": parse_admins,
+    "sla_hours": parse_sla,
+    "digest_weekday": parse_weekday,
+    "digest_time": parse_time,
+    "quiet_hours": parse_quiet_hours,
+    "working_days": parse_working_days,
+}
+# Each Slack token's prefix, and what it is and where Slack shows it.
+SLACK_TOKENS = {
+    "slack_bot_token": ("xoxb-", "a bot token", "OAuth & Permissions"),
+    "slack_app_token": ("xapp-", "an app-level token", "Basic Information"),
+}
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL without its trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
 
 
 class SettingsError(Exception):

@@ -3,11 +3,13 @@
 Per delivery: record its key (a duplicate stops here), resolve the person, load their dialog
 state, act on the command, button, text or photo, save the state, commit. The state row carries a
 version that SQLAlchemy checks on every UPDATE, so when two processes answer for the same person
-one of them retries against what the other wrote.
+one of them retries against what the other wrote. Files an action leaves for after the commit
+(Action.later: charts, big exports) are made then, with no transaction open, and kept in a short one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import Callable, Sequence
@@ -21,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers import menu, org_settings
+from handlers import files, menu, org_settings
 from handlers.conversation import (
     MAX_TEXT,
     Button,
@@ -95,6 +97,8 @@ class Turn:
     discreet: bool = False
     rules: RepairRules = field(default_factory=RepairRules)
     supply: SupplyRules = field(default_factory=SupplyRules)
+    # Files to make after the commit (Action.later), each with the index in `texts` of its reply.
+    later: list[tuple[int, files.Later]] = field(default_factory=list)
 
     def say(
         self, text: Renderable | str, buttons: tuple[tuple[Button, ...], ...] = (), files: tuple[FileOut, ...] = ()
@@ -153,7 +157,7 @@ class Houqin:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.db.unit_of_work() as session:
-                    return await self._handle_once(session, inbound)
+                    outcome, turn = await self._handle_once(session, inbound)
             except IntegrityError:
                 # Either this delivery was handled already (by us or another process), or two
                 # processes raced to create the same person or state row: look, then retry.
@@ -165,7 +169,27 @@ class Houqin:
                 log.info("dialog of %s changed under us; retrying", inbound.sender.external_id)
                 if attempt == ATTEMPTS:
                     raise
+            else:
+                return await self._make_later(outcome, turn)
         raise AssertionError("unreachable")
+
+    async def _make_later(self, outcome: Outcome, turn: Turn) -> Outcome:
+        """After the commit, the files an action left for later: each made in a worker thread while no
+        transaction is open, then kept, added to its reply and to the stored outcome in a short one."""
+        if not turn.later:
+            return outcome
+        made = [(index, later, await asyncio.to_thread(later.make)) for index, later in turn.later]
+        async with self.db.unit_of_work() as session:
+            for index, later, content in made:
+                kept = await files.keep(session, turn.person.id, later.name, later.content_type, content, turn.now)
+                reply = outcome.replies[index]
+                outcome.replies[index] = replace(reply, files=(*reply.files, kept))
+            await session.execute(
+                update(ProcessedDelivery)
+                .where(ProcessedDelivery.id == outcome.delivery_id)
+                .values(outcome=stored(outcome))
+            )
+        return outcome
 
     async def earlier_outcome(self, inbound: Inbound) -> Outcome | None:
         async with self.db.unit_of_work() as session:
@@ -322,7 +346,7 @@ class Houqin:
             )
         return replace(view, prompt=prompt.render(locale))
 
-    async def _handle_once(self, session: AsyncSession, inbound: Inbound) -> Outcome:
+    async def _handle_once(self, session: AsyncSession, inbound: Inbound) -> tuple[Outcome, Turn]:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
         session.add(delivery)
         await session.flush()
@@ -372,10 +396,8 @@ class Houqin:
             problem=turn.problem.render(turn.locale) if turn.problem else None,
         )
         outcome.discreet = turn.discreet
-        delivery.outcome = outcome.to_record()
-        if turn.discreet:
-            delivery.outcome["chosen"] = None
-        return outcome
+        delivery.outcome = stored(outcome)
+        return outcome, turn
 
     # --- dispatch -------------------------------------------------------------------------------
 
@@ -513,8 +535,9 @@ class Houqin:
         said = len(action.say)
         for index, (text, rows) in enumerate(action.say, start=1):
             turn.say(text, self._rows(turn, rows), action.files if index == said else ())
-        if action.files and not said:
+        if (action.files or action.later) and not said:
             turn.say("", files=action.files)
+        turn.later += [(len(turn.texts) - 1, later) for later in action.later]
         turn.toast = action.toast or turn.toast
         turn.on_card = turn.on_card or action.on_card
         turn.discreet = turn.discreet or action.discreet
@@ -911,6 +934,14 @@ class Houqin:
 
     def _menu_buttons(self, turn: Turn) -> tuple[tuple[Button, ...], ...]:
         return menu.menu_buttons(self.listed, turn.locale)
+
+
+def stored(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as kept with its delivery, for a redelivery: a discreet one without the choice."""
+    record = outcome.to_record()
+    if outcome.discreet:
+        record["chosen"] = None
+    return record
 
 
 def forget_pages(data: Data, keys: Sequence[str]) -> None:

@@ -2,11 +2,15 @@
 
 A use case keeps the bytes in the attachments table inside its unit of work and says the returned
 ``FileOut`` (``Action.files``, ``Notice.files``); the channel fetches the bytes by id when it sends,
-so a redelivered answer or a notice sent late still has its file.
+so a redelivered answer or a notice sent late still has its file. Bytes that take CPU to make (a
+chart, a big spreadsheet) are left for after the commit instead (``Later`` in ``Action.later``),
+so no transaction, and on SQLite not the single write lock, is held while they are made.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -26,6 +30,16 @@ PNG = "image/png"
 
 class FileTooBig(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Later:
+    """A file for the person who asked, whose bytes the engine makes once the delivery has committed:
+    `make` runs in a worker thread and touches no database (it works on what was read before)."""
+
+    name: str
+    content_type: str
+    make: Callable[[], bytes]
 
 
 async def keep(

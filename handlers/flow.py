@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import DocumentIn, FileOut, PhotoIn
+from handlers.files import Later
 from handlers.i18n import Msg, Renderable, msg
 from handlers.rules import RepairRules, SupplyRules
 from storage.models import Person
@@ -261,6 +262,8 @@ class Action:
     discreet: bool = False
     # Files sent with the last thing said (an export, a chart); see handlers/files.py.
     files: tuple[FileOut, ...] = ()
+    # Files sent after those, made once the transaction has committed (CPU-bound: charts, big exports).
+    later: tuple[Later, ...] = ()
 
 
 Handler = Callable[[StepContext, str], Awaitable[Action]]

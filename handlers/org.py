@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -87,11 +88,11 @@ async def org_command(ctx: StepContext, args: str) -> Action:
     except Refused as refused:
         return said(refused.reason)
     if what == "dept add" and len(words) >= 4:
-        return await add_department(ctx, words[2], words[3], " ".join(words[4:]) or words[3])
+        return await add_unit(ctx, DEPARTMENT, words[2], words[3], " ".join(words[4:]) or words[3])
     if what == "dept rename" and len(words) >= 4:
         return await rename_department(ctx, words[2], words[3], " ".join(words[4:]) or None)
     if what == "building add" and len(words) >= 4:
-        return await add_building(ctx, words[2], words[3], " ".join(words[4:]) or words[3])
+        return await add_unit(ctx, BUILDING, words[2], words[3], " ".join(words[4:]) or words[3])
     if what == "room add" and len(words) >= 5:
         return await add_room(ctx, words[2], words[3], words[4], " ".join(words[5:]) or words[4])
     return said(msg("org.usage"))
@@ -143,18 +144,51 @@ def names_problem(zh: str, en: str) -> Msg | None:
     return None
 
 
-async def add_department(ctx: StepContext, code: str, zh: str, en: str) -> Action:
-    code = code.lower()
-    if not DEPARTMENT_CODE.match(code):
+@dataclass(frozen=True)
+class Unit:
+    """What /org adds by code and two names: a department or a building."""
+
+    kind: str  # as audit records name it
+    model: type[Department] | type[Building]
+    code: re.Pattern[str]
+    normal: Callable[[str], str]  # the case its codes are kept in
+    exists: str
+    added: str
+    action: str  # the audit action
+
+
+DEPARTMENT = Unit(
+    "department",
+    Department,
+    DEPARTMENT_CODE,
+    str.lower,
+    "org.error.department_exists",
+    "org.done.department_add",
+    action="org.department_add",
+)
+BUILDING = Unit(
+    "building",
+    Building,
+    PLACE_CODE,
+    str.upper,
+    "org.error.building_exists",
+    "org.done.building_add",
+    action="org.building_add",
+)
+
+
+async def add_unit(ctx: StepContext, unit: Unit, code: str, zh: str, en: str) -> Action:
+    code = unit.normal(code)
+    if not unit.code.match(code):
         return said(msg("org.error.bad_code", code=code[:40]))
     if problem := names_problem(zh, en):
         return said(problem)
-    if await ctx.session.scalar(select(Department.id).where(Department.code == code)) is not None:
-        return said(msg("org.error.department_exists", code=code))
-    ctx.session.add(Department(code=code, name_zh=zh, name_en=en))
+    if await ctx.session.scalar(select(unit.model.id).where(unit.model.code == code)) is not None:
+        return said(msg(unit.exists, code=code))
+    ctx.session.add(unit.model(code=code, name_zh=zh, name_en=en))
     await ctx.session.flush()
-    done(ctx, action="org.department_add", record=f"department:{code}", name_zh=zh, name_en=en)
-    return said(msg("org.done.department_add", code=code, name=Label(zh, en)))
+    done(ctx, action=unit.action, record=f"{unit.kind}:{code}", name_zh=zh, name_en=en)
+    return said(msg(unit.added, code=code, name=Label(zh, en)))
 
 
 async def rename_department(ctx: StepContext, code: str, zh: str, en: str | None) -> Action:
@@ -178,20 +212,6 @@ async def rename_department(ctx: StepContext, code: str, zh: str, en: str | None
     return said(
         msg("org.done.department_rename", code=department.code, name=Label(department.name_zh, department.name_en))
     )
-
-
-async def add_building(ctx: StepContext, code: str, zh: str, en: str) -> Action:
-    code = code.upper()
-    if not PLACE_CODE.match(code):
-        return said(msg("org.error.bad_code", code=code[:40]))
-    if problem := names_problem(zh, en):
-        return said(problem)
-    if await ctx.session.scalar(select(Building.id).where(Building.code == code)) is not None:
-        return said(msg("org.error.building_exists", code=code))
-    ctx.session.add(Building(code=code, name_zh=zh, name_en=en))
-    await ctx.session.flush()
-    done(ctx, action="org.building_add", record=f"building:{code}", name_zh=zh, name_en=en)
-    return said(msg("org.done.building_add", code=code, name=Label(zh, en)))
 
 
 async def add_room(ctx: StepContext, building_code: str, code: str, zh: str, en: str) -> Action:

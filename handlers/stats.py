@@ -6,11 +6,13 @@ overdue now; requisitions submitted, handed out and rejected. Days are the organ
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import func, select
 
 from handlers import authz, files
 from handlers.adminkit import BadPeriod, parse_period, said
-from handlers.charts import Chart, Series, draw
+from handlers.charts import Chart, Series, render
 from handlers.flow import Action, StepContext
 from handlers.i18n import msg, translate
 from handlers.refusals import Refused
@@ -87,7 +89,5 @@ async def stats_command(ctx: StepContext, args: str) -> Action:
             Series(translate(ctx.locale, "stats.chart.resolved"), [resolved.get(c, 0) for c in CATEGORIES]),
         ],
     )
-    picture = await files.keep(
-        session, ctx.person.id, f"stats-{period.compact}.png", files.PNG, await draw(chart), ctx.now
-    )
-    return Action(say=((text, ()),), files=(picture,))
+    picture = files.Later(f"stats-{period.compact}.png", files.PNG, partial(render, chart))
+    return Action(say=((text, ()),), later=(picture,))

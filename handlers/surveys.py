@@ -825,22 +825,17 @@ ANSWER = Flow(
             columns=1,
             then=answered,
         ),
-        TextStep(
-            "text",
-            msg("survey.answer.title"),
-            when=asking("text"),
-            dynamic_prompt=question_prompt,
-            max_length=1000,
-            then=answered,
-        ),
-        TextStep(
-            "text_optional",
-            msg("survey.answer.title"),
-            when=asking("text_optional"),
-            dynamic_prompt=question_prompt,
-            max_length=1000,
-            optional=True,
-            then=answered,
+        *(
+            TextStep(
+                kind,
+                msg("survey.answer.title"),
+                when=asking(kind),
+                dynamic_prompt=question_prompt,
+                max_length=1000,
+                optional=kind == "text_optional",  # offers Skip
+                then=answered,
+            )
+            for kind in ("text", "text_optional")
         ),
         ConfirmStep("confirm", msg("survey.answer.confirm"), when=asking("end"), summary=answers_summary),
     ),

@@ -18,7 +18,8 @@ from handlers.rules import RepairRules
 from handlers.tickets import is_overdue, overdue
 from jobs.scheduler import auto_close
 from storage.db import Database
-from storage.models import AuditEntry, Person, PersonRole, Room, Ticket, TicketFollower
+from storage.models import AuditEntry, PersonRole, Ticket
+from tests.tickets import person_id, ticket_in_room_201
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
@@ -67,37 +68,17 @@ async def houqin(db: Database) -> Houqin:
     return Houqin(db, AREAS, "zh_CN", SHANGHAI, clock=lambda: NOW)
 
 
-async def person_id(db: Database, key: str) -> int:
-    async with db.unit_of_work() as session:
-        found = await session.scalar(select(Person.id).where(Person.demo_key == key))
-        assert found is not None
-        return found
-
-
 async def a_ticket(db: Database, status: str, assignee: str | None = "zhao.lei", category: str = "electrical") -> int:
-    reporter, follower = await person_id(db, "wang.fang"), await person_id(db, "li.na")
-    assignee_id = await person_id(db, assignee) if assignee else None
-    async with db.unit_of_work() as session:
-        room = await session.scalar(select(Room).where(Room.code == "201"))
-        assert room is not None
-        ticket = Ticket(
-            reporter_id=reporter,
-            category=category,
-            room_id=room.id,
-            building_id=room.building_id,
-            description="灯不亮",
-            urgency="high",
-            status=status,
-            channel="web",
-            assignee_id=assignee_id,
-            created_at=NOW - timedelta(hours=2),
-            due_at=NOW + timedelta(hours=22),
-        )
-        session.add(ticket)
-        await session.flush()
-        ticket.number = f"R-2026-{ticket.id:06d}"
-        session.add(TicketFollower(ticket_id=ticket.id, person_id=follower))
-        return ticket.id
+    stored = await ticket_in_room_201(
+        db,
+        status=status,
+        assignee=assignee,
+        category=category,
+        followers=("li.na",),
+        created=NOW - timedelta(hours=2),
+        due=NOW + timedelta(hours=22),
+    )
+    return stored.id
 
 
 async def press(houqin: Houqin, key: str, payload: str) -> Outcome:

@@ -9,9 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.service import AREAS, Service, build_service
-from bot.settings import load_settings
 from handlers import files
 from handlers.charts import Chart, Series, render
 from handlers.flow import Action, Area, StepContext
@@ -22,6 +20,7 @@ from storage.models import ChannelAccount, utcnow
 from tests.dialog.conftest import telegram_settings
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.web_person import WebPerson
+from tests.dialog.web_person import browser_chat as web_chat
 from tests.fakes.telegram_api import FakeBotAPI
 
 CHART = render(Chart("本周报修", ["周一", "周二"], [Series("新报修", [3, 5])]))
@@ -79,12 +78,8 @@ async def test_a_notice_brings_its_file_along(db: Database, bot_api: FakeBotAPI,
 
 @pytest.fixture
 async def browser_chat(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings(database_url=db.url, demo_mode=True, web_enabled=True, telegram_bot_token="")
-    service = build_service(settings, areas=(*AREAS, WEEK))
-    transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
+    async with web_chat(db, (*AREAS, WEEK)) as client:
         yield client
-    await service.db.dispose()
 
 
 @pytest.fixture

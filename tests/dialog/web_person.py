@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from bot.app import create_app
+from bot.service import build_service
+from bot.settings import load_settings
+from handlers.flow import Area
+from storage.db import Database
+
+
+@asynccontextmanager
+async def browser_chat(db: Database, areas: Sequence[Area]) -> AsyncIterator[httpx.AsyncClient]:
+    """The browser chat's HTTP API (demo mode) of a Houqin doing what `areas` do, served in-process."""
+    settings = load_settings(database_url=db.url, demo_mode=True, web_enabled=True, telegram_bot_token="")
+    service = build_service(settings, areas=tuple(areas))
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
+        yield client
+    await service.db.dispose()
 
 
 @dataclass

@@ -17,12 +17,12 @@ from storage.models import (
     Requisition,
     RequisitionEvent,
     RequisitionLine,
-    Room,
     Send,
     StockMovement,
     SupplyItem,
-    Ticket,
 )
+from tests.tickets import person_id as person_id  # the jobs tests take it from here
+from tests.tickets import ticket_in_room_201
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SCHEDULE = Schedule(SHANGHAI)  # mon-fri, quiet 21:00-08:00, digest Monday 08:00, escalate after 24 h
@@ -41,13 +41,6 @@ class Clock:
         return self.now
 
 
-async def person_id(db: Database, key: str) -> int:
-    async with db.unit_of_work() as session:
-        found = await session.scalar(select(Person.id).where(Person.demo_key == key))
-        assert found is not None, key
-        return found
-
-
 async def ticket(
     db: Database,
     *,
@@ -62,31 +55,19 @@ async def ticket(
     rating: int | None = None,
 ) -> str:
     """A ticket opened at `created`, due `takes` later; returns its number."""
-    reporter_id = await person_id(db, reporter)
-    assignee_id = await person_id(db, assignee) if assignee else None
-    async with db.unit_of_work() as session:
-        room = await session.scalar(select(Room).where(Room.code == "201"))
-        assert room is not None
-        found = Ticket(
-            reporter_id=reporter_id,
-            category=category,
-            room_id=room.id,
-            building_id=room.building_id,
-            description="灯不亮",
-            urgency="high",
-            status=status,
-            channel="web",
-            assignee_id=assignee_id,
-            created_at=created,
-            due_at=created + takes,
-            resolved_at=resolved,
-            closed_at=closed,
-            rating=rating,
-        )
-        session.add(found)
-        await session.flush()
-        found.number = f"R-2026-{found.id:06d}"
-        return found.number
+    stored = await ticket_in_room_201(
+        db,
+        reporter=reporter,
+        assignee=assignee,
+        category=category,
+        status=status,
+        created=created,
+        due=created + takes,
+        resolved=resolved,
+        closed=closed,
+        rating=rating,
+    )
+    return stored.number
 
 
 async def requisition(

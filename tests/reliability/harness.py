@@ -3,6 +3,7 @@ restarted, a fake Bot API that can stall, fail or kill at a chosen call, a read-
 processed_deliveries, and the two ways an update reaches Houqin (polling, webhook POST).
 
 Everything talks to 127.0.0.1 only, on ports the kernel hands out, and every wait is bounded.
+At the end: what the hostile-input and forged-request tests share (random conversations, refusals).
 """
 
 from __future__ import annotations
@@ -22,16 +23,30 @@ from pathlib import Path
 from random import Random
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot.service import AREAS
+from handlers.conversation import Inbound, Kind, Outcome, PhotoIn, Sender
+from handlers.engine import Houqin
 from handlers.outbox import GIVE_UP_AFTER
 from storage.db import Database
-from storage.models import ChannelAccount, Department, OutboxMessage, Person, PersonRole, ProcessedDelivery
+from storage.models import (
+    AuditEntry,
+    ChannelAccount,
+    Department,
+    OutboxMessage,
+    Person,
+    PersonRole,
+    ProcessedDelivery,
+)
 from tests.fakes.telegram_api import FakeBotAPI, FakeUser, JSONDict
 
 HOUQIN = str(Path(sys.executable).with_name("houqin"))
@@ -550,3 +565,151 @@ class Counts:
 
     def line(self) -> str:
         return f"{self.title}: " + ", ".join(f"{key}={value}" for key, value in self.values.items())
+
+
+# --- hostile input: random conversations with the core --------------------------------------------------
+
+# A conversation Hypothesis made up: (kind of input, its value) pairs; a test's own kinds ("offered")
+# stand for moves it resolves against what is on screen.
+Script = list[tuple[object, object]]
+
+
+def seed_demo(database_url: str) -> None:
+    from storage.demo import seed
+
+    async def run() -> None:
+        db = Database(database_url)
+        try:
+            async with db.unit_of_work() as session:
+                await seed(session)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def hostile_inbound(sender: Sender, kind: Kind, value: object, key: str) -> Inbound:
+    if kind is Kind.COMMAND:
+        return Inbound(sender, kind, key, command=str(value))
+    if kind is Kind.PHOTO:
+        assert isinstance(value, PhotoIn)
+        return Inbound(sender, kind, key, photo=value)
+    return Inbound(sender, kind, key, text="" if value is None else str(value))
+
+
+def on_screen(outcome: Outcome) -> list[str]:
+    """The payloads of the buttons under an outcome's replies, in order."""
+    return [b.payload for r in outcome.replies for row in r.buttons for b in row]
+
+
+@dataclass
+class Tried:
+    examples: int = 0
+    inputs: int = 0
+    kept: int = 0  # what the last check found stored
+
+
+def hostile_conversations(
+    database_url: str,
+    scripts: SearchStrategy[Script],
+    max_examples: int,
+    play: Callable[[Houqin, Database, Script], Awaitable[list[Outcome]]],
+    check: Callable[[Database], Awaitable[int]],
+) -> Tried:
+    """Hypothesis plays `scripts` to the core: every message gets an answer, none is blank, every button
+    fits Telegram's 64 bytes, and after each conversation `check` finds what was stored whole."""
+    tried = Tried()
+
+    # Hypothesis drives a synchronous test; each example runs its conversation on a private loop.
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(script=scripts)
+    def conversation(script: Script) -> None:
+        async def run() -> None:
+            db = Database(database_url)
+            try:
+                houqin = Houqin(db, AREAS, "zh_CN", ZoneInfo("Asia/Shanghai"))
+                outcomes = await play(houqin, db, script)
+                for outcome in outcomes:
+                    assert outcome.duplicate or outcome.replies, "every message gets an answer"
+                    assert all(r.text.strip() for r in outcome.replies)
+                    assert all(len(b.payload.encode()) <= 64 for r in outcome.replies for row in r.buttons for b in row)
+                tried.kept = await check(db)
+            finally:
+                await db.dispose()
+
+        asyncio.run(run())
+        tried.inputs += len(script) + 1
+        tried.examples += 1
+
+    conversation()
+    return tried
+
+
+# --- forged requests: refused before any work -----------------------------------------------------------
+
+# Far above any real request (a Telegram text is at most 4096 characters), far below what would strain the test.
+OVERSIZED = 2 * 1024 * 1024
+CLOSED = 0  # see post_refusable
+
+
+async def post_refusable(http: httpx.AsyncClient, url: str, content: bytes, headers: Mapping[str, str]) -> int:
+    """The status, or CLOSED when the server answered and closed before an oversized body was all sent
+    (a refusal without reading it: the client then cannot always read the answer)."""
+    # A connection per request: after an unhandled exception uvicorn drops the connection it used.
+    try:
+        response = await http.post(url, content=content, headers={**headers, "connection": "close"}, timeout=60)
+    except httpx.TransportError:
+        if len(content) < OVERSIZED:
+            raise
+        return CLOSED
+    return response.status_code
+
+
+async def footprint_of(db: Database, channel: str) -> tuple[int, int, int]:
+    """(delivery rows, the channel's accounts, audit entries)"""
+    async with db.unit_of_work() as session:
+        deliveries = await session.scalar(select(func.count()).select_from(ProcessedDelivery))
+        accounts = await session.scalar(
+            select(func.count()).select_from(ChannelAccount).where(ChannelAccount.channel == channel)
+        )
+        audit = await session.scalar(select(func.count()).select_from(AuditEntry))
+    return int(deliveries or 0), int(accounts or 0), int(audit or 0)
+
+
+# (what the request is, its body, what authenticates it, the status it must get)
+Forgery = tuple[str, bytes, object, int]
+
+
+@dataclass
+class Refusals:
+    requests: int
+    wrong: list[str]  # "what: status got, want status"
+    before: tuple[int, int, int]  # footprint before the first request
+    after: tuple[int, int, int]  # and after the last
+
+    def counts(self, title: str, calls_name: str, calls: int, began: float) -> Counts:
+        return Counts(
+            title,
+            {
+                "requests": self.requests,
+                "refused_as_expected": self.requests - len(self.wrong),
+                "rows_written": sum(self.after) - sum(self.before),
+                calls_name: calls,
+                "seconds": round(time.monotonic() - began, 1),
+            },
+        )
+
+
+async def send_forgeries(
+    post: Callable[[bytes, Any], Awaitable[int]],
+    footprint_now: Callable[[], Awaitable[tuple[int, int, int]]],
+    forgeries: Sequence[Forgery],
+) -> Refusals:
+    """Each forged request in turn, and the footprint around them all; an oversized body may be CLOSED."""
+    before = await footprint_now()
+    wrong = []
+    for name, body, credentials, expected in forgeries:
+        status = await post(body, credentials)
+        if status != expected and not (status == CLOSED and len(body) >= OVERSIZED):
+            wrong.append(f"{name}: {status}, want {expected}")
+    return Refusals(len(forgeries), wrong, before, await footprint_now())

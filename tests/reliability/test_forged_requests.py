@@ -14,28 +14,28 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import AuditEntry, ChannelAccount, ProcessedDelivery
 from tests.reliability.conftest import Variant
 from tests.reliability.harness import (
+    CLOSED,
+    OVERSIZED,
     SECRET,
     SECRET_HEADER,
     WEBHOOK_PATH,
     Counts,
+    Forgery,
     HouqinProcess,
     Launch,
     ObservedBotAPI,
+    footprint_of,
+    post_refusable,
+    send_forgeries,
     start_webhook,
     webhook_env,
 )
 
 pytestmark = pytest.mark.reliability
-
-# Far above any real update (text is at most 4096 characters), far below what would strain the test.
-OVERSIZED = 2 * 1024 * 1024
-CLOSED = 0  # see Webhook.post
 
 
 @dataclass
@@ -51,32 +51,17 @@ class Webhook:
         return f"{self.houqin.base_url}{WEBHOOK_PATH}"
 
     async def post(self, content: bytes, secret: str | None) -> int:
-        """The status, or CLOSED when the server answered and closed before the body was all sent (a
-        refusal without reading it: the client then cannot always read the answer)."""
-        # A connection per request: after an unhandled exception uvicorn drops the connection it used.
-        headers = {"content-type": "application/json", "connection": "close"}
+        headers = {"content-type": "application/json"}
         if secret is not None:
             headers[SECRET_HEADER] = secret
-        try:
-            response = await self.http.post(self.url, content=content, headers=headers, timeout=60)
-        except httpx.TransportError:
-            if len(content) < OVERSIZED:
-                raise
-            return CLOSED
-        return response.status_code
+        return await post_refusable(self.http, self.url, content, headers)
 
     def calls_since_start(self) -> list[str]:
         return [name for name, _ in self.api.calls[self.calls_at_start :]]
 
     async def footprint(self) -> tuple[int, int, int]:
         """(delivery rows, Telegram accounts, audit entries)"""
-        async with self.db.unit_of_work() as session:
-            deliveries = await session.scalar(select(func.count()).select_from(ProcessedDelivery))
-            accounts = await session.scalar(
-                select(func.count()).select_from(ChannelAccount).where(ChannelAccount.channel == "telegram")
-            )
-            audit = await session.scalar(select(func.count()).select_from(AuditEntry))
-        return int(deliveries or 0), int(accounts or 0), int(audit or 0)
+        return await footprint_of(self.db, "telegram")
 
 
 @pytest.fixture
@@ -101,7 +86,7 @@ async def test_forged_webhook_requests_are_refused_before_any_work(
     began = time.monotonic()
     genuine = update_json(webhook, 9101)
     big = update_json(webhook, 9102, "x" * OVERSIZED)
-    cases = [
+    cases: list[Forgery] = [
         ("wrong secret", genuine, "wrong-secret", 403),
         ("missing secret", genuine, None, 403),
         ("empty secret", genuine, "", 403),
@@ -112,30 +97,14 @@ async def test_forged_webhook_requests_are_refused_before_any_work(
         ("not JSON", b"{not json", SECRET, 400),
         ("JSON without update_id", b"{}", SECRET, 400),
     ]
-    before = await webhook.footprint()
-    wrong = []
-    for name, body, secret, expected in cases:
-        status = await webhook.post(body, secret)
-        if status != expected and not (status == CLOSED and len(body) >= OVERSIZED):
-            wrong.append(f"{name}: {status}, want {expected}")
-    after = await webhook.footprint()
+    refusals = await send_forgeries(webhook.post, webhook.footprint, cases)
     calls = webhook.calls_since_start()
 
     # The same service handles the genuine update: the refusals were about the requests.
     assert await webhook.post(genuine, SECRET) == 200
     handled = await webhook.footprint()
-    report.append(
-        Counts(
-            "forged",
-            {
-                "requests": len(cases),
-                "refused_as_expected": len(cases) - len(wrong),
-                "rows_written": sum(after) - sum(before),
-                "bot_calls": len(calls),
-                "seconds": round(time.monotonic() - began, 1),
-            },
-        )
-    )
+    report.append(refusals.counts("forged", "bot_calls", len(calls), began))
+    before, after, wrong = refusals.before, refusals.after, refusals.wrong
     assert not wrong, wrong
     assert after == before, f"(deliveries, accounts, audit entries) went from {before} to {after}"
     assert calls == [], calls

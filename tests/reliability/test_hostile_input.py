@@ -7,24 +7,20 @@ the repair flow at random depths, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.service import AREAS
 from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
 from handlers.engine import Houqin
 from handlers.repair import CATEGORIES, OPEN_STATUSES
 from handlers.rules import URGENCIES
 from storage.db import Database
 from storage.models import Ticket, TicketEvent
+from tests.reliability.harness import Script, hostile_conversations, hostile_inbound, on_screen, seed_demo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e221bc330000000049454e44ae426082"
@@ -55,7 +51,7 @@ photos = st.one_of(
     st.just(PhotoIn(content=b"\xff\xd8\xff" + bytes(11 * 1024 * 1024), content_type="image/jpeg")),
     st.builds(lambda f: PhotoIn(file_id=f), st.text(min_size=1, max_size=200)),
 )
-moves = st.lists(
+moves: st.SearchStrategy[Script] = st.lists(
     st.one_of(
         st.tuples(st.just(Kind.TEXT), texts),
         st.tuples(st.just(Kind.COMMAND), commands),
@@ -70,22 +66,16 @@ moves = st.lists(
 
 
 def inbound(sender: Sender, kind: Kind, value: object) -> Inbound:
-    key = f"hostile-{next(deliveries)}"
-    if kind is Kind.COMMAND:
-        return Inbound(sender, kind, key, command=str(value))
-    if kind is Kind.PHOTO:
-        assert isinstance(value, PhotoIn)
-        return Inbound(sender, kind, key, photo=value)
-    return Inbound(sender, kind, key, text="" if value is None else str(value))
+    return hostile_inbound(sender, kind, value, f"hostile-{next(deliveries)}")
 
 
-async def play(houqin: Houqin, script: list[tuple[object, object]]) -> list[Outcome]:
+async def play(houqin: Houqin, db: Database, script: Script) -> list[Outcome]:
     key = next(people)
     sender = Sender("telegram", f"hostile{key}", f"hostile{key}", "测试", "zh-hans")
     outcomes = [await houqin.handle(inbound(sender, Kind.COMMAND, "repair"))]
     for kind, value in script:
         if kind == "offered":
-            offered = [b.payload for r in outcomes[-1].replies for row in r.buttons for b in row]
+            offered = on_screen(outcomes[-1])
             if not offered:
                 continue
             assert isinstance(value, int)
@@ -112,43 +102,6 @@ async def no_half_made_tickets(db: Database) -> int:
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_whatever_is_sent_every_message_is_answered_and_no_ticket_is_half_made(database_url: str) -> None:
-    # Hypothesis drives a synchronous test; each example runs its conversation on a private loop.
     seed_demo(database_url)
-    tried = {"inputs": 0, "examples": 0}
-
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(script=moves)
-    def conversation(script: list[tuple[object, object]]) -> None:
-        async def run() -> None:
-            db = Database(database_url)
-            try:
-                houqin = Houqin(db, AREAS, "zh_CN", SHANGHAI)
-                outcomes = await play(houqin, script)
-                for outcome in outcomes:
-                    assert outcome.duplicate or outcome.replies, "every message gets an answer"
-                    assert all(r.text.strip() for r in outcome.replies)
-                    assert all(len(b.payload.encode()) <= 64 for r in outcome.replies for row in r.buttons for b in row)
-                await no_half_made_tickets(db)
-            finally:
-                await db.dispose()
-
-        asyncio.run(run())
-        tried["inputs"] += len(script) + 1
-        tried["examples"] += 1
-
-    conversation()
-    print(f"hostile input: {tried['examples']} conversations, {tried['inputs']} inputs, no unhandled error")
-
-
-def seed_demo(database_url: str) -> None:
-    from storage.demo import seed
-
-    async def run() -> None:
-        db = Database(database_url)
-        try:
-            async with db.unit_of_work() as session:
-                await seed(session)
-        finally:
-            await db.dispose()
-
-    asyncio.run(run())
+    tried = hostile_conversations(database_url, moves, 60, play, no_half_made_tickets)
+    print(f"hostile input: {tried.examples} conversations, {tried.inputs} inputs, no unhandled error")

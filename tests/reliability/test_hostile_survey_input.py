@@ -12,14 +12,11 @@ import asyncio
 import itertools
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.service import AREAS
 from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
 from handlers.engine import Houqin
 from handlers.i18n import Label
@@ -27,9 +24,8 @@ from handlers.people import identify
 from handlers.survey_definitions import Definition, questions_of, valid_answer
 from storage.db import Database
 from storage.models import Survey, SurveyInvitation, SurveyResponse, utcnow
-from tests.reliability.test_hostile_input import seed_demo
+from tests.reliability.harness import Script, hostile_conversations, hostile_inbound, on_screen, seed_demo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUESTIONS: list[dict[str, Any]] = [
     {"id": "r", "type": "rating", "text": {"zh": "评分", "en": "Rate"}},
     {"id": "n", "type": "nps", "text": {"zh": "推荐", "en": "Recommend"}},
@@ -68,7 +64,7 @@ buttons = st.one_of(
     ),
     st.sampled_from(["sv:1:answer", "sv:2:answer", "sv:1:results", "sv:x:answer", "sv:", "sg:1:vote"]),
 )
-moves = st.lists(
+moves: st.SearchStrategy[Script] = st.lists(
     st.one_of(
         st.tuples(st.just(Kind.TEXT), texts),
         st.tuples(st.just(Kind.BUTTON), buttons),
@@ -90,13 +86,7 @@ moves = st.lists(
 
 
 def inbound(sender: Sender, kind: Kind, value: object) -> Inbound:
-    key = f"hostile-survey-{next(deliveries)}"
-    if kind is Kind.COMMAND:
-        return Inbound(sender, kind, key, command=str(value))
-    if kind is Kind.PHOTO:
-        assert isinstance(value, PhotoIn)
-        return Inbound(sender, kind, key, photo=value)
-    return Inbound(sender, kind, key, text=str(value))
+    return hostile_inbound(sender, kind, value, f"hostile-survey-{next(deliveries)}")
 
 
 async def invited(db: Database, sender: Sender) -> None:
@@ -105,22 +95,20 @@ async def invited(db: Database, sender: Sender) -> None:
         session.add(SurveyInvitation(survey_id=1, person_id=person.id))
 
 
-async def play(houqin: Houqin, db: Database, script: list[tuple[object, object]]) -> list[Outcome]:
+async def play(houqin: Houqin, db: Database, script: Script) -> list[Outcome]:
     key = next(people)
     sender = Sender("telegram", f"surveyed{key}", f"surveyed{key}", "答卷人", "zh-hans")
     await invited(db, sender)
     outcomes = [await houqin.handle(inbound(sender, Kind.BUTTON, "sv:1:answer"))]
     for kind, value in script:
         if kind == "onwards":
-            shown = [b.payload for r in outcomes[-1].replies for row in r.buttons for b in row]
+            shown = on_screen(outcomes[-1])
             ahead = [p for p in shown if p.endswith((":done", ":_submit", ":_done"))] or [
                 p for p in shown if not p.endswith(("_cancel", "_back", "back1"))
             ]
             kind, value = (Kind.BUTTON, ahead[0]) if ahead else (Kind.TEXT, "还不错")
         if kind == "offered":
-            offered = [
-                b.payload for r in outcomes[-1].replies for row in r.buttons for b in row if "_cancel" not in b.payload
-            ]
+            offered = [payload for payload in on_screen(outcomes[-1]) if "_cancel" not in payload]
             if not offered:
                 continue
             assert isinstance(value, int)
@@ -167,30 +155,8 @@ def open_survey(database_url: str) -> None:
 def test_whatever_is_sent_while_answering_every_kept_response_fits_and_counts_once(database_url: str) -> None:
     seed_demo(database_url)
     open_survey(database_url)
-    tried = {"inputs": 0, "examples": 0, "kept": 0}
-
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(script=moves)
-    def conversation(script: list[tuple[object, object]]) -> None:
-        async def run() -> None:
-            db = Database(database_url)
-            try:
-                houqin = Houqin(db, AREAS, "zh_CN", SHANGHAI)
-                outcomes = await play(houqin, db, script)
-                for outcome in outcomes:
-                    assert outcome.duplicate or outcome.replies, "every message gets an answer"
-                    assert all(r.text.strip() for r in outcome.replies)
-                    assert all(len(b.payload.encode()) <= 64 for r in outcome.replies for row in r.buttons for b in row)
-                tried["kept"] = await every_response_fits(db)
-            finally:
-                await db.dispose()
-
-        asyncio.run(run())
-        tried["inputs"] += len(script) + 1
-        tried["examples"] += 1
-
-    conversation()
+    tried = hostile_conversations(database_url, moves, 40, play, every_response_fits)
     print(
-        f"hostile survey input: {tried['examples']} conversations, {tried['inputs']} inputs, "
-        f"{tried['kept']} responses kept, no unhandled error"
+        f"hostile survey input: {tried.examples} conversations, {tried.inputs} inputs, "
+        f"{tried.kept} responses kept, no unhandled error"
     )

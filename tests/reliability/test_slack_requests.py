@@ -16,19 +16,28 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import AuditEntry, ChannelAccount, ProcessedDelivery
+from storage.models import ProcessedDelivery
 from tests.dialog.slack_person import SIGNING_SECRET, signed_headers
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.reliability.conftest import Variant
-from tests.reliability.harness import Counts, HouqinProcess, Launch, start_webhook
+from tests.reliability.harness import (
+    OVERSIZED,
+    Counts,
+    Forgery,
+    HouqinProcess,
+    Launch,
+    footprint_of,
+    post_refusable,
+    send_forgeries,
+    start_webhook,
+)
 
 pytestmark = pytest.mark.reliability
 
 FORM = "application/x-www-form-urlencoded"
-OVERSIZED = 2 * 1024 * 1024
 
 
 @dataclass
@@ -39,24 +48,11 @@ class SlackService:
     db: Database
 
     async def post(self, body: bytes, headers: dict[str, str]) -> int:
-        url = f"{self.houqin.base_url}/slack/events"
-        try:
-            response = await self.http.post(url, content=body, headers={**headers, "connection": "close"}, timeout=60)
-        except httpx.TransportError:
-            if len(body) < OVERSIZED:
-                raise
-            return 0  # answered and closed before the whole body was sent: refused without reading it
-        return response.status_code
+        return await post_refusable(self.http, f"{self.houqin.base_url}/slack/events", body, headers)
 
     async def footprint(self) -> tuple[int, int, int]:
         """(delivery rows, Slack accounts, audit entries)"""
-        async with self.db.unit_of_work() as session:
-            deliveries = await session.scalar(select(func.count()).select_from(ProcessedDelivery))
-            accounts = await session.scalar(
-                select(func.count()).select_from(ChannelAccount).where(ChannelAccount.channel == "slack")
-            )
-            audit = await session.scalar(select(func.count()).select_from(AuditEntry))
-        return int(deliveries or 0), int(accounts or 0), int(audit or 0)
+        return await footprint_of(self.db, "slack")
 
     async def replied(self, key: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
@@ -108,7 +104,7 @@ async def test_forged_slack_requests_are_refused_before_any_work(slack: SlackSer
     began = time.monotonic()
     body = slash(slack.api, "UMALLORY")
     good = signed_headers(body, FORM)
-    cases = [
+    cases: list[Forgery] = [
         ("wrong signing secret", body, signed_headers(body, FORM, secret="guessed"), 401),
         ("timestamp 6 minutes old", body, signed_headers(body, FORM, age=6 * 60), 401),
         ("timestamp 6 minutes ahead", body, signed_headers(body, FORM, age=-6 * 60), 401),
@@ -117,13 +113,7 @@ async def test_forged_slack_requests_are_refused_before_any_work(slack: SlackSer
         ("a signature that is not v0", body, {**good, "X-Slack-Signature": "v1=" + "0" * 64}, 401),
         ("oversized body", b"x" * OVERSIZED, signed_headers(b"x" * OVERSIZED, FORM), 413),
     ]
-    before = await slack.footprint()
-    wrong = []
-    for name, content, headers, expected in cases:
-        status = await slack.post(content, headers)
-        if status != expected and not (status == 0 and len(content) >= OVERSIZED):
-            wrong.append(f"{name}: {status}, want {expected}")
-    after = await slack.footprint()
+    refusals = await send_forgeries(slack.post, slack.footprint, cases)
     calls = [name for name, _ in slack.api.calls]
 
     # The same service handles the genuine command: the refusals were about the requests.
@@ -131,18 +121,8 @@ async def test_forged_slack_requests_are_refused_before_any_work(slack: SlackSer
     assert await slack.post(body, signed_headers(body, FORM)) == 200
     await slack.replied(f"command:{dict(pair.split('=') for pair in body.decode().split('&'))['trigger_id']}")
     assert slack.api.modal_of("UMALLORY") is not None
-    report.append(
-        Counts(
-            "slack forged",
-            {
-                "requests": len(cases),
-                "refused_as_expected": len(cases) - len(wrong),
-                "rows_written": sum(after) - sum(before),
-                "api_calls": len(calls),
-                "seconds": round(time.monotonic() - began, 1),
-            },
-        )
-    )
+    report.append(refusals.counts("slack forged", "api_calls", len(calls), began))
+    before, after, wrong = refusals.before, refusals.after, refusals.wrong
     assert not wrong, wrong
     assert after == before, f"(deliveries, accounts, audit entries) went from {before} to {after}"
     assert calls == [], calls

@@ -59,7 +59,7 @@ from handlers.flow import (
     TextStep,
     photo_problem,
 )
-from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale
+from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
 from handlers.people import AdminAccount, identify
 from handlers.rules import RepairRules, SupplyRules
 from storage.db import Database
@@ -73,6 +73,8 @@ PREVIOUS, NEXT = "_prev", "_next"
 # Where a paged choice step keeps the page being shown, per step, inside the dialog data.
 PAGES = "_pages"
 ATTEMPTS = 4
+# Set in a stored outcome whose files (Action.later) are still to be made after the commit.
+FILES_PENDING = "files_pending"
 
 
 @dataclass
@@ -202,7 +204,12 @@ class Houqin:
         if found is None:
             return None
         replied = found.replied_at is not None
-        return Outcome.from_record(found.outcome, replied=replied, delivery_id=found.id, recorded_at=found.at)
+        earlier = Outcome.from_record(found.outcome, replied=replied, delivery_id=found.id, recorded_at=found.at)
+        if found.outcome.get(FILES_PENDING):
+            # Its files were never made (the process died after the commit, or making one failed):
+            # the stored words would promise a file that is not there, so the person is told instead.
+            earlier.replies = [Reply(translate(earlier.locale or self.default_locale, "dialog.error.file_not_made"))]
+        return earlier
 
     async def mark_replied(self, outcome: Outcome, prompt_ref: str | None = None) -> None:
         """Channels call this once the replies are out, so a redelivery does not send them again;
@@ -397,6 +404,9 @@ class Houqin:
         )
         outcome.discreet = turn.discreet
         delivery.outcome = stored(outcome)
+        if turn.later:
+            # Cleared once the files are kept (_make_later); left set if that never happens.
+            delivery.outcome[FILES_PENDING] = True
         return outcome, turn
 
     # --- dispatch -------------------------------------------------------------------------------

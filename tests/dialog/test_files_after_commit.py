@@ -31,11 +31,14 @@ class SlowSheet:
 
     def __init__(self) -> None:
         self.started, self.finish = threading.Event(), threading.Event()
+        self.broken = False
 
     def write(self) -> bytes:
         self.started.set()
         if not self.finish.wait(20):
             raise TimeoutError("the test never let the sheet be finished")
+        if self.broken:
+            raise ValueError("the sheet came out over the size limit")
         return SHEET
 
 
@@ -99,6 +102,22 @@ async def test_while_an_export_is_written_the_database_answers_everyone_else(
     assert (again.duplicate, again.files) == (True, [sheet])
     async with db.unit_of_work() as session:
         assert (await session.scalars(select(Attachment.name))).all() == ["tickets.csv"]
+
+
+async def test_a_file_that_was_never_made_is_not_promised_to_a_retried_request(
+    db: Database, browser_chat: httpx.AsyncClient, web_person: Callable[[str], WebPerson], slow_sheet: SlowSheet
+) -> None:
+    slow_sheet.broken = True
+    slow_sheet.finish.set()
+    payload = {"person": "wang.fang", "client_id": "export-0002", "text": "/start export_now"}
+    failed = await browser_chat.post("/api/web/messages", json=payload)
+    assert failed.status_code == 500 and "系统出了点问题" in failed.json()["error"]
+
+    # The page retries: the delivery was recorded, its file never made. 王芳 is told so, not "导出完成".
+    again = await web_person("wang.fang").says("/start export_now", client_id="export-0002")
+    assert (again.duplicate, again.texts, again.files) == (True, ["抱歉，这个文件没能生成。请再发一次刚才的命令。"], [])
+    async with db.unit_of_work() as session:
+        assert (await session.scalars(select(Attachment.name))).all() == []
 
 
 async def test_a_retried_export_request_gets_the_same_spreadsheet(

@@ -75,21 +75,17 @@ async def changed(session: AsyncSession, people: Sequence[Person], now: datetime
         part = people[start : start + CHUNK]
         privileged = [person.id for person in part if may_have_own_menu(person)]
         accounts = (
-            (
-                await session.execute(
-                    select(ChannelAccount.person_id, ChannelAccount.channel, ChannelAccount.address)
-                    .where(
-                        ChannelAccount.person_id.in_({person.id for person in part}),
-                        ChannelAccount.channel.in_(CHANNELS),
-                        ChannelAccount.unreachable_since.is_(None),
-                        ChannelAccount.address.is_not(None),
-                    )
-                    .where(ChannelAccount.person_id.in_(privileged) | shown_own_menu())
+            await session.execute(
+                select(ChannelAccount.person_id, ChannelAccount.channel, ChannelAccount.address)
+                .where(
+                    ChannelAccount.person_id.in_({person.id for person in part}),
+                    ChannelAccount.channel.in_(CHANNELS),
+                    ChannelAccount.unreachable_since.is_(None),
+                    ChannelAccount.address.is_not(None),
                 )
+                .where(ChannelAccount.person_id.in_(privileged) | shown_own_menu())
             )
-            .tuples()
-            .all()
-        )
+        ).all()
         rows = [refresh_row(person_id, channel, str(address), now) for person_id, channel, address in accounts]
         if rows:
             await session.execute(insert(OutboxMessage), rows)

@@ -485,8 +485,7 @@ class Houqin:
         if kind == "lang" and value in LOCALES:
             turn.person.locale = value
             turn.locale = value
-            if menus.may_have_own_menu(turn.person):
-                await menus.changed(turn.session, [turn.person], turn.now)
+            await menus.changed(turn.session, [turn.person], turn.now)
             turn.chosen = msg("lang.name").render(value)
             turn.say(msg("lang.set"))
             if flow is not None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import menus
 from handlers.flow import Action, Area, StepContext
 from handlers.i18n import Msg, msg
 from handlers.refusals import Refused, refuse
@@ -97,6 +98,7 @@ async def redeem(ctx: StepContext, typed: str) -> Msg:
     target = await ctx.session.get(Person, found.person_id)
     assert target is not None
     await move_accounts(ctx.session, ctx.person.id, ctx.channel, target)
+    await menus.changed(ctx.session, [target], ctx.now)
     audit(ctx, target, {"channel": ctx.channel, "from_person": ctx.person.id, "by": "code"})
     return msg("account.link.done", name=target.display_name)
 
@@ -115,6 +117,7 @@ async def join_by_admin(ctx: StepContext, account_ref: str, owner_ref: str) -> M
     before = account.person_id
     account.person_id = target.id
     await ctx.session.flush()
+    await menus.changed(ctx.session, [target], ctx.now)
     audit(ctx, target, {"account": account_ref, "from_person": before, "by": "admin"})
     return msg("account.link.admin_done", account=account_ref, name=target.display_name)
 

@@ -81,4 +81,8 @@ AREA = Area(
     },
     uploads={"org": org.import_upload},
     links={"join": org.join},
+    privileged={
+        "admin": "admin.menu",
+        **{name: action for name, (action, _, _) in ENTRIES.items() if name not in ELSEWHERE},
+    },
 )

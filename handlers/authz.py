@@ -74,6 +74,8 @@ RULES: dict[str, Rule] = {
     # handing out what was approved
     "requisition.second_approval": rule(*STORES),
     "requisition.fulfil": rule("logistics_staff", "logistics_admin"),
+    # a department's manager has someone approve for them while away (/delegate)
+    "requisition.delegate": rule("manager"),
     # surveys (handlers/surveys.py): import, launch, close, results, export; suggestions
     # (handlers/suggestions.py): the office that reads, answers and decides them
     "survey.run": rule(*STORES),

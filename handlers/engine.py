@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers import files, menu, org_settings
+from handlers import files, menu, menus, org_settings
 from handlers.conversation import (
     MAX_TEXT,
     Button,
@@ -148,6 +148,7 @@ class Houqin:
         self.links = {prefix: handler for area in areas for prefix, handler in area.links.items()}
         self.uploads = {name: handler for area in areas for name, handler in area.uploads.items()}
         self.mine = [area.mine for area in areas if area.mine is not None]
+        self.privileged = {name: action for area in areas for name, action in area.privileged.items()}
         self.rules = rules or RepairRules()
         self.supply_rules = supply_rules or SupplyRules()
         self.default_locale = default_locale
@@ -238,6 +239,31 @@ class Houqin:
                     .values(prompt_ref=prompt_ref)
                     .execution_options(synchronize_session=False)
                 )
+
+    # --- command menus (handlers/menus.py) ---------------------------------------------------------
+
+    def menu_commands(self, person: Person | None = None) -> tuple[str, ...]:
+        """What a command menu lists for this person; None: everyone's menu."""
+        flows = [flow.name for flow in self.listed]
+        return menus.commands_for(flows, list(self.commands), self.privileged, person)
+
+    async def command_menu(self, channel: str, address: str) -> menus.CommandMenu | None:
+        """The menu of whoever is reached at this address now, in their language; None if nobody is."""
+        async with self.db.unit_of_work() as session:
+            account = await session.scalar(
+                select(ChannelAccount)
+                .where(ChannelAccount.channel == channel, ChannelAccount.address == address)
+                .order_by(ChannelAccount.last_seen_at.desc().nulls_last())
+                .limit(1)
+            )
+            if account is None:
+                return None
+            person = account.person
+            locale = pick_locale(person.locale, account.platform_locale, "") or await org_settings.default_locale(
+                session, self.default_locale
+            )
+            commands = self.menu_commands(person)
+            return menus.CommandMenu(locale, commands, everyone=commands == self.menu_commands())
 
     # --- read-only views for channels that draw whole screens (Slack modals, App Home) ------------
 
@@ -491,6 +517,7 @@ class Houqin:
         if kind == "lang" and value in LOCALES:
             turn.person.locale = value
             turn.locale = value
+            await menus.changed(turn.session, [turn.person], turn.now)
             turn.chosen = msg("lang.name").render(value)
             turn.say(msg("lang.set"))
             if flow is not None:

@@ -284,6 +284,9 @@ class Area:
     links: dict[str, Handler] = field(default_factory=dict)
     uploads: dict[str, UploadHandler] = field(default_factory=dict)
     mine: MineHandler | None = None
+    # Commands only some may run → the authz action whose holders' command menus list them
+    # (handlers/menus.py); the command itself still asks authz when it runs.
+    privileged: dict[str, str] = field(default_factory=dict)
 
 
 def photo_problem(photo: PhotoIn, step: PhotoStep) -> Msg | None:

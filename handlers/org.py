@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz
+from handlers import authz, menus
 from handlers.adminkit import HANDLE, find_person, paged, said
 from handlers.audit import done
 from handlers.conversation import DocumentIn
@@ -290,6 +290,7 @@ async def join(ctx: StepContext, code: str) -> Action:
     assert person is not None
     account.person = person  # the relationship, so the session's picture of both people follows
     await ctx.session.flush()
+    await menus.changed(ctx.session, [person], ctx.now)
     done(ctx, action="org.join", record=f"person:{person.id}", account=account.external_id)
     return said(msg("org.invite.joined", person=person.display_name))
 
@@ -435,6 +436,7 @@ async def apply(ctx: StepContext, kind: str, rows: Sequence[dict[str, Any]]) -> 
                 updated += 1
     else:
         departments = {d.code: d.id for d in await session.scalars(select(Department))}
+        people: list[Person] = []
         for row in rows:
             person = await session.scalar(select(Person).where(Person.handle == row["handle"]))
             if person is None:
@@ -451,6 +453,9 @@ async def apply(ctx: StepContext, kind: str, rows: Sequence[dict[str, Any]]) -> 
             for role, scope in row["roles"]:
                 if not any(r.role == role and r.scope == scope for r in person.roles):
                     person.roles.append(PersonRole(role=role, scope=scope))
+            people.append(person)
+        # Roles granted or a language set: menus follow (only those already on a menu channel).
+        await menus.changed(session, people, ctx.now)
     await session.flush()
     return added, updated
 

@@ -52,11 +52,13 @@ async def identify(
         await session.flush()
         if named_admin:
             audit_admin_grant(session, person, sender.channel)
+            await admin_menu(session, person, now)
         return person, account
     if named_admin and not account.person.has_role("admin"):
         # ADMINS names the first admins; someone added to it later becomes one on their next message.
         account.person.roles.append(PersonRole(role="admin"))
         audit_admin_grant(session, account.person, sender.channel)
+        await admin_menu(session, account.person, now)
     # Keep how to reach them and what their app says current; only write when something changed.
     if account.last_seen_at is None or now - account.last_seen_at > SEEN_GRANULARITY:
         account.last_seen_at = now
@@ -67,6 +69,13 @@ async def identify(
     if sender.platform_locale and account.platform_locale != sender.platform_locale:
         account.platform_locale = sender.platform_locale
     return account.person, account
+
+
+async def admin_menu(session: AsyncSession, person: Person, now: datetime) -> None:
+    # Imported here: handlers.menus asks handlers.authz, which takes ROLES from this module.
+    from handlers import menus
+
+    await menus.changed(session, [person], now)
 
 
 def audit_admin_grant(session: AsyncSession, person: Person, channel: str) -> None:

@@ -521,7 +521,7 @@ def managed_departments(person: Person) -> list[str]:
 async def delegate_command(ctx: StepContext, args: str) -> Action:
     """/delegate NAME FROM [TO]: someone approves for me in those days; /delegate off; /delegate."""
     actor = actor_of(ctx)
-    if not managed_departments(ctx.person):
+    if not authz.allowed_somewhere(ctx.person, "requisition.delegate"):
         ctx.session.add(
             AuditEntry(
                 actor_id=ctx.person.id,
@@ -1109,5 +1109,6 @@ AREA = Area(
     flows=(REJECT, READY, PARTIAL),
     buttons={"rq": on_button},
     commands={"requisition": requisition_command, "requisitions": requisitions_command, "delegate": delegate_command},
+    privileged={"delegate": "requisition.delegate"},
     mine=my_part,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers import authz
+from handlers import authz, menus
 from handlers.adminkit import Joined, find_person, person_ref, said
 from handlers.audit import done
 from handlers.flow import Action, StepContext
@@ -85,6 +85,7 @@ async def change(ctx: StepContext, sub: str, ref: str, role: str, scope: str) ->
         for found in held:
             person.roles.remove(found)
         await ctx.session.flush()
+    await menus.changed(ctx.session, [person], ctx.now)
     done(ctx, action=f"role.{sub}", record=f"person:{person.id}", role=role, scope=scope, handle=person.handle)
     shown = role_text(PersonRole(role=role, scope=scope))
     if person.id != ctx.person.id:

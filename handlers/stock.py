@@ -693,4 +693,9 @@ IMPORT = Flow(
     listed=False,
 )
 
-AREA = Area(flows=(IMPORT,), commands={"stock": stock_command}, uploads={"stock": import_upload})
+AREA = Area(
+    flows=(IMPORT,),
+    commands={"stock": stock_command},
+    uploads={"stock": import_upload},
+    privileged={"stock": "stock.manage"},
+)

@@ -353,4 +353,6 @@ AREA = Area(
     flows=(DECLINE, PARTS, RESOLVE, COMMENT, RATING_COMMENT, REASSIGN),
     buttons={"tk": on_button},
     commands={"ticket": ticket_command, "assign": assign_command},
+    # /ticket is everyone's (their own tickets); assigning is for those who supervise.
+    privileged={"assign": "ticket.supervise"},
 )

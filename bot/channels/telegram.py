@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
     BotCommand,
+    BotCommandScopeChat,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -52,6 +54,7 @@ from handlers.conversation import (
 )
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
+from handlers.menus import EVERYONE, MENU_CARD, CommandMenu, refresh_all
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
 from storage.db import is_outage, log_failure
 
@@ -92,6 +95,7 @@ class TelegramChannel:
         # is handled, so a crash in between would lose it. Houqin polls itself (see _poll).
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.updater(None).build()
         self._poller: asyncio.Task[None] | None = None
+        self._menus: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -106,12 +110,14 @@ class TelegramChannel:
             )
         await self.application.start()
         self._sender = asyncio.create_task(self._send_notices(), name="telegram-outbox")
+        # In the background: an organisation's managers may be many, and start-up need not wait.
+        self._menus = asyncio.create_task(self._refresh_menus(), name="telegram-menus")
         if self.settings.telegram_mode is TelegramMode.POLLING:
             await self.application.bot.delete_webhook()
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
 
     async def stop(self) -> None:
-        for task in (self._poller, self._sender):
+        for task in (self._menus, self._poller, self._sender):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -121,17 +127,49 @@ class TelegramChannel:
         await self.application.shutdown()
 
     async def _publish_commands(self) -> None:
-        names = [flow.name for flow in self.houqin.listed]
-        ordered = ["start", *names, "my", *self.houqin.commands, "lang", "help", "cancel"]
+        """Everyone's menu, per language: nothing in it that would only refuse them."""
+        ordered = self.houqin.menu_commands()
         try:
             for locale in LOCALES:
-                commands = [BotCommand(name, translate(locale, f"command.{name}")) for name in ordered]
+                commands = bot_commands(ordered, locale)
                 await self.application.bot.set_my_commands(commands, language_code=TELEGRAM_LANGUAGE[locale])
-            default = [BotCommand(name, translate(self.settings.default_locale, f"command.{name}")) for name in ordered]
-            await self.application.bot.set_my_commands(default)
+            await self.application.bot.set_my_commands(bot_commands(ordered, self.settings.default_locale))
         except TelegramError as exc:
             # The menu is a convenience; a bot that cannot set it still works.
             log.warning("could not set the Telegram command menu: %s", exc)
+
+    async def _refresh_menus(self) -> None:
+        """Queue a refresh of every menu of its own (sent, paced, by the outbox sender)."""
+        try:
+            queued = await refresh_all(self.outbox.db, CHANNEL, self.outbox.clock())
+        except Exception as exc:
+            # Each will be refreshed on its person's next change; the bot works meanwhile.
+            log_failure(log, exc, "queueing the Telegram command menus")
+            return
+        if queued:
+            log.info("%s Telegram command menus to check", queued)
+            self._wake.set()
+
+    async def _publish_menu(self, pending: Pending) -> str | None:
+        """A person's menu may have changed: show theirs in their chat, or take it back when they see
+        only everyone's. Returns what the chat shows now (kept as the row's card ref)."""
+        menu = await self.houqin.command_menu(CHANNEL, pending.address)
+        shown = pending.card_ref or EVERYONE
+        wanted = EVERYONE if menu is None or menu.everyone else fingerprint(menu)
+        if wanted == shown:
+            return pending.card_ref
+        scope = BotCommandScopeChat(int(pending.address))
+        await self.pacer.wait(pending.address)
+        try:
+            if menu is None or menu.everyone:
+                await self.application.bot.delete_my_commands(scope=scope)
+            else:
+                await self.application.bot.set_my_commands(bot_commands(menu.commands, menu.locale), scope=scope)
+        except BadRequest as exc:
+            # The chat is gone (or never was): nothing to show it. The menu is a convenience.
+            log.info("could not set the command menu of chat %s: %s", pending.address, exc)
+            return pending.card_ref
+        return wanted
 
     # --- inbound --------------------------------------------------------------------------------
 
@@ -363,6 +401,8 @@ class TelegramChannel:
         bot = self.application.bot
         sent_ref = pending.card_ref
         try:
+            if pending.card_key == MENU_CARD:
+                return await self._publish_menu(pending)
             if pending.card_ref is not None and parts:
                 text, markup = parts[-1]
                 try:
@@ -484,6 +524,16 @@ def to_inbound(update: Update) -> Inbound | None:
         command = head.partition("@")[0].lower()
         return Inbound(sender, Kind.DOCUMENT, key, text=args.strip(), command=command, document=sent)
     return Inbound(sender, Kind.UNSUPPORTED, key)
+
+
+def bot_commands(names: Sequence[str], locale: str) -> list[BotCommand]:
+    return [BotCommand(name, translate(locale, f"command.{name}")) for name in names]
+
+
+def fingerprint(menu: CommandMenu) -> str:
+    """What a chat's own menu says, in short: a change of commands or of their words shows anew."""
+    said = "\n".join(f"{command.command} {command.description}" for command in bot_commands(menu.commands, menu.locale))
+    return hashlib.sha256(said.encode()).hexdigest()[:32]
 
 
 def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:

@@ -56,8 +56,16 @@ COMMANDS = {
 # Refused by the stores' own words (handlers/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}
 # Actions on one ticket or requisition depend on that record too (whose technician, which step it is
-# at), or belong to an area with its own refusal tests (surveys, suggestions): those areas' tests drive them.
-ELSEWHERE = {"ticket.supervise", "requisition.second_approval", "requisition.fulfil", "survey.run", "suggest.office"}
+# at), or belong to an area with its own refusal tests (surveys, suggestions, /delegate's own words): those
+# areas' tests drive them.
+ELSEWHERE = {
+    "ticket.supervise",
+    "requisition.second_approval",
+    "requisition.fulfil",
+    "requisition.delegate",
+    "survey.run",
+    "suggest.office",
+}
 
 
 # Buttons that act (admin menu entries, list pages): pressed by someone whose menu never showed them.

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from handlers.adminkit import month_period
+from handlers.schedule import Schedule
 from handlers.scorecards import department_card, person_card, score
 from jobs.scorecards import SCORECARDS, monthly_scorecards
 from storage.db import Database
@@ -136,10 +137,10 @@ async def managers(db: Database) -> int:
 async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working_day(db: Database) -> None:
     await october(db)
     # 1 November 2026 is a Sunday: the first working day is Monday the 2nd.
-    assert not await monthly_scorecards(db, ZONE, at(1, 10, month=11))
-    assert not await monthly_scorecards(db, ZONE, at(2, 7, month=11))  # too early in the morning
-    assert await monthly_scorecards(db, ZONE, at(2, 10, month=11))
-    assert not await monthly_scorecards(db, ZONE, at(2, 11, month=11))  # once
+    assert not await monthly_scorecards(db, Schedule(ZONE), at(1, 10, month=11))
+    assert not await monthly_scorecards(db, Schedule(ZONE), at(2, 7, month=11))  # too early in the morning
+    assert await monthly_scorecards(db, Schedule(ZONE), at(2, 10, month=11))
+    assert not await monthly_scorecards(db, Schedule(ZONE), at(2, 11, month=11))  # once
     async with db.unit_of_work() as session:
         notices = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
         [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
@@ -153,7 +154,6 @@ async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working
 async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> None:
     """The row in jobs/scheduler.JOBS: tried on the month's first days, sent on the first working one."""
     from handlers.rules import RepairRules
-    from handlers.schedule import Schedule
     from jobs.scheduler import JOBS, Jobs
 
     await october(db)

@@ -131,7 +131,8 @@ def _dates(text: str) -> str:
     """Holidays or make-up days as typed in chat (2026-10-01..2026-10-07，2027-01-01; 至 and ~ too)."""
     if text.strip().lower() in ("none", "off", "无", "清空"):
         return "none"
-    typed = re.sub(r"\s*(?:\.\.|~|～|至|–|—)\s*", RANGE, text.strip())
+    # A hyphen joins a date's own parts, so only a spaced one (2026-10-01 - 2026-10-07) joins two dates.
+    typed = re.sub(r"\s*(?:\.\.|~|～|至|–|—)\s*|\s+-\s+", RANGE, text.strip())
     try:
         return format_dates(parse_dates(re.sub(r"[,，、;；\s]+", ",", typed)))
     except BadDates as bad:

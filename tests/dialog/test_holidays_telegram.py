@@ -28,6 +28,9 @@ async def test_an_admin_sets_national_day_and_the_make_up_saturday(
     assert await admin.says("/settings holidays 2026-10-01 至 2026-10-07，2027-1-1") == [
         "✅ 已修改法定节假日（holidays）：2026-10-01..2026-10-07,2027-01-01"
     ]
+    assert await admin.says("/settings holidays 2026-10-01 - 2026-10-07") == [
+        "✅ 已修改法定节假日（holidays）：2026-10-01..2026-10-07"
+    ]
     assert await admin.says("/settings makeup_days 2026-10-10、2026-09-27") == [
         "✅ 已修改调休上班日（makeup_days）：2026-09-27,2026-10-10"
     ]

@@ -15,7 +15,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from handlers.i18n import LOCALES
 from handlers.people import AdminAccount
 from handlers.rules import RepairRules, SupplyRules, parse_sla
-from handlers.schedule import Schedule, parse_quiet_hours, parse_time, parse_weekday, parse_working_days
+from handlers.schedule import (
+    Schedule,
+    parse_dates,
+    parse_quiet_hours,
+    parse_time,
+    parse_weekday,
+    parse_working_days,
+)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/houqin.db"
 ASYNC_DRIVERS = {
@@ -76,6 +83,10 @@ class Settings(BaseSettings):
     digest_time: str = "08:00"
     quiet_hours: str = "21:00-08:00"
     working_days: str = "mon-fri"
+    # Public holidays (closed on a working weekday) and make-up working days (调休, open on a day off):
+    # dates and ranges such as 2026-10-01..2026-10-07,2027-01-01. /settings holidays overrides them.
+    holidays: str = ""
+    makeup_days: str = ""
     escalate_after_hours: int = Field(default=24, ge=0)
     catch_up_hours: int = Field(default=12, ge=0)
     # Notices (reminders, digests, cards) sent to Telegram per second by all processes together;
@@ -167,7 +178,9 @@ class Settings(BaseSettings):
             raise ValueError("is not an IANA time zone such as Asia/Shanghai") from exc
         return value
 
-    @field_validator("admins", "sla_hours", "digest_weekday", "digest_time", "quiet_hours", "working_days")
+    @field_validator(
+        "admins", "sla_hours", "digest_weekday", "digest_time", "quiet_hours", "working_days", "holidays", "makeup_days"
+    )
     @classmethod
     def _parses(cls, value: str, info: ValidationInfo) -> str:
         # Kept as written and parsed where used; parsed here too so a typo stops the start, not a job.
@@ -199,6 +212,8 @@ class Settings(BaseSettings):
         return Schedule(
             zone=self.zone,
             working_days=parse_working_days(self.working_days),
+            holidays=parse_dates(self.holidays),
+            makeup_days=parse_dates(self.makeup_days),
             quiet=parse_quiet_hours(self.quiet_hours),
             digest_weekday=parse_weekday(self.digest_weekday),
             digest_time=parse_time(self.digest_time),
@@ -278,6 +293,8 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "digest_time": parse_time,
     "quiet_hours": parse_quiet_hours,
     "working_days": parse_working_days,
+    "holidays": parse_dates,
+    "makeup_days": parse_dates,
 }
 # Each Slack token's prefix, and what it is and where Slack shows it.
 SLACK_TOKENS = {

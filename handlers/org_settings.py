@@ -5,8 +5,9 @@ getters read that and fall back to the environment's value (Settings) when nobod
 per use, never cached in a process: another Houqin process may have changed it a moment ago.
 
 Getters for other areas: ``sla_rules``, ``default_locale``, ``digest_weekday``, ``digest_time``,
-``quiet_hours``, ``working_days``, ``is_working_day``, ``scorecard_points``, and ``schedule`` /
-``current_schedule`` (the jobs' Schedule with these laid over it; reminders run with it).
+``quiet_hours``, ``working_days``, ``holidays``, ``makeup_days``, ``is_working_day``,
+``scorecard_points``, and ``schedule`` / ``current_schedule`` (the jobs' Schedule with these laid over
+it; reminders and the monthly scorecards run with it, and ask its ``works_on``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from handlers.flow import Action, StepContext
 from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg
 from handlers.refusals import Refused
 from handlers.rules import URGENCIES, RepairRules, parse_sla
-from handlers.schedule import Schedule
+from handlers.schedule import RANGE, BadDates, Schedule, date_ranges, format_dates, format_range, parse_dates
 from storage.db import Database
 from storage.models import OrgSetting, Person
 
@@ -44,6 +45,14 @@ DEFAULT_POINTS = {"resolved": 1, "rated_5": 2, "low_rating": -2, "sla_breach": -
 DEFAULT_DIGEST_WEEKDAY = 0  # Monday
 DEFAULT_DIGEST_TIME = time(9, 0)
 DEFAULT_WORKING_DAYS = frozenset(range(5))
+# What the person is told for each of schedule.DATE_PROBLEMS.
+DATE_ERRORS = {
+    "date": "settings.error.dates_date",
+    "order": "settings.error.dates_order",
+    "length": "settings.error.dates_length",
+}
+# The overview names this many upcoming holiday ranges; the rest are counted.
+SHOWN_RANGES = 4
 
 
 class BadValue(Exception):
@@ -118,6 +127,18 @@ def _working(text: str) -> str:
     return ",".join(DAYS[d] for d in sorted(days))
 
 
+def _dates(text: str) -> str:
+    """Holidays or make-up days as typed in chat (2026-10-01..2026-10-07，2027-01-01; 至 and ~ too)."""
+    if text.strip().lower() in ("none", "off", "无", "清空"):
+        return "none"
+    # A hyphen joins a date's own parts, so only a spaced one (2026-10-01 - 2026-10-07) joins two dates.
+    typed = re.sub(r"\s*(?:\.\.|~|～|至|–|—)\s*|\s+-\s+", RANGE, text.strip())
+    try:
+        return format_dates(parse_dates(re.sub(r"[,，、;；\s]+", ",", typed)))
+    except BadDates as bad:
+        raise BadValue(msg(DATE_ERRORS[bad.problem], part=bad.part)) from None
+
+
 def _points(text: str) -> str:
     points: dict[str, int] = {}
     for item in filter(None, re.split(r"[,，\s]+", text.strip())):
@@ -131,9 +152,31 @@ def _points(text: str) -> str:
     return ",".join(f"{name}={merged[name]:+d}" for name in DEFAULT_POINTS)
 
 
+def as_stored(stored: str, today: date) -> Renderable | str:
+    return stored
+
+
+def upcoming_first(stored: str, today: date) -> Renderable | str:
+    """Holidays as the overview shows them: the next few ranges from today, the rest counted."""
+    runs = date_ranges(parse_dates(stored))
+    if not runs:
+        return msg("settings.dates.none")
+    ahead = [run for run in runs if run[1] >= today]
+    shown = ", ".join(format_range(*run) for run in ahead[:SHOWN_RANGES])
+    later, past = len(ahead) - min(len(ahead), SHOWN_RANGES), len(runs) - len(ahead)
+    return msg(
+        "settings.dates",
+        dates=shown or msg("settings.dates.none"),
+        later=msg("settings.dates.later", count=later) if later else "",
+        past=msg("settings.dates.past", count=past) if past else "",
+    )
+
+
 @dataclass(frozen=True)
 class Key:
     parse: Callable[[str], str]
+    # How the overview shows the stored normal form, given today's local date.
+    show: Callable[[str, date], Renderable | str] = as_stored
 
 
 KEYS: dict[str, Key] = {
@@ -143,6 +186,8 @@ KEYS: dict[str, Key] = {
     "digest_time": Key(_time),
     "quiet_hours": Key(_quiet),
     "working_days": Key(_working),
+    "holidays": Key(_dates, upcoming_first),
+    "makeup_days": Key(_dates, upcoming_first),
     "scorecard_points": Key(_points),
 }
 
@@ -195,16 +240,28 @@ async def working_days(session: AsyncSession, fallback: frozenset[int] = DEFAULT
     return frozenset(DAYS.index(day) for day in found.split(",")) if found else fallback
 
 
-async def is_working_day(session: AsyncSession, day: date) -> bool:
-    return day.weekday() in await working_days(session)
+async def holidays(session: AsyncSession, fallback: frozenset[date] = frozenset()) -> frozenset[date]:
+    found = await value(session, "holidays")
+    return parse_dates(found) if found else fallback
+
+
+async def makeup_days(session: AsyncSession, fallback: frozenset[date] = frozenset()) -> frozenset[date]:
+    found = await value(session, "makeup_days")
+    return parse_dates(found) if found else fallback
+
+
+async def is_working_day(session: AsyncSession, day: date, base: Schedule) -> bool:
+    return (await schedule(session, base)).works_on(day)
 
 
 async def schedule(session: AsyncSession, base: Schedule) -> Schedule:
-    """The environment's schedule with the organisation's changes from chat (working days, quiet
-    hours, digest day and time) laid over it."""
+    """The environment's schedule with the organisation's changes from chat (working days, holidays
+    and make-up days, quiet hours, digest day and time) laid over it."""
     return dataclasses.replace(
         base,
         working_days=await working_days(session, base.working_days),
+        holidays=await holidays(session, base.holidays),
+        makeup_days=await makeup_days(session, base.makeup_days),
         quiet=await quiet_hours(session, base.quiet),
         digest_weekday=await digest_weekday(session, base.digest_weekday),
         digest_time=await digest_time(session, base.digest_time),
@@ -252,8 +309,11 @@ async def overview(ctx: StepContext, fallback: RepairRules) -> Renderable:
         "digest_time": DEFAULT_DIGEST_TIME.strftime("%H:%M"),
         "quiet_hours": "off",
         "working_days": ",".join(DAYS[d] for d in sorted(DEFAULT_WORKING_DAYS)),
+        "holidays": msg("settings.from_environment"),
+        "makeup_days": msg("settings.from_environment"),
         "scorecard_points": ",".join(f"{k}={v:+d}" for k, v in DEFAULT_POINTS.items()),
     }
+    today = ctx.now.astimezone(ctx.zone).date()
     lines: list[Renderable] = []
     for key in KEYS:
         row = rows.get(key)
@@ -266,7 +326,7 @@ async def overview(ctx: StepContext, fallback: RepairRules) -> Renderable:
                 msg(
                     "settings.line_changed",
                     setting=key,
-                    value=row.value,
+                    value=KEYS[key].show(row.value, today),
                     name=msg(f"settings.key.{key}"),
                     who=names.get(row.changed_by or 0, "—"),
                     at=local_time(row.changed_at, ctx.zone),

@@ -1,19 +1,25 @@
 """When Houqin may nudge people, and when the weekly digest is due: the organisation's calendar.
 
-Read from settings for now (DIGEST_WEEKDAY, DIGEST_TIME, QUIET_HOURS, WORKING_DAYS, …); kept as one
-frozen value so an admin's /settings can later hand the jobs a different one without touching them.
+Read from settings (DIGEST_WEEKDAY, DIGEST_TIME, QUIET_HOURS, WORKING_DAYS, HOLIDAYS, MAKEUP_DAYS, …)
+with what admins changed from chat laid over them (handlers/org_settings.schedule); kept as one frozen
+value. `Schedule.works_on` is the one answer to "is this a working day": every job asks it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+RANGE = ".."
+# 2026-10-01, also 2026-10-1 and 2026/10/01 as people write them.
+DAY = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})", re.ASCII)
+# A closure longer than a year is a typo (2026 for 2027), not a holiday.
+LONGEST_RANGE = timedelta(days=366)
 
 
 def parse_weekday(value: str) -> int:
@@ -65,10 +71,76 @@ def parse_working_days(value: str) -> frozenset[int]:
     return frozenset(days)
 
 
+# What can be wrong with one part of a list of dates (BadDates.problem), as the settings' error says it.
+DATE_PROBLEMS = {
+    "date": "is not a date (YYYY-MM-DD) or a range of dates (2026-10-01..2026-10-07)",
+    "order": "ends before it starts",
+    "length": "is longer than a year",
+}
+
+
+class BadDates(ValueError):
+    """One part of a list of dates is wrong: `part` as written, `problem` a key of DATE_PROBLEMS."""
+
+    def __init__(self, part: str, problem: str) -> None:
+        super().__init__(f"{part!r} {DATE_PROBLEMS[problem]}")
+        self.part, self.problem = part, problem
+
+
+def parse_date(value: str) -> date:
+    found = DAY.fullmatch(value.strip())
+    if found is None:
+        raise ValueError(f"{value!r} is not a date such as 2026-10-01")
+    return date(int(found[1]), int(found[2]), int(found[3]))
+
+
+def parse_dates(value: str) -> frozenset[date]:
+    """ "2026-10-01..2026-10-07,2027-01-01": dates and inclusive ranges; empty or "none" for none."""
+    if value.strip().lower() in ("", "none", "off"):
+        return frozenset()
+    days: set[date] = set()
+    for part in filter(None, (piece.strip() for piece in value.split(","))):
+        first, sep, last = part.partition(RANGE)
+        try:
+            start = parse_date(first)
+            end = parse_date(last) if sep else start
+        except ValueError:
+            raise BadDates(part, "date") from None
+        if end < start:
+            raise BadDates(part, "order")
+        if end - start >= LONGEST_RANGE:
+            raise BadDates(part, "length")
+        days.update(start + timedelta(days=n) for n in range((end - start).days + 1))
+    return frozenset(days)
+
+
+def date_ranges(days: frozenset[date]) -> list[tuple[date, date]]:
+    """The dates as runs of consecutive days, earliest first."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def format_range(first: date, last: date) -> str:
+    return first.isoformat() if first == last else f"{first.isoformat()}{RANGE}{last.isoformat()}"
+
+
+def format_dates(days: frozenset[date]) -> str:
+    """The compact form parse_dates reads back: "2026-10-01..2026-10-07,2027-01-01" (or "none")."""
+    return ",".join(format_range(*run) for run in date_ranges(days)) or "none"
+
+
 @dataclass(frozen=True)
 class Schedule:
     zone: ZoneInfo
     working_days: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))
+    # Public holidays (国庆) close the office on working weekdays; make-up days (调休) open it on others.
+    holidays: frozenset[date] = frozenset()
+    makeup_days: frozenset[date] = frozenset()
     # Local times; None means no quiet hours. A range may wrap past midnight (21:00–08:00).
     quiet: tuple[time, time] | None = (time(21, 0), time(8, 0))
     digest_weekday: int = 0
@@ -88,8 +160,21 @@ class Schedule:
         at = self.local(now).time()
         return start <= at < end if start < end else at >= start or at < end
 
+    def works_on(self, day: date) -> bool:
+        """The office's one rule: a working weekday that is not a holiday, or a make-up day."""
+        return day in self.makeup_days or (day.weekday() in self.working_days and day not in self.holidays)
+
     def is_working_day(self, now: datetime) -> bool:
-        return self.local(now).weekday() in self.working_days
+        return self.works_on(self.local(now).date())
+
+    def first_working_day(self, month: date) -> date | None:
+        """The first day of `month`'s month the office works; None if it works on none of them."""
+        day = month.replace(day=1)
+        while day.month == month.month:
+            if self.works_on(day):
+                return day
+            day += timedelta(days=1)
+        return None
 
     def may_nudge(self, now: datetime) -> bool:
         """Reminders wait (they are not dropped) through quiet hours and days off."""

@@ -224,18 +224,6 @@ async def departments(session: AsyncSession, codes: Sequence[str] | None = None)
 # --- the monthly job ------------------------------------------------------------------------------
 
 
-async def first_working_day(
-    session: AsyncSession, today: date, fallback: frozenset[int] = org_settings.DEFAULT_WORKING_DAYS
-) -> date:
-    working = await org_settings.working_days(session, fallback)
-    day = today.replace(day=1)
-    for _ in range(7):
-        if day.weekday() in working:
-            return day
-        day += timedelta(days=1)
-    return today.replace(day=1)
-
-
 async def send_monthly(session: AsyncSession, now: datetime, zone: ZoneInfo) -> str:
     """Last month's department cards to each department's managers; how many were queued."""
     period = previous_month(now.astimezone(zone).date())

@@ -107,7 +107,7 @@ async def _digest(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
 
 
 async def _scorecards(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await monthly_scorecards(jobs.db, jobs.schedule.zone, now, jobs.schedule.working_days)
+    return await monthly_scorecards(jobs.db, jobs.base, now)
 
 
 JOBS: list[Job] = [
@@ -147,11 +147,12 @@ JOBS: list[Job] = [
         _digest,
         lookback=timedelta(days=8),
     ),
-    # Tried on each of the month's first days; it sends on the first working one (jobs/scorecards.py).
+    # Tried on each of the month's first days; it sends on the first working one (jobs/scorecards.py),
+    # which a long holiday can push into the second week.
     Job(
         SCORECARDS,
         "last month's scorecards to department managers",
-        lambda s: {"day": "1-7", "hour": 9, "minute": 30},
+        lambda s: {"day": "1-15", "hour": 9, "minute": 30},
         scorecard_month,
         _scorecards,
         claims_itself=True,

@@ -1,18 +1,17 @@
 """The month's scorecards to managers on the first working day of the next month, exactly once.
 
-A row of jobs/scheduler.JOBS tries it on the first seven days of each month at 09:30 (and the
-scheduler's catch-up after that); run_once's (job, month) key keeps it to one sending however many
-processes try.
+A row of jobs/scheduler.JOBS tries it on the first fifteen days of each month at 09:30 (and the
+scheduler's catch-up after that): 国庆 or 春节 with a weekend can close the office for the whole first
+week. run_once's (job, month) key keeps it to one sending however many processes try.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from handlers.org_settings import DEFAULT_WORKING_DAYS
+from handlers import org_settings
 from handlers.schedule import Schedule
-from handlers.scorecards import first_working_day, previous_month, send_monthly
+from handlers.scorecards import previous_month, send_monthly
 from jobs.runs import run_once
 from storage.db import Database
 
@@ -26,18 +25,18 @@ def scorecard_month(schedule: Schedule, at: datetime) -> str:
     return previous_month(schedule.local(at).date()).first.strftime("%Y-%m")
 
 
-async def monthly_scorecards(
-    db: Database, zone: ZoneInfo, now: datetime, working: frozenset[int] = DEFAULT_WORKING_DAYS
-) -> bool:
+async def monthly_scorecards(db: Database, base: Schedule, now: datetime) -> bool:
     """True when last month's cards were sent now; False on other days or when already sent.
 
-    Working days are the organisation's (/settings working_days), else `working` (the environment's)."""
-    local = now.astimezone(zone)
+    The first working day is by the organisation's calendar: `base` (the environment's) with
+    /settings working_days, holidays and makeup_days laid over it."""
+    local = base.local(now)
     today = local.date()
     if local.hour < FROM_HOUR:
         return False
     async with db.unit_of_work() as session:
-        if today != await first_working_day(session, today, working):
-            return False
+        calendar = await org_settings.schedule(session, base)
+    if today != calendar.first_working_day(today):
+        return False
     month = previous_month(today).first.strftime("%Y-%m")
-    return await run_once(db, SCORECARDS, month, now, lambda session: send_monthly(session, now, zone))
+    return await run_once(db, SCORECARDS, month, now, lambda session: send_monthly(session, now, base.zone))

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from handlers.adminkit import month_period
+from handlers.schedule import Schedule, parse_dates
 from handlers.scorecards import department_card, person_card, score
 from jobs.scorecards import SCORECARDS, monthly_scorecards
 from storage.db import Database
@@ -136,10 +137,10 @@ async def managers(db: Database) -> int:
 async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working_day(db: Database) -> None:
     await october(db)
     # 1 November 2026 is a Sunday: the first working day is Monday the 2nd.
-    assert not await monthly_scorecards(db, ZONE, at(1, 10, month=11))
-    assert not await monthly_scorecards(db, ZONE, at(2, 7, month=11))  # too early in the morning
-    assert await monthly_scorecards(db, ZONE, at(2, 10, month=11))
-    assert not await monthly_scorecards(db, ZONE, at(2, 11, month=11))  # once
+    assert not await monthly_scorecards(db, Schedule(ZONE), at(1, 10, month=11))
+    assert not await monthly_scorecards(db, Schedule(ZONE), at(2, 7, month=11))  # too early in the morning
+    assert await monthly_scorecards(db, Schedule(ZONE), at(2, 10, month=11))
+    assert not await monthly_scorecards(db, Schedule(ZONE), at(2, 11, month=11))  # once
     async with db.unit_of_work() as session:
         notices = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
         [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
@@ -153,7 +154,6 @@ async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working
 async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> None:
     """The row in jobs/scheduler.JOBS: tried on the month's first days, sent on the first working one."""
     from handlers.rules import RepairRules
-    from handlers.schedule import Schedule
     from jobs.scheduler import JOBS, Jobs
 
     await october(db)
@@ -167,3 +167,53 @@ async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> 
     async with db.unit_of_work() as session:
         [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
     assert run.period == "2026-10"
+
+
+async def scorecards_through_the_table(db: Database, calendar: Schedule, days: list[datetime]) -> list[object]:
+    """The scorecards row of jobs/scheduler.JOBS fired at each of `days` in turn (a fixed clock)."""
+    from handlers.rules import RepairRules
+    from jobs.scheduler import JOBS, Jobs
+
+    clock = [days[0]]
+    jobs = Jobs(db, calendar, RepairRules(), clock=lambda: clock[0], table=list(JOBS))
+    outcomes = []
+    for day in days:
+        clock[0] = day
+        outcomes.append(await jobs.fire(jobs.job(SCORECARDS)))
+    return outcomes
+
+
+async def test_a_holiday_on_the_first_working_day_moves_the_cards_to_the_next_one(db: Database) -> None:
+    await october(db)
+    async with db.unit_of_work() as session:
+        session.add(OrgSetting(key="holidays", value="2026-11-02"))  # as /settings holidays 2026-11-02 stores it
+    # Sunday the 1st, Monday the 2nd (a holiday now), Tuesday the 3rd, after 09:30 each time.
+    sunday, monday, tuesday = (at(day, 10, month=11) for day in (1, 2, 3))
+    assert await scorecards_through_the_table(db, Schedule(ZONE), [sunday, monday, tuesday, tuesday]) == [
+        False,
+        False,
+        True,
+        None,  # done for October
+    ]
+    async with db.unit_of_work() as session:
+        [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
+        notices = await session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert (run.period, run.started_at.astimezone(ZONE).date().isoformat()) == ("2026-10", "2026-11-03")
+    assert notices == await managers(db)
+
+
+async def test_a_long_national_day_holiday_sends_septembers_cards_in_the_second_week(db: Database) -> None:
+    # As in 2025: 10-01..10-08 closed (with the weekend inside it), so the first working day is Friday the 9th.
+    calendar = Schedule(ZONE, holidays=parse_dates("2026-10-01..2026-10-08"))
+    outcomes = await scorecards_through_the_table(db, calendar, [at(8, 10), at(9, 10)])
+    assert outcomes == [False, True]
+    async with db.unit_of_work() as session:
+        [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
+    assert run.period == "2026-09"
+
+
+async def test_a_make_up_sunday_on_the_first_is_the_first_working_day(db: Database) -> None:
+    await october(db)
+    calendar = Schedule(ZONE, makeup_days=parse_dates("2026-11-01"))
+    assert await monthly_scorecards(db, calendar, at(1, 10, month=11))
+    assert not await monthly_scorecards(db, calendar, at(2, 10, month=11))  # sent already

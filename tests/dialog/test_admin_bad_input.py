@@ -39,6 +39,9 @@ ODD = [
     "sla_hours urgent=99999999999999999999,high=1,normal=1,low=1",
     "quiet_hours 25:00-26:00",
     "working_days sun-mon",
+    "holidays 2026-02-30",
+    "holidays 9999-12-31..0001-01-01",
+    "makeup_days 𝟐𝟎𝟐𝟔-𝟏𝟎-𝟏𝟎",
     "digest_weekday 八",
     "scorecard_points rated_5=99999",
 ]

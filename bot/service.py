@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
@@ -44,6 +44,9 @@ AREAS: tuple[Area, ...] = (
     accounts.AREA,
     oversight.AREA,
 )
+
+if TYPE_CHECKING:
+    from bot.channels.slack import SlackChannel
 
 
 @dataclass
@@ -109,6 +112,9 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.slack_enabled:
+        # Imported only where Slack is used: Bolt and its SDK are a third of a cold start.
+        from bot.channels.slack import SlackChannel
+
         service.slack = SlackChannel(settings, houqin, outbox)
     if settings.web_chat_enabled:
         service.web = WebChat(houqin, outbox, settings.default_locale)

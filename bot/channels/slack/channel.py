@@ -17,9 +17,8 @@ import secrets
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -59,6 +58,9 @@ MAX_FILES_PER_MESSAGE = 3
 # another process: it leaves the replies to it. Older than this, the first is taken to have died
 # between commit and send, and the repeat (Slack retries events after a minute, then five) sends them.
 IN_FLIGHT = timedelta(seconds=30)
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 T = TypeVar("T")
 
@@ -143,6 +145,9 @@ class SlackChannel:
     async def start(self) -> None:
         self.outbound.start()
         if self.settings.slack_socket_mode:
+            # Socket Mode brings aiohttp with it: imported only by those who use it.
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
 

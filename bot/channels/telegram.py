@@ -138,6 +138,12 @@ class TelegramChannel:
             # The menu is a convenience; a bot that cannot set it still works.
             log.warning("could not set the Telegram command menu: %s", exc)
 
+    async def menus_queued(self) -> None:
+        """Until start-up has queued its check of everyone's own menu (so a test's "nothing changed"
+        is not the start-up's row landing late)."""
+        if self._menus is not None:
+            await self._menus
+
     async def _refresh_menus(self) -> None:
         """Queue a refresh of every menu of its own (sent, paced, by the outbox sender)."""
         try:

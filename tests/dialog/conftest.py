@@ -53,6 +53,8 @@ async def telegram(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[Service]:
     """Houqin polling the fake Bot API, as `houqin run` does with a token set."""
     service = build_service(telegram_settings(db, bot_api))
     await service.start()
+    assert service.telegram is not None
+    await service.telegram.menus_queued()
     yield service
     await service.stop()
 
@@ -90,6 +92,8 @@ async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> 
     assert service.slack is not None
     service.slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
     await service.start()
+    if service.telegram is not None:
+        await service.telegram.menus_queued()
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:
         channels = ("slack", "telegram") if service.telegram is not None else ("slack",)

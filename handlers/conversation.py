@@ -15,6 +15,18 @@ from typing import Any
 MAX_TEXT = 4096
 
 
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Text longer than a platform takes in one piece, cut at line ends where possible."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    parts.append(text)
+    return parts
+
+
 class Kind(StrEnum):
     COMMAND = "command"
     TEXT = "text"

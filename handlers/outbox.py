@@ -9,6 +9,7 @@ the rows are sent again (at least once; a card update sent twice just edits the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +26,7 @@ from handlers import org_settings
 from handlers.conversation import Button, FileOut, Reply
 from handlers.files import load
 from handlers.i18n import Renderable, freeze, pick_locale, thaw
-from storage.db import Database
+from storage.db import Database, log_failure
 from storage.models import Attachment, CardRef, ChannelAccount, OutboxMessage, Person, Photo
 
 log = logging.getLogger(__name__)
@@ -378,6 +379,25 @@ async def _send_in_order(outbox: Outbox, channel: str, send: Send, pending: list
             continue
         done += 1
     return done
+
+
+async def keep_draining(step: Callable[[], Awaitable[int]], wake: asyncio.Event, what: str, poll: float) -> None:
+    """A channel's sender: run `step` (send or hand out a batch; how many rows it took) for ever; when
+    it took nothing, wait until woken (something was queued here) or `poll` seconds pass (something
+    may have been queued by another process)."""
+    while True:
+        try:
+            took = await step()
+        except Exception as exc:
+            log_failure(log, exc, what)
+            took = 0
+        if not took:
+            wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event is set, and stop() would then wait forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll):
+                    await wake.wait()
 
 
 class Unreachable(Exception):

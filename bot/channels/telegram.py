@@ -51,11 +51,12 @@ from handlers.conversation import (
     PhotoIn,
     Reply,
     Sender,
+    split_text,
 )
 from handlers.engine import Houqin
 from handlers.i18n import LOCALES, pick_locale, translate
 from handlers.menus import EVERYONE, MENU_CARD, CommandMenu, refresh_all
-from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
+from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
 from storage.db import is_outage, log_failure
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
@@ -373,19 +374,11 @@ class TelegramChannel:
 
     async def _send_notices(self) -> None:
         """Send what the core queued for Telegram accounts; poll for what other processes queued."""
-        while True:
-            try:
-                sent = await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
-            except Exception as exc:
-                log_failure(log, exc, "draining the Telegram outbox")
-                sent = 0
-            if not sent:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
-                # arrives as the event is set, and stop() would then wait forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(NOTICE_POLL_SECONDS):
-                        await self._wake.wait()
+
+        async def batch() -> int:
+            return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
+
+        await keep_draining(batch, self._wake, "draining the Telegram outbox", NOTICE_POLL_SECONDS)
 
     async def _share_budget(self) -> None:
         """While sending, about once a second: how many processes send now, so each takes its part."""
@@ -555,14 +548,3 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
         return []  # a reply that is only files
     parts = split_text(reply.text)
     return [(part, markup if index == len(parts) - 1 else None) for index, part in enumerate(parts)]
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    parts.append(text)
-    return parts

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from handlers.conversation import Outcome, Reply, StepView
+from handlers.conversation import Outcome, Reply, StepView, split_text
 from handlers.i18n import translate
 
 JSON = dict[str, Any]
@@ -47,14 +47,9 @@ def clip(text: str, limit: int) -> str:
 
 
 def split(text: str, limit: int = SECTION_TEXT) -> list[str]:
-    """Long text as several sections, cut at line ends where possible."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    parts.append(text or " ")
+    """Long text as several sections (a section may not be empty)."""
+    parts = split_text(text, limit)
+    parts[-1] = parts[-1] or " "
     return parts
 
 

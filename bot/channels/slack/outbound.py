@@ -24,8 +24,7 @@ from bot.channels.slack import blocks
 from handlers.budget import share
 from handlers.conversation import FileOut, Reply
 from handlers.i18n import commands_typed
-from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain
-from storage.db import log_failure
+from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
@@ -159,22 +158,7 @@ class Outbound:
         without waiting for them: a conversation held back by its pace (or a 429) waits alone.
         Notices are rendered as they are claimed, naming commands as Slack types them."""
         with commands_typed(blocks.typed_in_slack):
-            await self._hand_out_forever()
-
-    async def _hand_out_forever(self) -> None:
-        while True:
-            try:
-                claimed = await self.hand_out()
-            except Exception as exc:
-                log_failure(log, exc, "draining the Slack outbox")
-                claimed = 0
-            if not claimed:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
-                # arrives as the event is set, and stop() would then wait forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(NOTICE_POLL_SECONDS):
-                        await self._wake.wait()
+            await keep_draining(self.hand_out, self._wake, "draining the Slack outbox", NOTICE_POLL_SECONDS)
 
     async def hand_out(self) -> int:
         """Claim a batch and start a sender per conversation in it; returns how many rows were claimed."""

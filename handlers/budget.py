@@ -34,6 +34,9 @@ async def share(db: Database, channel: str, instance: str, now: datetime) -> int
             except IntegrityError:
                 pass  # this very instance, racing itself: its row exists
         await session.execute(delete(Sender).where(Sender.channel == channel, Sender.seen_at < now - FORGET))
+    # Counted after the touch has committed: of two processes touching at once, the later count sees
+    # both rows (in one transaction each would see only its own uncommitted row on PostgreSQL).
+    async with db.unit_of_work() as session:
         sending = await session.scalar(
             select(func.count()).select_from(Sender).where(Sender.channel == channel, Sender.seen_at >= now - ACTIVE)
         )

@@ -13,6 +13,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import files
-from handlers.charts import Chart, Series, draw
-from handlers.conversation import FileOut
+from handlers.charts import Chart, Series, render
 from handlers.flow import Action, StepContext
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 
@@ -203,12 +203,13 @@ async def results_command(ctx: StepContext, ref: str) -> Action:
     if isinstance(seen, Msg):
         return said(seen)
     results = await compute(ctx.session, *seen)
-    chart = await chart_of(ctx, results)
-    return Action(say=((results_text(results, ctx), ()),), files=(chart,) if chart else ())
+    chart = chart_of(ctx, results)
+    return Action(say=((results_text(results, ctx), ()),), later=(chart,) if chart else ())
 
 
-async def chart_of(ctx: StepContext, results: Results) -> FileOut | None:
-    """The 1–5 questions' averages side by side, in the reader's language; None without any."""
+def chart_of(ctx: StepContext, results: Results) -> files.Later | None:
+    """The 1–5 questions' averages side by side, in the reader's language, drawn once the reading
+    transaction has committed; None without any."""
     rated = [(n, r) for n, r in enumerate(results.questions, start=1) if r.question["type"] == "rating"]
     if not rated or not results.responses:
         return None
@@ -219,8 +220,7 @@ async def chart_of(ctx: StepContext, results: Results) -> FileOut | None:
         series=[Series(msg("survey.chart.average").render(ctx.locale), [r.average for _, r in rated])],
         y_max=5,
     )
-    png = await draw(chart)
-    return await files.keep(ctx.session, ctx.person.id, f"survey-{results.survey.id}.png", files.PNG, png, ctx.now)
+    return files.Later(f"survey-{results.survey.id}.png", files.PNG, partial(render, chart))
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -289,14 +289,12 @@ def to_xlsx(rows: list[list[str]], sheet: str) -> bytes:
     return buffer.getvalue()
 
 
-async def export(
-    ctx: StepContext, survey: Survey, kind: str, departments: list[str] | None = None
-) -> tuple[str, str, bytes]:
-    """The file name, its content type and its bytes."""
+async def export(ctx: StepContext, survey: Survey, kind: str, departments: list[str] | None = None) -> files.Later:
+    """The rows read now; the file written once their transaction has committed."""
     rows = table(await compute(ctx.session, survey, departments), ctx.locale)
     if kind == "csv":
-        return f"survey-{survey.id}.csv", files.CSV, to_csv(rows)
-    return f"survey-{survey.id}.xlsx", files.XLSX, to_xlsx(rows, f"survey-{survey.id}")
+        return files.Later(f"survey-{survey.id}.csv", files.CSV, partial(to_csv, rows))
+    return files.Later(f"survey-{survey.id}.xlsx", files.XLSX, partial(to_xlsx, rows, f"survey-{survey.id}"))
 
 
 async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
@@ -307,9 +305,8 @@ async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:
     if isinstance(seen, Msg):
         return said(seen)
     survey, departments = seen
-    name, content_type, content = await export(ctx, survey, kind, departments)
-    sheet = await files.keep(ctx.session, ctx.person.id, name, content_type, content, ctx.now)
-    return Action(say=((msg("survey.export.ready", id=survey.id, name=name), ()),), files=(sheet,))
+    sheet = await export(ctx, survey, kind, departments)
+    return Action(say=((msg("survey.export.ready", id=survey.id, name=sheet.name), ()),), later=(sheet,))
 
 
 # --- /survey satisfaction: the same picture, week by week ------------------------------------------
@@ -355,6 +352,5 @@ async def satisfaction_command(ctx: StepContext, args: str) -> Action:
         kind="line",
         y_max=5,
     )
-    png = await draw(chart)
-    picture = await files.keep(ctx.session, ctx.person.id, "satisfaction.png", files.PNG, png, ctx.now)
-    return Action(say=((msg("survey.satisfaction.head", lines=Lines(lines)), ()),), files=(picture,))
+    picture = files.Later("satisfaction.png", files.PNG, partial(render, chart))
+    return Action(say=((msg("survey.satisfaction.head", lines=Lines(lines)), ()),), later=(picture,))

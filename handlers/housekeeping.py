@@ -1,7 +1,8 @@
 """Retention rules: what Houqin forgets, and when.
 
 Delivery keys only need to outlive the platforms' redeliveries (Telegram retries for up to a day,
-Slack for minutes); photos sent in a dialog that was never submitted are nobody's record.
+Slack for minutes); photos sent in a dialog that was never submitted are nobody's record. The send
+log only has to remember a reminder or digest while it could be sent again for the same period.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.repair import OPEN_STATUSES
 from handlers.surveys import close_expired
-from storage.models import Attachment, DialogState, Photo, ProcessedDelivery
+from storage.models import Attachment, DialogState, Photo, ProcessedDelivery, Send, Ticket
 
 KEEP_DELIVERY_KEYS = timedelta(days=14)
 KEEP_UNSUBMITTED_PHOTOS = timedelta(days=7)
@@ -22,6 +24,10 @@ KEEP_SENT_FILES = timedelta(days=30)
 # A flow nobody touched for this long is closed, so the next message starts fresh instead of
 # landing in a half-remembered step from last month.
 ABANDON_DIALOG_AFTER = timedelta(days=7)
+# Every reminder and digest period is a day, a week, a month or a ticket's resolution, all long past
+# (and past the catch-up window) after this; only an escalation is keyed "once" per ticket, so it is
+# kept while its ticket is open, or the manager would hear about the same overdue ticket again.
+KEEP_SENDS = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -30,11 +36,12 @@ class Tidied:
     photos: int
     dialogs: int
     files: int = 0
+    sends: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.delivery_keys} delivery keys, {self.photos} unsubmitted photos, {self.dialogs} idle dialogs, "
-            f"{self.files} old files"
+            f"{self.files} old files, {self.sends} old sends"
         )
 
 
@@ -51,6 +58,19 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         .execution_options(synchronize_session=False)
     )
     files = await session.execute(delete(Attachment).where(Attachment.created_at < now - KEEP_SENT_FILES))
+    still_open = select(Ticket.number).where(Ticket.status.in_(OPEN_STATUSES))
+    sends = await session.execute(
+        delete(Send)
+        .where(Send.at < now - KEEP_SENDS)
+        .where(not_(and_(Send.kind == "reminder.escalate", Send.subject.in_(still_open))))
+        .execution_options(synchronize_session=False)
+    )
     # Surveys past their closing time lose their own key (handlers/surveys.py), looked at or not.
     await close_expired(session, now)
-    return Tidied(keys.rowcount, photos.rowcount, dialogs.rowcount, files.rowcount)  # type: ignore[attr-defined]
+    return Tidied(
+        keys.rowcount,  # type: ignore[attr-defined]
+        photos.rowcount,  # type: ignore[attr-defined]
+        dialogs.rowcount,  # type: ignore[attr-defined]
+        files.rowcount,  # type: ignore[attr-defined]
+        sends.rowcount,  # type: ignore[attr-defined]
+    )

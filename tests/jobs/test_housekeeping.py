@@ -13,7 +13,8 @@ from handlers.repair import AREA
 from jobs.runs import last_runs
 from jobs.scheduler import HOUSEKEEPING, housekeeping
 from storage.db import Database
-from storage.models import Attachment, DialogState, Photo, ProcessedDelivery
+from storage.models import Attachment, DialogState, Person, Photo, ProcessedDelivery, Send
+from tests.jobs.org import sends, ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_9AM = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -78,4 +79,26 @@ async def test_a_day_is_tidied_once_however_many_times_it_is_tried(db: Database)
     assert (first, again, next_day) == (True, False, True)
     runs = await last_runs(db, HOUSEKEEPING)
     assert [r.period for r in runs] == ["2026-11-24", "2026-11-23"]
-    assert runs[0].outcome == "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs, 0 old files"
+    assert runs[0].outcome == "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs, 0 old files, 0 old sends"
+
+
+async def test_the_send_log_forgets_old_periods_but_not_an_escalation_of_a_ticket_still_open(db: Database) -> None:
+    long_ago = MONDAY_9AM - timedelta(days=120)
+    still_overdue = await ticket(db, created=long_ago)
+    fixed_since = await ticket(db, created=long_ago, status="closed", closed=long_ago + timedelta(days=3))
+    async with db.unit_of_work() as session:
+        manager = await session.scalar(select(Person.id).where(Person.demo_key == "huang.li"))
+        assert manager is not None
+        for kind, subject, period, at in (
+            ("digest", "org", "2026-W30", long_ago),
+            ("reminder.escalate", still_overdue, "once", long_ago + timedelta(days=2)),
+            ("reminder.escalate", fixed_since, "once", long_ago + timedelta(days=2)),
+            ("digest", "org", "2026-W47", MONDAY_9AM - timedelta(days=7)),
+        ):
+            session.add(Send(kind=kind, subject=subject, person_id=manager, period=period, at=at))
+
+    assert await housekeeping(db, SHANGHAI, MONDAY_9AM)
+    kept = [(kind, subject, period) for kind, subject, _, period in await sends(db)]
+    assert sorted(kept) == [("digest", "org", "2026-W47"), ("reminder.escalate", still_overdue, "once")]
+    [run] = await last_runs(db, HOUSEKEEPING)
+    assert run.outcome is not None and run.outcome.endswith("2 old sends")

@@ -12,6 +12,9 @@ waiting, so a reminder is deferred, never dropped.
   resolved, not confirmed → the reporter, one nudge before the auto-close rule closes it
   survey invitation not answered → the invitee, one nudge in the survey's last day (anonymous
                             surveys: every invitee, so the nudges say nothing of who answered)
+
+A nudge due "in the last day" before a deadline that falls after a weekend, a holiday or a night
+comes in the last working hours before it instead (Schedule.nudge_from).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from handlers import requisitions as req
 from handlers.i18n import Label, Lines, msg
 from handlers.outbox import Notice
 from handlers.rules import RepairRules
-from handlers.schedule import Schedule
+from handlers.schedule import LOOK_BACK_DAYS, Schedule
 from handlers.sends import Delivery, Tally, deliver_all, fixed
 from handlers.tickets import WORKING, buttons_for, people_with_role, place
 from storage.db import Database
@@ -37,6 +40,9 @@ from storage.models import Person, Requisition, Survey, SurveyInvitation, Survey
 NUDGE_BEFORE_AUTO_CLOSE = timedelta(hours=24)
 # An invitee who has not answered hears this long before the survey closes (at most half its time).
 NUDGE_BEFORE_SURVEY_CLOSES = timedelta(hours=24)
+# Brought forward before a weekend, a nudge still never comes sooner than this (or half the time,
+# if shorter) after the person was told: right after the invitation or the "repaired" notice.
+SETTLE = timedelta(hours=12)
 QUEUE_BUTTON = "jb:queue"
 
 
@@ -154,12 +160,14 @@ async def unconfirmed_to_reporters(ctx: Context) -> list[Delivery]:
     lead = min(NUDGE_BEFORE_AUTO_CLOSE, window / 2)
     found = await ctx.session.scalars(
         select(Ticket)
-        .where(Ticket.status == "resolved", Ticket.resolved_at <= ctx.now - (window - lead))
+        .where(Ticket.status == "resolved", Ticket.resolved_at <= ctx.now - min(window / 2, SETTLE))
         .order_by(Ticket.id)
     )
     deliveries = []
     for ticket in found.unique().all():
         assert ticket.resolved_at is not None
+        if ctx.now < ctx.schedule.nudge_from(ticket.resolved_at + window, lead):
+            continue
         text = msg(
             "reminder.confirm",
             number=ticket.number,
@@ -183,15 +191,18 @@ async def surveys_closing_soon(ctx: Context) -> list[Delivery]:
     closing = await ctx.session.scalars(
         select(Survey)
         .where(Survey.status == "open", Survey.closes_at > ctx.now)
-        .where(Survey.closes_at <= ctx.now + NUDGE_BEFORE_SURVEY_CLOSES)
+        .where(Survey.closes_at <= ctx.now + NUDGE_BEFORE_SURVEY_CLOSES + timedelta(days=LOOK_BACK_DAYS))
         .order_by(Survey.id)
     )
     deliveries = []
     for survey in closing.all():
         assert survey.closes_at is not None
         opened = survey.opens_at or survey.launched_at or survey.created_at
-        if opened > ctx.now or survey.closes_at - ctx.now > (survey.closes_at - opened) / 2:
-            continue  # not open yet, or a short survey still in its first half
+        half = (survey.closes_at - opened) / 2
+        lead = min(NUDGE_BEFORE_SURVEY_CLOSES, half)
+        settled = opened + min(half, SETTLE)
+        if opened > ctx.now or ctx.now < max(settled, ctx.schedule.nudge_from(survey.closes_at, lead)):
+            continue  # not open yet, just opened, or not in its last day (or last working hours) yet
         invited = await ctx.session.scalars(
             select(SurveyInvitation.person_id).where(SurveyInvitation.survey_id == survey.id)
         )

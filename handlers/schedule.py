@@ -20,6 +20,8 @@ RANGE = ".."
 DAY = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})", re.ASCII)
 # A closure longer than a year is a typo (2026 for 2027), not a holiday.
 LONGEST_RANGE = timedelta(days=366)
+# How far back Schedule.nudge_from looks for a working hour before a deadline (past 国庆 and 春节).
+LOOK_BACK_DAYS = 31
 
 
 def parse_weekday(value: str) -> int:
@@ -179,6 +181,32 @@ class Schedule:
     def may_nudge(self, now: datetime) -> bool:
         """Reminders wait (they are not dropped) through quiet hours and days off."""
         return self.is_working_day(now) and not self.is_quiet(now)
+
+    def nudge_from(self, deadline: datetime, lead: timedelta) -> datetime:
+        """From when the one nudge before `deadline` may go: `lead` before it, or, when reminders may
+        not go out at all in that stretch (a weekend, a holiday, the night), the last `lead` of the
+        last stretch before it in which they may, so a Monday-morning deadline is nudged on Friday."""
+        window = deadline - lead
+        day = self.local(deadline).date()
+        for _ in range(LOOK_BACK_DAYS):
+            if self.works_on(day):
+                for start, end in reversed(self._open_hours(day)):
+                    end = min(end, deadline)
+                    if start >= end:
+                        continue
+                    return window if end > window else max(start, end - lead)
+            day -= timedelta(days=1)
+        return window  # no time to nudge in at all: the usual window, which never comes
+
+    def _open_hours(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The stretches of a working `day` outside quiet hours, in order."""
+        midnight = datetime.combine(day, time(0), tzinfo=self.zone)
+        if self.quiet is None:
+            return [(midnight, midnight + timedelta(days=1))]
+        quiet_from, quiet_to = (datetime.combine(day, t, tzinfo=self.zone) for t in self.quiet)
+        if quiet_from > quiet_to:  # 21:00–08:00: open from the end of one night to the start of the next
+            return [(quiet_to, quiet_from)]
+        return [(midnight, quiet_from), (quiet_to, midnight + timedelta(days=1))]
 
     def day_key(self, now: datetime) -> str:
         return self.local(now).date().isoformat()

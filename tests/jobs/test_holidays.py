@@ -88,3 +88,8 @@ async def test_one_rule_decides_a_working_day(db: Database, day: date, works: bo
     assert OCTOBER_CALENDAR.works_on(day) is works
     async with db.unit_of_work() as session:
         assert await org_settings.is_working_day(session, day, OCTOBER_CALENDAR) is works
+
+
+def test_a_deadline_inside_the_national_day_holiday_is_nudged_before_it_begins() -> None:
+    deadline = october(5, 12)
+    assert OCTOBER_CALENDAR.nudge_from(deadline, timedelta(hours=24)) == datetime(2026, 9, 30, 8, tzinfo=SCHEDULE.zone)

@@ -197,3 +197,35 @@ async def test_an_anonymous_surveys_nudge_goes_to_everyone_invited_so_it_tells_n
     assert [(kind, subject) for kind, subject, *_ in await sends(db, "reminder.survey")] == [
         ("reminder.survey", "survey:1")
     ] * 3
+
+
+async def test_a_survey_closing_first_thing_monday_is_nudged_on_friday(db: Database) -> None:
+    """Its last day is a Sunday and a quiet night: the nudge comes in the last working hours instead."""
+    await a_survey(db, anonymous=False, closes=local(30, 8), answered_by="li.na")  # Monday 08:00
+    await remind(db, local(26, 15))  # Thursday: more than a working day to go
+    assert await sent_to(db, "wang.fang") == []
+    await remind(db, local(27, 10))  # Friday
+    assert await sent_to(db, "wang.fang") == [
+        "📝 The survey “Logistics satisfaction” closes at 11-30 08:00 and we have not had your answers yet. "
+        "It takes a few minutes."
+    ]
+    await remind(db, local(27, 16))
+    assert len(await sent_to(db, "wang.fang")) == 1, "once"
+
+
+async def test_a_ticket_that_would_close_itself_on_sunday_is_nudged_on_friday(db: Database) -> None:
+    resolved = local(26, 20)  # Thursday evening: closes itself Sunday 20:00, 72 h later
+    number = await ticket(db, status="resolved", created=resolved - timedelta(hours=5), resolved=resolved)
+    await remind(db, local(27, 9))  # Friday: the working day before its last day
+    [nudge] = await sent_to(db, "wang.fang")
+    assert nudge.startswith(f"🔧 赵磊 marked {number} as repaired.") and nudge.endswith("at 11-29 20:00.")
+
+
+def test_the_nudge_before_a_deadline_comes_in_the_last_working_hours_before_it() -> None:
+    day = timedelta(hours=24)
+    assert SCHEDULE.nudge_from(local(25, 18), day) == local(24, 18), "a Wednesday deadline: the day before"
+    assert SCHEDULE.nudge_from(local(30, 8), day) == local(27, 8), "Monday 08:00: all of Friday"
+    assert SCHEDULE.nudge_from(local(30, 8), timedelta(hours=2)) == local(27, 19), "...or its last two hours"
+    assert SCHEDULE.nudge_from(local(30, 9), day) == local(29, 9), "an hour on Monday is in the window itself"
+    night_owls = Schedule(SHANGHAI, quiet=None, working_days=parse_working_days("mon-sun"))
+    assert night_owls.nudge_from(local(30, 8), day) == local(29, 8)

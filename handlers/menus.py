@@ -5,12 +5,12 @@ area (``Area.privileged``: command → the authz action whose holders see it); a
 that action somewhere gets a menu of their own in their language (``Houqin.command_menu``).
 
 When a person's menu may have changed (a role granted or revoked, an org import, /lang, an account
-joined to them) the core writes a refresh row into the outbox for each of their accounts on a
-channel with per-person menus, in the transaction of the change. The channel drains it like any
-notice (claimed, paced, retried; two processes never both take it; a restart loses nothing) and
-works out at that moment what to show. The rows share one card key per chat, so several changes
-before it drains are sent once, and the channel remembers what it last showed in ``card_refs``:
-a refresh that changes nothing costs no call.
+joined to them, the organisation's default language) the core writes a refresh row into the outbox
+for each of their accounts on a channel with per-person menus, in the transaction of the change.
+The channel drains it like any notice (claimed, paced, retried; two processes never both take it;
+a restart loses nothing) and works out at that moment what to show. The rows share one card key per
+chat, so several changes before it drains are sent once, and the channel remembers what it last
+showed in ``card_refs``: a refresh that changes nothing costs no call.
 """
 
 from __future__ import annotations
@@ -96,23 +96,33 @@ async def changed(session: AsyncSession, people: Sequence[Person], now: datetime
 async def refresh_all(db: Database, channel: str, now: datetime) -> int:
     """At start: a refresh for everyone on `channel` whose menu may be their own (what they may run,
     the commands or their wording may have changed since the last run). Unchanged ones cost no call."""
-    privileged = select(PersonRole.person_id).where(PersonRole.role.in_(PRIVILEGED_ROLES))
     async with db.unit_of_work() as session:
-        accounts = (
-            await session.execute(
-                select(ChannelAccount.person_id, ChannelAccount.address)
-                .where(
-                    ChannelAccount.channel == channel,
-                    ChannelAccount.unreachable_since.is_(None),
-                    ChannelAccount.address.is_not(None),
-                )
-                .where(ChannelAccount.person_id.in_(privileged) | shown_own_menu())
-                .order_by(ChannelAccount.id)
+        return await queue_all(session, channel, now)
+
+
+async def everyones_may_have_changed(session: AsyncSession, now: datetime) -> int:
+    """Something every menu depends on changed (the organisation's default language): a refresh for
+    every menu of its own on every menu channel, in the caller's transaction."""
+    return sum([await queue_all(session, channel, now) for channel in CHANNELS])
+
+
+async def queue_all(session: AsyncSession, channel: str, now: datetime) -> int:
+    privileged = select(PersonRole.person_id).where(PersonRole.role.in_(PRIVILEGED_ROLES))
+    accounts = (
+        await session.execute(
+            select(ChannelAccount.person_id, ChannelAccount.address)
+            .where(
+                ChannelAccount.channel == channel,
+                ChannelAccount.unreachable_since.is_(None),
+                ChannelAccount.address.is_not(None),
             )
-        ).all()
-        rows = [refresh_row(person_id, channel, str(address), now) for person_id, address in accounts]
-        for start in range(0, len(rows), CHUNK):
-            await session.execute(insert(OutboxMessage), rows[start : start + CHUNK])
+            .where(ChannelAccount.person_id.in_(privileged) | shown_own_menu())
+            .order_by(ChannelAccount.id)
+        )
+    ).all()
+    rows = [refresh_row(person_id, channel, str(address), now) for person_id, address in accounts]
+    for start in range(0, len(rows), CHUNK):
+        await session.execute(insert(OutboxMessage), rows[start : start + CHUNK])
     return len(rows)
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import create_app
 from bot.service import Service, build_service
@@ -183,6 +183,22 @@ async def test_an_org_import_that_makes_someone_a_manager_gives_them_its_menu_in
     shown = menu_seen(bot_api, wang.user.chat_id)
     assert names(shown) == MANAGER
     assert ("stats", "Statistics and a chart") in shown
+
+
+async def test_a_new_default_language_rewords_the_menus_of_those_who_chose_none(
+    db: Database, bot_api: FakeBotAPI, houqin: Callable[[], Awaitable[Service]],
+    on_telegram: Callable[..., Awaitable[TelegramPerson]],
+) -> None:  # fmt: skip
+    huang = await on_telegram(8151, "huang.li")  # finance's manager, who never picked a language
+    async with db.unit_of_work() as session:
+        await session.execute(update(Person).where(Person.handle == "huang.li").values(locale=None))
+    await houqin()
+    await eventually(lambda: ("admin", "管理菜单") in menu_seen(bot_api, huang.user.chat_id))
+    admin = await on_telegram(8152, "admin")
+    assert "✅" in await admin.says("/settings default_language en")
+    await notices_delivered(db)
+    shown = menu_seen(bot_api, huang.user.chat_id)
+    assert names(shown) == MANAGER and ("admin", "Admin menu") in shown
 
 
 async def test_a_role_granted_in_the_browser_reaches_the_telegram_process(

@@ -29,14 +29,18 @@ class Rule:
     department: bool = False
     # Anyone may do it to their own record.
     own: bool = False
+    # Who has records of their own to do it to (a technician's scorecard): their menus show it too.
+    owners: frozenset[str] = frozenset()
 
 
-def rule(*roles: str, department: bool = False, own: bool = False) -> Rule:
-    assert set(roles) <= set(ROLES), roles
-    return Rule(frozenset(roles), department, own)
+def rule(*roles: str, department: bool = False, own: bool = False, owners: tuple[str, ...] = ()) -> Rule:
+    assert set(roles) | set(owners) <= set(ROLES), roles
+    return Rule(frozenset(roles), department, own, frozenset(owners))
 
 
 ADMINS = ("admin",)
+# Those whose own work is scored (handlers/scorecards.py).
+WORKERS = ("technician", "logistics_staff")
 STORES = ("admin", "logistics_admin")
 OVERSEERS = ("admin", "logistics_admin", "manager")
 
@@ -61,7 +65,7 @@ RULES: dict[str, Rule] = {
     "export.audit": rule(*ADMINS),
     # figures
     "stats.view": rule(*OVERSEERS),
-    "scorecard.view": rule(*OVERSEERS, department=True, own=True),
+    "scorecard.view": rule(*OVERSEERS, department=True, own=True, owners=WORKERS),
     # messages to many people
     "broadcast.all": rule(*ADMINS),
     "broadcast.department": rule("admin", "manager", department=True),
@@ -110,6 +114,13 @@ def allowed_somewhere(person: Person, action: str) -> bool:
     if found is None:
         return False
     return any(role.role in found.roles for role in person.roles)
+
+
+def shown_to(person: Person, action: str) -> bool:
+    """Whether a menu should offer `action` to `person`: they may do it somewhere, or to records of
+    their own (a technician's /scorecard)."""
+    found = RULES.get(action)
+    return found is not None and any(role.role in found.roles | found.owners for role in person.roles)
 
 
 def roles_for(action: str) -> tuple[str, ...]:

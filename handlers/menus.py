@@ -35,7 +35,7 @@ EVERYONE = "everyone"
 # Channels whose apps show each person a command menu of their own.
 CHANNELS = ("telegram",)
 # Whoever holds none of these can only ever see everyone's menu.
-PRIVILEGED_ROLES = frozenset(role for rule in authz.RULES.values() for role in rule.roles)
+PRIVILEGED_ROLES = frozenset(role for rule in authz.RULES.values() for role in rule.roles | rule.owners)
 CHUNK = 500
 
 
@@ -57,7 +57,7 @@ def commands_for(
     shown = [
         name
         for name in commands
-        if name not in privileged or (person is not None and authz.allowed_somewhere(person, privileged[name]))
+        if name not in privileged or (person is not None and authz.shown_to(person, privileged[name]))
     ]
     return ("start", *flows, "my", *shown, "lang", "help", "cancel")
 

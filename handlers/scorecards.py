@@ -28,7 +28,7 @@ from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
 from storage.models import Department, Person, PersonRole, Requisition, Ticket
 
-WORKERS = ("technician", "logistics_staff")
+WORKERS = authz.WORKERS
 CARDS_PER_PAGE = 2
 
 

@@ -49,7 +49,7 @@ async def test_a_flood_limited_chat_waits_alone(
     telegram.telegram._wake.set()
 
     # The calm chat's notice goes out at once, although the busy chat is being told to wait.
-    await bot_api.wait_for(lambda: any("R-2026-000000" in (m.text or "") for m in calm.chat), timeout=5)
+    await bot_api.wait_for(lambda: any("R-2026-000000" in (m.text or "") for m in calm.chat), timeout=15)
     await bot_api.wait_for(lambda: sum("已关闭" in (m.text or "") for m in busy.chat) == 3, timeout=15)
     assert bot_api.too_many_requests >= 1
     await notices_delivered(db)
@@ -101,8 +101,8 @@ async def test_a_slow_chat_does_not_hold_up_another_and_each_chat_keeps_its_orde
     slow.user.send_text("/help")
     quick.user.send_text("/start")
     # The other person is answered while the first is still stuck...
-    await bot_api.wait_for(lambda: len(quick.chat) == 1, timeout=5)
+    await bot_api.wait_for(lambda: len(quick.chat) == 1, timeout=15)
     assert slow.chat == [] and "9101:help" not in seen  # ...whose second update waits its turn
     release.set()
-    await bot_api.wait_for(lambda: len(slow.chat) == 2, timeout=5)
+    await bot_api.wait_for(lambda: len(slow.chat) == 2, timeout=15)
     assert (slow.chat[0].text or "").startswith("你好，慢") and "/repair" in (slow.chat[1].text or "")

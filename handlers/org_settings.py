@@ -21,7 +21,7 @@ from datetime import date, time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, menus
+from handlers import authz
 from handlers.adminkit import local_time, said
 from handlers.audit import done
 from handlers.flow import Action, StepContext
@@ -295,6 +295,8 @@ async def change(ctx: StepContext, key: str, typed: str) -> str:
         row.value, row.changed_by, row.changed_at = normal, ctx.person.id, ctx.now
     await ctx.session.flush()
     if key == "default_language" and normal != before:
+        from handlers import menus  # here: menus needs the outbox, which needs these settings
+
         # Menus of those who chose no language are worded in the default one.
         await menus.everyones_may_have_changed(ctx.session, ctx.now)
     done(ctx, action="settings.change", record=key, before=before, after=normal)

@@ -61,6 +61,7 @@ from handlers.flow import (
 )
 from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
 from handlers.people import AdminAccount, identify
+from handlers.replied import Mark, ReplyMarks
 from handlers.rules import RepairRules, SupplyRules
 from storage.db import Database
 from storage.models import AuditEntry, ChannelAccount, DialogState, Person, Photo, ProcessedDelivery, utcnow
@@ -155,6 +156,7 @@ class Houqin:
         self.zone = zone
         self.admins = tuple(admins)
         self.clock = clock
+        self.replies = ReplyMarks(db)
 
     async def handle(self, inbound: Inbound) -> Outcome:
         for attempt in range(1, ATTEMPTS + 1):
@@ -214,31 +216,11 @@ class Houqin:
 
     async def mark_replied(self, outcome: Outcome, prompt_ref: str | None = None) -> None:
         """Channels call this once the replies are out, so a redelivery does not send them again;
-        with where the new buttons are shown, when the replies had any."""
+        with where the new buttons are shown, when the replies had any. Returns once committed
+        (together with other channels' marks arriving meanwhile: handlers/replied.py)."""
         if outcome.delivery_id is None:
             return
-        async with self.db.unit_of_work() as session:
-            replied: dict[str, Any] = {"replied_at": self.clock()}
-            if outcome.discreet:
-                # Sent: the words of an anonymous answer's turn are not kept for a redelivery.
-                replied["outcome"] = {**outcome.to_record(), "replies": [], "chosen": None}
-            await session.execute(
-                update(ProcessedDelivery)
-                .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
-                .values(**replied)
-            )
-            if prompt_ref is not None and outcome.dialog_id is not None:
-                # A bulk UPDATE: it must not bump the version the buttons just sent carry. And only if
-                # the dialog has not moved on since (a redelivered question re-sent late).
-                where = [DialogState.id == outcome.dialog_id]
-                if outcome.dialog_version is not None:
-                    where.append(DialogState.version == outcome.dialog_version)
-                await session.execute(
-                    update(DialogState)
-                    .where(*where)
-                    .values(prompt_ref=prompt_ref)
-                    .execution_options(synchronize_session=False)
-                )
+        await self.replies.mark(Mark(outcome, prompt_ref, self.clock()))
 
     # --- command menus (handlers/menus.py) ---------------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""Marking deliveries replied, committed together when many arrive at once (a group commit).
+
+Once a channel has sent an update's replies it marks the delivery replied (so a redelivery does not
+send them again) and notes where the new buttons are shown. That is a transaction of its own per
+update, as long as the update's handling. Under load, marks that arrive while one is being committed
+wait for the next commit and share it: each caller still returns only once its mark is committed,
+so nothing about what a redelivery sees changes, but a busy process pays for one transaction where
+it paid for many. Alone, a mark commits at once, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.conversation import Outcome
+from storage.db import Database
+from storage.models import DialogState, ProcessedDelivery
+
+
+@dataclass(frozen=True)
+class Mark:
+    outcome: Outcome
+    prompt_ref: str | None
+    at: datetime
+
+
+async def apply(session: AsyncSession, mark: Mark) -> None:
+    outcome = mark.outcome
+    replied: dict[str, Any] = {"replied_at": mark.at}
+    if outcome.discreet:
+        # Sent: the words of an anonymous answer's turn are not kept for a redelivery.
+        replied["outcome"] = {**outcome.to_record(), "replies": [], "chosen": None}
+    await session.execute(
+        update(ProcessedDelivery)
+        .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
+        .values(**replied)
+    )
+    if mark.prompt_ref is not None and outcome.dialog_id is not None:
+        # A bulk UPDATE: it must not bump the version the buttons just sent carry. And only if the
+        # dialog has not moved on since (a redelivered question re-sent late).
+        where = [DialogState.id == outcome.dialog_id]
+        if outcome.dialog_version is not None:
+            where.append(DialogState.version == outcome.dialog_version)
+        await session.execute(
+            update(DialogState)
+            .where(*where)
+            .values(prompt_ref=mark.prompt_ref)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class ReplyMarks:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: list[tuple[Mark, asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def mark(self, mark: Mark) -> None:
+        """Returns once `mark` is committed; raises what its commit raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A caller cancelled meanwhile no longer reads its outcome: read it here, so a failed commit
+        # is not also reported as "exception never retrieved".
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
+        self._waiting.append((mark, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_all())
+        await asyncio.shield(done)
+
+    async def _commit_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self.db.unit_of_work() as session:
+                    for mark, _ in batch:
+                        await apply(session, mark)
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            except BaseException:  # cancelled (the loop is closing): nobody waits for these any more
+                for _, done in batch:
+                    done.cancel()
+                raise
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

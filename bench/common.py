@@ -18,7 +18,7 @@ from sqlalchemy import text
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
-from storage.demo import seed
+from storage.demo import seed_database
 from storage.migrate import upgrade_async
 from storage.models import Base
 
@@ -96,7 +96,7 @@ class Databases:
             template = self.workdir / "template.db"
             url = f"sqlite+aiosqlite:///{template}"
             await upgrade_async(url)
-            await _seed(url)
+            await seed_database(url)
             self._sqlite_template = template
         self._sqlite_count += 1
         path = self.workdir / f"houqin-{self._sqlite_count}.db"
@@ -123,7 +123,7 @@ class Databases:
             await upgrade_async(self._pg_url)
         else:
             await _truncate(self._pg_url)
-        await _seed(self._pg_url)
+        await seed_database(self._pg_url)
         return self._pg_url
 
     async def close(self) -> None:
@@ -134,15 +134,6 @@ class Databases:
             finally:
                 await admin.close()
             self._pg_url = None
-
-
-async def _seed(url: str) -> None:
-    db = Database(url)
-    try:
-        async with db.unit_of_work() as session:
-            await seed(session)
-    finally:
-        await db.dispose()
 
 
 async def _truncate(url: str) -> None:

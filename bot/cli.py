@@ -121,15 +121,9 @@ def migrate(settings: Settings) -> int:
 
 
 async def seed_demo(settings: Settings) -> int:
-    from storage.db import Database
-    from storage.demo import seed
+    from storage.demo import seed_database
 
-    db = Database(settings.database_url)
-    try:
-        async with db.unit_of_work() as session:
-            added = await seed(session)
-    finally:
-        await db.dispose()
+    added = await seed_database(settings.database_url)
     summary = ", ".join(f"{count} {kind}" for kind, count in added.items())
     logging.getLogger("houqin").info("demo data: added %s", summary)
     return 0

@@ -241,11 +241,15 @@ class Houqin:
             if account is None:
                 return None
             person = account.person
-            locale = pick_locale(person.locale, account.platform_locale, "") or await org_settings.default_locale(
-                session, self.default_locale
-            )
+            locale = await self._locale_of(session, account)
             commands = self.menu_commands(person)
             return menus.CommandMenu(locale, commands, everyone=commands == self.menu_commands())
+
+    async def _locale_of(self, session: AsyncSession, account: ChannelAccount) -> str:
+        """The person's own choice, else their app's language, else the organisation's default (read,
+        as it may have been changed from chat, only when the first two say nothing)."""
+        chosen = pick_locale(account.person.locale, account.platform_locale, "")
+        return chosen or await org_settings.default_locale(session, self.default_locale)
 
     # --- read-only views for channels that draw whole screens (Slack modals, App Home) ------------
 
@@ -376,11 +380,7 @@ class Houqin:
             )
             session.add(state)
             await session.flush()
-        # The organisation's default (changeable from chat) is read only when the person's own choice
-        # and their app's language both say nothing.
-        locale = pick_locale(person.locale, account.platform_locale, "") or await org_settings.default_locale(
-            session, self.default_locale
-        )
+        locale = await self._locale_of(session, account)
         turn = Turn(
             session,
             person,

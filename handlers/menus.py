@@ -74,22 +74,13 @@ async def changed(session: AsyncSession, people: Sequence[Person], now: datetime
     for start in range(0, len(people), CHUNK):
         part = people[start : start + CHUNK]
         privileged = [person.id for person in part if may_have_own_menu(person)]
-        accounts = (
-            await session.execute(
-                select(ChannelAccount.person_id, ChannelAccount.channel, ChannelAccount.address)
-                .where(
-                    ChannelAccount.person_id.in_({person.id for person in part}),
-                    ChannelAccount.channel.in_(CHANNELS),
-                    ChannelAccount.unreachable_since.is_(None),
-                    ChannelAccount.address.is_not(None),
-                )
-                .where(ChannelAccount.person_id.in_(privileged) | shown_own_menu())
-            )
-        ).all()
-        rows = [refresh_row(person_id, channel, str(address), now) for person_id, channel, address in accounts]
-        if rows:
-            await session.execute(insert(OutboxMessage), rows)
-        queued += len(rows)
+        queued += await queue_refreshes(
+            session,
+            now,
+            ChannelAccount.person_id.in_({person.id for person in part}),
+            ChannelAccount.channel.in_(CHANNELS),
+            ChannelAccount.person_id.in_(privileged) | shown_own_menu(),
+        )
     return queued
 
 
@@ -108,19 +99,21 @@ async def everyones_may_have_changed(session: AsyncSession, now: datetime) -> in
 
 async def queue_all(session: AsyncSession, channel: str, now: datetime) -> int:
     privileged = select(PersonRole.person_id).where(PersonRole.role.in_(PRIVILEGED_ROLES))
+    return await queue_refreshes(
+        session, now, ChannelAccount.channel == channel, ChannelAccount.person_id.in_(privileged) | shown_own_menu()
+    )
+
+
+async def queue_refreshes(session: AsyncSession, now: datetime, *which: ColumnElement[bool]) -> int:
+    """A refresh row for each reachable account that `which` selects; how many were queued."""
     accounts = (
         await session.execute(
-            select(ChannelAccount.person_id, ChannelAccount.address)
-            .where(
-                ChannelAccount.channel == channel,
-                ChannelAccount.unreachable_since.is_(None),
-                ChannelAccount.address.is_not(None),
-            )
-            .where(ChannelAccount.person_id.in_(privileged) | shown_own_menu())
+            select(ChannelAccount.person_id, ChannelAccount.channel, ChannelAccount.address)
+            .where(ChannelAccount.unreachable_since.is_(None), ChannelAccount.address.is_not(None), *which)
             .order_by(ChannelAccount.id)
         )
     ).all()
-    rows = [refresh_row(person_id, channel, str(address), now) for person_id, address in accounts]
+    rows = [refresh_row(person_id, channel, str(address), now) for person_id, channel, address in accounts]
     for start in range(0, len(rows), CHUNK):
         await session.execute(insert(OutboxMessage), rows[start : start + CHUNK])
     return len(rows)

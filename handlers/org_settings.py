@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -172,16 +172,25 @@ def upcoming_first(stored: str, today: date) -> Renderable | str:
     )
 
 
+async def reword_menus(session: AsyncSession, now: datetime) -> None:
+    """Menus of those who chose no language are worded in the default one."""
+    from handlers import menus  # here: menus needs the outbox, which needs these settings
+
+    await menus.everyones_may_have_changed(session, now)
+
+
 @dataclass(frozen=True)
 class Key:
     parse: Callable[[str], str]
     # How the overview shows the stored normal form, given today's local date.
     show: Callable[[str, date], Renderable | str] = as_stored
+    # What else follows from a new value, in the same transaction.
+    changed: Callable[[AsyncSession, datetime], Awaitable[None]] | None = None
 
 
 KEYS: dict[str, Key] = {
     "sla_hours": Key(_sla),
-    "default_language": Key(_language),
+    "default_language": Key(_language, changed=reword_menus),
     "digest_weekday": Key(_weekday),
     "digest_time": Key(_time),
     "quiet_hours": Key(_quiet),
@@ -294,11 +303,8 @@ async def change(ctx: StepContext, key: str, typed: str) -> str:
     else:
         row.value, row.changed_by, row.changed_at = normal, ctx.person.id, ctx.now
     await ctx.session.flush()
-    if key == "default_language" and normal != before:
-        from handlers import menus  # here: menus needs the outbox, which needs these settings
-
-        # Menus of those who chose no language are worded in the default one.
-        await menus.everyones_may_have_changed(ctx.session, ctx.now)
+    if normal != before and (follows := KEYS[key].changed) is not None:
+        await follows(ctx.session, ctx.now)
     done(ctx, action="settings.change", record=key, before=before, after=normal)
     return normal
 

@@ -64,13 +64,11 @@ class ReplyMarks:
     async def mark(self, mark: Mark) -> None:
         """Returns once `mark` is committed; raises what its commit raised."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A caller cancelled meanwhile no longer reads its outcome: read it here, so a failed commit
-        # is not also reported as "exception never retrieved".
-        done.add_done_callback(lambda future: future.cancelled() or future.exception())
         self._waiting.append((mark, done))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_all())
-        await asyncio.shield(done)
+        # A caller cancelled meanwhile cancels only its own future; the commit goes on for the rest.
+        await done
 
     async def _commit_all(self) -> None:
         while self._waiting:

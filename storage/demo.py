@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Database
 from storage.models import Building, ChannelAccount, Department, Person, PersonRole, Room, StockMovement, SupplyItem
 
 DEPARTMENTS = [
@@ -185,3 +186,13 @@ async def seed(session: AsyncSession) -> dict[str, int]:
         added["supply_items"] += 1
     await session.flush()
     return added
+
+
+async def seed_database(url: str) -> dict[str, int]:
+    """`seed` the database at `url`, with a connection of its own (the CLI, benchmarks, test set-ups)."""
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            return await seed(session)
+    finally:
+        await db.dispose()

@@ -21,8 +21,7 @@ from bot.app import create_app
 from bot.service import build_service
 from bot.settings import load_settings
 from storage import migrate
-from storage.db import Database
-from storage.demo import seed
+from storage.demo import seed_database
 
 # Playwright cannot download its own browsers here; Debian's Chromium works with these switches.
 CHROMIUM = os.environ.get("HOUQIN_CHROMIUM", "/usr/bin/chromium")
@@ -46,18 +45,9 @@ class LiveHouqin:
     database_file: Path
 
 
-async def _seed(url: str) -> None:
-    db = Database(url)
-    try:
-        async with db.unit_of_work() as session:
-            await seed(session)
-    finally:
-        await db.dispose()
-
-
 def _prepare_database(url: str) -> None:
     migrate.upgrade(url)
-    asyncio.run(_seed(url))
+    asyncio.run(seed_database(url))
 
 
 def _wait_until_healthy(base_url: str, server_thread: threading.Thread) -> None:

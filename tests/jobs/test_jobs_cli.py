@@ -13,18 +13,9 @@ from bot.cli import main
 from handlers.rules import RepairRules
 from jobs.scheduler import Jobs
 from storage.db import Database
-from storage.demo import seed
+from storage.demo import seed_database
 from storage.models import OutboxMessage
 from tests.jobs.org import SCHEDULE, Clock, local
-
-
-async def seeded(url: str) -> None:
-    db = Database(url)
-    try:
-        async with db.unit_of_work() as session:
-            await seed(session)
-    finally:
-        await db.dispose()
 
 
 async def queued(url: str) -> int:
@@ -41,7 +32,7 @@ def test_an_operator_lists_the_jobs_previews_a_digest_and_sends_one(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no developer's .env
     monkeypatch.setenv("DATABASE_URL", database_url)
-    asyncio.run(seeded(database_url))
+    asyncio.run(seed_database(database_url))
 
     assert main(["jobs"]) == 0
     listed = capsys.readouterr().out

@@ -575,17 +575,9 @@ Script = list[tuple[object, object]]
 
 
 def seed_demo(database_url: str) -> None:
-    from storage.demo import seed
+    from storage.demo import seed_database
 
-    async def run() -> None:
-        db = Database(database_url)
-        try:
-            async with db.unit_of_work() as session:
-                await seed(session)
-        finally:
-            await db.dispose()
-
-    asyncio.run(run())
+    asyncio.run(seed_database(database_url))
 
 
 def hostile_inbound(sender: Sender, kind: Kind, value: object, key: str) -> Inbound:

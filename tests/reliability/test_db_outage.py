@@ -21,7 +21,7 @@ import pytest
 
 from handlers.i18n import translate
 from storage.db import Database
-from storage.demo import seed
+from storage.demo import seed_database
 from tests.conftest import _truncate
 from tests.reliability.audit import audit_deliveries, audit_tickets
 from tests.reliability.conftest import Variant
@@ -110,12 +110,7 @@ class DatabaseOutage:
 
 async def _seeded(url: str) -> None:
     await _truncate(url)
-    database = Database(url)
-    try:
-        async with database.unit_of_work() as session:
-            await seed(session)
-    finally:
-        await database.dispose()
+    await seed_database(url)
 
 
 @pytest.fixture

@@ -124,7 +124,8 @@ def shown_to(person: Person, action: str) -> bool:
 
 
 def roles_for(action: str) -> tuple[str, ...]:
-    return tuple(role for role in ROLES if role in RULES[action].roles)
+    found = RULES.get(action)
+    return tuple(role for role in ROLES if found is not None and role in found.roles)
 
 
 def require(
@@ -137,5 +138,8 @@ def require(
 
 
 def refusal(action: str) -> Msg:
+    if action not in RULES:
+        # A name the table does not know (a typo in the code): refused like any other, not a crash.
+        return msg("admin.refused_unknown")
     roles = Joined(tuple(msg(f"web.role.{role}") for role in roles_for(action)))
     return msg("admin.refused", action=msg(action), roles=roles)

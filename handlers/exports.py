@@ -1,16 +1,14 @@
 """/export tickets|requisitions|stock|suggestions|audit [csv|xlsx] [FROM TO]: a file sent in chat.
 
 Column headers, statuses and categories are in the asker's language, times in the organisation's
-time zone. CSV is UTF-8 with a byte-order mark, which Excel needs to read Chinese. Every export is
-itself audited (who took which data out, how many rows). Survey exports belong to the surveys area.
+time zone. The files are written by handlers/sheets.py, the one writer every export uses (no cell
+can become a formula). Every export is itself audited (who took which data out, how many rows).
+Survey exports belong to the surveys area.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -26,6 +24,7 @@ from handlers.audit import done, entries
 from handlers.flow import Action, StepContext
 from handlers.i18n import msg, translate
 from handlers.refusals import Refused
+from handlers.sheets import Cell, to_csv, to_xlsx
 from handlers.suggestions import number as suggestion_number
 from handlers.tickets import place
 from storage.models import Department, Person, Requisition, Suggestion, SupplyItem, Ticket
@@ -90,7 +89,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "audit": ("at", "who", "action", "record", "outcome", "channel", "detail"),
 }
-Cell = str | int | float | None
 
 
 def when(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -223,33 +221,6 @@ async def suggestion_rows(
         ]
         for s, name in (await session.execute(query)).all()
     ]
-
-
-def to_csv(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def to_xlsx(title: str, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
-    from openpyxl import Workbook  # only an export needs it
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]
-    sheet.append(list(header))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(list(row))
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 async def export_command(ctx: StepContext, args: str) -> Action:

@@ -8,8 +8,6 @@ exported rows carry no respondent and are ordered by their random token, not by 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -20,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import files
+from handlers import files, sheets
 from handlers.charts import Chart, Series, render
 from handlers.flow import Action, StepContext
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
@@ -263,38 +261,13 @@ def cell(question: dict[str, Any], value: Any, locale: str) -> str:
     return str(value)
 
 
-def inert(value: str) -> str:
-    """A leading = + - @ would make a spreadsheet formula of someone's free text."""
-    return f"'{value}" if value.startswith(("=", "+", "-", "@")) else value
-
-
-def to_csv(rows: list[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([[inert(value) for value in row] for row in rows])
-    # With a BOM, Excel opens UTF-8 Chinese text correctly.
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def to_xlsx(rows: list[list[str]], sheet: str) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook()
-    page = book.active
-    assert page is not None
-    page.title = sheet[:31]
-    for row in rows:
-        page.append([inert(value) for value in row])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
 async def export(ctx: StepContext, survey: Survey, kind: str, departments: list[str] | None = None) -> files.Later:
     """The rows read now; the file written once their transaction has committed."""
-    rows = table(await compute(ctx.session, survey, departments), ctx.locale)
+    header, *rows = table(await compute(ctx.session, survey, departments), ctx.locale)
     if kind == "csv":
-        return files.Later(f"survey-{survey.id}.csv", files.CSV, partial(to_csv, rows))
-    return files.Later(f"survey-{survey.id}.xlsx", files.XLSX, partial(to_xlsx, rows, f"survey-{survey.id}"))
+        return files.Later(f"survey-{survey.id}.csv", files.CSV, partial(sheets.to_csv, header, rows))
+    name = f"survey-{survey.id}"
+    return files.Later(f"{name}.xlsx", files.XLSX, partial(sheets.to_xlsx, name, header, rows))
 
 
 async def export_command(ctx: StepContext, ref: str, kind: str) -> Action:

@@ -106,9 +106,8 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    service = Service(
-        settings, db, houqin, jobs=Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
-    )
+    jobs = Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
+    service = Service(settings, db, houqin, jobs=jobs if settings.jobs_enabled else None)
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)
     if settings.slack_enabled:

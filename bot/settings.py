@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     makeup_days: str = ""
     escalate_after_hours: int = Field(default=24, ge=0)
     catch_up_hours: int = Field(default=12, ge=0)
+    # Whether this process runs the scheduled jobs. Every process may (the database keeps each
+    # period's work to one); false leaves them to the others, e.g. a process that only serves webhooks.
+    jobs_enabled: bool = True
     # Notices (reminders, digests, cards) sent to Telegram per second by all processes together;
     # Telegram allows about 30. Processes sending at the same time split it through the database.
     telegram_send_rate: float = Field(default=25.0, gt=0, le=30)

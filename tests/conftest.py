@@ -51,6 +51,16 @@ async def _drop_pg_database() -> None:
         await connection.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scheduler_off() -> Iterator[None]:
+    """Services built by tests run no scheduled jobs: otherwise the real clock decides whether a
+    digest or a scorecard lands in a test's chats (on a Monday morning it does). Tests about jobs
+    drive `Jobs` on a clock of their own; subprocesses inherit the setting through the environment."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JOBS_ENABLED", "false")
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     try:

@@ -88,6 +88,12 @@ async def test_a_channel_without_its_token_is_off_and_the_log_says_so(caplog: py
     assert "channels off: telegram, slack" in caplog.text
 
 
+def test_jobs_run_in_every_process_unless_jobs_enabled_says_not() -> None:
+    memory = "sqlite+aiosqlite:///:memory:"
+    assert build_service(load_settings(database_url=memory, jobs_enabled=True)).jobs is not None
+    assert build_service(load_settings(database_url=memory, jobs_enabled=False)).jobs is None
+
+
 def test_the_browser_chat_stays_off_outside_demo_mode() -> None:
     assert build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:")).web is None
 

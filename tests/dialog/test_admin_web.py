@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import AuditEntry, Department, Person, Room, Suggestion, Ticket
+from tests.clock import days_from_today
 from tests.dialog.admin_people import person_id, refusals_of, snapshot
 from tests.dialog.web_person import WebPerson
 
@@ -230,7 +231,7 @@ async def test_exports_arrive_as_files_that_open_again(
     await person("admin").says("/role grant @emma.clark logistics_admin")
     emma = person("emma.clark")
     await emma.says("/export stock csv")
-    said = await person("admin").says("/export audit csv 2026-01-01 2027-12-31")
+    said = await person("admin").says(f"/export audit csv {days_from_today(-365)} {days_from_today(365)}")
     [audit_file] = said.files
     table = list(csv.reader(io.StringIO((await download(web_client, audit_file["url"])).decode("utf-8-sig"))))
     assert table[0] == ["时间", "操作人", "操作", "对象", "结果", "渠道", "详情"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from tests.clock import days_from_today
 from tests.dialog.admin_people import link_slack
 from tests.dialog.slack_person import SlackPerson, SlackWorld
 from tests.dialog.test_slack_repair import report_leak
@@ -39,7 +40,7 @@ async def test_a_slack_person_is_told_slacks_own_way_to_type_a_command(slack_off
     # A notice queued for someone else is rendered for Slack too: the approver's delegate hears of it.
     huang = await link_slack(slack_office, "UHUANG", "huang.li")  # manager of finance
     li = await link_slack(slack_office, "ULI", "li.na")
-    await huang.slash("/houqin", "delegate 李娜 2026-12-01 2026-12-10")
+    await huang.slash("/houqin", f"delegate 李娜 {days_from_today(1)} {days_from_today(10)}")
     assert li.dm[-1].shown.endswith("发送 /houqin requisitions 查看待审批的申领。")
     await huang.slash("/houqin", "delegate")
     assert huang.dm[-1].shown.endswith("发送 /houqin delegate off 取消。")

@@ -258,8 +258,9 @@ async def test_two_instances_take_turns_and_send_the_digest_once(
     size, began = LONG if variant.long else SHORT, time.monotonic()
     async with FakeSlackAPI() as api:
         # While the office works the digest's slot is an hour ahead (last week's was missed, and stays so).
-        due = digest_slot(db.url, 2) | {"CATCH_UP_HOURS": "1"}
-        env = slack_env(db.url, api, **digest_slot(db.url, -60))
+        # The suite turns jobs off for services it starts (tests/conftest.py); this scenario is about them.
+        due = digest_slot(db.url, 2) | {"CATCH_UP_HOURS": "1", "JOBS_ENABLED": "true"}
+        env = slack_env(db.url, api, **digest_slot(db.url, -60), JOBS_ENABLED="true")
         a, b = launch("a", env), launch("b", env)
         await asyncio.gather(start_webhook(a, http), start_webhook(b, http))
         front = SlackFront(http, api, db, [a, b], variant.rng("slack-two-instances"))

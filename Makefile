@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck pytest bench browser clean
+.PHONY: run test lint typecheck pytest shifted bench browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/houqin demo
 	$(BIN)/houqin run --demo
 
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest shifted
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,17 +31,25 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The tests that start a service or drive jobs again, with the clock moved by libfaketime: one of
+# Monday 10:00, a month's first working day 09:00, New Year's Eve 23:59:59 and a year ahead, in turn
+# (`$(BIN)/python -m tests.shifted_clock --clock all` runs all four).
+shifted: $(STAMP)
+	$(BIN)/python -m tests.shifted_clock
+
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here); door signs
-# and screenshots need CJK and emoji fonts. Installed when missing and we may (root with apt-get).
-BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
+# and screenshots need CJK and emoji fonts; the shifted-clock run needs libfaketime. Installed when
+# missing and we may (root with apt-get).
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji faketime
 browser:
 	@missing=""; \
 	test -x $(CHROMIUM) || missing="yes"; \
+	command -v faketime >/dev/null || missing="yes"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || missing="yes"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
-		else echo "Chromium or CJK fonts missing: browser and font tests will skip (apt-get install $(BROWSER_PACKAGES))"; fi; \
+		else echo "Chromium, CJK fonts or faketime missing: browser and font tests and the shifted clock will skip (apt-get install $(BROWSER_PACKAGES))"; fi; \
 	fi
 
 bench: $(STAMP)

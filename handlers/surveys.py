@@ -564,8 +564,17 @@ async def on_button(ctx: StepContext, value: str) -> Action:
 
 
 async def my_token(ctx: StepContext, survey: Survey) -> str:
-    assert survey.token_key is not None
-    return keys.token(await keys.server_key(ctx.session), "survey", survey.id, survey.token_key, ctx.person.id)
+    token = token_of(await keys.server_key(ctx.session), survey, ctx.person.id)
+    assert token is not None, "asked for the token of a closed survey"
+    return token
+
+
+def token_of(server_key: bytes, survey: Survey, person_id: int) -> str | None:
+    """Whose answer is whose, while the survey is open: the server key alone does not make it (a copy
+    of the key and the database must not), the survey's own key must be there too. None once closed."""
+    if survey.token_key is None:
+        return None
+    return keys.token(server_key, "survey", survey.id, survey.token_key, person_id)
 
 
 async def current_survey(ctx: StepContext) -> Survey:

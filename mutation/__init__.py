@@ -1,0 +1,1 @@
+"""Deliberate breaks of the rules the suite must guard: `python -m mutation` (`make mutate`)."""

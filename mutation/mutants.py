@@ -1,0 +1,181 @@
+"""The deliberate breaks: each one rule of the design undone in the source, and the tests that
+guard that rule. A break the named tests still pass is a rule nobody would notice losing.
+
+Each break replaces one piece of text that must occur exactly once in its file (so a change to the
+code that moves it is noticed, not silently skipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STOCK_TESTS = ("tests/test_stock_shortages.py", "tests/test_requisition_rules.py")
+AUTHZ_TESTS = ("tests/test_authz_table.py",)
+DELIVERY_TESTS = (
+    "tests/test_concurrency.py",
+    "tests/dialog/test_repair_telegram.py::test_an_update_delivered_twice_makes_one_ticket",
+    "tests/dialog/test_repair_web.py::test_the_same_submission_posted_twice_makes_one_ticket",
+    "tests/dialog/test_slack_supply_and_safety.py::test_a_retried_event_is_handled_once",
+    "tests/dialog/test_slack_supply_and_safety.py::test_a_page_submitted_twice_creates_one_ticket",
+)
+TOKEN_TESTS = ("tests/dialog/test_survey_tokens.py", "tests/test_survey_rules.py")
+SEND_LOG_TESTS = ("tests/jobs/test_exactly_once.py", "tests/jobs/test_reminders.py", "tests/jobs/test_digest.py")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    # --- stock: every change is one conditional UPDATE (handlers/stock.py) ---------------------------
+    Mutant(
+        "stock.reserve claims more than is available",
+        "handlers/stock.py",
+        "            SupplyItem.on_hand - SupplyItem.reserved >= quantity,\n",
+        "",
+        STOCK_TESTS,
+    ),
+    Mutant(
+        "stock.reserve claims a withdrawn item",
+        "handlers/stock.py",
+        "            SupplyItem.active.is_(True),\n",
+        "",
+        STOCK_TESTS,
+    ),
+    Mutant(
+        "stock.hand_out without its condition",
+        "handlers/stock.py",
+        ".where(SupplyItem.id == item_id, SupplyItem.reserved >= claimed, SupplyItem.on_hand >= given)",
+        ".where(SupplyItem.id == item_id)",
+        STOCK_TESTS,
+    ),
+    Mutant(
+        "stock.release without its condition",
+        "handlers/stock.py",
+        ".where(SupplyItem.id == item_id, SupplyItem.reserved >= quantity)",
+        ".where(SupplyItem.id == item_id)",
+        STOCK_TESTS,
+    ),
+    Mutant(
+        "stock.count sets on-hand without comparing it to the figure it read",
+        "handlers/stock.py",
+        ".where(SupplyItem.id == item_id, SupplyItem.on_hand == seen, SupplyItem.reserved <= counted)",
+        ".where(SupplyItem.id == item_id, SupplyItem.reserved <= counted)",
+        STOCK_TESTS,
+    ),
+    Mutant(
+        "stock: a low-stock alert on every change below the threshold, not once per crossing",
+        "handlers/stock.py",
+        "SupplyItem.low_alerted.is_(False), ",
+        "",
+        STOCK_TESTS,
+    ),
+    # --- who may do what (handlers/authz.py) -------------------------------------------------------
+    Mutant(
+        "authz.allowed lets an unknown action through",
+        "handlers/authz.py",
+        "    if found is None:\n        return False\n    if own and found.own:",
+        "    if found is None:\n        return True\n    if own and found.own:",
+        AUTHZ_TESTS,
+    ),
+    Mutant(
+        "authz: audit.view widened to managers",
+        "handlers/authz.py",
+        '"audit.view": rule(*ADMINS),',
+        '"audit.view": rule(*OVERSEERS),',
+        AUTHZ_TESTS,
+    ),
+    Mutant(
+        "authz: a manager counts for every department",
+        "handlers/authz.py",
+        "            if department is not None and role.scope == department:",
+        "            if True:",
+        AUTHZ_TESTS,
+    ),
+    Mutant(
+        "authz: anyone may do anything to their own record",
+        "handlers/authz.py",
+        "    if own and found.own:",
+        "    if own:",
+        AUTHZ_TESTS,
+    ),
+    # --- every inbound delivery is recorded under its key (handlers/engine.py, the channels) ---------
+    Mutant(
+        "engine: a delivery recorded under a key of its own, so a redelivery is new",
+        "handlers/engine.py",
+        "key=inbound.delivery_key, at=self.clock())",
+        "key=f'{inbound.delivery_key}:{id(session)}', at=self.clock())",
+        DELIVERY_TESTS,
+    ),
+    Mutant(
+        "engine: a duplicate delivery is handled again instead of handing back the first outcome",
+        "handlers/engine.py",
+        "                if earlier := await self.earlier_outcome(inbound):\n                    return earlier\n",
+        "",
+        DELIVERY_TESTS,
+    ),
+    Mutant(
+        "telegram: a re-sent update gets a new key",
+        "bot/channels/telegram.py",
+        "    key = str(update.update_id)\n",
+        "    key = str(update.update_id) + secrets.token_hex(4)\n",
+        DELIVERY_TESTS,
+    ),
+    Mutant(
+        "slack: a retried event gets a new key",
+        "bot/channels/slack/channel.py",
+        '            key = f"event:{event_id}"\n',
+        '            key = f"event:{event_id}:{id(event)}"\n',
+        DELIVERY_TESTS,
+    ),
+    # --- anonymous survey tokens (handlers/surveys.py, handlers/keys.py) ---------------------------------
+    Mutant(
+        "surveys: the token without the survey's own key",
+        "handlers/surveys.py",
+        'keys.token(server_key, "survey", survey.id, survey.token_key, person_id)',
+        'keys.token(server_key, "survey", survey.id, person_id)',
+        TOKEN_TESTS,
+    ),
+    Mutant(
+        "surveys: closing keeps the survey's key",
+        "handlers/surveys.py",
+        "    survey.closed_at = now\n    survey.token_key = None\n",
+        "    survey.closed_at = now\n",
+        TOKEN_TESTS,
+    ),
+    Mutant(
+        "keys: a seal opens without its tag matching",
+        "handlers/keys.py",
+        "    if not hmac.compare_digest(tag, expected):\n        return None\n",
+        "",
+        TOKEN_TESTS,
+    ),
+    Mutant(
+        "keys: every process makes its own server key",
+        "handlers/keys.py",
+        "    stored = await session.scalar(select(ServiceSecret.value).where(ServiceSecret.name == NAME))\n"
+        "    if stored is not None:\n        return stored.encode()\n    try:",
+        "    try:",
+        TOKEN_TESTS,
+    ),
+    # --- the send log: once per (kind, subject, person, period) (handlers/sends.py) ------------------
+    Mutant(
+        "sends: every run is a period of its own",
+        "handlers/sends.py",
+        "                    period=delivery.period,\n",
+        "                    period=f'{delivery.period}@{now.isoformat()}',\n",
+        SEND_LOG_TESTS,
+    ),
+    Mutant(
+        "sends: the send log is not written",
+        "handlers/sends.py",
+        "            session.add(\n                Send(\n",
+        "            (lambda _row: None)(\n                Send(\n",
+        SEND_LOG_TESTS,
+    ),
+)

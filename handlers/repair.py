@@ -147,6 +147,7 @@ class Duplicate:
 
     id: int
     number: str | None
+    reporter_id: int
     description: str
     status: str
     created_at: datetime
@@ -169,7 +170,7 @@ async def open_duplicate(ctx: StepContext) -> Duplicate | None:
 async def find_duplicate(ctx: StepContext, room_id: int, category: str) -> Duplicate | None:
     found = (
         await ctx.session.execute(
-            select(Ticket.id, Ticket.number, Ticket.description, Ticket.status, Ticket.created_at)
+            select(Ticket.id, Ticket.number, Ticket.reporter_id, Ticket.description, Ticket.status, Ticket.created_at)
             .where(
                 Ticket.room_id == room_id,
                 Ticket.category == category,
@@ -196,13 +197,38 @@ async def duplicate_options(ctx: StepContext) -> Sequence[Option]:
 async def duplicate_prompt(ctx: StepContext) -> Msg:
     found = await open_duplicate(ctx)
     assert found is not None, "asked only when a duplicate exists"
-    return msg(
-        "repair.duplicate.found",
-        number=found.number,
-        description=found.description,
-        status=msg(f"repair.status.{found.status}"),
-        opened=found.created_at.astimezone(ctx.zone).strftime("%m-%d %H:%M"),
-    )
+    status = msg(f"repair.status.{found.status}")
+    if await may_see(ctx, found):
+        opened = found.created_at.astimezone(ctx.zone).strftime("%m-%d %H:%M")
+        return msg(
+            "repair.duplicate.found_described",
+            number=found.number,
+            description=found.description,
+            status=status,
+            opened=opened,
+        )
+    # Anyone may report in any room: tell them only that such a repair is open, and how long ago (in
+    # hours, not to the minute, so the time does not point at whoever was in the room).
+    return msg("repair.duplicate.found", number=found.number, status=status, ago=age(found.created_at, ctx.now))
+
+
+async def may_see(ctx: StepContext, found: Duplicate) -> bool:
+    """Whether the person may see the open ticket whole (its reporter, a supervisor, its technician)."""
+    if found.reporter_id == ctx.person.id:
+        return True
+    if not ctx.person.roles:
+        return False  # without a role, only one's own tickets
+    ticket = await ctx.session.get(Ticket, found.id)
+    return ticket is not None and await tickets.may(ctx.session, ctx.person, "view", ticket)
+
+
+def age(opened: datetime, now: datetime) -> Msg:
+    hours = int((now - opened).total_seconds() // 3600)
+    if hours < 1:
+        return msg("repair.duplicate.age.within_hour")
+    if hours < 48:
+        return msg("repair.duplicate.age.hours", hours=hours)
+    return msg("repair.duplicate.age.days", days=hours // 24)
 
 
 async def follow_instead(ctx: StepContext, choice: str) -> Submitted | None:

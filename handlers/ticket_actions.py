@@ -132,7 +132,10 @@ async def supervise(actor: Actor, action: str, words: list[str]) -> Action:
 
 
 async def view(actor: Actor, ref: str) -> Action:
-    ticket = await tickets.load(actor, ref, "view")
+    ticket = await tickets.load(actor, ref, "progress")
+    if not await tickets.may(actor.session, actor.person, "view", ticket):
+        # A follower: the limited card, and no buttons (they neither comment nor act on it).
+        return said(tickets.progress_view(ticket, actor))
     text = msg(
         "ticket.view",
         card=tickets.card(ticket, actor, actor.person),
@@ -250,10 +253,16 @@ async def submit_comment(ctx: StepContext) -> Submitted:
 
 
 async def relay_comment(actor: Actor, ticket: Ticket, body: str) -> None:
-    """A comment goes into the ticket's history and to everyone else involved, through Houqin."""
+    """A comment goes into the ticket's history and to the reporter and the technician, through Houqin.
+
+    Not to followers, and followers may not comment (tickets.may): a follower is whoever reported the
+    same thing in the same room, so the thread may hold what the reporter told only the staff, and a
+    stranger's words must not reach the reporter either. Of the two ways to let followers speak
+    (relaying to everyone, or to the technician alone), neither is as safe as not at all: someone
+    who knows more reports it, and the technician sees that ticket in full.
+    """
     actor.session.add(TicketComment(ticket_id=ticket.id, author_id=actor.person.id, body=body, at=actor.now))
-    followers = await tickets.followers_of(actor.session, ticket)
-    for person_id in {ticket.reporter_id, ticket.assignee_id, *followers} - {actor.person.id, None}:
+    for person_id in {ticket.reporter_id, ticket.assignee_id} - {actor.person.id, None}:
         assert person_id is not None
         reply = ((msg("ticket.button.reply"), f"tk:{ticket.id}:comment"),)
         comment = msg("ticket.notice.comment", number=ticket.number, author=actor.person.display_name, body=body)

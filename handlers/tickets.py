@@ -94,13 +94,17 @@ async def may(session: AsyncSession, person: Person, action: str, ticket: Ticket
     if action in ("assign", "close", "reopen"):
         return await supervises(session, person, ticket)
     if action in ("comment", "view"):
+        # Not followers: whoever reported the same thing again may be anyone in the building, and the
+        # reporter, the description, the photos and the comment thread are the reporter's and the staff's.
         return (
             ticket.reporter_id == person.id
             or is_assignee
-            or await is_follower(session, ticket, person)
             or await supervises(session, person, ticket)
             or (action == "view" and ticket.status == "new" and ticket.category in specialties(person))
         )
+    if action == "progress":
+        # What a follower may see: status, category, place and the status changes (progress_view).
+        return await may(session, person, "view", ticket) or await is_follower(session, ticket, person)
     return False
 
 
@@ -125,7 +129,12 @@ async def load(actor: Actor, ticket_ref: str | int, action: str) -> Ticket:
     if ticket is None:
         raise Refused(msg("ticket.error.not_found", ticket=str(ticket_ref)[:24]), audit=False)
     if not await may(actor.session, actor.person, action, ticket):
-        refuse(actor, action, ticket)
+        if action == "comment" and await is_follower(actor.session, ticket, actor.person):
+            # Followers hear the progress but take no part in the thread: say so rather than a bare no.
+            refusals.refuse(
+                actor, f"ticket.{action}", ticket.number, msg("ticket.error.follower_comment", number=ticket.number)
+            )
+        refuse(actor, "view" if action == "progress" else action, ticket)
     if action in TRANSITIONS and ticket.status not in TRANSITIONS[action][0]:
         # Legal for this person, but not from where the ticket is now (an old card, a race).
         raise Refused(
@@ -310,10 +319,20 @@ async def tell_everyone(actor: Actor, ticket: Ticket, action: str, note: str | N
             photos=tuple(photo.id for photo in ticket.photos),
         )
         await notify(session, notice, now)
-    update = status_update(ticket, action, note)
-    for person_id in {ticket.reporter_id, *await followers_of(session, ticket)} - {actor.person.id}:
-        buttons = buttons_for(ticket, "reporter") if person_id == ticket.reporter_id else ()
-        await notify(session, Notice(person_id, update, buttons), now)
+    if ticket.reporter_id != actor.person.id:
+        update = status_update(ticket, action, note)
+        await notify(session, Notice(ticket.reporter_id, update, buttons_for(ticket, "reporter")), now)
+    # Followers hear the new status only: the notes (a reason, the parts awaited, a rating) are between
+    # the reporter and the staff, like the description.
+    followed = msg(
+        "ticket.notice.followed",
+        number=ticket.number,
+        category=msg(f"repair.category.{ticket.category}"),
+        location=place(ticket),
+        status=msg(f"repair.status.{ticket.status}"),
+    )
+    for person_id in set(await followers_of(session, ticket)) - {actor.person.id, ticket.reporter_id}:
+        await notify(session, Notice(person_id, followed), now)
     if action == "dispute" and ticket.assignee is not None and ticket.assignee.department is not None:
         # A low rating is the technician's manager's business.
         for manager in await people_with_role(session, "manager", ticket.assignee.department.code):
@@ -396,6 +415,27 @@ def card(ticket: Ticket, actor: Actor, viewer: Person, taken_by: Person | None =
         photos=len(ticket.photos),
         due=due,
         status=status,
+    )
+
+
+def progress_view(ticket: Ticket, actor: Actor) -> Msg:
+    """The ticket as a follower sees it: what, where, how far, and when it moved; never who reported it,
+    the description, the photos or the comments (a follower may be anyone who reported the same thing)."""
+    progress = tuple(
+        msg(
+            "ticket.progress_line",
+            at=event.at.astimezone(actor.zone).strftime("%m-%d %H:%M"),
+            status=msg(f"repair.status.{event.to_status}"),
+        )
+        for event in ticket.history
+    )
+    return msg(
+        "ticket.follower_view",
+        number=ticket.number,
+        category=msg(f"repair.category.{ticket.category}"),
+        location=place(ticket),
+        status=msg(f"repair.status.{ticket.status}"),
+        progress=Lines(progress),
     )
 
 

@@ -47,7 +47,8 @@ ALLOWED = {
     "rate5": {"reporter"},
     "cancel": {"reporter"} | SUPERVISORS,
     "assign": SUPERVISORS,
-    "comment": {"reporter", "follower", "assignee"} | SUPERVISORS,
+    # A follower hears the progress only (handlers/ticket_actions.relay_comment says why).
+    "comment": {"reporter", "assignee"} | SUPERVISORS,
 }
 # The status from which each action is legal, so a refusal can only be about who asks.
 FROM = {

@@ -6,6 +6,7 @@ PostgreSQL: decline and reassignment, waiting for parts, a low rating that reope
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from storage.db import Database
-from storage.models import AuditEntry, Department, Person, PersonRole, Ticket, TicketComment
+from storage.models import AuditEntry, Department, OutboxMessage, Person, PersonRole, Ticket, TicketComment
 from tests.dialog.telegram_person import TelegramPerson
 
 
@@ -153,22 +154,68 @@ async def test_someone_reporting_the_same_leak_follows_the_open_ticket(
     db: Database, telegram_user: Callable[..., TelegramPerson], plumbing_team: dict[str, TelegramPerson]
 ) -> None:
     wang, zhao = telegram_user(8001, "小王"), telegram_user(8002, "小赵")
-    number = await report_leak(wang, "洗手池漏水")
+    li, lin = plumbing_team["li"], plumbing_team["lin"]
+    number = await report_leak(wang, "洗手池漏水，水表箱钥匙在我工位抽屉")
 
+    # 小赵 may be anyone in the building: told that such a repair is open, not what 小王 wrote or who they are.
     await zhao.says("/repair")
     await zhao.presses("给排水")
     await zhao.presses("教学楼")
     offer = await zhao.presses("301 三楼卫生间")
-    assert f"这里已经有一张未完成的同类报修：{number}" in offer
-    assert "“洗手池漏水”" in offer
+    assert f"这个房间已经有一张未完成的同类报修：{number}（1 小时内提交，已分派）" in offer
+    assert "洗手池漏水" not in offer.text and "小王" not in offer.text
     following = await zhao.presses(f"关注 {number}")
     assert "你已关注" in following and "没有提交新的报修单" in following
 
-    li = plumbing_team["li"]
+    # The follower hears each new status, and nothing else.
     await li.presses("✔ 接单")
-    assert f"老李 已接下你的报修 {number}" in zhao.latest("已接下").text  # type: ignore[operator]
+    status = zhao.latest("已接单").text or ""
+    assert f"你关注的报修 {number}（给排水，教学楼 301 三楼卫生间）现在是「已接单」" in status
+    await wang.presses("💬 留言")
+    await wang.says("师傅来之前请先关总阀")
+    assert "师傅来之前请先关总阀" in (li.latest("💬").text or "")
+    assert not any("总阀" in (m.text or "") for m in zhao.chat)
+
+    # /ticket shows a follower the limited card: what, where, how far; no buttons to act or comment.
+    limited = await zhao.says(f"/ticket {number}")
+    assert "状态：已接单" in limited and "位置：教学楼 301 三楼卫生间" in limited
+    for private in ("洗手池漏水", "小王", "报修人：", "照片：", "总阀", "老李"):
+        assert private not in limited.text, private
+    assert limited.messages[-1].buttons == []
+
+    # A comment button pressed anyway (an old notice, a forged payload) is refused and audited.
+    found = await ticket(db, number)
+    refused = await zhao.presses_data(zhao.chat[-1].message_id, f"tk:{found.id}:comment", strict=False)
+    assert "你没有权限在上面留言" in refused and "另外报修" in refused
+    await zhao.says("我也看到漏水了")  # no comment flow was opened: this is not relayed to anyone
+    assert not any("我也看到漏水了" in (m.text or "") for m in [*wang.chat, *li.chat])
+
+    # The reporter, the technician and their manager still see everything.
+    for person in (wang, li, lin):
+        whole = await person.says(f"/ticket {number}")
+        assert "洗手池漏水" in whole and "报修人：小王" in whole and "师傅来之前请先关总阀" in whole, person.user
+    # Reporting it again, 小王 is reminded of their own words.
+    await wang.says("/repair")
+    await wang.presses("给排水")
+    await wang.presses("教学楼")
+    assert "“洗手池漏水，水表箱钥匙在我工位抽屉”" in await wang.presses("301 三楼卫生间")
+    await wang.says("/cancel")
+
     async with db.unit_of_work() as session:
         assert len((await session.scalars(select(Ticket))).all()) == 1
+        zhao_id = await session.scalar(select(Person.id).where(Person.display_name == "小赵"))
+        to_zhao = select(OutboxMessage.body).where(OutboxMessage.person_id == zhao_id)
+        told = list((await session.scalars(to_zhao)).all())
+        authors = (await session.scalars(select(TicketComment.author_id))).all()
+        refusal = await session.scalar(
+            select(AuditEntry).where(AuditEntry.outcome == "refused", AuditEntry.actor_id == zhao_id)
+        )
+    assert told, "the follower's notices went through the outbox"
+    stored = json.dumps(told, ensure_ascii=False)
+    for private in ("洗手池", "钥匙", "小王", "总阀"):
+        assert private not in stored, private
+    assert zhao_id not in authors
+    assert refusal is not None and (refusal.action, refusal.record) == ("ticket.comment", number)
 
 
 async def test_a_stranger_pressing_a_forged_card_button_changes_nothing_and_is_audited(

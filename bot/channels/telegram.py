@@ -250,14 +250,23 @@ class TelegramChannel:
         update again, and its delivery key makes that safe (stored replies not yet sent go out then).
         Different chats are handled at the same time, each chat's updates in order, so nobody waits
         for someone else's round trips to Telegram. An update that keeps failing is retried a few
-        times, then apologised for and passed over, so one poisoned update cannot stall its chat.
+        times, then apologised for and passed over, so one poisoned update cannot stall its chat;
+        while it waits for its next try only its own chat waits: polling goes on for everyone else.
         """
         offset: int | None = None
         failures: dict[int, int] = {}
+        # A failed update's next try (monotonic time): its chat's later updates wait behind it.
+        retry_at: dict[int, float] = {}
+        # Handled, but an earlier update still waiting keeps the offset from passing them: they come
+        # again with every fetch until it does, and are passed over here, not handled again.
+        handled: set[int] = set()
         while True:
             try:
                 updates = await self.application.bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=["message", "callback_query"]
+                    offset=offset,
+                    # Something waits for its retry, so there are updates to fetch at once: no long poll.
+                    timeout=0 if retry_at else POLL_TIMEOUT_SECONDS,
+                    allowed_updates=["message", "callback_query"],
                 )
             except TelegramError as exc:
                 log.warning("polling Telegram failed (%s); trying again", exc)
@@ -265,20 +274,24 @@ class TelegramChannel:
                 continue
             if not updates:
                 continue
-            done = await self._handle_batch(updates, failures)
-            pending = [u.update_id for u in updates if u.update_id not in done]
-            # Confirm up to the first update not yet handled; handled ones after it come again and
-            # are recognised as duplicates.
+            handled |= await self._handle_batch(due(updates, handled, retry_at), failures, retry_at)
+            pending = [u.update_id for u in updates if u.update_id not in handled]
+            # Confirm up to the first update not yet handled.
             offset = pending[0] if pending else updates[-1].update_id + 1
+            handled = {update_id for update_id in handled if update_id >= offset}
             if pending:
-                await asyncio.sleep(POLL_BACKOFF_SECONDS * failures.get(pending[0], 1))
+                # Look again soon for other people's new updates; sooner still if a retry is due.
+                wait = min(retry_at.values(), default=0.0) - time.monotonic()
+                await asyncio.sleep(min(WAITING_POLL_SECONDS, max(wait, 0.0)))
 
-    async def _handle_batch(self, updates: Sequence[Update], failures: dict[int, int]) -> set[int]:
-        """Handle a batch chat by chat, concurrently; returns the update ids that are done with."""
+    async def _handle_batch(
+        self, updates: Sequence[Update], failures: dict[int, int], retry_at: dict[int, float]
+    ) -> set[int]:
+        """Handle a batch chat by chat, concurrently; returns the update ids that are done with. One
+        that failed gets its next try in `retry_at`, and its chat's later updates wait for it."""
         by_chat: dict[int, list[Update]] = {}
         for update in updates:
-            chat = update.effective_chat
-            by_chat.setdefault(chat.id if chat is not None else -update.update_id, []).append(update)
+            by_chat.setdefault(chat_of(update), []).append(update)
         done: set[int] = set()
 
         async def one_chat(chat_updates: list[Update]) -> None:
@@ -289,13 +302,16 @@ class TelegramChannel:
                     if is_outage(exc):
                         # Not this update's fault: it waits, uncounted, until the database is back.
                         log.warning("database unreachable; update %s waits (%s)", update.update_id, exc)
+                        retry_at[update.update_id] = time.monotonic() + POLL_BACKOFF_SECONDS
                         return
                     tries = failures[update.update_id] = failures.get(update.update_id, 0) + 1
                     log.exception("handling Telegram update %s failed (try %s)", update.update_id, tries)
                     if tries < UPDATE_ATTEMPTS:
+                        retry_at[update.update_id] = time.monotonic() + RETRY_BACKOFF_SECONDS * tries
                         return  # this chat's later updates wait: their order matters
                     await self._apologise(update)
                 failures.pop(update.update_id, None)
+                retry_at.pop(update.update_id, None)
                 done.add(update.update_id)
 
         await asyncio.gather(*(one_chat(chat_updates) for chat_updates in by_chat.values()))
@@ -464,6 +480,10 @@ BUDGET_EVERY_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 10
 POLL_BACKOFF_SECONDS = 1.0
 UPDATE_ATTEMPTS = 3
+# A failed update is tried again after this many seconds times its tries so far (its chat only).
+RETRY_BACKOFF_SECONDS = 1.0
+# While an update waits for its retry, others' new updates are fetched this often.
+WAITING_POLL_SECONDS = 0.2
 # Telegram's updates are a few KiB; anything near this is not one of them.
 MAX_UPDATE_BYTES = 1024 * 1024
 
@@ -480,6 +500,27 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def chat_of(update: Update) -> int:
+    chat = update.effective_chat
+    return chat.id if chat is not None else -update.update_id
+
+
+def due(updates: Sequence[Update], handled: set[int], retry_at: dict[int, float]) -> list[Update]:
+    """What to handle now: not handled yet, not waiting for its retry, and not behind one that waits
+    in the same chat (a chat's updates keep their order)."""
+    now = time.monotonic()
+    waiting: set[int] = set()
+    chosen = []
+    for update in updates:
+        if update.update_id in handled or chat_of(update) in waiting:
+            continue
+        if retry_at.get(update.update_id, now) > now:
+            waiting.add(chat_of(update))
+            continue
+        chosen.append(update)
+    return chosen
 
 
 def to_inbound(update: Update) -> Inbound | None:

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import Outcome
-from storage.db import Database
+from storage.db import Database, is_outage
 from storage.models import DialogState, ProcessedDelivery
 
 
@@ -74,18 +74,43 @@ class ReplyMarks:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                async with self.db.unit_of_work() as session:
-                    for mark, _ in batch:
-                        await apply(session, mark)
-            except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                await self._commit_batch(batch)
             except BaseException:  # cancelled (the loop is closing): nobody waits for these any more
                 for _, done in batch:
-                    done.cancel()
-                raise
-            else:
-                for _, done in batch:
                     if not done.done():
-                        done.set_result(None)
+                        done.cancel()
+                raise
+
+    async def _commit_batch(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
+        try:
+            await self._commit(batch)
+        except Exception as exc:
+            if len(batch) > 1 and not is_outage(exc):
+                # One mark the database refuses must not fail the others that shared its commit
+                # (their channels would send those replies again): each is tried on its own.
+                for one in batch:
+                    await self._commit_alone(one)
+                return
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        else:
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _commit(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
+        async with self.db.unit_of_work() as session:
+            for mark, _ in batch:
+                await apply(session, mark)
+
+    async def _commit_alone(self, one: tuple[Mark, asyncio.Future[None]]) -> None:
+        done = one[1]
+        try:
+            await self._commit([one])
+        except Exception as exc:
+            if not done.done():
+                done.set_exception(exc)
+        else:
+            if not done.done():
+                done.set_result(None)

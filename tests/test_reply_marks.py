@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 
 from handlers import replied
 from handlers.conversation import Inbound, Kind, Outcome, Sender
 from handlers.engine import Houqin
 from storage.db import Database
 from storage.models import DialogState, ProcessedDelivery
+from tests.faults import database_refuses
 
 PEOPLE = 20
 
@@ -85,3 +87,27 @@ async def test_a_failed_commit_fails_every_mark_in_it_and_the_next_ones_still_go
     async with db.unit_of_work() as session:
         unmarked = await session.scalars(select(ProcessedDelivery.id).where(ProcessedDelivery.replied_at.is_(None)))
         assert unmarked.all() == []
+
+
+async def test_a_mark_the_database_refuses_fails_alone_and_the_others_in_its_commit_go(
+    db: Database, separate_process: Callable[..., Houqin]
+) -> None:
+    houqin = separate_process()
+    asked = await everyone_says_repair(houqin)
+    bad = asked[0].delivery_id
+    async with database_refuses(db, "processed_deliveries", on="UPDATE", when=f"NEW.id = {bad}"):
+        results = await asyncio.gather(*(houqin.mark_replied(o) for o in asked[:5]), return_exceptions=True)
+        assert isinstance(results[0], IntegrityError) and results[1:] == [None] * 4
+        async with db.unit_of_work() as session:
+            unmarked = await session.scalars(
+                select(ProcessedDelivery.id).where(
+                    ProcessedDelivery.id.in_([o.delivery_id for o in asked[:5]]), ProcessedDelivery.replied_at.is_(None)
+                )
+            )
+            assert unmarked.all() == [bad]
+        # Refused again alone, as often as it is tried; the others are not held back by it.
+        assert isinstance((await asyncio.gather(houqin.mark_replied(asked[0]), return_exceptions=True))[0], Exception)
+    await houqin.mark_replied(asked[0])  # the fault gone, it goes too
+    async with db.unit_of_work() as session:
+        delivery = await session.get(ProcessedDelivery, bad)
+        assert delivery is not None and delivery.replied_at is not None

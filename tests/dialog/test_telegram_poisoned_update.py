@@ -2,8 +2,9 @@
 Telegram: it is tried a few times, then the person is told nothing was kept and their chat goes on;
 meanwhile everyone else is answered as usual.
 
-The fault is the database's: a trigger refuses the first contact of that one Telegram account, as a
-bug would fail every try of that update. On SQLite and PostgreSQL, through the real polling loop.
+The fault is laid in the database (tests/faults.py): a trigger refuses the first contact of that one
+Telegram account, as a bug would fail every try of that update. On SQLite and PostgreSQL, through
+the real polling loop.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from bot.channels import telegram as telegram_channel
 from bot.service import Service
@@ -20,55 +21,19 @@ from storage.db import Database
 from storage.models import ChannelAccount, ProcessedDelivery
 from tests.dialog.telegram_person import TelegramPerson
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.faults import Refusal, database_refuses
 
 POISONED = 7301  # the Telegram user whose every update fails
 SORRY = "抱歉，系统出了点问题，刚才的操作没有保存。请再试一次。"
 
 
-class Poison:
-    """A trigger refusing the first contact of one Telegram account, until lifted."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def lay(self) -> None:
-        async with self.db.unit_of_work() as session:
-            if self.db.dialect == "sqlite":
-                await session.execute(
-                    text(
-                        "CREATE TRIGGER poisoned BEFORE INSERT ON channel_accounts "
-                        f"WHEN NEW.external_id = '{POISONED}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
-                    )
-                )
-                return
-            await session.execute(
-                text(
-                    "CREATE FUNCTION poisoned() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    f"IF NEW.external_id = '{POISONED}' THEN RAISE EXCEPTION 'poisoned' "
-                    "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$"
-                )
-            )
-            await session.execute(
-                text(
-                    "CREATE TRIGGER poisoned BEFORE INSERT ON channel_accounts FOR EACH ROW EXECUTE FUNCTION poisoned()"
-                )
-            )
-
-    async def lift(self) -> None:
-        async with self.db.unit_of_work() as session:
-            if self.db.dialect == "sqlite":
-                await session.execute(text("DROP TRIGGER IF EXISTS poisoned"))
-                return
-            await session.execute(text("DROP TRIGGER IF EXISTS poisoned ON channel_accounts"))
-            await session.execute(text("DROP FUNCTION IF EXISTS poisoned()"))
-
-
 @pytest.fixture
-async def poison(db: Database) -> AsyncIterator[Poison]:
-    laid = Poison(db)
-    await laid.lay()
-    yield laid
-    await laid.lift()  # the PostgreSQL database outlives the test
+async def poison(db: Database) -> AsyncIterator[Refusal]:
+    """Every first contact of the poisoned account fails, as a bug striking only them would."""
+    async with database_refuses(
+        db, "channel_accounts", when=f"NEW.external_id = '{POISONED}'", name="poisoned"
+    ) as refusal:
+        yield refusal
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:  # noqa: ASYNC109
@@ -87,7 +52,7 @@ async def accounts(db: Database, user_id: int) -> int:
 
 
 async def test_a_poisoned_update_is_tried_then_apologised_for_and_the_chat_goes_on(
-    db: Database, bot_api: FakeBotAPI, telegram_user: Callable[..., TelegramPerson], poison: Poison
+    db: Database, bot_api: FakeBotAPI, telegram_user: Callable[..., TelegramPerson], poison: Refusal
 ) -> None:
     stuck = telegram_user(POISONED, "钱")
     update = stuck.user.send_text("/help")
@@ -110,7 +75,7 @@ async def test_while_one_update_waits_for_its_retry_everyone_else_is_answered(
     bot_api: FakeBotAPI,
     telegram: Service,
     telegram_user: Callable[..., TelegramPerson],
-    poison: Poison,
+    poison: Refusal,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Between two tries of the failing update a long time passes: longer than the whole test.

@@ -120,6 +120,13 @@ MUTANTS: tuple[Mutant, ...] = (
         DELIVERY_TESTS,
     ),
     Mutant(
+        "engine: a home screen's first contact racing another process is not tried again",
+        "handlers/engine.py",
+        "            except IntegrityError:\n                # A first contact raced",
+        "            except ZeroDivisionError:\n                # A first contact raced",
+        ("tests/test_first_use_races.py",),
+    ),
+    Mutant(
         "telegram: a re-sent update gets a new key",
         "bot/channels/telegram.py",
         "    key = str(update.update_id)\n",
@@ -156,12 +163,11 @@ MUTANTS: tuple[Mutant, ...] = (
         TOKEN_TESTS,
     ),
     Mutant(
-        "keys: every process makes its own server key",
+        "keys: a process losing the race to make the server key fails instead of taking the winner's",
         "handlers/keys.py",
-        "    stored = await session.scalar(select(ServiceSecret.value).where(ServiceSecret.name == NAME))\n"
-        "    if stored is not None:\n        return stored.encode()\n    try:",
-        "    try:",
-        TOKEN_TESTS,
+        "    except IntegrityError:\n        pass\n",
+        "    except IntegrityError:\n        raise\n",
+        (*TOKEN_TESTS, "tests/test_first_use_races.py"),
     ),
     # --- the send log: once per (kind, subject, person, period) (handlers/sends.py) ------------------
     Mutant(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import ids
 from handlers.flow import Action, Rows
 from handlers.i18n import Lines, Msg, Renderable, msg
 from storage.models import Person
@@ -41,8 +42,9 @@ async def find_person(session: AsyncSession, ref: str) -> Person | None:
     wanted = ref.strip().lstrip("@")
     if not wanted:
         return None
-    if wanted.startswith("#") and wanted[1:].isdigit() and len(wanted) < 15:
-        return await session.get(Person, int(wanted[1:]))
+    person_id = ids.parse_id(wanted[1:]) if wanted.startswith("#") else None
+    if person_id is not None:
+        return await session.get(Person, person_id)
     found = await session.scalar(select(Person).where(Person.handle == wanted.lower()))
     if found is not None:
         return found

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz
+from handlers import authz, ids
 from handlers.adminkit import BadPeriod, Period, find_person, local_time, paged, parse_period, person_ref, said
 from handlers.flow import Action, StepContext
 from handlers.i18n import Renderable, msg
@@ -129,6 +129,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     page, _, rest = value.partition(":")
     subject, _, when = rest.rpartition(":")
     period = Period.from_compact(when) if when else None
-    if not page.isdigit() or (when and period is None):
+    number = ids.parse_id(page)
+    if number is None or (when and period is None):
         return said(msg("dialog.error.forged_button"))
-    return await audit_page(ctx, subject, period, int(page))
+    return await audit_page(ctx, subject, period, number)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import refusals
+from handlers import ids, refusals
 from handlers import requisitions as req
 from handlers.charts import draw
 from handlers.conversation import FileOut
@@ -187,8 +187,9 @@ async def send_weekly(
 
 async def find_person(session: AsyncSession, who: str) -> int | None:
     """A person by id, demo key or display name (for `houqin digest --to`)."""
-    if who.isdigit() and await session.get(Person, int(who)) is not None:
-        return int(who)
+    person_id = ids.parse_id(who)
+    if person_id is not None and await session.get(Person, person_id) is not None:
+        return person_id
     found = await session.scalar(
         select(Person.id).where(or_(Person.demo_key == who, Person.display_name == who)).order_by(Person.id).limit(1)
     )

@@ -60,6 +60,7 @@ from handlers.flow import (
     photo_problem,
 )
 from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
+from handlers.ids import parse_id
 from handlers.people import AdminAccount, identify
 from handlers.replied import Mark, ReplyMarks
 from handlers.rules import RepairRules, SupplyRules
@@ -512,8 +513,9 @@ class Houqin:
             turn.chosen = label.render(turn.locale)
             await self._command(turn, flow, value, "")
             return
-        if kind.startswith("s") and kind[1:].isdigit():
-            if flow is None or int(kind[1:]) != turn.state.version:
+        version = parse_id(kind[1:]) if kind.startswith("s") else None
+        if version is not None:
+            if flow is None or version != turn.state.version:
                 await self._stale(turn, flow)
                 return
             await self._answer(turn, flow, choice=value)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, menus
+from handlers import authz, ids, menus
 from handlers.adminkit import HANDLE, find_person, paged, said
 from handlers.audit import done
 from handlers.conversation import DocumentIn
@@ -133,9 +133,10 @@ async def on_button(ctx: StepContext, value: str) -> Action:
         authz.require(ctx, "org.view")
     except Refused as refused:
         return Action(say=((refused.reason, ()),), toast=refused.reason)
-    if not value.isdigit() or len(value) > 6:
+    page = ids.whole_number(value, 999_999)
+    if page is None:
         return said(msg("dialog.error.forged_button"))
-    return said(*(await overview(ctx, int(value))))
+    return said(*(await overview(ctx, page)))
 
 
 def names_problem(zh: str, en: str) -> Msg | None:

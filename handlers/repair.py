@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import org_settings, tickets
+from handlers import ids, org_settings, tickets
 from handlers.flow import (
     Action,
     Area,
@@ -247,7 +247,8 @@ async def follow_instead(ctx: StepContext, choice: str) -> Submitted | None:
 
 async def start_in_room(ctx: StepContext, room_id: str) -> Action:
     """/start room_<id>: a repair with the place already filled in."""
-    room = await ctx.session.get(Room, int(room_id)) if room_id.isdigit() else None
+    found = ids.parse_id(room_id)
+    room = await ctx.session.get(Room, found) if found is not None else None
     if room is None:
         return Action(say=((msg("repair.error.unknown_room"), ()),), start=("repair", {}))
     label = room_label(room)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, refusals, stock
+from handlers import authz, ids, refusals, stock
 from handlers.flow import (
     Action,
     Area,
@@ -332,12 +332,13 @@ async def may(actor: Actor, action: str, requisition: Requisition) -> bool:
 
 
 async def find(session: AsyncSession, ref: str | int) -> Requisition | None:
-    if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
-        if int(ref) > 2**62:  # no such row, and too big for the column
-            return None
-        return await session.get(Requisition, int(ref), populate_existing=True)
+    requisition_id = ref if isinstance(ref, int) else ids.parse_id(ref.strip())
+    if requisition_id is not None:
+        return await session.get(Requisition, requisition_id, populate_existing=True)
     return await session.scalar(
-        select(Requisition).where(Requisition.number == ref.strip().upper()).execution_options(populate_existing=True)
+        select(Requisition)
+        .where(Requisition.number == str(ref).strip().upper())
+        .execution_options(populate_existing=True)
     )
 
 
@@ -771,14 +772,15 @@ async def history(session: AsyncSession, requisition: Requisition, zone: ZoneInf
 
 async def on_button(ctx: StepContext, value: str) -> Action:
     """rq:<requisition id>:<action>, from a card or a list."""
-    requisition_id, _, action = value.partition(":")
-    if not (requisition_id.isascii() and requisition_id.isdigit()) or len(requisition_id) > 18:
+    ref, _, action = value.partition(":")
+    requisition_id = ids.parse_id(ref)
+    if requisition_id is None:
         return said(msg("dialog.error.forged_button"))
     actor = actor_of(ctx)
     # Decisions are pressed on cards that redraw themselves through the outbox; "view" sits on a list.
     on_card = action != "view"
     try:
-        return dataclasses.replace(await press(actor, int(requisition_id), action), on_card=on_card)
+        return dataclasses.replace(await press(actor, requisition_id, action), on_card=on_card)
     except Refused as refused:
         return Action(say=((refused.reason, ()),), toast=refused.reason, on_card=on_card)
 

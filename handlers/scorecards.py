@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, org_settings
+from handlers import authz, ids, org_settings
 from handlers.adminkit import BadPeriod, Period, find_person, month_period, paged, parse_month, said
 from handlers.flow import Action, StepContext
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
@@ -203,9 +203,9 @@ async def all_departments(ctx: StepContext, period: Period, page: int) -> Action
 
 async def on_button(ctx: StepContext, value: str) -> Action:
     """sc:<page>:<YYYY-MM>: another page of every department's cards, checked again."""
-    page, _, month = value.partition(":")
-    period = parse_month(month)
-    if not page.isdigit() or len(page) > 4 or period is None:
+    typed, _, month = value.partition(":")
+    period, page = parse_month(month), ids.whole_number(typed, 9999)
+    if page is None or period is None:
         return said(msg("dialog.error.forged_button"))
     try:
         authz.require(ctx, "scorecard.view")

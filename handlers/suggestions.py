@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers import authz, keys
+from handlers import authz, ids, keys
 from handlers.flow import (
     Action,
     Area,
@@ -243,10 +243,10 @@ SUGGEST = Flow(
 
 
 async def found(ctx: StepContext, ref: str) -> Suggestion | None:
-    ref = ref.strip().lstrip("#")
-    if not (ref.isascii() and ref.isdigit()) or len(ref) > 12:
+    suggestion_id = ids.parse_id(ref.strip().lstrip("#"))
+    if suggestion_id is None:
         return None
-    return await ctx.session.get(Suggestion, int(ref), populate_existing=True)
+    return await ctx.session.get(Suggestion, suggestion_id, populate_existing=True)
 
 
 async def office_reply(ctx: StepContext, suggestion: Suggestion, body: str) -> Msg:

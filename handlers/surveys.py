@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
-from handlers import authz, keys, satisfaction, survey_builder  # noqa: F401
+from handlers import authz, ids, keys, satisfaction, survey_builder  # noqa: F401
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,
@@ -191,10 +191,10 @@ IMPORT = Flow(
 
 
 async def load(session: AsyncSession, ref: str, now: datetime) -> Survey | None:
-    ref = ref.strip().lstrip("#")
-    if not (ref.isascii() and ref.isdigit()) or len(ref) > 12:
+    survey_id = ids.parse_id(ref.strip().lstrip("#"))
+    if survey_id is None:
         return None
-    survey = await session.get(Survey, int(ref))
+    survey = await session.get(Survey, survey_id)
     if survey is not None:
         await settle(session, survey, now)
     return survey

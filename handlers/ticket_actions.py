@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import func, select, update
 
-from handlers import tickets
+from handlers import ids, tickets
 from handlers.flow import (
     Action,
     Area,
@@ -46,14 +46,15 @@ def said(text: Msg, rows: Rows = ()) -> Action:
 
 
 async def on_button(ctx: StepContext, value: str) -> Action:
-    ticket_id, _, action = value.partition(":")
-    if not ticket_id.isdigit():
+    ref, _, action = value.partition(":")
+    ticket_id = ids.parse_id(ref)
+    if ticket_id is None:
         return said(msg("dialog.error.forged_button"))
     actor = actor_of(ctx)
     # Stars sit on a plain notice; every other ticket button on a card that redraws itself.
     on_card = not action.startswith("rate")
     try:
-        return dataclasses.replace(await press(actor, int(ticket_id), action), on_card=on_card)
+        return dataclasses.replace(await press(actor, ticket_id, action), on_card=on_card)
     except Refused as refused:
         return Action(say=((refused.reason, ()),), toast=refused.reason, on_card=on_card)
 

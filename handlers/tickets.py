@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers import authz, refusals
+from handlers import authz, ids, refusals
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
@@ -122,10 +122,11 @@ async def is_follower(session: AsyncSession, ticket: Ticket, person: Person) -> 
 
 async def load(actor: Actor, ticket_ref: str | int, action: str) -> Ticket:
     """The ticket, if it exists and the actor may do `action` to it now; else Refused (and audited)."""
-    if isinstance(ticket_ref, int) or ticket_ref.isdigit():
-        ticket = await actor.session.get(Ticket, int(ticket_ref), populate_existing=True)
+    ticket_id = ticket_ref if isinstance(ticket_ref, int) else ids.parse_id(ticket_ref)
+    if ticket_id is not None:
+        ticket = await actor.session.get(Ticket, ticket_id, populate_existing=True)
     else:
-        ticket = await actor.session.scalar(select(Ticket).where(Ticket.number == ticket_ref.upper()))
+        ticket = await actor.session.scalar(select(Ticket).where(Ticket.number == str(ticket_ref).upper()))
     if ticket is None:
         raise Refused(msg("ticket.error.not_found", ticket=str(ticket_ref)[:24]), audit=False)
     if not await may(actor.session, actor.person, action, ticket):

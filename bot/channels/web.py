@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from handlers import files
+from handlers import files, ids
 from handlers.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
@@ -51,8 +51,9 @@ class WebChat:
             Route("/api/web/messages", self.message, methods=["POST"]),
             Route("/api/web/photos", self.photo, methods=["POST"]),
             Route("/api/web/inbox", self.inbox, methods=["POST"]),
-            Route("/api/web/photos/{photo_id:int}", self.photo_bytes),
-            Route("/api/web/files/{file_id:int}", self.file_bytes),
+            # Ids as text, parsed by handlers/ids.py: Starlette's int takes digits of any size.
+            Route("/api/web/photos/{photo_id}", self.photo_bytes),
+            Route("/api/web/files/{file_id}", self.file_bytes),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
         ]
 
@@ -164,7 +165,8 @@ class WebChat:
                 )
             )
             assert account is not None
-            photo = await viewable_photo(session, account.person, int(request.path_params["photo_id"]))
+            photo_id = ids.parse_id(request.path_params["photo_id"])
+            photo = await viewable_photo(session, account.person, photo_id) if photo_id is not None else None
             if photo is None or photo.content is None:
                 # Not theirs to see, or kept by another platform: the same answer either way.
                 return problem(404, "no such photo")
@@ -186,7 +188,8 @@ class WebChat:
                 )
             )
             assert account is not None
-            kept = await files.load(session, int(request.path_params["file_id"]), account.person_id)
+            file_id = ids.parse_id(request.path_params["file_id"])
+            kept = await files.load(session, file_id, account.person_id) if file_id is not None else None
             if kept is None:
                 return problem(404, "no such file")
             # Pictures show in the chat; anything else downloads under its own name.

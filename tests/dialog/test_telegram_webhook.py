@@ -108,3 +108,20 @@ async def test_a_failure_is_not_acknowledged_so_telegram_sends_it_again(
     assert retried.status_code == 200
     assert len(bot_api.messages(2003)) == 1
     assert await deliveries(db) == 1
+
+
+@pytest.mark.parametrize("typed", ["/ticket ²", "/ticket 99999999999999999999999"])
+async def test_an_odd_reference_is_answered_and_acknowledged(
+    db: Database, bot_api: FakeBotAPI, houqin_http: httpx.AsyncClient, typed: str
+) -> None:
+    """Not a 500, which Telegram would send again and again: the polite answer, and a 200."""
+    user = bot_api.user(2004, "冯")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    response = await houqin_http.post("/telegram/webhook", json=user.send_text(typed), headers=headers)
+    assert response.status_code == 200
+    [answer] = bot_api.messages(2004)
+    assert answer.text == f"找不到报修单 {typed.removeprefix('/ticket ')}。"
+    press = user.press(answer.message_id, "tk:²:view", strict=False)
+    response = await houqin_http.post("/telegram/webhook", json=press, headers=headers)
+    assert response.status_code == 200
+    assert bot_api.messages(2004)[-1].text == "这个按钮无效。"

@@ -260,12 +260,13 @@ class TelegramChannel:
         # Handled, but an earlier update still waiting keeps the offset from passing them: they come
         # again with every fetch until it does, and are passed over here, not handled again.
         handled: set[int] = set()
+        pending: list[int] = []
         while True:
             try:
                 updates = await self.application.bot.get_updates(
                     offset=offset,
                     # Something waits for its retry, so there are updates to fetch at once: no long poll.
-                    timeout=0 if retry_at else POLL_TIMEOUT_SECONDS,
+                    timeout=0 if pending else POLL_TIMEOUT_SECONDS,
                     allowed_updates=["message", "callback_query"],
                 )
             except TelegramError as exc:
@@ -273,12 +274,15 @@ class TelegramChannel:
                 await asyncio.sleep(POLL_BACKOFF_SECONDS)
                 continue
             if not updates:
+                pending = []  # whatever waited is not handed out any more: back to long polls
                 continue
             handled |= await self._handle_batch(due(updates, handled, retry_at), failures, retry_at)
             pending = [u.update_id for u in updates if u.update_id not in handled]
             # Confirm up to the first update not yet handled.
             offset = pending[0] if pending else updates[-1].update_id + 1
             handled = {update_id for update_id in handled if update_id >= offset}
+            for gone in set(retry_at) - set(pending):  # no longer handed out: nothing left to retry
+                retry_at.pop(gone)
             if pending:
                 # Look again soon for other people's new updates; sooner still if a retry is due.
                 wait = min(retry_at.values(), default=0.0) - time.monotonic()

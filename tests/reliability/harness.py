@@ -62,8 +62,9 @@ VISIBLE = frozenset(
 
 
 class HarnessError(Exception):
-    """The harness could not bring about what a scenario needs. Not a finding about Houqin: xfail tests
-    only expect AssertionError, so a broken set-up still fails them loudly."""
+    """The harness could not bring about (or see) what a scenario needs. Not a finding about Houqin:
+    it is raised instead of an AssertionError, so a failed scenario says whether the set-up or Houqin
+    broke; either way the scenario fails."""
 
 
 def free_port() -> int:
@@ -371,26 +372,59 @@ def reader_engine(url: str) -> AsyncEngine:
 
 
 class DeliveryLedger:
-    """processed_deliveries of the Telegram channel, re-read every POLL seconds while in use."""
+    """processed_deliveries of the Telegram channel, re-read every POLL seconds while in use.
 
-    def __init__(self, url: str) -> None:
+    A read may fail now and then (a writer killed mid-transaction: SQLite recovering its WAL); what
+    the ledger shows is then a little old. Blind for longer than `blind_limit`, it refuses to be read
+    (HarnessError): a scenario must not judge Houqin by a view that stopped moving. On the way out it
+    reads once more, and that read must succeed.
+    """
+
+    def __init__(self, url: str, blind_limit: float = 5.0) -> None:
         self.engine = reader_engine(url)
-        self.recorded: set[str] = set()
-        self.replied: set[str] = set()
+        self.blind_limit = blind_limit
+        self._recorded: set[str] = set()
+        self._replied: set[str] = set()
         self._task: asyncio.Task[None] | None = None
-        self.failures = 0
+        self.failures = 0  # reads that failed, in all
+        self._blind_since: float | None = None
+        self._last_error: BaseException | None = None
 
     async def __aenter__(self) -> DeliveryLedger:
         await self.refresh()
         self._task = asyncio.create_task(self._watch(), name="delivery-ledger")
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.engine.dispose()
+        try:
+            if exc_type is None:
+                await self.refresh()
+        finally:
+            await self.engine.dispose()
+
+    @property
+    def recorded(self) -> set[str]:
+        self._still_seeing()
+        return self._recorded
+
+    @property
+    def replied(self) -> set[str]:
+        self._still_seeing()
+        return self._replied
+
+    def _still_seeing(self) -> None:
+        if self._blind_since is None:
+            return
+        blind = time.monotonic() - self._blind_since
+        if blind > self.blind_limit:
+            raise HarnessError(
+                f"the delivery ledger has not read processed_deliveries for {blind:.1f} s "
+                f"({self.failures} failed reads, the last: {self._last_error!r})"
+            )
 
     async def refresh(self) -> None:
         async with self.engine.connect() as connection:
@@ -401,16 +435,21 @@ class DeliveryLedger:
                     )
                 )
             ).all()
-        self.recorded = {key for key, _ in rows}
-        self.replied = {key for key, replied in rows if replied is not None}
+        self._recorded = {key for key, _ in rows}
+        self._replied = {key for key, replied in rows if replied is not None}
 
     async def _watch(self) -> None:
         while True:
             try:
                 await self.refresh()
-            except Exception:
+            except Exception as exc:
                 # A writer killed mid-transaction can make one read fail (SQLite recovering its WAL).
                 self.failures += 1
+                self._last_error = exc
+                if self._blind_since is None:
+                    self._blind_since = time.monotonic()
+            else:
+                self._blind_since = None
             await asyncio.sleep(POLL)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NoReturn
@@ -375,11 +375,29 @@ def refuse(actor: Actor, action: str, requisition: Requisition) -> NoReturn:
 # --- moving a requisition -------------------------------------------------------------------------
 
 
-async def move(actor: Actor, requisition: Requisition, to: str, action: str, note: str | None = None) -> None:
+async def move(
+    actor: Actor,
+    requisition: Requisition,
+    to: str,
+    action: str,
+    note: str | None = None,
+    stock_change: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The requisition moves to `to`, and then what goes with the move (`stock_change`) happens.
+
+    The move is written first, as the requisition's versioned UPDATE: that is the claim. Of two
+    people deciding it at once (the requester and an admin both cancelling, a cancel and a rejection),
+    on PostgreSQL the second one's UPDATE waits for the first to commit, then finds the version gone
+    (StaleDataError) and the engine handles that delivery again from the start, which tells them it
+    is no longer possible. Were stock released first, the second would find it already given back.
+    """
     before = requisition.status
     requisition.status = to
     if to in CLOSED:
         requisition.closed_at = actor.now
+    await actor.session.flush()
+    if stock_change is not None:
+        await stock_change()
     actor.session.add(
         RequisitionEvent(
             requisition_id=requisition.id,
@@ -444,15 +462,15 @@ async def reject(actor: Actor, ref: str | int, reason: str) -> Requisition:
     else:
         requisition.second_approver = actor.person
     requisition.reject_reason = reason
-    await release_all(actor, requisition)
-    await move(actor, requisition, "rejected", "reject", note=reason)
+    await move(
+        actor, requisition, "rejected", "reject", note=reason, stock_change=lambda: release_all(actor, requisition)
+    )
     return requisition
 
 
 async def cancel(actor: Actor, ref: str | int) -> Requisition:
     requisition = await load(actor, ref, "cancel")
-    await release_all(actor, requisition)
-    await move(actor, requisition, "cancelled", "cancel")
+    await move(actor, requisition, "cancelled", "cancel", stock_change=lambda: release_all(actor, requisition))
     return requisition
 
 
@@ -468,16 +486,23 @@ async def hand_out(actor: Actor, ref: str | int, given: dict[int, int] | None = 
     """Everything asked for leaves the shelf, or (`given`: line id -> how many) only part of it: the
     rest is released back to stock and the line records what was really handed out."""
     requisition = await load(actor, ref, "partial" if given is not None else "handout")
-    change = change_of(actor, requisition)
-    partial = False
-    for line in sorted(requisition.lines, key=lambda line: line.item_id):
-        count = line.quantity if given is None else max(0, min(line.quantity, given.get(line.id, line.quantity)))
-        partial = partial or count < line.quantity
-        await stock.hand_out(change, line.item_id, count, line.quantity)
-        line.handed_out = count
+    lines = sorted(requisition.lines, key=lambda line: line.item_id)
+    counts = [
+        line.quantity if given is None else max(0, min(line.quantity, given.get(line.id, line.quantity)))
+        for line in lines
+    ]
+    partial = any(count < line.quantity for line, count in zip(lines, counts, strict=True))
+
+    async def off_the_shelf() -> None:
+        change = change_of(actor, requisition)
+        for line, count in zip(lines, counts, strict=True):
+            await stock.hand_out(change, line.item_id, count, line.quantity)
+            line.handed_out = count
+
     requisition.handler = actor.person
+    action = "partial" if partial else "handout"
     await move(
-        actor, requisition, "handed_out", "partial" if partial else "handout", note="partial" if partial else None
+        actor, requisition, "handed_out", action, note="partial" if partial else None, stock_change=off_the_shelf
     )
     return requisition
 

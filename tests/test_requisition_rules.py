@@ -239,6 +239,56 @@ async def test_the_manager_and_the_delegate_approving_at_once_approve_once(
     assert await refusals(db) == 0
 
 
+async def number_of(db: Database, requisition_id: int) -> str:
+    async with db.unit_of_work() as session:
+        found = await session.get(Requisition, requisition_id)
+        assert found is not None and found.number is not None
+        return found.number
+
+
+RACES = 6  # each round is one chance for the two to meet; the losing order came in about half of them
+
+
+async def test_the_requester_and_an_admin_cancelling_at_once_cancel_once(
+    db: Database, two_processes: tuple[Houqin, Houqin]
+) -> None:
+    """The loser is told it is no longer possible, as when other reservations of the item exist;
+    never a failure because the winner already gave the stock back."""
+    a, b = two_processes
+    for _ in range(RACES):
+        requisition_id = await a_requisition(db, "pending_manager", "PEN-GEL-BK", 1)  # nobody else reserves one
+        number = await number_of(db, requisition_id)
+        outcomes = await asyncio.gather(
+            press(a, "wang.fang", f"rq:{requisition_id}:cancel"), press(b, "lin.hua", f"rq:{requisition_id}:cancel")
+        )
+        done = [o for o in outcomes if o.toast == f"{number} 已撤销，预留的物品已退回库存。"]
+        late = [o for o in outcomes if text_of(o) == f"{number} 当前是「已撤销」，不能进行这个操作。"]
+        assert len(done) == 1 and len(late) == 1, [text_of(o) for o in outcomes]
+        assert await stock_of(db, "PEN-GEL-BK") == (300, 0)
+    assert not await ledger_disagreements(db)
+
+
+async def test_a_cancel_and_a_rejection_at_once_release_the_stock_once(
+    db: Database, two_processes: tuple[Houqin, Houqin]
+) -> None:
+    a, b = two_processes
+    manager = Chat(b, "huang.li")
+    for _ in range(RACES):
+        requisition_id = await a_requisition(db, "pending_manager", "PEN-GEL-BK", 1)
+        await manager.presses_payload(f"rq:{requisition_id}:reject")
+        outcomes = await asyncio.gather(
+            press(a, "wang.fang", f"rq:{requisition_id}:cancel"), manager.says("这个月的预算已经用完了")
+        )
+        assert (
+            sum("已撤销，预留的物品已退回库存" in (o.toast or "") for o in outcomes)
+            + sum("已驳回" in text_of(o) and "退回库存" in text_of(o) for o in outcomes)
+            == 1
+        ), [(o.toast, text_of(o)) for o in outcomes]
+        assert "不能进行这个操作" in " ".join(text_of(o) for o in outcomes)
+        assert await stock_of(db, "PEN-GEL-BK") == (300, 0)
+    assert not await ledger_disagreements(db)
+
+
 async def test_a_delegate_approves_only_within_their_dates(db: Database, houqin: Houqin) -> None:
     requisition_id = await a_requisition(db, "pending_manager")
     async with db.unit_of_work() as session:

@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers import files, menu, menus, org_settings
+from handlers import files, keys, menu, menus, org_settings
 from handlers.conversation import (
     MAX_TEXT,
     Button,
@@ -38,6 +38,7 @@ from handlers.conversation import (
     Sender,
     StepView,
 )
+from handlers.discreet import day_of, sealed_key
 from handlers.flow import (
     Action,
     Area,
@@ -61,7 +62,7 @@ from handlers.flow import (
 )
 from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
 from handlers.ids import parse_id
-from handlers.people import AdminAccount, identify
+from handlers.people import AdminAccount, identify, see
 from handlers.replied import Mark, ReplyMarks
 from handlers.rules import RepairRules, SupplyRules
 from storage.db import Database
@@ -77,6 +78,10 @@ PAGES = "_pages"
 ATTEMPTS = 4
 # Set in a stored outcome whose files (Action.later) are still to be made after the commit.
 FILES_PENDING = "files_pending"
+
+
+class HandledDiscreetly(Exception):
+    """This delivery was handled before, discreetly: it is kept under its sealed key."""
 
 
 @dataclass
@@ -111,9 +116,9 @@ class Turn:
 
     def move(self, flow: str | None, step: str | None, data: dict[str, Any]) -> None:
         """Every change of where the person is goes through here, stamped with the engine's clock
-        (jobs judge idleness by it) in the same versioned write."""
+        (jobs judge idleness by it) in the same versioned write; a discreet turn with its day only."""
         self.state.flow, self.state.step, self.state.data = flow, step, data
-        self.state.updated_at = self.now
+        self.state.updated_at = day_of(self.now) if self.discreet else self.now
 
     def context(self, data: Data | None = None) -> StepContext:
         """What steps and handlers see; `data` is a working copy of the answers when a step is judged."""
@@ -158,13 +163,15 @@ class Houqin:
         self.admins = tuple(admins)
         self.clock = clock
         self.replies = ReplyMarks(db)
+        self._server_key: bytes | None = None
 
     async def handle(self, inbound: Inbound) -> Outcome:
+        sealed = await self.sealed_key(inbound)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.db.unit_of_work() as session:
-                    outcome, turn = await self._handle_once(session, inbound)
-            except IntegrityError:
+                    outcome, turn = await self._handle_once(session, inbound, sealed)
+            except (IntegrityError, HandledDiscreetly):
                 # Either this delivery was handled already (by us or another process), or two
                 # processes raced to create the same person or state row: look, then retry.
                 if earlier := await self.earlier_outcome(inbound):
@@ -197,12 +204,22 @@ class Houqin:
             )
         return outcome
 
+    async def sealed_key(self, inbound: Inbound) -> str:
+        """The key a discreet delivery is kept under (handlers/discreet.py). The server key is read
+        once, in a transaction of its own: one made in a delivery's rolled-back transaction must not
+        be remembered."""
+        if self._server_key is None:
+            async with self.db.unit_of_work() as session:
+                self._server_key = await keys.server_key(session)
+        return sealed_key(self._server_key, inbound.sender.channel, inbound.delivery_key)
+
     async def earlier_outcome(self, inbound: Inbound) -> Outcome | None:
+        sealed = await self.sealed_key(inbound)
         async with self.db.unit_of_work() as session:
             found = await session.scalar(
                 select(ProcessedDelivery).where(
                     ProcessedDelivery.channel == inbound.sender.channel,
-                    ProcessedDelivery.key == inbound.delivery_key,
+                    ProcessedDelivery.key.in_((inbound.delivery_key, sealed)),
                 )
             )
         if found is None:
@@ -366,18 +383,29 @@ class Houqin:
             )
         return replace(view, prompt=prompt.render(locale))
 
-    async def _handle_once(self, session: AsyncSession, inbound: Inbound) -> tuple[Outcome, Turn]:
+    async def _handle_once(self, session: AsyncSession, inbound: Inbound, sealed: str) -> tuple[Outcome, Turn]:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
         session.add(delivery)
         await session.flush()
+        # A discreet delivery is kept under its sealed key: looked for after our own row is in, so a
+        # copy handled at this moment by another process is seen once that one commits.
+        if await session.scalar(
+            select(ProcessedDelivery.id).where(
+                ProcessedDelivery.channel == inbound.sender.channel, ProcessedDelivery.key == sealed
+            )
+        ):
+            raise HandledDiscreetly
         now = self.clock()
-        person, account = await identify(session, inbound.sender, self.admins, now)
+        person, account = await identify(session, inbound.sender, self.admins, now, seen=False)
+        last_seen = account.last_seen_at
+        see(account, now)
         state = await session.scalar(
             select(DialogState).where(DialogState.person_id == person.id, DialogState.channel == inbound.sender.channel)
         )
         if state is None:
+            # Stamped with the day: a dialog only starts to count as idle once something moves it.
             state = DialogState(
-                person_id=person.id, channel=inbound.sender.channel, data={}, version=0, updated_at=self.clock()
+                person_id=person.id, channel=inbound.sender.channel, data={}, version=0, updated_at=day_of(now)
             )
             session.add(state)
             await session.flush()
@@ -413,6 +441,12 @@ class Houqin:
         )
         outcome.discreet = turn.discreet
         delivery.outcome = stored(outcome)
+        if turn.discreet:
+            # Nothing kept of this turn places the person at it (handlers/discreet.py).
+            delivery.key = sealed
+            account.last_seen_at = last_seen or day_of(now)
+            if person.created_at == now:
+                person.created_at = day_of(now)
         if turn.later:
             # Cleared once the files are kept (_make_later); left set if that never happens.
             delivery.outcome[FILES_PENDING] = True
@@ -422,6 +456,8 @@ class Houqin:
 
     async def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
         flow = self.flows.get(turn.state.flow or "")
+        # Whatever happens inside a discreet flow (an answer, /cancel, /help, a stale button) is discreet.
+        turn.discreet = flow is not None and flow.discreet
         if inbound.version is not None and (flow is None or inbound.version != turn.state.version):
             await self._stale(turn, flow)
             return
@@ -456,6 +492,7 @@ class Houqin:
             if flow is None:
                 turn.say(msg("dialog.cancel.nothing"), self._menu_buttons(turn))
             else:
+                await self._forget_photos(turn, flow, turn.state.data)
                 self._leave_flow(turn)
                 turn.say(msg("dialog.cancel.done", flow=flow.title), self._menu_buttons(turn))
             return
@@ -470,6 +507,7 @@ class Houqin:
         link = self.links.get(args.partition("_")[0]) if command == "start" and args else None
         if link is not None and flow is not None:
             # Scanning a code on a door is a deliberate new start, unlike a command typed mid-answer.
+            await self._forget_photos(turn, flow, turn.state.data)
             self._leave_flow(turn)
             turn.say(msg("dialog.flow.replaced", flow=flow.title))
             flow = None
@@ -582,6 +620,8 @@ class Houqin:
     # --- walking a flow -------------------------------------------------------------------------
 
     async def _start_flow(self, turn: Turn, flow: Flow, preset: Data | None = None) -> None:
+        # Starting a discreet flow is part of it: when someone began answering tells when they answered.
+        turn.discreet = turn.discreet or flow.discreet
         data: Data = {"_trail": [], **(preset or {})}
         first = await self._next(turn, flow, None, data)
         assert first is not None, f"flow {flow.name} has nothing to ask"
@@ -603,6 +643,20 @@ class Houqin:
 
     def _leave_flow(self, turn: Turn) -> None:
         turn.move(None, None, {})
+
+    async def _forget_photos(self, turn: Turn, flow: Flow, data: Data) -> None:
+        """Photos sent in a discreet flow and then taken back (Back, /cancel, a submit that did not
+        take them) are deleted at once: the row names its sender, and its bytes may be the very photo
+        they then attach to their anonymous suggestion."""
+        if not flow.discreet:
+            return
+        ids = [int(i) for step in flow.steps if isinstance(step, PhotoStep) for i in data.get(step.key) or ()]
+        if ids:
+            await turn.session.execute(
+                delete(Photo)
+                .where(Photo.id.in_(ids), Photo.person_id == turn.person.id, Photo.ticket_id.is_(None))
+                .execution_options(synchronize_session=False)
+            )
 
     def _finish(self, turn: Turn, flow: Flow, done: Submitted) -> None:
         self._leave_flow(turn)
@@ -671,6 +725,7 @@ class Houqin:
             except Goto as goto:
                 await self._goto(turn, flow, data, goto)
                 return
+            await self._forget_photos(turn, flow, data)
             self._finish(turn, flow, done)
             return
         turn.move(flow.name, following.key, data)
@@ -861,11 +916,11 @@ class Houqin:
         target: Step
         if current.key in data and isinstance(current, LocationStep | PhotoStep):
             # Inside a step with several rounds, Back first undoes that step's own progress.
-            data.pop(current.key)
+            await self._forget_photos(turn, flow, {current.key: data.pop(current.key)})
             target = current
         elif trail:
             target = flow.step(trail.pop())
-            data.pop(target.key, None)
+            await self._forget_photos(turn, flow, {target.key: data.pop(target.key, None)})
             forget_pages(data, [current.key])
         else:
             await self._reask(turn, flow, msg("dialog.error.nothing_to_go_back_to"))
@@ -958,10 +1013,11 @@ class Houqin:
 
 
 def stored(outcome: Outcome) -> dict[str, Any]:
-    """The outcome as kept with its delivery, for a redelivery: a discreet one without the choice."""
+    """The outcome as kept with its delivery, for a redelivery: a discreet one without the choice and
+    without the dialog it moved (which names the person)."""
     record = outcome.to_record()
     if outcome.discreet:
-        record["chosen"] = None
+        record.update(chosen=None, dialog_id=None, dialog_version=None)
     return record
 
 

@@ -3,6 +3,8 @@
 Delivery keys only need to outlive the platforms' redeliveries (Telegram retries for up to a day,
 Slack for minutes); photos sent in a dialog that was never submitted are nobody's record. The send
 log only has to remember a reminder or digest while it could be sent again for the same period.
+A notice is only needed until it is sent (a card's next version finds its message in card_refs);
+one to an anonymous suggester that could not be sent within a few days is forgotten all the same.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, not_, select, update
+from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.outbox import GIVE_UP_AFTER
 from handlers.repair import OPEN_STATUSES
 from handlers.surveys import close_expired
-from storage.models import Attachment, DialogState, Photo, ProcessedDelivery, Send, Ticket
+from storage.models import Attachment, DialogState, OutboxMessage, Photo, ProcessedDelivery, Send, Ticket
 
 KEEP_DELIVERY_KEYS = timedelta(days=14)
 KEEP_UNSUBMITTED_PHOTOS = timedelta(days=7)
@@ -28,6 +31,10 @@ ABANDON_DIALOG_AFTER = timedelta(days=7)
 # (and past the catch-up window) after this; only an escalation is keyed "once" per ticket, so it is
 # kept while its ticket is open, or the manager would hear about the same overdue ticket again.
 KEEP_SENDS = timedelta(days=90)
+# Sent notices, and those given up on (the person unreachable), are kept a while for looking into.
+KEEP_SENT_NOTICES = timedelta(days=30)
+# A reply to an anonymous suggester still unsent after this is not kept waiting: its row names them.
+KEEP_UNSENT_DISCREET = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,12 @@ class Tidied:
     dialogs: int
     files: int = 0
     sends: int = 0
+    notices: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.delivery_keys} delivery keys, {self.photos} unsubmitted photos, {self.dialogs} idle dialogs, "
-            f"{self.files} old files, {self.sends} old sends"
+            f"{self.files} old files, {self.sends} old sends, {self.notices} old notices"
         )
 
 
@@ -65,6 +73,7 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         .where(not_(and_(Send.kind == "reminder.escalate", Send.subject.in_(still_open))))
         .execution_options(synchronize_session=False)
     )
+    notices = await forget_notices(session, now)
     # Surveys past their closing time lose their own key (handlers/surveys.py), looked at or not.
     await close_expired(session, now)
     return Tidied(
@@ -73,4 +82,26 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         dialogs.rowcount,  # type: ignore[attr-defined]
         files.rowcount,  # type: ignore[attr-defined]
         sends.rowcount,  # type: ignore[attr-defined]
+        notices,
     )
+
+
+async def forget_notices(session: AsyncSession, now: datetime) -> int:
+    """Old sent notices and notices given up on; discreet ones (a discreet row's created_at is its
+    day) unsent after a few days, whether or not they are still tried."""
+    old = now - KEEP_SENT_NOTICES
+    done = await session.execute(
+        delete(OutboxMessage)
+        .where(
+            or_(
+                OutboxMessage.sent_at < old,
+                and_(OutboxMessage.attempts >= GIVE_UP_AFTER, OutboxMessage.created_at < old),
+                and_(
+                    OutboxMessage.body["discreet"].as_boolean().is_(True),
+                    OutboxMessage.created_at < now - KEEP_UNSENT_DISCREET,
+                ),
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from handlers import org_settings
 from handlers.conversation import Button, FileOut, Reply
+from handlers.discreet import day_of
 from handlers.files import load
 from handlers.i18n import Renderable, freeze, pick_locale, thaw
 from storage.db import Database, log_failure
@@ -31,8 +32,6 @@ from storage.models import Attachment, CardRef, ChannelAccount, OutboxMessage, P
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(minutes=2)
-# What a discreet notice's row keeps once it is sent.
-SENT_DISCREET: dict[str, Any] = {"text": "", "buttons": [], "discreet": True}
 GIVE_UP_AFTER = 8
 
 
@@ -47,8 +46,9 @@ class Notice:
     photos: tuple[int, ...] = ()
     # Files sent after it (a digest's chart), kept with handlers/files.keep for this person.
     files: tuple[FileOut, ...] = ()
-    # Its words must not outlive their sending (a reply to an anonymous suggester: the row names
-    # them). Once sent, the row keeps no text.
+    # Neither it nor when it was written may outlive its sending (a reply to an anonymous suggester:
+    # the row names them, and the office's reply has the same moment). Kept with the day only, and
+    # deleted once sent (handlers/discreet.py).
     discreet: bool = False
 
 
@@ -61,7 +61,9 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
         .limit(1)
     )
     if account is None or account.address is None:
-        log.info("person %s has no reachable account; notice %s dropped", notice.person_id, notice.card_key)
+        # Not for a discreet one: the line and its time would name the anonymous suggester.
+        if not notice.discreet:
+            log.info("person %s has no reachable account; notice %s dropped", notice.person_id, notice.card_key)
         return False
     session.add(
         OutboxMessage(
@@ -70,7 +72,7 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
             address=account.address,
             card_key=notice.card_key,
             body=body_of(notice),
-            created_at=now,
+            created_at=day_of(now) if notice.discreet else now,
         )
     )
     return True
@@ -215,7 +217,8 @@ class Outbox:
             return (await self._load(session, mine & OutboxMessage.sent_at.is_(None)))[:limit]
 
     async def acknowledge(self, channel: str, address: str, ids: Sequence[int]) -> None:
-        """The reader has these: mark them sent (only its own), remembering where cards now live."""
+        """The reader has these: mark them sent (only its own; discreet ones are deleted), remembering
+        where cards now live."""
         if not ids:
             return
         async with self.db.unit_of_work() as session:
@@ -230,9 +233,12 @@ class Outbox:
                 )
             ).all()
             for row in rows:
-                row.sent_at = self.clock()
                 if row.body.get("discreet"):
-                    row.body = SENT_DISCREET
+                    await session.delete(row)
+                    continue
+                # Stamped with its own time, not the reading's: when someone's page was open is
+                # nobody's record (it would place them beside what they did meanwhile, anonymously).
+                row.sent_at = row.created_at
                 if row.card_key:
                     await self._remember_card(session, row.card_key, channel, address, row.card_key)
 
@@ -289,12 +295,15 @@ class Outbox:
             )
 
     async def sent(self, pending: Pending, channel: str, message_ref: str | None) -> None:
-        forgotten = {"body": SENT_DISCREET} if pending.discreet else {}
         async with self.db.unit_of_work() as session:
+            if pending.discreet:
+                # Sent: forgotten, with who it was for and when (handlers/discreet.py).
+                await session.execute(delete(OutboxMessage).where(OutboxMessage.id == pending.id))
+                return
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == pending.id)
-                .values(sent_at=self.clock(), claim=None, error=None, **forgotten)
+                .values(sent_at=self.clock(), claim=None, error=None)
                 .execution_options(synchronize_session=False)
             )
             if pending.card_key and message_ref and message_ref != pending.card_ref:

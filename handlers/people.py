@@ -25,8 +25,10 @@ class AdminAccount:
 
 
 async def identify(
-    session: AsyncSession, sender: Sender, admins: Sequence[AdminAccount], now: datetime
+    session: AsyncSession, sender: Sender, admins: Sequence[AdminAccount], now: datetime, *, seen: bool = True
 ) -> tuple[Person, ChannelAccount]:
+    """The person behind this sender, created on first contact. `seen=False` leaves the account's
+    "last seen" to the caller (the engine does not count a discreet turn: handlers/discreet.py)."""
     # Every update starts here: the account, its person and their roles in one query.
     found = await session.scalars(
         select(ChannelAccount)
@@ -36,7 +38,7 @@ async def identify(
     account = found.unique().first()
     named_admin = AdminAccount(sender.channel, sender.external_id) in admins
     if account is None:
-        person = Person(display_name=sender.display_name[:100] or sender.external_id)
+        person = Person(display_name=sender.display_name[:100] or sender.external_id, created_at=now)
         person.roles.append(PersonRole(role="staff"))
         if named_admin:
             person.roles.append(PersonRole(role="admin"))
@@ -46,7 +48,7 @@ async def identify(
             external_id=sender.external_id,
             address=sender.address,
             platform_locale=sender.platform_locale,
-            last_seen_at=now,
+            last_seen_at=now if seen else None,
         )
         session.add_all([person, account])
         await session.flush()
@@ -60,8 +62,8 @@ async def identify(
         audit_admin_grant(session, account.person, sender.channel)
         await admin_menu(session, account.person, now)
     # Keep how to reach them and what their app says current; only write when something changed.
-    if account.last_seen_at is None or now - account.last_seen_at > SEEN_GRANULARITY:
-        account.last_seen_at = now
+    if seen:
+        see(account, now)
     if account.unreachable_since is not None:
         account.unreachable_since = None  # they wrote to us, so they can hear us again
     if account.address != sender.address:
@@ -69,6 +71,12 @@ async def identify(
     if sender.platform_locale and account.platform_locale != sender.platform_locale:
         account.platform_locale = sender.platform_locale
     return account.person, account
+
+
+def see(account: ChannelAccount, now: datetime) -> None:
+    """The account was used now: notices go to it (written at most once a minute)."""
+    if account.last_seen_at is None or now - account.last_seen_at > SEEN_GRANULARITY:
+        account.last_seen_at = now
 
 
 async def admin_menu(session: AsyncSession, person: Person, now: datetime) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.conversation import Outcome
+from handlers.discreet import day_of
 from storage.db import Database, is_outage
 from storage.models import DialogState, ProcessedDelivery
 
@@ -30,28 +31,33 @@ class Mark:
     at: datetime
 
 
+# What a discreet delivery's record keeps once replied: that it was, and nothing said or whose.
+FORGOTTEN: dict[str, Any] = {"replies": [], "discreet": True}
+
+
 async def apply(session: AsyncSession, mark: Mark) -> None:
     outcome = mark.outcome
     replied: dict[str, Any] = {"replied_at": mark.at}
     if outcome.discreet:
-        # Sent: the words of an anonymous answer's turn are not kept for a redelivery.
-        replied["outcome"] = {**outcome.to_record(), "replies": [], "chosen": None}
+        # Sent: the words of an anonymous answer's turn are not kept for a redelivery, nor its moment.
+        replied = {"at": day_of(mark.at), "replied_at": day_of(mark.at), "outcome": FORGOTTEN}
     await session.execute(
         update(ProcessedDelivery)
         .where(ProcessedDelivery.id == outcome.delivery_id, ProcessedDelivery.replied_at.is_(None))
         .values(**replied)
     )
-    if mark.prompt_ref is not None and outcome.dialog_id is not None:
+    if outcome.dialog_id is not None and (mark.prompt_ref is not None or outcome.discreet):
         # A bulk UPDATE: it must not bump the version the buttons just sent carry. And only if the
-        # dialog has not moved on since (a redelivered question re-sent late).
+        # dialog has not moved on since (a redelivered question re-sent late). After a discreet turn
+        # the row is written again even without new buttons: on PostgreSQL a row carries the id of
+        # the transaction that last wrote it (xmin), and the person's dialog must not keep the one
+        # their anonymous answer was written in.
         where = [DialogState.id == outcome.dialog_id]
         if outcome.dialog_version is not None:
             where.append(DialogState.version == outcome.dialog_version)
+        prompt = mark.prompt_ref if mark.prompt_ref is not None else DialogState.prompt_ref
         await session.execute(
-            update(DialogState)
-            .where(*where)
-            .values(prompt_ref=mark.prompt_ref)
-            .execution_options(synchronize_session=False)
+            update(DialogState).where(*where).values(prompt_ref=prompt).execution_options(synchronize_session=False)
         )
 
 

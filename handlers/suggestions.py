@@ -14,7 +14,6 @@ Anonymous suggestions keep their day, not their time, and their photo moves onto
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from handlers import authz, ids, keys
+from handlers.discreet import day_of
 from handlers.flow import (
     Action,
     Area,
@@ -59,10 +59,6 @@ def said(text: Renderable, rows: Rows = ()) -> Action:
 
 def number(suggestion: Suggestion) -> str:
     return f"#{suggestion.id}"
-
-
-def day_of(moment: datetime) -> datetime:
-    return datetime.combine(moment.date(), time(), tzinfo=moment.tzinfo)
 
 
 def refused(ctx: StepContext, action: str, record: str | None) -> Msg:

@@ -3,6 +3,7 @@ dialog state, processed deliveries, the audit log, and supplies (catalog, stock 
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -313,12 +314,21 @@ class CardRef(Base):
     message_ref: Mapped[str] = mapped_column(String(64))
 
 
+def random_id() -> int:
+    """A row id that says nothing of when its row was written, nor next to which others."""
+    return secrets.randbelow(2**62) + 1
+
+
 class ProcessedDelivery(Base):
-    """An inbound delivery already handled, recorded in the same transaction as its effect."""
+    """An inbound delivery already handled, recorded in the same transaction as its effect.
+
+    Ids are random, not counted up: a discreet delivery (an anonymous answer) keeps neither its key
+    nor its time (handlers/discreet.py), and a growing id would still place it between the
+    person's other deliveries."""
 
     __tablename__ = "processed_deliveries"
     __table_args__ = (UniqueConstraint("channel", "key"),)
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, default=random_id)
     channel: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

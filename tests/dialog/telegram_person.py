@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from handlers import keys
+from handlers.discreet import sealed_key
 from handlers.outbox import GIVE_UP_AFTER
 from storage.db import Database
 from storage.models import OutboxMessage, ProcessedDelivery
@@ -99,13 +101,15 @@ class TelegramPerson:
 
 
 async def handled(db: Database, update_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Wait until Houqin has handled the update and sent its replies (it marks the delivery replied)."""
+    """Wait until Houqin has handled the update and sent its replies (it marks the delivery replied).
+    A discreet one (an anonymous answer) is kept under its sealed key, which the server key makes."""
     async with asyncio.timeout(timeout):
         while True:
             async with db.unit_of_work() as session:
+                sealed = sealed_key(await keys.server_key(session), "telegram", str(update_id))
                 replied = await session.scalar(
                     select(ProcessedDelivery.replied_at).where(
-                        ProcessedDelivery.channel == "telegram", ProcessedDelivery.key == str(update_id)
+                        ProcessedDelivery.channel == "telegram", ProcessedDelivery.key.in_((str(update_id), sealed))
                     )
                 )
             if replied is not None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.channels.slack.channel import submission_key
 from bot.cli import TRANSPORT_LOGGERS, quieten_transport
 from handlers import keys
+from handlers.discreet import sealed_key
 from storage.db import Database
 from storage.models import Base, ProcessedDelivery, SurveyResponse
 from tests.dialog.slack_person import SlackPerson
@@ -93,15 +94,19 @@ async def test_an_anonymous_answer_from_slack_leaves_its_words_only_in_the_respo
     assert [line for line in log_lines if secret in line or "UWANG" in line] == []
 
     # The pages' delivery keys cannot be recomputed from the server key to test a guessed answer:
-    # an anonymous page is keyed with the process's own salt, which no database holds.
+    # an anonymous page is keyed with the process's own salt, which no database holds (and kept
+    # sealed, as every discreet delivery is: handlers/discreet.py).
     async with db.unit_of_work() as session:
         stored = set((await session.scalars(select(ProcessedDelivery.key))).all())
-        from_server_key = keys.derive(await keys.server_key(session), "slack-submission")
+        server_key = await keys.server_key(session)
+        from_server_key = keys.derive(server_key, "slack-submission")
     anonymous_pages = [view for view in wang.submitted if json.loads(view["private_metadata"]).get("d")]
     assert len(anonymous_pages) == 7  # from ▶ 开始 to the submission
     for view in anonymous_pages:
-        assert await wang.world.channel.page_key(view, json.loads(view["private_metadata"])) in stored
-        assert submission_key(view, from_server_key) not in stored
+        page_key = await wang.world.channel.page_key(view, json.loads(view["private_metadata"]))
+        assert page_key not in stored and sealed_key(server_key, "slack", page_key) in stored
+        guessed = submission_key(view, from_server_key)
+        assert guessed not in stored and sealed_key(server_key, "slack", guessed) not in stored
 
 
 async def test_a_suggestion_with_a_photo_from_slack(db: Database, slack_user: Callable[..., SlackPerson]) -> None:

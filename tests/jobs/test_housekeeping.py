@@ -13,7 +13,7 @@ from handlers.repair import AREA
 from jobs.runs import last_runs
 from jobs.scheduler import HOUSEKEEPING, housekeeping
 from storage.db import Database
-from storage.models import Attachment, DialogState, Person, Photo, ProcessedDelivery, Send
+from storage.models import Attachment, DialogState, OutboxMessage, Person, Photo, ProcessedDelivery, Send
 from tests.jobs.org import sends, ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -79,7 +79,9 @@ async def test_a_day_is_tidied_once_however_many_times_it_is_tried(db: Database)
     assert (first, again, next_day) == (True, False, True)
     runs = await last_runs(db, HOUSEKEEPING)
     assert [r.period for r in runs] == ["2026-11-24", "2026-11-23"]
-    assert runs[0].outcome == "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs, 0 old files, 0 old sends"
+    assert runs[0].outcome == (
+        "0 delivery keys, 0 unsubmitted photos, 0 idle dialogs, 0 old files, 0 old sends, 0 old notices"
+    )
 
 
 async def test_the_send_log_forgets_old_periods_but_not_an_escalation_of_a_ticket_still_open(db: Database) -> None:
@@ -101,4 +103,42 @@ async def test_the_send_log_forgets_old_periods_but_not_an_escalation_of_a_ticke
     kept = [(kind, subject, period) for kind, subject, _, period in await sends(db)]
     assert sorted(kept) == [("digest", "org", "2026-W47"), ("reminder.escalate", still_overdue, "once")]
     [run] = await last_runs(db, HOUSEKEEPING)
-    assert run.outcome is not None and run.outcome.endswith("2 old sends")
+    assert run.outcome is not None and run.outcome.endswith("2 old sends, 0 old notices")
+
+
+async def test_notices_are_forgotten_once_sent_a_while_and_a_reply_to_an_anonymous_suggester_even_unsent(
+    db: Database,
+) -> None:
+    """A notice is needed until it is sent; one to an anonymous suggester names them, so it is not
+    kept waiting for days for someone who cannot be reached."""
+    day = timedelta(days=1)
+    async with db.unit_of_work() as session:
+        someone = await session.scalar(select(Person.id).where(Person.demo_key == "wang.fang"))
+        assert someone is not None
+        for note, created, sent, attempts, discreet in (
+            ("sent last month", MONDAY_9AM - 40 * day, MONDAY_9AM - 40 * day, 1, False),
+            ("sent last week", MONDAY_9AM - 7 * day, MONDAY_9AM - 7 * day, 1, False),
+            ("given up last month", MONDAY_9AM - 40 * day, None, 8, False),
+            ("still tried", MONDAY_9AM - 40 * day, None, 2, False),
+            ("anonymous, unsent for days", MONDAY_9AM - 4 * day, None, 3, True),
+            ("anonymous, queued today", MONDAY_9AM - day / 3, None, 0, True),
+        ):
+            body = {"text": note, "buttons": [], **({"discreet": True} if discreet else {})}
+            session.add(
+                OutboxMessage(
+                    person_id=someone,
+                    channel="web",
+                    address="wang.fang",
+                    body=body,
+                    created_at=created,
+                    sent_at=sent,
+                    attempts=attempts,
+                )
+            )
+
+    assert await housekeeping(db, SHANGHAI, MONDAY_9AM)
+    async with db.unit_of_work() as session:
+        kept = sorted(str(body["text"]) for body in (await session.scalars(select(OutboxMessage.body))).all())
+    assert kept == ["anonymous, queued today", "sent last week", "still tried"]
+    [run] = await last_runs(db, HOUSEKEEPING)
+    assert run.outcome is not None and run.outcome.endswith("3 old notices")

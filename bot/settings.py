@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     slack_api_base_url: str = "https://slack.com/api/"
     web_enabled: bool = True
     demo_mode: bool = False
+    # Demo mode's browser chat lets anyone act as anyone: it listens only on a loopback HTTP_HOST
+    # unless this says, deliberately, that others may reach it (a demo on a shared machine).
+    demo_public: bool = False
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     default_locale: str = "zh_CN"
@@ -273,6 +277,11 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN (or SLACK_APP_TOKEN for Socket Mode)"
             )
+        if self.web_chat_enabled and not self.demo_public and not is_loopback(self.http_host):
+            raise SettingsError(
+                f"DEMO_MODE lets anyone act as anyone, so HTTP_HOST must be a loopback address such as 127.0.0.1, "
+                f"not {self.http_host or 'every address'} (set DEMO_PUBLIC=true to let others reach the demo)"
+            )
 
 
 CHANNELS = ("telegram", "slack", "web")
@@ -304,6 +313,16 @@ SLACK_TOKENS = {
     "slack_bot_token": ("xoxb-", "a bot token", "OAuth & Permissions"),
     "slack_app_token": ("xapp-", "an app-level token", "Basic Information"),
 }
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach a server listening on `host`."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # another name, which may resolve anywhere
 
 
 def http_url(value: str) -> str:

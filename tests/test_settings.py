@@ -147,3 +147,35 @@ def test_slack_is_on_with_its_tokens_in_http_or_socket_mode() -> None:
     assert socket.slack_enabled and socket.slack_socket_mode
     assert http.slack_api_base_url == "https://slack.com/api/"
     assert not load_settings().slack_enabled
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "houqin.example.org", ""])
+def test_the_demo_will_not_listen_beyond_this_machine_unless_told(host: str) -> None:
+    """Demo mode's browser chat lets anyone act as anyone: on a reachable address it is refused in one
+    line naming the settings, and DEMO_PUBLIC=true is the deliberate way to allow it."""
+    with pytest.raises(SettingsError) as error:
+        load_settings(demo_mode=True, http_host=host)
+    said = str(error.value)
+    assert "DEMO_MODE" in said and "HTTP_HOST" in said and "DEMO_PUBLIC=true" in said and "\n" not in said
+    assert load_settings(demo_mode=True, http_host=host, demo_public=True).web_chat_enabled
+    # Without demo mode (or without the browser chat) nothing is exposed, and nothing is refused.
+    assert not load_settings(http_host=host).web_chat_enabled
+    assert not load_settings(demo_mode=True, web_enabled=False, http_host=host).web_chat_enabled
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "LOCALHOST"])
+def test_the_demo_listens_on_this_machine_as_make_run_starts_it(host: str) -> None:
+    assert load_settings(demo_mode=True, http_host=host).web_chat_enabled
+    assert load_settings(demo_mode=True).http_host == "127.0.0.1"  # what `make run` gets
+
+
+def test_houqin_run_demo_on_every_address_says_why_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "HTTP_HOST": "0.0.0.0", "DATABASE_URL": f"sqlite:///{tmp_path}/demo.db"}
+    env.pop("DEMO_PUBLIC", None)
+    houqin = Path(sys.executable).with_name("houqin")
+    result = subprocess.run(
+        [str(houqin), "run", "--demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("houqin: DEMO_MODE lets anyone act as anyone") and "DEMO_PUBLIC=true" in line

@@ -221,6 +221,35 @@ async def close(session: AsyncSession, survey: Survey, now: datetime) -> None:
     survey.closed_at = now
     survey.token_key = None
     await session.execute(delete(SurveyDraft).where(SurveyDraft.survey_id == survey.id))
+    if survey.anonymous:
+        await rewrite_in_token_order(session, survey.id)
+
+
+async def rewrite_in_token_order(session: AsyncSession, survey_id: int) -> None:
+    """An anonymous survey's responses, written anew in one transaction in token order (random).
+
+    PostgreSQL lists a table's rows in the order they were written (ctid) and stamps each with the
+    transaction that wrote it (xmin), the same one that moved its respondent's dialog: both would
+    tell whose answer is whose long after the key is gone. (SQLite keeps them by token already.)"""
+    kept = (
+        await session.execute(
+            select(SurveyResponse.token, SurveyResponse.answers, SurveyResponse.answered_on)
+            .where(SurveyResponse.survey_id == survey_id)
+            .order_by(SurveyResponse.token)
+        )
+    ).all()
+    if not kept:
+        return
+    await session.execute(
+        delete(SurveyResponse).where(SurveyResponse.survey_id == survey_id).execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        insert(SurveyResponse),
+        [
+            {"survey_id": survey_id, "token": token, "person_id": None, "answers": answers, "answered_on": day}
+            for token, answers, day in kept
+        ],
+    )
 
 
 async def audience_of(session: AsyncSession, audience: dict[str, Any]) -> list[int]:

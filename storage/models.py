@@ -565,10 +565,13 @@ class SurveyResponse(Base):
 
     Anonymous: ``person_id`` stays empty and only the day is kept (a time to the second could be
     matched against other records); the key is the token itself, not a growing number whose order
-    would mirror the order people answered in.
+    would mirror the order people answered in. On SQLite the table has no hidden rowid either (one
+    would count up in that order); closing an anonymous survey rewrites its rows in token order, so
+    PostgreSQL's physical order and transaction ids say nothing of it afterwards (handlers/surveys.py).
     """
 
     __tablename__ = "survey_responses"
+    __table_args__ = {"sqlite_with_rowid": False}
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
@@ -579,9 +582,10 @@ class SurveyResponse(Base):
 class SurveyDraft(Base):
     """Answers given so far by someone who stopped midway, keyed like their response (by token, no
     person, no time), so they carry on where they stopped even after /cancel. Deleted on submitting
-    and when the survey closes."""
+    and when the survey closes. Without a rowid on SQLite, like SurveyResponse."""
 
     __tablename__ = "survey_drafts"
+    __table_args__ = {"sqlite_with_rowid": False}
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)

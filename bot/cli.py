@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -18,9 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from handlers.i18n import Msg
-
-# What a file import's parser makes of the file's bytes (catalog entries, a survey definition).
-Parsed = TypeVar("Parsed")
+    from handlers.uploads import Parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,52 +187,57 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
 def import_catalog(settings: Settings, path: Path) -> int:
     """`houqin supply import FILE`: the same rules as /stock import; nothing is imported if a line is wrong."""
     from handlers.i18n import msg
-    from handlers.stock import apply_import, parse_catalog
+    from handlers.stock import CATALOG, apply_import
 
     async def store(session: AsyncSession, entries: list[dict[str, Any]], now: datetime) -> Msg:
         done = await apply_import(session, entries, None, now)
         return msg("stock.import.done", added=done.added, updated=done.updated)
 
-    return import_file(settings, path, parse_catalog, store)
+    return import_file(settings, path, CATALOG, store)
 
 
 def import_survey(settings: Settings, path: Path) -> int:
     """`houqin survey import FILE`: the same checks as /survey import, each problem with its line."""
-    from handlers.survey_definitions import Definition, parse
+    from handlers.survey_definitions import FILE, Definition
     from handlers.surveys import imported, store_definition
 
     async def store(session: AsyncSession, definition: Definition, now: datetime) -> Msg:
         return imported(await store_definition(session, definition, None, now))
 
-    return import_file(settings, path, parse, store)
+    return import_file(settings, path, FILE, store)
 
 
 def import_file(
     settings: Settings,
     path: Path,
-    parse: Callable[[str, bytes], Parsed],
-    store: Callable[[AsyncSession, Parsed, datetime], Awaitable[Msg]],
+    parser: Parser,
+    store: Callable[[AsyncSession, Any, datetime], Awaitable[Msg]],
 ) -> int:
-    """Read and check a file the way its chat command does, and store it only if every line is right:
-    2 if it cannot be read, 1 with its problems, 0 with what was stored (in the default language)."""
-    from handlers.stock import ImportProblems
-    from handlers.survey_definitions import DefinitionProblems
+    """Read and check a file the way its chat command does (handlers/uploads.py: the same limits, in a
+    child process), and store it only if every line is right: 2 if it cannot be read, 1 with its
+    problems (over a limit: one line), 0 with what was stored (in the default language)."""
+    from handlers import uploads
 
     try:
-        content = path.read_bytes()
+        with path.open("rb") as file:
+            # One byte past the limit says enough: a 1.5 GB file is never read whole.
+            content = file.read(parser.limits.max_bytes + 1)
     except OSError as problem:
         print(f"houqin: cannot read {path}: {problem.strerror or problem}", file=sys.stderr)
         return 2
     try:
-        parsed = parse(path.name, content)
-    except (ImportProblems, DefinitionProblems) as problems:
+        parsed = uploads.parse_now(parser, path.name, content)
+    except uploads.FileRefused as refused:
+        print(f"houqin: {path}: {refused.message().render(settings.default_locale)}", file=sys.stderr)
+        return 1
+    except uploads.FileProblem as problems:
         print(problems.message().render(settings.default_locale), file=sys.stderr)
         return 1
     return asyncio.run(store_file(settings, parsed, store))
 
 
 async def store_file(
-    settings: Settings, parsed: Parsed, store: Callable[[AsyncSession, Parsed, datetime], Awaitable[Msg]]
+    settings: Settings, parsed: Any, store: Callable[[AsyncSession, Any, datetime], Awaitable[Msg]]
 ) -> int:
     from storage.db import Database
     from storage.models import utcnow

@@ -22,6 +22,7 @@ from handlers import (
     supply,
     surveys,
     ticket_actions,
+    uploads,
 )
 from handlers.engine import Houqin
 from handlers.flow import Area
@@ -60,6 +61,7 @@ class Service:
     web: WebChat | None = None
 
     async def start(self) -> None:
+        uploads.warm_up()
         if self.jobs is not None:
             self.jobs.start()
         if self.telegram is not None:

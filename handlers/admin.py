@@ -7,9 +7,9 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 
 from __future__ import annotations
 
-from handlers import audit, authz, broadcast, exports, org, org_settings, roles, scorecards, stats
+from handlers import audit, authz, broadcast, exports, org, org_settings, roles, scorecards, stats, uploads
 from handlers.adminkit import said
-from handlers.flow import Action, Area, Handler, StepContext
+from handlers.flow import Action, Area, Handler, StepContext, Upload
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
 from handlers.stock import stock_command
@@ -79,7 +79,7 @@ AREA = Area(
         "admin": admin_command,
         **{name: handler for name, (_, handler, _) in ENTRIES.items() if name not in ELSEWHERE},
     },
-    uploads={"org": org.import_upload},
+    uploads={"org": Upload(org.import_upload, uploads.TABLE, "org.import")},
     links={"join": org.join},
     privileged={
         "admin": "admin.menu",

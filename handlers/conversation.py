@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.uploads import Parsed
 
 # Telegram's own ceiling for one message; nothing longer is accepted from any channel.
 MAX_TEXT = 4096
@@ -53,6 +56,8 @@ class DocumentIn:
     content_type: str | None = None
     size: int | None = None
     file_id: str | None = None  # the platform's reference, for the channel to fetch it by
+    # What the core's parser made of it, before the delivery's transaction (handlers/uploads.py).
+    parsed: Parsed | None = None
 
 
 # Files larger than this are not fetched from the platform at all.

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers import files, keys, menu, menus, org_settings
+from handlers import authz, files, keys, menu, menus, org_settings, uploads
 from handlers.conversation import (
     MAX_TEXT,
     Button,
@@ -153,7 +153,7 @@ class Houqin:
         self.buttons = {prefix: handler for area in areas for prefix, handler in area.buttons.items()}
         self.commands = {name: handler for area in areas for name, handler in area.commands.items()}
         self.links = {prefix: handler for area in areas for prefix, handler in area.links.items()}
-        self.uploads = {name: handler for area in areas for name, handler in area.uploads.items()}
+        self.uploads = {name: upload for area in areas for name, upload in area.uploads.items()}
         self.mine = [area.mine for area in areas if area.mine is not None]
         self.privileged = {name: action for area in areas for name, action in area.privileged.items()}
         self.rules = rules or RepairRules()
@@ -167,6 +167,7 @@ class Houqin:
 
     async def handle(self, inbound: Inbound) -> Outcome:
         sealed = await self.sealed_key(inbound)
+        inbound = await self._parse_upload(inbound)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.db.unit_of_work() as session:
@@ -185,6 +186,45 @@ class Houqin:
             else:
                 return await self._make_later(outcome, turn)
         raise AssertionError("unreachable")
+
+    async def _parse_upload(self, inbound: Inbound) -> Inbound:
+        """A file to import is parsed before the delivery's transaction opens: in a child process with
+        limits (handlers/uploads.py), with the event loop and the database connection free meanwhile.
+        The importer takes the result (uploads.read) inside the transaction."""
+        document = inbound.document
+        if inbound.kind is not Kind.DOCUMENT or document is None or document.content is None:
+            return inbound
+        parser = await self._parser_for(inbound)
+        if parser is None:
+            return inbound
+        parsed = await uploads.parse(parser, document.name, document.content)
+        return replace(inbound, document=replace(document, parsed=parsed))
+
+    async def _parser_for(self, inbound: Inbound) -> uploads.Parser | None:
+        """The parser the file will meet, as _dispatch will route it: the file step the person is on,
+        else the command in its caption, if they may use it (nobody else's files are parsed)."""
+        async with self.db.unit_of_work() as session:
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == inbound.sender.channel,
+                    ChannelAccount.external_id == inbound.sender.external_id,
+                )
+            )
+            if account is None:
+                return None
+            state = await session.scalar(
+                select(DialogState).where(
+                    DialogState.person_id == account.person_id, DialogState.channel == inbound.sender.channel
+                )
+            )
+            flow = self.flows.get(state.flow or "") if state is not None else None
+            if flow is not None and state is not None:
+                step = next((step for step in flow.steps if step.key == state.step), None)
+                return step.parser if isinstance(step, FileStep) else None
+            upload = self.uploads.get(inbound.command)
+            if upload is None or not authz.allowed_somewhere(account.person, upload.action):
+                return None
+            return upload.parser
 
     async def _make_later(self, outcome: Outcome, turn: Turn) -> Outcome:
         """After the commit, the files an action left for later: each made in a worker thread while no
@@ -587,7 +627,7 @@ class Houqin:
         if flow is not None:
             await self._reask(turn, flow, msg("dialog.busy", flow=flow.title))
             return
-        await self._act(turn, None, await self.uploads[command](turn.context(), args, document))
+        await self._act(turn, None, await self.uploads[command].handle(turn.context(), args, document))
 
     async def _act(self, turn: Turn, flow: Flow | None, action: Action) -> None:
         """Carry out what an area's button, command or deep link asked for."""

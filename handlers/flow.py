@@ -20,6 +20,7 @@ from handlers.conversation import DocumentIn, FileOut, PhotoIn
 from handlers.files import Later
 from handlers.i18n import Msg, Renderable, msg
 from handlers.rules import RepairRules, SupplyRules
+from handlers.uploads import Parser
 from storage.models import Person
 
 Data = dict[str, Any]
@@ -175,6 +176,9 @@ class FileStep(Step):
 
     read: Callable[[StepContext, DocumentIn], Awaitable[Any]] | None = None
     max_bytes: int = 2 * 1024 * 1024
+    # What parses the file, off the event loop and before the transaction (handlers/uploads.py);
+    # `read` takes the result with uploads.read.
+    parser: Parser | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,19 @@ class Action:
 Handler = Callable[[StepContext, str], Awaitable[Action]]
 # A command that came with a file: a document captioned "/stock import".
 UploadHandler = Callable[[StepContext, str, DocumentIn], Awaitable[Action]]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A command that takes a file as its caption (/stock import): who may send one (an authz action:
+    only their files are parsed ahead), the parser, and the handler, which takes the result with
+    uploads.read."""
+
+    handle: UploadHandler
+    parser: Parser
+    action: str
+
+
 # What an area lists under /my for this person (their requests, what waits for them).
 MineHandler = Callable[[StepContext], Awaitable[Sequence[Renderable]]]
 
@@ -282,7 +299,7 @@ class Area:
     buttons: dict[str, Handler] = field(default_factory=dict)
     commands: dict[str, Handler] = field(default_factory=dict)
     links: dict[str, Handler] = field(default_factory=dict)
-    uploads: dict[str, UploadHandler] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
     mine: MineHandler | None = None
     # Commands only some may run → the authz action whose holders' command menus list them
     # (handlers/menus.py); the command itself still asks authz when it runs.

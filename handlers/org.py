@@ -1,10 +1,11 @@
 """The organisation from chat: departments, buildings and rooms, and importing people, departments
 or rooms from a CSV/XLSX file (a document captioned `/org import`).
 
-An import reads the file with the stores' reader (handlers/stock.read_table), checks every line
-before changing anything, and names every bad line by its number; a file with a bad line changes
-nothing. The admin confirms what it will do; the submit checks again, since the organisation may
-have changed while they read the summary.
+An import reads the file with the shared table reader (handlers/uploads.read_table: in a child
+process, within limits, before the transaction), checks every line before changing anything, and
+names every bad line by its number; a file with a bad line changes nothing. The admin confirms what
+it will do; the submit checks again, since the organisation may have changed while they read the
+summary.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, ids, menus
+from handlers import authz, ids, menus, uploads
 from handlers.adminkit import HANDLE, find_person, paged, said
 from handlers.audit import done
 from handlers.conversation import DocumentIn
@@ -28,7 +29,6 @@ from handlers.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
 from handlers.people import ROLES
 from handlers.refusals import Refused
 from handlers.repair import CATEGORIES
-from handlers.stock import ImportProblems, read_table
 from storage.models import AuditEntry, Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room
 
 DEPARTMENT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -329,12 +329,9 @@ def kind_of(header: Sequence[str]) -> tuple[str, dict[str, int]] | None:
     return None
 
 
-async def parse(session: AsyncSession, name: str, content: bytes) -> dict[str, Any]:
-    """The whole file checked against itself and the organisation: {kind, rows} or Problems."""
-    try:
-        table = read_table(name, content)
-    except ImportProblems as unreadable:
-        raise Problems(unreadable.problems) from None
+async def parse(session: AsyncSession, table: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """The file's rows (uploads.read_table) checked against themselves and the organisation:
+    {kind, rows} or Problems."""
     if len(table) < 2:
         raise Problems([msg("org.import.error.empty")])
     if len(table) > MAX_ROWS + 1:
@@ -466,10 +463,9 @@ async def read_upload(ctx: StepContext, document: DocumentIn) -> dict[str, Any]:
         authz.require(ctx, "org.import")
     except Refused as refused:
         raise Invalid(refused.reason) from None
-    assert document.content is not None
     try:
-        return await parse(ctx.session, document.name, document.content)
-    except Problems as problems:
+        return await parse(ctx.session, await uploads.read(document, uploads.TABLE))
+    except (Problems, uploads.FileProblem) as problems:
         raise Invalid(problems.message()) from None
 
 
@@ -516,8 +512,8 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
         too_big = document.content is not None or (document.size or 0) > FILE_MB * 1024 * 1024
         return said(msg("dialog.error.file_too_big", mb=FILE_MB) if too_big else msg("dialog.error.file_unavailable"))
     try:
-        found = await parse(ctx.session, document.name, document.content)
-    except Problems as problems:
+        found = await parse(ctx.session, await uploads.read(document, uploads.TABLE))
+    except (Problems, uploads.FileProblem) as problems:
         return said(problems.message())
     return Action(start=(IMPORT.name, {"file": found}))
 
@@ -527,7 +523,9 @@ IMPORT = Flow(
     msg("org.import.title"),
     msg("org.import.title"),
     (
-        FileStep("file", msg("org.import.ask_file"), read=read_upload, max_bytes=FILE_MB * 1024 * 1024),
+        FileStep(
+            "file", msg("org.import.ask_file"), read=read_upload, max_bytes=FILE_MB * 1024 * 1024, parser=uploads.TABLE
+        ),
         ConfirmStep("confirm", msg("org.import.ask_confirm"), summary=import_summary),
     ),
     submit_import,

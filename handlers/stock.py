@@ -13,8 +13,6 @@ import FILE`).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +23,9 @@ from typing import Any
 from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz
+from handlers import authz, uploads
 from handlers.conversation import DocumentIn
-from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, Rows, StepContext, Submitted
+from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, Rows, StepContext, Submitted, Upload
 from handlers.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.outbox import Notice, notify
 from handlers.tickets import people_with_role
@@ -426,16 +424,22 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("code", "name_zh", "name_en", "category", "unit")
 MAX_ROWS = 1000
+FILE_MB = 2
+# Read in a child process within these limits (blank rows count toward max_rows).
+CATALOG = uploads.Parser("handlers.stock:parse_catalog", uploads.Limits(max_bytes=FILE_MB * uploads.MB))
 MAX_PROBLEMS = 10
 
 
-class ImportProblems(Exception):
+class ImportProblems(uploads.FileProblem):
     """What is wrong with a file: its lines' problems, or one about the whole file."""
 
     def __init__(self, problems: Sequence[Msg], whole_file: bool = False) -> None:
         super().__init__(f"{len(problems)} problems")
         self.problems = list(problems)
         self.whole_file = whole_file
+
+    def __reduce__(self) -> tuple[type[ImportProblems], tuple[list[Msg], bool]]:
+        return (ImportProblems, (self.problems, self.whole_file))
 
     def message(self) -> Msg:
         if self.whole_file:
@@ -444,57 +448,10 @@ class ImportProblems(Exception):
         return msg("stock.import.problems", count=len(self.problems), lines=Lines(shown))
 
 
-def read_table(name: str, content: bytes) -> list[list[str]]:
-    """The rows of a CSV (UTF-8, or GB18030 as Chinese Excel writes it) or of an XLSX's first sheet."""
-    if content.startswith(b"PK\x03\x04") or name.lower().endswith(".xlsx"):
-        return _read_xlsx(content)
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if "\x00" in text:
-            break
-        try:
-            return [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-        except csv.Error:
-            break
-    raise ImportProblems([msg("stock.import.error.unreadable")], whole_file=True)
-
-
-def _read_xlsx(content: bytes) -> list[list[str]]:
-    from openpyxl import load_workbook  # only an import needs it
-
-    # Whatever a damaged or disguised file makes the parser raise, the answer is the same sentence.
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception:
-        raise ImportProblems([msg("stock.import.error.unreadable")], whole_file=True) from None
-    try:
-        sheet = book.worksheets[0]
-        rows: list[list[str]] = []
-        for values in sheet.iter_rows(values_only=True):
-            cells = ["" if value is None else _cell_text(value) for value in values]
-            if any(cell.strip() for cell in cells):
-                rows.append(cells)
-            if len(rows) > MAX_ROWS + 1:
-                break
-        return rows
-    except Exception:
-        raise ImportProblems([msg("stock.import.error.unreadable")], whole_file=True) from None
-    finally:
-        book.close()
-
-
-def _cell_text(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def parse_catalog(name: str, content: bytes) -> list[dict[str, Any]]:
-    """The file's rows as catalog entries, or ImportProblems naming every line that is wrong."""
-    table = read_table(name, content)
+    """The file's rows as catalog entries, or ImportProblems naming every line that is wrong (or
+    uploads.FileRefused, over a limit). Run in a child process by uploads (CATALOG)."""
+    table = uploads.read_table(name, content, CATALOG.limits)
     if len(table) < 2:
         raise ImportProblems([msg("stock.import.error.empty")], whole_file=True)
     if len(table) > MAX_ROWS + 1:
@@ -632,11 +589,11 @@ async def apply_import(
 async def read_upload(ctx: StepContext, document: DocumentIn) -> list[dict[str, Any]]:
     if not may_keep_stock(ctx.person):
         raise Invalid(msg("stock.error.not_allowed"))
-    assert document.content is not None
     try:
-        return parse_catalog(document.name, document.content)
-    except ImportProblems as problems:
+        entries: list[dict[str, Any]] = await uploads.read(document, CATALOG)
+    except uploads.FileProblem as problems:
         raise Invalid(problems.message()) from None
+    return entries
 
 
 async def import_summary(ctx: StepContext) -> Msg:
@@ -673,20 +630,20 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
         too_big = document.content is not None or (document.size or 0) > FILE_MB * 1024 * 1024
         return said(msg("dialog.error.file_too_big", mb=FILE_MB) if too_big else msg("dialog.error.file_unavailable"))
     try:
-        entries = parse_catalog(document.name, document.content)
-    except ImportProblems as problems:
+        entries = await uploads.read(document, CATALOG)
+    except uploads.FileProblem as problems:
         return said(problems.message())
     return Action(start=(IMPORT.name, {"file": entries}))
 
-
-FILE_MB = 2
 
 IMPORT = Flow(
     "stock_import",
     msg("stock.import.title"),
     msg("stock.import.title"),
     (
-        FileStep("file", msg("stock.import.ask_file"), read=read_upload, max_bytes=FILE_MB * 1024 * 1024),
+        FileStep(
+            "file", msg("stock.import.ask_file"), read=read_upload, max_bytes=FILE_MB * 1024 * 1024, parser=CATALOG
+        ),
         ConfirmStep("confirm", msg("stock.import.ask_confirm"), summary=import_summary),
     ),
     submit_import,
@@ -696,6 +653,6 @@ IMPORT = Flow(
 AREA = Area(
     flows=(IMPORT,),
     commands={"stock": stock_command},
-    uploads={"stock": import_upload},
+    uploads={"stock": Upload(import_upload, CATALOG, "stock.manage")},
     privileged={"stock": "stock.manage"},
 )

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from handlers import uploads
 from handlers.i18n import Label, Lines, Msg, msg
 
 TYPES = ("rating", "nps", "single", "multiple", "text")
@@ -77,20 +78,31 @@ class Definition:
         return {"questions": self.questions}
 
 
-class DefinitionProblems(Exception):
+class DefinitionProblems(uploads.FileProblem):
     """What is wrong with a definition file, each with its line; nothing was imported."""
 
     def __init__(self, problems: list[Msg]) -> None:
         super().__init__(f"{len(problems)} problems")
         self.problems = problems
 
+    def __reduce__(self) -> tuple[type[DefinitionProblems], tuple[list[Msg]]]:
+        return (DefinitionProblems, (self.problems,))
+
     def message(self) -> Msg:
         shown = tuple(self.problems[:MAX_PROBLEMS])
         return msg("survey.import.problems", count=len(self.problems), lines=Lines(shown))
 
 
+# A file in chat or on the command line is read in a child process by uploads, within these limits:
+# 30 questions of 10 options each are some 2,600 entries, six levels deep.
+FILE = uploads.Parser(
+    "handlers.survey_definitions:parse", uploads.Limits(max_bytes=uploads.MB, max_nodes=5000, max_depth=12)
+)
+
+
 def parse(name: str, content: bytes) -> Definition:
-    """The definition in a .yml/.yaml/.json file's bytes, or DefinitionProblems naming every line."""
+    """The definition in a .yml/.yaml/.json file's bytes, or DefinitionProblems naming every line
+    (uploads.FileRefused past FILE's limits)."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -102,8 +114,11 @@ def parse(name: str, content: bytes) -> Definition:
             raise DefinitionProblems(
                 [msg("survey.import.error.syntax", line=problem.lineno, column=problem.colno)]
             ) from None
+        except RecursionError:
+            # Nested deeper than the decoder goes ([[[[…): no survey is.
+            raise uploads.FileRefused(msg("dialog.upload.too_complex")) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = uploads.compose_yaml(text, FILE.limits)
     except yaml.MarkedYAMLError as problem:
         mark = problem.problem_mark or problem.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

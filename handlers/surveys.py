@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
-from handlers import authz, ids, keys, satisfaction, survey_builder  # noqa: F401
+from handlers import authz, ids, keys, satisfaction, survey_builder, survey_definitions, uploads  # noqa: F401
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,
@@ -42,6 +42,7 @@ from handlers.flow import (
     StepContext,
     Submitted,
     TextStep,
+    Upload,
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify_many
@@ -51,9 +52,7 @@ from handlers.survey_definitions import (
     CHOICE_TYPES,
     SCALES,
     Definition,
-    DefinitionProblems,
     option_label,
-    parse,
     question_text,
     questions_of,
     template,
@@ -132,10 +131,9 @@ def imported(survey: Survey) -> Msg:
 async def read_upload(ctx: StepContext, document: DocumentIn) -> dict[str, Any]:
     if not runs_surveys(ctx.person):
         raise Invalid(msg("survey.error.not_allowed"))
-    assert document.content is not None
     try:
-        definition = parse(document.name, document.content)
-    except DefinitionProblems as problems:
+        definition: Definition = await uploads.read(document, survey_definitions.FILE)
+    except uploads.FileProblem as problems:
         raise Invalid(problems.message()) from None
     return {
         "title": [definition.title.zh, definition.title.en],
@@ -164,8 +162,8 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
     if document.content is None or len(document.content) > FILE_MB * 1024 * 1024:
         return said(msg("dialog.error.file_too_big", mb=FILE_MB))
     try:
-        definition = parse(document.name, document.content)
-    except DefinitionProblems as problems:
+        definition: Definition = await uploads.read(document, survey_definitions.FILE)
+    except uploads.FileProblem as problems:
         return said(problems.message())
     return said(imported(await store_definition(ctx.session, definition, ctx.person.id, ctx.now)))
 
@@ -181,7 +179,15 @@ IMPORT = Flow(
     "survey_import",
     msg("survey.import.title"),
     msg("survey.import.title"),
-    (FileStep("file", msg("survey.import.ask_file"), read=read_upload, max_bytes=FILE_MB * 1024 * 1024),),
+    (
+        FileStep(
+            "file",
+            msg("survey.import.ask_file"),
+            read=read_upload,
+            max_bytes=FILE_MB * 1024 * 1024,
+            parser=survey_definitions.FILE,
+        ),
+    ),
     submit_import,
     listed=False,
 )
@@ -898,6 +904,6 @@ AREA = Area(
     flows=(ANSWER, IMPORT, survey_builder.NEW),
     buttons={"sv": on_button},
     commands={"survey": survey_command},
-    uploads={"survey": import_upload},
+    uploads={"survey": Upload(import_upload, survey_definitions.FILE, "survey.run")},
     mine=waiting_for_me,
 )

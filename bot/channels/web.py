@@ -6,6 +6,7 @@ exists it trusts the person the page says it is, so it only runs in demo mode (s
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -35,6 +36,8 @@ STATIC = Path(__file__).parent / "web_static"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # A little over the photo step's own limit, so an oversized photo gets the step's friendly message.
 MAX_UPLOAD = 11 * 1024 * 1024
+# A message (4,096 characters, each perhaps written as \uXXXX) or a list of notices seen, with room.
+MAX_JSON = 256 * 1024
 
 
 class WebChat:
@@ -219,9 +222,13 @@ class WebChat:
 
     async def _json_from_person(self, request: Request) -> tuple[dict[str, Any], Sender] | Response:
         """A JSON object naming a known person, or the 4xx that says what is wrong with it."""
+        raw = await read_at_most(request, MAX_JSON)
+        if raw is None:
+            return problem(413, "body too large")
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            # RecursionError: nested thousands deep ([[[[…), which no message is.
             return problem(400, "body must be JSON")
         if not isinstance(body, dict):
             return problem(400, "body must be a JSON object")
@@ -288,6 +295,20 @@ def outcome_json(outcome: Outcome, sender: Sender) -> dict[str, Any]:
         "locale": outcome.locale,
         "duplicate": outcome.duplicate,
     }
+
+
+async def read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is over `limit` (counted as it arrives, whatever the header says)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def problem(status: int, detail: str) -> JSONResponse:

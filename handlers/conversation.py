@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from handlers.uploads import Parsed
 
+from handlers.text import plain
+
 # Telegram's own ceiling for one message; nothing longer is accepted from any channel.
 MAX_TEXT = 4096
 
@@ -59,6 +61,9 @@ class DocumentIn:
     # What the core's parser made of it, before the delivery's transaction (handlers/uploads.py).
     parsed: Parsed | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", plain(self.name))  # a file's name is words someone chose
+
 
 # Files larger than this are not fetched from the platform at all.
 MAX_DOCUMENT = 2 * 1024 * 1024
@@ -71,6 +76,10 @@ class Sender:
     address: str  # where replies go: a Telegram chat id, a Slack DM channel, a web person
     display_name: str
     platform_locale: str | None = None
+
+    def __post_init__(self) -> None:
+        # A name is shown on cards and in lists: made plain where it enters, like every word sent.
+        object.__setattr__(self, "display_name", plain(self.display_name))
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,11 @@ class Inbound:
     # An answer meant for this version of the dialog (a Slack modal page): taken only if the dialog
     # is still there, else treated like a stale button. Buttons carry theirs in the payload.
     version: int | None = None
+
+    def __post_init__(self) -> None:
+        # The one place every channel's words enter the core: made plain here (handlers/text.py).
+        object.__setattr__(self, "text", plain(self.text))
+        object.__setattr__(self, "command", plain(self.command))
 
 
 @dataclass(frozen=True)

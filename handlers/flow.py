@@ -20,6 +20,7 @@ from handlers.conversation import DocumentIn, FileOut, PhotoIn
 from handlers.files import Later
 from handlers.i18n import Msg, Renderable, msg
 from handlers.rules import RepairRules, SupplyRules
+from handlers.text import visible_length
 from handlers.uploads import Parser
 from storage.models import Person
 
@@ -127,7 +128,8 @@ class TextStep(Step):
 
     def accept(self, text: str) -> str:
         text = text.strip()
-        if len(text) < self.min_length:
+        # What a reader sees counts: spaces and combining marks do not make an answer long enough.
+        if visible_length(text) < self.min_length:
             raise Invalid(msg("dialog.error.too_short", min=self.min_length))
         if len(text) > self.max_length:
             raise Invalid(msg("dialog.error.too_long", max=self.max_length, got=len(text)))

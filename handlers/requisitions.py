@@ -44,6 +44,7 @@ from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
 from handlers.rules import SupplyRules
+from handlers.text import visible_length
 from handlers.tickets import people_with_role
 from storage.models import (
     ApprovalDelegation,
@@ -990,7 +991,7 @@ async def recent_places(ctx: StepContext) -> Sequence[Option]:
 
 async def typed_place(ctx: StepContext, text: str) -> str:
     place = text.strip()
-    if len(place) < 2:
+    if visible_length(place) < 2:
         raise Invalid(msg("dialog.error.too_short", min=2))
     if len(place) > 200:
         raise Invalid(msg("dialog.error.too_long", max=200, got=len(place)))

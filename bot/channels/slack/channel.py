@@ -531,5 +531,7 @@ def submission_key(view: dict[str, Any], salt: bytes) -> str:
     (Slack keeps the view's hash then) it is another. The answer is told apart by a keyed digest, so
     the delivery record cannot be matched against guesses (an anonymous survey's "4")."""
     values = json.dumps(view.get("state", {}).get("values", {}), sort_keys=True, ensure_ascii=False)
-    answer = hmac.new(salt, values.encode(), hashlib.sha256).hexdigest()[:16]
+    # surrogatepass: a lone surrogate in what was typed (JSON carries "\ud800") is digested, not a failure;
+    # the words themselves are made plain when they become an Inbound.
+    answer = hmac.new(salt, values.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
     return f"view:{view['id']}:{str(view.get('hash', ''))[:40]}:{answer}"

@@ -211,7 +211,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
         authz.require(ctx, "scorecard.view")
     except Refused as refused:
         return Action(say=((refused.reason, ()),), toast=refused.reason)
-    return await all_departments(ctx, period, int(page))
+    return await all_departments(ctx, period, page)
 
 
 async def departments(session: AsyncSession, codes: Sequence[str] | None = None) -> list[Department]:

@@ -437,8 +437,6 @@ class Houqin:
             raise HandledDiscreetly
         now = self.clock()
         person, account = await identify(session, inbound.sender, self.admins, now, seen=False)
-        last_seen = account.last_seen_at
-        see(account, now)
         state = await session.scalar(
             select(DialogState).where(DialogState.person_id == person.id, DialogState.channel == inbound.sender.channel)
         )
@@ -482,11 +480,15 @@ class Houqin:
         outcome.discreet = turn.discreet
         delivery.outcome = stored(outcome)
         if turn.discreet:
-            # Nothing kept of this turn places the person at it (handlers/discreet.py).
+            # Nothing kept of this turn places the person at it (handlers/discreet.py): their account
+            # is not even written (on PostgreSQL it would carry the id of this transaction).
             delivery.key = sealed
-            account.last_seen_at = last_seen or day_of(now)
+            if account.last_seen_at is None:
+                account.last_seen_at = day_of(now)
             if person.created_at == now:
                 person.created_at = day_of(now)
+        else:
+            see(account, now)
         if turn.later:
             # Cleared once the files are kept (_make_later); left set if that never happens.
             delivery.outcome[FILES_PENDING] = True

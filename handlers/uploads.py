@@ -33,6 +33,7 @@ from xml.etree import ElementTree
 import yaml
 
 from handlers.i18n import Msg, msg
+from handlers.text import plain
 
 if TYPE_CHECKING:
     from handlers.conversation import DocumentIn
@@ -220,7 +221,7 @@ def read_table(name: str, content: bytes, limits: Limits = TABLE.limits) -> list
         if count > limits.max_rows:
             raise FileRefused(msg("dialog.upload.too_many_rows", max=limits.max_rows))
         if any(cell.strip() for cell in cells):
-            kept.append(cells)
+            kept.append([plain(cell) for cell in cells])  # a file's words are text from outside
     return kept
 
 
@@ -321,7 +322,10 @@ class _BoundedLoader(yaml.SafeLoader):
         try:
             if self.nodes > self.limits.max_nodes or self.depth > self.limits.max_depth:
                 raise FileRefused(msg("dialog.upload.too_complex"))
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
+            if isinstance(node, yaml.ScalarNode):
+                node.value = plain(node.value)  # a file's words are text from outside, as a message's are
+            return node
         finally:
             self.depth -= 1
 

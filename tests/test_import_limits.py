@@ -77,3 +77,14 @@ def test_a_parser_that_runs_past_its_time_is_stopped() -> None:
         "Reading that file took too long (over 1 s), so it was stopped and nothing was imported."
     )
     assert time.monotonic() - started < 30  # stopped, not waited out
+
+
+def test_a_files_words_are_made_plain_as_a_messages_are() -> None:
+    """A spreadsheet cell or a YAML title is text from outside too: no right-to-left override, bell
+    or terminal colour reaches a card from an import."""
+    sheet = "code,name_zh\nA4,\u202e纸张\x07\nT1,\x1b[31m碳粉\x1b[0m\n".encode()
+    assert uploads.read_table("items.csv", sheet) == [["code", "name_zh"], ["A4", "纸张"], ["T1", "碳粉"]]
+    node = uploads.compose_yaml('title: "\\u202e食堂\\a调查"\n', uploads.Limits(max_bytes=1000))
+    assert node is not None
+    [(_key, title)] = node.value
+    assert title.value == "食堂调查"

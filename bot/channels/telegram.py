@@ -37,6 +37,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.channels.bodies import read_limited
 from bot.channels.pacing import Pacer
 from bot.settings import Settings, TelegramMode
 from handlers.budget import share
@@ -490,20 +491,6 @@ RETRY_BACKOFF_SECONDS = 1.0
 WAITING_POLL_SECONDS = 0.2
 # Telegram's updates are a few KiB; anything near this is not one of them.
 MAX_UPDATE_BYTES = 1024 * 1024
-
-
-async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it exceeds `limit` (checked as it streams, not after)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def chat_of(update: Update) -> int:

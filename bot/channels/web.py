@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.channels.bodies import read_limited
 from handlers import files, ids
 from handlers.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
@@ -222,7 +223,7 @@ class WebChat:
 
     async def _json_from_person(self, request: Request) -> tuple[dict[str, Any], Sender] | Response:
         """A JSON object naming a known person, or the 4xx that says what is wrong with it."""
-        raw = await read_at_most(request, MAX_JSON)
+        raw = await read_limited(request, MAX_JSON)
         if raw is None:
             return problem(413, "body too large")
         try:
@@ -295,20 +296,6 @@ def outcome_json(outcome: Outcome, sender: Sender) -> dict[str, Any]:
         "locale": outcome.locale,
         "duplicate": outcome.duplicate,
     }
-
-
-async def read_at_most(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is over `limit` (counted as it arrives, whatever the header says)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def problem(status: int, detail: str) -> JSONResponse:

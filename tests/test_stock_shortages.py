@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 
 from handlers import stock
 from storage.db import Database
@@ -90,3 +90,27 @@ async def test_receiving_for_an_item_that_does_not_exist_is_a_stock_error(db: Da
     async with db.unit_of_work() as session:
         with pytest.raises(stock.StockError, match="no item"):
             await stock.receive(stock.Change(session, None, NOW), 10**9, 5)
+
+
+# SQLite's writer lock (BEGIN IMMEDIATE) lets nothing in between a count's read and its write; on
+# PostgreSQL another process's change can commit there, and the count must notice.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_delivery_booked_while_the_stores_count_is_counted_against_the_figure_after_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = stock._changed
+    delivered = False
+
+    async def a_delivery_commits_first(change: stock.Change, statement: Update) -> bool:
+        nonlocal delivered
+        if not delivered:
+            delivered = True  # between the count's read of 12 and its write
+            await changing(db, TONER, lambda other, item: stock.receive(other, item, 5))
+        return await write(change, statement)
+
+    monkeypatch.setattr(stock, "_changed", a_delivery_commits_first)
+    was = await changing(db, TONER, lambda change, item: stock.count(change, item, 15))
+    assert was == 17
+    assert await stock_of(db, TONER) == (15, 0)
+    assert await movements(db, TONER) == [("receipt", 12, 0), ("receipt", 5, 0), ("adjustment", -2, 0)]
+    assert await ledger_disagreements(db) == {}

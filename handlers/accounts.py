@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import menus
-from handlers.flow import Action, Area, StepContext
+from handlers.flow import Action, Area, StepContext, said
 from handlers.i18n import Msg, msg
 from handlers.refusals import Refused, refuse
 from storage.models import AuditEntry, ChannelAccount, LinkCode, Person
@@ -31,10 +31,6 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # anyway; this keeps the audit log from being a fire hose).
 WRONG_CODES_PER_HOUR = 5
 ACTION = "accounts.link"  # the audit action
-
-
-def said(text: Msg) -> Action:
-    return Action(say=((text, ()),))
 
 
 def digest(code: str) -> str:

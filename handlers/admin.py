@@ -8,8 +8,7 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 from __future__ import annotations
 
 from handlers import audit, authz, broadcast, exports, org, org_settings, roles, scorecards, stats, uploads
-from handlers.adminkit import said
-from handlers.flow import Action, Area, Handler, StepContext, Upload
+from handlers.flow import Action, Area, Handler, StepContext, Upload, said
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
 from handlers.stock import stock_command

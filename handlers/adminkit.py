@@ -15,16 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import ids
-from handlers.flow import Action, Rows
+from handlers.flow import Rows
 from handlers.i18n import Lines, Msg, Renderable, msg
 from storage.models import Person
 
 PAGE_SIZE = 10
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
-
-
-def said(text: Renderable, rows: Rows = ()) -> Action:
-    return Action(say=((text, rows),))
 
 
 @dataclass(frozen=True)

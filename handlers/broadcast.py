@@ -10,9 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz
-from handlers.adminkit import said
 from handlers.audit import done
-from handlers.flow import Action, ChoiceStep, ConfirmStep, Flow, Invalid, Option, StepContext, Submitted, TextStep
+from handlers.flow import Action, ChoiceStep, ConfirmStep, Flow, Invalid, Option, StepContext, Submitted, TextStep, said
 from handlers.i18n import Label, Msg, msg
 from handlers.outbox import Notice, notify_many
 from handlers.refusals import Refused

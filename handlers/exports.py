@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handlers import authz, files
-from handlers.adminkit import BadPeriod, Period, local_time, parse_period, said
+from handlers.adminkit import BadPeriod, Period, local_time, parse_period
 from handlers.audit import done, entries
-from handlers.flow import Action, StepContext
+from handlers.flow import Action, StepContext, said
 from handlers.i18n import msg, translate
 from handlers.refusals import Refused
 from handlers.sheets import Cell, to_csv, to_xlsx

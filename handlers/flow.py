@@ -272,6 +272,11 @@ class Action:
     later: tuple[Later, ...] = ()
 
 
+def said(text: Renderable, rows: Rows = ()) -> Action:
+    """The commonest answer: one thing said, perhaps with buttons."""
+    return Action(say=((text, rows),))
+
+
 Handler = Callable[[StepContext, str], Awaitable[Action]]
 # A command that came with a file: a document captioned "/stock import".
 UploadHandler = Callable[[StepContext, str, DocumentIn], Awaitable[Action]]

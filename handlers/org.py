@@ -21,10 +21,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, ids, menus, uploads
-from handlers.adminkit import HANDLE, find_person, paged, said
+from handlers.adminkit import HANDLE, find_person, paged
 from handlers.audit import done
 from handlers.conversation import DocumentIn
-from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted
+from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, said
 from handlers.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
 from handlers.people import ROLES
 from handlers.refusals import Refused

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz
-from handlers.adminkit import local_time, said
+from handlers.adminkit import local_time
 from handlers.audit import done
-from handlers.flow import Action, StepContext
+from handlers.flow import Action, StepContext, said
 from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg
 from handlers.refusals import Refused
 from handlers.rules import URGENCIES, RepairRules, parse_sla

@@ -39,6 +39,7 @@ from handlers.flow import (
     StepContext,
     Submitted,
     TextStep,
+    said,
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
@@ -94,10 +95,6 @@ class Actor:
 
 def actor_of(ctx: StepContext) -> Actor:
     return Actor(ctx.session, ctx.person, ctx.channel, ctx.now, ctx.zone, ctx.supply)
-
-
-def said(text: Renderable, rows: Rows = ()) -> Action:
-    return Action(say=((text, rows),))
 
 
 def requisition_number(requisition_id: int, year: int) -> str:

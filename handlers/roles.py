@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from handlers import authz, menus
-from handlers.adminkit import Joined, find_person, person_ref, said
+from handlers.adminkit import Joined, find_person, person_ref
 from handlers.audit import done
-from handlers.flow import Action, StepContext
+from handlers.flow import Action, StepContext, said
 from handlers.i18n import Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.people import ROLES

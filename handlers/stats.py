@@ -11,9 +11,9 @@ from functools import partial
 from sqlalchemy import func, select
 
 from handlers import authz, files
-from handlers.adminkit import BadPeriod, parse_period, said
+from handlers.adminkit import BadPeriod, parse_period
 from handlers.charts import Chart, Series, render
-from handlers.flow import Action, StepContext
+from handlers.flow import Action, StepContext, said
 from handlers.i18n import msg, translate
 from handlers.refusals import Refused
 from handlers.repair import CATEGORIES

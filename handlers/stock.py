@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, uploads
 from handlers.conversation import DocumentIn
-from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, Rows, StepContext, Submitted, Upload
+from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
 from handlers.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.outbox import Notice, notify
 from handlers.tickets import people_with_role
@@ -249,10 +249,6 @@ async def find_item(session: AsyncSession, ref: str) -> SupplyItem | None:
 
 
 # --- /stock: the logistics admins' command --------------------------------------------------------
-
-
-def said(text: Renderable, rows: Rows = ()) -> Action:
-    return Action(say=((text, rows),))
 
 
 def may_keep_stock(person: Person) -> bool:

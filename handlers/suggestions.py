@@ -30,10 +30,10 @@ from handlers.flow import (
     Flow,
     Option,
     PhotoStep,
-    Rows,
     StepContext,
     Submitted,
     TextStep,
+    said,
 )
 from handlers.i18n import Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
@@ -51,10 +51,6 @@ OFFICE = authz.roles_for("suggest.office")
 
 def in_office(person: Person) -> bool:
     return authz.allowed(person, "suggest.office")
-
-
-def said(text: Renderable, rows: Rows = ()) -> Action:
-    return Action(say=((text, rows),))
 
 
 def number(suggestion: Suggestion) -> str:

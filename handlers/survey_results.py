@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import files, sheets
 from handlers.charts import Chart, Series, render
-from handlers.flow import Action, StepContext
+from handlers.flow import Action, StepContext, said
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 
 # Where the satisfaction picture lives; named here too, as the digest's callers know it.
@@ -28,7 +28,7 @@ from handlers.satisfaction import Satisfaction as Satisfaction
 from handlers.satisfaction import nps_of as nps_of
 from handlers.satisfaction import satisfaction as satisfaction
 from handlers.survey_definitions import SCALES, option_label, question_text, questions_of
-from handlers.surveys import kind_of, load, local, refusal, runs_surveys, said, title_of
+from handlers.surveys import kind_of, load, local, refusal, runs_surveys, title_of
 from storage.models import Department, Person, Survey, SurveyInvitation, SurveyResponse
 
 MAX_TEXTS = 20

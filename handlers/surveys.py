@@ -38,11 +38,11 @@ from handlers.flow import (
     Flow,
     Invalid,
     Option,
-    Rows,
     StepContext,
     Submitted,
     TextStep,
     Upload,
+    said,
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify_many
@@ -82,10 +82,6 @@ def runs_surveys(person: Person) -> bool:
 
 def title_of(survey: Survey) -> Label:
     return Label(survey.title_zh, survey.title_en)
-
-
-def said(text: Renderable, rows: Rows = ()) -> Action:
-    return Action(say=((text, rows),))
 
 
 def local(moment: datetime | None, ctx: StepContext) -> str:

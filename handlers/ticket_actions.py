@@ -21,13 +21,13 @@ from handlers.flow import (
     Flow,
     Option,
     PhotoStep,
-    Rows,
     Step,
     StepContext,
     Submitted,
     TextStep,
+    said,
 )
-from handlers.i18n import Label, Msg, Renderable, msg
+from handlers.i18n import Label, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
 from handlers.tickets import Actor
@@ -36,10 +36,6 @@ from storage.models import Person, PersonRole, Photo, Ticket, TicketComment
 
 def actor_of(ctx: StepContext) -> Actor:
     return Actor(ctx.session, ctx.person, ctx.channel, ctx.now, ctx.zone, ctx.rules)
-
-
-def said(text: Msg, rows: Rows = ()) -> Action:
-    return Action(say=((text, rows),))
 
 
 # --- card buttons: tk:<ticket id>:<action> --------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import ids, refusals
 from handlers import requisitions as req
+from handlers.actor import Actor
 from handlers.charts import draw
 from handlers.conversation import FileOut
 from handlers.digest import OPEN_NOT_RESOLVED, Digest, Scope, chart, compute, text, ticket_scope
@@ -125,7 +126,7 @@ async def prepare(
 
 
 async def pending_for(session: AsyncSession, person: Person, now: datetime, zone: ZoneInfo) -> int:
-    actor = req.Actor(session, person, "system", now, zone, SupplyRules())
+    actor = Actor(session, person, "system", now, zone, SupplyRules())
     return len(await req.awaiting_decision(actor))
 
 

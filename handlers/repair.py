@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import ids, org_settings, tickets
+from handlers.actor import repair_actor
 from handlers.flow import (
     Action,
     Area,
@@ -117,7 +118,7 @@ async def submit(ctx: StepContext) -> Submitted:
         )
     )
     await session.refresh(ticket, ["photos"])
-    technician = await tickets.auto_assign(actor_of(ctx), ticket)
+    technician = await tickets.auto_assign(repair_actor(ctx), ticket)
     who = (
         msg("repair.submitted.assigned", technician=technician.display_name)
         if technician
@@ -131,10 +132,6 @@ async def submit(ctx: StepContext) -> Submitted:
         technician=who,
     )
     return Submitted(submitted, str(ticket.number))
-
-
-def actor_of(ctx: StepContext) -> tickets.Actor:
-    return tickets.Actor(ctx.session, ctx.person, ctx.channel, ctx.now, ctx.zone, ctx.rules)
 
 
 # --- the same problem reported again ----------------------------------------------------------

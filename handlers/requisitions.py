@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
@@ -25,6 +24,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, ids, refusals, stock
+from handlers.actor import Actor, SupplyActor, supply_actor
 from handlers.flow import (
     Action,
     Area,
@@ -44,7 +44,6 @@ from handlers.flow import (
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
-from handlers.rules import SupplyRules
 from handlers.text import visible_length
 from handlers.tickets import people_with_role
 from storage.models import (
@@ -79,24 +78,6 @@ LOGISTICS = authz.roles_for("requisition.fulfil")
 SECOND_STEP = authz.roles_for("requisition.second_approval")
 
 
-@dataclass
-class Actor:
-    session: AsyncSession
-    person: Person
-    channel: str
-    now: datetime
-    zone: ZoneInfo
-    rules: SupplyRules
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.zone).date()
-
-
-def actor_of(ctx: StepContext) -> Actor:
-    return Actor(ctx.session, ctx.person, ctx.channel, ctx.now, ctx.zone, ctx.supply)
-
-
 def requisition_number(requisition_id: int, year: int) -> str:
     return f"S-{year}-{requisition_id:06d}"
 
@@ -126,7 +107,7 @@ class Unavailable(Exception):
         self.item_id, self.item = item_id, item
 
 
-def month_start(actor: Actor) -> datetime:
+def month_start(actor: SupplyActor) -> datetime:
     local = actor.now.astimezone(actor.zone)
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -151,7 +132,7 @@ async def used_this_month(session: AsyncSession, person_id: int, item_id: int, s
     return int(used or 0)
 
 
-async def submit(actor: Actor, cart: Sequence[tuple[int, int]], purpose: str) -> Requisition:
+async def submit(actor: SupplyActor, cart: Sequence[tuple[int, int]], purpose: str) -> Requisition:
     """Reserve every line and file the requisition, or raise (Shortage, OverLimit, Unavailable)
     having reserved nothing: the caller runs this in a savepoint (the engine does for a flow)."""
     session, now = actor.session, actor.now
@@ -270,7 +251,7 @@ async def first_step_approvers(session: AsyncSession, requisition: Requisition, 
     return await approvers_for(session, code, requisition.requester_id, today)
 
 
-async def route(actor: Actor, quantity: int, value: int) -> Msg:
+async def route(actor: SupplyActor, quantity: int, value: int) -> Msg:
     """Who will decide on a cart like this, said before it is submitted."""
     department = actor.person.department.code if actor.person.department is not None else None
     approvers = await approvers_for(actor.session, department, actor.person.id, actor.today)
@@ -289,7 +270,7 @@ def logistics(person: Person) -> bool:
     return authz.allowed(person, "requisition.fulfil")
 
 
-async def decides_now(actor: Actor, requisition: Requisition) -> bool:
+async def decides_now(actor: SupplyActor, requisition: Requisition) -> bool:
     """Whether the actor may approve or reject at the step the requisition is at."""
     if actor.person.id == requisition.requester_id:
         return False
@@ -299,7 +280,7 @@ async def decides_now(actor: Actor, requisition: Requisition) -> bool:
     return requisition.status == "pending_admin" and second_step(actor.person)
 
 
-async def passed_by(actor: Actor, requisition: Requisition) -> bool:
+async def passed_by(actor: SupplyActor, requisition: Requisition) -> bool:
     """An approver whose step is behind the requisition (their own decision, or a colleague's):
     pressing an old card again is not an intrusion, just late."""
     person = actor.person
@@ -312,7 +293,7 @@ async def passed_by(actor: Actor, requisition: Requisition) -> bool:
     return second_step(person) and requisition.status not in PENDING and person.id != requisition.requester_id
 
 
-async def may(actor: Actor, action: str, requisition: Requisition) -> bool:
+async def may(actor: SupplyActor, action: str, requisition: Requisition) -> bool:
     person = actor.person
     if action == "cancel":
         return person.id == requisition.requester_id or person.has_role("logistics_admin")
@@ -340,7 +321,7 @@ async def find(session: AsyncSession, ref: str | int) -> Requisition | None:
     )
 
 
-async def load(actor: Actor, ref: str | int, action: str) -> Requisition:
+async def load(actor: SupplyActor, ref: str | int, action: str) -> Requisition:
     """The requisition, if it exists and the actor may do `action` to it now; else Refused (audited
     when they may not do it at all, not when the requisition merely moved on)."""
     requisition = await find(actor.session, ref)
@@ -365,7 +346,7 @@ def not_now(requisition: Requisition) -> Refused:
     )
 
 
-def refuse(actor: Actor, action: str, requisition: Requisition) -> NoReturn:
+def refuse(actor: SupplyActor, action: str, requisition: Requisition) -> NoReturn:
     reason = msg("requisition.error.not_allowed", number=requisition.number)
     refusals.refuse(actor, f"requisition.{action}", requisition.number, reason)
 
@@ -374,7 +355,7 @@ def refuse(actor: Actor, action: str, requisition: Requisition) -> NoReturn:
 
 
 async def move(
-    actor: Actor,
+    actor: SupplyActor,
     requisition: Requisition,
     to: str,
     action: str,
@@ -420,17 +401,17 @@ async def move(
     await tell_everyone(actor, requisition, action, note)
 
 
-def change_of(actor: Actor, requisition: Requisition, note: str | None = None) -> stock.Change:
+def change_of(actor: SupplyActor, requisition: Requisition, note: str | None = None) -> stock.Change:
     return stock.Change(actor.session, actor.person.id, actor.now, requisition.id, note)
 
 
-async def release_all(actor: Actor, requisition: Requisition) -> None:
+async def release_all(actor: SupplyActor, requisition: Requisition) -> None:
     change = change_of(actor, requisition)
     for line in sorted(requisition.lines, key=lambda line: line.item_id):
         await stock.release(change, line.item_id, line.quantity)
 
 
-async def approve(actor: Actor, ref: str | int) -> Requisition:
+async def approve(actor: SupplyActor, ref: str | int) -> Requisition:
     requisition = await load(actor, ref, "approve")
     if requisition.status == "pending_manager":
         requisition.first_approver = actor.person
@@ -446,14 +427,14 @@ async def approve(actor: Actor, ref: str | int) -> Requisition:
     return requisition
 
 
-def on_behalf(actor: Actor, requisition: Requisition) -> str | None:
+def on_behalf(actor: SupplyActor, requisition: Requisition) -> str | None:
     if requisition.status != "pending_manager" or requisition.department is None:
         return None
     manages = any(r.role == "manager" and r.scope == requisition.department.code for r in actor.person.roles)
     return None if manages else "delegate"
 
 
-async def reject(actor: Actor, ref: str | int, reason: str) -> Requisition:
+async def reject(actor: SupplyActor, ref: str | int, reason: str) -> Requisition:
     requisition = await load(actor, ref, "reject")
     if requisition.status == "pending_manager":
         requisition.first_approver = actor.person
@@ -466,13 +447,13 @@ async def reject(actor: Actor, ref: str | int, reason: str) -> Requisition:
     return requisition
 
 
-async def cancel(actor: Actor, ref: str | int) -> Requisition:
+async def cancel(actor: SupplyActor, ref: str | int) -> Requisition:
     requisition = await load(actor, ref, "cancel")
     await move(actor, requisition, "cancelled", "cancel", stock_change=lambda: release_all(actor, requisition))
     return requisition
 
 
-async def ready(actor: Actor, ref: str | int, place: str) -> Requisition:
+async def ready(actor: SupplyActor, ref: str | int, place: str) -> Requisition:
     requisition = await load(actor, ref, "ready")
     requisition.pickup_place = place
     requisition.handler = actor.person
@@ -480,7 +461,7 @@ async def ready(actor: Actor, ref: str | int, place: str) -> Requisition:
     return requisition
 
 
-async def hand_out(actor: Actor, ref: str | int, given: dict[int, int] | None = None) -> Requisition:
+async def hand_out(actor: SupplyActor, ref: str | int, given: dict[int, int] | None = None) -> Requisition:
     """Everything asked for leaves the shelf, or (`given`: line id -> how many) only part of it: the
     rest is released back to stock and the line records what was really handed out."""
     requisition = await load(actor, ref, "partial" if given is not None else "handout")
@@ -544,7 +525,7 @@ def managed_departments(person: Person) -> list[str]:
 
 async def delegate_command(ctx: StepContext, args: str) -> Action:
     """/delegate NAME FROM [TO]: someone approves for me in those days; /delegate off; /delegate."""
-    actor = actor_of(ctx)
+    actor = supply_actor(ctx)
     if not authz.allowed_somewhere(ctx.person, "requisition.delegate"):
         ctx.session.add(
             AuditEntry(
@@ -614,7 +595,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     return said(msg("requisition.delegate.done", name=delegate.display_name, start=str(starts), end=str(ends)))
 
 
-async def delegations_of(actor: Actor) -> Renderable:
+async def delegations_of(actor: SupplyActor) -> Renderable:
     found = (
         await actor.session.scalars(
             select(ApprovalDelegation)
@@ -681,7 +662,7 @@ def card(requisition: Requisition) -> Msg:
     )
 
 
-async def actions_now(actor: Actor, requisition: Requisition) -> list[str]:
+async def actions_now(actor: SupplyActor, requisition: Requisition) -> list[str]:
     """What the actor may do to it now, in the order the buttons show."""
     found = []
     if requisition.status in PENDING and await decides_now(actor, requisition):
@@ -707,7 +688,7 @@ async def card_holders(session: AsyncSession, requisition: Requisition) -> list[
     return list(found.all())
 
 
-async def newly_concerned(actor: Actor, requisition: Requisition) -> list[Person]:
+async def newly_concerned(actor: SupplyActor, requisition: Requisition) -> list[Person]:
     """Who must act on it now that it is where it is."""
     session = actor.session
     if requisition.status == "pending_manager":
@@ -722,7 +703,7 @@ async def newly_concerned(actor: Actor, requisition: Requisition) -> list[Person
     return []
 
 
-async def tell_everyone(actor: Actor, requisition: Requisition, action: str, note: str | None = None) -> None:
+async def tell_everyone(actor: SupplyActor, requisition: Requisition, action: str, note: str | None = None) -> None:
     """Each card holder (and whoever must act now) gets the card as it is now, with the buttons they
     may press; the requester hears of every decision, in their language, when they are sent it."""
     session, now = actor.session, actor.now
@@ -747,7 +728,7 @@ async def tell_everyone(actor: Actor, requisition: Requisition, action: str, not
         await notify(session, Notice(requisition.requester_id, update), now)
 
 
-def requester_notice(requisition: Requisition, action: str, actor: Actor) -> Msg | None:
+def requester_notice(requisition: Requisition, action: str, actor: SupplyActor) -> Msg | None:
     who = actor.person.display_name
     number = requisition.number
     if action == "approve" and requisition.status == "pending_admin":
@@ -799,7 +780,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     requisition_id = ids.parse_id(ref)
     if requisition_id is None:
         return said(msg("dialog.error.forged_button"))
-    actor = actor_of(ctx)
+    actor = supply_actor(ctx)
     # Decisions are pressed on cards that redraw themselves through the outbox; "view" sits on a list.
     on_card = action != "view"
     try:
@@ -808,7 +789,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
         return Action(say=((refused.reason, ()),), toast=refused.reason, on_card=on_card)
 
 
-async def press(actor: Actor, requisition_id: int, action: str) -> Action:
+async def press(actor: SupplyActor, requisition_id: int, action: str) -> Action:
     if action == "approve":
         requisition = await approve(actor, requisition_id)
         done = msg("requisition.done.approve", number=requisition.number)
@@ -840,7 +821,7 @@ async def press(actor: Actor, requisition_id: int, action: str) -> Action:
     return said(msg("dialog.error.forged_button"))
 
 
-async def view(actor: Actor, ref: str) -> Action:
+async def view(actor: SupplyActor, ref: str) -> Action:
     requisition = await load(actor, ref, "view")
     text = msg(
         "requisition.view", card=card(requisition), history=await history(actor.session, requisition, actor.zone)
@@ -856,7 +837,7 @@ async def requisition_command(ctx: StepContext, args: str) -> Action:
     if not ref:
         return said(msg("requisition.usage"))
     try:
-        return await view(actor_of(ctx), ref)
+        return await view(supply_actor(ctx), ref)
     except Refused as refused:
         return said(refused.reason)
 
@@ -872,7 +853,7 @@ def list_line(requisition: Requisition, zone: ZoneInfo) -> Msg:
     )
 
 
-async def mine(actor: Actor) -> list[Requisition]:
+async def mine(actor: SupplyActor) -> list[Requisition]:
     found = await actor.session.scalars(
         select(Requisition)
         .where(Requisition.requester_id == actor.person.id, Requisition.status.in_(OPEN))
@@ -882,7 +863,7 @@ async def mine(actor: Actor) -> list[Requisition]:
     return list(found.all())
 
 
-async def awaiting_decision(actor: Actor) -> list[Requisition]:
+async def awaiting_decision(actor: SupplyActor) -> list[Requisition]:
     """Pending requisitions the actor may approve now: their departments' (or a delegator's), and
     the second step for logistics admins."""
     person = actor.person
@@ -917,7 +898,7 @@ async def awaiting_decision(actor: Actor) -> list[Requisition]:
     return [r for r in found.all() if await decides_now(actor, r)]
 
 
-async def to_fulfil(actor: Actor) -> list[Requisition]:
+async def to_fulfil(actor: SupplyActor) -> list[Requisition]:
     if not logistics(actor.person):
         return []
     found = await actor.session.scalars(
@@ -928,7 +909,7 @@ async def to_fulfil(actor: Actor) -> list[Requisition]:
 
 async def my_part(ctx: StepContext) -> list[Renderable]:
     """What /my lists about supplies: my open requisitions, and what waits for me."""
-    actor = actor_of(ctx)
+    actor = supply_actor(ctx)
     parts: list[Renderable] = []
     for key, found in (
         ("requisition.my.list", await mine(actor)),
@@ -942,7 +923,7 @@ async def my_part(ctx: StepContext) -> list[Renderable]:
 
 async def requisitions_command(ctx: StepContext, args: str) -> Action:
     """/requisitions: what waits for me (approvals, fulfilment) and my own, each a button to open it."""
-    actor = actor_of(ctx)
+    actor = supply_actor(ctx)
     said_: list[tuple[Renderable, Rows]] = []
     for key, found in (
         ("requisition.list.approvals", await awaiting_decision(actor)),
@@ -968,7 +949,7 @@ async def requisition_of(ctx: StepContext) -> Requisition:
 
 async def submit_reject(ctx: StepContext) -> Submitted:
     try:
-        requisition = await reject(actor_of(ctx), int(ctx.data["requisition"]), ctx.data["reason"])
+        requisition = await reject(supply_actor(ctx), int(ctx.data["requisition"]), ctx.data["reason"])
     except Refused as refused:
         return Submitted(refused.reason, "")
     return Submitted(msg("requisition.done.reject", number=requisition.number), str(requisition.number))
@@ -1004,7 +985,7 @@ async def submit_ready(ctx: StepContext) -> Submitted:
         earlier = await ctx.session.get(Requisition, int(chosen.removeprefix("p")))
         place = earlier.pickup_place if earlier is not None and earlier.pickup_place else "—"
     try:
-        requisition = await ready(actor_of(ctx), int(ctx.data["requisition"]), place)
+        requisition = await ready(supply_actor(ctx), int(ctx.data["requisition"]), place)
     except Refused as refused:
         return Submitted(refused.reason, "")
     return Submitted(msg("requisition.done.ready", number=requisition.number, place=place), str(requisition.number))
@@ -1088,7 +1069,7 @@ async def submit_partial(ctx: StepContext) -> Submitted:
     if not any(given.get(line.id, line.quantity) for line in requisition.lines):
         raise Goto("line", msg("requisition.error.nothing_handed_out"))
     try:
-        requisition = await hand_out(actor_of(ctx), requisition.id, given)
+        requisition = await hand_out(supply_actor(ctx), requisition.id, given)
     except Refused as refused:
         return Submitted(refused.reason, "")
     return Submitted(msg("requisition.done.partial", number=requisition.number), str(requisition.number))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from handlers import requisitions, stock
+from handlers.actor import supply_actor
 from handlers.flow import (
     Area,
     ChoiceStep,
@@ -174,7 +175,7 @@ async def limit_left(ctx: StepContext, item: SupplyItem) -> int | None:
     """What is left of the person's monthly limit for the item, after what is already in the cart."""
     if item.monthly_limit is None:
         return None
-    actor = requisitions.actor_of(ctx)
+    actor = supply_actor(ctx)
     used = await requisitions.used_this_month(ctx.session, ctx.person.id, item.id, requisitions.month_start(actor))
     return max(0, item.monthly_limit - used - in_cart(ctx.data, item.id))
 
@@ -269,13 +270,13 @@ async def summary(ctx: StepContext) -> Msg:
         total=quantity,
         value=stock.yuan(value) if value else "—",
         purpose=ctx.data["purpose"],
-        route=await requisitions.route(requisitions.actor_of(ctx), quantity, value),
+        route=await requisitions.route(supply_actor(ctx), quantity, value),
     )
 
 
 async def submit(ctx: StepContext) -> Submitted:
     cart = cart_of(ctx.data)
-    actor = requisitions.actor_of(ctx)
+    actor = supply_actor(ctx)
     try:
         requisition = await requisitions.submit(
             actor, [(line["item"], line["quantity"]) for line in cart], ctx.data["purpose"]

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy import func, select, update
 
 from handlers import ids, tickets
+from handlers.actor import RepairActor, repair_actor
 from handlers.flow import (
     Action,
     Area,
@@ -30,13 +31,7 @@ from handlers.flow import (
 from handlers.i18n import Label, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
-from handlers.tickets import Actor
 from storage.models import Person, PersonRole, Photo, Ticket, TicketComment
-
-
-def actor_of(ctx: StepContext) -> Actor:
-    return Actor(ctx.session, ctx.person, ctx.channel, ctx.now, ctx.zone, ctx.rules)
-
 
 # --- card buttons: tk:<ticket id>:<action> --------------------------------------------------------
 
@@ -46,7 +41,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     ticket_id = ids.parse_id(ref)
     if ticket_id is None:
         return said(msg("dialog.error.forged_button"))
-    actor = actor_of(ctx)
+    actor = repair_actor(ctx)
     # Stars sit on a plain notice; every other ticket button on a card that redraws itself.
     on_card = not action.startswith("rate")
     try:
@@ -55,7 +50,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
         return Action(say=((refused.reason, ()),), toast=refused.reason, on_card=on_card)
 
 
-async def press(actor: Actor, ticket_id: int, action: str) -> Action:
+async def press(actor: RepairActor, ticket_id: int, action: str) -> Action:
     if action == "accept":
         return await accept(actor, ticket_id)
     if action in ("start", "cancel"):
@@ -74,7 +69,7 @@ async def press(actor: Actor, ticket_id: int, action: str) -> Action:
     return said(msg("dialog.error.forged_button"))
 
 
-async def accept(actor: Actor, ticket_id: int) -> Action:
+async def accept(actor: RepairActor, ticket_id: int) -> Action:
     ticket = await actor.session.get(Ticket, ticket_id, populate_existing=True)
     colleague = ticket is not None and ticket.category in tickets.specialties(actor.person)
     if ticket is not None and ticket.assignee is not None and ticket.assignee_id != actor.person.id and colleague:
@@ -88,7 +83,7 @@ async def accept(actor: Actor, ticket_id: int) -> Action:
     return Action(toast=msg("ticket.done.accept", number=ticket.number), chosen=msg("ticket.button.accept"))
 
 
-async def rate(actor: Actor, ticket_id: int, stars: int) -> Action:
+async def rate(actor: RepairActor, ticket_id: int, stars: int) -> Action:
     ticket = await tickets.load(actor, ticket_id, "confirm")
     ticket.rating = stars
     low = stars <= tickets.LOW_RATING
@@ -111,13 +106,13 @@ async def ticket_command(ctx: StepContext, args: str) -> Action:
         return said(msg("ticket.usage"))
     try:
         if number.lower() in ("close", "reopen"):
-            return await supervise(actor_of(ctx), number.lower(), args.strip().split(maxsplit=2)[1:])
-        return await view(actor_of(ctx), number)
+            return await supervise(repair_actor(ctx), number.lower(), args.strip().split(maxsplit=2)[1:])
+        return await view(repair_actor(ctx), number)
     except Refused as refused:
         return said(refused.reason)
 
 
-async def supervise(actor: Actor, action: str, words: list[str]) -> Action:
+async def supervise(actor: RepairActor, action: str, words: list[str]) -> Action:
     """/ticket close|reopen NUMBER [note]: a supervisor closes a resolved ticket nobody confirmed, or
     sends a resolved or closed one back to its technician."""
     if not words:
@@ -128,7 +123,7 @@ async def supervise(actor: Actor, action: str, words: list[str]) -> Action:
     return said(msg(f"ticket.done.{action}", number=ticket.number))
 
 
-async def view(actor: Actor, ref: str) -> Action:
+async def view(actor: RepairActor, ref: str) -> Action:
     ticket = await tickets.load(actor, ref, "progress")
     if not await tickets.may(actor.session, actor.person, "view", ticket):
         # A follower: the limited card, and no buttons (they neither comment nor act on it).
@@ -157,7 +152,7 @@ async def assign_command(ctx: StepContext, args: str) -> Action:
     number, _, name = args.strip().partition(" ")
     if not number:
         return said(msg("ticket.assign_usage"))
-    actor = actor_of(ctx)
+    actor = repair_actor(ctx)
     try:
         ticket = await tickets.load(actor, number, "assign")
         if not name.strip():
@@ -172,11 +167,11 @@ async def assign_command(ctx: StepContext, args: str) -> Action:
         return said(refused.reason)
 
 
-async def all_technicians(actor: Actor) -> list[Person]:
+async def all_technicians(actor: RepairActor) -> list[Person]:
     return await tickets.people_with_role(actor.session, "technician")
 
 
-async def technician_named(actor: Actor, name: str) -> Person | None:
+async def technician_named(actor: RepairActor, name: str) -> Person | None:
     wanted = name.casefold()
     for person in await all_technicians(actor):
         if wanted in (person.display_name.casefold(), (person.demo_key or "").casefold()):
@@ -204,12 +199,12 @@ def answering_refusals(submit: Submit) -> Submit:
 
 
 async def ticket_of(ctx: StepContext, action: str) -> Ticket:
-    return await tickets.load(actor_of(ctx), int(ctx.data["ticket"]), action)
+    return await tickets.load(repair_actor(ctx), int(ctx.data["ticket"]), action)
 
 
 @answering_refusals
 async def submit_decline(ctx: StepContext) -> Submitted:
-    actor = actor_of(ctx)
+    actor = repair_actor(ctx)
     ticket = await ticket_of(ctx, "decline")
     decliner = ticket.assignee
     ticket.assignee_id, ticket.assignee = None, None
@@ -224,7 +219,7 @@ async def submit_decline(ctx: StepContext) -> Submitted:
 @answering_refusals
 async def submit_parts(ctx: StepContext) -> Submitted:
     ticket = await ticket_of(ctx, "parts")
-    await tickets.move(actor_of(ctx), ticket, "parts", note=ctx.data["note"])
+    await tickets.move(repair_actor(ctx), ticket, "parts", note=ctx.data["note"])
     return Submitted(msg("ticket.done.parts", number=ticket.number), str(ticket.number))
 
 
@@ -238,18 +233,18 @@ async def submit_resolve(ctx: StepContext) -> Submitted:
             .where(Photo.id.in_(photo_ids), Photo.person_id == ctx.person.id, Photo.ticket_id.is_(None))
             .values(ticket_id=ticket.id)
         )
-    await tickets.move(actor_of(ctx), ticket, "resolve", note=ctx.data["note"] or None)
+    await tickets.move(repair_actor(ctx), ticket, "resolve", note=ctx.data["note"] or None)
     return Submitted(msg("ticket.done.resolve", number=ticket.number), str(ticket.number))
 
 
 @answering_refusals
 async def submit_comment(ctx: StepContext) -> Submitted:
     ticket = await ticket_of(ctx, "comment")
-    await relay_comment(actor_of(ctx), ticket, ctx.data["body"])
+    await relay_comment(repair_actor(ctx), ticket, ctx.data["body"])
     return Submitted(msg("ticket.done.comment", number=ticket.number), str(ticket.number))
 
 
-async def relay_comment(actor: Actor, ticket: Ticket, body: str) -> None:
+async def relay_comment(actor: RepairActor, ticket: Ticket, body: str) -> None:
     """A comment goes into the ticket's history and to the reporter and the technician, through Houqin.
 
     Not to followers, and followers may not comment (tickets.may): a follower is whoever reported the
@@ -273,7 +268,7 @@ async def submit_rating_comment(ctx: StepContext) -> Submitted:
         return Submitted(msg("ticket.error.not_allowed", number=ticket.number if ticket else "?"), "")
     if ctx.data["comment"]:
         ticket.rating_comment = ctx.data["comment"]
-        await relay_comment(actor_of(ctx), ticket, ctx.data["comment"])
+        await relay_comment(repair_actor(ctx), ticket, ctx.data["comment"])
         if ticket.status == "reopened" and ticket.assignee and ticket.assignee.department:
             comment = msg(
                 "ticket.notice.comment", number=ticket.number, author=ctx.person.display_name, body=ctx.data["comment"]
@@ -316,7 +311,7 @@ async def technician_options(ctx: StepContext) -> Sequence[Option]:
 
 @answering_refusals
 async def submit_reassign(ctx: StepContext) -> Submitted:
-    actor = actor_of(ctx)
+    actor = repair_actor(ctx)
     ticket = await ticket_of(ctx, "assign")
     technician = await ctx.session.get(Person, int(ctx.data["technician"]))
     assert technician is not None

@@ -7,7 +7,6 @@ which action someone asked for, never that they may. Refusals change nothing and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 from zoneinfo import ZoneInfo
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from handlers import authz, ids, refusals
+from handlers.actor import RepairActor
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
@@ -54,16 +54,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reopen": (("resolved", "closed"), "reopened"),
 }
 LOW_RATING = 2
-
-
-@dataclass
-class Actor:
-    session: AsyncSession
-    person: Person
-    channel: str
-    now: datetime
-    zone: ZoneInfo
-    rules: RepairRules
 
 
 # --- who may do what --------------------------------------------------------------------------
@@ -120,7 +110,7 @@ async def is_follower(session: AsyncSession, ticket: Ticket, person: Person) -> 
     return found is not None
 
 
-async def load(actor: Actor, ticket_ref: str | int, action: str) -> Ticket:
+async def load(actor: RepairActor, ticket_ref: str | int, action: str) -> Ticket:
     """The ticket, if it exists and the actor may do `action` to it now; else Refused (and audited)."""
     ticket_id = ticket_ref if isinstance(ticket_ref, int) else ids.parse_id(ticket_ref)
     if ticket_id is not None:
@@ -145,14 +135,14 @@ async def load(actor: Actor, ticket_ref: str | int, action: str) -> Ticket:
     return ticket
 
 
-def refuse(actor: Actor, action: str, ticket: Ticket) -> NoReturn:
+def refuse(actor: RepairActor, action: str, ticket: Ticket) -> NoReturn:
     refusals.refuse(actor, f"ticket.{action}", ticket.number, msg("ticket.error.not_allowed", number=ticket.number))
 
 
 # --- moving a ticket --------------------------------------------------------------------------
 
 
-async def move(actor: Actor, ticket: Ticket, action: str, note: str | None = None) -> None:
+async def move(actor: RepairActor, ticket: Ticket, action: str, note: str | None = None) -> None:
     """Change the status, recording who, when and why, and tell everyone who needs to know."""
     before = ticket.status
     ticket.status = TRANSITIONS[action][1]
@@ -182,7 +172,7 @@ async def move(actor: Actor, ticket: Ticket, action: str, note: str | None = Non
     await tell_everyone(actor, ticket, action, note)
 
 
-async def assign(actor: Actor, ticket: Ticket, technician: Person, *, automatic: bool = False) -> None:
+async def assign(actor: RepairActor, ticket: Ticket, technician: Person, *, automatic: bool = False) -> None:
     previous = ticket.assignee
     ticket.assignee_id, ticket.assignee = technician.id, technician
     before = ticket.status
@@ -221,7 +211,7 @@ async def assign(actor: Actor, ticket: Ticket, technician: Person, *, automatic:
     await tell_everyone(actor, ticket, "assign", None)
 
 
-async def auto_assign(actor: Actor, ticket: Ticket, exclude: Sequence[int] = ()) -> Person | None:
+async def auto_assign(actor: RepairActor, ticket: Ticket, exclude: Sequence[int] = ()) -> Person | None:
     """The technician of this category with the fewest open tickets; ties go to whoever waited longest."""
     load_ = (
         select(func.count(Ticket.id))
@@ -251,7 +241,7 @@ async def auto_assign(actor: Actor, ticket: Ticket, exclude: Sequence[int] = ())
     return candidate
 
 
-async def tell_the_queue(actor: Actor, ticket: Ticket) -> None:
+async def tell_the_queue(actor: RepairActor, ticket: Ticket) -> None:
     """Nobody matches or the assignee declined: logistics admins see it waiting, with an Assign button."""
     for person in await people_with_role(actor.session, "logistics_admin"):
         await notify(
@@ -290,7 +280,7 @@ async def overdue(session: AsyncSession, now: datetime) -> list[Ticket]:
     return list(found.all())
 
 
-async def close_unconfirmed(actor: Actor) -> list[str]:
+async def close_unconfirmed(actor: RepairActor) -> list[str]:
     """Resolved tickets nobody confirmed within the rules' window close themselves."""
     stale = await actor.session.scalars(
         select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < actor.now - actor.rules.auto_close_after)
@@ -309,7 +299,7 @@ def card_key(ticket: Ticket, person: Person) -> str:
     return f"ticket:{ticket.id}:{person.id}"
 
 
-async def tell_everyone(actor: Actor, ticket: Ticket, action: str, note: str | None) -> None:
+async def tell_everyone(actor: RepairActor, ticket: Ticket, action: str, note: str | None) -> None:
     session, now = actor.session, actor.now
     if ticket.assignee is not None:
         notice = Notice(
@@ -397,7 +387,7 @@ def buttons_for(ticket: Ticket, viewer: str) -> tuple[tuple[tuple[Renderable, st
     return (*found, (b("comment"),)) if found else ()
 
 
-def card(ticket: Ticket, actor: Actor, viewer: Person, taken_by: Person | None = None) -> Msg:
+def card(ticket: Ticket, actor: RepairActor, viewer: Person, taken_by: Person | None = None) -> Msg:
     """The ticket as its assignee (or the queue) sees it: everything needed to go and fix it."""
     due = ticket.due_at.astimezone(actor.zone).strftime("%m-%d %H:%M") if ticket.due_at else "—"
     status: Renderable = msg(f"repair.status.{ticket.status}")
@@ -419,7 +409,7 @@ def card(ticket: Ticket, actor: Actor, viewer: Person, taken_by: Person | None =
     )
 
 
-def progress_view(ticket: Ticket, actor: Actor) -> Msg:
+def progress_view(ticket: Ticket, actor: RepairActor) -> Msg:
     """The ticket as a follower sees it: what, where, how far, and when it moved; never who reported it,
     the description, the photos or the comments (a follower may be anyone who reported the same thing)."""
     progress = tuple(

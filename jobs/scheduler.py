@@ -29,13 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import org_settings
+from handlers.actor import Actor
 from handlers.digest_send import send_weekly
 from handlers.housekeeping import tidy
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
 from handlers.schedule import WEEKDAYS, Schedule
 from handlers.sends import Tally
-from handlers.tickets import Actor, close_unconfirmed
+from handlers.tickets import close_unconfirmed
 from jobs.runs import run_once
 from jobs.scorecards import SCORECARDS, monthly_scorecards, scorecard_month
 from storage.db import Database, log_failure

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 
 from bot.service import AREAS
 from handlers import requisitions, stock
+from handlers.actor import Actor, SupplyActor
 from handlers.conversation import Inbound, Kind, Outcome, Sender
 from handlers.engine import Houqin
 from handlers.rules import SupplyRules
@@ -93,14 +94,14 @@ async def houqin(db: Database) -> Houqin:
 async def as_person(
     db: Database,
     key: str,
-    work: Callable[[requisitions.Actor], Awaitable[T]],
+    work: Callable[[SupplyActor], Awaitable[T]],
     rules: SupplyRules | None = None,
 ) -> T:
     """Run a use case as a demo person, in one unit of work (what a button press does)."""
     async with db.unit_of_work() as session:
         person = await session.scalar(select(Person).where(Person.demo_key == key))
         assert person is not None
-        actor = requisitions.Actor(session, person, "web", NOW, SHANGHAI, rules or SupplyRules())
+        actor = Actor(session, person, "web", NOW, SHANGHAI, rules or SupplyRules())
         return await work(actor)
 
 
@@ -117,7 +118,7 @@ async def a_requisition(db: Database, status: str, code: str = "PAPER-A4", quant
     # The thresholds decide whether the second step happens; here the status asked for decides.
     second = SupplyRules(0, 0) if status == "pending_admin" else SupplyRules(10**6, 10**9)
 
-    async def submit(actor: requisitions.Actor) -> int:
+    async def submit(actor: SupplyActor) -> int:
         return (await requisitions.submit(actor, [(item, quantity)], "部门日常办公")).id
 
     found = await as_person(db, "wang.fang", submit, second)

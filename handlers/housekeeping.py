@@ -16,8 +16,8 @@ from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.outbox import GIVE_UP_AFTER
-from handlers.repair import OPEN_STATUSES
 from handlers.surveys import close_expired
+from handlers.tickets import OPEN
 from storage.models import Attachment, DialogState, OutboxMessage, Photo, ProcessedDelivery, Send, Ticket
 
 KEEP_DELIVERY_KEYS = timedelta(days=14)
@@ -66,7 +66,7 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         .execution_options(synchronize_session=False)
     )
     files = await session.execute(delete(Attachment).where(Attachment.created_at < now - KEEP_SENT_FILES))
-    still_open = select(Ticket.number).where(Ticket.status.in_(OPEN_STATUSES))
+    still_open = select(Ticket.number).where(Ticket.status.in_(OPEN))
     sends = await session.execute(
         delete(Send)
         .where(Send.at < now - KEEP_SENDS)

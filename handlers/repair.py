@@ -31,9 +31,6 @@ from storage.models import AuditEntry, Building, Photo, Room, Ticket, TicketEven
 
 CATEGORIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
 
-OPEN_STATUSES = ("new", "assigned", "accepted", "in_progress", "waiting_parts", "resolved", "reopened")
-STATUSES = (*OPEN_STATUSES, "closed", "cancelled")
-
 
 async def building_options(ctx: StepContext) -> Sequence[Option]:
     buildings = await ctx.session.scalars(select(Building).order_by(Building.code))
@@ -261,7 +258,7 @@ def ticket_number(ticket_id: int, year: int) -> str:
 async def open_tickets_of(session: AsyncSession, person_id: int) -> Sequence[Ticket]:
     found = await session.scalars(
         select(Ticket)
-        .where(Ticket.reporter_id == person_id, Ticket.status.in_(OPEN_STATUSES))
+        .where(Ticket.reporter_id == person_id, Ticket.status.in_(tickets.OPEN))
         .order_by(Ticket.id.desc())
         .limit(20)
     )

@@ -36,6 +36,7 @@ from storage.models import (
 # Statuses in which someone still has to act.
 WORKING = ("assigned", "accepted", "in_progress", "waiting_parts", "reopened")
 OPEN = ("new", *WORKING, "resolved")
+STATUSES = (*OPEN, "closed", "cancelled")
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {

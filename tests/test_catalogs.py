@@ -12,7 +12,7 @@ from bot.channels.web import STATIC
 from handlers import admin, exports, org, org_settings
 from handlers.i18n import LOCALES, MissingMessage, catalog, translate
 from handlers.people import ROLES
-from handlers.repair import CATEGORIES, STATUSES
+from handlers.repair import CATEGORIES
 from handlers.requisitions import FROM as REQUISITION_ACTIONS
 from handlers.requisitions import STATUSES as REQUISITION_STATUSES
 from handlers.rules import URGENCIES
@@ -22,6 +22,7 @@ from handlers.suggestions import STATUSES as SUGGESTION_STATUSES
 from handlers.suggestions import TOPICS
 from handlers.survey_builder import KINDS as SURVEY_KINDS
 from handlers.survey_definitions import PROBLEMS as SURVEY_PROBLEMS
+from handlers.tickets import STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 # Message keys are dotted names under these families; any such string literal in code is a key it says.

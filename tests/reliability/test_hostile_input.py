@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
 from handlers.engine import Houqin
-from handlers.repair import CATEGORIES, OPEN_STATUSES
+from handlers.repair import CATEGORIES
 from handlers.rules import URGENCIES
+from handlers.tickets import OPEN
 from storage.db import Database
 from storage.models import Ticket, TicketEvent
 from tests.reliability.harness import Script, hostile_conversations, hostile_inbound, on_screen, seed_demo
@@ -91,7 +92,7 @@ async def no_half_made_tickets(db: Database) -> int:
         for ticket in tickets:
             assert ticket.number and ticket.number.startswith("R-")
             assert ticket.category in CATEGORIES and ticket.urgency in URGENCIES
-            assert ticket.status in OPEN_STATUSES and 5 <= len(ticket.description) <= 1000
+            assert ticket.status in OPEN and 5 <= len(ticket.description) <= 1000
             assert (ticket.room_id is None) != (ticket.location_text is None)
             firsts = await session.scalar(
                 select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id)

@@ -29,8 +29,9 @@ class Acting(Protocol):
     now: datetime
 
 
-def refuse(actor: Acting, action: str, record: str | None, reason: Msg) -> NoReturn:
-    """Write the refused attempt to the audit log (in the same transaction), then refuse."""
+def refused(actor: Acting, action: str, record: str | None, reason: Msg) -> Msg:
+    """Write the refused attempt to the audit log (in the same transaction); the reason, for a
+    handler that answers with it rather than raising."""
     actor.session.add(
         AuditEntry(
             actor_id=actor.person.id,
@@ -41,4 +42,9 @@ def refuse(actor: Acting, action: str, record: str | None, reason: Msg) -> NoRet
             at=actor.now,
         )
     )
-    raise Refused(reason)
+    return reason
+
+
+def refuse(actor: Acting, action: str, record: str | None, reason: Msg) -> NoReturn:
+    """Write the refused attempt to the audit log (in the same transaction), then refuse."""
+    raise Refused(refused(actor, action, record, reason))

@@ -28,6 +28,7 @@ from handlers.conversation import DocumentIn
 from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
 from handlers.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.outbox import Notice, notify
+from handlers.refusals import refused
 from handlers.tickets import people_with_role
 from storage.models import AuditEntry, Person, Requisition, StockMovement, SupplyItem
 
@@ -257,17 +258,7 @@ def may_keep_stock(person: Person) -> bool:
 
 def refusal(ctx: StepContext, action: str, record: str | None = None) -> Msg:
     """Audit a refused stock action; the message to answer with."""
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action=f"stock.{action}",
-            record=record,
-            outcome="refused",
-            at=ctx.now,
-        )
-    )
-    return msg("stock.error.not_allowed")
+    return refused(ctx, f"stock.{action}", record, msg("stock.error.not_allowed"))
 
 
 def whole(text: str, low: int = 0, high: int = MAX_STOCK) -> int | None:

@@ -37,7 +37,7 @@ from handlers.flow import (
 )
 from handlers.i18n import Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
-from handlers.refusals import Refused, refuse
+from handlers.refusals import refused
 from storage.models import AuditEntry, Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
 
 TOPICS = ("facilities", "canteen", "cleaning", "supplies", "other")
@@ -57,11 +57,8 @@ def number(suggestion: Suggestion) -> str:
     return f"#{suggestion.id}"
 
 
-def refused(ctx: StepContext, action: str, record: str | None) -> Msg:
-    try:
-        refuse(ctx, f"suggest.{action}", record, msg("suggest.error.not_allowed"))
-    except Refused as refusal:
-        return refusal.reason
+def refusal(ctx: StepContext, action: str, record: str | None) -> Msg:
+    return refused(ctx, f"suggest.{action}", record, msg("suggest.error.not_allowed"))
 
 
 async def office_people(session: AsyncSession) -> list[Person]:
@@ -264,7 +261,7 @@ async def office_reply(ctx: StepContext, suggestion: Suggestion, body: str) -> M
 async def submit_reply(ctx: StepContext) -> Submitted:
     suggestion = await found(ctx, str(ctx.data["suggestion"]))
     if suggestion is None or not in_office(ctx.person):
-        return Submitted(refused(ctx, "reply", f"suggestion:{ctx.data['suggestion']}"), "")
+        return Submitted(refusal(ctx, "reply", f"suggestion:{ctx.data['suggestion']}"), "")
     return Submitted(await office_reply(ctx, suggestion, ctx.data["body"]), f"suggestion:{suggestion.id}")
 
 
@@ -272,7 +269,7 @@ async def submit_answer(ctx: StepContext) -> Submitted:
     """The suggester answers the office back; the office sees the words, not who."""
     suggestion = await found(ctx, str(ctx.data["suggestion"]))
     if suggestion is None or await suggester_of(ctx.session, suggestion) != ctx.person.id:
-        return Submitted(refused(ctx, "answer", f"suggestion:{ctx.data['suggestion']}"), "")
+        return Submitted(refusal(ctx, "answer", f"suggestion:{ctx.data['suggestion']}"), "")
     ctx.session.add(
         SuggestionMessage(
             suggestion_id=suggestion.id,
@@ -327,7 +324,7 @@ async def set_status(ctx: StepContext, suggestion: Suggestion, status: str, outc
 async def submit_outcome(ctx: StepContext) -> Submitted:
     suggestion = await found(ctx, str(ctx.data["suggestion"]))
     if suggestion is None or not in_office(ctx.person):
-        return Submitted(refused(ctx, "status", f"suggestion:{ctx.data['suggestion']}"), "")
+        return Submitted(refusal(ctx, "status", f"suggestion:{ctx.data['suggestion']}"), "")
     return Submitted(await set_status(ctx, suggestion, "adopted", ctx.data["outcome"]), "")
 
 
@@ -363,12 +360,12 @@ async def on_button(ctx: StepContext, value: str) -> Action:
         return await upvote(ctx, suggestion)
     if action == "answer":
         if await suggester_of(ctx.session, suggestion) != ctx.person.id:
-            return said(refused(ctx, "answer", record))
+            return said(refusal(ctx, "answer", record))
         return Action(start=(ANSWER.name, {"suggestion": suggestion.id}), chosen=msg("suggest.button.answer"))
     if action not in ("reply", "review", "adopted", "declined"):
         return said(msg("dialog.error.forged_button"))
     if not in_office(ctx.person):
-        return said(refused(ctx, action, record))
+        return said(refusal(ctx, action, record))
     if action == "reply":
         return Action(start=(REPLY.name, {"suggestion": suggestion.id}), chosen=msg("suggest.button.reply"))
     if action == "adopted":
@@ -381,7 +378,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
 
 async def upvote(ctx: StepContext, suggestion: Suggestion) -> Action:
     if not suggestion.public:
-        return said(refused(ctx, "vote", f"suggestion:{suggestion.id}"))
+        return said(refusal(ctx, "vote", f"suggestion:{suggestion.id}"))
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(SuggestionVote(suggestion_id=suggestion.id, person_id=ctx.person.id))
@@ -415,7 +412,7 @@ async def suggest_command(ctx: StepContext, args: str) -> Action:
             if mine is not None and await suggester_of(ctx.session, mine) == ctx.person.id:
                 return await thread(ctx, sub, office=False)
         if sub in ("inbox", "reply", "status") or sub.lstrip("#").isdigit():
-            return said(refused(ctx, sub if sub in ("inbox", "reply", "status") else "view", None))
+            return said(refusal(ctx, sub if sub in ("inbox", "reply", "status") else "view", None))
         return said(msg("suggest.usage"))
     if sub == "inbox":
         return await inbox(ctx)

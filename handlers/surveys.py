@@ -47,7 +47,7 @@ from handlers.flow import (
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify_many
 from handlers.people import ROLES
-from handlers.refusals import Refused, refuse
+from handlers.refusals import Refused, refuse, refused
 from handlers.survey_definitions import (
     CHOICE_TYPES,
     SCALES,
@@ -165,10 +165,7 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
 
 
 def refusal(ctx: StepContext, action: str, record: str | None = None) -> Msg:
-    try:
-        refuse(ctx, f"survey.{action}", record, msg("survey.error.not_allowed"))
-    except Refused as refused:
-        return refused.reason
+    return refused(ctx, f"survey.{action}", record, msg("survey.error.not_allowed"))
 
 
 IMPORT = Flow(
@@ -568,10 +565,7 @@ async def answer_refusal(ctx: StepContext, survey: Survey | None, ref: str) -> M
         )
     )
     if invited is None:
-        try:
-            refuse(ctx, action="survey.answer", record=f"survey:{survey.id}", reason=msg("survey.error.not_addressed"))
-        except Refused as refused:
-            return refused.reason
+        return refused(ctx, "survey.answer", f"survey:{survey.id}", msg("survey.error.not_addressed"))
     return None
 
 
@@ -829,8 +823,8 @@ def asking_any(kinds: Sequence[str]) -> Callable[[Data], bool]:
 async def submit_refusing(ctx: StepContext) -> Submitted:
     try:
         return await submit_answers(ctx)
-    except Refused as refused:
-        return Submitted(refused.reason, "")
+    except Refused as no:
+        return Submitted(no.reason, "")
 
 
 ANSWER = Flow(

@@ -32,7 +32,7 @@ from handlers.outbox import Notice
 from handlers.rules import RepairRules
 from handlers.schedule import LOOK_BACK_DAYS, Schedule
 from handlers.sends import Delivery, Tally, deliver_all, fixed
-from handlers.tickets import WORKING, buttons_for, people_with_role, place
+from handlers.tickets import buttons_for, overdue, people_with_role, place
 from storage.db import Database
 from storage.models import Person, Requisition, Survey, SurveyInvitation, SurveyResponse, Ticket
 
@@ -69,15 +69,6 @@ def hours_late(ticket: Ticket, now: datetime) -> int:
     return max(1, int((now - ticket.due_at).total_seconds() // 3600))
 
 
-async def overdue_tickets(ctx: Context, older_than: timedelta = timedelta(0)) -> list[Ticket]:
-    found = await ctx.session.scalars(
-        select(Ticket)
-        .where(Ticket.status.in_(("new", *WORKING)), Ticket.due_at < ctx.now - older_than)
-        .order_by(Ticket.due_at, Ticket.id)
-    )
-    return list(found.unique().all())
-
-
 def overdue_notice(ctx: Context, ticket: Ticket, person_id: int) -> Notice:
     text = msg(
         "reminder.overdue",
@@ -95,7 +86,7 @@ async def overdue_to_technicians(ctx: Context) -> list[Delivery]:
         Delivery(
             "reminder.overdue", str(t.number), t.assignee_id, ctx.today, fixed(overdue_notice(ctx, t, t.assignee_id))
         )
-        for t in await overdue_tickets(ctx)
+        for t in await overdue(ctx.session, ctx.now)
         if t.assignee_id is not None
     ]
 
@@ -111,7 +102,7 @@ async def escalation_targets(session: AsyncSession, ticket: Ticket) -> list[Pers
 
 async def escalate_to_managers(ctx: Context) -> list[Delivery]:
     deliveries = []
-    for ticket in await overdue_tickets(ctx, ctx.schedule.escalate_after):
+    for ticket in await overdue(ctx.session, ctx.now, ctx.schedule.escalate_after):
         text = msg(
             "reminder.escalate",
             number=ticket.number,

@@ -7,7 +7,7 @@ which action someone asked for, never that they may. Refusals change nothing and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
@@ -273,12 +273,15 @@ def is_overdue(ticket: Ticket, now: datetime) -> bool:
     return ticket.status in ("new", *WORKING) and ticket.due_at is not None and ticket.due_at < now
 
 
-async def overdue(session: AsyncSession, now: datetime) -> list[Ticket]:
-    """Open, not yet resolved, past their due time: what the reminder jobs chase."""
+async def overdue(session: AsyncSession, now: datetime, older_than: timedelta = timedelta(0)) -> list[Ticket]:
+    """Open, not yet resolved, past their due time (by more than `older_than`), most overdue first:
+    what the reminder jobs chase and /my shows."""
     found = await session.scalars(
-        select(Ticket).where(Ticket.status.in_(("new", *WORKING)), Ticket.due_at < now).order_by(Ticket.due_at)
+        select(Ticket)
+        .where(Ticket.status.in_(("new", *WORKING)), Ticket.due_at < now - older_than)
+        .order_by(Ticket.due_at, Ticket.id)
     )
-    return list(found.all())
+    return list(found.unique().all())
 
 
 async def close_unconfirmed(actor: RepairActor) -> list[str]:

@@ -39,15 +39,7 @@ async def building_options(ctx: StepContext) -> Sequence[Option]:
 
 async def room_options(ctx: StepContext, building_id: str) -> Sequence[Option]:
     rooms = await ctx.session.scalars(select(Room).where(Room.building_id == int(building_id)).order_by(Room.code))
-    return [Option(str(r.id), room_label(r)) for r in rooms]
-
-
-def room_label(room: Room) -> Label:
-    # "201 第一会议室", but "101 宿舍" rather than "101 101 宿舍" when the name already says the number.
-    def with_code(name: str) -> str:
-        return name if room.code in name else f"{room.code} {name}"
-
-    return Label(with_code(room.name_zh), with_code(room.name_en))
+    return [Option(str(r.id), tickets.room_label(r)) for r in rooms]
 
 
 async def summary(ctx: StepContext) -> Msg:
@@ -245,7 +237,7 @@ async def start_in_room(ctx: StepContext, room_id: str) -> Action:
     room = await ctx.session.get(Room, found) if found is not None else None
     if room is None:
         return Action(say=((msg("repair.error.unknown_room"), ()),), start=("repair", {}))
-    label = room_label(room)
+    label = tickets.room_label(room)
     here = Label(f"{room.building.name_zh} {label.zh}", f"{room.building.name_en} {label.en}")
     preset = {"location": {"building": room.building_id, "room": room.id}}
     return Action(say=((msg("repair.in_room", place=here), ()),), start=("repair", preset))

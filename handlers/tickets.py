@@ -434,14 +434,22 @@ def progress_view(ticket: Ticket, actor: RepairActor) -> Msg:
     )
 
 
+def room_label(room: Room) -> Label:
+    # "201 第一会议室", but "101 宿舍" rather than "101 101 宿舍" when the name already says the number.
+    def with_code(name: str) -> str:
+        return name if room.code in name else f"{room.code} {name}"
+
+    return Label(with_code(room.name_zh), with_code(room.name_en))
+
+
 def place(ticket: Ticket) -> Label:
+    """Where the ticket is: building and room, or the words the reporter typed."""
     if ticket.room is None:
         text = ticket.location_text or "—"
         return Label(text, text)
     room: Room = ticket.room
-    zh = room.name_zh if room.code in room.name_zh else f"{room.code} {room.name_zh}"
-    en = room.name_en if room.code in room.name_en else f"{room.code} {room.name_en}"
-    return Label(f"{room.building.name_zh} {zh}", f"{room.building.name_en} {en}")
+    label = room_label(room)
+    return Label(f"{room.building.name_zh} {label.zh}", f"{room.building.name_en} {label.en}")
 
 
 async def history(session: AsyncSession, ticket: Ticket, zone: ZoneInfo) -> Lines:

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from handlers.conversation import Outcome
 from handlers.i18n import pick_locale
 from handlers.outbox import render_body
-from handlers.repair import room_label, ticket_number
+from handlers.repair import ticket_number
+from handlers.tickets import room_label
 from storage.db import Database
 from storage.models import (
     AuditEntry,

@@ -11,10 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from handlers import ids
 from handlers.flow import Rows
 from handlers.i18n import Lines, Msg, Renderable, msg
 from storage.models import Person
@@ -31,21 +27,6 @@ class Joined:
 
     def render(self, locale: str) -> str:
         return ("、" if locale == "zh_CN" else ", ").join(part.render(locale) for part in self.parts)
-
-
-async def find_person(session: AsyncSession, ref: str) -> Person | None:
-    """Someone named in a command: @handle, handle, #id, or their exact display name."""
-    wanted = ref.strip().lstrip("@")
-    if not wanted:
-        return None
-    person_id = ids.parse_id(wanted[1:]) if wanted.startswith("#") else None
-    if person_id is not None:
-        return await session.get(Person, person_id)
-    found = await session.scalar(select(Person).where(Person.handle == wanted.lower()))
-    if found is not None:
-        return found
-    named = (await session.scalars(select(Person).where(func.lower(Person.display_name) == wanted.lower()))).all()
-    return named[0] if len(named) == 1 else None
 
 
 def person_ref(person: Person) -> str:

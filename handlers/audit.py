@@ -15,9 +15,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, ids
-from handlers.adminkit import BadPeriod, Period, find_person, local_time, paged, parse_period, person_ref
+from handlers.adminkit import BadPeriod, Period, local_time, paged, parse_period, person_ref
 from handlers.flow import Action, StepContext, said
 from handlers.i18n import Renderable, msg
+from handlers.people import find_person
 from handlers.refusals import Acting, Refused
 from storage.models import AuditEntry, Person
 

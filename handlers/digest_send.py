@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import ids, refusals
+from handlers import ids, people, refusals
 from handlers import requisitions as req
 from handlers.actor import Actor
 from handlers.charts import draw
@@ -187,14 +187,12 @@ async def send_weekly(
 
 
 async def find_person(session: AsyncSession, who: str) -> int | None:
-    """A person by id, demo key or display name (for `houqin digest --to`)."""
+    """A person by id or as commands name them (for `houqin digest --to`)."""
     person_id = ids.parse_id(who)
     if person_id is not None and await session.get(Person, person_id) is not None:
         return person_id
-    found = await session.scalar(
-        select(Person.id).where(or_(Person.demo_key == who, Person.display_name == who)).order_by(Person.id).limit(1)
-    )
-    return int(found) if found is not None else None
+    found = await people.find_person(session, who)
+    return found.id if found is not None else None
 
 
 async def locale_of(session: AsyncSession, person_id: int, default: str) -> str:

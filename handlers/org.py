@@ -21,12 +21,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, ids, menus, uploads
-from handlers.adminkit import HANDLE, find_person, paged
+from handlers.adminkit import HANDLE, paged
 from handlers.audit import done
 from handlers.conversation import DocumentIn
 from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, said
 from handlers.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
-from handlers.people import ROLES
+from handlers.people import ROLES, find_person
 from handlers.refusals import Refused
 from handlers.repair import CATEGORIES
 from storage.models import AuditEntry, Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room

@@ -6,16 +6,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from handlers import ids
 from handlers.conversation import Sender
 from storage.models import AuditEntry, ChannelAccount, Person, PersonRole
 
 # Where a person was last seen decides where notices go; minutes are precise enough and save writes.
 SEEN_GRANULARITY = timedelta(minutes=1)
 ROLES = ("staff", "technician", "manager", "logistics_staff", "logistics_admin", "admin")
+
+
+async def find_person(session: AsyncSession, ref: str, role: str | None = None) -> Person | None:
+    """Someone named in a command: #id, @handle or handle, or their display name (in any case) when
+    nobody else has it; with `role`, only among those who have that role."""
+    wanted = ref.strip().lstrip("@")
+    if not wanted:
+        return None
+    query = select(Person)
+    if role is not None:
+        query = query.where(exists().where(PersonRole.person_id == Person.id, PersonRole.role == role))
+    if wanted.startswith("#"):
+        person_id = ids.parse_id(wanted[1:])
+        return None if person_id is None else await session.scalar(query.where(Person.id == person_id))
+    # One query: the handle, or the name as typed or in lower case (SQLite's lower() knows only ASCII).
+    folded = wanted.lower()
+    found = (
+        await session.scalars(
+            query.where(
+                or_(Person.handle == folded, Person.display_name == wanted, func.lower(Person.display_name) == folded)
+            )
+            .order_by((Person.handle == folded).desc(), Person.id)  # handles are unique: theirs first
+            .limit(2)
+        )
+    ).all()
+    if found and found[0].handle == folded:
+        return found[0]
+    return found[0] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from handlers.flow import (
 )
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
+from handlers.people import find_person
 from handlers.refusals import Refused
 from handlers.text import visible_length
 from handlers.tickets import people_with_role
@@ -511,14 +512,6 @@ def parse_day(text: str, today: date) -> date | None:
     return day
 
 
-async def person_named(session: AsyncSession, name: str) -> Person | None:
-    wanted = name.strip().lstrip("@").casefold()
-    for person in await session.scalars(select(Person).order_by(Person.id)):
-        if wanted in (person.display_name.casefold(), (person.demo_key or "").casefold()):
-            return person
-    return None
-
-
 def managed_departments(person: Person) -> list[str]:
     return [role.scope for role in person.roles if role.role == "manager" and role.scope]
 
@@ -570,7 +563,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     if not words or not days:
         return said(msg("requisition.delegate.usage"))
     starts, ends = days[0], days[-1]
-    delegate = await person_named(ctx.session, " ".join(words))
+    delegate = await find_person(ctx.session, " ".join(words))
     if delegate is None:
         return said(msg("requisition.delegate.no_such_person", name=" ".join(words)[:40]))
     if delegate.id == ctx.person.id:

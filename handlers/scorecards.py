@@ -21,10 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authz, ids, org_settings
-from handlers.adminkit import BadPeriod, Period, find_person, month_period, paged, parse_month
+from handlers.adminkit import BadPeriod, Period, month_period, paged, parse_month
 from handlers.flow import Action, StepContext, said
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
+from handlers.people import find_person
 from handlers.refusals import Refused
 from storage.models import Department, Person, PersonRole, Requisition, Ticket
 

@@ -30,6 +30,7 @@ from handlers.flow import (
 )
 from handlers.i18n import Label, Renderable, msg
 from handlers.outbox import Notice, notify
+from handlers.people import find_person
 from handlers.refusals import Refused
 from storage.models import Person, PersonRole, Photo, Ticket, TicketComment
 
@@ -157,7 +158,7 @@ async def assign_command(ctx: StepContext, args: str) -> Action:
         ticket = await tickets.load(actor, number, "assign")
         if not name.strip():
             return Action(start=(REASSIGN.name, {"ticket": ticket.id}))
-        technician = await technician_named(actor, name.strip().lstrip("@"))
+        technician = await find_person(ctx.session, name, role="technician")
         if technician is None:
             names = ", ".join(p.display_name for p in await all_technicians(actor))
             return said(msg("ticket.error.no_such_technician", name=name.strip()[:40], names=names))
@@ -169,14 +170,6 @@ async def assign_command(ctx: StepContext, args: str) -> Action:
 
 async def all_technicians(actor: RepairActor) -> list[Person]:
     return await tickets.people_with_role(actor.session, "technician")
-
-
-async def technician_named(actor: RepairActor, name: str) -> Person | None:
-    wanted = name.casefold()
-    for person in await all_technicians(actor):
-        if wanted in (person.display_name.casefold(), (person.demo_key or "").casefold()):
-            return person
-    return None
 
 
 # --- the short flows ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import menus
+from handlers.audit import done
 from handlers.flow import Action, Area, StepContext, said
 from handlers.i18n import Msg, msg
 from handlers.refusals import Refused, refuse
@@ -153,16 +154,7 @@ async def wrong_codes_lately(ctx: StepContext) -> int:
 
 
 def audit(ctx: StepContext, target: Person, detail: dict[str, object]) -> None:
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action=ACTION,
-            record=f"person:{target.id}",
-            detail=detail,
-            at=ctx.now,
-        )
-    )
+    done(ctx, ACTION, f"person:{target.id}", **detail)
 
 
 AREA = Area(commands={"link": link})

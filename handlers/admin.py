@@ -7,7 +7,7 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 
 from __future__ import annotations
 
-from handlers import audit, authz, broadcast, exports, org, org_settings, roles, scorecards, stats, uploads
+from handlers import audit_command, authz, broadcast, exports, org, org_settings, roles, scorecards, stats, uploads
 from handlers.flow import Action, Area, Handler, StepContext, Upload, said
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
@@ -19,7 +19,7 @@ from handlers.ticket_actions import ticket_command
 ENTRIES: dict[str, tuple[str, Handler, bool]] = {
     "role": ("role.view", roles.role_command, False),
     "org": ("org.view", org.org_command, True),
-    "audit": ("audit.view", audit.audit_command, True),
+    "audit": ("audit.view", audit_command.audit_command, True),
     "export": ("export.tickets", exports.export_command, False),
     "stats": ("stats.view", stats.stats_command, True),
     "broadcast": ("broadcast.department", broadcast.broadcast_command, True),
@@ -73,7 +73,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
 
 AREA = Area(
     flows=(org.IMPORT, broadcast.FLOW),
-    buttons={"adm": on_button, "aud": audit.on_button, "org": org.on_button, "sc": scorecards.on_button},
+    buttons={"adm": on_button, "aud": audit_command.on_button, "org": org.on_button, "sc": scorecards.on_button},
     commands={
         "admin": admin_command,
         **{name: handler for name, (_, handler, _) in ENTRIES.items() if name not in ELSEWHERE},

@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.adminkit import Joined
+from handlers.audit import Acting
 from handlers.i18n import Msg, msg
 from handlers.people import ROLES
-from handlers.refusals import Acting, refuse
+from handlers.refusals import refuse
 from storage.models import Person
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers import authz, files, keys, menu, menus, org_settings, uploads
+from handlers import audit, authz, files, keys, menu, menus, org_settings, uploads
 from handlers.conversation import (
     MAX_TEXT,
     Button,
@@ -66,7 +66,7 @@ from handlers.people import AdminAccount, identify, see
 from handlers.replied import Mark, ReplyMarks
 from handlers.rules import RepairRules, SupplyRules
 from storage.db import Database
-from storage.models import AuditEntry, ChannelAccount, DialogState, Person, Photo, ProcessedDelivery, utcnow
+from storage.models import ChannelAccount, DialogState, Person, Photo, ProcessedDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -604,14 +604,13 @@ class Houqin:
             await self._act(turn, flow, await self.buttons[kind](turn.context(), value))
             return
         log.warning("refused button payload %r from person %s", payload[:64], turn.person.id)
-        turn.session.add(
-            AuditEntry(
-                actor_id=turn.person.id,
-                channel=turn.channel,
-                action="button.forged",
-                outcome="refused",
-                detail={"payload": payload[:64]},
-            )
+        audit.write(
+            turn.session,
+            "button.forged",
+            actor_id=turn.person.id,
+            channel=turn.channel,
+            outcome="refused",
+            detail={"payload": payload[:64]},
         )
         turn.toast = msg("dialog.error.forged_button")
         turn.say(msg("dialog.error.forged_button"))

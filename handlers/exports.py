@@ -20,7 +20,8 @@ from sqlalchemy.orm import aliased
 
 from handlers import authz, files
 from handlers.adminkit import BadPeriod, Period, local_time, parse_period
-from handlers.audit import done, entries
+from handlers.audit import done
+from handlers.audit_command import entries
 from handlers.flow import Action, StepContext, said
 from handlers.i18n import msg, translate
 from handlers.refusals import Refused

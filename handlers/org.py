@@ -27,9 +27,9 @@ from handlers.conversation import DocumentIn
 from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, said
 from handlers.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
 from handlers.people import ROLES, find_person
-from handlers.refusals import Refused
+from handlers.refusals import Refused, refused
 from handlers.repair import CATEGORIES
-from storage.models import AuditEntry, Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room
+from storage.models import Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room
 
 DEPARTMENT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PLACE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -260,14 +260,11 @@ async def join(ctx: StepContext, code: str) -> Action:
     """/start join_<code>: this chat account now belongs to the invited person (once per code)."""
     invitation = await ctx.session.scalar(select(Invitation).where(Invitation.code == code[:32]))
     if invitation is None or invitation.used_at is not None or invitation.expires_at < ctx.now:
+        invalid = msg("org.invite.invalid")
         # Someone trying codes is worth knowing about; an expired or used one is just late.
         if invitation is None:
-            ctx.session.add(
-                AuditEntry(
-                    actor_id=ctx.person.id, channel=ctx.channel, action="org.join", outcome="refused", at=ctx.now
-                )
-            )
-        return said(msg("org.invite.invalid"))
+            refused(ctx, "org.join", None, invalid)
+        return said(invalid)
     account = await ctx.session.scalar(
         select(ChannelAccount).where(ChannelAccount.person_id == ctx.person.id, ChannelAccount.channel == ctx.channel)
     )

@@ -10,9 +10,9 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from handlers import ids
+from handlers import audit, ids
 from handlers.conversation import Sender
-from storage.models import AuditEntry, ChannelAccount, Person, PersonRole
+from storage.models import ChannelAccount, Person, PersonRole
 
 # Where a person was last seen decides where notices go; minutes are precise enough and save writes.
 SEEN_GRANULARITY = timedelta(minutes=1)
@@ -116,12 +116,11 @@ async def admin_menu(session: AsyncSession, person: Person, now: datetime) -> No
 
 
 def audit_admin_grant(session: AsyncSession, person: Person, channel: str) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=None,
-            channel=channel,
-            action="role.grant",
-            record=f"person:{person.id}",
-            detail={"role": "admin", "source": "ADMINS setting"},
-        )
+    audit.write(
+        session,
+        "role.grant",
+        f"person:{person.id}",
+        actor_id=None,
+        channel=channel,
+        detail={"role": "admin", "source": "ADMINS setting"},
     )

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import NoReturn, Protocol
+from typing import NoReturn
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from handlers.audit import Acting, write
 from handlers.i18n import Msg
-from storage.models import AuditEntry, Person
 
 
 class Refused(Exception):
@@ -20,27 +17,11 @@ class Refused(Exception):
         self.audit = audit
 
 
-class Acting(Protocol):
-    """Whoever is acting, wherever from, at what time: what every area's actor carries."""
-
-    session: AsyncSession
-    person: Person
-    channel: str
-    now: datetime
-
-
 def refused(actor: Acting, action: str, record: str | None, reason: Msg) -> Msg:
     """Write the refused attempt to the audit log (in the same transaction); the reason, for a
     handler that answers with it rather than raising."""
-    actor.session.add(
-        AuditEntry(
-            actor_id=actor.person.id,
-            channel=actor.channel,
-            action=action,
-            record=record,
-            outcome="refused",
-            at=actor.now,
-        )
+    write(
+        actor.session, action, record, actor_id=actor.person.id, channel=actor.channel, outcome="refused", at=actor.now
     )
     return reason
 

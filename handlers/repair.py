@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import ids, org_settings, tickets
+from handlers import audit, ids, org_settings, tickets
 from handlers.actor import repair_actor
 from handlers.flow import (
     Action,
@@ -27,7 +27,7 @@ from handlers.flow import (
 )
 from handlers.i18n import Label, Msg, msg
 from handlers.rules import URGENCIES
-from storage.models import AuditEntry, Building, Photo, Room, Ticket, TicketEvent, TicketFollower
+from storage.models import Building, Photo, Room, Ticket, TicketEvent, TicketFollower
 
 CATEGORIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
 
@@ -97,15 +97,7 @@ async def submit(ctx: StepContext) -> Submitted:
             .where(Photo.id.in_(photo_ids), Photo.person_id == ctx.person.id, Photo.ticket_id.is_(None))
             .values(ticket_id=ticket.id)
         )
-    session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action="ticket.create",
-            record=ticket.number,
-            at=ctx.now,
-        )
-    )
+    audit.done(ctx, "ticket.create", ticket.number)
     await session.refresh(ticket, ["photos"])
     technician = await tickets.auto_assign(repair_actor(ctx), ticket)
     who = (

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, ids, refusals, stock
+from handlers import audit, authz, ids, refusals, stock
 from handlers.actor import Actor, SupplyActor, supply_actor
 from handlers.flow import (
     Action,
@@ -44,12 +44,11 @@ from handlers.flow import (
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.people import find_person
-from handlers.refusals import Refused
+from handlers.refusals import Refused, refused
 from handlers.text import visible_length
 from handlers.tickets import people_with_role
 from storage.models import (
     ApprovalDelegation,
-    AuditEntry,
     Department,
     OutboxMessage,
     Person,
@@ -192,15 +191,12 @@ async def submit(actor: SupplyActor, cart: Sequence[tuple[int, int]], purpose: s
     session.add(
         RequisitionEvent(requisition_id=requisition.id, to_status=requisition.status, actor_id=actor.person.id, at=now)
     )
-    session.add(
-        AuditEntry(
-            actor_id=actor.person.id,
-            channel=actor.channel,
-            action="requisition.submit",
-            record=requisition.number,
-            at=now,
-            detail={"lines": [[i, q] for i, q in wanted.items()], "status": requisition.status},
-        )
+    audit.done(
+        actor,
+        "requisition.submit",
+        requisition.number,
+        lines=[[i, q] for i, q in wanted.items()],
+        status=requisition.status,
     )
     await session.flush()
     await tell_everyone(actor, requisition, "submit")
@@ -388,16 +384,7 @@ async def move(
             at=actor.now,
         )
     )
-    actor.session.add(
-        AuditEntry(
-            actor_id=actor.person.id,
-            channel=actor.channel,
-            action=f"requisition.{action}",
-            record=requisition.number,
-            at=actor.now,
-            detail={"from": before, "to": to},
-        )
-    )
+    audit.done(actor, f"requisition.{action}", requisition.number, **{"from": before, "to": to})
     await actor.session.flush()
     await tell_everyone(actor, requisition, action, note)
 
@@ -520,16 +507,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     """/delegate NAME FROM [TO]: someone approves for me in those days; /delegate off; /delegate."""
     actor = supply_actor(ctx)
     if not authz.allowed_somewhere(ctx.person, "requisition.delegate"):
-        ctx.session.add(
-            AuditEntry(
-                actor_id=ctx.person.id,
-                channel=ctx.channel,
-                action="requisition.delegate",
-                outcome="refused",
-                at=ctx.now,
-            )
-        )
-        return said(msg("requisition.delegate.only_managers"))
+        return said(refused(ctx, "requisition.delegate", None, msg("requisition.delegate.only_managers")))
     words = args.split()
     if not words:
         return said(await delegations_of(actor))
@@ -546,15 +524,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
             else:
                 delegation.ends_on = actor.today - timedelta(days=1)
             ended += 1
-        ctx.session.add(
-            AuditEntry(
-                actor_id=ctx.person.id,
-                channel=ctx.channel,
-                action="requisition.delegate_off",
-                at=ctx.now,
-                detail={"ended": ended},
-            )
-        )
+        audit.done(ctx, "requisition.delegate_off", ended=ended)
         return said(msg("requisition.delegate.ended", count=ended))
     days: list[date] = []
     while words and (day := parse_day(words[-1], actor.today)) is not None and len(days) < 2:
@@ -573,15 +543,8 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     ctx.session.add(
         ApprovalDelegation(manager_id=ctx.person.id, delegate_id=delegate.id, starts_on=starts, ends_on=ends)
     )
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action="requisition.delegate",
-            record=f"person:{delegate.id}",
-            at=ctx.now,
-            detail={"from": starts.isoformat(), "to": ends.isoformat()},
-        )
+    audit.done(
+        ctx, "requisition.delegate", f"person:{delegate.id}", **{"from": starts.isoformat(), "to": ends.isoformat()}
     )
     told = msg("requisition.delegate.told", manager=ctx.person.display_name, start=str(starts), end=str(ends))
     await notify(ctx.session, Notice(delegate.id, told), ctx.now)
@@ -800,16 +763,15 @@ async def press(actor: SupplyActor, requisition_id: int, action: str) -> Action:
     if action == "view":
         return await view(actor, str(requisition_id))
     # No such action: a made-up payload. Audited like any other forged button.
-    actor.session.add(
-        AuditEntry(
-            actor_id=actor.person.id,
-            channel=actor.channel,
-            action="button.forged",
-            record=f"rq:{requisition_id}",
-            outcome="refused",
-            at=actor.now,
-            detail={"action": action[:40]},
-        )
+    audit.write(
+        actor.session,
+        "button.forged",
+        f"rq:{requisition_id}",
+        actor_id=actor.person.id,
+        channel=actor.channel,
+        outcome="refused",
+        at=actor.now,
+        detail={"action": action[:40]},
     )
     return said(msg("dialog.error.forged_button"))
 

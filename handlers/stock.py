@@ -23,14 +23,14 @@ from typing import Any
 from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz, uploads
+from handlers import audit, authz, uploads
 from handlers.conversation import DocumentIn
 from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
 from handlers.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.outbox import Notice, notify
 from handlers.refusals import refused
 from handlers.tickets import people_with_role
-from storage.models import AuditEntry, Person, Requisition, StockMovement, SupplyItem
+from storage.models import Person, Requisition, StockMovement, SupplyItem
 
 CATEGORIES = ("paper", "toner", "stationery", "cleaning", "batteries", "equipment")
 UNITS = ("pack", "box", "piece", "stick", "book", "bottle", "roll", "set", "pair", "cell", "unit", "bag")
@@ -207,14 +207,13 @@ async def alert_if_low(change: Change, item_id: int) -> None:
             unit=unit_of(item),
             threshold=item.reorder_at,
         )
-        change.session.add(
-            AuditEntry(
-                actor_id=change.actor_id,
-                action="stock.low_alert",
-                record=item.code,
-                at=change.now,
-                detail={"available": item.available, "threshold": item.reorder_at},
-            )
+        audit.write(
+            change.session,
+            "stock.low_alert",
+            item.code,
+            actor_id=change.actor_id,
+            at=change.now,
+            detail={"available": item.available, "threshold": item.reorder_at},
         )
         for admin in await people_with_role(change.session, "logistics_admin"):
             await notify(change.session, Notice(admin.id, alert), change.now)
@@ -325,16 +324,7 @@ async def stock_command(ctx: StepContext, args: str) -> Action:
             .values(monthly_limit=number)
             .execution_options(synchronize_session=False)
         )
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action=f"stock.{sub}",
-            record=item.code,
-            at=ctx.now,
-            detail={"value": number, "note": note},
-        )
-    )
+    audit.done(ctx, f"stock.{sub}", item.code, value=number, note=note)
     item = await fresh(ctx.session, item.id)
     return said(msg(f"stock.done.{sub}", **figures(item)))
 
@@ -562,14 +552,7 @@ async def apply_import(
             )
             await alert_if_low(change, item.id)
             updated += 1
-    session.add(
-        AuditEntry(
-            actor_id=actor_id,
-            action="stock.import",
-            at=now,
-            detail={"added": added, "updated": updated},
-        )
-    )
+    audit.write(session, "stock.import", actor_id=actor_id, at=now, detail={"added": added, "updated": updated})
     return Imported(added, updated, received)
 
 

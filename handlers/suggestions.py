@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers import authz, ids, keys
+from handlers import audit, authz, ids, keys
 from handlers.discreet import day_of
 from handlers.flow import (
     Action,
@@ -38,7 +38,7 @@ from handlers.flow import (
 from handlers.i18n import Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import refused
-from storage.models import AuditEntry, Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
+from storage.models import Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
 
 TOPICS = ("facilities", "canteen", "cleaning", "supplies", "other")
 STATUSES = ("received", "review", "adopted", "declined")
@@ -135,10 +135,8 @@ async def submit_suggestion(ctx: StepContext) -> Submitted:
     ctx.session.add(suggestion)
     await ctx.session.flush()
     if named:
-        ctx.session.add(
-            AuditEntry(
-                actor_id=ctx.person.id, channel=ctx.channel, action="suggest.new", record=f"suggestion:{suggestion.id}"
-            )
+        audit.write(
+            ctx.session, "suggest.new", f"suggestion:{suggestion.id}", actor_id=ctx.person.id, channel=ctx.channel
         )
     await tell_office(ctx, suggestion, None)
     return Submitted(msg("suggest.done", number=number(suggestion)), f"suggestion:{suggestion.id}")
@@ -243,10 +241,8 @@ async def office_reply(ctx: StepContext, suggestion: Suggestion, body: str) -> M
         SuggestionMessage(suggestion_id=suggestion.id, from_office=True, author_id=ctx.person.id, body=body, at=ctx.now)
     )
     suggestion.updated_at = ctx.now
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id, channel=ctx.channel, action="suggest.reply", record=f"suggestion:{suggestion.id}"
-        )
+    audit.write(
+        ctx.session, "suggest.reply", f"suggestion:{suggestion.id}", actor_id=ctx.person.id, channel=ctx.channel
     )
     suggester = await suggester_of(ctx.session, suggestion)
     reached = False
@@ -297,14 +293,13 @@ async def set_status(ctx: StepContext, suggestion: Suggestion, status: str, outc
     suggestion.updated_at = ctx.now
     if outcome:
         suggestion.outcome = outcome
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action="suggest.status",
-            record=f"suggestion:{suggestion.id}",
-            detail={"status": status},
-        )
+    audit.write(
+        ctx.session,
+        "suggest.status",
+        f"suggestion:{suggestion.id}",
+        actor_id=ctx.person.id,
+        channel=ctx.channel,
+        detail={"status": status},
     )
     await ctx.session.flush()
     suggester = await suggester_of(ctx.session, suggestion)

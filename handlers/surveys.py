@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
-from handlers import authz, ids, keys, satisfaction, survey_builder, survey_definitions, uploads  # noqa: F401
+from handlers import audit, authz, ids, keys, satisfaction, survey_builder, survey_definitions, uploads  # noqa: F401
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,
@@ -60,7 +60,6 @@ from handlers.survey_definitions import (
     valid_answer,
 )
 from storage.models import (
-    AuditEntry,
     Department,
     Person,
     PersonRole,
@@ -110,7 +109,7 @@ async def store_definition(
     )
     session.add(survey)
     await session.flush()
-    session.add(AuditEntry(actor_id=actor_id, action="survey.import", record=f"survey:{survey.id}", at=now))
+    audit.write(session, "survey.import", f"survey:{survey.id}", actor_id=actor_id, at=now)
     return survey
 
 
@@ -357,16 +356,7 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
     reached = await notify_many(
         ctx.session, [Notice(person_id, invitation, (button,)) for person_id in people], ctx.now
     )
-    ctx.session.add(
-        AuditEntry(
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-            action="survey.launch",
-            record=f"survey:{survey.id}",
-            at=ctx.now,
-            detail={"audience": audience, "invited": len(people)},
-        )
-    )
+    audit.done(ctx, "survey.launch", f"survey:{survey.id}", audience=audience, invited=len(people))
     return said(
         msg(
             "survey.launched",
@@ -390,9 +380,8 @@ async def close_command(ctx: StepContext, ref: str) -> Action:
     if survey.status == "closed":
         return said(msg("survey.error.closed", title=title_of(survey)))
     await close(ctx.session, survey, ctx.now)
-    ctx.session.add(
-        AuditEntry(actor_id=ctx.person.id, channel=ctx.channel, action="survey.close", record=f"survey:{survey.id}")
-    )
+    # Stamped when written, not with the turn's time (as it always was).
+    audit.write(ctx.session, "survey.close", f"survey:{survey.id}", actor_id=ctx.person.id, channel=ctx.channel)
     return said(msg("survey.closed", id=survey.id, title=title_of(survey)))
 
 
@@ -794,11 +783,7 @@ async def submit_answers(ctx: StepContext) -> Submitted:
             )
         )
     if not survey.anonymous:
-        ctx.session.add(
-            AuditEntry(
-                actor_id=ctx.person.id, channel=ctx.channel, action="survey.answer", record=f"survey:{survey.id}"
-            )
-        )
+        audit.write(ctx.session, "survey.answer", f"survey:{survey.id}", actor_id=ctx.person.id, channel=ctx.channel)
     done = "survey.done_anonymous" if survey.anonymous else "survey.done_named"
     return Submitted(
         msg(

@@ -15,14 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from handlers import authz, ids, refusals
+from handlers import audit, authz, ids, refusals
 from handlers.actor import RepairActor
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.refusals import Refused
 from handlers.rules import RepairRules
 from storage.models import (
-    AuditEntry,
     Person,
     PersonRole,
     Photo,
@@ -159,16 +158,7 @@ async def move(actor: RepairActor, ticket: Ticket, action: str, note: str | None
             ticket_id=ticket.id, from_status=before, to_status=ticket.status, actor_id=actor_id, note=note, at=actor.now
         )
     )
-    actor.session.add(
-        AuditEntry(
-            actor_id=actor_id,
-            channel=actor.channel,
-            action=f"ticket.{action}",
-            record=ticket.number,
-            at=actor.now,
-            detail={"from": before, "to": ticket.status},
-        )
-    )
+    audit.done(actor, f"ticket.{action}", ticket.number, **{"from": before, "to": ticket.status})
     await actor.session.flush()
     await tell_everyone(actor, ticket, action, note)
 
@@ -190,15 +180,8 @@ async def assign(actor: RepairActor, ticket: Ticket, technician: Person, *, auto
         )
     )
     if not automatic:
-        actor.session.add(
-            AuditEntry(
-                actor_id=actor.person.id,
-                channel=actor.channel,
-                action="ticket.assign",
-                record=ticket.number,
-                at=actor.now,
-                detail={"to": technician.id, "from": previous.id if previous else None},
-            )
+        audit.done(
+            actor, "ticket.assign", ticket.number, to=technician.id, **{"from": previous.id if previous else None}
         )
     await actor.session.flush()
     if previous is not None and previous.id != technician.id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from handlers.audit import Acting, write
 from handlers.i18n import Msg
@@ -17,11 +17,18 @@ class Refused(Exception):
         self.audit = audit
 
 
-def refused(actor: Acting, action: str, record: str | None, reason: Msg) -> Msg:
+def refused(actor: Acting, action: str, record: str | None, reason: Msg, /, **detail: Any) -> Msg:
     """Write the refused attempt to the audit log (in the same transaction); the reason, for a
     handler that answers with it rather than raising."""
     write(
-        actor.session, action, record, actor_id=actor.person.id, channel=actor.channel, outcome="refused", at=actor.now
+        actor.session,
+        action,
+        record,
+        actor_id=actor.person.id,
+        channel=actor.channel,
+        outcome="refused",
+        at=actor.now,
+        detail=detail,
     )
     return reason
 

@@ -763,17 +763,8 @@ async def press(actor: SupplyActor, requisition_id: int, action: str) -> Action:
     if action == "view":
         return await view(actor, str(requisition_id))
     # No such action: a made-up payload. Audited like any other forged button.
-    audit.write(
-        actor.session,
-        "button.forged",
-        f"rq:{requisition_id}",
-        actor_id=actor.person.id,
-        channel=actor.channel,
-        outcome="refused",
-        at=actor.now,
-        detail={"action": action[:40]},
-    )
-    return said(msg("dialog.error.forged_button"))
+    forged = msg("dialog.error.forged_button")
+    return said(refused(actor, "button.forged", f"rq:{requisition_id}", forged, action=action[:40]))
 
 
 async def view(actor: SupplyActor, ref: str) -> Action:

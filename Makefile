@@ -28,8 +28,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# pytest-xdist's workers, one per core; each has its own databases (tests/conftest.py). The slowest
+# tests are named at the end.
+WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --durations=15
+
 
 # The whole suite with a coverage report, least covered first (pyproject's [tool.coverage]: greenlet
 # and thread concurrency, or code after SQLAlchemy's awaits would count as unrun). Tracing greenlets
@@ -41,7 +45,7 @@ coverage: $(STAMP)
 # Monday 10:00, a month's first working day 09:00, New Year's Eve 23:59:59 and a year ahead, in turn
 # (`$(BIN)/python -m tests.shifted_clock --clock all` runs all four).
 shifted: $(STAMP)
-	$(BIN)/python -m tests.shifted_clock
+	$(BIN)/python -m tests.shifted_clock -n$(WORKERS) --durations=5
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here); door signs
 # and screenshots need CJK and emoji fonts; the shifted-clock run needs libfaketime. Installed when

@@ -279,6 +279,24 @@ async def bot_api() -> AsyncIterator[FakeBotAPI]:
         yield api
 
 
+# Lines tests hand over for the end of the run (the reliability scenarios' counts and seeds), as
+# ("summary", line) in their user_properties: pytest-xdist carries those from its workers to the main
+# process, where a list filled by the workers would stay empty.
+SUMMARY: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        SUMMARY.extend(str(value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY:
+        terminalreporter.section("reliability")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("houqin reliability")
     group.addoption(

@@ -12,16 +12,6 @@ import pytest
 
 from tests.reliability.harness import Counts, HouqinProcess, Launch, ObservedBotAPI
 
-# Lines for the terminal summary: one per scenario run, with its counts and seed.
-SUMMARY: list[str] = []
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SUMMARY:
-        terminalreporter.section("reliability")
-        for line in SUMMARY:
-            terminalreporter.write_line(line)
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -49,7 +39,7 @@ def report(request: pytest.FixtureRequest, variant: Variant) -> Iterator[list[Co
     for entry in counts:
         line = f"{request.node.nodeid} [seed {variant.seed}{', long' if variant.long else ''}] {entry.line()}"
         print(line)
-        SUMMARY.append(line)
+        request.node.user_properties.append(("summary", line))  # tests/conftest.py prints them at the end
 
 
 @pytest.fixture

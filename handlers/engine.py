@@ -606,7 +606,7 @@ class Houqin:
         log.warning("refused button payload %r from person %s", payload[:64], turn.person.id)
         audit.write(
             turn.session,
-            "button.forged",
+            action="button.forged",
             actor_id=turn.person.id,
             channel=turn.channel,
             outcome="refused",

@@ -263,7 +263,7 @@ async def join(ctx: StepContext, code: str) -> Action:
         invalid = msg("org.invite.invalid")
         # Someone trying codes is worth knowing about; an expired or used one is just late.
         if invitation is None:
-            refused(ctx, "org.join", None, invalid)
+            refused(ctx, action="org.join", record=None, reason=invalid)
         return said(invalid)
     account = await ctx.session.scalar(
         select(ChannelAccount).where(ChannelAccount.person_id == ctx.person.id, ChannelAccount.channel == ctx.channel)

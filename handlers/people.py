@@ -118,8 +118,8 @@ async def admin_menu(session: AsyncSession, person: Person, now: datetime) -> No
 def audit_admin_grant(session: AsyncSession, person: Person, channel: str) -> None:
     audit.write(
         session,
-        "role.grant",
-        f"person:{person.id}",
+        action="role.grant",
+        record=f"person:{person.id}",
         actor_id=None,
         channel=channel,
         detail={"role": "admin", "source": "ADMINS setting"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from handlers.audit import Acting, write
@@ -17,7 +18,9 @@ class Refused(Exception):
         self.audit = audit
 
 
-def refused(actor: Acting, action: str, record: str | None, reason: Msg, /, **detail: Any) -> Msg:
+def refused(
+    actor: Acting, action: str, record: str | None, reason: Msg, detail: Mapping[str, Any] | None = None
+) -> Msg:
     """Write the refused attempt to the audit log (in the same transaction); the reason, for a
     handler that answers with it rather than raising."""
     write(

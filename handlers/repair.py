@@ -97,7 +97,7 @@ async def submit(ctx: StepContext) -> Submitted:
             .where(Photo.id.in_(photo_ids), Photo.person_id == ctx.person.id, Photo.ticket_id.is_(None))
             .values(ticket_id=ticket.id)
         )
-    audit.done(ctx, "ticket.create", ticket.number)
+    audit.done(ctx, action="ticket.create", record=ticket.number)
     await session.refresh(ticket, ["photos"])
     technician = await tickets.auto_assign(repair_actor(ctx), ticket)
     who = (

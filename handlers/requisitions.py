@@ -193,8 +193,8 @@ async def submit(actor: SupplyActor, cart: Sequence[tuple[int, int]], purpose: s
     )
     audit.done(
         actor,
-        "requisition.submit",
-        requisition.number,
+        action="requisition.submit",
+        record=requisition.number,
         lines=[[i, q] for i, q in wanted.items()],
         status=requisition.status,
     )
@@ -507,7 +507,9 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     """/delegate NAME FROM [TO]: someone approves for me in those days; /delegate off; /delegate."""
     actor = supply_actor(ctx)
     if not authz.allowed_somewhere(ctx.person, "requisition.delegate"):
-        return said(refused(ctx, "requisition.delegate", None, msg("requisition.delegate.only_managers")))
+        return said(
+            refused(ctx, action="requisition.delegate", record=None, reason=msg("requisition.delegate.only_managers"))
+        )
     words = args.split()
     if not words:
         return said(await delegations_of(actor))
@@ -524,7 +526,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
             else:
                 delegation.ends_on = actor.today - timedelta(days=1)
             ended += 1
-        audit.done(ctx, "requisition.delegate_off", ended=ended)
+        audit.done(ctx, action="requisition.delegate_off", ended=ended)
         return said(msg("requisition.delegate.ended", count=ended))
     days: list[date] = []
     while words and (day := parse_day(words[-1], actor.today)) is not None and len(days) < 2:
@@ -544,7 +546,10 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
         ApprovalDelegation(manager_id=ctx.person.id, delegate_id=delegate.id, starts_on=starts, ends_on=ends)
     )
     audit.done(
-        ctx, "requisition.delegate", f"person:{delegate.id}", **{"from": starts.isoformat(), "to": ends.isoformat()}
+        ctx,
+        action="requisition.delegate",
+        record=f"person:{delegate.id}",
+        **{"from": starts.isoformat(), "to": ends.isoformat()},
     )
     told = msg("requisition.delegate.told", manager=ctx.person.display_name, start=str(starts), end=str(ends))
     await notify(ctx.session, Notice(delegate.id, told), ctx.now)
@@ -764,7 +769,11 @@ async def press(actor: SupplyActor, requisition_id: int, action: str) -> Action:
         return await view(actor, str(requisition_id))
     # No such action: a made-up payload. Audited like any other forged button.
     forged = msg("dialog.error.forged_button")
-    return said(refused(actor, "button.forged", f"rq:{requisition_id}", forged, action=action[:40]))
+    return said(
+        refused(
+            actor, action="button.forged", record=f"rq:{requisition_id}", reason=forged, detail={"action": action[:40]}
+        )
+    )
 
 
 async def view(actor: SupplyActor, ref: str) -> Action:

@@ -209,8 +209,8 @@ async def alert_if_low(change: Change, item_id: int) -> None:
         )
         audit.write(
             change.session,
-            "stock.low_alert",
-            item.code,
+            action="stock.low_alert",
+            record=item.code,
             actor_id=change.actor_id,
             at=change.now,
             detail={"available": item.available, "threshold": item.reorder_at},
@@ -552,7 +552,7 @@ async def apply_import(
             )
             await alert_if_low(change, item.id)
             updated += 1
-    audit.write(session, "stock.import", actor_id=actor_id, at=now, detail={"added": added, "updated": updated})
+    audit.write(session, action="stock.import", actor_id=actor_id, at=now, detail={"added": added, "updated": updated})
     return Imported(added, updated, received)
 
 

@@ -136,7 +136,11 @@ async def submit_suggestion(ctx: StepContext) -> Submitted:
     await ctx.session.flush()
     if named:
         audit.write(
-            ctx.session, "suggest.new", f"suggestion:{suggestion.id}", actor_id=ctx.person.id, channel=ctx.channel
+            ctx.session,
+            action="suggest.new",
+            record=f"suggestion:{suggestion.id}",
+            actor_id=ctx.person.id,
+            channel=ctx.channel,
         )
     await tell_office(ctx, suggestion, None)
     return Submitted(msg("suggest.done", number=number(suggestion)), f"suggestion:{suggestion.id}")
@@ -242,7 +246,11 @@ async def office_reply(ctx: StepContext, suggestion: Suggestion, body: str) -> M
     )
     suggestion.updated_at = ctx.now
     audit.write(
-        ctx.session, "suggest.reply", f"suggestion:{suggestion.id}", actor_id=ctx.person.id, channel=ctx.channel
+        ctx.session,
+        action="suggest.reply",
+        record=f"suggestion:{suggestion.id}",
+        actor_id=ctx.person.id,
+        channel=ctx.channel,
     )
     suggester = await suggester_of(ctx.session, suggestion)
     reached = False
@@ -295,8 +303,8 @@ async def set_status(ctx: StepContext, suggestion: Suggestion, status: str, outc
         suggestion.outcome = outcome
     audit.write(
         ctx.session,
-        "suggest.status",
-        f"suggestion:{suggestion.id}",
+        action="suggest.status",
+        record=f"suggestion:{suggestion.id}",
         actor_id=ctx.person.id,
         channel=ctx.channel,
         detail={"status": status},

@@ -109,7 +109,7 @@ async def store_definition(
     )
     session.add(survey)
     await session.flush()
-    audit.write(session, "survey.import", f"survey:{survey.id}", actor_id=actor_id, at=now)
+    audit.write(session, action="survey.import", record=f"survey:{survey.id}", actor_id=actor_id, at=now)
     return survey
 
 
@@ -356,7 +356,7 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
     reached = await notify_many(
         ctx.session, [Notice(person_id, invitation, (button,)) for person_id in people], ctx.now
     )
-    audit.done(ctx, "survey.launch", f"survey:{survey.id}", audience=audience, invited=len(people))
+    audit.done(ctx, action="survey.launch", record=f"survey:{survey.id}", audience=audience, invited=len(people))
     return said(
         msg(
             "survey.launched",
@@ -381,7 +381,9 @@ async def close_command(ctx: StepContext, ref: str) -> Action:
         return said(msg("survey.error.closed", title=title_of(survey)))
     await close(ctx.session, survey, ctx.now)
     # Stamped when written, not with the turn's time (as it always was).
-    audit.write(ctx.session, "survey.close", f"survey:{survey.id}", actor_id=ctx.person.id, channel=ctx.channel)
+    audit.write(
+        ctx.session, action="survey.close", record=f"survey:{survey.id}", actor_id=ctx.person.id, channel=ctx.channel
+    )
     return said(msg("survey.closed", id=survey.id, title=title_of(survey)))
 
 
@@ -554,7 +556,9 @@ async def answer_refusal(ctx: StepContext, survey: Survey | None, ref: str) -> M
         )
     )
     if invited is None:
-        return refused(ctx, "survey.answer", f"survey:{survey.id}", msg("survey.error.not_addressed"))
+        return refused(
+            ctx, action="survey.answer", record=f"survey:{survey.id}", reason=msg("survey.error.not_addressed")
+        )
     return None
 
 
@@ -783,7 +787,13 @@ async def submit_answers(ctx: StepContext) -> Submitted:
             )
         )
     if not survey.anonymous:
-        audit.write(ctx.session, "survey.answer", f"survey:{survey.id}", actor_id=ctx.person.id, channel=ctx.channel)
+        audit.write(
+            ctx.session,
+            action="survey.answer",
+            record=f"survey:{survey.id}",
+            actor_id=ctx.person.id,
+            channel=ctx.channel,
+        )
     done = "survey.done_anonymous" if survey.anonymous else "survey.done_named"
     return Submitted(
         msg(

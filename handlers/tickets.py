@@ -181,7 +181,11 @@ async def assign(actor: RepairActor, ticket: Ticket, technician: Person, *, auto
     )
     if not automatic:
         audit.done(
-            actor, "ticket.assign", ticket.number, to=technician.id, **{"from": previous.id if previous else None}
+            actor,
+            action="ticket.assign",
+            record=ticket.number,
+            to=technician.id,
+            **{"from": previous.id if previous else None},
         )
     await actor.session.flush()
     if previous is not None and previous.id != technician.id:

@@ -199,7 +199,7 @@ def import_catalog(settings: Settings, path: Path) -> int:
 def import_survey(settings: Settings, path: Path) -> int:
     """`houqin survey import FILE`: the same checks as /survey import, each problem with its line."""
     from handlers.survey_definitions import FILE, Definition
-    from handlers.surveys import imported, store_definition
+    from handlers.survey_records import imported, store_definition
 
     async def store(session: AsyncSession, definition: Definition, now: datetime) -> Msg:
         return imported(await store_definition(session, definition, None, now))

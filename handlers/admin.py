@@ -7,7 +7,7 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 
 from __future__ import annotations
 
-from handlers import audit_command, authz, broadcast, exports, org, org_settings, roles, scorecards, stats, uploads
+from handlers import audit_command, authz, broadcast, exports, org, roles, scorecards, settings_command, stats, uploads
 from handlers.flow import Action, Area, Handler, StepContext, Upload, said
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
@@ -23,7 +23,7 @@ ENTRIES: dict[str, tuple[str, Handler, bool]] = {
     "export": ("export.tickets", exports.export_command, False),
     "stats": ("stats.view", stats.stats_command, True),
     "broadcast": ("broadcast.department", broadcast.broadcast_command, True),
-    "settings": ("settings.view", org_settings.settings_command, True),
+    "settings": ("settings.view", settings_command.settings_command, True),
     "scorecard": ("scorecard.view", scorecards.scorecard_command, True),
     "stock": ("stock.manage", stock_command, True),
     "ticket": ("ticket.supervise", ticket_command, False),

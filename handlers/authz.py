@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from handlers.adminkit import Joined
 from handlers.audit import Acting
 from handlers.i18n import Msg, msg
-from handlers.people import ROLES
 from handlers.refusals import refuse
 from storage.models import Person
+
+# Every role there is; the table below says which of them may do what.
+ROLES = ("staff", "technician", "manager", "logistics_staff", "logistics_admin", "admin")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.outbox import GIVE_UP_AFTER
-from handlers.surveys import close_expired
+from handlers.survey_records import close_expired
 from handlers.tickets import OPEN
 from storage.models import Attachment, DialogState, OutboxMessage, Photo, ProcessedDelivery, Send, Ticket
 

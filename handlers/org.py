@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import authz, ids, menus, uploads
 from handlers.adminkit import HANDLE, paged
 from handlers.audit import done
+from handlers.authz import ROLES
 from handlers.conversation import DocumentIn
 from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, said
 from handlers.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
-from handlers.people import ROLES, find_person
+from handlers.people import find_person
 from handlers.refusals import Refused, refused
 from handlers.repair import CATEGORIES
 from storage.models import Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room

@@ -1,4 +1,4 @@
-"""Organisation settings changed from chat (/settings), stored in org_settings, over the environment.
+"""Organisation settings changed from chat, stored in org_settings, over the environment.
 
 Each key has a parser that validates what an admin types and stores it in one normal form; the typed
 getters read that and fall back to the environment's value (Settings) when nobody changed it. Read
@@ -8,29 +8,25 @@ Getters for other areas: ``sla_rules``, ``default_locale``, ``digest_weekday``, 
 ``quiet_hours``, ``working_days``, ``holidays``, ``makeup_days``, ``is_working_day``,
 ``scorecard_points``, and ``schedule`` / ``current_schedule`` (the jobs' Schedule with these laid over
 it; reminders and the monthly scorecards run with it, and ask its ``works_on``).
+The /settings command that changes them is handlers/settings_command.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, time
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import authz
-from handlers.adminkit import local_time
-from handlers.audit import done
-from handlers.flow import Action, StepContext, said
-from handlers.i18n import LOCALES, Lines, Msg, Renderable, msg
-from handlers.refusals import Refused
+from handlers.i18n import LOCALES, Msg, Renderable, msg
 from handlers.rules import URGENCIES, RepairRules, parse_sla
 from handlers.schedule import RANGE, BadDates, Schedule, date_ranges, format_dates, format_range, parse_dates
 from storage.db import Database
-from storage.models import OrgSetting, Person
+from storage.models import OrgSetting
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_WORDS = {
@@ -172,25 +168,16 @@ def upcoming_first(stored: str, today: date) -> Renderable | str:
     )
 
 
-async def reword_menus(session: AsyncSession, now: datetime) -> None:
-    """Menus of those who chose no language are worded in the default one."""
-    from handlers import menus  # here: menus needs the outbox, which needs these settings
-
-    await menus.everyones_may_have_changed(session, now)
-
-
 @dataclass(frozen=True)
 class Key:
     parse: Callable[[str], str]
     # How the overview shows the stored normal form, given today's local date.
     show: Callable[[str, date], Renderable | str] = as_stored
-    # What else follows from a new value, in the same transaction.
-    changed: Callable[[AsyncSession, datetime], Awaitable[None]] | None = None
 
 
 KEYS: dict[str, Key] = {
     "sla_hours": Key(_sla),
-    "default_language": Key(_language, changed=reword_menus),
+    "default_language": Key(_language),
     "digest_weekday": Key(_weekday),
     "digest_time": Key(_time),
     "quiet_hours": Key(_quiet),
@@ -287,83 +274,3 @@ async def scorecard_points(session: AsyncSession) -> dict[str, int]:
     if not found:
         return dict(DEFAULT_POINTS)
     return {name: int(number) for name, _, number in (item.partition("=") for item in found.split(","))}
-
-
-# --- /settings ------------------------------------------------------------------------------------
-
-
-async def change(ctx: StepContext, key: str, typed: str) -> str:
-    """Validate and store one setting (audited); its normal form. BadValue says what is wrong."""
-    authz.require(ctx, "settings.change", key)
-    normal = KEYS[key].parse(typed)
-    row = await ctx.session.get(OrgSetting, key)
-    before = row.value if row is not None else None
-    if row is None:
-        ctx.session.add(OrgSetting(key=key, value=normal, changed_by=ctx.person.id, changed_at=ctx.now))
-    else:
-        row.value, row.changed_by, row.changed_at = normal, ctx.person.id, ctx.now
-    await ctx.session.flush()
-    if normal != before and (follows := KEYS[key].changed) is not None:
-        await follows(ctx.session, ctx.now)
-    done(ctx, action="settings.change", record=key, before=before, after=normal)
-    return normal
-
-
-async def overview(ctx: StepContext, fallback: RepairRules) -> Renderable:
-    rows = await stored(ctx.session)
-    changers = [row.changed_by for row in rows.values() if row.changed_by is not None]
-    names = {p.id: p.display_name for p in await ctx.session.scalars(select(Person).where(Person.id.in_(changers)))}
-    defaults: dict[str, Renderable | str] = {
-        "sla_hours": ",".join(f"{u}={int(fallback.sla[u].total_seconds() // 3600)}" for u in URGENCIES),
-        "default_language": msg("settings.from_environment"),
-        "digest_weekday": DAYS[DEFAULT_DIGEST_WEEKDAY],
-        "digest_time": DEFAULT_DIGEST_TIME.strftime("%H:%M"),
-        "quiet_hours": "off",
-        "working_days": ",".join(DAYS[d] for d in sorted(DEFAULT_WORKING_DAYS)),
-        "holidays": msg("settings.from_environment"),
-        "makeup_days": msg("settings.from_environment"),
-        "scorecard_points": ",".join(f"{k}={v:+d}" for k, v in DEFAULT_POINTS.items()),
-    }
-    today = ctx.now.astimezone(ctx.zone).date()
-    lines: list[Renderable] = []
-    for key in KEYS:
-        row = rows.get(key)
-        if row is None:
-            lines.append(
-                msg("settings.line_default", setting=key, value=defaults[key], name=msg(f"settings.key.{key}"))
-            )
-        else:
-            lines.append(
-                msg(
-                    "settings.line_changed",
-                    setting=key,
-                    value=KEYS[key].show(row.value, today),
-                    name=msg(f"settings.key.{key}"),
-                    who=names.get(row.changed_by or 0, "—"),
-                    at=local_time(row.changed_at, ctx.zone),
-                )
-            )
-    return msg("settings.overview", lines=Lines(tuple(lines)))
-
-
-async def settings_command(ctx: StepContext, args: str) -> Action:
-    """/settings, /settings KEY VALUE (or /settings set KEY VALUE)."""
-    text = args.strip()
-    if text.lower().startswith("set "):
-        text = text[4:].strip()
-    key, _, typed = text.partition(" ")
-    key = key.lower()
-    try:
-        if not key:
-            authz.require(ctx, "settings.view")
-            return said(await overview(ctx, ctx.rules))
-        authz.require(ctx, "settings.change", key[:32])
-        if key not in KEYS or not typed.strip():
-            return said(msg("settings.usage", keys=", ".join(KEYS)))
-        try:
-            normal = await change(ctx, key, typed.strip())
-        except BadValue as bad:
-            return said(msg("settings.error.prefix", setting=key, problem=bad.reason))
-    except Refused as refused:
-        return said(refused.reason)
-    return said(msg("settings.done", setting=key, name=msg(f"settings.key.{key}"), value=normal))

@@ -10,13 +10,12 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from handlers import audit, ids
+from handlers import audit, ids, menus
 from handlers.conversation import Sender
 from storage.models import ChannelAccount, Person, PersonRole
 
 # Where a person was last seen decides where notices go; minutes are precise enough and save writes.
 SEEN_GRANULARITY = timedelta(minutes=1)
-ROLES = ("staff", "technician", "manager", "logistics_staff", "logistics_admin", "admin")
 
 
 async def find_person(session: AsyncSession, ref: str, role: str | None = None) -> Person | None:
@@ -109,9 +108,6 @@ def see(account: ChannelAccount, now: datetime) -> None:
 
 
 async def admin_menu(session: AsyncSession, person: Person, now: datetime) -> None:
-    # Imported here: handlers.menus asks handlers.authz, which takes ROLES from this module.
-    from handlers import menus
-
     await menus.changed(session, [person], now)
 
 

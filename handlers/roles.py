@@ -12,10 +12,11 @@ from sqlalchemy import select
 from handlers import authz, menus
 from handlers.adminkit import Joined, person_ref
 from handlers.audit import done
+from handlers.authz import ROLES
 from handlers.flow import Action, StepContext, said
 from handlers.i18n import Renderable, msg
 from handlers.outbox import Notice, notify
-from handlers.people import ROLES, find_person
+from handlers.people import find_person
 from handlers.refusals import Refused, refuse
 from handlers.repair import CATEGORIES
 from storage.models import Department, Person, PersonRole

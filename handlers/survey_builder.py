@@ -13,6 +13,7 @@ from typing import Any
 from handlers.flow import ChoiceStep, ConfirmStep, Flow, Invalid, Option, StepContext, Submitted, TextStep
 from handlers.i18n import Label, Lines, Msg, msg
 from handlers.survey_definitions import MAX_LABEL, MAX_OPTIONS, MAX_QUESTIONS, MAX_TEXT, MAX_TITLE, Definition
+from handlers.survey_records import imported, refusal, runs_surveys, store_definition
 
 KINDS = ("rating", "nps", "single", "multiple", "text", "text_optional")
 DONE = "done"
@@ -118,8 +119,6 @@ async def summary(ctx: StepContext) -> Msg:
 
 
 async def submit(ctx: StepContext) -> Submitted:
-    from handlers.surveys import imported, refusal, runs_surveys, store_definition
-
     if not runs_surveys(ctx.person):
         return Submitted(refusal(ctx, "import"), "")
     zh, en = both_languages(ctx.data["title"], MAX_TITLE)

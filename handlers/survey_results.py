@@ -28,7 +28,7 @@ from handlers.satisfaction import Satisfaction as Satisfaction
 from handlers.satisfaction import nps_of as nps_of
 from handlers.satisfaction import satisfaction as satisfaction
 from handlers.survey_definitions import SCALES, option_label, question_text, questions_of
-from handlers.surveys import kind_of, load, local, refusal, runs_surveys, title_of
+from handlers.survey_records import kind_of, load, local, refusal, runs_surveys, title_of
 from storage.models import Department, Person, Survey, SurveyInvitation, SurveyResponse
 
 MAX_TEXTS = 20

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers import authz
-from handlers.people import ROLES
+from handlers.authz import ROLES
 from handlers.refusals import Refused
 from storage.db import Database
 from storage.models import AuditEntry, Person, PersonRole

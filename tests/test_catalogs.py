@@ -10,8 +10,8 @@ import pytest
 
 from bot.channels.web import STATIC
 from handlers import admin, exports, org, org_settings
+from handlers.authz import ROLES
 from handlers.i18n import LOCALES, MissingMessage, catalog, translate
-from handlers.people import ROLES
 from handlers.repair import CATEGORIES
 from handlers.requisitions import FROM as REQUISITION_ACTIONS
 from handlers.requisitions import STATUSES as REQUISITION_STATUSES

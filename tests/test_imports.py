@@ -3,6 +3,7 @@ usual import order hides (the suite, `houqin run`) would still break `make bench
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,87 @@ def test_every_module_imports_first() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", result.stdout
+
+
+# --- no import cycles -----------------------------------------------------------------------------
+
+LAYERS = ("handlers", "bot", "storage", "jobs")
+
+
+def project_imports() -> dict[str, set[str]]:
+    """Each module of LAYERS → the modules of LAYERS it imports, at the top or inside a function (an
+    import moved into a function to dodge a cycle is still the cycle); `if TYPE_CHECKING:` imports
+    never run, so they are not counted."""
+    files = {name: ROOT.joinpath(*name.split(".")) for name in modules() if name.split(".")[0] in LAYERS}
+    files = {name: path / "__init__.py" if path.is_dir() else path.with_suffix(".py") for name, path in files.items()}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        found: set[str] = set()
+        stack: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+        while stack:
+            node = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    stack.extend(child.orelse)
+                    continue
+                if isinstance(child, ast.Import):
+                    found |= {alias.name for alias in child.names if alias.name in files}
+                elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                    # `from handlers import menus` imports handlers.menus, as `from handlers.menus import x` does.
+                    submodules = {f"{child.module}.{alias.name}" for alias in child.names} & files.keys()
+                    found |= submodules
+                    if child.module in files and len(submodules) < len(child.names):
+                        found.add(child.module)
+                stack.append(child)
+        graph[name] = found - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return groups
+
+
+def test_cycles_are_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    graph = project_imports()
+    assert "storage.models" in graph["handlers.tickets"] and "bot.app" in graph["bot.cli"]  # inside a function
+    found = cycles(graph)
+    assert found == [], "import cycles (each group imports itself round): " + "; ".join(
+        " ".join(group) for group in found
+    )

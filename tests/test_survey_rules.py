@@ -20,8 +20,9 @@ from handlers import keys
 from handlers.flow import StepContext
 from handlers.i18n import Msg
 from handlers.survey_definitions import DefinitionProblems, parse, template, template_names, valid_answer
+from handlers.survey_records import store_definition
 from handlers.survey_results import may_see, nps_of, satisfaction, scope_of
-from handlers.surveys import launch, on_button, remind, store_definition
+from handlers.surveys import launch, on_button, remind
 from storage.db import Database
 from storage.models import (
     Department,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers.authz import RULES, refusal
-from handlers.people import ROLES
+from handlers.authz import ROLES, RULES, refusal
 from storage.db import Database
 from tests.authz_table import MAY, for_own_department, may_anywhere
 from tests.dialog.admin_people import (

@@ -133,7 +133,7 @@ async def every_response_fits(db: Database) -> int:
 
 
 def open_survey(database_url: str) -> None:
-    from handlers.surveys import store_definition
+    from handlers.survey_records import store_definition
 
     async def run() -> None:
         db = Database(database_url)

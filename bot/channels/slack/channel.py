@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.slack import blocks
+from bot.channels.slack import blocks, listeners
 from bot.channels.slack.files import SlackFiles
 from bot.channels.slack.outbound import CHANNEL, Outbound
 from bot.settings import Settings
@@ -136,8 +136,6 @@ class SlackChannel:
         # the delivery record. Its key is this process's own and dies with it; a double submission that
         # reaches another process is then only told its page is stale.
         self._discreet_salt = secrets.token_bytes(16)
-        from bot.channels.slack import listeners
-
         listeners.register(self.app, self)
 
     # --- lifecycle ------------------------------------------------------------------------------

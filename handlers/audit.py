@@ -53,5 +53,10 @@ def write(
 
 
 def done(actor: Acting, action: str, record: str | None = None, **detail: Any) -> None:
-    """Record a privileged action that was done, in the caller's transaction."""
+    """Record a privileged action that was done, in the caller's transaction, at the actor's time."""
     write(actor.session, action, record, actor_id=actor.person.id, channel=actor.channel, at=actor.now, detail=detail)
+
+
+def done_at_write(actor: Acting, action: str, record: str | None = None, **detail: Any) -> None:
+    """As done, but stamped when the row is written (the column's default), as some actions always were."""
+    write(actor.session, action, record, actor_id=actor.person.id, channel=actor.channel, detail=detail)

@@ -135,13 +135,7 @@ async def submit_suggestion(ctx: StepContext) -> Submitted:
     ctx.session.add(suggestion)
     await ctx.session.flush()
     if named:
-        audit.write(
-            ctx.session,
-            action="suggest.new",
-            record=f"suggestion:{suggestion.id}",
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-        )
+        audit.done_at_write(ctx, action="suggest.new", record=f"suggestion:{suggestion.id}")
     await tell_office(ctx, suggestion, None)
     return Submitted(msg("suggest.done", number=number(suggestion)), f"suggestion:{suggestion.id}")
 
@@ -245,13 +239,7 @@ async def office_reply(ctx: StepContext, suggestion: Suggestion, body: str) -> M
         SuggestionMessage(suggestion_id=suggestion.id, from_office=True, author_id=ctx.person.id, body=body, at=ctx.now)
     )
     suggestion.updated_at = ctx.now
-    audit.write(
-        ctx.session,
-        action="suggest.reply",
-        record=f"suggestion:{suggestion.id}",
-        actor_id=ctx.person.id,
-        channel=ctx.channel,
-    )
+    audit.done_at_write(ctx, action="suggest.reply", record=f"suggestion:{suggestion.id}")
     suggester = await suggester_of(ctx.session, suggestion)
     reached = False
     if suggester is not None:
@@ -301,14 +289,7 @@ async def set_status(ctx: StepContext, suggestion: Suggestion, status: str, outc
     suggestion.updated_at = ctx.now
     if outcome:
         suggestion.outcome = outcome
-    audit.write(
-        ctx.session,
-        action="suggest.status",
-        record=f"suggestion:{suggestion.id}",
-        actor_id=ctx.person.id,
-        channel=ctx.channel,
-        detail={"status": status},
-    )
+    audit.done_at_write(ctx, action="suggest.status", record=f"suggestion:{suggestion.id}", status=status)
     await ctx.session.flush()
     suggester = await suggester_of(ctx.session, suggestion)
     told = msg(

@@ -281,10 +281,7 @@ async def close_command(ctx: StepContext, ref: str) -> Action:
     if survey.status == "closed":
         return said(msg("survey.error.closed", title=title_of(survey)))
     await close(ctx.session, survey, ctx.now)
-    # Stamped when written, not with the turn's time (as it always was).
-    audit.write(
-        ctx.session, action="survey.close", record=f"survey:{survey.id}", actor_id=ctx.person.id, channel=ctx.channel
-    )
+    audit.done_at_write(ctx, action="survey.close", record=f"survey:{survey.id}")
     return said(msg("survey.closed", id=survey.id, title=title_of(survey)))
 
 
@@ -686,13 +683,7 @@ async def submit_answers(ctx: StepContext) -> Submitted:
             )
         )
     if not survey.anonymous:
-        audit.write(
-            ctx.session,
-            action="survey.answer",
-            record=f"survey:{survey.id}",
-            actor_id=ctx.person.id,
-            channel=ctx.channel,
-        )
+        audit.done_at_write(ctx, action="survey.answer", record=f"survey:{survey.id}")
     done = "survey.done_anonymous" if survey.anonymous else "survey.done_named"
     return Submitted(
         msg(

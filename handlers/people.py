@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -18,9 +18,13 @@ from storage.models import ChannelAccount, Person, PersonRole
 SEEN_GRANULARITY = timedelta(minutes=1)
 
 
-async def find_person(session: AsyncSession, ref: str, role: str | None = None) -> Person | None:
+async def find_person(
+    session: AsyncSession, ref: str, role: str | None = None, *, first_namesake: bool = False
+) -> Person | None:
     """Someone named in a command: #id, @handle or handle, or their display name (in any case) when
-    nobody else has it; with `role`, only among those who have that role."""
+    nobody else has it; with `role`, only among those who have that role. With `first_namesake`,
+    a name several people share finds the earliest of them (as /delegate and /assign always did;
+    linking a chat account leaves behind a person of the same name), rather than nobody."""
     wanted = ref.strip().lstrip("@")
     if not wanted:
         return None
@@ -37,13 +41,14 @@ async def find_person(session: AsyncSession, ref: str, role: str | None = None) 
             query.where(
                 or_(Person.handle == folded, Person.display_name == wanted, func.lower(Person.display_name) == folded)
             )
-            .order_by((Person.handle == folded).desc(), Person.id)  # handles are unique: theirs first
+            # Handles are unique: theirs first (a CASE, so a NULL handle sorts last on PostgreSQL too).
+            .order_by(case((Person.handle == folded, 0), else_=1), Person.id)
             .limit(2)
         )
     ).all()
-    if found and found[0].handle == folded:
+    if found and (found[0].handle == folded or first_namesake or len(found) == 1):
         return found[0]
-    return found[0] if len(found) == 1 else None
+    return None
 
 
 @dataclass(frozen=True)

@@ -535,7 +535,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     if not words or not days:
         return said(msg("requisition.delegate.usage"))
     starts, ends = days[0], days[-1]
-    delegate = await find_person(ctx.session, " ".join(words))
+    delegate = await find_person(ctx.session, " ".join(words), first_namesake=True)
     if delegate is None:
         return said(msg("requisition.delegate.no_such_person", name=" ".join(words)[:40]))
     if delegate.id == ctx.person.id:

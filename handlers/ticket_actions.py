@@ -158,7 +158,7 @@ async def assign_command(ctx: StepContext, args: str) -> Action:
         ticket = await tickets.load(actor, number, "assign")
         if not name.strip():
             return Action(start=(REASSIGN.name, {"ticket": ticket.id}))
-        technician = await find_person(ctx.session, name, role="technician")
+        technician = await find_person(ctx.session, name, role="technician", first_namesake=True)
         if technician is None:
             names = ", ".join(p.display_name for p in await all_technicians(actor))
             return said(msg("ticket.error.no_such_technician", name=name.strip()[:40], names=names))

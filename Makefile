@@ -1,4 +1,6 @@
 # Houqin — `make run` to try it, `make test` to check it. Both set up the virtualenv first.
+# `make check` is the quick look while working: lint, types and the tests that need no PostgreSQL,
+# browser or process of their own.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck pytest shifted coverage bench mutate browser clean
+.PHONY: run test check lint typecheck pytest fast shifted coverage bench mutate browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,8 @@ run: $(STAMP)
 
 test: $(STAMP) browser lint typecheck pytest shifted
 
+check: $(STAMP) lint typecheck fast
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -28,12 +32,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# pytest-xdist's workers, one per core; each has its own databases (tests/conftest.py). The slowest
-# tests are named at the end.
-WORKERS ?= 2
+# pytest-xdist's workers, each with its own databases (tests/conftest.py). One more than the two
+# cores here: many tests wait on real time (pacing, retries, a restarted `houqin`) rather than
+# compute. The longest start first, handed out one per worker in turn (xdist's load scheduling).
+WORKERS ?= 3
+XDIST := -n $(WORKERS)
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n $(WORKERS) --durations=15
+	$(BIN)/python -m pytest $(XDIST) --durations=15
 
+# The tests that need no PostgreSQL, browser or process of their own (markers set in tests/conftest.py).
+FAST := not postgresql and not browser and not subprocess
+fast: $(STAMP)
+	$(BIN)/python -m pytest $(XDIST) -q -m "$(FAST)"
 
 # The whole suite with a coverage report, least covered first (pyproject's [tool.coverage]: greenlet
 # and thread concurrency, or code after SQLAlchemy's awaits would count as unrun). Tracing greenlets

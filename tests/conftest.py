@@ -297,6 +297,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks what a test needs that `make check` leaves out: the PostgreSQL server (the postgresql
+    twin of a test, or a test on the server itself) and a process of its own (the real `houqin run`
+    of tests/e2e and of the reliability scenarios). Other tests that start a process say so with
+    @pytest.mark.subprocess; tests/browser is marked browser.
+
+    The longest go first (marked slow, then the reliability scenarios, tens of seconds each):
+    pytest-xdist hands the first tests out one per worker in turn, and the others share out the
+    rest meanwhile, instead of all waiting at the end for a long one picked up last."""
+    items.sort(
+        key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("reliability") is None)
+    )
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        twin = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        if twin or {"postgres", "postgres_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgresql)
+        if item.get_closest_marker("reliability") or item.path.parent.name == "e2e":
+            item.add_marker(pytest.mark.subprocess)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("houqin reliability")
     group.addoption(

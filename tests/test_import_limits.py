@@ -28,6 +28,7 @@ async def counted(url: str) -> tuple[int, int]:
         await db.dispose()
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
 def test_an_operator_is_told_in_one_line_what_limit_a_file_is_over_and_nothing_is_imported(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -68,6 +69,7 @@ def sleeps(name: str, content: bytes) -> None:
     time.sleep(60)
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
 def test_a_parser_that_runs_past_its_time_is_stopped() -> None:
     slow = uploads.Parser("tests.test_import_limits:sleeps", uploads.Limits(max_bytes=1024, seconds=1))
     started = time.monotonic()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("handlers", "storage", "jobs", "bot", "bench")
 
@@ -37,6 +39,7 @@ def modules() -> list[str]:
     return found
 
 
+@pytest.mark.subprocess  # a fresh Python per module
 def test_every_module_imports_first() -> None:
     names = modules()
     assert "handlers.org_settings" in names and "bench.digest" in names

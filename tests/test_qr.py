@@ -54,6 +54,7 @@ def expected(room_id: int, *, bot: str | None, browser: str) -> list[str]:
 # --- the library ----------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_signs_for_building_a_hold_both_links_of_their_room(db: Database, tmp_path: Path) -> None:
     async with db.unit_of_work() as session:
         rooms = await qr.rooms_of(session, ["A"])
@@ -75,6 +76,7 @@ async def test_signs_for_building_a_hold_both_links_of_their_room(db: Database, 
     shutil.copy(out / "A-101.png", SIGN_COPY)
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_without_a_bot_username_a_sign_has_the_browser_link_only(db: Database, tmp_path: Path) -> None:
     async with db.unit_of_work() as session:
         rooms = await qr.rooms_of(session, ["A"])
@@ -97,6 +99,7 @@ async def test_rooms_of_names_every_unknown_building(db: Database) -> None:
     assert len(everything) == len(await room_ids(db))
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 def test_file_names_are_safe_and_never_overwrite_each_other(tmp_path: Path) -> None:
     east = Building(code="东楼", name_zh="东楼", name_en="East Building")
     rooms = [
@@ -110,6 +113,7 @@ def test_file_names_are_safe_and_never_overwrite_each_other(tmp_path: Path) -> N
         assert decoded(sign.path) == expected(room.id, bot=BOT, browser=PUBLIC)
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 def test_the_chinese_font_draws_chinese_glyphs() -> None:
     fonts = qr.find_fonts()
     if not fonts.cjk:
@@ -141,6 +145,7 @@ async def houqin(*argv: str) -> int:
     return await asyncio.to_thread(main, list(argv))
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_houqin_qr_writes_and_lists_signs_for_one_building(
     db: Database, cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -163,6 +168,7 @@ async def test_houqin_qr_writes_and_lists_signs_for_one_building(
         assert decoded(path) == expected(room_id, bot=BOT, browser=PUBLIC)
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_houqin_qr_asks_telegram_for_the_username_and_signs_every_room(
     db: Database,
     cli_env: Path,
@@ -187,6 +193,7 @@ async def test_houqin_qr_asks_telegram_for_the_username_and_signs_every_room(
         assert decoded(out / f"{name}.png") == expected(room_id, bot=BOT, browser="http://127.0.0.1:8099")
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_houqin_qr_makes_browser_only_signs_when_telegram_refuses(
     db: Database,
     cli_env: Path,
@@ -209,6 +216,7 @@ async def test_houqin_qr_makes_browser_only_signs_when_telegram_refuses(
         assert decoded(cli_env / "var" / "qr" / f"{name}.png") == expected(room_id, bot=None, browser=PUBLIC)
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_houqin_qr_without_username_or_token_says_why_there_is_no_telegram_code(
     db: Database, cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -224,6 +232,7 @@ async def test_houqin_qr_without_username_or_token_says_why_there_is_no_telegram
         assert decoded(cli_env / "var" / "qr" / f"{name}.png") == expected(room_id, bot=None, browser=PUBLIC)
 
 
+@pytest.mark.subprocess  # fc-match finds the fonts
 async def test_houqin_qr_without_a_chinese_font_says_so_once_and_still_signs(
     db: Database, cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

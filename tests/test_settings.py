@@ -98,6 +98,7 @@ def test_the_browser_chat_stays_off_outside_demo_mode() -> None:
     assert build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:")).web is None
 
 
+@pytest.mark.subprocess  # runs `houqin`
 def test_houqin_run_with_a_bad_setting_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "TIMEZONE": "Atlantis/Capital"}
     houqin = Path(sys.executable).with_name("houqin")
@@ -106,6 +107,7 @@ def test_houqin_run_with_a_bad_setting_prints_one_line_and_no_traceback(tmp_path
     assert result.stderr.splitlines() == ["houqin: TIMEZONE is invalid: is not an IANA time zone such as Asia/Shanghai"]
 
 
+@pytest.mark.subprocess  # runs `houqin`
 def test_houqin_run_on_a_database_never_migrated_says_so_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
     houqin = Path(sys.executable).with_name("houqin")
@@ -114,6 +116,7 @@ def test_houqin_run_on_a_database_never_migrated_says_so_in_one_line(tmp_path: P
     assert result.stderr.splitlines() == ["houqin: the database schema is not up to date: run `houqin migrate` first"]
 
 
+@pytest.mark.subprocess  # runs `houqin`
 def test_houqin_run_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/houqin"}
     houqin = Path(sys.executable).with_name("houqin")
@@ -169,6 +172,7 @@ def test_the_demo_listens_on_this_machine_as_make_run_starts_it(host: str) -> No
     assert load_settings(demo_mode=True).http_host == "127.0.0.1"  # what `make run` gets
 
 
+@pytest.mark.subprocess  # runs `houqin`
 def test_houqin_run_demo_on_every_address_says_why_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "HTTP_HOST": "0.0.0.0", "DATABASE_URL": f"sqlite:///{tmp_path}/demo.db"}
     env.pop("DEMO_PUBLIC", None)

@@ -266,6 +266,7 @@ async def test_one_satisfaction_picture_from_surveys_and_repair_ratings(db: Data
         assert department.nps == 100
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
 def test_an_operator_imports_a_survey_and_a_wrong_file_imports_nothing(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -483,6 +483,7 @@ questions:
 """.encode()
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
 async def test_anonymous_answers_are_tied_to_nobody_by_value_time_transaction_or_order(
     db: Database, bot_api: FakeBotAPI, world: World
 ) -> None:

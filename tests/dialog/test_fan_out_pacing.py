@@ -22,6 +22,7 @@ RECIPIENTS = 1000
 FIRST_ID = 700_000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_thousand_recipients_are_served_inside_telegrams_limits_while_the_bot_keeps_answering(
     db: Database, bot_api: FakeBotAPI, telegram: Service, telegram_user: Callable[..., TelegramPerson]

@@ -21,6 +21,7 @@ from tests.dialog.test_slack_repair import linked
 from tests.dialog.test_surveys_telegram import YAML_MIME, definition
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
 async def test_a_named_survey_answered_in_a_modal_from_its_invitation(
     db: Database, slack_user: Callable[..., SlackPerson]
 ) -> None:
@@ -54,6 +55,7 @@ async def test_a_named_survey_answered_in_a_modal_from_its_invitation(
     assert response.answers == {"overall": 4, "recommend": 9, "missing": ["network", "chairs"], "words": "网络太慢"}
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
 async def test_an_anonymous_answer_from_slack_leaves_its_words_only_in_the_response(
     db: Database, slack_user: Callable[..., SlackPerson], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
-export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test check lint typecheck pytest fast shifted coverage bench mutate browser clean
 
@@ -82,3 +81,4 @@ mutate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .coverage
+	find . -name __pycache__ -prune -exec rm -rf {} +

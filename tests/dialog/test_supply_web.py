@@ -137,3 +137,18 @@ async def test_an_import_is_a_file_in_the_browser_too(db: Database, person: Call
         CATALOG_CSV.encode(), "catalog.csv", caption="/stock import"
     )
     assert await ledger_disagreements(db) == {}
+
+
+async def test_the_stores_see_every_item_by_category_and_what_has_fallen_to_its_reorder_line(
+    person: Callable[[str], WebPerson],
+) -> None:
+    lin = person("lin.hua")
+    shelves = (await lin.says("/stock")).texts[0]
+    assert shelves.startswith("库存（在库 / 预留 / 可领）：\n类别：纸张\n")
+    assert "\nTONER-HP26A 惠普 26A 黑色硒鼓：12 / 0 / 12 个（补货线 3，每月限领 2）\n" in shelves
+    assert shelves.index("类别：硒鼓墨盒") < shelves.index("TONER-HP26A") < shelves.index("类别：文具")
+    assert "⚠️" not in shelves
+    assert "在库 3 · 预留 0 · 可领 3 个" in await lin.says("/stock set TONER-HP26A 3 盘点")
+    assert "\n⚠️ TONER-HP26A 惠普 26A 黑色硒鼓：3 / 0 / 3 个（补货线 3，每月限领 2）\n" in await lin.says("/stock")
+    # Staff see no stock list; they order from /supply.
+    assert (await person("emma.clark").says("/stock")).texts == ["Only logistics admins and admins can manage stock."]

@@ -157,7 +157,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "surveys: closing keeps the survey's key",
-        "handlers/surveys.py",
+        "handlers/survey_records.py",
         "    survey.closed_at = now\n    survey.token_key = None\n",
         "    survey.closed_at = now\n",
         TOKEN_TESTS,

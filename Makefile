@@ -34,6 +34,7 @@ typecheck: $(STAMP)
 # pytest-xdist's workers, each with its own databases (tests/conftest.py). One more than the two
 # cores here: many tests wait on real time (pacing, retries, a restarted `houqin`) rather than
 # compute. The longest start first, handed out one per worker in turn (xdist's load scheduling).
+# Measured on a clean clone, quiet machine: make check 139 s with -n 2, 110 s with -n 3, 120 s with -n 4.
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
 pytest: $(STAMP)

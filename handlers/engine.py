@@ -330,7 +330,7 @@ class Houqin:
             flow = self.flows.get(state.flow or "") if state is not None else None
             if state is None or flow is None:
                 return None
-            locale = pick_locale(account.person.locale, account.platform_locale, self.default_locale)
+            locale = await self._locale_of(session, account)
             turn = Turn(
                 session,
                 account.person,
@@ -361,7 +361,7 @@ class Houqin:
         async with self.db.unit_of_work() as session:
             now = self.clock()
             person, account = await identify(session, sender, self.admins, now)
-            locale = pick_locale(person.locale, account.platform_locale, self.default_locale)
+            locale = await self._locale_of(session, account)
             state = DialogState(person_id=person.id, channel=sender.channel, data={}, version=0, updated_at=now)
             turn = Turn(session, person, state, locale, sender.channel, now, self.zone)
             ctx = turn.context()

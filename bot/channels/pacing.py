@@ -11,8 +11,17 @@ learns how many through the database, handlers/budget.py), so together they stay
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
+
+from handlers.budget import share
+from handlers.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 # Telegram's per-chat limit is one per second as it counts arrivals; a little more keeps network
 # jitter from making two sends arrive closer than that.
@@ -62,3 +71,29 @@ class Pacer:
         # A chat whose turn has passed is as free as one never seen: keep the map to the busy ones.
         if len(self._chat_next) > 1_000:
             self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+
+
+class BudgetShare:
+    """While a channel sends, about once a second: how many processes send on it now (handlers/budget.py),
+    so this one's pacer takes its part. One for every channel, so they cannot drift apart."""
+
+    EVERY_SECONDS = 1.0
+
+    def __init__(self, pacer: Pacer, channel: str, outbox: Outbox) -> None:
+        self.pacer = pacer
+        self.channel = channel
+        self.outbox = outbox
+        # Which process a senders row is: the host and pid help whoever reads the table.
+        self.instance = f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._shared_at = float("-inf")
+
+    async def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._shared_at < self.EVERY_SECONDS:
+            return
+        self._shared_at = now
+        try:
+            self.pacer.share(await share(self.outbox.db, self.channel, self.instance, self.outbox.clock()))
+        except Exception as exc:
+            # Keep the last known share: the message itself may still go out.
+            log.warning("could not share the %s send budget (%s)", self.channel, exc)

@@ -14,8 +14,6 @@ import hmac
 import json
 import logging
 import os
-import secrets
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -38,9 +36,8 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels.bodies import read_limited
-from bot.channels.pacing import Pacer
+from bot.channels.pacing import BudgetShare, Pacer
 from bot.settings import Settings, TelegramMode
-from handlers.budget import share
 from handlers.conversation import (
     MAX_DOCUMENT,
     MAX_TEXT,
@@ -81,9 +78,7 @@ class TelegramChannel:
         self._sender: asyncio.Task[None] | None = None
         # Notices (reminders, digests, cards) stay inside Telegram's flood limits; replies are not paced.
         self.pacer = Pacer(settings.telegram_send_rate)
-        # This process among those sharing the rate budget through the database.
-        self.instance = f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
-        self._shared_at = float("-inf")
+        self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
         # Set after each handled update: notices it queued go out now instead of at the next poll.
         self._wake = asyncio.Event()
         api = settings.telegram_api_base_url
@@ -401,21 +396,9 @@ class TelegramChannel:
 
         await keep_draining(batch, self._wake, "draining the Telegram outbox", NOTICE_POLL_SECONDS)
 
-    async def _share_budget(self) -> None:
-        """While sending, about once a second: how many processes send now, so each takes its part."""
-        now = time.monotonic()
-        if now - self._shared_at < BUDGET_EVERY_SECONDS:
-            return
-        self._shared_at = now
-        try:
-            self.pacer.share(await share(self.outbox.db, CHANNEL, self.instance, self.outbox.clock()))
-        except Exception as exc:
-            # Keep the last known share: the message itself may still go out.
-            log.warning("could not share the Telegram send budget (%s)", exc)
-
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: edit the card it replaces when there is one, else send it; returns the message id."""
-        await self._share_budget()
+        await self.budget.refresh()
         chat = int(pending.address)
         parts = render(pending.reply)
         bot = self.application.bot
@@ -481,7 +464,6 @@ class TelegramChannel:
 NOTICE_POLL_SECONDS = 1.0
 # Notices claimed at once: enough different chats to fill the paced rate while one chat waits its turn.
 NOTICE_BATCH = 60
-BUDGET_EVERY_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 10
 POLL_BACKOFF_SECONDS = 1.0
 UPDATE_ATTEMPTS = 3

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import time
 from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
@@ -19,9 +17,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.pacing import Pacer
+from bot.channels.pacing import BudgetShare, Pacer
 from bot.channels.slack import blocks
-from handlers.budget import share
 from handlers.conversation import FileOut, Reply
 from handlers.i18n import commands_typed
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
@@ -38,7 +35,6 @@ CONVERSATION_INTERVAL = 1.0
 # A conversation Slack told to wait longer than this is not waited for in memory: its notices go
 # back to the outbox (no attempt spent) and are claimed again when it may be written to.
 PATIENCE_SECONDS = 10.0
-BUDGET_EVERY_SECONDS = 1.0
 # Slack errors that mean this person cannot be written to any more.
 UNREACHABLE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "user_disabled"}
@@ -52,9 +48,7 @@ class Outbound:
         self.client = client
         self.outbox = outbox
         self.pacer = Pacer(SEND_RATE, chat_interval=CONVERSATION_INTERVAL)
-        # This process among those sharing the send budget through the database.
-        self.instance = secrets.token_hex(8)
-        self._shared_at = 0.0
+        self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
         self._held_until: dict[str, float] = {}
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -88,18 +82,6 @@ class Outbound:
         """Slack said 429: nothing more to this conversation for Retry-After, from anyone here."""
         self.pacer.hold(conversation, seconds)
         self._held_until[conversation] = max(self._held_until.get(conversation, 0.0), self.pacer.clock() + seconds)
-
-    async def _share_budget(self) -> None:
-        """While sending, about once a second: how many processes send now, so each takes its part."""
-        now = time.monotonic()
-        if now - self._shared_at < BUDGET_EVERY_SECONDS:
-            return
-        self._shared_at = now
-        try:
-            self.pacer.share(await share(self.outbox.db, CHANNEL, self.instance, self.outbox.clock()))
-        except Exception as exc:
-            # Keep the last known share: the message itself may still go out.
-            log.warning("could not share the Slack send budget (%s)", exc)
 
     async def send_photos(self, conversation: str, photo_ids: Sequence[int]) -> None:
         """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps
@@ -207,7 +189,7 @@ class Outbound:
         held = self._held_until.get(pending.address, 0.0) - self.pacer.clock()
         if held > PATIENCE_SECONDS:
             raise RetryLater(f"held for {held:.0f}s", timedelta(seconds=held), tried=False)
-        await self._share_budget()
+        await self.budget.refresh()
         await self.pacer.wait(pending.address)
         text, shown = blocks.fallback_text(pending.reply), blocks.message_blocks(pending.reply)
         try:

@@ -255,6 +255,7 @@ async def store_file(
 
 async def list_jobs(settings: Settings) -> int:
     """`houqin jobs`: every scheduled job, its next run (local time) and its last runs with their outcome."""
+    from bot.areas import AREAS
     from jobs.runs import last_runs
     from jobs.scheduler import Jobs
     from storage.db import Database
@@ -262,7 +263,7 @@ async def list_jobs(settings: Settings) -> int:
 
     db = Database(settings.database_url)
     try:
-        jobs = Jobs(db, settings.schedule, settings.rules)
+        jobs = Jobs(db, settings.schedule, settings.rules, areas=AREAS)
         now, zone = utcnow(), settings.zone
         for job in jobs.table:
             upcoming = jobs.next_run(job, now)
@@ -281,7 +282,7 @@ async def list_jobs(settings: Settings) -> int:
 
 async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
     """`houqin digest --now`: the last seven days' digest, printed (--dry-run) or sent once today."""
-    import handlers.satisfaction  # noqa: F401  (adds the surveys' and suggestions' lines to the digest)
+    from bot.areas import AREAS
     from handlers.digest_send import dry_run as preview
     from handlers.digest_send import find_person, send_weekly
     from storage.db import Database
@@ -298,13 +299,28 @@ async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
                 return 2
             only = [person]
         now = utcnow()
+        sections = [section for area in AREAS for section in area.digest]
         if dry_run:
-            shown = await preview(db, settings.schedule, now, settings.default_locale, only)
+            shown = await preview(
+                db,
+                settings.schedule,
+                now,
+                settings.default_locale,
+                only,
+                [section for area in AREAS for section in area.digest],
+            )
             await asyncio.to_thread(print_previews, shown, Path("var/digest"))
             return 0
         today = settings.schedule.day_key(now)
         tally = await send_weekly(
-            db, settings.schedule, now, now, only, period=f"manual:{today}", default_locale=settings.default_locale
+            db,
+            settings.schedule,
+            now,
+            now,
+            only,
+            period=f"manual:{today}",
+            default_locale=settings.default_locale,
+            sections=sections,
         )
         print(f"digest: {tally}")
     finally:

@@ -6,45 +6,18 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.areas import AREAS as AREAS  # re-exported: tests and tools take them from here
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 from bot.settings import Settings
-from handlers import (
-    accounts,
-    admin,
-    digest_send,
-    keys,
-    oversight,
-    repair,
-    requisitions,
-    stock,
-    suggestions,
-    supply,
-    surveys,
-    ticket_actions,
-    uploads,
-)
+from handlers import keys, uploads
+from handlers.area import Area
 from handlers.engine import Houqin
-from handlers.flow import Area
 from handlers.outbox import Outbox
 from jobs.scheduler import Jobs
 from storage.db import Database
 
 log = logging.getLogger("houqin")
-
-AREAS: tuple[Area, ...] = (
-    repair.AREA,
-    supply.AREA,
-    ticket_actions.AREA,
-    requisitions.AREA,
-    stock.AREA,
-    surveys.AREA,
-    suggestions.AREA,
-    digest_send.AREA,
-    admin.AREA,
-    accounts.AREA,
-    oversight.AREA,
-)
 
 if TYPE_CHECKING:
     from bot.channels.slack import SlackChannel
@@ -108,7 +81,7 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         supply_rules=settings.supply_rules,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    jobs = Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale)
+    jobs = Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale, areas=areas)
     service = Service(settings, db, houqin, jobs=jobs if settings.jobs_enabled else None)
     if settings.telegram_enabled:
         service.telegram = TelegramChannel(settings, houqin, outbox)

@@ -18,8 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import menus
+from handlers.area import Area
 from handlers.audit import done
-from handlers.flow import Action, Area, StepContext, said
+from handlers.flow import Action, StepContext, said
 from handlers.i18n import Msg, msg
 from handlers.refusals import Refused, refuse
 from storage.models import AuditEntry, ChannelAccount, LinkCode, Person
@@ -157,4 +158,4 @@ def audit(ctx: StepContext, target: Person, detail: dict[str, object]) -> None:
     done(ctx, ACTION, f"person:{target.id}", **detail)
 
 
-AREA = Area(commands={"link": link})
+AREA = Area("accounts", commands={"link": link})

@@ -8,7 +8,8 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 from __future__ import annotations
 
 from handlers import audit_command, authz, broadcast, exports, org, roles, scorecards, settings_command, stats, uploads
-from handlers.flow import Action, Area, Handler, StepContext, Upload, said
+from handlers.area import Area
+from handlers.flow import Action, Handler, StepContext, Upload, said
 from handlers.i18n import Lines, msg
 from handlers.refusals import Refused
 from handlers.stock import stock_command
@@ -72,6 +73,7 @@ async def on_button(ctx: StepContext, value: str) -> Action:
 
 
 AREA = Area(
+    "admin",
     flows=(org.IMPORT, broadcast.FLOW),
     buttons={"adm": on_button, "aud": audit_command.on_button, "org": org.on_button, "sc": scorecards.on_button},
     commands={

@@ -34,10 +34,9 @@ from storage.models import (
 )
 
 OPEN_NOT_RESOLVED = ("new", *WORKING)
-# Satisfaction figures from other areas, each an aggregate over the scope's week: the surveys area
-# (branch `surveys`, not yet on main) appends its NPS with the last weeks' trend and new suggestions.
-SatisfactionFigures = Callable[[AsyncSession, "Scope", datetime, datetime], Awaitable[Sequence[Renderable]]]
-SATISFACTION: list[SatisfactionFigures] = []
+# An area's lines in the digest (Area.digest), each an aggregate over the scope's week: the surveys
+# area's NPS with the last weeks' trend and new suggestions.
+Section = Callable[[AsyncSession, "Scope", datetime, datetime], Awaitable[Sequence[Renderable]]]
 TREND_WEEKS = 4
 LIST_AT_MOST = 10
 
@@ -101,7 +100,7 @@ class Digest:
     rating: float | None
     ratings: int
     trend: list[WeekFigures]  # oldest first; the last is this digest's week
-    # Satisfaction figures other areas add (see SATISFACTION), shown after the average rating.
+    # The areas' digest sections (Area.digest), shown after the average rating.
     surveys: list[Renderable] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
 
@@ -281,7 +280,9 @@ async def trend(session: AsyncSession, scope: Scope, end: datetime, weeks: int =
     ]
 
 
-async def compute(session: AsyncSession, scope: Scope, start: datetime, end: datetime, now: datetime) -> Digest:
+async def compute(
+    session: AsyncSession, scope: Scope, start: datetime, end: datetime, now: datetime, sections: Sequence[Section] = ()
+) -> Digest:
     rating = (
         await session.execute(
             select(func.avg(Ticket.rating), func.count(Ticket.rating)).where(
@@ -298,7 +299,7 @@ async def compute(session: AsyncSession, scope: Scope, start: datetime, end: dat
         rating=float(rating[0]) if rating[0] is not None else None,
         ratings=int(rating[1] or 0),
         trend=await trend(session, scope, end),
-        surveys=[part for figures in SATISFACTION for part in await figures(session, scope, start, end)],
+        surveys=[part for section in sections for part in await section(session, scope, start, end)],
     )
 
 

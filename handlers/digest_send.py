@@ -18,19 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import ids, people, refusals
 from handlers import requisitions as req
 from handlers.actor import Actor
+from handlers.area import Area
 from handlers.charts import draw
 from handlers.conversation import FileOut
-from handlers.digest import OPEN_NOT_RESOLVED, Digest, Scope, chart, compute, text, ticket_scope
+from handlers.digest import OPEN_NOT_RESOLVED, Digest, Scope, Section, chart, compute, text, ticket_scope
 from handlers.files import keep
-from handlers.flow import Action, Area, StepContext
+from handlers.flow import Action, StepContext
 from handlers.i18n import Renderable, msg, pick_locale
 from handlers.outbox import Notice
 from handlers.refusals import Refused
-from handlers.reminders import QUEUE_BUTTON, overdue_notice
 from handlers.reminders import Context as ReminderContext
 from handlers.rules import SupplyRules
 from handlers.schedule import Schedule
 from handlers.sends import Delivery, Served, Tally, deliver_all, serve
+from handlers.ticket_reminders import overdue_notice
 from storage.db import Database
 from storage.models import ChannelAccount, Department, Person, PersonRole, Ticket
 
@@ -99,8 +100,10 @@ async def prepare(
     only: Sequence[int] | None = None,
     period: str | None = None,
     default_locale: str = "zh_CN",
+    sections: Sequence[Section] = (),
 ) -> Prepared:
-    """The digests of the week that ends before `due`, one per scope, and who gets which."""
+    """The digests of the week that ends before `due`, one per scope, and who gets which; with the
+    areas' digest sections (Area.digest)."""
     start, end = schedule.digest_week(due)
     async with db.unit_of_work() as session:
         everyone = await recipients(session)
@@ -111,7 +114,7 @@ async def prepare(
         digests: dict[str, Digest] = {}
         for recipient in everyone:
             if recipient.scope.subject not in digests:
-                digests[recipient.scope.subject] = await compute(session, recipient.scope, start, end, now)
+                digests[recipient.scope.subject] = await compute(session, recipient.scope, start, end, now, sections)
     charts: dict[tuple[str, str], bytes] = {}
     for recipient in everyone:
         key = (recipient.scope.subject, locales[recipient.person_id])
@@ -145,7 +148,7 @@ async def notice_for(
     rows: list[tuple[tuple[Renderable, str], ...]] = []
     pending = await pending_for(session, person, now, zone)
     if pending:
-        rows.append(((msg("digest.button.approve", count=pending), QUEUE_BUTTON),))
+        rows.append(((msg("digest.button.approve", count=pending), req.QUEUE_BUTTON),))
     if digest.repairs.overdue_total:
         rows.append(((msg("digest.button.remind", count=digest.repairs.overdue_total), REMIND_BUTTON),))
     files: tuple[FileOut, ...] = ()
@@ -163,10 +166,11 @@ async def send_weekly(
     only: Sequence[int] | None = None,
     period: str | None = None,
     default_locale: str = "zh_CN",
+    sections: Sequence[Section] = (),
 ) -> Tally:
     """Each recipient gets this week's digest once (or once per `period` given, for one on demand);
     a rerun serves only those not yet served."""
-    prepared = await prepare(db, schedule, due, now, only, period, default_locale)
+    prepared = await prepare(db, schedule, due, now, only, period, default_locale, sections)
 
     def delivery(recipient: Recipient) -> Delivery:
         subject = recipient.scope.subject
@@ -221,10 +225,11 @@ async def dry_run(
     now: datetime,
     default_locale: str,
     only: Sequence[int] | None,
+    sections: Sequence[Section] = (),
 ) -> list[Preview]:
     """Each digest as its recipient would read it, sending and keeping nothing (the transaction
     it is built in is rolled back)."""
-    prepared = await prepare(db, schedule, now, now, only, None, default_locale)
+    prepared = await prepare(db, schedule, now, now, only, None, default_locale, sections)
     shown: list[Preview] = []
     async with db.sessions() as session:
         for recipient in [*prepared.recipients, *prepared.unreachable]:
@@ -294,4 +299,4 @@ async def remind_overdue(ctx: StepContext) -> Action:
     return Action(say=((done, ()),), toast=done, chosen=msg("digest.button.remind_done"))
 
 
-AREA = Area(buttons={"jb": on_button})
+AREA = Area("digest", buttons={"jb": on_button})

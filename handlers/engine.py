@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from handlers import audit, authz, files, keys, menu, menus, org_settings, uploads
+from handlers.area import Area, check
 from handlers.conversation import (
     MAX_TEXT,
     Button,
@@ -41,7 +42,6 @@ from handlers.conversation import (
 from handlers.discreet import day_of, sealed_key
 from handlers.flow import (
     Action,
-    Area,
     ChoiceStep,
     ConfirmStep,
     Data,
@@ -148,6 +148,8 @@ class Houqin:
         supply_rules: SupplyRules | None = None,
     ) -> None:
         self.db = db
+        # Two areas answering the same command or button: refused here, at start-up, naming both.
+        check(areas)
         self.flows = {flow.name: flow for area in areas for flow in area.flows}
         self.listed = [flow for flow in self.flows.values() if flow.listed]
         self.buttons = {prefix: handler for area in areas for prefix, handler in area.buttons.items()}
@@ -366,7 +368,7 @@ class Houqin:
             turn = Turn(session, person, state, locale, sender.channel, now, self.zone)
             ctx = turn.context()
             parts = [part for mine in self.mine for part in await mine(ctx)]
-            text = await menu.my_requests(session, person, self.zone, now, parts)
+            text = menu.my_requests(parts)
             return Reply(text.render(locale), self._menu_buttons(turn)), locale
 
     async def _describe(self, turn: Turn, flow: Flow, step: Step) -> StepView:
@@ -565,7 +567,7 @@ class Houqin:
         elif command == "my":
             ctx = turn.context()
             parts = [part for mine in self.mine for part in await mine(ctx)]
-            turn.say(await menu.my_requests(turn.session, turn.person, self.zone, turn.now, parts))
+            turn.say(menu.my_requests(parts))
         elif command in self.commands:
             await self._act(turn, None, await self.commands[command](turn.context(), args))
         elif command in self.flows and self.flows[command].listed:

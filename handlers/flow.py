@@ -297,22 +297,6 @@ class Upload:
 MineHandler = Callable[[StepContext], Awaitable[Sequence[Renderable]]]
 
 
-@dataclass(frozen=True)
-class Area:
-    """One part of what Houqin does: its flows, the button prefixes and commands it answers, the
-    deep links (/start <prefix>_...) it takes, the commands that take a file, and its part of /my."""
-
-    flows: tuple[Flow, ...] = ()
-    buttons: dict[str, Handler] = field(default_factory=dict)
-    commands: dict[str, Handler] = field(default_factory=dict)
-    links: dict[str, Handler] = field(default_factory=dict)
-    uploads: dict[str, Upload] = field(default_factory=dict)
-    mine: MineHandler | None = None
-    # Commands only some may run → the authz action whose holders' command menus list them
-    # (handlers/menus.py); the command itself still asks authz when it runs.
-    privileged: dict[str, str] = field(default_factory=dict)
-
-
 def photo_problem(photo: PhotoIn, step: PhotoStep) -> Msg | None:
     if photo.content is not None:
         if len(photo.content) > step.max_bytes:

@@ -9,6 +9,7 @@ one to an anonymous suggester that could not be sent within a few days is forgot
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +17,6 @@ from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.outbox import GIVE_UP_AFTER
-from handlers.survey_records import close_expired
 from handlers.tickets import OPEN
 from storage.models import Attachment, DialogState, OutboxMessage, Photo, ProcessedDelivery, Send, Ticket
 
@@ -36,6 +36,10 @@ KEEP_SENT_NOTICES = timedelta(days=30)
 # A reply to an anonymous suggester still unsent after this is not kept waiting: its row names them.
 KEEP_UNSENT_DISCREET = timedelta(days=3)
 
+# What an area forgets or closes daily too (Area.tidy: surveys past their time lose their key),
+# in the same transaction as the rest.
+TidyStep = Callable[[AsyncSession, datetime], Awaitable[object]]
+
 
 @dataclass(frozen=True)
 class Tidied:
@@ -53,7 +57,7 @@ class Tidied:
         )
 
 
-async def tidy(session: AsyncSession, now: datetime) -> Tidied:
+async def tidy(session: AsyncSession, now: datetime, steps: Sequence[TidyStep] = ()) -> Tidied:
     keys = await session.execute(delete(ProcessedDelivery).where(ProcessedDelivery.at < now - KEEP_DELIVERY_KEYS))
     photos = await session.execute(
         delete(Photo).where(Photo.ticket_id.is_(None), Photo.created_at < now - KEEP_UNSUBMITTED_PHOTOS)
@@ -74,8 +78,8 @@ async def tidy(session: AsyncSession, now: datetime) -> Tidied:
         .execution_options(synchronize_session=False)
     )
     notices = await forget_notices(session, now)
-    # Surveys past their closing time lose their own key (handlers/surveys.py), looked at or not.
-    await close_expired(session, now)
+    for step in steps:
+        await step(session, now)
     return Tidied(
         keys.rowcount,  # type: ignore[attr-defined]
         photos.rowcount,  # type: ignore[attr-defined]

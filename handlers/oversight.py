@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from handlers import tickets
-from handlers.flow import Area, StepContext
+from handlers.area import Area
+from handlers.flow import StepContext
 from handlers.i18n import Lines, Renderable, msg
 from handlers.repair import ticket_line
 from storage.models import Ticket
@@ -43,4 +44,4 @@ async def my_part(ctx: StepContext) -> list[Renderable]:
     return parts
 
 
-AREA = Area(mine=my_part)
+AREA = Area("oversight", mine=my_part)

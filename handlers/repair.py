@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import audit, ids, org_settings, tickets
+from handlers import audit, ids, org_settings, ticket_reminders, tickets
 from handlers.actor import repair_actor
+from handlers.area import Area
 from handlers.flow import (
     Action,
-    Area,
     ChoiceStep,
     ConfirmStep,
     Flow,
@@ -25,7 +25,7 @@ from handlers.flow import (
     Submitted,
     TextStep,
 )
-from handlers.i18n import Label, Msg, msg
+from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.rules import URGENCIES
 from storage.models import Building, Photo, Room, Ticket, TicketEvent, TicketFollower
 
@@ -311,4 +311,25 @@ FLOW = Flow(
     submit=submit,
 )
 
-AREA = Area(flows=(FLOW,), links={"room": start_in_room})
+
+async def my_part(ctx: StepContext) -> list[Renderable]:
+    """/my's (and App Home's) first lines: the person's open reports, then the jobs they are on."""
+    mine = await open_tickets_of(ctx.session, ctx.person.id)
+    jobs = await assigned_to(ctx.session, ctx.person.id)
+    parts: list[Renderable] = []
+    if mine:
+        lines = Lines(tuple(ticket_line(t, ctx.zone, ctx.now) for t in mine))
+        parts.append(msg("my.list", count=len(mine), lines=lines))
+    if jobs:
+        lines = Lines(tuple(ticket_line(t, ctx.zone, ctx.now) for t in jobs))
+        parts.append(msg("my.jobs", count=len(jobs), lines=lines))
+    return parts
+
+
+AREA = Area(
+    "repair",
+    flows=(FLOW,),
+    links={"room": start_in_room},
+    mine=my_part,
+    reminders=ticket_reminders.RULES,
+)

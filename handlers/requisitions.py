@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import audit, authz, ids, refusals, stock
 from handlers.actor import Actor, SupplyActor, supply_actor
+from handlers.area import Area
 from handlers.flow import (
     Action,
-    Area,
     ChoiceStep,
     ConfirmStep,
     Flow,
@@ -45,6 +45,8 @@ from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify
 from handlers.people import find_person
 from handlers.refusals import Refused, refused
+from handlers.reminders import Context as ReminderContext
+from handlers.sends import Delivery, fixed
 from handlers.text import visible_length
 from handlers.tickets import people_with_role
 from storage.models import (
@@ -1066,10 +1068,46 @@ PARTIAL = Flow(
     listed=False,
 )
 
+# --- reminders (handlers/reminders.py runs them) ------------------------------------------------
+
+# The reminder's button: the approval queue (answered by the digest's buttons, handlers/digest_send.py).
+QUEUE_BUTTON = "jb:queue"
+
+
+async def approvals_waiting(ctx: ReminderContext) -> list[Delivery]:
+    """Each approver hears once a working day about what waited for them since before today."""
+    day_start = datetime.combine(ctx.schedule.local(ctx.now).date(), time(0), tzinfo=ctx.schedule.zone)
+    pending = await ctx.session.scalars(
+        select(Requisition)
+        .where(Requisition.status.in_(PENDING), Requisition.created_at < day_start)
+        .order_by(Requisition.id)
+    )
+    today = ctx.schedule.local(ctx.now).date()
+    second = {p.id: p for role in SECOND_STEP for p in await people_with_role(ctx.session, role)}
+    waiting: dict[int, list[Requisition]] = {}
+    for requisition in pending.unique().all():
+        if requisition.status == "pending_manager":
+            approvers = await first_step_approvers(ctx.session, requisition, today)
+        else:
+            approvers = [p for p in second.values() if p.id != requisition.requester_id]
+        for approver in approvers:
+            waiting.setdefault(approver.id, []).append(requisition)
+    deliveries = []
+    for person_id, found in waiting.items():
+        lines = Lines(tuple(list_line(r, ctx.schedule.zone) for r in found[:10]))
+        text = msg("reminder.approvals", count=len(found), lines=lines)
+        button = ((msg("reminder.button.queue", count=len(found)), QUEUE_BUTTON),)
+        notice = Notice(person_id, text, (button,))
+        deliveries.append(Delivery("reminder.approvals", "queue", person_id, ctx.today, fixed(notice)))
+    return deliveries
+
+
 AREA = Area(
+    "requisitions",
     flows=(REJECT, READY, PARTIAL),
     buttons={"rq": on_button},
     commands={"requisition": requisition_command, "requisitions": requisitions_command, "delegate": delegate_command},
     privileged={"delegate": "requisition.delegate"},
     mine=my_part,
+    reminders=(approvals_waiting,),
 )

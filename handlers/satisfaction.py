@@ -1,6 +1,6 @@
 """One satisfaction picture for any period: 1–5 ratings from surveys and from repair tickets, and
-NPS from surveys; and what the weekly digest adds from this area (handlers/digest.py's SATISFACTION
-hook): survey satisfaction with the last weeks' NPS, and the suggestion box's week.
+NPS from surveys; and what the weekly digest adds from this area (a digest section the surveys area
+declares, Area.digest): survey satisfaction with the last weeks' NPS, and the suggestion box's week.
 
 Kept apart from the survey commands so the digest can import it alone (`houqin digest` does not
 build the whole service).
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.digest import SATISFACTION, Scope
+from handlers.digest import Scope
 from handlers.i18n import Renderable, msg
 from handlers.survey_definitions import questions_of
 from storage.models import Department, Person, Suggestion, Survey, SurveyResponse, Ticket
@@ -185,6 +185,3 @@ async def digest_figures(session: AsyncSession, scope: Scope, start: datetime, e
         if new or adopted:
             parts.append(msg("survey.digest.suggestions", new=int(new or 0), adopted=int(adopted or 0)))
     return parts
-
-
-SATISFACTION.append(digest_figures)

@@ -24,8 +24,9 @@ from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import audit, authz, uploads
+from handlers.area import Area
 from handlers.conversation import DocumentIn
-from handlers.flow import Action, Area, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
+from handlers.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
 from handlers.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.outbox import Notice, notify
 from handlers.refusals import refused
@@ -621,6 +622,7 @@ IMPORT = Flow(
 )
 
 AREA = Area(
+    "stock",
     flows=(IMPORT,),
     commands={"stock": stock_command},
     uploads={"stock": Upload(import_upload, CATALOG, "stock.manage")},

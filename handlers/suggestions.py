@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from handlers import audit, authz, ids, keys
+from handlers.area import Area
 from handlers.discreet import day_of
 from handlers.flow import (
     Action,
-    Area,
     ChoiceStep,
     ConfirmStep,
     Flow,
@@ -504,6 +504,7 @@ async def you_said_we_did(ctx: StepContext) -> Action:
 
 
 AREA = Area(
+    "suggestions",
     flows=(SUGGEST, REPLY, ANSWER, OUTCOME),
     buttons={"sg": on_button},
     commands={"suggest": suggest_command},

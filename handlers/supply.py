@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from handlers import requisitions, stock
 from handlers.actor import supply_actor
+from handlers.area import Area
 from handlers.flow import (
-    Area,
     ChoiceStep,
     ConfirmStep,
     Data,
@@ -365,4 +365,4 @@ FLOW = Flow(
     preset=preset,
 )
 
-AREA = Area(flows=(FLOW,))
+AREA = Area("supply", flows=(FLOW,))

@@ -25,13 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Importing satisfaction adds this area's lines to the weekly digest (handlers/digest.py SATISFACTION).
-from handlers import audit, authz, ids, keys, satisfaction, survey_builder, survey_definitions, survey_results, uploads  # noqa: F401
+from handlers import audit, keys, satisfaction, survey_builder, survey_definitions, survey_results, uploads
+from handlers.area import Area
 from handlers.authz import ROLES
 from handlers.conversation import DocumentIn
 from handlers.flow import (
     Action,
-    Area,
     ChoiceStep,
     ConfirmStep,
     Data,
@@ -48,6 +47,10 @@ from handlers.flow import (
 from handlers.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.outbox import Notice, notify_many
 from handlers.refusals import Refused, refuse, refused
+from handlers.reminders import SETTLE
+from handlers.reminders import Context as ReminderContext
+from handlers.schedule import LOOK_BACK_DAYS
+from handlers.sends import Delivery, fixed
 from handlers.survey_definitions import (
     CHOICE_TYPES,
     SCALES,
@@ -61,6 +64,7 @@ from handlers.survey_definitions import (
 )
 from handlers.survey_records import (
     close,
+    close_expired,
     imported,
     kind_of,
     load,
@@ -775,10 +779,66 @@ async def waiting_for_me(ctx: StepContext) -> Sequence[Renderable]:
     return [msg("survey.my", count=len(waiting), lines=Lines(tuple(waiting)))] if waiting else []
 
 
+# --- reminders (handlers/reminders.py runs them) ------------------------------------------------
+
+# An invitee who has not answered hears this long before the survey closes (at most half its time).
+NUDGE_BEFORE_SURVEY_CLOSES = timedelta(hours=24)
+
+
+async def surveys_closing_soon(ctx: ReminderContext) -> list[Delivery]:
+    """An open survey closing within a day (or half its time, if shorter): one nudge to each invitee
+    who has not answered.
+
+    Who answered an anonymous survey must stay unknown, also from who was nudged: there everyone
+    invited gets the same nudge, worded for both ("if you have not answered yet"), and the send log
+    holds them all. A named survey's answers carry the person, so only those without one hear."""
+    closing = await ctx.session.scalars(
+        select(Survey)
+        .where(Survey.status == "open", Survey.closes_at > ctx.now)
+        .where(Survey.closes_at <= ctx.now + NUDGE_BEFORE_SURVEY_CLOSES + timedelta(days=LOOK_BACK_DAYS))
+        .order_by(Survey.id)
+    )
+    deliveries = []
+    for survey in closing.all():
+        assert survey.closes_at is not None
+        opened = survey.opens_at or survey.launched_at or survey.created_at
+        half = (survey.closes_at - opened) / 2
+        lead = min(NUDGE_BEFORE_SURVEY_CLOSES, half)
+        settled = opened + min(half, SETTLE)
+        if opened > ctx.now or ctx.now < max(settled, ctx.schedule.nudge_from(survey.closes_at, lead)):
+            continue  # not open yet, just opened, or not in its last day (or last working hours) yet
+        invited = await ctx.session.scalars(
+            select(SurveyInvitation.person_id).where(SurveyInvitation.survey_id == survey.id)
+        )
+        answered: set[int | None] = set()
+        if not survey.anonymous:
+            found = await ctx.session.scalars(
+                select(SurveyResponse.person_id).where(SurveyResponse.survey_id == survey.id)
+            )
+            answered = set(found.all())
+        text = msg(
+            "reminder.survey.anonymous" if survey.anonymous else "reminder.survey",
+            title=Label(survey.title_zh, survey.title_en),
+            closes=ctx.when(survey.closes_at),
+        )
+        button = ((msg("reminder.button.survey"), f"sv:{survey.id}:answer"),)
+        for person_id in invited.all():
+            if person_id not in answered:
+                notice = Notice(person_id, text, (button,))
+                subject = f"survey:{survey.id}"
+                deliveries.append(Delivery("reminder.survey", subject, person_id, "once", fixed(notice)))
+    return deliveries
+
+
 AREA = Area(
+    "surveys",
     flows=(ANSWER, IMPORT, survey_builder.NEW),
     buttons={"sv": on_button},
     commands={"survey": survey_command},
     uploads={"survey": Upload(import_upload, survey_definitions.FILE, "survey.run")},
     mine=waiting_for_me,
+    reminders=(surveys_closing_soon,),
+    digest=(satisfaction.digest_figures,),
+    # Surveys past their closing time lose their own key, looked at or not.
+    tidy=(close_expired,),
 )

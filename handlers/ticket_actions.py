@@ -15,9 +15,9 @@ from sqlalchemy import func, select, update
 
 from handlers import ids, tickets
 from handlers.actor import RepairActor, repair_actor
+from handlers.area import Area
 from handlers.flow import (
     Action,
-    Area,
     ChoiceStep,
     Flow,
     Option,
@@ -344,6 +344,7 @@ REASSIGN = ticket_flow(
 )
 
 AREA = Area(
+    "tickets",
     flows=(DECLINE, PARTS, RESOLVE, COMMENT, RATING_COMMENT, REASSIGN),
     buttons={"tk": on_button},
     commands={"ticket": ticket_command, "assign": assign_command},

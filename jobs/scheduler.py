@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import org_settings
 from handlers.actor import Actor
+from handlers.area import Area
 from handlers.digest_send import send_weekly
-from handlers.housekeeping import tidy
+from handlers.housekeeping import TidyStep, tidy
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
 from handlers.schedule import WEEKDAYS, Schedule
@@ -51,10 +52,11 @@ DIGEST = "weekly_digest"
 CATCH_UP_EVERY_MINUTES = 15
 
 
-async def housekeeping(db: Database, zone: ZoneInfo, now: datetime) -> bool:
-    """Once per local day: forget what Houqin no longer needs (see handlers/housekeeping.py)."""
+async def housekeeping(db: Database, zone: ZoneInfo, now: datetime, steps: Sequence[TidyStep] = ()) -> bool:
+    """Once per local day: forget what Houqin no longer needs (see handlers/housekeeping.py), and
+    the areas' own tidying (Area.tidy)."""
     day = now.astimezone(zone).date().isoformat()
-    return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now))
+    return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now, steps))
 
 
 async def auto_close(db: Database, zone: ZoneInfo, rules: RepairRules, now: datetime) -> bool:
@@ -90,7 +92,7 @@ def local_format(pattern: str) -> Callable[[Schedule, datetime], str]:
 
 
 async def _housekeeping(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await housekeeping(jobs.db, jobs.schedule.zone, now)
+    return await housekeeping(jobs.db, jobs.schedule.zone, now, [step for area in jobs.areas for step in area.tidy])
 
 
 async def _auto_close(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
@@ -100,11 +102,15 @@ async def _auto_close(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
 async def _reminders(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
     # Working days and quiet hours as the organisation set them from chat (/settings), read per run.
     schedule = await org_settings.current_schedule(jobs.db, jobs.schedule)
-    return await send_reminders(jobs.db, schedule, jobs.rules, now)
+    nudges = [rule for area in jobs.areas for rule in area.reminders]
+    return await send_reminders(jobs.db, schedule, jobs.rules, now, nudges)
 
 
 async def _digest(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await send_weekly(jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale)
+    sections = [section for area in jobs.areas for section in area.digest]
+    return await send_weekly(
+        jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale, sections=sections
+    )
 
 
 async def _scorecards(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
@@ -169,6 +175,8 @@ class Jobs:
     clock: Callable[[], datetime] = utcnow
     default_locale: str = "zh_CN"
     table: list[Job] = field(default_factory=lambda: list(JOBS))
+    # Whose reminder rules, digest sections and tidying the jobs run (bot/areas.py).
+    areas: Sequence[Area] = ()
 
     def __post_init__(self) -> None:
         # The environment's schedule; what admins change from chat (/settings) is laid over it.

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from bot.areas import AREAS
 from handlers.adminkit import month_period
 from handlers.schedule import Schedule, parse_dates
 from handlers.scorecards import department_card, person_card, score
@@ -158,7 +159,7 @@ async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> 
 
     await october(db)
     clock = [at(1, 10, month=11)]  # a Sunday: not a working day
-    jobs = Jobs(db, Schedule(ZONE), RepairRules(), clock=lambda: clock[0], table=list(JOBS))
+    jobs = Jobs(db, Schedule(ZONE), RepairRules(), areas=AREAS, clock=lambda: clock[0], table=list(JOBS))
     job = jobs.job(SCORECARDS)
     assert await jobs.fire(job) is False
     clock[0] = at(2, 9, month=11) + timedelta(minutes=45)  # Monday, after 09:30
@@ -175,7 +176,7 @@ async def scorecards_through_the_table(db: Database, calendar: Schedule, days: l
     from jobs.scheduler import JOBS, Jobs
 
     clock = [days[0]]
-    jobs = Jobs(db, calendar, RepairRules(), clock=lambda: clock[0], table=list(JOBS))
+    jobs = Jobs(db, calendar, RepairRules(), areas=AREAS, clock=lambda: clock[0], table=list(JOBS))
     outcomes = []
     for day in days:
         clock[0] = day

@@ -398,6 +398,7 @@ async def test_a_manager_sees_only_their_departments_answers_of_a_named_survey_s
 
 async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db: Database) -> None:
     from handlers.housekeeping import tidy
+    from handlers.surveys import AREA
     from storage.models import SurveyDraft
 
     async with db.unit_of_work() as session:
@@ -406,19 +407,20 @@ async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db:
         await launch(admin, [str(survey.id), "dept:finance", "3"])
         session.add(SurveyDraft(survey_id=survey.id, token="t", answers={"taste": 4}, question=1))
         await session.flush()
-        await tidy(session, NOW + timedelta(days=2))
+        await tidy(session, NOW + timedelta(days=2), AREA.tidy)
         assert survey.status == "open" and survey.token_key is not None
-        await tidy(session, NOW + timedelta(days=4))
+        await tidy(session, NOW + timedelta(days=4), AREA.tidy)
         assert survey.status == "closed" and survey.token_key is None
         assert await session.scalar(select(func.count()).select_from(SurveyDraft)) == 0
 
 
 async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_box(db: Database) -> None:
-    from handlers.digest import SATISFACTION, Scope, compute
+    from handlers.digest import Scope, compute
     from handlers.satisfaction import digest_figures
+    from handlers.surveys import AREA
     from storage.models import Suggestion
 
-    assert digest_figures in SATISFACTION
+    assert digest_figures in AREA.digest
     start, end = datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
     async with db.unit_of_work() as session:
         assert await digest_figures(session, Scope(), start, end) == []  # a quiet week says nothing
@@ -450,7 +452,7 @@ async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_bo
             "📋 Surveys: average 4.0 (2 ratings) · NPS 0 (last 4 weeks: — → — → 100 → 0)",
             "💡 Suggestion box: 1 new this week, 1 adopted",
         ]
-        digest = await compute(session, Scope(), start, end, end)
+        digest = await compute(session, Scope(), start, end, end, AREA.digest)
         assert digest.surveys[0].render("zh_CN").startswith("📋 问卷：平均 4.0 分（2 个评分）")
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from bot.service import AREAS, Service, build_service
 from handlers import files
+from handlers.area import Area
 from handlers.charts import Chart, Series, render
-from handlers.flow import Action, Area, StepContext
+from handlers.flow import Action, StepContext
 from handlers.i18n import Label
 from handlers.outbox import Notice, notify
 from storage.db import Database
@@ -35,7 +36,7 @@ async def this_week(ctx: StepContext, args: str) -> Action:
     return Action(say=((Label("这是本周的数据", "Here is the week"), ()),), files=(chart, sheet))
 
 
-WEEK = Area(links={"week": this_week})
+WEEK = Area("week", links={"week": this_week})
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from bot.service import AREAS
 from handlers import files
-from handlers.flow import Action, Area, StepContext
+from handlers.area import Area
+from handlers.flow import Action, StepContext
 from handlers.i18n import Label
 from storage.db import Database
 from storage.models import Attachment, ProcessedDelivery
@@ -56,7 +57,7 @@ async def browser_chat(db: Database, slow_sheet: SlowSheet) -> AsyncIterator[htt
             later=(files.Later("tickets.csv", files.CSV, slow_sheet.write),),
         )
 
-    async with web_chat(db, (*AREAS, Area(links={"export": big_export}))) as client:
+    async with web_chat(db, (*AREAS, Area("big_export", links={"export": big_export}))) as client:
         yield client
 
 

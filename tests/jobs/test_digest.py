@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,10 +13,9 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from bot.service import AREAS
-from handlers import digest
 from handlers.charts import render
 from handlers.conversation import Inbound, Kind, Sender
-from handlers.digest import Digest, Scope, chart, compute, text
+from handlers.digest import Digest, Scope, Section, chart, compute, text
 from handlers.digest_send import send_weekly
 from handlers.engine import Houqin
 from handlers.i18n import Renderable, msg, translate
@@ -103,11 +103,11 @@ async def week(db: Database) -> dict[str, str]:
     return numbers
 
 
-async def digest_of(db: Database, department: str | None) -> Digest:
+async def digest_of(db: Database, department: str | None, sections: Sequence[Section] = ()) -> Digest:
     start, end = SCHEDULE.digest_week(DUE)
     async with db.unit_of_work() as session:
         found = await session.scalar(select(Department).where(Department.code == department)) if department else None
-        return await compute(session, Scope(found), start, end, NOW)
+        return await compute(session, Scope(found), start, end, NOW, sections)
 
 
 async def test_the_organisations_week_matches_the_hand_count(db: Database, week: dict[str, str]) -> None:
@@ -233,17 +233,14 @@ async def week_digest(db: Database, week: dict[str, str]) -> Digest:
     return await digest_of(db, "finance")
 
 
-async def test_other_areas_add_their_satisfaction_figures_through_the_hook(
-    db: Database, week: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """How the surveys area will add NPS and suggestions: a function over the scope's week."""
+async def test_areas_add_their_digest_sections(db: Database, week: dict[str, str]) -> None:
+    """How the surveys area adds NPS and suggestions: a section it declares, a function over the scope's week."""
     seen: list[tuple[str, datetime, datetime]] = []
 
     async def surveys(session: object, scope: Scope, start: datetime, end: datetime) -> list[Renderable]:
         seen.append((scope.subject, start, end))
         return [msg("digest.hours", hours="NPS 42")]
 
-    monkeypatch.setattr(digest, "SATISFACTION", [surveys])
-    said = text(await digest_of(db, None), SHANGHAI).render("en")
+    said = text(await digest_of(db, None, (surveys,)), SHANGHAI).render("en")
     assert "😊 Satisfaction: average repair rating ★4.0 (2 ratings)\nNPS 42 h\n" in said
     assert seen == [("org", local(16, 0), local(23, 0))]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.areas import AREAS
 from handlers import sends
 from handlers.rules import RepairRules
 from jobs.runs import last_runs
@@ -32,7 +33,7 @@ async def processes(db: Database) -> AsyncIterator[Callable[..., Jobs]]:
     def start(clock: Clock) -> Jobs:
         database = Database(db.url)
         opened.append(database)
-        return Jobs(database, SCHEDULE, RepairRules(), clock=clock)
+        return Jobs(database, SCHEDULE, RepairRules(), areas=AREAS, clock=clock)
 
     yield start
     for database in opened:

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from bot.areas import AREAS
 from handlers import org_settings
 from handlers.rules import RepairRules
 from handlers.schedule import parse_dates
@@ -44,7 +45,7 @@ async def reminders_at(jobs: Jobs, clock: Clock, when: datetime) -> object:
 async def test_no_reminder_through_national_day_but_one_on_the_make_up_saturday(db: Database) -> None:
     number = await overdue_since_september(db)
     clock = Clock(october(1))
-    jobs = Jobs(db, OCTOBER_CALENDAR, RepairRules(), clock=clock, table=list(JOBS))
+    jobs = Jobs(db, OCTOBER_CALENDAR, RepairRules(), areas=AREAS, clock=clock, table=list(JOBS))
 
     assert await reminders_at(jobs, clock, october(1)) == "deferred: not a working day"  # a Thursday
     for day in range(2, 8):
@@ -64,7 +65,7 @@ async def test_holidays_set_from_chat_replace_the_environments(db: Database) -> 
         # As /settings holidays stores it: only the first two days; the make-up day stays the environment's.
         session.add(OrgSetting(key="holidays", value="2026-10-01..2026-10-02"))
     clock = Clock(october(1))
-    jobs = Jobs(db, OCTOBER_CALENDAR, RepairRules(), clock=clock, table=list(JOBS))
+    jobs = Jobs(db, OCTOBER_CALENDAR, RepairRules(), areas=AREAS, clock=clock, table=list(JOBS))
 
     assert await reminders_at(jobs, clock, october(2)) == "deferred: not a working day"
     await reminders_at(jobs, clock, october(5))  # Monday: a holiday by the environment, not any more

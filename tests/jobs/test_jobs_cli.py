@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.areas import AREAS
 from bot.cli import main
 from handlers.rules import RepairRules
 from jobs.scheduler import Jobs
@@ -67,6 +68,6 @@ def test_an_operator_lists_the_jobs_previews_a_digest_and_sends_one(
 async def caught_up(url: str) -> None:
     db = Database(url)
     try:
-        await Jobs(db, SCHEDULE, RepairRules(), clock=Clock(local(23, 9))).catch_up()
+        await Jobs(db, SCHEDULE, RepairRules(), areas=AREAS, clock=Clock(local(23, 9))).catch_up()
     finally:
         await db.dispose()

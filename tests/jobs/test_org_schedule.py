@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.areas import AREAS
 from handlers import org_settings
 from handlers.rules import RepairRules
 from jobs.scheduler import DIGEST, JOBS, REMINDERS, Jobs
@@ -28,7 +29,7 @@ async def test_the_organisations_days_off_and_quiet_hours_hold_back_reminders(db
     )
 
     clock = Clock(TUESDAY_10)
-    jobs = Jobs(db, SCHEDULE, RepairRules(), clock=clock, table=list(JOBS))
+    jobs = Jobs(db, SCHEDULE, RepairRules(), areas=AREAS, clock=clock, table=list(JOBS))
     await jobs.fire(jobs.job(REMINDERS))
     assert await sent_to(db, "zhao.lei") == []
     clock.now = local(25, 7)  # Wednesday, 07:00: quiet by the environment, not since /settings said off
@@ -37,7 +38,7 @@ async def test_the_organisations_days_off_and_quiet_hours_hold_back_reminders(db
 
 
 async def test_a_digest_day_changed_from_chat_moves_the_digest(db: Database) -> None:
-    jobs = Jobs(db, SCHEDULE, RepairRules(), clock=Clock(TUESDAY_10), table=list(JOBS))
+    jobs = Jobs(db, SCHEDULE, RepairRules(), areas=AREAS, clock=Clock(TUESDAY_10), table=list(JOBS))
     async with db.unit_of_work() as session:
         session.add(OrgSetting(key="digest_weekday", value="fri"))
         session.add(OrgSetting(key="digest_time", value="16:30"))

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from bot.areas import AREAS
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
 from handlers.schedule import Schedule, parse_quiet_hours, parse_working_days
@@ -17,11 +18,13 @@ from storage.models import ChannelAccount, Survey, SurveyInvitation, SurveyRespo
 from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sends, sent_to, ticket
 
 RULES = RepairRules()  # resolved tickets close themselves after 72 h
+# Every area's reminder rules, as the reminders job runs them.
+NUDGES = [rule for area in AREAS for rule in area.reminders]
 TUESDAY_10 = local(24, 10)
 
 
 async def remind(db: Database, now: object) -> Tally | str:
-    return await send_reminders(db, SCHEDULE, RULES, now)  # type: ignore[arg-type]
+    return await send_reminders(db, SCHEDULE, RULES, now, NUDGES)  # type: ignore[arg-type]
 
 
 async def test_an_overdue_ticket_nudges_its_technician_once_a_working_day(db: Database) -> None:

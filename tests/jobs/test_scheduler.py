@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.areas import AREAS
 from handlers.rules import RepairRules
 from handlers.schedule import Schedule, parse_time
 from jobs.runs import last_runs
@@ -14,10 +15,10 @@ from tests.jobs.org import SCHEDULE, SHANGHAI, Clock, local
 
 
 def test_every_job_is_scheduled_in_the_organisations_time_zone(db: Database) -> None:
-    jobs = Jobs(db, SCHEDULE, RepairRules())
+    jobs = Jobs(db, SCHEDULE, RepairRules(), areas=AREAS)
     assert {job.id for job in jobs.scheduler.get_jobs()} == {job.name for job in JOBS} | {"catch_up"}
     assert jobs.next_run(jobs.job(DIGEST), local(26, 15)) == local(30, 8)
-    friday = Jobs(db, Schedule(SHANGHAI, digest_weekday=4, digest_time=parse_time("17:30")), RepairRules())
+    friday = Jobs(db, Schedule(SHANGHAI, digest_weekday=4, digest_time=parse_time("17:30")), RepairRules(), areas=AREAS)
     assert friday.next_run(friday.job(DIGEST), local(26, 15)) == local(27, 17, 30)
     assert friday.latest(friday.job(DIGEST), local(26, 15)) == local(20, 17, 30)
 
@@ -37,7 +38,7 @@ async def test_a_new_job_is_one_more_row_in_the_table(db: Database) -> None:
         scorecard,
         lookback=timedelta(days=32),
     )
-    jobs = Jobs(db, SCHEDULE, RepairRules(), clock=Clock(local(1, 10, month=12)), table=[*JOBS, monthly])
+    jobs = Jobs(db, SCHEDULE, RepairRules(), areas=AREAS, clock=Clock(local(1, 10, month=12)), table=[*JOBS, monthly])
     await jobs.catch_up()
     await jobs.catch_up()
     assert ran == [(local(1, 9, month=12), local(1, 10, month=12))]

@@ -17,7 +17,7 @@ from handlers.flow import Flow, Handler, MineHandler, Upload
 if TYPE_CHECKING:
     # Types only: the digest still reads the repair and supply figures itself (handlers/digest.py).
     from handlers.digest import Section
-    from handlers.housekeeping import TidyStep
+    from handlers.housekeeping import KeepSends, TidyStep
     from handlers.reminders import Rule
 
 
@@ -44,6 +44,8 @@ class Area:
     digest: tuple[Section, ...] = ()
     # What daily housekeeping also does for this area (handlers/housekeeping.py).
     tidy: tuple[TidyStep, ...] = ()
+    # Send-log rows it still needs past housekeeping's KEEP_SENDS (handlers/housekeeping.py).
+    keep_sends: tuple[KeepSends, ...] = ()
 
 
 class AreaClash(ValueError):

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, not_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.outbox import GIVE_UP_AFTER
-from handlers.tickets import OPEN
-from storage.models import Attachment, DialogState, OutboxMessage, Photo, ProcessedDelivery, Send, Ticket
+from storage.models import Attachment, DialogState, OutboxMessage, Photo, ProcessedDelivery, Send
+
+if TYPE_CHECKING:
+    from handlers.area import Area
 
 KEEP_DELIVERY_KEYS = timedelta(days=14)
 KEEP_UNSUBMITTED_PHOTOS = timedelta(days=7)
@@ -28,8 +31,9 @@ KEEP_SENT_FILES = timedelta(days=30)
 # landing in a half-remembered step from last month.
 ABANDON_DIALOG_AFTER = timedelta(days=7)
 # Every reminder and digest period is a day, a week, a month or a ticket's resolution, all long past
-# (and past the catch-up window) after this; only an escalation is keyed "once" per ticket, so it is
-# kept while its ticket is open, or the manager would hear about the same overdue ticket again.
+# (and past the catch-up window) after this; sends keyed "once" (an escalation per ticket) are kept
+# as long as their area says (Area.keep_sends: while the ticket is open), or the manager would hear
+# about the same overdue ticket again.
 KEEP_SENDS = timedelta(days=90)
 # Sent notices, and those given up on (the person unreachable), are kept a while for looking into.
 KEEP_SENT_NOTICES = timedelta(days=30)
@@ -39,6 +43,8 @@ KEEP_UNSENT_DISCREET = timedelta(days=3)
 # What an area forgets or closes daily too (Area.tidy: surveys past their time lose their key),
 # in the same transaction as the rest.
 TidyStep = Callable[[AsyncSession, datetime], Awaitable[object]]
+# Send-log rows an area still needs after KEEP_SENDS, as a condition on Send.
+KeepSends = Callable[[], ColumnElement[bool]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class Tidied:
         )
 
 
-async def tidy(session: AsyncSession, now: datetime, steps: Sequence[TidyStep] = ()) -> Tidied:
+async def tidy(session: AsyncSession, now: datetime, areas: Sequence[Area] = ()) -> Tidied:
+    """Forget what nobody needs any more; then each area's own tidying (Area.tidy)."""
     keys = await session.execute(delete(ProcessedDelivery).where(ProcessedDelivery.at < now - KEEP_DELIVERY_KEYS))
     photos = await session.execute(
         delete(Photo).where(Photo.ticket_id.is_(None), Photo.created_at < now - KEEP_UNSUBMITTED_PHOTOS)
@@ -70,15 +77,15 @@ async def tidy(session: AsyncSession, now: datetime, steps: Sequence[TidyStep] =
         .execution_options(synchronize_session=False)
     )
     files = await session.execute(delete(Attachment).where(Attachment.created_at < now - KEEP_SENT_FILES))
-    still_open = select(Ticket.number).where(Ticket.status.in_(OPEN))
+    # Sends an area still needs past KEEP_SENDS (the repair area's escalations of open tickets).
+    needed = [keep() for area in areas for keep in area.keep_sends]
     sends = await session.execute(
         delete(Send)
-        .where(Send.at < now - KEEP_SENDS)
-        .where(not_(and_(Send.kind == "reminder.escalate", Send.subject.in_(still_open))))
+        .where(Send.at < now - KEEP_SENDS, *([not_(or_(*needed))] if needed else []))
         .execution_options(synchronize_session=False)
     )
     notices = await forget_notices(session, now)
-    for step in steps:
+    for step in (step for area in areas for step in area.tidy):
         await step(session, now)
     return Tidied(
         keys.rowcount,  # type: ignore[attr-defined]

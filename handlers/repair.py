@@ -332,4 +332,5 @@ AREA = Area(
     links={"room": start_in_room},
     mine=my_part,
     reminders=ticket_reminders.RULES,
+    keep_sends=(ticket_reminders.escalations_still_needed,),
 )

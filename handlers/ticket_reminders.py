@@ -1,20 +1,20 @@
 """The repair area's reminders (Area.reminders; handlers/reminders.py runs them): an overdue ticket
 to its technician, still overdue past the grace to their manager, and a resolved ticket nobody
-confirmed to its reporter before it closes itself."""
+confirmed to its reporter before it closes itself; and how long their send-log rows are kept."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.i18n import msg
 from handlers.outbox import Notice
 from handlers.reminders import SETTLE, Context
 from handlers.sends import Delivery, fixed
-from handlers.tickets import buttons_for, overdue, people_with_role, place
-from storage.models import Person, Ticket
+from handlers.tickets import OPEN, buttons_for, overdue, people_with_role, place
+from storage.models import Person, Send, Ticket
 
 # The reporter's nudge comes this long before the ticket would close itself (at most half the window).
 NUDGE_BEFORE_AUTO_CLOSE = timedelta(hours=24)
@@ -98,6 +98,13 @@ async def unconfirmed_to_reporters(ctx: Context) -> list[Delivery]:
         period = ticket.resolved_at.isoformat(timespec="seconds")
         deliveries.append(Delivery("reminder.confirm", str(ticket.number), ticket.reporter_id, period, fixed(notice)))
     return deliveries
+
+
+def escalations_still_needed() -> ColumnElement[bool]:
+    """An escalation goes out once per ticket ("once"): its send is kept while the ticket is open,
+    or the manager would hear about the same overdue ticket again (Area.keep_sends)."""
+    still_open = select(Ticket.number).where(Ticket.status.in_(OPEN))
+    return and_(Send.kind == "reminder.escalate", Send.subject.in_(still_open))
 
 
 # In the order their reminders go out.

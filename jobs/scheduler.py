@@ -32,7 +32,7 @@ from handlers import org_settings
 from handlers.actor import Actor
 from handlers.area import Area
 from handlers.digest_send import send_weekly
-from handlers.housekeeping import TidyStep, tidy
+from handlers.housekeeping import tidy
 from handlers.reminders import send_reminders
 from handlers.rules import RepairRules
 from handlers.schedule import WEEKDAYS, Schedule
@@ -52,11 +52,11 @@ DIGEST = "weekly_digest"
 CATCH_UP_EVERY_MINUTES = 15
 
 
-async def housekeeping(db: Database, zone: ZoneInfo, now: datetime, steps: Sequence[TidyStep] = ()) -> bool:
+async def housekeeping(db: Database, zone: ZoneInfo, now: datetime, areas: Sequence[Area] = ()) -> bool:
     """Once per local day: forget what Houqin no longer needs (see handlers/housekeeping.py), and
     the areas' own tidying (Area.tidy)."""
     day = now.astimezone(zone).date().isoformat()
-    return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now, steps))
+    return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now, areas))
 
 
 async def auto_close(db: Database, zone: ZoneInfo, rules: RepairRules, now: datetime) -> bool:
@@ -92,7 +92,7 @@ def local_format(pattern: str) -> Callable[[Schedule, datetime], str]:
 
 
 async def _housekeeping(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await housekeeping(jobs.db, jobs.schedule.zone, now, [step for area in jobs.areas for step in area.tidy])
+    return await housekeeping(jobs.db, jobs.schedule.zone, now, jobs.areas)
 
 
 async def _auto_close(jobs: Jobs, scheduled: datetime, now: datetime) -> object:

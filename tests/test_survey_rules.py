@@ -407,9 +407,9 @@ async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db:
         await launch(admin, [str(survey.id), "dept:finance", "3"])
         session.add(SurveyDraft(survey_id=survey.id, token="t", answers={"taste": 4}, question=1))
         await session.flush()
-        await tidy(session, NOW + timedelta(days=2), AREA.tidy)
+        await tidy(session, NOW + timedelta(days=2), [AREA])
         assert survey.status == "open" and survey.token_key is not None
-        await tidy(session, NOW + timedelta(days=4), AREA.tidy)
+        await tidy(session, NOW + timedelta(days=4), [AREA])
         assert survey.status == "closed" and survey.token_key is None
         assert await session.scalar(select(func.count()).select_from(SurveyDraft)) == 0
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from bot.areas import AREAS
 from handlers.conversation import Inbound, Kind, PhotoIn, Sender
 from handlers.engine import Houqin
 from handlers.repair import AREA
@@ -63,7 +64,7 @@ async def test_old_keys_stray_photos_and_idle_dialogs_are_forgotten_recent_ones_
                 )
             )
 
-    assert await housekeeping(db, SHANGHAI, clock.now)
+    assert await housekeeping(db, SHANGHAI, clock.now, AREAS)
     assert await count(db, ProcessedDelivery) == 1
     async with db.unit_of_work() as session:
         assert (await session.scalars(select(Photo.file_id))).all() == ["recent"]
@@ -99,7 +100,7 @@ async def test_the_send_log_forgets_old_periods_but_not_an_escalation_of_a_ticke
         ):
             session.add(Send(kind=kind, subject=subject, person_id=manager, period=period, at=at))
 
-    assert await housekeeping(db, SHANGHAI, MONDAY_9AM)
+    assert await housekeeping(db, SHANGHAI, MONDAY_9AM, AREAS)
     kept = [(kind, subject, period) for kind, subject, _, period in await sends(db)]
     assert sorted(kept) == [("digest", "org", "2026-W47"), ("reminder.escalate", still_overdue, "once")]
     [run] = await last_runs(db, HOUSEKEEPING)
@@ -136,7 +137,7 @@ async def test_notices_are_forgotten_once_sent_a_while_and_a_reply_to_an_anonymo
                 )
             )
 
-    assert await housekeeping(db, SHANGHAI, MONDAY_9AM)
+    assert await housekeeping(db, SHANGHAI, MONDAY_9AM, AREAS)
     async with db.unit_of_work() as session:
         kept = sorted(str(body["text"]) for body in (await session.scalars(select(OutboxMessage.body))).all())
     assert kept == ["anonymous, queued today", "sent last week", "still tried"]

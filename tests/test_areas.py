@@ -1,0 +1,84 @@
+"""Areas plug in by declaration alone, and two that claim the same thing are refused at start-up,
+naming both: otherwise one of them would silently never be reached."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.areas import AREAS
+from handlers.area import Area, AreaClash
+from handlers.engine import Houqin
+from handlers.flow import Action, Flow, StepContext, Submitted, Upload, said
+from handlers.i18n import msg
+from handlers.uploads import TABLE
+from storage.db import Database
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def hello(ctx: StepContext, args: str) -> Action:
+    return said(msg("menu.what_next"))
+
+
+async def imported(ctx: StepContext, args: str, document: object) -> Action:
+    return said(msg("menu.what_next"))
+
+
+async def submitted(ctx: StepContext) -> Submitted:
+    return Submitted(msg("menu.what_next"), "lamp")
+
+
+def flow(name: str) -> Flow:
+    return Flow(name, msg("menu.my"), msg("menu.help"), (), submitted)
+
+
+def start(areas: tuple[Area, ...]) -> Houqin:
+    return Houqin(Database("sqlite+aiosqlite:///:memory:"), areas, "zh_CN", SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("kind", "first", "second", "duplicate"),
+    [
+        ("button prefix", Area("lamps", buttons={"lp": hello}), Area("lockers", buttons={"lp": hello}), "lp"),
+        ("command", Area("lamps", commands={"fix": hello}), Area("lockers", commands={"fix": hello}), "fix"),
+        # A listed flow is started by its name, so it takes the command too.
+        ("command", Area("lamps", commands={"lamp": hello}), Area("lockers", flows=(flow("lamp"),)), "lamp"),
+        ("flow", Area("lamps", flows=(flow("lamp"),)), Area("lockers", flows=(flow("lamp"),)), "lamp"),
+        ("deep-link prefix", Area("lamps", links={"desk": hello}), Area("lockers", links={"desk": hello}), "desk"),
+        (
+            "upload command",
+            Area("lamps", uploads={"load": Upload(imported, TABLE, "stock.manage")}),
+            Area("lockers", uploads={"load": Upload(imported, TABLE, "stock.manage")}),
+            "load",
+        ),
+        (
+            "privileged command",
+            Area("lamps", privileged={"fix": "stock.manage"}),
+            Area("lockers", privileged={"fix": "org.view"}),
+            "fix",
+        ),
+        ("area name", Area("lamps"), Area("lamps", commands={"fix": hello}), "lamps"),
+    ],
+)
+def test_two_areas_claiming_the_same_thing_fail_at_start_up_naming_both(
+    kind: str, first: Area, second: Area, duplicate: str
+) -> None:
+    with pytest.raises(AreaClash) as clash:
+        start((first, second))
+    assert str(clash.value) == f"{kind} {duplicate!r} is declared by two areas: {first.name!r} and {second.name!r}"
+
+
+def test_a_new_area_beside_every_other_starts_and_answers_its_command() -> None:
+    houqin = start((*AREAS, Area("lamps", commands={"lamp": hello}, buttons={"lp": hello})))
+    assert houqin.commands["lamp"] is hello and houqin.buttons["lp"] is hello
+
+
+def test_an_area_clashing_with_one_of_houqins_own_is_refused_too() -> None:
+    with pytest.raises(AreaClash, match="command 'survey' is declared by two areas: 'surveys' and 'lamps'"):
+        start((*AREAS, Area("lamps", commands={"survey": hello})))
+
+
+def test_houqins_own_areas_do_not_clash() -> None:
+    assert len(start(AREAS).commands) == sum(len(area.commands) for area in AREAS)

@@ -35,6 +35,9 @@ class Area:
     links: dict[str, Handler] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     mine: MineHandler | None = None
+    # Its commands (or listed flows) Slack has as slash commands of their own (slack/manifest.yml):
+    # /repair; every other command is typed after /houqin.
+    slash_commands: tuple[str, ...] = ()
     # Commands only some may run → the authz action whose holders' command menus list them
     # (handlers/menus.py); the command itself still asks authz when it runs.
     privileged: dict[str, str] = field(default_factory=dict)

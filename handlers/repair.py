@@ -331,6 +331,7 @@ AREA = Area(
     flows=(FLOW,),
     links={"room": start_in_room},
     mine=my_part,
+    slash_commands=("repair",),
     reminders=ticket_reminders.RULES,
     keep_sends=(ticket_reminders.escalations_still_needed,),
 )

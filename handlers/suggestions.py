@@ -508,4 +508,5 @@ AREA = Area(
     flows=(SUGGEST, REPLY, ANSWER, OUTCOME),
     buttons={"sg": on_button},
     commands={"suggest": suggest_command},
+    slash_commands=("suggest",),
 )

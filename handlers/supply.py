@@ -365,4 +365,4 @@ FLOW = Flow(
     preset=preset,
 )
 
-AREA = Area("supply", flows=(FLOW,))
+AREA = Area("supply", flows=(FLOW,), slash_commands=("supply",))

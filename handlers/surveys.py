@@ -835,6 +835,7 @@ AREA = Area(
     flows=(ANSWER, IMPORT, survey_builder.NEW),
     buttons={"sv": on_button},
     commands={"survey": survey_command},
+    slash_commands=("survey",),
     uploads={"survey": Upload(import_upload, survey_definitions.FILE, "survey.run")},
     mine=waiting_for_me,
     reminders=(surveys_closing_soon,),

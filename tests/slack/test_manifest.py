@@ -32,9 +32,15 @@ def test_every_listed_flow_has_its_slash_command_and_every_url_is_houqins() -> N
 
 
 def test_command_hints_keep_exactly_the_manifests_slash_commands() -> None:
-    """Words that tell a Slack person to type /repair say so; any other command goes after /houqin."""
+    """Words that tell a Slack person to type /repair say so; any other command goes after /houqin.
+    The manifest has exactly /houqin and the slash commands the areas declare, each one of its area's
+    commands or listed flows."""
     commands = {c["command"].lstrip("/") for c in manifest()["features"]["slash_commands"]}
-    assert commands == SLASH_COMMANDS
+    declared = {command for area in AREAS for command in area.slash_commands}
+    assert commands == SLASH_COMMANDS == {HOME_COMMAND, *declared}
+    for area in AREAS:
+        answered = {*area.commands, *(flow.name for flow in area.flows if flow.listed)}
+        assert set(area.slash_commands) <= answered, (area.name, set(area.slash_commands) - answered)
 
 
 def test_the_events_and_scopes_the_channel_uses() -> None:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.areas import AREAS
 from handlers.conversation import Outcome, Reply, StepView, split_text
 from handlers.i18n import translate
 
@@ -28,9 +29,10 @@ ACTION_PREFIX = "houqin"
 # Steps whose page has an input block (the others only show text and a submit button).
 INPUT_KINDS = ("choice", "text", "number", "photo", "file")
 PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "webp"]
-# The app's own slash commands (slack/manifest.yml); every other command is a word after /houqin.
-SLASH_COMMANDS = frozenset({"repair", "supply", "survey", "suggest", "houqin"})
 HOME_COMMAND = "houqin"
+# The app's own slash commands (slack/manifest.yml): /houqin and those the areas declare
+# (Area.slash_commands); every other command is a word after /houqin.
+SLASH_COMMANDS = frozenset({HOME_COMMAND, *(command for area in AREAS for command in area.slash_commands)})
 
 
 def typed_in_slack(command: str) -> str:

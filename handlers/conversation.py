@@ -221,33 +221,26 @@ class Choice:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepView:
-    """The question a person is on, whole: for channels that render one input per step (a Slack
-    modal page) instead of walking the replies. Read-only; answers still go through ``handle``.
+    """The question a person is on, whole: for channels that draw one page per step (a Slack modal)
+    instead of walking the replies. Read-only; answers still go through ``handle``.
 
-    kind is choice, text, number, photo, file or confirm (a location is a choice of building, then
-    of room, or text when the place is not listed). An answer is sent as the button ``payload(value)``
-    for a choice, as text with ``version`` for text and numbers, and ``payload(skip)`` for an empty
-    optional text, no more photos, or the confirmation.
+    Each kind of step has its view (ChoiceView, TextView, ...) with what its own input needs. Every
+    view has a prompt and its buttons, so a channel draws one it does not know as those plus a box
+    for words. An answer is sent as the button ``payload(value)``, as text with ``version`` for
+    words, and as ``payload(skip)`` for a page left empty (no more photos, the confirmation).
     """
 
-    flow: str
-    flow_title: str
-    step: str
-    kind: str
     prompt: str
-    version: int
-    options: tuple[Choice, ...] = ()
-    optional: bool = False
-    min_value: int | None = None
-    max_value: int | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    summary: str | None = None
+    # What may be pressed to answer (besides Back and Cancel, which every page has).
+    buttons: tuple[Choice, ...] = ()
     skip: str | None = None
-    max_files: int | None = None  # photos still to take on a photo step
-    typed: bool = False  # a choice that also takes words (a search, a place not listed), sent as text
+    # Where it sits, filled in by the engine for every kind alike.
+    flow: str = ""
+    flow_title: str = ""
+    step: str = ""
+    version: int = 0
     can_go_back: bool = False
     discreet: bool = False  # an anonymous answer: see Flow.discreet
     back: str = ""
@@ -255,3 +248,38 @@ class StepView:
 
     def payload(self, value: str) -> str:
         return f"s{self.version}:{value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoiceView(StepView):
+    """One of the buttons; `typed`: words do too (a catalog search, a place not listed), sent as text."""
+
+    typed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextView(StepView):
+    optional: bool = False
+    min_length: int = 1
+    max_length: int = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberView(StepView):
+    min_value: int
+    max_value: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhotoView(StepView):
+    max_files: int  # photos still to take
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileView(StepView):
+    """A file to import (a CSV, a spreadsheet)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmView(StepView):
+    summary: str

@@ -28,7 +28,6 @@ from handlers.area import Area, check
 from handlers.conversation import (
     MAX_TEXT,
     Button,
-    Choice,
     DocumentIn,
     FileOut,
     Inbound,
@@ -41,24 +40,18 @@ from handlers.conversation import (
 )
 from handlers.discreet import day_of, sealed_key
 from handlers.flow import (
+    PAGES,
     Action,
-    ChoiceStep,
-    ConfirmStep,
+    Answer,
     Data,
-    FileStep,
     Flow,
     Goto,
     Invalid,
-    LocationStep,
-    NumberStep,
     Option,
-    PhotoStep,
     Rows,
     Step,
     StepContext,
     Submitted,
-    TextStep,
-    photo_problem,
 )
 from handlers.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
 from handlers.ids import parse_id
@@ -70,11 +63,9 @@ from storage.models import ChannelAccount, DialogState, Person, Photo, Processed
 
 log = logging.getLogger(__name__)
 
-# Button values the engine itself understands inside a flow (never valid option values).
-BACK, CANCEL, DONE, SUBMIT, OTHER = "_back", "_cancel", "_done", "_submit", "_other"
-PREVIOUS, NEXT = "_prev", "_next"
-# Where a paged choice step keeps the page being shown, per step, inside the dialog data.
-PAGES = "_pages"
+# Button values the engine itself understands inside a flow, on every step (never option values);
+# steps have their own (handlers/flow.py: Done, Submit, a page turned).
+BACK, CANCEL = "_back", "_cancel"
 ATTEMPTS = 4
 # Set in a stored outcome whose files (Action.later) are still to be made after the commit.
 FILES_PENDING = "files_pending"
@@ -222,7 +213,7 @@ class Houqin:
             flow = self.flows.get(state.flow or "") if state is not None else None
             if flow is not None and state is not None:
                 step = next((step for step in flow.steps if step.key == state.step), None)
-                return step.parser if isinstance(step, FileStep) else None
+                return step.file_parser() if step is not None else None
             upload = self.uploads.get(inbound.command)
             if upload is None or not authz.allowed_somewhere(account.person, upload.action):
                 return None
@@ -372,58 +363,19 @@ class Houqin:
             return Reply(text.render(locale), self._menu_buttons(turn)), locale
 
     async def _describe(self, turn: Turn, flow: Flow, step: Step) -> StepView:
-        ctx = turn.context()
-        locale = turn.locale
-        prompt: Renderable = await step.dynamic_prompt(ctx) if step.dynamic_prompt is not None else step.prompt
-        view = StepView(
+        """The step's own view, placed: which flow, which version, whether Back has anywhere to go."""
+        view = await step.view(turn.context())
+        return replace(
+            view,
             flow=flow.name,
             discreet=flow.discreet,
-            flow_title=flow.title.render(locale),
+            flow_title=flow.title.render(turn.locale),
             step=step.key,
-            kind="text",
-            prompt="",
             version=turn.state.version,
-            can_go_back=bool(turn.state.data.get("_trail") or turn.state.data.get(step.key)),
-            back=msg("dialog.button.back").render(locale),
-            cancel=msg("dialog.button.cancel").render(locale),
+            can_go_back=self._can_go_back(turn, step),
+            back=msg("dialog.button.back").render(turn.locale),
+            cancel=msg("dialog.button.cancel").render(turn.locale),
         )
-
-        def choices(options: Sequence[Option]) -> tuple[Choice, ...]:
-            return tuple(Choice(option.value, option.label.render(locale)) for option in options)
-
-        if isinstance(step, ChoiceStep):
-            view = replace(view, kind="choice", options=choices(await step.choices(ctx)), typed=step.typed is not None)
-        elif isinstance(step, LocationStep):
-            answer = turn.state.data.get(step.key) or {}
-            stage = answer.get("stage", "building")
-            if stage == "text":
-                prompt = msg("location.ask_text")
-                view = replace(view, kind="text", min_length=2, max_length=step.max_length)
-            else:
-                prompt = msg("location.ask_room") if stage == "room" else prompt
-                options = await self._location_options(ctx, step, answer)
-                view = replace(view, kind="choice", options=choices(options))
-        elif isinstance(step, NumberStep):
-            view = replace(view, kind="number", min_value=step.min_value, max_value=step.max_value)
-        elif isinstance(step, PhotoStep):
-            have = len(turn.state.data.get(step.key, []))
-            if have:
-                prompt = msg("dialog.photo.more", count=have, max=step.max_photos)
-            view = replace(view, kind="photo", skip=DONE, optional=True, max_files=step.max_photos - have)
-        elif isinstance(step, FileStep):
-            view = replace(view, kind="file")
-        elif isinstance(step, ConfirmStep):
-            assert step.summary is not None
-            view = replace(view, kind="confirm", summary=(await step.summary(ctx)).render(locale), skip=SUBMIT)
-        elif isinstance(step, TextStep):
-            view = replace(
-                view,
-                optional=step.optional,
-                min_length=step.min_length,
-                max_length=step.max_length,
-                skip=DONE if step.optional else None,
-            )
-        return replace(view, prompt=prompt.render(locale))
 
     async def _handle_once(self, session: AsyncSession, inbound: Inbound, sealed: str) -> tuple[Outcome, Turn]:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
@@ -513,7 +465,7 @@ class Houqin:
             inbound.kind is Kind.DOCUMENT
             and inbound.document is not None
             and inbound.command in self.uploads
-            and not (flow is not None and isinstance(self._current(turn, flow), FileStep))
+            and not (flow is not None and self._current(turn, flow).takes_files)
         ):
             # A file with a command as its caption; a flow waiting for a file takes it as its answer.
             await self._upload(turn, flow, inbound.command, inbound.text, inbound.document)
@@ -677,7 +629,7 @@ class Houqin:
     async def _next(self, turn: Turn, flow: Flow, after: str | None, data: Data) -> Step | None:
         following = flow.next_step(after, data)
         ctx = StepContext(turn.session, turn.person, turn.locale, turn.channel, turn.now, turn.zone, data, turn.rules)
-        while isinstance(following, ChoiceStep) and following.skip_without_options and not await following.choices(ctx):
+        while following is not None and await following.skipped(ctx):
             following = flow.next_step(following.key, data)
         return following
 
@@ -693,7 +645,7 @@ class Houqin:
         they then attach to their anonymous suggestion."""
         if not flow.discreet:
             return
-        ids = [int(i) for step in flow.steps if isinstance(step, PhotoStep) for i in data.get(step.key) or ()]
+        ids = [i for step in flow.steps for i in step.photo_ids(data.get(step.key))]
         if ids:
             await turn.session.execute(
                 delete(Photo)
@@ -725,30 +677,29 @@ class Houqin:
             turn.chosen = msg("dialog.button.back").render(turn.locale)
             await self._go_back(turn, flow)
             return
-        if choice in (PREVIOUS, NEXT) and isinstance(step, ChoiceStep) and step.page_size:
-            await self._turn_page(turn, flow, step, -1 if choice == PREVIOUS else 1)
-            return
         # A deep copy: hooks may change nested answers (a cart) and must not touch the stored state.
         data = copy.deepcopy(turn.state.data)
         ctx = turn.context(data)
         try:
-            finished = await self._apply(turn, ctx, step, text=text, choice=choice, photo=photo, document=document)
+            if document is not None and not step.takes_files:
+                raise Invalid(msg("dialog.error.unsupported"))
+            taken = await step.take(ctx, Answer(text, choice, photo, document))
         except Invalid as problem:
             await self._reask(turn, flow, problem.reason)
             return
         except Goto as goto:
             await self._goto(turn, flow, data, goto)
             return
-        if not finished:
-            # A step with several rounds (photos, building then room) moved on inside itself.
+        if taken.chosen is not None:
+            turn.chosen = taken.chosen.render(turn.locale)
+        if not taken.done:
+            # A step with several rounds (photos, building then room, a page turned) moved on inside itself.
             turn.move(flow.name, step.key, data)
             await turn.session.flush()
             await self._ask(turn, flow, step)
             return
         data["_trail"] = [*data.get("_trail", []), step.key]
-        settled = None
-        if isinstance(step, ChoiceStep) and step.on_choose is not None:
-            settled = await step.on_choose(ctx, data[step.key])
+        settled = await step.settle(ctx)
         if settled is None and step.then is not None:
             try:
                 target = await step.then(ctx)
@@ -758,7 +709,7 @@ class Houqin:
             if target is not None:
                 await self._goto(turn, flow, data, Goto(target))
                 return
-        following = None if settled or isinstance(step, ConfirmStep) else await self._next(turn, flow, step.key, data)
+        following = None if settled or step.submits else await self._next(turn, flow, step.key, data)
         if following is None:
             try:
                 done = settled or await self._submit(turn, flow, ctx)
@@ -805,159 +756,12 @@ class Houqin:
             turn.say(goto.say)
         await self._ask(turn, flow, following)
 
-    async def _turn_page(self, turn: Turn, flow: Flow, step: ChoiceStep, by: int) -> None:
-        data = copy.deepcopy(turn.state.data)
-        pages = dict(data.get(PAGES) or {})
-        pages[step.key] = max(0, int(pages.get(step.key, 0)) + by)
-        data[PAGES] = pages
-        turn.chosen = msg("dialog.button.previous" if by < 0 else "dialog.button.next").render(turn.locale)
-        # Moving bumps the version: the buttons of the page before are retired.
-        turn.move(flow.name, step.key, data)
-        await turn.session.flush()
-        await self._ask(turn, flow, step)
-
-    async def _apply(
-        self,
-        turn: Turn,
-        ctx: StepContext,
-        step: Step,
-        *,
-        text: str | None,
-        choice: str | None,
-        photo: PhotoIn | None,
-        document: DocumentIn | None = None,
-    ) -> bool:
-        """Put the answer into ctx.data; True when the step is complete."""
-        data = ctx.data
-        if document is not None and not isinstance(step, FileStep):
-            raise Invalid(msg("dialog.error.unsupported"))
-        if isinstance(step, ChoiceStep):
-            if photo is not None:
-                raise Invalid(msg("dialog.error.use_buttons"))
-            if choice is not None:
-                value = await step.choose(ctx, choice)
-            elif step.typed is not None:
-                value = await step.typed(ctx, text or "")
-            else:
-                value = await step.choose_by_label(ctx, text or "")
-            data[step.key] = value
-            turn.chosen = await self._label_of(ctx, step, value)
-            return True
-        if isinstance(step, NumberStep):
-            if choice is not None and not (choice.isascii() and choice.isdigit()):
-                raise Invalid(msg("dialog.error.not_an_option"))
-            if choice is None and text is None:
-                raise Invalid(msg("dialog.error.not_a_number", min=step.min_value, max=step.max_value))
-            number = step.parse(choice if choice is not None else text or "")
-            if step.check is not None and (problem := await step.check(ctx, number)):
-                raise Invalid(problem)
-            if choice is not None:
-                turn.chosen = str(number)
-            data[step.key] = number
-            return True
-        if isinstance(step, FileStep):
-            if document is None:
-                raise Invalid(msg("dialog.error.expected_file"))
-            too_big = msg("dialog.error.file_too_big", mb=step.max_bytes // (1024 * 1024))
-            if document.content is None:
-                big = document.size is not None and document.size > step.max_bytes
-                raise Invalid(too_big if big else msg("dialog.error.file_unavailable"))
-            if len(document.content) > step.max_bytes:
-                raise Invalid(too_big)
-            assert step.read is not None, f"file step {step.key} reads nothing"
-            data[step.key] = await step.read(ctx, document)
-            return True
-        if isinstance(step, TextStep):
-            if choice == DONE and step.optional:
-                turn.chosen = msg("dialog.button.skip").render(turn.locale)
-                data[step.key] = ""
-                return True
-            if text is None:
-                raise Invalid(msg("dialog.error.expected_text"))
-            data[step.key] = step.accept(text)
-            return True
-        if isinstance(step, PhotoStep):
-            return await self._apply_photo(turn, ctx, step, choice=choice, photo=photo)
-        if isinstance(step, LocationStep):
-            return await self._apply_location(ctx, step, text=text, choice=choice, turn=turn)
-        if isinstance(step, ConfirmStep):
-            if choice != SUBMIT:
-                raise Invalid(msg("dialog.error.confirm_with_button"))
-            turn.chosen = msg("dialog.button.submit").render(turn.locale)
-            return True
-        raise TypeError(f"unknown step type {type(step).__name__}")
-
-    async def _apply_photo(
-        self, turn: Turn, ctx: StepContext, step: PhotoStep, *, choice: str | None, photo: PhotoIn | None
-    ) -> bool:
-        photos: list[int] = list(ctx.data.get(step.key, []))
-        if choice == DONE:
-            turn.chosen = msg("dialog.button.done" if photos else "dialog.button.skip").render(turn.locale)
-            ctx.data[step.key] = photos
-            return True
-        if photo is None:
-            raise Invalid(msg("dialog.error.expected_photo"))
-        if problem := photo_problem(photo, step):
-            raise Invalid(problem)
-        stored = Photo(
-            person_id=turn.person.id,
-            channel=turn.channel,
-            file_id=photo.file_id,
-            content=photo.content,
-            content_type=photo.content_type,
-            size=len(photo.content) if photo.content is not None else None,
-            created_at=turn.now,
-        )
-        turn.session.add(stored)
-        await turn.session.flush()
-        photos.append(stored.id)
-        ctx.data[step.key] = photos
-        return len(photos) >= step.max_photos
-
-    async def _apply_location(
-        self, ctx: StepContext, step: LocationStep, *, text: str | None, choice: str | None, turn: Turn
-    ) -> bool:
-        answer: dict[str, Any] = dict(ctx.data.get(step.key) or {})
-        stage = answer.get("stage", "building")
-        if stage == "text":
-            if text is None:
-                raise Invalid(msg("dialog.error.expected_text"))
-            typed = TextStep(step.key, step.prompt, min_length=2, max_length=step.max_length).accept(text)
-            ctx.data[step.key] = {"text": typed}
-            return True
-        options = await self._location_options(ctx, step, answer)
-        if choice is None:
-            chooser = ChoiceStep(step.key, step.prompt, options=options)
-            if text is None:
-                raise Invalid(msg("dialog.error.use_buttons"))
-            choice = await chooser.choose_by_label(ctx, text)
-        labels = {option.value: option.label.render(ctx.locale) for option in options}
-        if choice not in labels:
-            raise Invalid(msg("dialog.error.not_an_option"))
-        turn.chosen = labels[choice]
-        if choice == OTHER:
-            ctx.data[step.key] = {"stage": "text"}
-            return False
-        if stage == "building":
-            ctx.data[step.key] = {"stage": "room", "building": int(choice)}
-            return False
-        ctx.data[step.key] = {"building": answer["building"], "room": int(choice)}
-        return True
-
-    async def _location_options(self, ctx: StepContext, step: LocationStep, answer: dict[str, Any]) -> list[Option]:
-        assert step.buildings is not None and step.rooms is not None
-        if answer.get("stage", "building") == "building":
-            found = list(await step.buildings(ctx))
-        else:
-            found = list(await step.rooms(ctx, str(answer["building"])))
-        return [*found, Option(OTHER, msg("location.not_listed"))]
-
     async def _go_back(self, turn: Turn, flow: Flow) -> None:
         data = dict(turn.state.data)
         trail: list[str] = list(data.get("_trail", []))
         current = self._current(turn, flow)
         target: Step
-        if current.key in data and isinstance(current, LocationStep | PhotoStep):
+        if current.key in data and current.has_rounds:
             # Inside a step with several rounds, Back first undoes that step's own progress.
             await self._forget_photos(turn, flow, {current.key: data.pop(current.key)})
             target = current
@@ -981,75 +785,24 @@ class Houqin:
         await self._ask(turn, flow, self._current(turn, flow))
 
     async def _ask(self, turn: Turn, flow: Flow, step: Step) -> None:
-        ctx = turn.context()
+        """The step's question as replies: what it says first, then its prompt with its buttons and a
+        last row of its controls, Back (when there is somewhere to go) and Cancel."""
+        question = await step.ask(turn.context())
         version = turn.state.version
 
-        def button(value: str, label: str) -> Button:
-            return Button(label, f"s{version}:{value}")
+        def buttons(options: Sequence[Option]) -> tuple[Button, ...]:
+            return tuple(Button(o.label.render(turn.locale), f"s{version}:{o.value}") for o in options)
 
-        def control_row(*extra: tuple[str, str]) -> tuple[Button, ...]:
-            row = [button(value, msg(key).render(turn.locale)) for value, key in extra]
-            if turn.state.data.get("_trail") or turn.state.data.get(step.key):
-                row.append(button(BACK, msg("dialog.button.back").render(turn.locale)))
-            row.append(button(CANCEL, msg("dialog.button.cancel").render(turn.locale)))
-            return tuple(row)
+        controls = list(question.controls)
+        if self._can_go_back(turn, step):
+            controls.append(Option(BACK, msg("dialog.button.back")))
+        controls.append(Option(CANCEL, msg("dialog.button.cancel")))
+        for said in question.before:
+            turn.say(said)
+        turn.say(question.prompt, (*(buttons(row) for row in question.rows if row), buttons(controls)))
 
-        prompt: Renderable = await step.dynamic_prompt(ctx) if step.dynamic_prompt is not None else step.prompt
-        rows: list[tuple[Button, ...]] = []
-        if isinstance(step, ChoiceStep | LocationStep):
-            paging: tuple[Button, ...] = ()
-            if isinstance(step, ChoiceStep):
-                options, columns = list(await step.choices(ctx)), step.columns
-                if step.page_size and len(options) > step.page_size:
-                    pages = -(-len(options) // step.page_size)
-                    page = min(int((turn.state.data.get(PAGES) or {}).get(step.key, 0)), pages - 1)
-                    options = options[page * step.page_size : (page + 1) * step.page_size]
-                    prompt = msg("dialog.page", prompt=prompt, page=page + 1, pages=pages)
-                    paging = tuple(
-                        button(value, msg(key).render(turn.locale))
-                        for value, key, shown in (
-                            (PREVIOUS, "dialog.button.previous", page > 0),
-                            (NEXT, "dialog.button.next", page < pages - 1),
-                        )
-                        if shown
-                    )
-            else:
-                answer = turn.state.data.get(step.key) or {}
-                stage = answer.get("stage", "building")
-                if stage == "text":
-                    turn.say(msg("location.ask_text"), (control_row(),))
-                    return
-                options, columns = await self._location_options(ctx, step, answer), 2
-                if stage == "room":
-                    prompt = msg("location.ask_room")
-            labelled = [button(o.value, o.label.render(turn.locale)) for o in options]
-            rows = [tuple(labelled[i : i + columns]) for i in range(0, len(labelled), columns)]
-            if paging:
-                rows.append(paging)
-            rows.append(control_row())
-        elif isinstance(step, NumberStep):
-            quick = [button(str(n), str(n)) for n in step.quick if step.min_value <= n <= step.max_value]
-            rows = [tuple(quick), control_row()] if quick else [control_row()]
-        elif isinstance(step, PhotoStep):
-            have = len(turn.state.data.get(step.key, []))
-            rows = [control_row((DONE, "dialog.button.done" if have else "dialog.button.skip"))]
-            if have:
-                prompt = msg("dialog.photo.more", count=have, max=step.max_photos)
-        elif isinstance(step, ConfirmStep):
-            assert step.summary is not None
-            turn.say(await step.summary(ctx))
-            rows = [control_row((SUBMIT, "dialog.button.submit"))]
-        elif isinstance(step, TextStep) and step.optional:
-            rows = [control_row((DONE, "dialog.button.skip"))]
-        else:
-            rows = [control_row()]
-        turn.say(prompt, tuple(rows))
-
-    async def _label_of(self, ctx: StepContext, step: ChoiceStep, value: str) -> str:
-        for option in await step.choices(ctx):
-            if option.value == value:
-                return option.label.render(ctx.locale)
-        return value
+    def _can_go_back(self, turn: Turn, step: Step) -> bool:
+        return bool(turn.state.data.get("_trail") or turn.state.data.get(step.key))
 
     def _menu_buttons(self, turn: Turn) -> tuple[tuple[Button, ...], ...]:
         return menu.menu_buttons(self.listed, turn.locale)

@@ -1,28 +1,42 @@
 """Flows as data: a flow is a list of typed steps plus a submit function.
 
-Steps know how to ask and how to judge an answer; they know nothing of Telegram or Slack. The
-engine (handlers/engine.py) walks them, and each channel renders the resulting replies.
+Each step type knows how it is asked (words and buttons), how it takes an answer and how it is
+described whole (a StepView, for pages); it knows nothing of Telegram or Slack. The engine
+(handlers/engine.py) walks the steps, and each channel renders the replies or the views.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.conversation import DocumentIn, FileOut, PhotoIn
+from handlers.conversation import (
+    Choice,
+    ChoiceView,
+    ConfirmView,
+    DocumentIn,
+    FileOut,
+    FileView,
+    NumberView,
+    PhotoIn,
+    PhotoView,
+    StepView,
+    TextView,
+)
 from handlers.files import Later
-from handlers.i18n import Msg, Renderable, msg
+from handlers.i18n import Label, Msg, Renderable, msg
 from handlers.rules import RepairRules, SupplyRules
 from handlers.text import visible_length
 from handlers.uploads import Parser
-from storage.models import Person
+from storage.models import Person, Photo
 
 Data = dict[str, Any]
 
@@ -70,9 +84,52 @@ class Goto(Exception):
 
 
 @dataclass(frozen=True)
-class Step:
+class Answer:
+    """What the person gave the step they are on: words, a button's value, a photo or a file."""
+
+    text: str | None = None
+    choice: str | None = None
+    photo: PhotoIn | None = None
+    document: DocumentIn | None = None
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What a step made of an answer (kept in ctx.data): whether it is complete, and what the message
+    the pressed button sat on shows as chosen."""
+
+    # False: the step moved on inside itself (another photo, the room after the building, a page turned).
+    done: bool = True
+    chosen: Renderable | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    """A step asked in words and buttons, as every chat shows it: what is said first (a summary), the
+    prompt, rows of the step's buttons, and controls that start the last row (before Back and Cancel,
+    which the engine adds)."""
+
+    prompt: Renderable
+    rows: tuple[tuple[Option, ...], ...] = ()
+    controls: tuple[Option, ...] = ()
+    before: tuple[Renderable, ...] = ()
+
+
+# Values of the buttons steps add themselves (never option values). Back and Cancel are the engine's.
+DONE, SUBMIT, OTHER = "_done", "_submit", "_other"
+PREVIOUS, NEXT = "_prev", "_next"
+# Where a paged step keeps the page being shown, per step, inside the dialog data.
+PAGES = "_pages"
+
+
+@dataclass(frozen=True)
+class Step(ABC):
+    """One question of a flow. A step type is one subclass that knows how it is asked (`ask`), how it
+    takes an answer (`take`) and how it is described to channels that draw whole pages (`view`).
+    The engine keeps what all share: the dialog state and its versions, Back, Cancel, Goto, submit."""
+
     key: str
-    prompt: Msg
+    prompt: Renderable
     # Asked only when this says so (e.g. the room is asked only after a building was chosen).
     when: Callable[[Data], bool] | None = None
     # Asked with a prompt built from the answers so far (e.g. naming the ticket it found).
@@ -82,8 +139,71 @@ class Step:
     # may change ctx.data on the way (put the item into the cart).
     then: Callable[[StepContext], Awaitable[str | None]] | None = None
 
+    # A file sent while this step is asked is its answer, not a command's upload.
+    takes_files: ClassVar[bool] = False
+    # Answered in rounds kept under its key (photos, building then room): Back first undoes those.
+    has_rounds: ClassVar[bool] = False
+    # Answering it submits the flow (a confirmation): nothing after it is asked.
+    submits: ClassVar[bool] = False
+
     def applies(self, data: Data) -> bool:
         return self.when is None or self.when(data)
+
+    async def prompt_in(self, ctx: StepContext) -> Renderable:
+        return await self.dynamic_prompt(ctx) if self.dynamic_prompt is not None else self.prompt
+
+    async def ask(self, ctx: StepContext) -> Question:
+        """The question in words and buttons (by default its prompt alone: answered by typing)."""
+        return Question(await self.prompt_in(ctx))
+
+    @abstractmethod
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        """Put the answer into ctx.data[self.key], or raise Invalid saying why it cannot be taken."""
+
+    async def view(self, ctx: StepContext) -> StepView:
+        """The question whole, for a page: by default its prompt and buttons, which every channel draws."""
+        question = await self.ask(ctx)
+        presses = [option for row in question.rows for option in row] + list(question.controls)
+        return StepView(prompt=question.prompt.render(ctx.locale), buttons=choices_in(presses, ctx.locale))
+
+    async def skipped(self, ctx: StepContext) -> bool:
+        """Left out although it applies (a choice with nothing to choose)."""
+        return False
+
+    async def settle(self, ctx: StepContext) -> Submitted | None:
+        """Once answered: the flow's end, when the answer settles the whole flow."""
+        return None
+
+    def file_parser(self) -> Parser | None:
+        """What parses a file sent to this step, before the delivery's transaction (handlers/uploads.py)."""
+        return None
+
+    def photo_ids(self, answer: Any) -> list[int]:
+        """The photos this step's answer keeps (deleted when a discreet flow lets them go)."""
+        return []
+
+
+def choices_in(options: Sequence[Option], locale: str) -> tuple[Choice, ...]:
+    return tuple(Choice(option.value, option.label.render(locale)) for option in options)
+
+
+def in_rows(options: Sequence[Option], columns: int) -> tuple[tuple[Option, ...], ...]:
+    return tuple(tuple(options[i : i + columns]) for i in range(0, len(options), columns))
+
+
+def page_of(data: Data, key: str) -> int:
+    return int((data.get(PAGES) or {}).get(key, 0))
+
+
+def turn_page(data: Data, key: str, by: int) -> Taken:
+    """A paged step shows its page before or after: a round of the step that answers nothing."""
+    data[PAGES] = {**(data.get(PAGES) or {}), key: max(0, page_of(data, key) + by)}
+    return Taken(done=False, chosen=msg("dialog.button.previous" if by < 0 else "dialog.button.next"))
+
+
+def as_is(text: str) -> Label:
+    """Words that read the same in every language (a number)."""
+    return Label(text, text)
 
 
 @dataclass(frozen=True)
@@ -117,6 +237,51 @@ class ChoiceStep(Step):
                 return option.value
         raise Invalid(msg("dialog.error.use_buttons"))
 
+    async def ask(self, ctx: StepContext) -> Question:
+        prompt = await self.prompt_in(ctx)
+        options = list(await self.choices(ctx))
+        paging: tuple[Option, ...] = ()
+        if self.page_size and len(options) > self.page_size:
+            pages = -(-len(options) // self.page_size)
+            page = min(page_of(ctx.data, self.key), pages - 1)
+            options = options[page * self.page_size : (page + 1) * self.page_size]
+            prompt = msg("dialog.page", prompt=prompt, page=page + 1, pages=pages)
+            paging = tuple(
+                Option(value, msg(key))
+                for value, key, shown in (
+                    (PREVIOUS, "dialog.button.previous", page > 0),
+                    (NEXT, "dialog.button.next", page < pages - 1),
+                )
+                if shown
+            )
+        return Question(prompt, in_rows(options, self.columns) + ((paging,) if paging else ()))
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        if answer.choice in (PREVIOUS, NEXT) and self.page_size:
+            return turn_page(ctx.data, self.key, -1 if answer.choice == PREVIOUS else 1)
+        if answer.photo is not None:
+            raise Invalid(msg("dialog.error.use_buttons"))
+        if answer.choice is not None:
+            value = await self.choose(ctx, answer.choice)
+        elif self.typed is not None:
+            value = await self.typed(ctx, answer.text or "")
+        else:
+            value = await self.choose_by_label(ctx, answer.text or "")
+        ctx.data[self.key] = value
+        labels = {option.value: option.label for option in await self.choices(ctx)}
+        return Taken(chosen=labels.get(value, as_is(value)))
+
+    async def view(self, ctx: StepContext) -> StepView:
+        prompt = (await self.prompt_in(ctx)).render(ctx.locale)
+        options = choices_in(await self.choices(ctx), ctx.locale)
+        return ChoiceView(prompt=prompt, buttons=options, typed=self.typed is not None)
+
+    async def skipped(self, ctx: StepContext) -> bool:
+        return self.skip_without_options and not await self.choices(ctx)
+
+    async def settle(self, ctx: StepContext) -> Submitted | None:
+        return await self.on_choose(ctx, ctx.data[self.key]) if self.on_choose is not None else None
+
 
 @dataclass(frozen=True)
 class TextStep(Step):
@@ -136,6 +301,31 @@ class TextStep(Step):
         if self.validate and (problem := self.validate(text)):
             raise Invalid(problem)
         return text
+
+    def _skip(self) -> tuple[Option, ...]:
+        return (Option(DONE, msg("dialog.button.skip")),) if self.optional else ()
+
+    async def ask(self, ctx: StepContext) -> Question:
+        return Question(await self.prompt_in(ctx), controls=self._skip())
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        if answer.choice == DONE and self.optional:
+            ctx.data[self.key] = ""
+            return Taken(chosen=msg("dialog.button.skip"))
+        if answer.text is None:
+            raise Invalid(msg("dialog.error.expected_text"))
+        ctx.data[self.key] = self.accept(answer.text)
+        return Taken()
+
+    async def view(self, ctx: StepContext) -> StepView:
+        return TextView(
+            prompt=(await self.prompt_in(ctx)).render(ctx.locale),
+            buttons=choices_in(self._skip(), ctx.locale),
+            skip=DONE if self.optional else None,
+            optional=self.optional,
+            min_length=self.min_length,
+            max_length=self.max_length,
+        )
 
 
 @dataclass(frozen=True)
@@ -166,6 +356,33 @@ class NumberStep(Step):
             raise Invalid(msg("dialog.error.number_too_small", min=self.min_value))
         return int(digits)
 
+    def _quick(self) -> tuple[Option, ...]:
+        return tuple(Option(str(n), as_is(str(n))) for n in self.quick if self.min_value <= n <= self.max_value)
+
+    async def ask(self, ctx: StepContext) -> Question:
+        quick = self._quick()
+        return Question(await self.prompt_in(ctx), (quick,) if quick else ())
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        choice = answer.choice
+        if choice is not None and not (choice.isascii() and choice.isdigit()):
+            raise Invalid(msg("dialog.error.not_an_option"))
+        if choice is None and answer.text is None:
+            raise Invalid(msg("dialog.error.not_a_number", min=self.min_value, max=self.max_value))
+        number = self.parse(choice if choice is not None else answer.text or "")
+        if self.check is not None and (problem := await self.check(ctx, number)):
+            raise Invalid(problem)
+        ctx.data[self.key] = number
+        return Taken(chosen=as_is(str(number)) if choice is not None else None)
+
+    async def view(self, ctx: StepContext) -> StepView:
+        return NumberView(
+            prompt=(await self.prompt_in(ctx)).render(ctx.locale),
+            buttons=choices_in(self._quick(), ctx.locale),
+            min_value=self.min_value,
+            max_value=self.max_value,
+        )
+
 
 # A whole number, perhaps signed, perhaps followed by a short unit word ("3", "+3", "3 包", "12 packs").
 NUMBER = re.compile(r"([+-]?)\s*(\d+)(?:\s*[^\d\s.,/]{1,8})?")
@@ -182,6 +399,28 @@ class FileStep(Step):
     # `read` takes the result with uploads.read.
     parser: Parser | None = None
 
+    takes_files: ClassVar[bool] = True
+
+    def file_parser(self) -> Parser | None:
+        return self.parser
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        document = answer.document
+        if document is None:
+            raise Invalid(msg("dialog.error.expected_file"))
+        too_big = msg("dialog.error.file_too_big", mb=self.max_bytes // (1024 * 1024))
+        if document.content is None:
+            big = document.size is not None and document.size > self.max_bytes
+            raise Invalid(too_big if big else msg("dialog.error.file_unavailable"))
+        if len(document.content) > self.max_bytes:
+            raise Invalid(too_big)
+        assert self.read is not None, f"file step {self.key} reads nothing"
+        ctx.data[self.key] = await self.read(ctx, document)
+        return Taken()
+
+    async def view(self, ctx: StepContext) -> StepView:
+        return FileView(prompt=(await self.prompt_in(ctx)).render(ctx.locale))
+
 
 @dataclass(frozen=True)
 class PhotoStep(Step):
@@ -190,23 +429,156 @@ class PhotoStep(Step):
     max_photos: int = 3
     max_bytes: int = 10 * 1024 * 1024
 
+    has_rounds: ClassVar[bool] = True
+
+    def problem(self, photo: PhotoIn) -> Msg | None:
+        if photo.content is not None:
+            if len(photo.content) > self.max_bytes:
+                return msg("dialog.error.photo_too_big", mb=self.max_bytes // (1024 * 1024))
+            if photo.content_type not in IMAGE_TYPES:
+                return msg("dialog.error.not_a_photo")
+        return None
+
+    def photo_ids(self, answer: Any) -> list[int]:
+        return [int(i) for i in answer or ()]
+
+    async def _asking(self, ctx: StepContext) -> tuple[Renderable, Option, int]:
+        """The prompt, Done (Skip before the first photo), and how many photos it has."""
+        have = len(ctx.data.get(self.key, []))
+        prompt = msg("dialog.photo.more", count=have, max=self.max_photos) if have else await self.prompt_in(ctx)
+        return prompt, Option(DONE, msg("dialog.button.done" if have else "dialog.button.skip")), have
+
+    async def ask(self, ctx: StepContext) -> Question:
+        prompt, done, _ = await self._asking(ctx)
+        return Question(prompt, controls=(done,))
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        photos: list[int] = list(ctx.data.get(self.key, []))
+        if answer.choice == DONE:
+            ctx.data[self.key] = photos
+            return Taken(chosen=msg("dialog.button.done" if photos else "dialog.button.skip"))
+        photo = answer.photo
+        if photo is None:
+            raise Invalid(msg("dialog.error.expected_photo"))
+        if problem := self.problem(photo):
+            raise Invalid(problem)
+        stored = Photo(
+            person_id=ctx.person.id,
+            channel=ctx.channel,
+            file_id=photo.file_id,
+            content=photo.content,
+            content_type=photo.content_type,
+            size=len(photo.content) if photo.content is not None else None,
+            created_at=ctx.now,
+        )
+        ctx.session.add(stored)
+        await ctx.session.flush()
+        photos.append(stored.id)
+        ctx.data[self.key] = photos
+        return Taken(done=len(photos) >= self.max_photos)
+
+    async def view(self, ctx: StepContext) -> StepView:
+        prompt, done, have = await self._asking(ctx)
+        buttons = choices_in((done,), ctx.locale)
+        return PhotoView(prompt=prompt.render(ctx.locale), buttons=buttons, skip=DONE, max_files=self.max_photos - have)
+
 
 @dataclass(frozen=True)
 class LocationStep(Step):
     """A place from the rooms table: the building, then one of its rooms, or words when it is not listed.
 
-    Kept as one step type so each channel can render it in its idiom (two dependent selects in a
-    Slack modal, two rounds of buttons in Telegram); its answer is {building, room} or {text}.
+    Kept as one step type so each channel can render it in its idiom (a choice page, then another, in
+    a Slack modal; two rounds of buttons in Telegram); its answer is {building, room} or {text}.
     """
 
     buildings: Callable[[StepContext], Awaitable[Sequence[Option]]] | None = None
     rooms: Callable[[StepContext, str], Awaitable[Sequence[Option]]] | None = None
     max_length: int = 200
 
+    has_rounds: ClassVar[bool] = True
+
+    async def _options(self, ctx: StepContext, answer: dict[str, Any]) -> list[Option]:
+        assert self.buildings is not None and self.rooms is not None
+        if answer.get("stage", "building") == "building":
+            found = list(await self.buildings(ctx))
+        else:
+            found = list(await self.rooms(ctx, str(answer["building"])))
+        return [*found, Option(OTHER, msg("location.not_listed"))]
+
+    async def _asking(self, ctx: StepContext) -> tuple[Renderable, list[Option] | None]:
+        """The prompt of the stage it is at, and its options (None: the place in words)."""
+        answer: dict[str, Any] = ctx.data.get(self.key) or {}
+        stage = answer.get("stage", "building")
+        if stage == "text":
+            return msg("location.ask_text"), None
+        prompt = msg("location.ask_room") if stage == "room" else await self.prompt_in(ctx)
+        return prompt, await self._options(ctx, answer)
+
+    async def ask(self, ctx: StepContext) -> Question:
+        prompt, options = await self._asking(ctx)
+        return Question(prompt, in_rows(options or [], 2))
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        so_far: dict[str, Any] = dict(ctx.data.get(self.key) or {})
+        stage = so_far.get("stage", "building")
+        choice, text = answer.choice, answer.text
+        if stage == "text":
+            if text is None:
+                raise Invalid(msg("dialog.error.expected_text"))
+            typed = TextStep(self.key, self.prompt, min_length=2, max_length=self.max_length).accept(text)
+            ctx.data[self.key] = {"text": typed}
+            return Taken()
+        options = await self._options(ctx, so_far)
+        if choice is None:
+            if text is None:
+                raise Invalid(msg("dialog.error.use_buttons"))
+            choice = await ChoiceStep(self.key, self.prompt, options=options).choose_by_label(ctx, text)
+        labels = {option.value: option.label for option in options}
+        if choice not in labels:
+            raise Invalid(msg("dialog.error.not_an_option"))
+        chosen = labels[choice]
+        if choice == OTHER:
+            ctx.data[self.key] = {"stage": "text"}
+            return Taken(done=False, chosen=chosen)
+        if stage == "building":
+            ctx.data[self.key] = {"stage": "room", "building": int(choice)}
+            return Taken(done=False, chosen=chosen)
+        ctx.data[self.key] = {"building": so_far["building"], "room": int(choice)}
+        return Taken(chosen=chosen)
+
+    async def view(self, ctx: StepContext) -> StepView:
+        prompt, options = await self._asking(ctx)
+        if options is None:
+            return TextView(prompt=prompt.render(ctx.locale), min_length=2, max_length=self.max_length)
+        return ChoiceView(prompt=prompt.render(ctx.locale), buttons=choices_in(options, ctx.locale))
+
 
 @dataclass(frozen=True)
 class ConfirmStep(Step):
     summary: Callable[[StepContext], Awaitable[Msg]] | None = None
+
+    submits: ClassVar[bool] = True
+
+    async def _summary(self, ctx: StepContext) -> Msg:
+        assert self.summary is not None, f"confirm step {self.key} has no summary"
+        return await self.summary(ctx)
+
+    async def ask(self, ctx: StepContext) -> Question:
+        submit = Option(SUBMIT, msg("dialog.button.submit"))
+        return Question(await self.prompt_in(ctx), controls=(submit,), before=(await self._summary(ctx),))
+
+    async def take(self, ctx: StepContext, answer: Answer) -> Taken:
+        if answer.choice != SUBMIT:
+            raise Invalid(msg("dialog.error.confirm_with_button"))
+        return Taken(chosen=msg("dialog.button.submit"))
+
+    async def view(self, ctx: StepContext) -> StepView:
+        return ConfirmView(
+            prompt=(await self.prompt_in(ctx)).render(ctx.locale),
+            buttons=choices_in((Option(SUBMIT, msg("dialog.button.submit")),), ctx.locale),
+            summary=(await self._summary(ctx)).render(ctx.locale),
+            skip=SUBMIT,
+        )
 
 
 @dataclass(frozen=True)
@@ -220,8 +592,8 @@ class Submitted:
 @dataclass(frozen=True)
 class Flow:
     name: str
-    title: Msg
-    description: Msg
+    title: Renderable
+    description: Renderable
     steps: tuple[Step, ...]
     submit: Callable[[StepContext], Awaitable[Submitted]]
     # Listed flows are in the menu, /help and the command list; the others start from a button.
@@ -295,15 +667,6 @@ class Upload:
 
 # What an area lists under /my for this person (their requests, what waits for them).
 MineHandler = Callable[[StepContext], Awaitable[Sequence[Renderable]]]
-
-
-def photo_problem(photo: PhotoIn, step: PhotoStep) -> Msg | None:
-    if photo.content is not None:
-        if len(photo.content) > step.max_bytes:
-            return msg("dialog.error.photo_too_big", mb=step.max_bytes // (1024 * 1024))
-        if photo.content_type not in IMAGE_TYPES:
-            return msg("dialog.error.not_a_photo")
-    return None
 
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")

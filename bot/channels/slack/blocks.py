@@ -10,7 +10,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.areas import AREAS
-from handlers.conversation import Outcome, Reply, StepView, split_text
+from handlers.conversation import (
+    Choice,
+    ChoiceView,
+    ConfirmView,
+    FileView,
+    NumberView,
+    Outcome,
+    PhotoView,
+    Reply,
+    StepView,
+    TextView,
+    split_text,
+)
 from handlers.i18n import translate
 
 JSON = dict[str, Any]
@@ -26,8 +38,8 @@ ANSWER = "answer"  # the block id of a modal page's one input: where inline erro
 WORDS = "words"  # words typed instead of choosing
 STEP_CALLBACK = "houqin_step"
 ACTION_PREFIX = "houqin"
-# Steps whose page has an input block (the others only show text and a submit button).
-INPUT_KINDS = ("choice", "text", "number", "photo", "file")
+# Pages with an input block (a confirmation only shows text and a submit button).
+INPUT_FORMS = ("choice", "text", "number", "photo", "file")
 PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "webp"]
 HOME_COMMAND = "houqin"
 # The app's own slash commands (slack/manifest.yml): /houqin and those the areas declare
@@ -85,8 +97,8 @@ def retired(blocks: Sequence[JSON], chosen: str | None) -> list[JSON]:
     return kept or sections(" ")
 
 
-def metadata(step: StepView) -> str:
-    meta: JSON = {"v": step.version, "k": step.kind, "f": step.flow, "s": step.step, "skip": step.skip}
+def metadata(step: StepView, form: str) -> str:
+    meta: JSON = {"v": step.version, "k": form, "f": step.flow, "s": step.step, "skip": step.skip}
     if step.discreet:
         meta["d"] = 1
     return json.dumps(meta)
@@ -97,39 +109,50 @@ def step_modal(step: StepView, locale: str, notes: Sequence[str] = ()) -> JSON:
     blocks: list[JSON] = []
     for note in notes:
         blocks.extend(sections(note))
-    if step.kind == "choice":
-        blocks.append(choice_input(step, locale))
-        if step.typed:
-            blocks.append(words_input(locale))
-    elif step.kind in ("text", "number"):
-        blocks.append(typed_input(step))
-    elif step.kind in ("photo", "file"):
-        blocks.append(file_input(step))
-    else:
-        if step.summary:
-            blocks.extend(sections(step.summary))
-        blocks.extend(sections(step.prompt))
+    form, inputs = step_inputs(step, locale)
+    blocks.extend(inputs)
     if step.can_go_back:
         back = button(step.back, step.payload("_back"), f"{ACTION_PREFIX}:back")
         blocks.append({"type": "actions", "block_id": "controls", "elements": [back]})
-    submit = plain(translate(locale, "slack.modal.submit" if step.kind == "confirm" else "slack.modal.next"), TITLE)
+    submit = plain(translate(locale, "slack.modal.submit" if form == "confirm" else "slack.modal.next"), TITLE)
     view: JSON = {
         "type": "modal",
         "callback_id": STEP_CALLBACK,
         "title": plain(step.flow_title, TITLE),
         "close": plain(translate(locale, "slack.modal.cancel"), TITLE),
         "notify_on_close": True,
-        "private_metadata": metadata(step),
+        "private_metadata": metadata(step, form),
         "blocks": blocks,
     }
     view["submit"] = submit
     return view
 
 
-def choice_input(step: StepView, locale: str) -> JSON:
+def step_inputs(step: StepView, locale: str) -> tuple[str, list[JSON]]:
+    """The page's form (what its submission means: see SlackChannel.submission) and its blocks. A kind
+    of step drawn nowhere here is its prompt, its buttons to choose from and a box for words."""
+    if isinstance(step, ChoiceView):
+        words = [words_input(locale)] if step.typed else []
+        return "choice", [choice_input(step.prompt, step.buttons, locale, typed=step.typed), *words]
+    if isinstance(step, TextView):
+        return "text", [text_input(step.prompt, step.max_length, optional=step.optional)]
+    if isinstance(step, NumberView):
+        return "number", [number_input(step)]
+    if isinstance(step, PhotoView):
+        return "photo", [file_input(step.prompt, step.max_files, photos=True)]
+    if isinstance(step, FileView):
+        return "file", [file_input(step.prompt, 1, photos=False)]
+    if isinstance(step, ConfirmView):
+        return "confirm", [*(sections(step.summary) if step.summary else []), *sections(step.prompt)]
+    if step.buttons:
+        return "choice", [choice_input(step.prompt, step.buttons, locale, typed=True), words_input(locale)]
+    return "text", [text_input(step.prompt, SECTION_TEXT)]
+
+
+def choice_input(prompt: str, choices: Sequence[Choice], locale: str, *, typed: bool) -> JSON:
     options = [
         {"text": plain(choice.label, OPTION_LABEL), "value": choice.value[:OPTION_VALUE]}
-        for choice in step.options[:SELECT_OPTIONS]
+        for choice in choices[:SELECT_OPTIONS]
     ]
     element: JSON
     if len(options) <= RADIO_OPTIONS:
@@ -141,8 +164,8 @@ def choice_input(step: StepView, locale: str) -> JSON:
             "placeholder": plain(translate(locale, "slack.modal.choose"), 150),
             "options": options,
         }
-    block: JSON = {"type": "input", "block_id": ANSWER, "label": plain(step.prompt, 2000), "element": element}
-    if step.typed:
+    block: JSON = {"type": "input", "block_id": ANSWER, "label": plain(prompt, 2000), "element": element}
+    if typed:
         block["optional"] = True  # words in the box below do instead
     return block
 
@@ -159,36 +182,33 @@ def words_input(locale: str) -> JSON:
     }
 
 
-def typed_input(step: StepView) -> JSON:
-    element: JSON
-    if step.kind == "number":
-        element = {"type": "number_input", "action_id": "value", "is_decimal_allowed": False}
-        if step.min_value is not None:
-            element["min_value"] = str(step.min_value)
-        if step.max_value is not None:
-            element["max_value"] = str(step.max_value)
-    else:
-        length = min(step.max_length or SECTION_TEXT, SECTION_TEXT)
-        element = {"type": "plain_text_input", "action_id": "value", "multiline": length > 120, "max_length": length}
-    block: JSON = {"type": "input", "block_id": ANSWER, "label": plain(step.prompt, 2000), "element": element}
-    if step.optional:
+def text_input(prompt: str, max_length: int, *, optional: bool = False) -> JSON:
+    length = min(max_length, SECTION_TEXT)
+    element = {"type": "plain_text_input", "action_id": "value", "multiline": length > 120, "max_length": length}
+    block: JSON = {"type": "input", "block_id": ANSWER, "label": plain(prompt, 2000), "element": element}
+    if optional:
         block["optional"] = True
     return block
 
 
-def file_input(step: StepView) -> JSON:
-    """Photos (or a file to import) are attached on the page itself; Slack uploads them and Houqin
-    fetches them when the page is submitted."""
-    element: JSON = {"type": "file_input", "action_id": "value", "max_files": step.max_files or 1}
-    if step.kind == "photo":
-        element["filetypes"] = PHOTO_TYPES
-    return {
-        "type": "input",
-        "block_id": ANSWER,
-        "label": plain(step.prompt, 2000),
-        "element": element,
-        "optional": step.kind == "photo",
+def number_input(step: NumberView) -> JSON:
+    element = {
+        "type": "number_input",
+        "action_id": "value",
+        "is_decimal_allowed": False,
+        "min_value": str(step.min_value),
+        "max_value": str(step.max_value),
     }
+    return {"type": "input", "block_id": ANSWER, "label": plain(step.prompt, 2000), "element": element}
+
+
+def file_input(prompt: str, max_files: int, *, photos: bool) -> JSON:
+    """Photos (or a file to import) are attached on the page itself; Slack uploads them and Houqin
+    fetches them when the page is submitted. Photos are optional (none: skip), a file is not."""
+    element: JSON = {"type": "file_input", "action_id": "value", "max_files": max_files or 1}
+    if photos:
+        element["filetypes"] = PHOTO_TYPES
+    return {"type": "input", "block_id": ANSWER, "label": plain(prompt, 2000), "element": element, "optional": photos}
 
 
 def submitted_files(view: JSON) -> list[JSON]:
@@ -212,7 +232,9 @@ def submitted_value(view: JSON, block: str = ANSWER) -> str | None:
 
 def notes_of(outcome: Outcome, step: StepView | None) -> list[str]:
     """What the core said besides the question itself (the question is the page's input)."""
-    shown = {step.prompt, step.summary} if step is not None else set()
+    shown = {step.prompt} if step is not None else set()
+    if isinstance(step, ConfirmView):
+        shown.add(step.summary)
     return [reply.text for reply in outcome.replies if reply.text not in shown]
 
 

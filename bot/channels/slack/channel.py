@@ -37,6 +37,7 @@ from handlers.conversation import (
     Inbound,
     Kind,
     Outcome,
+    PhotoView,
     Reply,
     Sender,
     StepView,
@@ -349,7 +350,8 @@ class SlackChannel:
             stale = Inbound(sender, Kind.TEXT, key, text="", version=version)
             return await self.screen_after(sender, await self.handle(stale), version, "photo")
         outcome = None
-        for index, shared in enumerate(files[: step.max_files or 1]):
+        limit = step.max_files if isinstance(step, PhotoView) else 1
+        for index, shared in enumerate(files[: limit or 1]):
             photo = await self.files.photo(shared)
             outcome = await self.handle(Inbound(sender, Kind.PHOTO, f"{key}:{index}", photo=photo))
             if outcome.problem:
@@ -377,7 +379,7 @@ class SlackChannel:
         step = await self.houqin.current_step(sender)
         screen = Screen(outcome, sender, locale)
         same_page = step is not None and step.version == version
-        if outcome.problem and not outcome.duplicate and same_page and kind in blocks.INPUT_KINDS:
+        if outcome.problem and not outcome.duplicate and same_page and kind in blocks.INPUT_FORMS:
             screen.errors = {blocks.ANSWER: outcome.problem}
         elif step is not None:
             screen.notes = blocks.notes_of(outcome, step)

@@ -48,15 +48,20 @@ def telegram_settings(db: Database, api: FakeBotAPI, **overrides: object) -> Set
     )
 
 
-@pytest.fixture
-async def telegram(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[Service]:
-    """Houqin polling the fake Bot API, as `houqin run` does with a token set."""
-    service = build_service(telegram_settings(db, bot_api))
+async def telegram_running(service: Service) -> AsyncIterator[Service]:
+    """The service started, polling the fake Bot API with its command menus set, until the test ends."""
     await service.start()
     assert service.telegram is not None
     await service.telegram.menus_queued()
     yield service
     await service.stop()
+
+
+@pytest.fixture
+async def telegram(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[Service]:
+    """Houqin polling the fake Bot API, as `houqin run` does with a token set."""
+    async for service in telegram_running(build_service(telegram_settings(db, bot_api))):
+        yield service
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from handlers.outbox import Notice
 from handlers.sends import Delivery, deliver_all, fixed
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
+from tests.channels import telegram_of
 from tests.fakes.telegram_api import FakeBotAPI
 
 NAME = "fan-out"
@@ -67,8 +68,7 @@ async def measure(url: str, people: int, budget: float) -> list[Row]:
             ]
             tally = await deliver_all(service.db, deliveries, utcnow())
             queued = time.perf_counter() - queued_at
-            assert service.telegram is not None
-            service.telegram._wake.set()
+            telegram_of(service)._wake.set()
             deadline = time.monotonic() + people / budget * 2 + 60
             while await unsent(service.db) and time.monotonic() < deadline:
                 await _pause()

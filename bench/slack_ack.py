@@ -20,6 +20,7 @@ from bench.common import Context, Row, bench_settings, latency_rows
 from bot.app import create_app
 from bot.channels.pacing import Pacer
 from bot.service import build_service
+from tests.channels import slack_of
 from tests.dialog.slack_person import SIGNING_SECRET, signed_headers
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -54,8 +55,7 @@ async def measure(database_url: str, rounds: int) -> tuple[list[float], list[flo
             telegram_bot_token="",
         )
         service = build_service(settings)
-        slack = service.slack
-        assert slack is not None
+        slack = slack_of(service)
         slack.outbound.pacer = Pacer(1000, chat_interval=0)
         api.user("UBENCH", "测试")
         await service.start()

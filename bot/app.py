@@ -24,12 +24,8 @@ def create_app(service: Service) -> Starlette:
         return JSONResponse(body, status_code=200 if database else 503)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
-    if service.telegram is not None:
-        routes.extend(service.telegram.routes())
-    if service.slack is not None:
-        routes.extend(service.slack.routes())
-    if service.web is not None:
-        routes.extend(service.web.routes())
+    for channel in service.channels:
+        routes.extend(channel.routes())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

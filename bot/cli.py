@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.channels.registry import quieten_transport
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -59,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Transport loggers would write people's words and tokens (bot/channels/registry.py).
     quieten_transport()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # Alembic narrates each step at INFO; only `houqin migrate` should say what it ran.
@@ -91,25 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings)
 
 
-# Below these levels they log every message's words and every SQL parameter next to the chat it came
-# from, which would put an anonymous survey answer beside its author: whatever LOG_LEVEL says.
-TRANSPORT_LOGGERS = {
-    "telegram": logging.INFO,
-    # Slack's SDK logs every Web API call's body at DEBUG, Bolt every payload: names, words.
-    "slack_sdk": logging.INFO,
-    "slack_bolt": logging.INFO,
-    "aiosqlite": logging.INFO,
-    "asyncpg": logging.INFO,
-    "httpcore": logging.INFO,
-    "sqlalchemy.engine": logging.WARNING,
-}
-
-
-def quieten_transport() -> None:
-    for name, lowest in TRANSPORT_LOGGERS.items():
-        logging.getLogger(name).setLevel(max(lowest, logging.getLogger().level))
-
-
 def migrate(settings: Settings) -> int:
     from storage.migrate import upgrade
 
@@ -128,15 +109,8 @@ async def seed_demo(settings: Settings) -> int:
 
 
 async def door_signs(settings: Settings, building_codes: list[str], out_dir: Path) -> int:
-    from bot.qr import (
-        BotLookupError,
-        UnknownBuildingError,
-        clean_bot_username,
-        fetch_bot_username,
-        find_fonts,
-        rooms_of,
-        write_signs,
-    )
+    from bot.qr import BotLookupError, clean_bot_username, fetch_bot_username, find_fonts, write_signs
+    from handlers.rooms import UnknownBuildingError, rooms_of
     from storage.db import Database
 
     def say(line: str) -> None:
@@ -349,7 +323,7 @@ def serve(settings: Settings) -> int:
     service = build_service(settings)
     if settings.web_enabled and not settings.demo_mode:
         logging.getLogger("houqin").info("browser chat is off outside demo mode until sign-in exists")
-    if service.web is not None:
+    if service.channel("web") is not None:
         logging.getLogger("houqin").info("browser chat at http://%s:%s/", settings.http_host, settings.http_port)
     uvicorn.run(
         create_app(service),

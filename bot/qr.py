@@ -19,10 +19,8 @@ import httpx
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_H
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Building, Room
+from handlers.rooms import DoorRoom
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -111,28 +109,6 @@ async def fetch_bot_username(api_base_url: str, token: str) -> str:
     if not isinstance(username, str) or not TELEGRAM_USERNAME.fullmatch(username):
         raise BotLookupError("getMe answered without a username")
     return username
-
-
-# --- rooms ----------------------------------------------------------------------------------------
-
-
-class UnknownBuildingError(LookupError):
-    def __init__(self, unknown: Sequence[str], known: Sequence[str]) -> None:
-        what = "building" if len(unknown) == 1 else "buildings"
-        super().__init__(f"unknown {what} {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
-        self.unknown = tuple(unknown)
-
-
-async def rooms_of(session: AsyncSession, building_codes: Sequence[str] = ()) -> list[Room]:
-    """The rooms (with their buildings) of these buildings, or of all when none are named."""
-    known = list(await session.scalars(select(Building.code).order_by(Building.code)))
-    unknown = [code for code in dict.fromkeys(building_codes) if code not in known]
-    if unknown:
-        raise UnknownBuildingError(unknown, known)
-    query = select(Room).join(Room.building).order_by(Building.code, Room.code)
-    if building_codes:
-        query = query.where(Building.code.in_(building_codes))
-    return list(await session.scalars(query))
 
 
 # --- fonts ----------------------------------------------------------------------------------------
@@ -290,7 +266,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> list[
     return lines
 
 
-def _place_lines(room: Room, cjk: bool) -> list[str]:
+def _place_lines(room: DoorRoom, cjk: bool) -> list[str]:
     building = room.building
 
     def line(building_name: str, room_name: str, separator: str) -> str:
@@ -313,7 +289,7 @@ def _url_lines(draw: ImageDraw.ImageDraw, link: str, face: Face, width: int) -> 
     return size, _wrap(draw, shown, face.at(size), width)
 
 
-def render_sign(room: Room, telegram: str | None, browser: str, fonts: Fonts) -> Image.Image:
+def render_sign(room: DoorRoom, telegram: str | None, browser: str, fonts: Fonts) -> Image.Image:
     sign = Image.new("L", (WIDTH, HEIGHT), WHITE)
     draw = ImageDraw.Draw(sign)
     inner = WIDTH - 2 * MARGIN
@@ -371,12 +347,12 @@ def render_sign(room: Room, telegram: str | None, browser: str, fonts: Fonts) ->
     return sign
 
 
-def file_stem(room: Room) -> str:
+def file_stem(room: DoorRoom) -> str:
     return UNSAFE_IN_FILE_NAME.sub("_", f"{room.building.code}-{room.code}")
 
 
 def write_signs(
-    rooms: Iterable[Room],
+    rooms: Iterable[DoorRoom],
     *,
     bot_username: str | None,
     browser_url: str,

@@ -135,7 +135,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "telegram: a re-sent update gets a new key",
-        "bot/channels/telegram.py",
+        "bot/channels/telegram/channel.py",
         "    key = str(update.update_id)\n",
         "    key = str(update.update_id) + secrets.token_hex(4)\n",
         DELIVERY_TESTS,

@@ -249,3 +249,12 @@ def test_the_core_imports_no_area() -> None:
     found = {module: sorted(reached(graph, module) & AREA_MODULES) for module in CORE}
     assert {module: areas for module, areas in found.items() if areas} == {}
     assert {module: reached(graph, module) & AREA_MODULES for module in NOT_YET} == NOT_YET
+
+
+def test_channels_never_touch_the_database_themselves() -> None:
+    """A channel translates a platform; what it must know it asks handlers for (bot/channels/contract.py)."""
+    graph = project_imports()
+    channels = [module for module in graph if module.startswith("bot.channels.")]
+    assert "bot.channels.web.channel" in channels and "bot.channels.slack.files" in channels
+    touching = {module: sorted(i for i in graph[module] if i.split(".")[0] == "storage") for module in channels}
+    assert {module: found for module, found in touching.items() if found} == {}

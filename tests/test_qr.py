@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot import qr
 from bot.cli import main
+from handlers.rooms import DoorBuilding, DoorRoom, UnknownBuildingError, rooms_of
 from storage.db import Database
 from storage.models import Building, Room
 from tests.fakes.telegram_api import FakeBotAPI
@@ -57,7 +58,7 @@ def expected(room_id: int, *, bot: str | None, browser: str) -> list[str]:
 @pytest.mark.subprocess  # fc-match finds the fonts
 async def test_signs_for_building_a_hold_both_links_of_their_room(db: Database, tmp_path: Path) -> None:
     async with db.unit_of_work() as session:
-        rooms = await qr.rooms_of(session, ["A"])
+        rooms = await rooms_of(session, ["A"])
     out = tmp_path / "signs"
     signs = qr.write_signs(rooms, bot_username=BOT, browser_url=PUBLIC, out_dir=out)
 
@@ -79,7 +80,7 @@ async def test_signs_for_building_a_hold_both_links_of_their_room(db: Database, 
 @pytest.mark.subprocess  # fc-match finds the fonts
 async def test_without_a_bot_username_a_sign_has_the_browser_link_only(db: Database, tmp_path: Path) -> None:
     async with db.unit_of_work() as session:
-        rooms = await qr.rooms_of(session, ["A"])
+        rooms = await rooms_of(session, ["A"])
     signs = qr.write_signs(rooms, bot_username=None, browser_url="http://10.0.0.5:8080/", out_dir=tmp_path)
 
     ids = await room_ids(db, "A")
@@ -91,9 +92,9 @@ async def test_without_a_bot_username_a_sign_has_the_browser_link_only(db: Datab
 
 async def test_rooms_of_names_every_unknown_building(db: Database) -> None:
     async with db.unit_of_work() as session:
-        with pytest.raises(qr.UnknownBuildingError) as raised:
-            await qr.rooms_of(session, ["A", "Z", "Q"])
-        everything = await qr.rooms_of(session)
+        with pytest.raises(UnknownBuildingError) as raised:
+            await rooms_of(session, ["A", "Z", "Q"])
+        everything = await rooms_of(session)
     assert raised.value.unknown == ("Z", "Q")
     assert "known: A, B, C, D" in str(raised.value)
     assert len(everything) == len(await room_ids(db))
@@ -101,10 +102,10 @@ async def test_rooms_of_names_every_unknown_building(db: Database) -> None:
 
 @pytest.mark.subprocess  # fc-match finds the fonts
 def test_file_names_are_safe_and_never_overwrite_each_other(tmp_path: Path) -> None:
-    east = Building(code="东楼", name_zh="东楼", name_en="East Building")
+    east = DoorBuilding(code="东楼", name_zh="东楼", name_en="East Building")
     rooms = [
-        Room(id=41, code="1/01", name_zh="档案室", name_en="Archive", building=east),
-        Room(id=42, code="1_01", name_zh="机房", name_en="Server room", building=east),
+        DoorRoom(id=41, code="1/01", name_zh="档案室", name_en="Archive", building=east),
+        DoorRoom(id=42, code="1_01", name_zh="机房", name_en="Server room", building=east),
     ]
     signs = qr.write_signs(rooms, bot_username=BOT, browser_url=PUBLIC, out_dir=tmp_path)
 

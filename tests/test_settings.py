@@ -80,7 +80,7 @@ def test_settings_come_from_a_dot_env_file(tmp_path: Path) -> None:
 
 async def test_a_channel_without_its_token_is_off_and_the_log_says_so(caplog: pytest.LogCaptureFixture) -> None:
     service = build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:", demo_mode=True))
-    assert service.telegram is None and service.web is not None
+    assert service.channel("telegram") is None and service.channel("web") is not None
     with caplog.at_level(logging.INFO, logger="houqin"):
         await service.start()
         await service.stop()
@@ -95,7 +95,7 @@ def test_jobs_run_in_every_process_unless_jobs_enabled_says_not() -> None:
 
 
 def test_the_browser_chat_stays_off_outside_demo_mode() -> None:
-    assert build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:")).web is None
+    assert build_service(load_settings(database_url="sqlite+aiosqlite:///:memory:")).channel("web") is None
 
 
 @pytest.mark.subprocess  # runs `houqin`

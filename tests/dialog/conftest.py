@@ -10,6 +10,7 @@ from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
+from tests.channels import slack_of, telegram_of
 from tests.dialog.slack_person import SIGNING_SECRET, SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
@@ -51,8 +52,7 @@ def telegram_settings(db: Database, api: FakeBotAPI, **overrides: object) -> Set
 async def telegram_running(service: Service) -> AsyncIterator[Service]:
     """The service started, polling the fake Bot API with its command menus set, until the test ends."""
     await service.start()
-    assert service.telegram is not None
-    await service.telegram.menus_queued()
+    await telegram_of(service).menus_queued()
     yield service
     await service.stop()
 
@@ -94,15 +94,15 @@ async def slack_api() -> AsyncIterator[FakeSlackAPI]:
 
 
 async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> AsyncIterator[SlackWorld]:
-    assert service.slack is not None
-    service.slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    slack = slack_of(service)
+    slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
     await service.start()
-    if service.telegram is not None:
-        await service.telegram.menus_queued()
+    if service.channel("telegram") is not None:
+        await telegram_of(service).menus_queued()
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:
-        channels = ("slack", "telegram") if service.telegram is not None else ("slack",)
-        yield SlackWorld(http, api, service.slack, db, channels)
+        channels = ("slack", "telegram") if service.channel("telegram") is not None else ("slack",)
+        yield SlackWorld(http, api, slack, db, channels)
     await service.stop()
 
 

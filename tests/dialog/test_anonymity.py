@@ -42,6 +42,7 @@ from handlers import keys
 from handlers.discreet import sealed_key
 from storage.db import Database
 from storage.models import Base, ChannelAccount, DialogState, Person, Suggestion, SurveyResponse, utcnow
+from tests.channels import telegram_of
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.test_surveys_telegram import YAML_MIME
 from tests.dialog.test_ticket_life_telegram import make_staff
@@ -147,11 +148,10 @@ async def world(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[World]:
         demo_mode=True,
     )
     service = build_service(settings)
-    assert service.telegram is not None
     clock = Clock()
-    service.houqin.clock = service.telegram.outbox.clock = clock
+    service.houqin.clock = telegram_of(service).outbox.clock = clock
     await service.start()
-    await service.telegram.menus_queued()
+    await telegram_of(service).menus_queued()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(service)), base_url="http://h.test"
     ) as http:

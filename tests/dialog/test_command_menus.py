@@ -218,7 +218,7 @@ async def test_a_role_granted_in_the_browser_reaches_the_telegram_process(
     await houqin()
     wang = await on_telegram(8141, "wang.fang")
     browser = build_service(load_settings(database_url=db.url, demo_mode=True, web_enabled=True, telegram_bot_token=""))
-    assert browser.telegram is None
+    assert browser.channel("telegram") is None
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(browser)), base_url="http://houqin.test"
     ) as http:

@@ -12,6 +12,7 @@ from bot.service import Service
 from handlers.digest_send import send_weekly
 from storage.db import Database
 from storage.models import Person, PersonRole, Requisition, Ticket, utcnow
+from tests.channels import telegram_of
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.test_ticket_life_telegram import make_staff
 from tests.jobs.org import SCHEDULE, requisition
@@ -33,8 +34,7 @@ async def test_a_manager_reads_the_digest_and_approves_whats_pending_from_it(
     now = utcnow()
     tally = await send_weekly(db, SCHEDULE, now, now, only=[manager_id])
     assert tally.sent == 1
-    assert telegram.telegram is not None
-    telegram.telegram._wake.set()
+    telegram_of(telegram)._wake.set()
     await notices_delivered(db)
 
     digest, picture = manager.chat[-2:]
@@ -85,8 +85,7 @@ async def test_a_manager_reminds_overdue_technicians_from_the_digest_and_the_tec
         late.number = number = f"R-2026-{late.id:06d}"
 
     await send_weekly(db, SCHEDULE, now, now, only=[ids["林主任"]])
-    assert telegram.telegram is not None
-    telegram.telegram._wake.set()
+    telegram_of(telegram)._wake.set()
     await notices_delivered(db)
     digest = manager.latest("📊 每周简报 — 后勤保障处")
     assert f"目前超时（1）：\n  · {number} 电气照明，赵师傅，超时 6 小时" in (digest.text or "")

@@ -18,6 +18,7 @@ from handlers.i18n import Label
 from handlers.outbox import Notice, notify
 from storage.db import Database
 from storage.models import ChannelAccount, utcnow
+from tests.channels import telegram_of
 from tests.dialog.conftest import telegram_settings
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.web_person import WebPerson
@@ -68,8 +69,7 @@ async def test_a_notice_brings_its_file_along(db: Database, bot_api: FakeBotAPI,
         assert account is not None
         chart = await files.keep(session, account.person_id, "digest.png", files.PNG, CHART, utcnow())
         await notify(session, Notice(account.person_id, Label("本周摘要", "The week"), files=(chart,)), utcnow())
-    assert telegram_with_week.telegram is not None
-    telegram_with_week.telegram._wake.set()
+    telegram_of(telegram_with_week)._wake.set()
     await notices_delivered(db)
 
     digest, picture = manager.chat[-2:]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.service import Service
 from storage.db import Database
 from storage.models import ChannelAccount, DialogState, Photo, Room, Ticket
+from tests.channels import telegram_of
 from tests.dialog.telegram_person import PNG_BYTES, TelegramPerson
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -227,8 +228,8 @@ async def test_photo_bytes_stay_with_telegram_and_the_file_id_with_the_ticket(
     await he.presses("✔ 提交")
     [ticket] = await all_tickets(db)
     [photo] = ticket.photos
-    assert telegram.telegram is not None
-    downloaded = await (await telegram.telegram.application.bot.get_file(str(photo.file_id))).download_as_bytearray()
+    bot = telegram_of(telegram).application.bot
+    downloaded = await (await bot.get_file(str(photo.file_id))).download_as_bytearray()
     assert bytes(downloaded) == PNG_BYTES
 
 

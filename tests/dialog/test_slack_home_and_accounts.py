@@ -17,6 +17,7 @@ from handlers.i18n import Msg
 from handlers.outbox import Notice, notify
 from storage.db import Database
 from storage.models import AuditEntry, ChannelAccount, DialogState, OutboxMessage, Person, PersonRole
+from tests.channels import slack_of
 from tests.dialog.conftest import slack_settings
 from tests.dialog.slack_person import SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
@@ -147,7 +148,7 @@ async def test_a_file_in_a_notice_is_uploaded_to_the_dm(db: Database, slack_user
 async def test_a_rate_limited_dm_waits_alone(db: Database, slack_api: FakeSlackAPI) -> None:
     """Slack answers 429 for one DM: that notice is retried after Retry-After, the others go now."""
     service = build_service(slack_settings(db, slack_api))
-    slack = service.slack
+    slack = slack_of(service)
     assert slack is not None
     slack_api.user("UA", "甲")
     slack_api.user("UB", "乙")
@@ -203,7 +204,7 @@ async def test_changing_language_mid_report_keeps_the_language_buttons(
 
 async def test_a_held_back_dm_spends_no_attempts_and_holds_up_nobody(db: Database, slack_api: FakeSlackAPI) -> None:
     service = build_service(slack_settings(db, slack_api))
-    slack = service.slack
+    slack = slack_of(service)
     assert slack is not None
     async with db.unit_of_work() as session:
         people = {user: Person(display_name=user) for user in ("UA", "UB")}

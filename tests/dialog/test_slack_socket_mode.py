@@ -13,6 +13,7 @@ import httpx
 from bot.app import create_app
 from bot.service import build_service
 from storage.db import Database
+from tests.channels import slack_of
 from tests.dialog.conftest import slack_settings
 from tests.fakes.slack_api import FakeSlackAPI, FakeSocketMode
 
@@ -22,7 +23,7 @@ async def test_a_slash_command_over_socket_mode_opens_the_modal(db: Database, sl
         slack_api.socket_url = socket.url
         settings = slack_settings(db, slack_api, slack_signing_secret="", slack_app_token="xapp-1-test")
         service = build_service(settings)
-        assert service.slack is not None and service.channel_names() == ["slack (socket mode)"]
+        assert slack_of(service) is not None and service.channel_names() == ["slack (socket mode)"]
         await service.start()
         try:
             async with asyncio.timeout(10):
@@ -42,7 +43,7 @@ async def test_a_slash_command_over_socket_mode_opens_the_modal(db: Database, sl
             async with asyncio.timeout(10):
                 ack = await socket.deliver("slash_commands", command)
             assert ack["envelope_id"] == "env-1"
-            await service.slack.settled()
+            await slack_of(service).settled()
             modal = slack_api.modal_of("UWANG")
             assert modal is not None
             assert "需要维修的是哪一类？" in [b.get("label", {}).get("text") for b in modal.view["blocks"]]

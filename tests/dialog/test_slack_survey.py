@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from bot.channels.registry import TRANSPORT_LOGGERS, quieten_transport
 from bot.channels.slack.channel import submission_key
-from bot.cli import TRANSPORT_LOGGERS, quieten_transport
 from handlers import keys
 from handlers.discreet import sealed_key
 from storage.db import Database

@@ -19,7 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.cli import TRANSPORT_LOGGERS, quieten_transport
+from bot.channels.registry import TRANSPORT_LOGGERS, quieten_transport
 from bot.service import Service, build_service
 from storage.db import Database
 from storage.models import (

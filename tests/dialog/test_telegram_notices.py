@@ -16,6 +16,7 @@ from handlers.i18n import msg
 from handlers.outbox import Notice, notify
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
+from tests.channels import telegram_of
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -45,8 +46,7 @@ async def test_a_flood_limited_chat_waits_alone(
     bot_api.enforce_limits(per_chat_per_second=0.5, global_per_second=30.0)
     await queue(db, await person_of(db, 9001), 3, utcnow())
     await queue(db, await person_of(db, 9002), 1, utcnow())
-    assert telegram.telegram is not None
-    telegram.telegram._wake.set()
+    telegram_of(telegram)._wake.set()
 
     # The calm chat's notice goes out at once, although the busy chat is being told to wait.
     await bot_api.wait_for(lambda: any("R-2026-000000" in (m.text or "") for m in calm.chat), timeout=15)
@@ -63,8 +63,7 @@ async def test_a_person_who_blocked_the_bot_is_marked_unreachable(
     gone.user.blocked = True
     person_id = await person_of(db, 9003)
     await queue(db, person_id, 2, utcnow())
-    assert telegram.telegram is not None
-    telegram.telegram._wake.set()
+    telegram_of(telegram)._wake.set()
     await notices_delivered(db)
     async with db.unit_of_work() as session:
         account = await session.scalar(select(ChannelAccount).where(ChannelAccount.person_id == person_id))
@@ -84,8 +83,7 @@ async def test_a_slow_chat_does_not_hold_up_another_and_each_chat_keeps_its_orde
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slow, quick = telegram_user(9101, "慢"), telegram_user(9102, "快")
-    assert telegram.telegram is not None
-    houqin = telegram.telegram.houqin
+    houqin = telegram_of(telegram).houqin
     real_handle = houqin.handle
     release = asyncio.Event()
     seen: list[str] = []

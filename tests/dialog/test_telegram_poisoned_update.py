@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels import telegram as telegram_channel
+from bot.channels.telegram import channel as telegram_channel
 from bot.service import Service
 from storage.db import Database
 from storage.models import ChannelAccount, ProcessedDelivery

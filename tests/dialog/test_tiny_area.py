@@ -25,6 +25,7 @@ from handlers.sends import Delivery, fixed
 from jobs.scheduler import REMINDERS, Jobs
 from storage.db import Database
 from storage.models import Person
+from tests.channels import telegram_of
 from tests.dialog.conftest import telegram_settings
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.test_ticket_life_telegram import make_staff
@@ -146,8 +147,7 @@ async def test_a_tiny_area_answers_on_telegram_and_its_reminder_and_digest_line_
     sections = [section for area in EVERY for section in area.digest]
     tally = await send_weekly(db, SCHEDULE, local(23, 8), local(23, 8, 5), only=[borrower], sections=sections)
     assert tally.sent == 1
-    assert telegram_with_lamps.telegram is not None
-    telegram_with_lamps.telegram._wake.set()
+    telegram_of(telegram_with_lamps)._wake.set()
     await notices_delivered(db)
     texts = [message.text or "" for message in chen.chat]
     assert "别忘了本周五归还台灯。" in texts

@@ -44,7 +44,7 @@ from handlers.conversation import (
 )
 from handlers.engine import Houqin
 from handlers.i18n import commands_typed, pick_locale, translate
-from handlers.outbox import Outbox
+from handlers.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -105,6 +105,8 @@ class Profile:
 
 
 class SlackChannel:
+    name = CHANNEL
+
     def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
         assert settings.slack_bot_token, "the channel is only built when a token is set"
         self.settings = settings
@@ -140,6 +142,16 @@ class SlackChannel:
         listeners.register(self.app, self)
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        return f"{CHANNEL} ({'socket mode' if self.settings.slack_socket_mode else 'http'})"
+
+    def command_syntax(self, command: str) -> str:
+        return blocks.typed_in_slack(command)
+
+    async def send_notice(self, pending: Pending) -> str | None:
+        return await self.outbound.send_notice(pending)
 
     async def start(self) -> None:
         self.outbound.start()

@@ -10,12 +10,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from handlers.conversation import MAX_DOCUMENT, DocumentIn, PhotoIn
 from handlers.flow import sniff_image_type
 
 log = logging.getLogger(__name__)
-# A little over the photo step's own limit, so an oversized photo gets the step's own message.
-MAX_PHOTO_BYTES = 11 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,14 +31,14 @@ class SlackFiles:
 
     async def document(self, shared: dict[str, Any]) -> DocumentIn:
         """Any other file (a catalog to import); without bytes when too big, and the step says so."""
-        size = int(shared.get("size") or 0)
-        return DocumentIn(
+        document = DocumentIn(
             name=str(shared.get("name") or "file"),
-            content=await self.fetch(shared, MAX_DOCUMENT) if size <= MAX_DOCUMENT else None,
+            content=None,
             content_type=str(shared.get("mimetype") or "") or None,
-            size=size or None,
+            size=int(shared.get("size") or 0) or None,
             file_id=str(shared.get("id") or ""),
         )
+        return await fetch_document(document, lambda: self.fetch(shared, MAX_DOCUMENT))
 
     async def fetch(self, shared: dict[str, Any], limit: int) -> bytes | None:
         """The file's bytes (files:read); None when too big or unreadable."""

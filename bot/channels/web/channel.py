@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -21,31 +20,42 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.channels.bodies import read_limited
-from handlers import files, ids
+from bot.channels.contract import MAX_PHOTO_BYTES
+from bot.settings import Settings
+from handlers import account_views
 from handlers.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.engine import Houqin
 from handlers.flow import sniff_image_type
-from handlers.i18n import LOCALES, catalog, pick_locale, translate
+from handlers.i18n import LOCALES, catalog, translate, typed_as_is
+from handlers.outages import is_outage
 from handlers.outbox import Outbox
-from handlers.tickets import viewable_photo
-from storage.db import is_outage
-from storage.models import ChannelAccount, Person
 
 log = logging.getLogger(__name__)
 CHANNEL = "web"
-STATIC = Path(__file__).parent / "web_static"
+STATIC = Path(__file__).parent / "static"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-# A little over the photo step's own limit, so an oversized photo gets the step's friendly message.
-MAX_UPLOAD = 11 * 1024 * 1024
+MAX_UPLOAD = MAX_PHOTO_BYTES
 # A message (4,096 characters, each perhaps written as \uXXXX) or a list of notices seen, with room.
 MAX_JSON = 256 * 1024
 
 
 class WebChat:
-    def __init__(self, houqin: Houqin, outbox: Outbox, default_locale: str) -> None:
+    name = CHANNEL
+    label = CHANNEL
+
+    def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox) -> None:
         self.houqin = houqin
         self.outbox = outbox
-        self.default_locale = default_locale
+        self.default_locale = settings.default_locale
+
+    async def start(self) -> None:
+        """Nothing to start: the page asks (the API below) and fetches its own notices (/api/web/inbox)."""
+
+    async def stop(self) -> None:
+        """Nothing running of its own."""
+
+    def command_syntax(self, command: str) -> str:
+        return typed_as_is(command)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -66,21 +76,11 @@ class WebChat:
 
     async def people(self, request: Request) -> Response:
         """The demo picker: every person who has a browser identity."""
-        async with self.houqin.db.unit_of_work() as session:
-            accounts = (
-                await session.scalars(
-                    select(ChannelAccount).where(ChannelAccount.channel == CHANNEL).order_by(ChannelAccount.id)
-                )
-            ).all()
-            people = [
-                {
-                    "id": account.external_id,
-                    "name": account.person.display_name,
-                    "roles": sorted({role.role for role in account.person.roles}),
-                    "locale": pick_locale(account.person.locale, None, self.default_locale),
-                }
-                for account in accounts
-            ]
+        members = await account_views.members(self.houqin.db, CHANNEL, self.default_locale)
+        people = [
+            {"id": member.external_id, "name": member.name, "roles": list(member.roles), "locale": member.locale}
+            for member in members
+        ]
         return JSONResponse({"people": people})
 
     async def strings(self, request: Request) -> Response:
@@ -162,51 +162,36 @@ class WebChat:
         sender = await self._sender(request.query_params.get("person"))
         if isinstance(sender, Response):
             return sender
-        async with self.houqin.db.unit_of_work() as session:
-            account = await session.scalar(
-                select(ChannelAccount).where(
-                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == sender.external_id
-                )
-            )
-            assert account is not None
-            photo_id = ids.parse_id(request.path_params["photo_id"])
-            photo = await viewable_photo(session, account.person, photo_id) if photo_id is not None else None
-            if photo is None or photo.content is None:
-                # Not theirs to see, or kept by another platform: the same answer either way.
-                return problem(404, "no such photo")
-            return Response(
-                photo.content,
-                media_type=photo.content_type or "application/octet-stream",
-                headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
-            )
+        photo_ref = request.path_params["photo_id"]
+        photo = await account_views.photo_for(self.houqin.db, CHANNEL, sender.external_id, photo_ref)
+        if photo is None or photo.content is None:
+            # Not theirs to see, or kept by another platform: the same answer either way.
+            return problem(404, "no such photo")
+        return Response(
+            photo.content,
+            media_type=photo.content_type or "application/octet-stream",
+            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def file_bytes(self, request: Request) -> Response:
         """A file Houqin made for this person (an export, a chart); nobody else's."""
         sender = await self._sender(request.query_params.get("person"))
         if isinstance(sender, Response):
             return sender
-        async with self.houqin.db.unit_of_work() as session:
-            account = await session.scalar(
-                select(ChannelAccount).where(
-                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == sender.external_id
-                )
-            )
-            assert account is not None
-            file_id = ids.parse_id(request.path_params["file_id"])
-            kept = await files.load(session, file_id, account.person_id) if file_id is not None else None
-            if kept is None:
-                return problem(404, "no such file")
-            # Pictures show in the chat; anything else downloads under its own name.
-            disposition = "inline" if kept.content_type.startswith("image/") else "attachment"
-            return Response(
-                kept.content,
-                media_type=kept.content_type,
-                headers={
-                    "Cache-Control": "private, max-age=3600",
-                    "X-Content-Type-Options": "nosniff",
-                    "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(kept.name)}",
-                },
-            )
+        kept = await account_views.file_for(self.houqin.db, CHANNEL, sender.external_id, request.path_params["file_id"])
+        if kept is None:
+            return problem(404, "no such file")
+        # Pictures show in the chat; anything else downloads under its own name.
+        disposition = "inline" if kept.content_type.startswith("image/") else "attachment"
+        return Response(
+            kept.content,
+            media_type=kept.content_type,
+            headers={
+                "Cache-Control": "private, max-age=3600",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(kept.name)}",
+            },
+        )
 
     async def _handle(self, inbound: Inbound) -> Response:
         try:
@@ -241,16 +226,10 @@ class WebChat:
     async def _sender(self, person_key: object) -> Sender | Response:
         if not isinstance(person_key, str) or not person_key:
             return problem(400, "person is required")
-        async with self.houqin.db.unit_of_work() as session:
-            account = await session.scalar(
-                select(ChannelAccount).where(
-                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == person_key
-                )
-            )
-            if account is None:
-                return problem(404, "no such person")
-            person: Person = account.person
-            return Sender(CHANNEL, person_key, person_key, person.display_name, None)
+        name = await account_views.account_name(self.houqin.db, CHANNEL, person_key)
+        if name is None:
+            return problem(404, "no such person")
+        return Sender(CHANNEL, person_key, person_key, name, None)
 
 
 def delivery_key(sender: Sender, client_id: str) -> str:

@@ -1,4 +1,4 @@
-// Houqin's browser chat. Talks to the JSON API in bot/channels/web.py and keeps each demo person's
+// Houqin's browser chat. Talks to the JSON API in bot/channels/web/channel.py and keeps each demo person's
 // conversation in sessionStorage. Server text only ever goes into the page as textContent.
 
 const UI_LOCALES = ["zh_CN", "en"];

@@ -36,10 +36,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels.bodies import read_limited
+from bot.channels.contract import fetch_document
 from bot.channels.pacing import BudgetShare, Pacer
 from bot.settings import Settings, TelegramMode
 from handlers.conversation import (
-    MAX_DOCUMENT,
     MAX_TEXT,
     DocumentIn,
     FileOut,
@@ -52,10 +52,10 @@ from handlers.conversation import (
     split_text,
 )
 from handlers.engine import Houqin
-from handlers.i18n import LOCALES, pick_locale, translate
+from handlers.i18n import LOCALES, pick_locale, translate, typed_as_is
 from handlers.menus import EVERYONE, MENU_CARD, CommandMenu, refresh_all
+from handlers.outages import is_outage, log_failure
 from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
-from storage.db import is_outage, log_failure
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
 # become the only form in its next major version; read when the value is accessed.
@@ -70,6 +70,8 @@ TELEGRAM_LANGUAGE = {"zh_CN": "zh", "en": "en"}
 
 
 class TelegramChannel:
+    name = CHANNEL
+
     def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox) -> None:
         assert settings.telegram_bot_token, "the channel is only built when a token is set"
         self.settings = settings
@@ -95,6 +97,13 @@ class TelegramChannel:
         self._menus: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        return f"{CHANNEL} ({self.settings.telegram_mode.value})"
+
+    def command_syntax(self, command: str) -> str:
+        return typed_as_is(command)
 
     async def start(self) -> None:
         await self.application.initialize()
@@ -226,17 +235,19 @@ class TelegramChannel:
         """A file's bytes, fetched before the core's transaction begins (never while holding it).
         One too big to fetch, or that Telegram does not give, goes on without them: the core says so."""
         document = inbound.document
-        if document is None or document.file_id is None or document.content is not None:
+        if document is None or document.file_id is None:
             return inbound
-        if document.size is not None and document.size > MAX_DOCUMENT:
-            return inbound
-        try:
-            fetched = await self.application.bot.get_file(document.file_id)
-            content = bytes(await fetched.download_as_bytearray())
-        except TelegramError as exc:
-            log.info("could not fetch document %s: %s", document.file_id, exc)
-            return inbound
-        return replace(inbound, document=replace(document, content=content, size=len(content)))
+        file_id = document.file_id
+
+        async def download() -> bytes | None:
+            try:
+                fetched = await self.application.bot.get_file(file_id)
+                return bytes(await fetched.download_as_bytearray())
+            except TelegramError as exc:
+                log.info("could not fetch document %s: %s", file_id, exc)
+                return None
+
+        return replace(inbound, document=await fetch_document(document, download))
 
     async def _poll(self) -> None:
         """Fetch updates and handle them before confirming them to Telegram.

@@ -1,0 +1,19 @@
+"""A running service's channels, typed for what tests look into (service.channel(name) is any Channel)."""
+
+from __future__ import annotations
+
+from bot.channels.slack import SlackChannel
+from bot.channels.telegram import TelegramChannel
+from bot.service import Service
+
+
+def telegram_of(service: Service) -> TelegramChannel:
+    channel = service.channel("telegram")
+    assert isinstance(channel, TelegramChannel), "Telegram is not on in this service"
+    return channel
+
+
+def slack_of(service: Service) -> SlackChannel:
+    channel = service.channel("slack")
+    assert isinstance(channel, SlackChannel), "Slack is not on in this service"
+    return channel

@@ -52,7 +52,7 @@ def payloads_of(outcome: Outcome) -> list[str]:
 
 
 def telegram_sender(user_id: int) -> Sender:
-    """Who a Telegram private chat is, as channels/telegram.py:to_inbound would say it."""
+    """Who a Telegram private chat is, as channels/telegram/channel.py:to_inbound would say it."""
     return Sender("telegram", str(user_id), str(user_id), f"员工{user_id}", "zh-hans")
 
 

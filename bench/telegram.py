@@ -349,7 +349,7 @@ async def echo_bot(fake: FakeTelegram) -> AsyncIterator[Application[Any, Any, An
         assert update.effective_chat is not None and update.effective_message is not None
         await context.bot.send_message(update.effective_chat.id, update.effective_message.text or "")
 
-    # Built like Houqin's channel (bot/channels/telegram.py), so only what each does per update differs.
+    # Built like Houqin's channel (bot/channels/telegram/channel.py), so only what each does per update differs.
     application = (
         ApplicationBuilder().token(fake.token).base_url(fake.base_url).base_file_url(fake.base_file_url).build()
     )

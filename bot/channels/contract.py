@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from handlers.engine import Houqin
     from handlers.outbox import Outbox, Pending
 
-log = logging.getLogger(__name__)
-
 # A little over the photo step's own limit, so an oversized photo gets the step's own message.
 MAX_PHOTO_BYTES = 11 * 1024 * 1024
 

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import handlers.satisfaction  # noqa: F401  (adds the survey part to the digest, as the service does)
+import handlers.surveys.satisfaction  # noqa: F401  (adds the survey part to the digest, as the service does)
 from bench.common import Context, Row
-from handlers.charts import render
-from handlers.digest import Scope, chart, compute
+from handlers.core.charts import render
+from handlers.core.digest import Scope, chart, compute
 from storage.db import Database
 from storage.models import (
     Department,

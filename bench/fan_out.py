@@ -1,7 +1,7 @@
 """fan-out: reminders to 5,000 people through the real Telegram channel, against a fake Bot API that
 enforces Telegram's flood limits (30 messages/s overall, 1/s per chat; 429 with retry_after beyond).
 
-The reminders are queued as the reminder job queues them (handlers/sends.deliver_all: a send-log row
+The reminders are queued as the reminder job queues them (handlers/core/sends.deliver_all: a send-log row
 and an outbox row per person), then Houqin's outbox sender paces them out. Measured: the rate the
 fake accepted them at (first to last), as a fraction of Telegram's 30/s, and how many 429s it had to
 give. Run at the default budget (TELEGRAM_SEND_RATE 25/s, headroom for answering people meanwhile)
@@ -17,9 +17,9 @@ from sqlalchemy import func, insert, select
 
 from bench.common import Context, Row, bench_settings
 from bot.service import build_service
-from handlers.i18n import Lines, msg
-from handlers.outbox import Notice
-from handlers.sends import Delivery, deliver_all, fixed
+from handlers.core.i18n import Lines, msg
+from handlers.core.outbox import Notice
+from handlers.core.sends import Delivery, deliver_all, fixed
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
 from tests.channels import telegram_of

@@ -18,7 +18,7 @@ from bench import telegram
 from bench.common import Context, Row, core_service, latency_rows
 from bench.load import schedule
 from bench.script import Act, calibrate, converse, inbound, telegram_sender
-from handlers.engine import Houqin
+from handlers.core.engine import Houqin
 
 NAME = "handling-latency"
 RATE = 100.0

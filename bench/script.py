@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from handlers.conversation import Inbound, Kind, Outcome, Sender
-from handlers.engine import Houqin
+from handlers.core.conversation import Inbound, Kind, Outcome, Sender
+from handlers.core.engine import Houqin
 
 DESCRIPTION = "会议室的灯一直闪，开会时很影响"
 # Preferred answers, in order, among the values a step offers. "new": file it even if a similar

@@ -1,23 +1,20 @@
-"""The areas Houqin runs (handlers/area.py), in the order /my, the reminders and the digest list
+"""The areas Houqin runs (handlers/core/area.py), in the order /my, the reminders and the digest list
 them: a new area is one more line here. Kept apart from bot/service.py so the CLI's jobs and
 digest commands get them without loading the channels."""
 
 from __future__ import annotations
 
-from handlers import (
-    accounts,
-    admin,
-    digest_send,
-    oversight,
-    repair,
-    requisitions,
-    stock,
-    suggestions,
-    supply,
-    surveys,
-    ticket_actions,
-)
-from handlers.area import Area
+from handlers.accounts import links as accounts
+from handlers.admin import menu as admin
+from handlers.core.area import Area
+from handlers.digest import send as digest_send
+from handlers.repairs import actions as ticket_actions
+from handlers.repairs import intake as repair
+from handlers.repairs import oversight
+from handlers.suggestions import box as suggestions
+from handlers.supplies import cart as supply
+from handlers.supplies import requisitions, stock
+from handlers.surveys import campaigns as surveys
 
 AREAS: tuple[Area, ...] = (
     repair.AREA,
@@ -35,5 +32,5 @@ AREAS: tuple[Area, ...] = (
 
 
 def areas() -> tuple[Area, ...]:
-    """Every area Houqin runs; building the core with them checks that no two clash (handlers/area.py)."""
+    """Every area Houqin runs; building the core with them checks that no two clash (handlers/core/area.py)."""
     return AREAS

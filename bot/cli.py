@@ -18,8 +18,8 @@ from bot.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from handlers.i18n import Msg
-    from handlers.uploads import Parser
+    from handlers.core.i18n import Msg
+    from handlers.core.uploads import Parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +110,7 @@ async def seed_demo(settings: Settings) -> int:
 
 async def door_signs(settings: Settings, building_codes: list[str], out_dir: Path) -> int:
     from bot.qr import BotLookupError, clean_bot_username, fetch_bot_username, find_fonts, write_signs
-    from handlers.rooms import UnknownBuildingError, rooms_of
+    from handlers.core.rooms import UnknownBuildingError, rooms_of
     from storage.db import Database
 
     def say(line: str) -> None:
@@ -160,8 +160,8 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
 
 def import_catalog(settings: Settings, path: Path) -> int:
     """`houqin supply import FILE`: the same rules as /stock import; nothing is imported if a line is wrong."""
-    from handlers.i18n import msg
-    from handlers.stock import CATALOG, apply_import
+    from handlers.core.i18n import msg
+    from handlers.supplies.stock import CATALOG, apply_import
 
     async def store(session: AsyncSession, entries: list[dict[str, Any]], now: datetime) -> Msg:
         done = await apply_import(session, entries, None, now)
@@ -172,8 +172,8 @@ def import_catalog(settings: Settings, path: Path) -> int:
 
 def import_survey(settings: Settings, path: Path) -> int:
     """`houqin survey import FILE`: the same checks as /survey import, each problem with its line."""
-    from handlers.survey_definitions import FILE, Definition
-    from handlers.survey_records import imported, store_definition
+    from handlers.surveys.definitions import FILE, Definition
+    from handlers.surveys.records import imported, store_definition
 
     async def store(session: AsyncSession, definition: Definition, now: datetime) -> Msg:
         return imported(await store_definition(session, definition, None, now))
@@ -187,10 +187,10 @@ def import_file(
     parser: Parser,
     store: Callable[[AsyncSession, Any, datetime], Awaitable[Msg]],
 ) -> int:
-    """Read and check a file the way its chat command does (handlers/uploads.py: the same limits, in a
+    """Read and check a file the way its chat command does (handlers/core/uploads.py: the same limits, in a
     child process), and store it only if every line is right: 2 if it cannot be read, 1 with its
     problems (over a limit: one line), 0 with what was stored (in the default language)."""
-    from handlers import uploads
+    from handlers.core import uploads
 
     try:
         with path.open("rb") as file:
@@ -257,8 +257,8 @@ async def list_jobs(settings: Settings) -> int:
 async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
     """`houqin digest --now`: the last seven days' digest, printed (--dry-run) or sent once today."""
     from bot.areas import AREAS
-    from handlers.digest_send import dry_run as preview
-    from handlers.digest_send import find_person, send_weekly
+    from handlers.digest.send import dry_run as preview
+    from handlers.digest.send import find_person, send_weekly
     from storage.db import Database
     from storage.models import utcnow
 

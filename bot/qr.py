@@ -20,7 +20,7 @@ import qrcode
 from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_H
 
-from handlers.rooms import DoorRoom
+from handlers.core.rooms import DoorRoom
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

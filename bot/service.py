@@ -9,10 +9,10 @@ from bot.areas import AREAS as AREAS  # re-exported: tests and tools take them f
 from bot.channels.contract import Channel
 from bot.channels.registry import CHANNELS
 from bot.settings import Settings
-from handlers import keys, uploads
-from handlers.area import Area
-from handlers.engine import Houqin
-from handlers.outbox import Outbox
+from handlers.core import keys, uploads
+from handlers.core.area import Area
+from handlers.core.engine import Houqin
+from handlers.core.outbox import Outbox
 from jobs.scheduler import Jobs
 from storage.db import Database
 
@@ -56,7 +56,7 @@ class Service:
 
 def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Service:
     db = Database(settings.database_url)
-    # The key behind anonymous survey tokens and sealed suggestion routes (handlers/keys.py).
+    # The key behind anonymous survey tokens and sealed suggestion routes (handlers/core/keys.py).
     keys.configure(settings.survey_secret)
     houqin = Houqin(
         db,

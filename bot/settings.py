@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from handlers.i18n import LOCALES
-from handlers.people import AdminAccount
-from handlers.rules import RepairRules, SupplyRules, parse_sla
-from handlers.schedule import (
+from handlers.core.i18n import LOCALES
+from handlers.core.people import AdminAccount
+from handlers.core.rules import RepairRules, SupplyRules, parse_sla
+from handlers.core.schedule import (
     Schedule,
     parse_dates,
     parse_quiet_hours,

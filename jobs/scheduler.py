@@ -2,7 +2,7 @@
 
 APScheduler decides when to try; the database decides whether a period still needs doing: jobs that
 work in one transaction claim (job, period) in job_runs (jobs/runs.py), fan-outs record each
-recipient in the send log (handlers/sends.py) and the run once it is finished. So several processes
+recipient in the send log (handlers/core/sends.py) and the run once it is finished. So several processes
 may all schedule the same job, and a restart or a catch-up never does a period twice.
 
 On start, and every quarter of an hour after, every job's latest scheduled time is looked at: not
@@ -28,16 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import org_settings
-from handlers.actor import Actor
-from handlers.area import Area
-from handlers.digest_send import send_weekly
-from handlers.housekeeping import tidy
-from handlers.reminders import send_reminders
-from handlers.rules import RepairRules
-from handlers.schedule import WEEKDAYS, Schedule
-from handlers.sends import Tally
-from handlers.tickets import close_unconfirmed
+from handlers.core import org_settings
+from handlers.core.actor import Actor
+from handlers.core.area import Area
+from handlers.core.housekeeping import tidy
+from handlers.core.reminders import send_reminders
+from handlers.core.rules import RepairRules
+from handlers.core.schedule import WEEKDAYS, Schedule
+from handlers.core.sends import Tally
+from handlers.digest.send import send_weekly
+from handlers.repairs.tickets import close_unconfirmed
 from jobs.runs import run_once
 from jobs.scorecards import SCORECARDS, monthly_scorecards, scorecard_month
 from storage.db import Database, log_failure
@@ -53,7 +53,7 @@ CATCH_UP_EVERY_MINUTES = 15
 
 
 async def housekeeping(db: Database, zone: ZoneInfo, now: datetime, areas: Sequence[Area] = ()) -> bool:
-    """Once per local day: forget what Houqin no longer needs (see handlers/housekeeping.py), and
+    """Once per local day: forget what Houqin no longer needs (see handlers/core/housekeeping.py), and
     the areas' own tidying (Area.tidy)."""
     day = now.astimezone(zone).date().isoformat()
     return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now, areas))

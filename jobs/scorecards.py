@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers import org_settings
-from handlers.schedule import Schedule
-from handlers.scorecards import previous_month, send_monthly
+from handlers.admin.scorecards import previous_month, send_monthly
+from handlers.core import org_settings
+from handlers.core.schedule import Schedule
 from jobs.runs import run_once
 from storage.db import Database
 

@@ -39,96 +39,96 @@ class Mutant:
 
 
 MUTANTS: tuple[Mutant, ...] = (
-    # --- stock: every change is one conditional UPDATE (handlers/stock.py) ---------------------------
+    # --- stock: every change is one conditional UPDATE (handlers/supplies/stock.py) ---------------------------
     Mutant(
         "stock.reserve claims more than is available",
-        "handlers/stock.py",
+        "handlers/supplies/stock.py",
         "            SupplyItem.on_hand - SupplyItem.reserved >= quantity,\n",
         "",
         STOCK_TESTS,
     ),
     Mutant(
         "stock.reserve claims a withdrawn item",
-        "handlers/stock.py",
+        "handlers/supplies/stock.py",
         "            SupplyItem.active.is_(True),\n",
         "",
         STOCK_TESTS,
     ),
     Mutant(
         "stock.hand_out without its condition",
-        "handlers/stock.py",
+        "handlers/supplies/stock.py",
         ".where(SupplyItem.id == item_id, SupplyItem.reserved >= claimed, SupplyItem.on_hand >= given)",
         ".where(SupplyItem.id == item_id)",
         STOCK_TESTS,
     ),
     Mutant(
         "stock.release without its condition",
-        "handlers/stock.py",
+        "handlers/supplies/stock.py",
         ".where(SupplyItem.id == item_id, SupplyItem.reserved >= quantity)",
         ".where(SupplyItem.id == item_id)",
         STOCK_TESTS,
     ),
     Mutant(
         "stock.count sets on-hand without comparing it to the figure it read",
-        "handlers/stock.py",
+        "handlers/supplies/stock.py",
         ".where(SupplyItem.id == item_id, SupplyItem.on_hand == seen, SupplyItem.reserved <= counted)",
         ".where(SupplyItem.id == item_id, SupplyItem.reserved <= counted)",
         STOCK_TESTS,
     ),
     Mutant(
         "stock: a low-stock alert on every change below the threshold, not once per crossing",
-        "handlers/stock.py",
+        "handlers/supplies/stock.py",
         "SupplyItem.low_alerted.is_(False), ",
         "",
         STOCK_TESTS,
     ),
-    # --- who may do what (handlers/authz.py) -------------------------------------------------------
+    # --- who may do what (handlers/core/authz.py) -------------------------------------------------------
     Mutant(
         "authz.allowed lets an unknown action through",
-        "handlers/authz.py",
+        "handlers/core/authz.py",
         "    if found is None:\n        return False\n    if own and found.own:",
         "    if found is None:\n        return True\n    if own and found.own:",
         AUTHZ_TESTS,
     ),
     Mutant(
         "authz: audit.view widened to managers",
-        "handlers/authz.py",
+        "handlers/core/authz.py",
         '"audit.view": rule(*ADMINS),',
         '"audit.view": rule(*OVERSEERS),',
         AUTHZ_TESTS,
     ),
     Mutant(
         "authz: a manager counts for every department",
-        "handlers/authz.py",
+        "handlers/core/authz.py",
         "            if department is not None and role.scope == department:",
         "            if True:",
         AUTHZ_TESTS,
     ),
     Mutant(
         "authz: anyone may do anything to their own record",
-        "handlers/authz.py",
+        "handlers/core/authz.py",
         "    if own and found.own:",
         "    if own:",
         AUTHZ_TESTS,
     ),
-    # --- every inbound delivery is recorded under its key (handlers/engine.py, the channels) ---------
+    # --- every inbound delivery is recorded under its key (handlers/core/engine.py, the channels) ---------
     Mutant(
         "engine: a delivery recorded under a key of its own, so a redelivery is new",
-        "handlers/engine.py",
+        "handlers/core/engine.py",
         "key=inbound.delivery_key, at=self.clock())",
         "key=f'{inbound.delivery_key}:{id(session)}', at=self.clock())",
         DELIVERY_TESTS,
     ),
     Mutant(
         "engine: a duplicate delivery is handled again instead of handing back the first outcome",
-        "handlers/engine.py",
+        "handlers/core/engine.py",
         "                if earlier := await self.earlier_outcome(inbound):\n                    return earlier\n",
         "",
         DELIVERY_TESTS,
     ),
     Mutant(
         "engine: a home screen's first contact racing another process is not tried again",
-        "handlers/engine.py",
+        "handlers/core/engine.py",
         "            except IntegrityError:\n                # A first contact raced",
         "            except ZeroDivisionError:\n                # A first contact raced",
         ("tests/test_first_use_races.py",),
@@ -147,46 +147,46 @@ MUTANTS: tuple[Mutant, ...] = (
         '            key = f"event:{event_id}:{id(event)}"\n',
         DELIVERY_TESTS,
     ),
-    # --- anonymous survey tokens (handlers/surveys.py, handlers/keys.py) ---------------------------------
+    # --- anonymous survey tokens (handlers/surveys/campaigns.py, handlers/core/keys.py) -------------------------
     Mutant(
         "surveys: the token without the survey's own key",
-        "handlers/surveys.py",
+        "handlers/surveys/campaigns.py",
         'keys.token(server_key, "survey", survey.id, survey.token_key, person_id)',
         'keys.token(server_key, "survey", survey.id, person_id)',
         TOKEN_TESTS,
     ),
     Mutant(
         "surveys: closing keeps the survey's key",
-        "handlers/survey_records.py",
+        "handlers/surveys/records.py",
         "    survey.closed_at = now\n    survey.token_key = None\n",
         "    survey.closed_at = now\n",
         TOKEN_TESTS,
     ),
     Mutant(
         "keys: a seal opens without its tag matching",
-        "handlers/keys.py",
+        "handlers/core/keys.py",
         "    if not hmac.compare_digest(tag, expected):\n        return None\n",
         "",
         TOKEN_TESTS,
     ),
     Mutant(
         "keys: a process losing the race to make the server key fails instead of taking the winner's",
-        "handlers/keys.py",
+        "handlers/core/keys.py",
         "    except IntegrityError:\n        pass\n",
         "    except IntegrityError:\n        raise\n",
         (*TOKEN_TESTS, "tests/test_first_use_races.py"),
     ),
-    # --- the send log: once per (kind, subject, person, period) (handlers/sends.py) ------------------
+    # --- the send log: once per (kind, subject, person, period) (handlers/core/sends.py) ------------------
     Mutant(
         "sends: every run is a period of its own",
-        "handlers/sends.py",
+        "handlers/core/sends.py",
         "                    period=delivery.period,\n",
         "                    period=f'{delivery.period}@{now.isoformat()}',\n",
         SEND_LOG_TESTS,
     ),
     Mutant(
         "sends: the send log is not written",
-        "handlers/sends.py",
+        "handlers/core/sends.py",
         "            session.add(\n                Send(\n",
         "            (lambda _row: None)(\n                Send(\n",
         SEND_LOG_TESTS,

@@ -323,7 +323,7 @@ class ProcessedDelivery(Base):
     """An inbound delivery already handled, recorded in the same transaction as its effect.
 
     Ids are random, not counted up: a discreet delivery (an anonymous answer) keeps neither its key
-    nor its time (handlers/discreet.py), and a growing id would still place it between the
+    nor its time (handlers/core/discreet.py), and a growing id would still place it between the
     person's other deliveries."""
 
     __tablename__ = "processed_deliveries"
@@ -371,7 +371,7 @@ class SupplyItem(Base):
     """Something in the stores that staff may ask for: its names, unit, price and stock.
 
     ``on_hand`` is what is on the shelf, ``reserved`` what submitted requisitions have claimed; the
-    difference is available. Both change only by conditional UPDATE (handlers/stock.py), each change
+    difference is available. Both change only by conditional UPDATE (handlers/supplies/stock.py), each change
     with its row in the stock ledger, and the checks below hold even if code ever got it wrong.
     """
 
@@ -525,7 +525,7 @@ class Survey(Base):
     A survey is launched once: who it went to (``audience``), when answering opens and closes.
     ``token_key`` is a random per-survey key mixed into every respondent's count-once token; it is
     erased when the survey closes, so afterwards nobody, not even with the server secret, can tell
-    whose token is whose (see handlers/surveys.py).
+    whose token is whose (see handlers/surveys/campaigns.py).
     """
 
     __tablename__ = "surveys"
@@ -567,7 +567,7 @@ class SurveyResponse(Base):
     matched against other records); the key is the token itself, not a growing number whose order
     would mirror the order people answered in. On SQLite the table has no hidden rowid either (one
     would count up in that order); closing an anonymous survey rewrites its rows in token order, so
-    PostgreSQL's physical order and transaction ids say nothing of it afterwards (handlers/surveys.py).
+    PostgreSQL's physical order and transaction ids say nothing of it afterwards (handlers/surveys/campaigns.py).
     """
 
     __tablename__ = "survey_responses"
@@ -596,7 +596,7 @@ class Suggestion(Base):
     """A suggestion (建言献策): its words, topic, status and the thread with the logistics office.
 
     ``author_id`` is set only when the suggester chose to be named. An anonymous suggester is reached
-    through ``route``: their person id sealed with the server's key (handlers/suggestions.py), which
+    through ``route``: their person id sealed with the server's key (handlers/suggestions/box.py), which
     the service opens to send a reply and no view or export ever shows.
     """
 
@@ -698,7 +698,7 @@ Index("ix_requisition_events_to_status_at", RequisitionEvent.to_status, Requisit
 class OrgSetting(Base):
     """An organisation setting changed from chat (/settings): it overrides the environment's value.
 
-    Read through handlers/org_settings.py, whose typed getters fall back to the environment."""
+    Read through handlers/core/org_settings.py, whose typed getters fall back to the environment."""
 
     __tablename__ = "org_settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

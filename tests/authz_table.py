@@ -1,4 +1,4 @@
-"""Who may do what, written out by hand: the table handlers/authz.RULES must give.
+"""Who may do what, written out by hand: the table handlers/core/authz.RULES must give.
 
 A change to the rules is a change to this table, made on purpose and read in review: widening
 `audit.view` to managers, say, fails tests/test_authz_table.py and changes what the authorisation

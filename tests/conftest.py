@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import Column, DateTime, Table, bindparam, select, text, update
 
 from bot.service import AREAS
-from handlers.engine import Houqin
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.demo import seed_database
 from storage.migrate import upgrade

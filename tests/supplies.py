@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from handlers.conversation import Inbound, Kind, Outcome, Sender
-from handlers.engine import Houqin
+from handlers.core.conversation import Inbound, Kind, Outcome, Sender
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Requisition, StockMovement, SupplyItem
 

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.service import AREAS
-from handlers.conversation import Inbound, Kind, Sender
-from handlers.engine import Houqin
+from handlers.core.conversation import Inbound, Kind, Sender
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import ChannelAccount, LinkCode
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.areas import AREAS
-from handlers.area import Area, AreaClash
-from handlers.engine import Houqin
-from handlers.flow import Action, Flow, StepContext, Submitted, Upload, said
-from handlers.i18n import msg
-from handlers.uploads import TABLE
+from handlers.core.area import Area, AreaClash
+from handlers.core.engine import Houqin
+from handlers.core.flow import Action, Flow, StepContext, Submitted, Upload, said
+from handlers.core.i18n import msg
+from handlers.core.uploads import TABLE
 from storage.db import Database
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

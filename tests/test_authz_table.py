@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from handlers import authz
-from handlers.authz import ROLES
-from handlers.refusals import Refused
+from handlers.core import authz
+from handlers.core.authz import ROLES
+from handlers.core.refusals import Refused
 from storage.db import Database
 from storage.models import AuditEntry, Person, PersonRole
 from tests.authz_table import MAY, OWN_DEPARTMENT, OWN_RECORD, in_menu

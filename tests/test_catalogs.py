@@ -9,20 +9,22 @@ from pathlib import Path
 import pytest
 
 from bot.channels.web import STATIC
-from handlers import admin, exports, org, org_settings
-from handlers.authz import ROLES
-from handlers.i18n import LOCALES, MissingMessage, catalog, translate
-from handlers.repair import CATEGORIES
-from handlers.requisitions import FROM as REQUISITION_ACTIONS
-from handlers.requisitions import STATUSES as REQUISITION_STATUSES
-from handlers.rules import URGENCIES
-from handlers.stock import CATEGORIES as SUPPLY_CATEGORIES
-from handlers.stock import KINDS, SUBCOMMANDS, UNITS
-from handlers.suggestions import STATUSES as SUGGESTION_STATUSES
-from handlers.suggestions import TOPICS
-from handlers.survey_builder import KINDS as SURVEY_KINDS
-from handlers.survey_definitions import PROBLEMS as SURVEY_PROBLEMS
-from handlers.tickets import STATUSES
+from handlers.admin import exports, org
+from handlers.admin import menu as admin
+from handlers.core import org_settings
+from handlers.core.authz import ROLES
+from handlers.core.i18n import LOCALES, MissingMessage, catalog, translate
+from handlers.core.rules import URGENCIES
+from handlers.repairs.intake import CATEGORIES
+from handlers.repairs.tickets import STATUSES
+from handlers.suggestions.box import STATUSES as SUGGESTION_STATUSES
+from handlers.suggestions.box import TOPICS
+from handlers.supplies.requisitions import FROM as REQUISITION_ACTIONS
+from handlers.supplies.requisitions import STATUSES as REQUISITION_STATUSES
+from handlers.supplies.stock import CATEGORIES as SUPPLY_CATEGORIES
+from handlers.supplies.stock import KINDS, SUBCOMMANDS, UNITS
+from handlers.surveys.builder import KINDS as SURVEY_KINDS
+from handlers.surveys.definitions import PROBLEMS as SURVEY_PROBLEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Message keys are dotted names under these families; any such string literal in code is a key it says.

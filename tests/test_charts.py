@@ -9,7 +9,7 @@ import warnings
 import pytest
 from PIL import Image
 
-from handlers.charts import CJK_FAMILIES, Chart, Series, font_families, render
+from handlers.core.charts import CJK_FAMILIES, Chart, Series, font_families, render
 
 WEEKS = ["10月26日", "11月2日", "11月9日", "11月16日"]
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from handlers.conversation import Inbound, Kind, Outcome, Sender
-from handlers.engine import Houqin
+from handlers.core.conversation import Inbound, Kind, Outcome, Sender
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import DialogState, ProcessedDelivery, Ticket
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers.conversation import Inbound, Kind, Sender
-from handlers.engine import Houqin
+from handlers.core.conversation import Inbound, Kind, Sender
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import OrgSetting
 

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 from sqlalchemy import func, select, text
 
-from handlers import keys
-from handlers.conversation import Sender
-from handlers.engine import Houqin
-from handlers.people import identify
+from handlers.core import keys
+from handlers.core.conversation import Sender
+from handlers.core.engine import Houqin
+from handlers.core.people import identify
 from storage.db import Database
 from storage.models import ChannelAccount, Person, ServiceSecret, utcnow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.ids import MAX_ID, parse_id, whole_number
+from handlers.core.ids import MAX_ID, parse_id, whole_number
 
 
 def test_only_ascii_digits_that_fit_a_database_integer_are_ids() -> None:

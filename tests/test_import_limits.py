@@ -1,4 +1,4 @@
-"""The limits every import is read within (handlers/uploads.py), from the command line as an operator
+"""The limits every import is read within (handlers/core/uploads.py), from the command line as an operator
 runs `houqin supply|survey import`, and the time limit that stops a parser that runs on."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
-from handlers import uploads
+from handlers.core import uploads
 from storage.db import Database
 from storage.models import SupplyItem, Survey
 from tests.dialog.test_hostile_uploads import a_survey_of, spreadsheet_with_blank_rows
@@ -28,7 +28,7 @@ async def counted(url: str) -> tuple[int, int]:
         await db.dispose()
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 def test_an_operator_is_told_in_one_line_what_limit_a_file_is_over_and_nothing_is_imported(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,7 +69,7 @@ def sleeps(name: str, content: bytes) -> None:
     time.sleep(60)
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 def test_a_parser_that_runs_past_its_time_is_stopped() -> None:
     slow = uploads.Parser("tests.test_import_limits:sleeps", uploads.Limits(max_bytes=1024, seconds=1))
     started = time.monotonic()

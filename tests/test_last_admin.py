@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from handlers.conversation import Inbound, Kind, Sender
-from handlers.engine import Houqin
+from handlers.core.conversation import Inbound, Kind, Sender
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import Person, PersonRole
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot import qr
 from bot.cli import main
-from handlers.rooms import DoorBuilding, DoorRoom, UnknownBuildingError, rooms_of
+from handlers.core.rooms import DoorBuilding, DoorRoom, UnknownBuildingError, rooms_of
 from storage.db import Database
 from storage.models import Building, Room
 from tests.fakes.telegram_api import FakeBotAPI

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import replied
-from handlers.conversation import Inbound, Kind, Outcome, Sender
-from handlers.engine import Houqin
+from handlers.core import replied
+from handlers.core.conversation import Inbound, Kind, Outcome, Sender
+from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import DialogState, ProcessedDelivery
 from tests.faults import database_refuses

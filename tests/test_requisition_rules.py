@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from bot.service import AREAS
-from handlers import requisitions, stock
-from handlers.actor import Actor, SupplyActor
-from handlers.conversation import Inbound, Kind, Outcome, Sender
-from handlers.engine import Houqin
-from handlers.rules import SupplyRules
+from handlers.core.actor import Actor, SupplyActor
+from handlers.core.conversation import Inbound, Kind, Outcome, Sender
+from handlers.core.engine import Houqin
+from handlers.core.rules import SupplyRules
+from handlers.supplies import requisitions, stock
 from storage.db import Database
 from storage.models import (
     ApprovalDelegation,

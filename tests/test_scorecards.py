@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.areas import AREAS
-from handlers.adminkit import month_period
-from handlers.schedule import Schedule, parse_dates
-from handlers.scorecards import department_card, person_card, score
+from handlers.admin.scorecards import department_card, person_card, score
+from handlers.core.adminkit import month_period
+from handlers.core.schedule import Schedule, parse_dates
 from jobs.scorecards import SCORECARDS, monthly_scorecards
 from storage.db import Database
 from storage.models import Department, JobRun, OrgSetting, OutboxMessage, Person, PersonRole, Requisition, Ticket
@@ -154,7 +154,7 @@ async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working
 
 async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> None:
     """The row in jobs/scheduler.JOBS: tried on the month's first days, sent on the first working one."""
-    from handlers.rules import RepairRules
+    from handlers.core.rules import RepairRules
     from jobs.scheduler import JOBS, Jobs
 
     await october(db)
@@ -172,7 +172,7 @@ async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> 
 
 async def scorecards_through_the_table(db: Database, calendar: Schedule, days: list[datetime]) -> list[object]:
     """The scorecards row of jobs/scheduler.JOBS fired at each of `days` in turn (a fixed clock)."""
-    from handlers.rules import RepairRules
+    from handlers.core.rules import RepairRules
     from jobs.scheduler import JOBS, Jobs
 
     clock = [days[0]]

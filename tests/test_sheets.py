@@ -1,4 +1,4 @@
-"""The one export writer (handlers/sheets.py): text that could start a formula is written inert,
+"""The one export writer (handlers/core/sheets.py): text that could start a formula is written inert,
 numbers stay numbers, and what an XLSX cannot hold does not stop the export."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import io
 
 import openpyxl
 
-from handlers.sheets import to_csv, to_xlsx
+from handlers.core.sheets import to_csv, to_xlsx
 
 TYPED = ["=1+1", "@SUM(A1)", "+86 138", "-2+3", "＝1+1", "\tx", " =1", "#N/A", "fine"]
 SAFE = ["'=1+1", "'@SUM(A1)", "'+86 138", "'-2+3", "'＝1+1", "'\tx", "' =1", "#N/A", "fine"]

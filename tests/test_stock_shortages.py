@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Update, select, update
 
-from handlers import stock
+from handlers.supplies import stock
 from storage.db import Database
 from storage.models import SupplyItem
 from tests.supplies import NOW, ledger_disagreements, movements, stock_of

@@ -26,7 +26,7 @@ async def catalog(url: str) -> tuple[list[tuple[str, str, int, int | None]], dic
         await db.dispose()
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 def test_an_operator_imports_the_catalog_and_a_wrong_file_imports_nothing(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from bot.cli import main
-from handlers import keys
-from handlers.flow import StepContext
-from handlers.i18n import Msg
-from handlers.survey_definitions import DefinitionProblems, parse, template, template_names, valid_answer
-from handlers.survey_records import store_definition
-from handlers.survey_results import may_see, nps_of, satisfaction, scope_of
-from handlers.surveys import launch, on_button, remind
+from handlers.core import keys
+from handlers.core.flow import StepContext
+from handlers.core.i18n import Msg
+from handlers.surveys.campaigns import launch, on_button, remind
+from handlers.surveys.definitions import DefinitionProblems, parse, template, template_names, valid_answer
+from handlers.surveys.records import store_definition
+from handlers.surveys.results import may_see, nps_of, satisfaction, scope_of
 from storage.db import Database
 from storage.models import (
     Department,
@@ -266,13 +266,13 @@ async def test_one_satisfaction_picture_from_surveys_and_repair_ratings(db: Data
         assert department.nps == 100
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 def test_an_operator_imports_a_survey_and_a_wrong_file_imports_nothing(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no developer's .env
     monkeypatch.setenv("DATABASE_URL", database_url)
-    source = Path(__file__).resolve().parent.parent / "handlers" / "survey_templates" / "canteen.yml"
+    source = Path(__file__).resolve().parent.parent / "handlers" / "surveys" / "templates" / "canteen.yml"
     assert main(["survey", "import", str(source)]) == 0
     assert "已导入问卷 #1「食堂满意度调查」（匿名，6 道题），尚未发布。" in capsys.readouterr().out
     (tmp_path / "wrong.yml").write_text("title: {zh: 问卷, en: Survey}\nquestions: []\n", encoding="utf-8")
@@ -365,7 +365,7 @@ async def test_two_processes_making_the_server_key_at_once_agree(db: Database) -
 async def test_a_manager_sees_only_their_departments_answers_of_a_named_survey_sent_to_everyone(
     db: Database,
 ) -> None:
-    from handlers.survey_results import results_command
+    from handlers.surveys.results import results_command
 
     async with db.unit_of_work() as session:
         admin = await context(db, session, "admin")
@@ -397,8 +397,8 @@ async def test_a_manager_sees_only_their_departments_answers_of_a_named_survey_s
 
 
 async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db: Database) -> None:
-    from handlers.housekeeping import tidy
-    from handlers.surveys import AREA
+    from handlers.core.housekeeping import tidy
+    from handlers.surveys.campaigns import AREA
     from storage.models import SurveyDraft
 
     async with db.unit_of_work() as session:
@@ -415,9 +415,9 @@ async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db:
 
 
 async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_box(db: Database) -> None:
-    from handlers.digest import Scope, compute
-    from handlers.satisfaction import digest_figures
-    from handlers.surveys import AREA
+    from handlers.core.digest import Scope, compute
+    from handlers.surveys.campaigns import AREA
+    from handlers.surveys.satisfaction import digest_figures
     from storage.models import Suggestion
 
     assert digest_figures in AREA.digest
@@ -458,8 +458,8 @@ async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_bo
 
 async def test_notices_for_many_go_where_one_notice_would(db: Database) -> None:
     """notify_many (a launch to everyone) writes the rows notify would, person by person."""
-    from handlers.i18n import Label
-    from handlers.outbox import Notice, notify, notify_many
+    from handlers.core.i18n import Label
+    from handlers.core.outbox import Notice, notify, notify_many
     from storage.models import ChannelAccount
 
     async with db.unit_of_work() as session:

@@ -1,4 +1,4 @@
-"""Text made plain where it enters (handlers/text.py): whatever comes in, what goes on can be stored,
+"""Text made plain where it enters (handlers/core/text.py): whatever comes in, what goes on can be stored,
 sent and shown, says the same words, and counts only what a reader sees."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.text import plain, visible_length
+from handlers.core.text import plain, visible_length
 
 
 def test_what_a_reader_would_not_see_goes_and_the_words_stay() -> None:

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.service import AREAS
-from handlers.conversation import Inbound, Kind, Outcome, Sender
-from handlers.engine import Houqin
-from handlers.rules import RepairRules
-from handlers.tickets import is_overdue, overdue
+from handlers.core.conversation import Inbound, Kind, Outcome, Sender
+from handlers.core.engine import Houqin
+from handlers.core.rules import RepairRules
+from handlers.repairs.tickets import is_overdue, overdue
 from jobs.scheduler import auto_close
 from storage.db import Database
 from storage.models import AuditEntry, PersonRole, Ticket
@@ -47,7 +47,7 @@ ALLOWED = {
     "rate5": {"reporter"},
     "cancel": {"reporter"} | SUPERVISORS,
     "assign": SUPERVISORS,
-    # A follower hears the progress only (handlers/ticket_actions.relay_comment says why).
+    # A follower hears the progress only (handlers/repairs/actions.relay_comment says why).
     "comment": {"reporter", "assignee"} | SUPERVISORS,
 }
 # The status from which each action is legal, so a refusal can only be about who asks.

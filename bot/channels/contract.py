@@ -24,14 +24,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from handlers.conversation import MAX_DOCUMENT, DocumentIn
+from handlers.core.conversation import MAX_DOCUMENT, DocumentIn
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from bot.settings import Settings
-    from handlers.engine import Houqin
-    from handlers.outbox import Outbox, Pending
+    from handlers.core.engine import Houqin
+    from handlers.core.outbox import Outbox, Pending
 
 # A little over the photo step's own limit, so an oversized photo gets the step's own message.
 MAX_PHOTO_BYTES = 11 * 1024 * 1024

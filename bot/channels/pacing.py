@@ -5,7 +5,7 @@ A chat that must wait (its last message was just now, or the platform said Retry
 the others take the free slots meanwhile. Replies to people who write in are not paced here (they
 are few, and must not queue behind a fan-out); the budget leaves them headroom under Telegram's ~30/s.
 Several processes on one database split the budget between those sending at the moment (each
-learns how many through the database, handlers/budget.py), so together they stay inside it.
+learns how many through the database, handlers/core/budget.py), so together they stay inside it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
-from handlers.budget import share
-from handlers.outbox import Outbox
+from handlers.core.budget import share
+from handlers.core.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Pacer:
         self._forget(at)
 
     def share(self, processes: int) -> None:
-        """`processes` are sending on this channel now (handlers/budget.py): take an even part of the budget."""
+        """`processes` are sending on this channel now (handlers/core/budget.py): take an even part of the budget."""
         self.gap = max(1, processes) / self.per_second
 
     def hold(self, chat: str, seconds: float) -> None:
@@ -74,7 +74,7 @@ class Pacer:
 
 
 class BudgetShare:
-    """While a channel sends, about once a second: how many processes send on it now (handlers/budget.py),
+    """While a channel sends, about once a second: how many processes send on it now (handlers/core/budget.py),
     so this one's pacer takes its part. One for every channel, so they cannot drift apart."""
 
     EVERY_SECONDS = 1.0

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import func, select
 
-from handlers.i18n import translate
+from handlers.core.i18n import translate
 from storage.models import AuditEntry, Person, Ticket, TicketEvent
 from tests.browser.conftest import LiveHouqin
 from tests.browser.test_web_chat import TICKET_NUMBER, bot, database, open_as, press, say

@@ -15,7 +15,7 @@ from playwright.sync_api import FilePayload, Locator, Page, Request, Route, expe
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
-from handlers.i18n import translate
+from handlers.core.i18n import translate
 from storage.models import ChannelAccount, DialogState, ProcessedDelivery, SupplyItem, Survey, Ticket
 from tests.browser.conftest import LiveHouqin
 

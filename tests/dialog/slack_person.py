@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import func, select
 
 from bot.channels.slack import SlackChannel
-from handlers.outbox import GIVE_UP_AFTER
+from handlers.core.outbox import GIVE_UP_AFTER
 from storage.db import Database
 from storage.models import OutboxMessage
 from tests.fakes.slack_api import FakeSlackAPI, FakeView, SlackMessage

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from handlers import keys
-from handlers.discreet import sealed_key
-from handlers.outbox import GIVE_UP_AFTER
+from handlers.core import keys
+from handlers.core.discreet import sealed_key
+from handlers.core.outbox import GIVE_UP_AFTER
 from storage.db import Database
 from storage.models import OutboxMessage, ProcessedDelivery
 from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser

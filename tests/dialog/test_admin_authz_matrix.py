@@ -2,7 +2,7 @@
 the browser chat → refused with a clear message in the person's language, audited, nothing changed.
 
 Which roles lack an action comes from the table written out in tests/authz_table.py (which
-tests/test_authz_table.py holds handlers/authz.RULES to); what is proved here is that each command
+tests/test_authz_table.py holds handlers/core/authz.RULES to); what is proved here is that each command
 really asks it. A manager counts for their own department only, so department
 actions are tried on another department than theirs (huang.li manages finance; the target is hr).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers.authz import ROLES, RULES, refusal
+from handlers.core.authz import ROLES, RULES, refusal
 from storage.db import Database
 from tests.authz_table import MAY, for_own_department, may_anywhere
 from tests.dialog.admin_people import (
@@ -54,7 +54,7 @@ COMMANDS = {
     "export.audit": "/export audit csv",
     "stats.view": "/stats week",
 }
-# Refused by the stores' own words (handlers/stock.py asks the table through may_keep_stock).
+# Refused by the stores' own words (handlers/supplies/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}
 # Actions on one ticket or requisition depend on that record too (whose technician, which step it is
 # at), or belong to an area with its own refusal tests (surveys, suggestions, /delegate's own words): those

@@ -70,7 +70,7 @@ DEPARTMENTS_WITH_MISTAKES = (
 DEPARTMENTS = "code,name_zh,name_en\nlab,实验室,Laboratory\nfinance,财务部,Finance Department\n"
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_import_with_bad_lines_changes_nothing_then_a_good_file_in_the_dm_is_applied(
     db: Database, slack_office: SlackWorld
 ) -> None:

@@ -30,7 +30,7 @@ async def test_the_menu_buttons_open_the_commands(db: Database, telegram_user: C
     assert "用法：/export tickets" in await admin.presses("导出")
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_import_with_bad_lines_then_a_good_one(
     db: Database, telegram_user: Callable[..., TelegramPerson]
 ) -> None:

@@ -131,7 +131,7 @@ PEOPLE_WITH_MISTAKES = (
 )
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_import_with_bad_lines_changes_nothing_and_names_every_line(
     db: Database, person: Callable[[str], WebPerson]
 ) -> None:

@@ -38,8 +38,8 @@ from sqlalchemy.exc import OperationalError
 from bot.app import create_app
 from bot.service import Service, build_service
 from bot.settings import load_settings
-from handlers import keys
-from handlers.discreet import sealed_key
+from handlers.core import keys
+from handlers.core.discreet import sealed_key
 from storage.db import Database
 from storage.models import Base, ChannelAccount, DialogState, Person, Suggestion, SurveyResponse, utcnow
 from tests.channels import telegram_of
@@ -483,7 +483,7 @@ questions:
 """.encode()
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_anonymous_answers_are_tied_to_nobody_by_value_time_transaction_or_order(
     db: Database, bot_api: FakeBotAPI, world: World
 ) -> None:

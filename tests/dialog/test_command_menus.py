@@ -178,7 +178,7 @@ async def test_granting_manager_adds_the_managers_commands_and_revoking_restores
     assert len(chat_menu_calls(bot_api)) == calls
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_org_import_that_makes_someone_a_manager_gives_them_its_menu_in_their_language(
     bot_api: FakeBotAPI, houqin: Callable[[], Awaitable[Service]], on_telegram: Callable[..., Awaitable[TelegramPerson]]
 ) -> None:

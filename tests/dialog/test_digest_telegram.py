@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from bot.service import Service
-from handlers.digest_send import send_weekly
+from handlers.digest.send import send_weekly
 from storage.db import Database
 from storage.models import Person, PersonRole, Requisition, Ticket, utcnow
 from tests.channels import telegram_of

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from bot.service import Service
-from handlers.i18n import Lines, msg
-from handlers.outbox import Notice
-from handlers.sends import Delivery, deliver_all, fixed
+from handlers.core.i18n import Lines, msg
+from handlers.core.outbox import Notice
+from handlers.core.sends import Delivery, deliver_all, fixed
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
 from tests.dialog.telegram_person import TelegramPerson, handled, notices_delivered

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.service import AREAS, Service, build_service
-from handlers import files
-from handlers.area import Area
-from handlers.charts import Chart, Series, render
-from handlers.flow import Action, StepContext
-from handlers.i18n import Label
-from handlers.outbox import Notice, notify
+from handlers.core import files
+from handlers.core.area import Area
+from handlers.core.charts import Chart, Series, render
+from handlers.core.flow import Action, StepContext
+from handlers.core.i18n import Label
+from handlers.core.outbox import Notice, notify
 from storage.db import Database
 from storage.models import ChannelAccount, utcnow
 from tests.channels import telegram_of

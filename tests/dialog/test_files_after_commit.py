@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.service import AREAS
-from handlers import files
-from handlers.area import Area
-from handlers.flow import Action, StepContext
-from handlers.i18n import Label
+from handlers.core import files
+from handlers.core.area import Area
+from handlers.core.flow import Action, StepContext
+from handlers.core.i18n import Label
 from storage.db import Database
 from storage.models import Attachment, ProcessedDelivery
 from tests.dialog.web_person import WebPerson

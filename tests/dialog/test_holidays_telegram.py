@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.schedule import format_range
+from handlers.core.schedule import format_range
 from storage.db import Database
 from tests.dialog.admin_people import link_telegram, person_id, refusals_of, snapshot
 from tests.dialog.telegram_person import TelegramPerson

@@ -108,7 +108,7 @@ async def count(db: Database, model: type[SupplyItem] | type[Survey] | type[Depa
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_a_spreadsheet_of_millions_of_blank_rows_is_refused_and_nobody_waits_for_it(
     db: Database, telegram: Service, telegram_user: Callable[..., TelegramPerson]
 ) -> None:
@@ -137,7 +137,7 @@ async def test_a_spreadsheet_of_millions_of_blank_rows_is_refused_and_nobody_wai
     assert "✔ 提交" not in lin.buttons_on_screen()  # no import waits to be confirmed
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_org_import_of_millions_of_blank_rows_is_refused(
     db: Database, telegram_user: Callable[..., TelegramPerson]
 ) -> None:
@@ -153,7 +153,7 @@ async def test_an_org_import_of_millions_of_blank_rows_is_refused(
     assert await count(db, Department) == departments
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_surveys_too_long_or_too_deep_are_refused_in_a_sentence(
     db: Database, telegram: Service, telegram_user: Callable[..., TelegramPerson]
 ) -> None:

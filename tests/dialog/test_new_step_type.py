@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pytest
 
 from bot.service import AREAS, Service, build_service
-from handlers.area import Area
-from handlers.conversation import StepView
-from handlers.flow import (
+from handlers.core.area import Area
+from handlers.core.conversation import StepView
+from handlers.core.flow import (
     Action,
     Answer,
     Flow,
@@ -26,7 +26,7 @@ from handlers.flow import (
     Taken,
     choices_in,
 )
-from handlers.i18n import Label, msg
+from handlers.core.i18n import Label, msg
 from storage.db import Database
 from tests.dialog.conftest import slack_settings, slack_world_for, telegram_running, telegram_settings
 from tests.dialog.slack_person import SlackPerson, SlackWorld

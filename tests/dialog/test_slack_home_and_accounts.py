@@ -11,10 +11,10 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from bot.service import build_service
-from handlers.conversation import FileOut
-from handlers.files import keep
-from handlers.i18n import Msg
-from handlers.outbox import Notice, notify
+from handlers.core.conversation import FileOut
+from handlers.core.files import keep
+from handlers.core.i18n import Msg
+from handlers.core.outbox import Notice, notify
 from storage.db import Database
 from storage.models import AuditEntry, ChannelAccount, DialogState, OutboxMessage, Person, PersonRole
 from tests.channels import slack_of

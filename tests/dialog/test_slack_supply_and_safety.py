@@ -237,7 +237,7 @@ async def test_when_the_core_fails_the_person_is_told_and_nothing_is_kept(
     assert await count(db, Ticket) == 0
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_a_catalog_is_imported_from_a_modal_or_dropped_into_the_dm(
     db: Database, slack_user: Callable[..., SlackPerson]
 ) -> None:

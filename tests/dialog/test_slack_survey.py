@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bot.channels.registry import TRANSPORT_LOGGERS, quieten_transport
 from bot.channels.slack.channel import submission_key
-from handlers import keys
-from handlers.discreet import sealed_key
+from handlers.core import keys
+from handlers.core.discreet import sealed_key
 from storage.db import Database
 from storage.models import Base, ProcessedDelivery, SurveyResponse
 from tests.dialog.slack_person import SlackPerson
@@ -21,7 +21,7 @@ from tests.dialog.test_slack_repair import linked
 from tests.dialog.test_surveys_telegram import YAML_MIME, definition
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_a_named_survey_answered_in_a_modal_from_its_invitation(
     db: Database, slack_user: Callable[..., SlackPerson]
 ) -> None:
@@ -55,7 +55,7 @@ async def test_a_named_survey_answered_in_a_modal_from_its_invitation(
     assert response.answers == {"overall": 4, "recommend": 9, "missing": ["network", "chairs"], "words": "网络太慢"}
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_anonymous_answer_from_slack_leaves_its_words_only_in_the_response(
     db: Database, slack_user: Callable[..., SlackPerson], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -97,7 +97,7 @@ async def test_an_anonymous_answer_from_slack_leaves_its_words_only_in_the_respo
 
     # The pages' delivery keys cannot be recomputed from the server key to test a guessed answer:
     # an anonymous page is keyed with the process's own salt, which no database holds (and kept
-    # sealed, as every discreet delivery is: handlers/discreet.py).
+    # sealed, as every discreet delivery is: handlers/core/discreet.py).
     async with db.unit_of_work() as session:
         stored = set((await session.scalars(select(ProcessedDelivery.key))).all())
         server_key = await keys.server_key(session)

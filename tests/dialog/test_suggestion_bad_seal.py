@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 
-from handlers import keys
+from handlers.core import keys
 from storage.db import Database
 from storage.models import OutboxMessage, Suggestion
 from tests.dialog.web_person import WebPerson

@@ -270,7 +270,7 @@ def a_spreadsheet(rows: list[list[object]]) -> bytes:
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_the_logistics_admin_imports_the_catalog_from_a_spreadsheet(
     db: Database, telegram_user: Callable[..., TelegramPerson], stores: dict[str, TelegramPerson]
 ) -> None:

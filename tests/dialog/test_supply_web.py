@@ -111,7 +111,7 @@ CATALOG_CSV = (
 )
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_import_is_a_file_in_the_browser_too(db: Database, person: Callable[[str], WebPerson]) -> None:
     lin = person("lin.hua")
     # Asked for first, then sent: the file step takes the upload (Chinese Excel saves CSV as GBK).

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from handlers import keys
-from handlers.surveys import token_of
+from handlers.core import keys
+from handlers.surveys.campaigns import token_of
 from storage.db import Database
 from storage.models import Person, Survey, SurveyResponse
 from tests.dialog.web_person import WebPerson

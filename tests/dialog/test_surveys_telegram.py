@@ -110,7 +110,7 @@ async def answer_all(who: TelegramPerson, rating: str, nps: str, missing: list[s
     return (await who.presses("✔ 提交")).text
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_a_named_survey_from_import_to_results_and_export(
     db: Database,
     bot_api: FakeBotAPI,
@@ -265,7 +265,7 @@ async def exported(admin: TelegramPerson, kind: str) -> list[list[str]]:
     return [["" if cell is None else str(cell) for cell in row] for row in sheet.iter_rows(values_only=True)]
 
 
-@pytest.mark.subprocess  # the file is parsed in a child process (handlers/uploads.py)
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
 async def test_an_anonymous_survey_keeps_no_trace_of_who_answered(
     db: Database,
     bot_api: FakeBotAPI,

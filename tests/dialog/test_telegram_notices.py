@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.service import Service
-from handlers.conversation import Inbound, Outcome
-from handlers.i18n import msg
-from handlers.outbox import Notice, notify
+from handlers.core.conversation import Inbound, Outcome
+from handlers.core.i18n import msg
+from handlers.core.outbox import Notice, notify
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
 from tests.channels import telegram_of

@@ -13,15 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.service import AREAS, Service, build_service
-from handlers.area import Area
-from handlers.digest import Scope
-from handlers.digest_send import send_weekly
-from handlers.flow import Action, ConfirmStep, Flow, StepContext, Submitted, TextStep, said
-from handlers.i18n import Msg, Renderable, catalog, msg
-from handlers.outbox import Notice
-from handlers.reminders import Context
-from handlers.rules import RepairRules
-from handlers.sends import Delivery, fixed
+from handlers.core.area import Area
+from handlers.core.digest import Scope
+from handlers.core.flow import Action, ConfirmStep, Flow, StepContext, Submitted, TextStep, said
+from handlers.core.i18n import Msg, Renderable, catalog, msg
+from handlers.core.outbox import Notice
+from handlers.core.reminders import Context
+from handlers.core.rules import RepairRules
+from handlers.core.sends import Delivery, fixed
+from handlers.digest.send import send_weekly
 from jobs.scheduler import REMINDERS, Jobs
 from storage.db import Database
 from storage.models import Person

@@ -13,7 +13,7 @@ import httpx
 from bot.app import create_app
 from bot.service import build_service
 from bot.settings import load_settings
-from handlers.area import Area
+from handlers.core.area import Area
 from storage.db import Database
 
 

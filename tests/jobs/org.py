@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from handlers.outbox import render_body
-from handlers.schedule import Schedule
+from handlers.core.outbox import render_body
+from handlers.core.schedule import Schedule
 from storage.db import Database
 from storage.models import (
     OutboxMessage,

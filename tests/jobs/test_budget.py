@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.channels.pacing import Pacer
-from handlers.budget import share
+from handlers.core.budget import share
 from storage.db import Database
 from tests.jobs.org import local
 

@@ -13,12 +13,12 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from bot.service import AREAS
-from handlers.charts import render
-from handlers.conversation import Inbound, Kind, Sender
-from handlers.digest import Digest, Scope, Section, chart, compute, text
-from handlers.digest_send import send_weekly
-from handlers.engine import Houqin
-from handlers.i18n import Renderable, msg, translate
+from handlers.core.charts import render
+from handlers.core.conversation import Inbound, Kind, Sender
+from handlers.core.digest import Digest, Scope, Section, chart, compute, text
+from handlers.core.engine import Houqin
+from handlers.core.i18n import Renderable, msg, translate
+from handlers.digest.send import send_weekly
 from storage.db import Database
 from storage.models import Attachment, AuditEntry, ChannelAccount, Department, SupplyItem
 from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sent_to, ticket

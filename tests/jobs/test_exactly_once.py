@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.areas import AREAS
-from handlers import sends
-from handlers.rules import RepairRules
+from handlers.core import sends
+from handlers.core.rules import RepairRules
 from jobs.runs import last_runs
 from jobs.scheduler import DIGEST, REMINDERS, Jobs
 from storage.db import Database

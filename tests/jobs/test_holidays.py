@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from bot.areas import AREAS
-from handlers import org_settings
-from handlers.rules import RepairRules
-from handlers.schedule import parse_dates
+from handlers.core import org_settings
+from handlers.core.rules import RepairRules
+from handlers.core.schedule import parse_dates
 from jobs.scheduler import JOBS, REMINDERS, Jobs
 from storage.db import Database
 from storage.models import OrgSetting

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.areas import AREAS
-from handlers.conversation import Inbound, Kind, PhotoIn, Sender
-from handlers.engine import Houqin
-from handlers.repair import AREA
+from handlers.core.conversation import Inbound, Kind, PhotoIn, Sender
+from handlers.core.engine import Houqin
+from handlers.repairs.intake import AREA
 from jobs.runs import last_runs
 from jobs.scheduler import HOUSEKEEPING, housekeeping
 from storage.db import Database

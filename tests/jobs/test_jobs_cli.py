@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.areas import AREAS
 from bot.cli import main
-from handlers.rules import RepairRules
+from handlers.core.rules import RepairRules
 from jobs.scheduler import Jobs
 from storage.db import Database
 from storage.demo import seed_database

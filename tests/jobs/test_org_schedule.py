@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.areas import AREAS
-from handlers import org_settings
-from handlers.rules import RepairRules
+from handlers.core import org_settings
+from handlers.core.rules import RepairRules
 from jobs.scheduler import DIGEST, JOBS, REMINDERS, Jobs
 from storage.db import Database
 from storage.models import OrgSetting

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from bot.areas import AREAS
-from handlers.reminders import send_reminders
-from handlers.rules import RepairRules
-from handlers.schedule import Schedule, parse_quiet_hours, parse_working_days
-from handlers.sends import Tally
+from handlers.core.reminders import send_reminders
+from handlers.core.rules import RepairRules
+from handlers.core.schedule import Schedule, parse_quiet_hours, parse_working_days
+from handlers.core.sends import Tally
 from storage.db import Database
 from storage.models import ChannelAccount, Survey, SurveyInvitation, SurveyResponse
 from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sends, sent_to, ticket
@@ -143,7 +143,7 @@ async def test_someone_who_blocked_the_bot_is_skipped_and_reminded_once_they_can
         )
     skipped = await remind(db, TUESDAY_10)
     assert isinstance(skipped, Tally) and (skipped.sent, skipped.unreachable) == (0, [zhao])
-    async with db.unit_of_work() as session:  # he writes to the bot again (handlers/people.identify)
+    async with db.unit_of_work() as session:  # he writes to the bot again (handlers/core/people.identify)
         await session.execute(
             update(ChannelAccount).where(ChannelAccount.person_id == zhao).values(unreachable_since=None)
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import SettingsError, load_settings
-from handlers.schedule import format_dates, parse_dates, parse_working_days
+from handlers.core.schedule import format_dates, parse_dates, parse_working_days
 from tests.jobs.org import local
 
 NAMES = (

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.areas import AREAS
-from handlers.rules import RepairRules
-from handlers.schedule import Schedule, parse_time
+from handlers.core.rules import RepairRules
+from handlers.core.schedule import Schedule, parse_time
 from jobs.runs import last_runs
 from jobs.scheduler import DIGEST, JOBS, Job, Jobs, local_format
 from storage.db import Database

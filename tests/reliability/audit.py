@@ -9,11 +9,11 @@ from itertools import pairwise
 
 from sqlalchemy import select
 
-from handlers.conversation import Outcome
-from handlers.i18n import pick_locale
-from handlers.outbox import render_body
-from handlers.repair import ticket_number
-from handlers.tickets import room_label
+from handlers.core.conversation import Outcome
+from handlers.core.i18n import pick_locale
+from handlers.core.outbox import render_body
+from handlers.repairs.intake import ticket_number
+from handlers.repairs.tickets import room_label
 from storage.db import Database
 from storage.models import (
     AuditEntry,

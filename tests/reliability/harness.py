@@ -34,9 +34,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.service import AREAS
-from handlers.conversation import Inbound, Kind, Outcome, PhotoIn, Sender
-from handlers.engine import Houqin
-from handlers.outbox import GIVE_UP_AFTER
+from handlers.core.conversation import Inbound, Kind, Outcome, PhotoIn, Sender
+from handlers.core.engine import Houqin
+from handlers.core.outbox import GIVE_UP_AFTER
 from storage.db import Database
 from storage.models import (
     AuditEntry,

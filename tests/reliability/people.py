@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from random import Random
 
-from handlers.i18n import catalog, translate
-from handlers.repair import CATEGORIES
-from handlers.rules import URGENCIES
+from handlers.core.i18n import catalog, translate
+from handlers.core.rules import URGENCIES
+from handlers.repairs.intake import CATEGORIES
 from storage.demo import BUILDINGS
 from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser, JSONDict
 from tests.reliability.harness import Transport

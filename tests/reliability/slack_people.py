@@ -30,9 +30,9 @@ import httpx
 from sqlalchemy import func, select
 
 from bot.channels.slack.blocks import fallback_text
-from handlers.conversation import Outcome
-from handlers.i18n import pick_locale
-from handlers.outbox import GIVE_UP_AFTER, render_body
+from handlers.core.conversation import Outcome
+from handlers.core.i18n import pick_locale
+from handlers.core.outbox import GIVE_UP_AFTER, render_body
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, ProcessedDelivery
 from tests.dialog.slack_person import JSON, SIGNING_SECRET, SlackPerson, SlackWorld, signed_headers

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.responses import JSONResponse, Response
 
-from handlers.i18n import translate
+from handlers.core.i18n import translate
 from storage.db import Database
 from tests.fakes.telegram_api import FakeMessage, FakeUser, JSONDict
 from tests.reliability.conftest import Variant

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from handlers.i18n import translate
+from handlers.core.i18n import translate
 from storage.db import Database
 from storage.demo import seed_database
 from tests.conftest import _truncate

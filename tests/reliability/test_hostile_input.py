@@ -13,11 +13,11 @@ import pytest
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
-from handlers.engine import Houqin
-from handlers.repair import CATEGORIES
-from handlers.rules import URGENCIES
-from handlers.tickets import OPEN
+from handlers.core.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
+from handlers.core.engine import Houqin
+from handlers.core.rules import URGENCIES
+from handlers.repairs.intake import CATEGORIES
+from handlers.repairs.tickets import OPEN
 from storage.db import Database
 from storage.models import Ticket, TicketEvent
 from tests.reliability.harness import Script, hostile_conversations, hostile_inbound, on_screen, seed_demo

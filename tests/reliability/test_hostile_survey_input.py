@@ -17,11 +17,11 @@ import pytest
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from handlers.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
-from handlers.engine import Houqin
-from handlers.i18n import Label
-from handlers.people import identify
-from handlers.survey_definitions import Definition, questions_of, valid_answer
+from handlers.core.conversation import MAX_TEXT, Inbound, Kind, Outcome, PhotoIn, Sender
+from handlers.core.engine import Houqin
+from handlers.core.i18n import Label
+from handlers.core.people import identify
+from handlers.surveys.definitions import Definition, questions_of, valid_answer
 from storage.db import Database
 from storage.models import Survey, SurveyInvitation, SurveyResponse, utcnow
 from tests.reliability.harness import Script, hostile_conversations, hostile_inbound, on_screen, seed_demo
@@ -133,7 +133,7 @@ async def every_response_fits(db: Database) -> int:
 
 
 def open_survey(database_url: str) -> None:
-    from handlers.survey_records import store_definition
+    from handlers.surveys.records import store_definition
 
     async def run() -> None:
         db = Database(database_url)

@@ -35,8 +35,8 @@ from sqlalchemy import func, select
 
 from bot.channels.slack.blocks import fallback_text
 from bot.settings import load_settings
-from handlers.i18n import translate
-from handlers.outbox import render_body
+from handlers.core.i18n import translate
+from handlers.core.outbox import render_body
 from jobs.scheduler import DIGEST
 from storage.db import Database
 from storage.models import JobRun, OutboxMessage, ProcessedDelivery, Requisition, Send, Ticket, utcnow

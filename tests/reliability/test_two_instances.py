@@ -31,8 +31,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.i18n import pick_locale
-from handlers.outbox import render_body
+from handlers.core.i18n import pick_locale
+from handlers.core.outbox import render_body
 from storage.db import Database
 from storage.models import (
     ChannelAccount,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.channels.slack import blocks
-from handlers.conversation import (
+from handlers.core.conversation import (
     Button,
     Choice,
     ChoiceView,

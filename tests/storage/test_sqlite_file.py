@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from handlers.i18n import msg
-from handlers.outbox import Notice, Outbox, notify
+from handlers.core.i18n import msg
+from handlers.core.outbox import Notice, Outbox, notify
 from storage.db import Database
 from storage.demo import seed
 from storage.models import ChannelAccount

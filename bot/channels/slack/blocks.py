@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.areas import AREAS
-from handlers.conversation import (
+from handlers.core.conversation import (
     Choice,
     ChoiceView,
     ConfirmView,
@@ -23,7 +23,7 @@ from handlers.conversation import (
     TextView,
     split_text,
 )
-from handlers.i18n import translate
+from handlers.core.i18n import translate
 
 JSON = dict[str, Any]
 # Slack's limits (Block Kit reference): section text, button label, option label and value, titles.

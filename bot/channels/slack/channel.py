@@ -31,8 +31,8 @@ from bot.channels.slack import blocks, listeners
 from bot.channels.slack.files import SlackFiles
 from bot.channels.slack.outbound import CHANNEL, Outbound
 from bot.settings import Settings
-from handlers import keys
-from handlers.conversation import (
+from handlers.core import keys
+from handlers.core.conversation import (
     MAX_TEXT,
     Inbound,
     Kind,
@@ -42,9 +42,9 @@ from handlers.conversation import (
     Sender,
     StepView,
 )
-from handlers.engine import Houqin
-from handlers.i18n import commands_typed, pick_locale, translate
-from handlers.outbox import Outbox, Pending
+from handlers.core.engine import Houqin
+from handlers.core.i18n import commands_typed, pick_locale, translate
+from handlers.core.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
-from handlers.conversation import MAX_DOCUMENT, DocumentIn, PhotoIn
-from handlers.flow import sniff_image_type
+from handlers.core.conversation import MAX_DOCUMENT, DocumentIn, PhotoIn
+from handlers.core.flow import sniff_image_type
 
 log = logging.getLogger(__name__)
 

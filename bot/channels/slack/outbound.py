@@ -19,9 +19,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.pacing import BudgetShare, Pacer
 from bot.channels.slack import blocks
-from handlers.conversation import FileOut, Reply
-from handlers.i18n import commands_typed
-from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.conversation import FileOut, Reply
+from handlers.core.i18n import commands_typed
+from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
@@ -29,7 +29,7 @@ NOTICE_POLL_SECONDS = 1.0
 # Notices claimed for one conversation at a time: at ~1 a second, well inside a claim's 2 minutes.
 MAX_QUEUED_PER_CONVERSATION = 30
 # Slack's chat.postMessage allows about one message a second per conversation (short bursts above it);
-# overall, this many a second from all Houqin processes together (split through handlers/budget.py).
+# overall, this many a second from all Houqin processes together (split through handlers/core/budget.py).
 SEND_RATE = 10.0
 CONVERSATION_INTERVAL = 1.0
 # A conversation Slack told to wait longer than this is not waited for in memory: its notices go

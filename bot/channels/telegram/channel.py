@@ -39,7 +39,7 @@ from bot.channels.bodies import read_limited
 from bot.channels.contract import fetch_document
 from bot.channels.pacing import BudgetShare, Pacer
 from bot.settings import Settings, TelegramMode
-from handlers.conversation import (
+from handlers.core.conversation import (
     MAX_TEXT,
     DocumentIn,
     FileOut,
@@ -51,11 +51,11 @@ from handlers.conversation import (
     Sender,
     split_text,
 )
-from handlers.engine import Houqin
-from handlers.i18n import LOCALES, pick_locale, translate, typed_as_is
-from handlers.menus import EVERYONE, MENU_CARD, CommandMenu, refresh_all
-from handlers.outages import is_outage, log_failure
-from handlers.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.engine import Houqin
+from handlers.core.i18n import LOCALES, pick_locale, translate, typed_as_is
+from handlers.core.menus import EVERYONE, MENU_CARD, CommandMenu, refresh_all
+from handlers.core.outages import is_outage, log_failure
+from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
 # become the only form in its next major version; read when the value is accessed.

@@ -22,13 +22,13 @@ from starlette.staticfiles import StaticFiles
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES
 from bot.settings import Settings
-from handlers import account_views
-from handlers.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
-from handlers.engine import Houqin
-from handlers.flow import sniff_image_type
-from handlers.i18n import LOCALES, catalog, translate, typed_as_is
-from handlers.outages import is_outage
-from handlers.outbox import Outbox
+from handlers.accounts import views as account_views
+from handlers.core.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
+from handlers.core.engine import Houqin
+from handlers.core.flow import sniff_image_type
+from handlers.core.i18n import LOCALES, catalog, translate, typed_as_is
+from handlers.core.outages import is_outage
+from handlers.core.outbox import Outbox
 
 log = logging.getLogger(__name__)
 CHANNEL = "web"
@@ -65,7 +65,7 @@ class WebChat:
             Route("/api/web/messages", self.message, methods=["POST"]),
             Route("/api/web/photos", self.photo, methods=["POST"]),
             Route("/api/web/inbox", self.inbox, methods=["POST"]),
-            # Ids as text, parsed by handlers/ids.py: Starlette's int takes digits of any size.
+            # Ids as text, parsed by handlers/core/ids.py: Starlette's int takes digits of any size.
             Route("/api/web/photos/{photo_id}", self.photo_bytes),
             Route("/api/web/files/{file_id}", self.file_bytes),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),

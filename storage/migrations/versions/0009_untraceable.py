@@ -4,7 +4,7 @@ SQLite gives every ordinary table a hidden rowid counting up in insertion order:
 and drafts (keyed by their token) become WITHOUT ROWID tables. On PostgreSQL the rows of anonymous
 responses are rewritten in token order, so their physical order no longer follows the order people
 answered in. Sent notices to anonymous suggesters, and the delivery records of discreet turns
-(which named the person's dialog), are deleted: what they held is no longer kept (handlers/discreet.py).
+(which named the person's dialog), are deleted: what they held is no longer kept (handlers/core/discreet.py).
 
 Revision ID: 0009_untraceable
 Revises: 0008_slack

@@ -1,0 +1,1 @@
+"""The admin commands: roles, the organisation, audit, exports, statistics, broadcast, settings."""

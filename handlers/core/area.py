@@ -1,0 +1,81 @@
+"""`Area`: the one unit a part of Houqin plugs in by. An area declares everything it brings, and the
+core (engine, jobs, the digest, housekeeping) iterates over the areas it is given instead of
+importing any of them; bot/service.areas() lists them.
+
+Two areas answering the same button prefix, command, deep link, upload command, privileged command
+or job would leave one of them silently unreachable: `check` refuses such a set at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from handlers.core.flow import Flow, Handler, MineHandler, Upload
+
+if TYPE_CHECKING:
+    # Types only: the digest still reads the repair and supply figures itself (handlers/core/digest.py).
+    from handlers.core.digest import Section
+    from handlers.core.housekeeping import KeepSends, TidyStep
+    from handlers.core.reminders import Rule
+
+
+@dataclass(frozen=True)
+class Area:
+    """One part of what Houqin does: its flows, the button prefixes and commands it answers, the
+    deep links (/start <prefix>_...) it takes, the commands that take a file, its part of /my (and
+    App Home), its reminder rules, its lines in the weekly digest and what it forgets daily."""
+
+    # Named in start-up errors (two areas claiming the same command...).
+    name: str
+    flows: tuple[Flow, ...] = ()
+    buttons: dict[str, Handler] = field(default_factory=dict)
+    commands: dict[str, Handler] = field(default_factory=dict)
+    links: dict[str, Handler] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    mine: MineHandler | None = None
+    # Its commands (or listed flows) Slack has as slash commands of their own (slack/manifest.yml):
+    # /repair; every other command is typed after /houqin.
+    slash_commands: tuple[str, ...] = ()
+    # Commands only some may run → the authz action whose holders' command menus list them
+    # (handlers/core/menus.py); the command itself still asks authz when it runs.
+    privileged: dict[str, str] = field(default_factory=dict)
+    # Reminder rules (handlers/core/reminders.py), in the order their reminders go out.
+    reminders: tuple[Rule, ...] = ()
+    # Lines the weekly digest shows after the average rating (handlers/core/digest.py).
+    digest: tuple[Section, ...] = ()
+    # What daily housekeeping also does for this area (handlers/core/housekeeping.py).
+    tidy: tuple[TidyStep, ...] = ()
+    # Send-log rows it still needs past housekeeping's KEEP_SENDS (handlers/core/housekeeping.py).
+    keep_sends: tuple[KeepSends, ...] = ()
+
+
+class AreaClash(ValueError):
+    """Two areas declare the same thing: only one of them could ever answer it."""
+
+
+Declared = Callable[[Area], Iterable[str]]
+# What must be unique across areas: each kind as an error names it, and where an area declares it.
+UNIQUE: tuple[tuple[str, Declared], ...] = (
+    ("area name", lambda area: (area.name,)),
+    ("flow", lambda area: (flow.name for flow in area.flows)),
+    ("button prefix", lambda area: area.buttons),
+    # A listed flow is started by its name as a command, so it takes that name too.
+    ("command", lambda area: {*area.commands, *(flow.name for flow in area.flows if flow.listed)}),
+    ("deep-link prefix", lambda area: area.links),
+    ("upload command", lambda area: area.uploads),
+    ("privileged command", lambda area: area.privileged),
+)
+
+
+def check(areas: Sequence[Area], more: Mapping[str, Declared] | None = None) -> None:
+    """Refuse areas that clash: two with one name, or two declaring the same button prefix, command,
+    deep-link prefix, upload command or privileged command (and whatever `more` adds: jobs)."""
+    for kind, declared in (*UNIQUE, *(more or {}).items()):
+        owner: dict[str, str] = {}
+        for area in areas:
+            for key in sorted(set(declared(area))):
+                if key in owner:
+                    raise AreaClash(f"{kind} {key!r} is declared by two areas: {owner[key]!r} and {area.name!r}")
+                owner[key] = area.name

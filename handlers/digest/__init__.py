@@ -1,0 +1,1 @@
+"""The weekly digest area: who gets which, once each, and its buttons (its figures: handlers/core/digest.py)."""

@@ -1,0 +1,302 @@
+"""Who gets the weekly digest, sending it to each once per week (or once a day on demand), the dry
+run, and the digest's buttons: jb:queue opens the approval queue, jb:remind nudges overdue technicians.
+
+What the digest says is handlers/core/digest.py; the once-per-person guarantee is handlers/core/sends.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core import ids, people, refusals
+from handlers.core.actor import Actor
+from handlers.core.area import Area
+from handlers.core.charts import draw
+from handlers.core.conversation import FileOut
+from handlers.core.digest import OPEN_NOT_RESOLVED, Digest, Scope, Section, chart, compute, text, ticket_scope
+from handlers.core.files import keep
+from handlers.core.flow import Action, StepContext
+from handlers.core.i18n import Renderable, msg, pick_locale
+from handlers.core.outbox import Notice
+from handlers.core.refusals import Refused
+from handlers.core.reminders import Context as ReminderContext
+from handlers.core.rules import SupplyRules
+from handlers.core.schedule import Schedule
+from handlers.core.sends import Delivery, Served, Tally, deliver_all, serve
+from handlers.repairs.reminders import overdue_notice
+from handlers.supplies import requisitions as req
+from storage.db import Database
+from storage.models import ChannelAccount, Department, Person, PersonRole, Ticket
+
+log = logging.getLogger(__name__)
+ORG_ROLES = ("logistics_admin", "admin")
+REMIND_BUTTON = "jb:remind"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person_id: int
+    name: str
+    scope: Scope
+
+
+async def recipients(session: AsyncSession) -> list[Recipient]:
+    """Each manager for their department; logistics admins and admins for the whole organisation."""
+    found: list[Recipient] = []
+    managers = await session.execute(
+        select(Person.id, Person.display_name, Department)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .join(Department, Department.code == PersonRole.scope)
+        .where(PersonRole.role == "manager")
+        .order_by(Person.id, Department.code)
+    )
+    found += [Recipient(pid, name, Scope(department)) for pid, name, department in managers.all()]
+    org = await session.execute(
+        select(Person.id, Person.display_name)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .where(PersonRole.role.in_(ORG_ROLES))
+        .distinct()
+        .order_by(Person.id)
+    )
+    found += [Recipient(pid, name, Scope()) for pid, name in org.all()]
+    return found
+
+
+async def reachable(session: AsyncSession, person_ids: Sequence[int]) -> set[int]:
+    """Who has an account we may write to (not marked unreachable: blocked the bot, left)."""
+    found = await session.scalars(
+        select(ChannelAccount.person_id)
+        .where(ChannelAccount.person_id.in_(person_ids))
+        .where(ChannelAccount.unreachable_since.is_(None), ChannelAccount.address.is_not(None))
+        .distinct()
+    )
+    return set(found.all())
+
+
+@dataclass
+class Prepared:
+    period: str
+    digests: dict[str, Digest]
+    recipients: list[Recipient]
+    unreachable: list[Recipient]
+    locales: dict[int, str]
+    # Each scope's chart in each language someone reads it in: drawn before the fan-out, so no
+    # transaction is held open while matplotlib works.
+    charts: dict[tuple[str, str], bytes]
+
+
+async def prepare(
+    db: Database,
+    schedule: Schedule,
+    due: datetime,
+    now: datetime,
+    only: Sequence[int] | None = None,
+    period: str | None = None,
+    default_locale: str = "zh_CN",
+    sections: Sequence[Section] = (),
+) -> Prepared:
+    """The digests of the week that ends before `due`, one per scope, and who gets which; with the
+    areas' digest sections (Area.digest)."""
+    start, end = schedule.digest_week(due)
+    async with db.unit_of_work() as session:
+        everyone = await recipients(session)
+        if only is not None:
+            everyone = [r for r in everyone if r.person_id in only]
+        can = await reachable(session, [r.person_id for r in everyone])
+        locales = {r.person_id: await locale_of(session, r.person_id, default_locale) for r in everyone}
+        digests: dict[str, Digest] = {}
+        for recipient in everyone:
+            if recipient.scope.subject not in digests:
+                digests[recipient.scope.subject] = await compute(session, recipient.scope, start, end, now, sections)
+    charts: dict[tuple[str, str], bytes] = {}
+    for recipient in everyone:
+        key = (recipient.scope.subject, locales[recipient.person_id])
+        if key not in charts:
+            charts[key] = await draw(chart(digests[key[0]], key[1], schedule.zone))
+    unreachable = [r for r in everyone if r.person_id not in can]
+    if "org" in digests:
+        # Admins should know who cannot be reached, to fix it.
+        digests["org"].unreachable = sorted({r.name for r in unreachable})
+    reached = [r for r in everyone if r.person_id in can]
+    return Prepared(period or schedule.week_key(due), digests, reached, unreachable, locales, charts)
+
+
+async def pending_for(session: AsyncSession, person: Person, now: datetime, zone: ZoneInfo) -> int:
+    actor = Actor(session, person, "system", now, zone, SupplyRules())
+    return len(await req.awaiting_decision(actor))
+
+
+async def notice_for(
+    session: AsyncSession,
+    recipient: Recipient,
+    digest: Digest,
+    now: datetime,
+    zone: ZoneInfo,
+    picture: tuple[str, bytes] | None = None,
+) -> Notice:
+    """The digest as one person gets it: with the buttons that help them now, and its chart
+    (kept for them, sent after the text)."""
+    person = await session.get(Person, recipient.person_id)
+    assert person is not None
+    rows: list[tuple[tuple[Renderable, str], ...]] = []
+    pending = await pending_for(session, person, now, zone)
+    if pending:
+        rows.append(((msg("digest.button.approve", count=pending), req.QUEUE_BUTTON),))
+    if digest.repairs.overdue_total:
+        rows.append(((msg("digest.button.remind", count=digest.repairs.overdue_total), REMIND_BUTTON),))
+    files: tuple[FileOut, ...] = ()
+    if picture is not None:
+        name, png = picture
+        files = (await keep(session, recipient.person_id, name, "image/png", png, now),)
+    return Notice(recipient.person_id, text(digest, zone), tuple(rows), files=files)
+
+
+async def send_weekly(
+    db: Database,
+    schedule: Schedule,
+    due: datetime,
+    now: datetime,
+    only: Sequence[int] | None = None,
+    period: str | None = None,
+    default_locale: str = "zh_CN",
+    sections: Sequence[Section] = (),
+) -> Tally:
+    """Each recipient gets this week's digest once (or once per `period` given, for one on demand);
+    a rerun serves only those not yet served."""
+    prepared = await prepare(db, schedule, due, now, only, period, default_locale, sections)
+
+    def delivery(recipient: Recipient) -> Delivery:
+        subject = recipient.scope.subject
+        digest = prepared.digests[subject]
+        png = prepared.charts[(subject, prepared.locales[recipient.person_id])]
+        name = f"digest-{prepared.period.replace(':', '-')}-{subject.replace(':', '-')}.png"
+
+        async def build(session: AsyncSession) -> Notice:
+            return await notice_for(session, recipient, digest, now, schedule.zone, (name, png))
+
+        return Delivery("digest", recipient.scope.subject, recipient.person_id, prepared.period, build)
+
+    tally = await deliver_all(db, [delivery(r) for r in prepared.recipients], now)
+    tally.unreachable += [r.person_id for r in prepared.unreachable]
+    if prepared.unreachable:
+        log.info("digest %s: unreachable: %s", prepared.period, ", ".join(r.name for r in prepared.unreachable))
+    return tally
+
+
+async def find_person(session: AsyncSession, who: str) -> int | None:
+    """A person by id or as commands name them (for `houqin digest --to`)."""
+    person_id = ids.parse_id(who)
+    if person_id is not None and await session.get(Person, person_id) is not None:
+        return person_id
+    found = await people.find_person(session, who)
+    return found.id if found is not None else None
+
+
+async def locale_of(session: AsyncSession, person_id: int, default: str) -> str:
+    """The language a person reads: their choice, else their latest app's, else the organisation's."""
+    person = await session.get(Person, person_id)
+    hint = await session.scalar(
+        select(ChannelAccount.platform_locale)
+        .where(ChannelAccount.person_id == person_id)
+        .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
+        .limit(1)
+    )
+    return pick_locale(person.locale if person else None, hint, default)
+
+
+@dataclass(frozen=True)
+class Preview:
+    heading: str
+    text: str
+    chart_name: str
+    chart: bytes
+
+
+async def dry_run(
+    db: Database,
+    schedule: Schedule,
+    now: datetime,
+    default_locale: str,
+    only: Sequence[int] | None,
+    sections: Sequence[Section] = (),
+) -> list[Preview]:
+    """Each digest as its recipient would read it, sending and keeping nothing (the transaction
+    it is built in is rolled back)."""
+    prepared = await prepare(db, schedule, now, now, only, None, default_locale, sections)
+    shown: list[Preview] = []
+    async with db.sessions() as session:
+        for recipient in [*prepared.recipients, *prepared.unreachable]:
+            subject = recipient.scope.subject
+            locale = prepared.locales[recipient.person_id]
+            notice = await notice_for(session, recipient, prepared.digests[subject], now, schedule.zone)
+            buttons = "  ".join(f"[{label.render(locale)}]" for row in notice.buttons for label, _ in row)
+            reached = "" if recipient in prepared.recipients else " (unreachable: would be skipped)"
+            heading = f"{recipient.name} ({recipient.person_id}), {subject}, {locale}{reached}"
+            body = notice.text.render(locale) + (f"\n{buttons}" if buttons else "")
+            name = f"digest-{recipient.person_id}-{subject.replace(':', '-')}.png"
+            shown.append(Preview(heading, body, name, prepared.charts[(subject, locale)]))
+        await session.rollback()
+    return shown
+
+
+# --- the digest's buttons: jb:queue (the approval queue), jb:remind (nudge overdue technicians) ----
+
+
+async def on_button(ctx: StepContext, value: str) -> Action:
+    if value == "queue":
+        return await req.requisitions_command(ctx, "")
+    if value == "remind":
+        try:
+            return await remind_overdue(ctx)
+        except Refused as refused:
+            return Action(say=((refused.reason, ()),), toast=refused.reason)
+    return Action(say=((msg("dialog.error.forged_button"), ()),), toast=msg("dialog.error.forged_button"))
+
+
+async def remind_overdue(ctx: StepContext) -> Action:
+    """A manager (their departments) or an admin (everyone) nudges the technicians of overdue tickets
+    now. Who may, and whose tickets, is decided here from the presser's roles, never from the button."""
+    person = ctx.person
+    scopes: list[Scope] = []
+    if any(person.has_role(role) for role in ORG_ROLES):
+        scopes = [Scope()]
+    else:
+        codes = req.managed_departments(person)
+        if codes:
+            found = await ctx.session.scalars(select(Department).where(Department.code.in_(codes)))
+            scopes = [Scope(d) for d in found.all()]
+    if not scopes:
+        refusals.refuse(ctx, action="digest.remind", record=None, reason=msg("digest.error.not_allowed"))
+    late = await ctx.session.scalars(
+        select(Ticket)
+        .where(or_(*(ticket_scope(s) for s in scopes)))
+        .where(Ticket.status.in_(OPEN_NOT_RESOLVED), Ticket.due_at < ctx.now, Ticket.assignee_id.is_not(None))
+        .order_by(Ticket.due_at, Ticket.id)
+    )
+    schedule = Schedule(ctx.zone)
+    reminder = ReminderContext(ctx.session, schedule, ctx.rules, ctx.now)
+    # Once an hour per ticket: a second press (or a second manager) in the same hour nudges nobody twice.
+    hour = schedule.local(ctx.now).strftime("%Y-%m-%dT%H")
+    reminded: set[int] = set()
+    for ticket in late.unique().all():
+        assert ticket.assignee_id is not None
+        notice = overdue_notice(reminder, ticket, ticket.assignee_id)
+
+        async def build(session: AsyncSession, notice: Notice = notice) -> Notice:
+            return notice
+
+        delivery = Delivery("reminder.overdue", str(ticket.number), ticket.assignee_id, hour, build)
+        if await serve(ctx.session, delivery, ctx.now) is Served.SENT:
+            reminded.add(ticket.assignee_id)
+    done = msg("digest.reminded", count=len(reminded))
+    return Action(say=((done, ()),), toast=done, chosen=msg("digest.button.remind_done"))
+
+
+AREA = Area("digest", buttons={"jb": on_button})

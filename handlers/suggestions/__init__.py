@@ -1,0 +1,1 @@
+"""征求意见: the suggestion box."""

@@ -1,0 +1,1 @@
+"""物资申领: the catalog and cart, requisitions and their approvals, the stock."""

@@ -1,0 +1,1 @@
+"""满意度调查: campaigns, definitions and templates, the builder, results, satisfaction."""

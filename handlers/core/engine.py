@@ -628,7 +628,7 @@ class Houqin:
 
     async def _next(self, turn: Turn, flow: Flow, after: str | None, data: Data) -> Step | None:
         following = flow.next_step(after, data)
-        ctx = StepContext(turn.session, turn.person, turn.locale, turn.channel, turn.now, turn.zone, data, turn.rules)
+        ctx = turn.context(data)
         while following is not None and await following.skipped(ctx):
             following = flow.next_step(following.key, data)
         return following

@@ -1,7 +1,8 @@
 """An area made entirely inside this test — one command, a two-step flow, a reminder rule, a line in
 the weekly digest, its words in a catalog of its own — handed to the service builder beside the real
-ones: it answers on Telegram and in the browser chat, the reminders job nudges by its rule, and the
-digest carries its line. Nothing outside this file names it."""
+ones: it answers on Telegram, in Slack (typed after /houqin, its flow as a modal) and in the browser
+chat, the reminders job nudges by its rule, and the digest carries its line. Nothing outside this file
+names it."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from jobs.scheduler import REMINDERS, Jobs
 from storage.db import Database
 from storage.models import Person
 from tests.channels import telegram_of
-from tests.dialog.conftest import telegram_settings
+from tests.dialog.conftest import slack_settings, slack_world_for, telegram_settings
+from tests.dialog.slack_person import SlackPerson
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.test_ticket_life_telegram import make_staff
 from tests.dialog.web_person import WebPerson, browser_chat
+from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.jobs.org import SCHEDULE, local
 
@@ -161,3 +164,17 @@ async def test_a_tiny_area_answers_in_the_browser_chat(db: Database) -> None:
         assert "送到哪个工位？" in await wang.says("/lamps")
         assert "借一盏台灯到 2楼B3" in await wang.says("2楼B3")
         assert "好的，台灯会送到 2楼B3。" in await wang.presses("✔ 提交")
+
+
+async def test_a_tiny_area_answers_in_slack(db: Database, slack_api: FakeSlackAPI) -> None:
+    service = build_service(slack_settings(db, slack_api), areas=EVERY)
+    async for slack in slack_world_for(service, slack_api, db):
+        chen = SlackPerson.of(slack, "UCHEN", BORROWER)
+        await chen.slash("/houqin", "lamp")
+        assert "台灯借用一周" in chen.dm[-1].shown
+        await chen.slash("/houqin", "lamps")  # its flow, page by page in a modal
+        assert "送到哪个工位？" in chen.page
+        await chen.types("5楼C7")
+        assert "借一盏台灯到 5楼C7" in chen.page
+        await chen.submits()
+        assert "好的，台灯会送到 5楼C7。" in chen.dm[-1].shown

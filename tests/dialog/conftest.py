@@ -50,7 +50,10 @@ def telegram_settings(db: Database, api: FakeBotAPI, **overrides: object) -> Set
 
 
 async def telegram_running(service: Service) -> AsyncIterator[Service]:
-    """The service started, polling the fake Bot API with its command menus set, until the test ends."""
+    """The service started, polling the fake Bot API with its command menus set, until the test ends.
+    Notices go out unpaced: a conversation here is about what is said (pacing has its own tests, and
+    the Slack worlds below do the same)."""
+    telegram_of(service).pacer.chat_interval = 0
     await service.start()
     await telegram_of(service).menus_queued()
     yield service

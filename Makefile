@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
+# Compiled bytecode is kept (__pycache__/, ignored by git) even where the environment says not to
+# (PYTHONDONTWRITEBYTECODE): otherwise every process the suite starts, each xdist worker and each
+# `houqin` a test runs, compiles the project and rewrites the tests' asserts again (~2.5 s each).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run test check lint typecheck pytest fast shifted coverage bench mutate browser clean
 
 $(STAMP): pyproject.toml constraints.txt

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core import org_settings
+from handlers.core import authz, org_settings
 from handlers.core.actor import Actor
 from handlers.core.area import Area
 from handlers.core.housekeeping import tidy
@@ -179,6 +179,8 @@ class Jobs:
     areas: Sequence[Area] = ()
 
     def __post_init__(self) -> None:
+        # The jobs may run without the core (`houqin jobs`): the areas' privileged actions, for authz.
+        authz.declare(self.areas)
         # The environment's schedule; what admins change from chat (/settings) is laid over it.
         self.base = self.schedule
         self.scheduler = AsyncIOScheduler(timezone=self.schedule.zone)

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.areas import AREAS
+from handlers.core import authz
 from handlers.core.area import Area, AreaClash
+from handlers.core.authz import ActionClash, rule
 from handlers.core.engine import Houqin
 from handlers.core.flow import Action, Flow, StepContext, Submitted, Upload, said
 from handlers.core.i18n import msg
@@ -59,6 +61,12 @@ def start(areas: tuple[Area, ...]) -> Houqin:
             Area("lockers", privileged={"fix": "org.view"}),
             "fix",
         ),
+        (
+            "privileged action",
+            Area("lamps", actions={"lamp.fix": rule("admin")}),
+            Area("lockers", actions={"lamp.fix": rule("admin")}),
+            "lamp.fix",
+        ),
         ("area name", Area("lamps"), Area("lamps", commands={"fix": hello}), "lamps"),
     ],
 )
@@ -82,3 +90,30 @@ def test_an_area_clashing_with_one_of_houqins_own_is_refused_too() -> None:
 
 def test_houqins_own_areas_do_not_clash() -> None:
     assert len(start(AREAS).commands) == sum(len(area.commands) for area in AREAS)
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """authz's table as it was before the test: the lamps' actions must not outlive it."""
+    monkeypatch.setattr(authz, "RULES", dict(authz.RULES))
+    monkeypatch.setattr(authz, "DECLARED_BY", dict(authz.DECLARED_BY))
+
+
+@pytest.mark.usefixtures("table")
+def test_an_area_declaring_one_of_the_cores_own_actions_is_refused() -> None:
+    with pytest.raises(ActionClash) as clash:
+        start((*AREAS, Area("lamps", actions={"audit.view": rule("manager")})))
+    assert str(clash.value) == "privileged action 'audit.view' is the core's; area 'lamps' declares it too"
+    assert authz.RULES["audit.view"] == rule("admin")
+
+
+@pytest.mark.usefixtures("table")
+def test_an_action_an_area_declared_is_judged_by_authz_and_starting_again_changes_nothing() -> None:
+    lamps = Area("lamps", actions={"lamp.fix": rule("technician")}, privileged={"fixlamp": "lamp.fix"})
+    start((*AREAS, lamps))
+    start((*AREAS, lamps))
+    assert authz.roles_for("lamp.fix") == ("technician",)
+    with pytest.raises(ActionClash) as clash:
+        start((Area("bulbs", actions={"lamp.fix": rule("admin")}),))
+    assert str(clash.value) == "privileged action 'lamp.fix' is declared twice: by 'lamps' and by 'bulbs'"
+    assert authz.roles_for("lamp.fix") == ("technician",)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from bot.areas import AREAS
 from handlers.core import authz
 from handlers.core.authz import ROLES
 from handlers.core.refusals import Refused
@@ -19,6 +20,10 @@ from tests.authz_table import MAY, OWN_DEPARTMENT, OWN_RECORD, in_menu
 # The manager in these tests manages finance: "their own department" is finance, another is hr.
 OWN, OTHER = "finance", "hr"
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+
+# The table as the running core has it: the core's actions and those its areas declare.
+authz.declare(AREAS)
 
 
 def someone(role: str) -> Person:

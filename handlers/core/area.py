@@ -2,8 +2,8 @@
 core (engine, jobs, the digest, housekeeping) iterates over the areas it is given instead of
 importing any of them; bot/service.areas() lists them.
 
-Two areas answering the same button prefix, command, deep link, upload command, privileged command
-or job would leave one of them silently unreachable: `check` refuses such a set at start-up.
+Two areas answering the same button prefix, command, deep link, upload command, privileged command,
+privileged action or job would leave one of them silently unreachable: `check` refuses such a set at start-up.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from handlers.core.flow import Flow, Handler, MineHandler, Upload
 
 if TYPE_CHECKING:
     # Types only: the digest still reads the repair and supply figures itself (handlers/core/digest.py).
+    from handlers.core.authz import Rule as Permission
     from handlers.core.digest import Section
     from handlers.core.housekeeping import KeepSends, TidyStep
     from handlers.core.reminders import Rule
@@ -41,6 +42,9 @@ class Area:
     # Commands only some may run → the authz action whose holders' command menus list them
     # (handlers/core/menus.py); the command itself still asks authz when it runs.
     privileged: dict[str, str] = field(default_factory=dict)
+    # Its privileged actions → who may do them (handlers/core/authz.py judges; its name is also the
+    # catalog key a refusal calls it by). The core's own (roles, settings, audit…) stay in authz.
+    actions: dict[str, Permission] = field(default_factory=dict)
     # Reminder rules (handlers/core/reminders.py), in the order their reminders go out.
     reminders: tuple[Rule, ...] = ()
     # Lines the weekly digest shows after the average rating (handlers/core/digest.py).
@@ -66,6 +70,7 @@ UNIQUE: tuple[tuple[str, Declared], ...] = (
     ("deep-link prefix", lambda area: area.links),
     ("upload command", lambda area: area.uploads),
     ("privileged command", lambda area: area.privileged),
+    ("privileged action", lambda area: area.actions),
 )
 
 

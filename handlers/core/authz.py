@@ -1,5 +1,9 @@
 """Who may do what: the one table of privileged actions and the roles that may do each.
 
+The core's own actions (roles, the organisation, the audit log, figures, broadcasts, settings) are
+written here; each area declares its own with their roles (``Area.actions``), and building the core
+with the areas lays those beside these (``declare``). This module alone judges.
+
 Every admin command, button and flow asks here (``require``) on the server, at the moment it acts;
 a button or a typed command only says what someone asked for, never that they may. A refusal is
 audited (outcome "refused") in the same transaction and changes nothing.
@@ -13,13 +17,18 @@ manager only for their own department; actions marked ``own`` let anyone do them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from handlers.core.adminkit import Joined
 from handlers.core.audit import Acting
 from handlers.core.i18n import Msg, msg
 from handlers.core.refusals import refuse
 from storage.models import Person
+
+if TYPE_CHECKING:
+    from handlers.core.area import Area
 
 # Every role there is; the table below says which of them may do what.
 ROLES = ("staff", "technician", "manager", "logistics_staff", "logistics_admin", "admin")
@@ -47,7 +56,7 @@ WORKERS = ("technician", "logistics_staff")
 STORES = ("admin", "logistics_admin")
 OVERSEERS = ("admin", "logistics_admin", "manager")
 
-RULES: dict[str, Rule] = {
+CORE: dict[str, Rule] = {
     # the /admin menu: anyone who oversees something
     "admin.menu": rule(*OVERSEERS),
     # roles and the organisation
@@ -60,11 +69,7 @@ RULES: dict[str, Rule] = {
     "org.invite": rule(*ADMINS),
     # the audit log
     "audit.view": rule(*ADMINS),
-    # exports (surveys export belongs to the surveys area)
-    "export.tickets": rule(*STORES),
-    "export.requisitions": rule(*STORES),
-    "export.stock": rule(*STORES),
-    "export.suggestions": rule(*ADMINS),
+    # exports (each area declares its own)
     "export.audit": rule(*ADMINS),
     # figures
     "stats.view": rule(*OVERSEERS),
@@ -75,21 +80,50 @@ RULES: dict[str, Rule] = {
     # organisation settings
     "settings.view": rule(*STORES),
     "settings.change": rule(*ADMINS),
-    # the stores (handlers/supplies/stock.py)
-    "stock.manage": rule(*STORES),
-    # supplies (handlers/supplies/requisitions.py): the second approval of a big requisition; readying and
-    # handing out what was approved
-    "requisition.second_approval": rule(*STORES),
-    "requisition.fulfil": rule("logistics_staff", "logistics_admin"),
-    # a department's manager has someone approve for them while away (/delegate)
-    "requisition.delegate": rule("manager"),
-    # surveys (handlers/surveys/campaigns.py): import, launch, close, results, export; suggestions
-    # (handlers/suggestions/box.py): the office that reads, answers and decides them
-    "survey.run": rule(*STORES),
-    "suggest.office": rule(*STORES),
-    # repairs: who oversees every ticket (managers: those of their own technicians, handlers/repairs/tickets.py)
-    "ticket.supervise": rule("admin", "logistics_admin", "manager", department=True),
 }
+
+
+# Every action known: the core's and those the running areas declared (declare).
+RULES: dict[str, Rule] = dict(CORE)
+# Which area declared each of RULES' actions that is not the core's.
+DECLARED_BY: dict[str, str] = {}
+
+
+class ActionClash(ValueError):
+    """An action declared twice (by two areas, or by an area and the core): one would judge for both."""
+
+
+def declare(areas: Iterable[Area]) -> None:
+    """Lay the areas' actions beside the core's, at start-up (the core and the jobs, built with the
+    areas, call it). Again with the same areas changes nothing; an action the core or another area
+    already declared, or one area's action with other roles now, is refused, naming both."""
+    adding: dict[str, tuple[str, Rule]] = {}
+    for area in areas:
+        for action, found in area.actions.items():
+            if action in CORE:
+                raise ActionClash(f"privileged action {action!r} is the core's; area {area.name!r} declares it too")
+            earlier = adding.get(action)
+            if earlier is None and action in DECLARED_BY:
+                earlier = (DECLARED_BY[action], RULES[action])
+            if earlier is not None and earlier != (area.name, found):
+                raise ActionClash(
+                    f"privileged action {action!r} is declared twice: by {earlier[0]!r} and by {area.name!r}"
+                )
+            adding[action] = (area.name, found)
+    for action, (name, found) in adding.items():
+        RULES[action] = found
+        DECLARED_BY[action] = name
+
+
+def holders(found: Rule) -> tuple[str, ...]:
+    """The roles that may do what `found` allows, in ROLES' order."""
+    return tuple(role for role in ROLES if role in found.roles)
+
+
+def privileged_roles() -> frozenset[str]:
+    """Every role that may do something privileged (or has records of its own to): whoever holds none
+    of them sees only everyone's menu."""
+    return frozenset(role for found in RULES.values() for role in found.roles | found.owners)
 
 
 def allowed(person: Person, action: str, *, department: str | None = None, own: bool = False) -> bool:
@@ -128,7 +162,7 @@ def shown_to(person: Person, action: str) -> bool:
 
 def roles_for(action: str) -> tuple[str, ...]:
     found = RULES.get(action)
-    return tuple(role for role in ROLES if found is not None and role in found.roles)
+    return () if found is None else holders(found)
 
 
 def require(

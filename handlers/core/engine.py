@@ -141,6 +141,8 @@ class Houqin:
         self.db = db
         # Two areas answering the same command or button: refused here, at start-up, naming both.
         check(areas)
+        # Their privileged actions beside the core's, for authz to judge (refused if one is the core's).
+        authz.declare(areas)
         self.flows = {flow.name: flow for area in areas for flow in area.flows}
         self.listed = [flow for flow in self.flows.values() if flow.listed]
         self.buttons = {prefix: handler for area in areas for prefix, handler in area.buttons.items()}

@@ -34,8 +34,6 @@ MENU_CARD = "menu"
 EVERYONE = "everyone"
 # Channels whose apps show each person a command menu of their own.
 CHANNELS = ("telegram",)
-# Whoever holds none of these can only ever see everyone's menu.
-PRIVILEGED_ROLES = frozenset(role for rule in authz.RULES.values() for role in rule.roles | rule.owners)
 CHUNK = 500
 
 
@@ -63,7 +61,7 @@ def commands_for(
 
 
 def may_have_own_menu(person: Person) -> bool:
-    return any(role.role in PRIVILEGED_ROLES for role in person.roles)
+    return any(role.role in authz.privileged_roles() for role in person.roles)
 
 
 async def changed(session: AsyncSession, people: Sequence[Person], now: datetime) -> int:
@@ -98,7 +96,7 @@ async def everyones_may_have_changed(session: AsyncSession, now: datetime) -> in
 
 
 async def queue_all(session: AsyncSession, channel: str, now: datetime) -> int:
-    privileged = select(PersonRole.person_id).where(PersonRole.role.in_(PRIVILEGED_ROLES))
+    privileged = select(PersonRole.person_id).where(PersonRole.role.in_(authz.privileged_roles()))
     return await queue_refreshes(
         session, now, ChannelAccount.channel == channel, ChannelAccount.person_id.in_(privileged) | shown_own_menu()
     )

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import func, select, update
 
-from handlers.core import ids
+from handlers.core import authz, ids
 from handlers.core.actor import RepairActor, repair_actor
 from handlers.core.area import Area
 from handlers.core.flow import (
@@ -351,4 +351,9 @@ AREA = Area(
     commands={"ticket": ticket_command, "assign": assign_command},
     # /ticket is everyone's (their own tickets); assigning is for those who supervise.
     privileged={"assign": "ticket.supervise"},
+    actions={
+        # who oversees every ticket (managers: those of their own technicians, handlers/repairs/tickets.py)
+        "ticket.supervise": authz.rule("admin", "logistics_admin", "manager", department=True),
+        "export.tickets": authz.rule(*authz.STORES),
+    },
 )

@@ -45,8 +45,9 @@ STATUSES = ("received", "review", "adopted", "declined")
 MAX_LISTED = 15
 
 
-# Who answers suggestions: read from the one table (handlers/core/authz.py).
-OFFICE = authz.roles_for("suggest.office")
+# The office that reads, answers and decides suggestions (declared below, judged by handlers/core/authz.py).
+THE_OFFICE = authz.rule(*authz.STORES)
+OFFICE = authz.holders(THE_OFFICE)
 
 
 def in_office(person: Person) -> bool:
@@ -509,4 +510,5 @@ AREA = Area(
     buttons={"sg": on_button},
     commands={"suggest": suggest_command},
     slash_commands=("suggest",),
+    actions={"suggest.office": THE_OFFICE, "export.suggestions": authz.rule(*authz.ADMINS)},
 )

@@ -75,9 +75,11 @@ FROM: dict[str, tuple[str, ...]] = {
     "partial": ("approved", "ready"),
 }
 NUMBER = re.compile(r"^S-\d{4}-\d{6}$")
-# Who fulfils and who gives the second approval: read from the one table (handlers/core/authz.py).
-LOGISTICS = authz.roles_for("requisition.fulfil")
-SECOND_STEP = authz.roles_for("requisition.second_approval")
+# Who fulfils and who gives the second approval (declared below, judged by handlers/core/authz.py).
+FULFIL = authz.rule("logistics_staff", "logistics_admin")
+SECOND_APPROVAL = authz.rule(*authz.STORES)
+LOGISTICS = authz.holders(FULFIL)
+SECOND_STEP = authz.holders(SECOND_APPROVAL)
 
 
 def requisition_number(requisition_id: int, year: int) -> str:
@@ -1108,6 +1110,14 @@ AREA = Area(
     buttons={"rq": on_button},
     commands={"requisition": requisition_command, "requisitions": requisitions_command, "delegate": delegate_command},
     privileged={"delegate": "requisition.delegate"},
+    actions={
+        # the second approval of a big requisition; readying and handing out what was approved
+        "requisition.second_approval": SECOND_APPROVAL,
+        "requisition.fulfil": FULFIL,
+        # a department's manager has someone approve for them while away (/delegate)
+        "requisition.delegate": authz.rule("manager"),
+        "export.requisitions": authz.rule(*authz.STORES),
+    },
     mine=my_part,
     reminders=(approvals_waiting,),
 )

@@ -627,4 +627,5 @@ AREA = Area(
     commands={"stock": stock_command},
     uploads={"stock": Upload(import_upload, CATALOG, "stock.manage")},
     privileged={"stock": "stock.manage"},
+    actions={"stock.manage": authz.rule(*authz.STORES), "export.stock": authz.rule(*authz.STORES)},
 )

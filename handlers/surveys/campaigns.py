@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core import audit, keys, uploads
+from handlers.core import audit, authz, keys, uploads
 from handlers.core.area import Area
 from handlers.core.authz import ROLES
 from handlers.core.conversation import DocumentIn
@@ -841,6 +841,8 @@ AREA = Area(
     commands={"survey": survey_command},
     slash_commands=("survey",),
     uploads={"survey": Upload(import_upload, survey_definitions.FILE, "survey.run")},
+    # import, launch, close, results, export
+    actions={"survey.run": authz.rule(*authz.STORES)},
     mine=waiting_for_me,
     reminders=(surveys_closing_soon,),
     digest=(satisfaction.digest_figures,),

@@ -9,11 +9,12 @@ import pytest
 
 from bot.areas import AREAS
 from handlers.core import authz
-from handlers.core.area import Area, AreaClash
+from handlers.core.area import AdminEntry, Area, AreaClash, Export
 from handlers.core.authz import ActionClash, rule
 from handlers.core.engine import Houqin
 from handlers.core.flow import Action, Flow, StepContext, Submitted, Upload, said
 from handlers.core.i18n import msg
+from handlers.core.sheets import Cell
 from handlers.core.uploads import TABLE
 from storage.db import Database
 
@@ -30,6 +31,10 @@ async def imported(ctx: StepContext, args: str, document: object) -> Action:
 
 async def submitted(ctx: StepContext) -> Submitted:
     return Submitted(msg("menu.what_next"), "lamp")
+
+
+async def no_rows(session: object, period: object, zone: object, locale: str) -> list[list[Cell]]:
+    return []
 
 
 def flow(name: str) -> Flow:
@@ -66,6 +71,18 @@ def start(areas: tuple[Area, ...]) -> Houqin:
             Area("lamps", actions={"lamp.fix": rule("admin")}),
             Area("lockers", actions={"lamp.fix": rule("admin")}),
             "lamp.fix",
+        ),
+        (
+            "/admin entry",
+            Area("lamps", admin=(AdminEntry("lamp", "stock.manage", hello, True, place=95),)),
+            Area("lockers", admin=(AdminEntry("lamp", "org.view", hello, True, place=96),)),
+            "lamp",
+        ),
+        (
+            "export",
+            Area("lamps", exports={"lamps": Export(("number",), no_rows)}),
+            Area("lockers", exports={"lamps": Export(("code",), no_rows)}),
+            "lamps",
         ),
         ("area name", Area("lamps"), Area("lamps", commands={"fix": hello}), "lamps"),
     ],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.areas import AREAS
 from bot.channels.web import STATIC
 from handlers.admin import exports, org
 from handlers.admin import menu as admin
@@ -89,10 +90,10 @@ def keys_used_in_code() -> set[str]:
     used |= {f"ticket.button.{a}" for a in ("cancel",)} | {f"ticket.done.{a}" for a in ("start", "cancel")}
     used |= {f"ticket.done.{a}" for a in ("close", "reopen")}
     used |= {f"command.{c}" for c in admin.COMMANDS}
-    used |= {f"admin.menu.{part}.{name}" for part in ("line", "button") for name in admin.MENU}
+    used |= {f"admin.menu.{part}.{name}" for part in ("line", "button") for name in admin.entries(AREAS)}
     used |= {f"role.{part}.{sub}" for part in ("done", "told") for sub in ("grant", "revoke")}
-    used |= {f"export.column.{c}" for columns in exports.COLUMNS.values() for c in columns}
-    used |= {f"export.kind.{kind}" for kind in exports.COLUMNS}
+    used |= {f"export.column.{c}" for export in exports.kinds(AREAS).values() for c in export.columns}
+    used |= {f"export.kind.{kind}" for kind in exports.kinds(AREAS)}
     used |= {f"settings.key.{key}" for key in org_settings.KEYS} | {f"org.import.kind.{kind}" for kind in org.COLUMNS}
     used |= {f"command.{c}" for c in ("survey", "suggest")}
     used |= {f"survey.import.error.{p}" for p in SURVEY_PROBLEMS}

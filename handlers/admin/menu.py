@@ -7,45 +7,40 @@ This module also gathers the admin area's commands, buttons, flows and uploads f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from handlers.admin import audit_log as audit_command
 from handlers.admin import broadcast, exports, org, roles, scorecards, stats
 from handlers.admin import settings as settings_command
 from handlers.core import authz, uploads
-from handlers.core.area import Area
-from handlers.core.flow import Action, Handler, StepContext, Upload, said
+from handlers.core.area import AdminEntry, Area
+from handlers.core.flow import Action, StepContext, Upload, said
 from handlers.core.i18n import Lines, msg
 from handlers.core.refusals import Refused
-from handlers.repairs.actions import ticket_command
-from handlers.supplies.stock import stock_command
-from handlers.surveys.campaigns import survey_command
 
-# command → (the action that shows it in the menu, its handler, whether it does something on its own)
-ENTRIES: dict[str, tuple[str, Handler, bool]] = {
-    "role": ("role.view", roles.role_command, False),
-    "org": ("org.view", org.org_command, True),
-    "audit": ("audit.view", audit_command.audit_command, True),
-    "export": ("export.tickets", exports.export_command, False),
-    "stats": ("stats.view", stats.stats_command, True),
-    "broadcast": ("broadcast.department", broadcast.broadcast_command, True),
-    "settings": ("settings.view", settings_command.settings_command, True),
-    "scorecard": ("scorecard.view", scorecards.scorecard_command, True),
-    "stock": ("stock.manage", stock_command, True),
-    "ticket": ("ticket.supervise", ticket_command, False),
-    "survey": ("survey.run", survey_command, True),
-}
-# Commands answered by other areas; the menu only points at them.
-ELSEWHERE = ("stock", "ticket", "survey")
-# Usage shown by a button whose command needs words, when it is not `<command>.usage`.
-USAGE = {"ticket": "ticket.supervise_usage"}
+# The admin area's own entries; the other areas declare theirs (Area.admin), each in its place.
+OWN: tuple[AdminEntry, ...] = (
+    AdminEntry("role", "role.view", roles.role_command, False, place=10),
+    AdminEntry("org", "org.view", org.org_command, True, place=20),
+    AdminEntry("audit", "audit.view", audit_command.audit_command, True, place=30),
+    AdminEntry("export", "export.tickets", exports.export_command, False, place=40),
+    AdminEntry("stats", "stats.view", stats.stats_command, True, place=50),
+    AdminEntry("broadcast", "broadcast.department", broadcast.broadcast_command, True, place=60),
+    AdminEntry("settings", "settings.view", settings_command.settings_command, True, place=70),
+    AdminEntry("scorecard", "scorecard.view", scorecards.scorecard_command, True, place=80),
+)
+# The commands this area answers (for the catalog test).
+COMMANDS = ("admin", *(entry.command for entry in OWN))
 
 
-# What the menu lists, in order, and the commands this area answers (for the catalog test).
-MENU = tuple(ENTRIES)
-COMMANDS = ("admin", *(name for name in ENTRIES if name not in ELSEWHERE))
+def entries(areas: Sequence[Area]) -> dict[str, AdminEntry]:
+    """/admin's entries in their order: every running area's (this one's among them)."""
+    declared = sorted((entry for area in areas for entry in area.admin), key=lambda entry: entry.place)
+    return {entry.command: entry for entry in declared}
 
 
 def visible(ctx: StepContext) -> list[str]:
-    return [name for name, (action, _, _) in ENTRIES.items() if authz.allowed_somewhere(ctx.person, action)]
+    return [name for name, entry in entries(ctx.areas).items() if authz.allowed_somewhere(ctx.person, entry.action)]
 
 
 async def admin_command(ctx: StepContext, args: str) -> Action:
@@ -61,18 +56,19 @@ async def admin_command(ctx: StepContext, args: str) -> Action:
 
 
 async def on_button(ctx: StepContext, value: str) -> Action:
-    if value not in ENTRIES:
+    entry = entries(ctx.areas).get(value)
+    if entry is None:
         return said(msg("dialog.error.forged_button"))
-    action, handler, on_its_own = ENTRIES[value]
+    action = entry.action
     if not authz.allowed_somewhere(ctx.person, action) and not authz.RULES[action].own:
         # A press of a button their menu never showed: refused (and audited) before anything runs.
         try:
             authz.require(ctx, action)
         except Refused as refused:
             return Action(say=((refused.reason, ()),), toast=refused.reason)
-    if on_its_own:
-        return await handler(ctx, "")
-    return said(msg(USAGE.get(value, f"{value}.usage")))
+    if entry.on_its_own:
+        return await entry.handler(ctx, "")
+    return said(msg(entry.usage or f"{value}.usage"))
 
 
 AREA = Area(
@@ -81,12 +77,13 @@ AREA = Area(
     buttons={"adm": on_button, "aud": audit_command.on_button, "org": org.on_button, "sc": scorecards.on_button},
     commands={
         "admin": admin_command,
-        **{name: handler for name, (_, handler, _) in ENTRIES.items() if name not in ELSEWHERE},
+        **{entry.command: entry.handler for entry in OWN},
     },
     uploads={"org": Upload(org.import_upload, uploads.TABLE, "org.import")},
     links={"join": org.join},
+    admin=OWN,
     privileged={
         "admin": "admin.menu",
-        **{name: action for name, (action, _, _) in ENTRIES.items() if name not in ELSEWHERE},
+        **{entry.command: entry.action for entry in OWN},
     },
 )

@@ -129,6 +129,15 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
+def when(moment: datetime | None, zone: ZoneInfo) -> str:
+    """An export's cell for a moment that may not have come (resolved, closed)."""
+    return local_time(moment, zone) if moment is not None else ""
+
+
+# The most rows one export writes.
+MAX_ROWS = 50_000
+
+
 # --- pages ------------------------------------------------------------------------------------------
 
 

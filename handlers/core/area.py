@@ -8,11 +8,16 @@ privileged action or job would leave one of them silently unreachable: `check` r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core.adminkit import Period
 from handlers.core.flow import Flow, Handler, MineHandler, Upload
+from handlers.core.sheets import Cell
 
 if TYPE_CHECKING:
     # Types only: the digest still reads the repair and supply figures itself (handlers/core/digest.py).
@@ -20,6 +25,34 @@ if TYPE_CHECKING:
     from handlers.core.digest import Section
     from handlers.core.housekeeping import KeepSends, TidyStep
     from handlers.core.reminders import Rule
+
+
+@dataclass(frozen=True)
+class AdminEntry:
+    """A line and button of /admin (handlers/admin/menu.py) for a command of the area's: shown to
+    whoever may do `action` somewhere; pressed, it runs the command bare (`on_its_own`) or shows
+    its usage (the catalog's `usage`, else `<command>.usage`)."""
+
+    command: str
+    action: str
+    handler: Handler
+    on_its_own: bool
+    # Where it stands in /admin: entries are listed by it (the admin area's own are 10, 20 … 80).
+    place: int
+    usage: str | None = None
+
+
+# (session, period or None for all time, the organisation's zone, the asker's locale) → rows.
+ExportRows = Callable[[AsyncSession, Period | None, ZoneInfo, str], Awaitable[list[list[Cell]]]]
+
+
+@dataclass(frozen=True)
+class Export:
+    """What `/export <kind>` writes for an area (handlers/admin/exports.py): its columns (catalog keys
+    `export.column.<column>`) and its rows; asking needs the action `export.<kind>`."""
+
+    columns: tuple[str, ...]
+    rows: ExportRows
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,9 @@ class Area:
     # Its privileged actions → who may do them (handlers/core/authz.py judges; its name is also the
     # catalog key a refusal calls it by). The core's own (roles, settings, audit…) stay in authz.
     actions: dict[str, Permission] = field(default_factory=dict)
+    # Its entries in /admin and what /export writes for it, by kind (handlers/admin/).
+    admin: tuple[AdminEntry, ...] = ()
+    exports: dict[str, Export] = field(default_factory=dict)
     # Reminder rules (handlers/core/reminders.py), in the order their reminders go out.
     reminders: tuple[Rule, ...] = ()
     # Lines the weekly digest shows after the average rating (handlers/core/digest.py).
@@ -71,6 +107,8 @@ UNIQUE: tuple[tuple[str, Declared], ...] = (
     ("upload command", lambda area: area.uploads),
     ("privileged command", lambda area: area.privileged),
     ("privileged action", lambda area: area.actions),
+    ("/admin entry", lambda area: (entry.command for entry in area.admin)),
+    ("export", lambda area: area.exports),
 )
 
 

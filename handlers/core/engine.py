@@ -97,6 +97,8 @@ class Turn:
     discreet: bool = False
     rules: RepairRules = field(default_factory=RepairRules)
     supply: SupplyRules = field(default_factory=SupplyRules)
+    # The running areas, for a handler that lists what each declares (/admin's entries, exports).
+    areas: tuple[Area, ...] = ()
     # Files to make after the commit (Action.later), each with the index in `texts` of its reply.
     later: list[tuple[int, files.Later]] = field(default_factory=list)
 
@@ -123,6 +125,7 @@ class Turn:
             self.state.data if data is None else data,
             self.rules,
             self.supply,
+            self.areas,
         )
 
 
@@ -141,6 +144,7 @@ class Houqin:
         self.db = db
         # Two areas answering the same command or button: refused here, at start-up, naming both.
         check(areas)
+        self.areas = tuple(areas)
         # Their privileged actions beside the core's, for authz to judge (refused if one is the core's).
         authz.declare(areas)
         self.flows = {flow.name: flow for area in areas for flow in area.flows}
@@ -336,6 +340,7 @@ class Houqin:
                 self.zone,
                 rules=self.rules,
                 supply=self.supply_rules,
+                areas=self.areas,
             )
             return await self._describe(turn, flow, self._current(turn, flow))
 
@@ -414,6 +419,7 @@ class Houqin:
             self.zone,
             rules=self.rules,
             supply=self.supply_rules,
+            areas=self.areas,
         )
         await self._dispatch(turn, inbound)
         await session.flush()

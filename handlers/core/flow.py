@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,9 @@ from handlers.core.text import visible_length
 from handlers.core.uploads import Parser
 from storage.models import Person, Photo
 
+if TYPE_CHECKING:
+    from handlers.core.area import Area
+
 Data = dict[str, Any]
 
 
@@ -58,6 +61,8 @@ class StepContext:
     data: Data
     rules: RepairRules = field(default_factory=RepairRules)
     supply: SupplyRules = field(default_factory=SupplyRules)
+    # The running areas (Houqin's), for a handler that lists what each declares: /admin's entries.
+    areas: tuple[Area, ...] = ()
 
 
 class Invalid(Exception):

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from handlers.core import authz, ids
 from handlers.core.actor import RepairActor, repair_actor
-from handlers.core.area import Area
+from handlers.core.area import AdminEntry, Area
 from handlers.core.flow import (
     Action,
     ChoiceStep,
@@ -32,7 +32,7 @@ from handlers.core.i18n import Label, Renderable, msg
 from handlers.core.outbox import Notice, notify
 from handlers.core.people import find_person, people_with_role
 from handlers.core.refusals import Refused
-from handlers.repairs import tickets
+from handlers.repairs import export, tickets
 from storage.models import Person, PersonRole, Photo, Ticket, TicketComment
 
 # --- card buttons: tk:<ticket id>:<action> --------------------------------------------------------
@@ -356,4 +356,7 @@ AREA = Area(
         "ticket.supervise": authz.rule("admin", "logistics_admin", "manager", department=True),
         "export.tickets": authz.rule(*authz.STORES),
     },
+    # In /admin: /ticket needs a number, so the button shows how to ask.
+    admin=(AdminEntry("ticket", "ticket.supervise", ticket_command, False, place=100, usage="ticket.supervise_usage"),),
+    exports={"tickets": export.TICKETS},
 )

@@ -14,14 +14,16 @@ Anonymous suggestions keep their day, not their time, and their photo moves onto
 from __future__ import annotations
 
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import aliased, undefer
 
 from handlers.core import audit, authz, ids, keys
-from handlers.core.area import Area
+from handlers.core.adminkit import MAX_ROWS, Period, when
+from handlers.core.area import Area, Export
 from handlers.core.discreet import day_of
 from handlers.core.flow import (
     Action,
@@ -35,9 +37,10 @@ from handlers.core.flow import (
     TextStep,
     said,
 )
-from handlers.core.i18n import Lines, Msg, Renderable, msg
+from handlers.core.i18n import Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
 from handlers.core.refusals import refused
+from handlers.core.sheets import Cell
 from storage.models import Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
 
 TOPICS = ("facilities", "canteen", "cleaning", "supplies", "other")
@@ -504,6 +507,38 @@ async def you_said_we_did(ctx: StepContext) -> Action:
     return said(Lines(tuple(parts)), rows)
 
 
+# What /export suggestions writes (handlers/admin/exports.py lists the areas' exports).
+async def suggestion_rows(
+    session: AsyncSession, period: Period | None, zone: ZoneInfo, locale: str
+) -> list[list[Cell]]:
+    """Who wrote an anonymous suggestion is never exported: not its route, not its time of day."""
+    author = aliased(Person)
+    query = (
+        select(Suggestion, author.display_name)
+        .outerjoin(author, (author.id == Suggestion.author_id) & Suggestion.named.is_(True))
+        .order_by(Suggestion.id)
+        .limit(MAX_ROWS)
+    )
+    if period is not None:
+        start, end = period.bounds(zone)
+        query = query.where(Suggestion.created_at >= start, Suggestion.created_at < end)
+    anonymous = translate(locale, "suggest.by_anonymous")
+    return [
+        [
+            number(s),
+            translate(locale, f"suggest.status.{s.status}"),
+            translate(locale, f"suggest.topic.{s.topic}"),
+            s.body,
+            name if s.named and name else anonymous,
+            "✓" if s.public else "",
+            s.upvotes,
+            s.outcome or "",
+            when(s.created_at, zone) if s.named else s.created_at.astimezone(zone).date().isoformat(),
+        ]
+        for s, name in (await session.execute(query)).all()
+    ]
+
+
 AREA = Area(
     "suggestions",
     flows=(SUGGEST, REPLY, ANSWER, OUTCOME),
@@ -511,4 +546,20 @@ AREA = Area(
     commands={"suggest": suggest_command},
     slash_commands=("suggest",),
     actions={"suggest.office": THE_OFFICE, "export.suggestions": authz.rule(*authz.ADMINS)},
+    exports={
+        "suggestions": Export(
+            (
+                "number",
+                "status",
+                "topic",
+                "body",
+                "author",
+                "public",
+                "upvotes",
+                "result",
+                "created",
+            ),
+            suggestion_rows,
+        )
+    },
 )

@@ -22,10 +22,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from handlers.core import audit, authz, ids, refusals
 from handlers.core.actor import Actor, SupplyActor, supply_actor
-from handlers.core.area import Area
+from handlers.core.adminkit import MAX_ROWS, Period, when
+from handlers.core.area import Area, Export
 from handlers.core.flow import (
     Action,
     ChoiceStep,
@@ -41,12 +43,13 @@ from handlers.core.flow import (
     TextStep,
     said,
 )
-from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
+from handlers.core.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
 from handlers.core.people import find_person, people_with_role
 from handlers.core.refusals import Refused, refused
 from handlers.core.reminders import Context as ReminderContext
 from handlers.core.sends import Delivery, fixed
+from handlers.core.sheets import Cell
 from handlers.core.text import visible_length
 from handlers.supplies import stock
 from storage.models import (
@@ -1104,6 +1107,59 @@ async def approvals_waiting(ctx: ReminderContext) -> list[Delivery]:
     return deliveries
 
 
+# What /export requisitions writes (handlers/admin/exports.py lists the areas' exports).
+async def requisition_rows(
+    session: AsyncSession, period: Period | None, zone: ZoneInfo, locale: str
+) -> list[list[Cell]]:
+    handler = aliased(Person)
+    query = (
+        select(Requisition, handler.display_name)
+        .outerjoin(handler, handler.id == Requisition.handler_id)
+        .order_by(Requisition.id)
+        .limit(MAX_ROWS)
+    )
+    if period is not None:
+        start, end = period.bounds(zone)
+        query = query.where(Requisition.created_at >= start, Requisition.created_at < end)
+    rows: list[list[Cell]] = []
+    for r, handled_by in (await session.execute(query)).unique().all():
+        department: Department | None = r.department
+        rows.append(
+            [
+                r.number,
+                translate(locale, f"requisition.status.{r.status}"),
+                r.requester.display_name,
+                (department.name_zh if locale == "zh_CN" else department.name_en) if department else "",
+                "; ".join(f"{line.item.code}×{line.quantity}" for line in r.lines),
+                r.total_quantity,
+                r.total_value / 100,
+                r.purpose,
+                when(r.created_at, zone),
+                when(r.closed_at, zone),
+                handled_by or "",
+            ]
+        )
+    return rows
+
+
+REQUISITIONS = Export(
+    (
+        "number",
+        "status",
+        "requester",
+        "department",
+        "items",
+        "quantity",
+        "value",
+        "purpose",
+        "created",
+        "closed",
+        "handler",
+    ),
+    requisition_rows,
+)
+
+
 AREA = Area(
     "requisitions",
     flows=(REJECT, READY, PARTIAL),
@@ -1118,6 +1174,7 @@ AREA = Area(
         "requisition.delegate": authz.rule("manager"),
         "export.requisitions": authz.rule(*authz.STORES),
     },
+    exports={"requisitions": REQUISITIONS},
     mine=my_part,
     reminders=(approvals_waiting,),
 )

@@ -19,18 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import audit, authz, uploads
-from handlers.core.area import Area
+from handlers.core.adminkit import Period
+from handlers.core.area import AdminEntry, Area, Export
 from handlers.core.conversation import DocumentIn
 from handlers.core.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
 from handlers.core.people import people_with_role
 from handlers.core.refusals import refused
+from handlers.core.sheets import Cell
 from storage.models import Person, Requisition, StockMovement, SupplyItem
 
 CATEGORIES = ("paper", "toner", "stationery", "cleaning", "batteries", "equipment")
@@ -621,6 +624,51 @@ IMPORT = Flow(
     listed=False,
 )
 
+
+# What /export stock writes (handlers/admin/exports.py lists the areas' exports).
+async def stock_rows(session: AsyncSession, locale: str) -> list[list[Cell]]:
+    items = await session.scalars(select(SupplyItem).order_by(SupplyItem.category, SupplyItem.code))
+    return [
+        [
+            i.code,
+            i.name_zh,
+            i.name_en,
+            translate(locale, f"supply.category.{i.category}"),
+            translate(locale, f"supply.unit.{i.unit}"),
+            i.on_hand,
+            i.reserved,
+            i.available,
+            i.reorder_at,
+            i.monthly_limit,
+            i.unit_price / 100 if i.unit_price is not None else None,
+        ]
+        for i in items.all()
+    ]
+
+
+async def all_stock(session: AsyncSession, period: Period | None, zone: ZoneInfo, locale: str) -> list[list[Cell]]:
+    """The stores as they are now: a period does not apply."""
+    return await stock_rows(session, locale)
+
+
+STOCK = Export(
+    (
+        "code",
+        "name_zh",
+        "name_en",
+        "category",
+        "unit",
+        "on_hand",
+        "reserved",
+        "available",
+        "reorder_at",
+        "monthly_limit",
+        "price",
+    ),
+    all_stock,
+)
+
+
 AREA = Area(
     "stock",
     flows=(IMPORT,),
@@ -628,4 +676,6 @@ AREA = Area(
     uploads={"stock": Upload(import_upload, CATALOG, "stock.manage")},
     privileged={"stock": "stock.manage"},
     actions={"stock.manage": authz.rule(*authz.STORES), "export.stock": authz.rule(*authz.STORES)},
+    admin=(AdminEntry("stock", "stock.manage", stock_command, True, place=90),),
+    exports={"stock": STOCK},
 )

@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import audit, authz, keys, uploads
-from handlers.core.area import Area
+from handlers.core.area import AdminEntry, Area
 from handlers.core.authz import ROLES
 from handlers.core.conversation import DocumentIn
 from handlers.core.flow import (
@@ -843,6 +843,7 @@ AREA = Area(
     uploads={"survey": Upload(import_upload, survey_definitions.FILE, "survey.run")},
     # import, launch, close, results, export
     actions={"survey.run": authz.rule(*authz.STORES)},
+    admin=(AdminEntry("survey", "survey.run", survey_command, True, place=110),),
     mine=waiting_for_me,
     reminders=(surveys_closing_soon,),
     digest=(satisfaction.digest_figures,),

@@ -1,7 +1,7 @@
 """APScheduler inside the Houqin process, in the organisation's time zone, driving a table of jobs.
 
 APScheduler decides when to try; the database decides whether a period still needs doing: jobs that
-work in one transaction claim (job, period) in job_runs (jobs/runs.py), fan-outs record each
+work in one transaction claim (job, period) in job_runs (handlers/core/jobs.py), fan-outs record each
 recipient in the send log (handlers/core/sends.py) and the run once it is finished. So several processes
 may all schedule the same job, and a restart or a catch-up never does a period twice.
 
@@ -9,46 +9,41 @@ On start, and every quarter of an hour after, every job's latest scheduled time 
 yet done and no older than CATCH_UP_HOURS, it runs now; older, it is skipped and logged (and shown
 by `houqin jobs`).
 
-A new job is one more `Job` in JOBS: its cron fields, its period, and what it does.
+The core's own jobs (reminders, housekeeping) are JOBS; each area declares its own (`Area.jobs`:
+auto-close, the digest, scorecards), run beside them. A new job is one more `Job`
+(handlers/core/jobs.py): its cron fields, its period, and what it does; a name taken twice stops
+the start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import authz, org_settings
-from handlers.core.actor import Actor
-from handlers.core.area import Area
+from handlers.core.area import Area, AreaClash
 from handlers.core.housekeeping import tidy
+from handlers.core.jobs import Job, Running, local_format, run_once
 from handlers.core.reminders import send_reminders
 from handlers.core.rules import RepairRules
-from handlers.core.schedule import WEEKDAYS, Schedule
+from handlers.core.schedule import Schedule
 from handlers.core.sends import Tally
-from handlers.digest.send import send_weekly
-from handlers.repairs.tickets import close_unconfirmed
-from jobs.runs import run_once
-from jobs.scorecards import SCORECARDS, monthly_scorecards, scorecard_month
 from storage.db import Database, log_failure
-from storage.models import JobRun, Person, utcnow
+from storage.models import JobRun, utcnow
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING = "housekeeping"
-AUTO_CLOSE = "repairs.autoclose"
 REMINDERS = "reminders"
-DIGEST = "weekly_digest"
 CATCH_UP_EVERY_MINUTES = 15
 
 
@@ -59,73 +54,18 @@ async def housekeeping(db: Database, zone: ZoneInfo, now: datetime, areas: Seque
     return await run_once(db, HOUSEKEEPING, day, now, lambda session: tidy(session, now, areas))
 
 
-async def auto_close(db: Database, zone: ZoneInfo, rules: RepairRules, now: datetime) -> bool:
-    """Once per local hour: resolved tickets nobody confirmed in time close themselves."""
-    hour = now.astimezone(zone).strftime("%Y-%m-%dT%H")
-
-    async def work(session: AsyncSession) -> str:
-        houqin = Person(display_name="Houqin")  # never added to the session: the system acting
-        closed = await close_unconfirmed(Actor(session, houqin, "system", now, zone, rules))
-        return f"closed {len(closed)}: {', '.join(closed)}" if closed else "closed 0"
-
-    return await run_once(db, AUTO_CLOSE, hour, now, work)
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    description: str
-    # CronTrigger fields (minute, hour, day_of_week, …) for this organisation's schedule.
-    cron: Callable[[Schedule], dict[str, Any]]
-    # The period a scheduled time stands for: what "done once" is counted in.
-    period: Callable[[Schedule, datetime], str]
-    # Does the period's work; given the scheduled time and the clock's now. Returns the outcome.
-    run: Callable[[Jobs, datetime, datetime], Awaitable[object]]
-    # True when run() records the period itself (run_once); else Jobs records it after run() returns.
-    claims_itself: bool = False
-    # How far back its latest scheduled time may be (a weekly job's is up to 7 days ago).
-    lookback: timedelta = timedelta(days=1)
-
-
-def local_format(pattern: str) -> Callable[[Schedule, datetime], str]:
-    return lambda schedule, at: schedule.local(at).strftime(pattern)
-
-
-async def _housekeeping(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
+async def _housekeeping(jobs: Running, scheduled: datetime, now: datetime) -> object:
     return await housekeeping(jobs.db, jobs.schedule.zone, now, jobs.areas)
 
 
-async def _auto_close(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await auto_close(jobs.db, jobs.schedule.zone, jobs.rules, now)
-
-
-async def _reminders(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
+async def _reminders(jobs: Running, scheduled: datetime, now: datetime) -> object:
     # Working days and quiet hours as the organisation set them from chat (/settings), read per run.
     schedule = await org_settings.current_schedule(jobs.db, jobs.schedule)
     nudges = [rule for area in jobs.areas for rule in area.reminders]
     return await send_reminders(jobs.db, schedule, jobs.rules, now, nudges)
 
 
-async def _digest(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    sections = [section for area in jobs.areas for section in area.digest]
-    return await send_weekly(
-        jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale, sections=sections
-    )
-
-
-async def _scorecards(jobs: Jobs, scheduled: datetime, now: datetime) -> object:
-    return await monthly_scorecards(jobs.db, jobs.base, now)
-
-
 JOBS: list[Job] = [
-    Job(
-        AUTO_CLOSE,
-        "resolved tickets nobody confirmed close themselves",
-        lambda s: {"minute": 5},
-        local_format("%Y-%m-%dT%H"),
-        _auto_close,
-        claims_itself=True,
-    ),
     # Hourly, so a process that was down at night still tidies that day; run_once keeps it to one.
     Job(
         HOUSEKEEPING,
@@ -134,6 +74,7 @@ JOBS: list[Job] = [
         local_format("%Y-%m-%d"),
         _housekeeping,
         claims_itself=True,
+        rank=20,
     ),
     Job(
         REMINDERS,
@@ -141,28 +82,7 @@ JOBS: list[Job] = [
         lambda s: {"minute": "*/15"},
         local_format("%Y-%m-%dT%H:%M"),
         _reminders,
-    ),
-    Job(
-        DIGEST,
-        "the weekly digest to managers, logistics admins and admins",
-        lambda s: {
-            "day_of_week": WEEKDAYS[s.digest_weekday],
-            "hour": s.digest_time.hour,
-            "minute": s.digest_time.minute,
-        },
-        lambda s, at: s.week_key(at),
-        _digest,
-        lookback=timedelta(days=8),
-    ),
-    # Tried on each of the month's first days; it sends on the first working one (jobs/scorecards.py),
-    # which a long holiday can push into the second week.
-    Job(
-        SCORECARDS,
-        "last month's scorecards to department managers",
-        lambda s: {"day": "1-15", "hour": 9, "minute": 30},
-        scorecard_month,
-        _scorecards,
-        claims_itself=True,
+        rank=30,
     ),
 ]
 
@@ -174,13 +94,21 @@ class Jobs:
     rules: RepairRules = field(default_factory=RepairRules)
     clock: Callable[[], datetime] = utcnow
     default_locale: str = "zh_CN"
+    # The core's jobs; the areas' own (Area.jobs) are run beside them.
     table: list[Job] = field(default_factory=lambda: list(JOBS))
-    # Whose reminder rules, digest sections and tidying the jobs run (bot/areas.py).
+    # Whose jobs, reminder rules, digest sections and tidying the jobs run (bot/areas.py).
     areas: Sequence[Area] = ()
 
     def __post_init__(self) -> None:
         # The jobs may run without the core (`houqin jobs`): the areas' privileged actions, for authz.
         authz.declare(self.areas)
+        declared = [*(("the core", job) for job in self.table), *((a.name, job) for a in self.areas for job in a.jobs)]
+        owners: dict[str, str] = {}
+        for owner, job in declared:
+            if job.name in owners:
+                raise AreaClash(f"job {job.name!r} is declared twice: by {owners[job.name]!r} and by {owner!r}")
+            owners[job.name] = owner
+        self.table = sorted((job for _, job in declared), key=lambda job: job.rank)
         # The environment's schedule; what admins change from chat (/settings) is laid over it.
         self.base = self.schedule
         self.scheduler = AsyncIOScheduler(timezone=self.schedule.zone)

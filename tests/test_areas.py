@@ -3,6 +3,7 @@ naming both: otherwise one of them would silently never be reached."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,8 +15,11 @@ from handlers.core.authz import ActionClash, rule
 from handlers.core.engine import Houqin
 from handlers.core.flow import Action, Flow, StepContext, Submitted, Upload, said
 from handlers.core.i18n import msg
+from handlers.core.jobs import Job, Running, local_format
+from handlers.core.schedule import Schedule
 from handlers.core.sheets import Cell
 from handlers.core.uploads import TABLE
+from jobs.scheduler import Jobs
 from storage.db import Database
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -35,6 +39,14 @@ async def submitted(ctx: StepContext) -> Submitted:
 
 async def no_rows(session: object, period: object, zone: object, locale: str) -> list[list[Cell]]:
     return []
+
+
+async def checked(jobs: Running, scheduled: datetime, now: datetime) -> object:
+    return "checked"
+
+
+def nightly(name: str) -> Job:
+    return Job(name, "a look at every lamp", lambda s: {"hour": 2}, local_format("%Y-%m-%d"), checked)
 
 
 def flow(name: str) -> Flow:
@@ -83,6 +95,12 @@ def start(areas: tuple[Area, ...]) -> Houqin:
             Area("lamps", exports={"lamps": Export(("number",), no_rows)}),
             Area("lockers", exports={"lamps": Export(("code",), no_rows)}),
             "lamps",
+        ),
+        (
+            "job",
+            Area("lamps", jobs=(nightly("lamps.check"),)),
+            Area("lockers", jobs=(nightly("lamps.check"),)),
+            "lamps.check",
         ),
         ("area name", Area("lamps"), Area("lamps", commands={"fix": hello}), "lamps"),
     ],
@@ -134,3 +152,16 @@ def test_an_action_an_area_declared_is_judged_by_authz_and_starting_again_change
         start((Area("bulbs", actions={"lamp.fix": rule("admin")}),))
     assert str(clash.value) == "privileged action 'lamp.fix' is declared twice: by 'lamps' and by 'bulbs'"
     assert authz.roles_for("lamp.fix") == ("technician",)
+
+
+def test_an_area_job_taking_the_name_of_one_of_the_cores_stops_the_jobs_at_start_up() -> None:
+    lamps = Area("lamps", jobs=(nightly("reminders"),))
+    with pytest.raises(AreaClash) as clash:
+        Jobs(Database("sqlite+aiosqlite:///:memory:"), Schedule(SHANGHAI), areas=(*AREAS, lamps))
+    assert str(clash.value) == "job 'reminders' is declared twice: by 'the core' and by 'lamps'"
+
+
+def test_the_areas_jobs_run_beside_the_cores_in_rank_order() -> None:
+    jobs = Jobs(Database("sqlite+aiosqlite:///:memory:"), Schedule(SHANGHAI), areas=AREAS)
+    names = [job.name for job in jobs.table]
+    assert names == ["repairs.autoclose", "housekeeping", "reminders", "weekly_digest", "scorecards.monthly"]

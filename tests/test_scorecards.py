@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.areas import AREAS
+from handlers.admin.monthly import SCORECARDS, monthly_scorecards
 from handlers.admin.scorecards import department_card, person_card, score
 from handlers.core.adminkit import month_period
 from handlers.core.schedule import Schedule, parse_dates
-from jobs.scorecards import SCORECARDS, monthly_scorecards
 from storage.db import Database
 from storage.models import Department, JobRun, OrgSetting, OutboxMessage, Person, PersonRole, Requisition, Ticket
 
@@ -153,7 +153,7 @@ async def test_the_monthly_job_sends_last_months_cards_once_on_the_first_working
 
 
 async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> None:
-    """The row in jobs/scheduler.JOBS: tried on the month's first days, sent on the first working one."""
+    """The admin area's job: tried on the month's first days, sent on the first working one."""
     from handlers.core.rules import RepairRules
     from jobs.scheduler import JOBS, Jobs
 
@@ -171,7 +171,7 @@ async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> 
 
 
 async def scorecards_through_the_table(db: Database, calendar: Schedule, days: list[datetime]) -> list[object]:
-    """The scorecards row of jobs/scheduler.JOBS fired at each of `days` in turn (a fixed clock)."""
+    """The admin area's scorecards job fired at each of `days` in turn (a fixed clock)."""
     from handlers.core.rules import RepairRules
     from jobs.scheduler import JOBS, Jobs
 

@@ -15,8 +15,8 @@ from bot.service import AREAS
 from handlers.core.conversation import Inbound, Kind, Outcome, Sender
 from handlers.core.engine import Houqin
 from handlers.core.rules import RepairRules
+from handlers.repairs.autoclose import auto_close
 from handlers.repairs.tickets import is_overdue, overdue
-from jobs.scheduler import auto_close
 from storage.db import Database
 from storage.models import AuditEntry, PersonRole, Ticket
 from tests.tickets import person_id, ticket_in_room_201

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handlers.admin import audit_log as audit_command
-from handlers.admin import broadcast, exports, org, roles, scorecards, stats
+from handlers.admin import broadcast, exports, monthly, org, roles, scorecards, stats
 from handlers.admin import settings as settings_command
 from handlers.core import authz, uploads
 from handlers.core.area import AdminEntry, Area
@@ -82,6 +82,7 @@ AREA = Area(
     uploads={"org": Upload(org.import_upload, uploads.TABLE, "org.import")},
     links={"join": org.join},
     admin=OWN,
+    jobs=(monthly.JOB,),
     privileged={
         "admin": "admin.menu",
         **{entry.command: entry.action for entry in OWN},

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from handlers.core.authz import Rule as Permission
     from handlers.core.digest import Section
     from handlers.core.housekeeping import KeepSends, TidyStep
+    from handlers.core.jobs import Job
     from handlers.core.reminders import Rule
 
 
@@ -89,6 +90,8 @@ class Area:
     tidy: tuple[TidyStep, ...] = ()
     # Send-log rows it still needs past housekeeping's KEEP_SENDS (handlers/core/housekeeping.py).
     keep_sends: tuple[KeepSends, ...] = ()
+    # Its scheduled jobs (handlers/core/jobs.py), run by jobs/scheduler.py beside the core's.
+    jobs: tuple[Job, ...] = ()
 
 
 class AreaClash(ValueError):
@@ -109,6 +112,7 @@ UNIQUE: tuple[tuple[str, Declared], ...] = (
     ("privileged action", lambda area: area.actions),
     ("/admin entry", lambda area: (entry.command for entry in area.admin)),
     ("export", lambda area: area.exports),
+    ("job", lambda area: (job.name for job in area.jobs)),
 )
 
 

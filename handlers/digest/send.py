@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -24,11 +24,12 @@ from handlers.core.digest import OPEN_NOT_RESOLVED, Digest, Scope, Section, char
 from handlers.core.files import keep
 from handlers.core.flow import Action, StepContext
 from handlers.core.i18n import Renderable, msg, pick_locale
+from handlers.core.jobs import Job, Running
 from handlers.core.outbox import Notice
 from handlers.core.refusals import Refused
 from handlers.core.reminders import Context as ReminderContext
 from handlers.core.rules import SupplyRules
-from handlers.core.schedule import Schedule
+from handlers.core.schedule import WEEKDAYS, Schedule
 from handlers.core.sends import Delivery, Served, Tally, deliver_all, serve
 from handlers.repairs.reminders import overdue_notice
 from handlers.supplies import requisitions as req
@@ -299,4 +300,28 @@ async def remind_overdue(ctx: StepContext) -> Action:
     return Action(say=((done, ()),), toast=done, chosen=msg("digest.button.remind_done"))
 
 
-AREA = Area("digest", buttons={"jb": on_button})
+DIGEST = "weekly_digest"
+
+
+async def _digest(jobs: Running, scheduled: datetime, now: datetime) -> object:
+    sections = [section for area in jobs.areas for section in area.digest]
+    return await send_weekly(
+        jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale, sections=sections
+    )
+
+
+JOB = Job(
+    DIGEST,
+    "the weekly digest to managers, logistics admins and admins",
+    lambda s: {
+        "day_of_week": WEEKDAYS[s.digest_weekday],
+        "hour": s.digest_time.hour,
+        "minute": s.digest_time.minute,
+    },
+    lambda s, at: s.week_key(at),
+    _digest,
+    lookback=timedelta(days=8),
+    rank=40,
+)
+
+AREA = Area("digest", buttons={"jb": on_button}, jobs=(JOB,))

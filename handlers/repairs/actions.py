@@ -32,7 +32,7 @@ from handlers.core.i18n import Label, Renderable, msg
 from handlers.core.outbox import Notice, notify
 from handlers.core.people import find_person, people_with_role
 from handlers.core.refusals import Refused
-from handlers.repairs import export, tickets
+from handlers.repairs import autoclose, export, tickets
 from storage.models import Person, PersonRole, Photo, Ticket, TicketComment
 
 # --- card buttons: tk:<ticket id>:<action> --------------------------------------------------------
@@ -359,4 +359,5 @@ AREA = Area(
     # In /admin: /ticket needs a number, so the button shows how to ask.
     admin=(AdminEntry("ticket", "ticket.supervise", ticket_command, False, place=100, usage="ticket.supervise_usage"),),
     exports={"tickets": export.TICKETS},
+    jobs=(autoclose.JOB,),
 )

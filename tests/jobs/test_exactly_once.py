@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from bot.areas import AREAS
 from handlers.core import sends
 from handlers.core.rules import RepairRules
+from handlers.digest.send import DIGEST
 from jobs.runs import last_runs
-from jobs.scheduler import DIGEST, REMINDERS, Jobs
+from jobs.scheduler import REMINDERS, Jobs
 from storage.db import Database
 from storage.models import JobRun, OutboxMessage
 from tests.jobs.org import SCHEDULE, Clock, local, requisition, ticket

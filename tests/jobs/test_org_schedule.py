@@ -7,7 +7,8 @@ from datetime import timedelta
 from bot.areas import AREAS
 from handlers.core import org_settings
 from handlers.core.rules import RepairRules
-from jobs.scheduler import DIGEST, JOBS, REMINDERS, Jobs
+from handlers.digest.send import DIGEST
+from jobs.scheduler import JOBS, REMINDERS, Jobs
 from storage.db import Database
 from storage.models import OrgSetting
 from tests.jobs.org import SCHEDULE, Clock, local, sent_to, ticket

@@ -37,7 +37,7 @@ from bot.channels.slack.blocks import fallback_text
 from bot.settings import load_settings
 from handlers.core.i18n import translate
 from handlers.core.outbox import render_body
-from jobs.scheduler import DIGEST
+from handlers.digest.send import DIGEST
 from storage.db import Database
 from storage.models import JobRun, OutboxMessage, ProcessedDelivery, Requisition, Send, Ticket, utcnow
 from tests.dialog.slack_person import SlackPerson

@@ -1,8 +1,8 @@
 """The month's scorecards to managers on the first working day of the next month, exactly once.
 
-A row of jobs/scheduler.JOBS tries it on the first fifteen days of each month at 09:30 (and the
-scheduler's catch-up after that): 国庆 or 春节 with a weekend can close the office for the whole first
-week. run_once's (job, month) key keeps it to one sending however many processes try.
+The admin area's job (Area.jobs, run by jobs/scheduler.py) tries it on the first fifteen days of
+each month at 09:30 (and the scheduler's catch-up after that): 国庆 or 春节 with a weekend can close
+the office for the whole first week. run_once's (job, month) key keeps it to one sending however many processes try.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from datetime import datetime
 
 from handlers.admin.scorecards import previous_month, send_monthly
 from handlers.core import org_settings
+from handlers.core.jobs import Job, Running, run_once
 from handlers.core.schedule import Schedule
-from jobs.runs import run_once
 from storage.db import Database
 
 SCORECARDS = "scorecards.monthly"
@@ -40,3 +40,19 @@ async def monthly_scorecards(db: Database, base: Schedule, now: datetime) -> boo
         return False
     month = previous_month(today).first.strftime("%Y-%m")
     return await run_once(db, SCORECARDS, month, now, lambda session: send_monthly(session, now, base.zone))
+
+
+async def _scorecards(jobs: Running, scheduled: datetime, now: datetime) -> object:
+    return await monthly_scorecards(jobs.db, jobs.base, now)
+
+
+# Tried on each of the month's first days; it sends on the first working one, which a long holiday
+# can push into the second week.
+JOB = Job(
+    SCORECARDS,
+    "last month's scorecards to department managers",
+    lambda s: {"day": "1-15", "hour": 9, "minute": 30},
+    scorecard_month,
+    _scorecards,
+    claims_itself=True,
+)

@@ -48,6 +48,7 @@ from tests.dialog.test_surveys_telegram import YAML_MIME
 from tests.dialog.test_ticket_life_telegram import make_staff
 from tests.dialog.web_person import PNG_1X1, Said, WebPerson
 from tests.fakes.telegram_api import FakeBotAPI, FakeMessage
+from tests.identifiers import names_anyone
 
 # A time in a row that names someone this close to one of their anonymous acts ties them to it.
 NEAR = timedelta(minutes=10)
@@ -226,7 +227,7 @@ class Someone:
         if isinstance(outcome, dict) and outcome.get("dialog_id") in self.dialogs:
             return True
         words = json.dumps([v for v in row.values.values() if isinstance(v, str | dict | list)], ensure_ascii=False)
-        return any(identifier in words for identifier in self.identifiers)
+        return names_anyone(words, self.identifiers)
 
 
 async def someone(db: Database, who: TelegramOne | BrowserOne) -> Someone:

@@ -13,6 +13,7 @@ from handlers.repairs import intake as repair
 from handlers.repairs import oversight
 from handlers.suggestions import box as suggestions
 from handlers.supplies import cart as supply
+from handlers.supplies import oversight as supplies_oversight
 from handlers.supplies import requisitions, stock
 from handlers.surveys import campaigns as surveys
 
@@ -28,6 +29,7 @@ AREAS: tuple[Area, ...] = (
     admin.AREA,
     accounts.AREA,
     oversight.AREA,
+    supplies_oversight.AREA,
 )
 
 

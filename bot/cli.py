@@ -273,16 +273,8 @@ async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
                 return 2
             only = [person]
         now = utcnow()
-        sections = [section for area in AREAS for section in area.digest]
         if dry_run:
-            shown = await preview(
-                db,
-                settings.schedule,
-                now,
-                settings.default_locale,
-                only,
-                [section for area in AREAS for section in area.digest],
-            )
+            shown = await preview(db, settings.schedule, now, settings.default_locale, only, areas=AREAS)
             await asyncio.to_thread(print_previews, shown, Path("var/digest"))
             return 0
         today = settings.schedule.day_key(now)
@@ -294,7 +286,7 @@ async def digest_now(settings: Settings, dry_run: bool, to: str | None) -> int:
             only,
             period=f"manual:{today}",
             default_locale=settings.default_locale,
-            sections=sections,
+            areas=AREAS,
         )
         print(f"digest: {tally}")
     finally:
@@ -309,6 +301,9 @@ def print_previews(shown: list[Any], out_dir: Path) -> None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     for digest in shown:
+        if digest.chart is None:
+            print(f"=== {digest.heading}\n{digest.text}\n")
+            continue
         chart = out_dir / digest.chart_name
         chart.write_bytes(digest.chart)
         print(f"=== {digest.heading}\n{digest.text}\n[chart: {chart}]\n")

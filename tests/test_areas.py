@@ -12,9 +12,10 @@ from bot.areas import AREAS
 from handlers.core import authz
 from handlers.core.area import AdminEntry, Area, AreaClash, Export
 from handlers.core.authz import ActionClash, rule
+from handlers.core.digest import DigestButton
 from handlers.core.engine import Houqin
 from handlers.core.flow import Action, Flow, StepContext, Submitted, Upload, said
-from handlers.core.i18n import msg
+from handlers.core.i18n import Renderable, msg
 from handlers.core.jobs import Job, Running, local_format
 from handlers.core.schedule import Schedule
 from handlers.core.sheets import Cell
@@ -51,6 +52,14 @@ def nightly(name: str) -> Job:
 
 def flow(name: str) -> Flow:
     return Flow(name, msg("menu.my"), msg("menu.help"), (), submitted)
+
+
+async def nothing_to_offer(*_: object) -> Renderable | None:
+    return None
+
+
+async def pressed(ctx: StepContext) -> Action:
+    return said(msg("dialog.error.forged_button"))
 
 
 def start(areas: tuple[Area, ...]) -> Houqin:
@@ -101,6 +110,12 @@ def start(areas: tuple[Area, ...]) -> Houqin:
             Area("lamps", jobs=(nightly("lamps.check"),)),
             Area("lockers", jobs=(nightly("lamps.check"),)),
             "lamps.check",
+        ),
+        (
+            "digest button",
+            Area("lamps", digest_buttons=(DigestButton("lend", 30, nothing_to_offer, pressed),)),
+            Area("lockers", digest_buttons=(DigestButton("lend", 40, nothing_to_offer, pressed),)),
+            "lend",
         ),
         ("area name", Area("lamps"), Area("lamps", commands={"fix": hello}), "lamps"),
     ],

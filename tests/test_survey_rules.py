@@ -415,15 +415,16 @@ async def test_housekeeping_closes_surveys_past_their_time_and_their_keys_go(db:
 
 
 async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_box(db: Database) -> None:
-    from handlers.core.digest import Scope, compute
+    from handlers.core.digest import Scope, Week, compute, text
     from handlers.surveys.campaigns import AREA
-    from handlers.surveys.satisfaction import digest_figures
+    from handlers.surveys.satisfaction import DIGEST, digest_figures
     from storage.models import Suggestion
 
-    assert digest_figures in AREA.digest
+    assert DIGEST in AREA.digest
     start, end = datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
+    week = Week(start, end, end)
     async with db.unit_of_work() as session:
-        assert await digest_figures(session, Scope(), start, end) == []  # a quiet week says nothing
+        assert (await digest_figures(session, Scope(), week)).said == []  # a quiet week says nothing
         questions = [{"id": "r", "type": "rating"}, {"id": "n", "type": "nps"}]
         survey = Survey(title_zh="a", title_en="a", anonymous=True, definition={"questions": questions})
         session.add(survey)
@@ -447,13 +448,13 @@ async def test_the_weekly_digest_shows_survey_satisfaction_and_the_suggestion_bo
             )
         )
         await session.flush()
-        lines = [part.render("en") for part in await digest_figures(session, Scope(), start, end)]
+        lines = [part.render("en") for part in (await digest_figures(session, Scope(), week)).said]
         assert lines == [
             "📋 Surveys: average 4.0 (2 ratings) · NPS 0 (last 4 weeks: — → — → 100 → 0)",
             "💡 Suggestion box: 1 new this week, 1 adopted",
         ]
         digest = await compute(session, Scope(), start, end, end, AREA.digest)
-        assert digest.surveys[0].render("zh_CN").startswith("📋 问卷：平均 4.0 分（2 个评分）")
+        assert text(digest, UTC).render("zh_CN").split("\n")[1].startswith("📋 问卷：平均 4.0 分（2 个评分）")
 
 
 async def test_notices_for_many_go_where_one_notice_would(db: Database) -> None:

@@ -25,7 +25,7 @@ from handlers.core.adminkit import BadPeriod, Period, month_period, paged, parse
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.core.outbox import Notice, notify
-from handlers.core.people import find_person
+from handlers.core.people import find_person, managed_departments
 from handlers.core.refusals import Refused
 from storage.models import Department, Person, PersonRole, Requisition, Ticket
 
@@ -185,7 +185,7 @@ async def default_card(ctx: StepContext, period: Period) -> Action:
     one's own card otherwise (which the table refuses to those who have none)."""
     if authz.allowed(ctx.person, "scorecard.view"):
         return await all_departments(ctx, period, 0)
-    managed = [role.scope for role in ctx.person.roles if role.role == "manager" and role.scope]
+    managed = managed_departments(ctx.person)
     if managed:
         found = await departments(ctx.session, managed)
         return said(Lines(tuple([await department_card(ctx.session, d, period, ctx.zone) for d in found])))

@@ -20,9 +20,9 @@ from handlers.core.flow import Flow, Handler, MineHandler, Upload
 from handlers.core.sheets import Cell
 
 if TYPE_CHECKING:
-    # Types only: the digest still reads the repair and supply figures itself (handlers/core/digest.py).
+    # Types only: these modules' own imports reach back here.
     from handlers.core.authz import Rule as Permission
-    from handlers.core.digest import Section
+    from handlers.core.digest import DigestButton, Section
     from handlers.core.housekeeping import KeepSends, TidyStep
     from handlers.core.jobs import Job
     from handlers.core.reminders import Rule
@@ -84,8 +84,9 @@ class Area:
     exports: dict[str, Export] = field(default_factory=dict)
     # Reminder rules (handlers/core/reminders.py), in the order their reminders go out.
     reminders: tuple[Rule, ...] = ()
-    # Lines the weekly digest shows after the average rating (handlers/core/digest.py).
+    # Its sections of the weekly digest, and the buttons it offers under it (handlers/core/digest.py).
     digest: tuple[Section, ...] = ()
+    digest_buttons: tuple[DigestButton, ...] = ()
     # What daily housekeeping also does for this area (handlers/core/housekeeping.py).
     tidy: tuple[TidyStep, ...] = ()
     # Send-log rows it still needs past housekeeping's KEEP_SENDS (handlers/core/housekeeping.py).
@@ -113,6 +114,7 @@ UNIQUE: tuple[tuple[str, Declared], ...] = (
     ("/admin entry", lambda area: (entry.command for entry in area.admin)),
     ("export", lambda area: area.exports),
     ("job", lambda area: (job.name for job in area.jobs)),
+    ("digest button", lambda area: (button.value for button in area.digest_buttons)),
 )
 
 

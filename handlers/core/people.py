@@ -127,6 +127,11 @@ def audit_admin_grant(session: AsyncSession, person: Person, channel: str) -> No
     )
 
 
+def managed_departments(person: Person) -> list[str]:
+    """The codes of the departments a person manages, sorted."""
+    return sorted({role.scope for role in person.roles if role.role == "manager" and role.scope})
+
+
 async def people_with_role(session: AsyncSession, role: str, scope: str | None = None) -> list[Person]:
     """Who holds `role` (within `scope`: a technician's trade, a manager's department), by id."""
     query = select(Person).join(PersonRole, PersonRole.person_id == Person.id).where(PersonRole.role == role)

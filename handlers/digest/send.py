@@ -1,7 +1,8 @@
 """Who gets the weekly digest, sending it to each once per week (or once a day on demand), the dry
-run, and the digest's buttons: jb:queue opens the approval queue, jb:remind nudges overdue technicians.
+run, and the digest's buttons (jb:<value>), each answered by the area that offers it.
 
-What the digest says is handlers/core/digest.py; the once-per-person guarantee is handlers/core/sends.py.
+What the digest says is the areas' sections (Area.digest, framed by handlers/core/digest.py); the
+once-per-person guarantee is handlers/core/sends.py.
 """
 
 from __future__ import annotations
@@ -12,33 +13,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core import ids, people, refusals
-from handlers.core.actor import Actor
+from handlers.core import ids, people
 from handlers.core.area import Area
 from handlers.core.charts import draw
 from handlers.core.conversation import FileOut
-from handlers.core.digest import OPEN_NOT_RESOLVED, Digest, Scope, Section, chart, compute, text, ticket_scope
+from handlers.core.digest import ORG_ROLES, Digest, DigestButton, Scope, Section, chart, compute, text
 from handlers.core.files import keep
 from handlers.core.flow import Action, StepContext
 from handlers.core.i18n import Renderable, msg, pick_locale
 from handlers.core.jobs import Job, Running
 from handlers.core.outbox import Notice
-from handlers.core.refusals import Refused
-from handlers.core.reminders import Context as ReminderContext
-from handlers.core.rules import SupplyRules
 from handlers.core.schedule import WEEKDAYS, Schedule
-from handlers.core.sends import Delivery, Served, Tally, deliver_all, serve
-from handlers.repairs.reminders import overdue_notice
-from handlers.supplies import requisitions as req
+from handlers.core.sends import Delivery, Tally, deliver_all
 from storage.db import Database
-from storage.models import ChannelAccount, Department, Person, PersonRole, Ticket
+from storage.models import ChannelAccount, Department, Person, PersonRole
 
 log = logging.getLogger(__name__)
-ORG_ROLES = ("logistics_admin", "admin")
-REMIND_BUTTON = "jb:remind"
+BUTTON_PREFIX = "jb"
 
 
 @dataclass(frozen=True)
@@ -88,9 +82,18 @@ class Prepared:
     recipients: list[Recipient]
     unreachable: list[Recipient]
     locales: dict[int, str]
-    # Each scope's chart in each language someone reads it in: drawn before the fan-out, so no
-    # transaction is held open while matplotlib works.
-    charts: dict[tuple[str, str], bytes]
+    # Each scope's chart in each language someone reads it in (None: no area draws one): drawn
+    # before the fan-out, so no transaction is held open while matplotlib works.
+    charts: dict[tuple[str, str], bytes | None]
+    buttons: list[DigestButton]
+
+
+def sections_of(areas: Sequence[Area]) -> list[Section]:
+    return [section for area in areas for section in area.digest]
+
+
+def buttons_of(areas: Sequence[Area]) -> list[DigestButton]:
+    return sorted((button for area in areas for button in area.digest_buttons), key=lambda button: button.place)
 
 
 async def prepare(
@@ -101,10 +104,12 @@ async def prepare(
     only: Sequence[int] | None = None,
     period: str | None = None,
     default_locale: str = "zh_CN",
-    sections: Sequence[Section] = (),
+    *,
+    areas: Sequence[Area],
 ) -> Prepared:
-    """The digests of the week that ends before `due`, one per scope, and who gets which; with the
-    areas' digest sections (Area.digest)."""
+    """The digests of the week that ends before `due`, one per scope, and who gets which: made of
+    the areas' sections (Area.digest)."""
+    sections = sections_of(areas)
     start, end = schedule.digest_week(due)
     async with db.unit_of_work() as session:
         everyone = await recipients(session)
@@ -116,22 +121,18 @@ async def prepare(
         for recipient in everyone:
             if recipient.scope.subject not in digests:
                 digests[recipient.scope.subject] = await compute(session, recipient.scope, start, end, now, sections)
-    charts: dict[tuple[str, str], bytes] = {}
+    charts: dict[tuple[str, str], bytes | None] = {}
     for recipient in everyone:
         key = (recipient.scope.subject, locales[recipient.person_id])
         if key not in charts:
-            charts[key] = await draw(chart(digests[key[0]], key[1], schedule.zone))
+            drawn = chart(digests[key[0]], key[1], schedule.zone)
+            charts[key] = await draw(drawn) if drawn is not None else None
     unreachable = [r for r in everyone if r.person_id not in can]
     if "org" in digests:
         # Admins should know who cannot be reached, to fix it.
         digests["org"].unreachable = sorted({r.name for r in unreachable})
     reached = [r for r in everyone if r.person_id in can]
-    return Prepared(period or schedule.week_key(due), digests, reached, unreachable, locales, charts)
-
-
-async def pending_for(session: AsyncSession, person: Person, now: datetime, zone: ZoneInfo) -> int:
-    actor = Actor(session, person, "system", now, zone, SupplyRules())
-    return len(await req.awaiting_decision(actor))
+    return Prepared(period or schedule.week_key(due), digests, reached, unreachable, locales, charts, buttons_of(areas))
 
 
 async def notice_for(
@@ -140,18 +141,18 @@ async def notice_for(
     digest: Digest,
     now: datetime,
     zone: ZoneInfo,
+    buttons: Sequence[DigestButton] = (),
     picture: tuple[str, bytes] | None = None,
 ) -> Notice:
-    """The digest as one person gets it: with the buttons that help them now, and its chart
+    """The digest as one person gets it: with the buttons the areas offer them now, and its chart
     (kept for them, sent after the text)."""
     person = await session.get(Person, recipient.person_id)
     assert person is not None
     rows: list[tuple[tuple[Renderable, str], ...]] = []
-    pending = await pending_for(session, person, now, zone)
-    if pending:
-        rows.append(((msg("digest.button.approve", count=pending), req.QUEUE_BUTTON),))
-    if digest.repairs.overdue_total:
-        rows.append(((msg("digest.button.remind", count=digest.repairs.overdue_total), REMIND_BUTTON),))
+    for button in buttons:
+        label = await button.offer(session, person, digest, now, zone)
+        if label is not None:
+            rows.append(((label, f"{BUTTON_PREFIX}:{button.value}"),))
     files: tuple[FileOut, ...] = ()
     if picture is not None:
         name, png = picture
@@ -167,11 +168,12 @@ async def send_weekly(
     only: Sequence[int] | None = None,
     period: str | None = None,
     default_locale: str = "zh_CN",
-    sections: Sequence[Section] = (),
+    *,
+    areas: Sequence[Area],
 ) -> Tally:
     """Each recipient gets this week's digest once (or once per `period` given, for one on demand);
     a rerun serves only those not yet served."""
-    prepared = await prepare(db, schedule, due, now, only, period, default_locale, sections)
+    prepared = await prepare(db, schedule, due, now, only, period, default_locale, areas=areas)
 
     def delivery(recipient: Recipient) -> Delivery:
         subject = recipient.scope.subject
@@ -180,7 +182,8 @@ async def send_weekly(
         name = f"digest-{prepared.period.replace(':', '-')}-{subject.replace(':', '-')}.png"
 
         async def build(session: AsyncSession) -> Notice:
-            return await notice_for(session, recipient, digest, now, schedule.zone, (name, png))
+            picture = (name, png) if png is not None else None
+            return await notice_for(session, recipient, digest, now, schedule.zone, prepared.buttons, picture)
 
         return Delivery("digest", recipient.scope.subject, recipient.person_id, prepared.period, build)
 
@@ -217,7 +220,7 @@ class Preview:
     heading: str
     text: str
     chart_name: str
-    chart: bytes
+    chart: bytes | None
 
 
 async def dry_run(
@@ -226,17 +229,20 @@ async def dry_run(
     now: datetime,
     default_locale: str,
     only: Sequence[int] | None,
-    sections: Sequence[Section] = (),
+    *,
+    areas: Sequence[Area],
 ) -> list[Preview]:
     """Each digest as its recipient would read it, sending and keeping nothing (the transaction
     it is built in is rolled back)."""
-    prepared = await prepare(db, schedule, now, now, only, None, default_locale, sections)
+    prepared = await prepare(db, schedule, now, now, only, None, default_locale, areas=areas)
     shown: list[Preview] = []
     async with db.sessions() as session:
         for recipient in [*prepared.recipients, *prepared.unreachable]:
             subject = recipient.scope.subject
             locale = prepared.locales[recipient.person_id]
-            notice = await notice_for(session, recipient, prepared.digests[subject], now, schedule.zone)
+            notice = await notice_for(
+                session, recipient, prepared.digests[subject], now, schedule.zone, prepared.buttons
+            )
             buttons = "  ".join(f"[{label.render(locale)}]" for row in notice.buttons for label, _ in row)
             reached = "" if recipient in prepared.recipients else " (unreachable: would be skipped)"
             heading = f"{recipient.name} ({recipient.person_id}), {subject}, {locale}{reached}"
@@ -247,66 +253,22 @@ async def dry_run(
     return shown
 
 
-# --- the digest's buttons: jb:queue (the approval queue), jb:remind (nudge overdue technicians) ----
+# --- the digest's buttons (jb:<value>): each area's DigestButton decides who may, and what -------------
 
 
 async def on_button(ctx: StepContext, value: str) -> Action:
-    if value == "queue":
-        return await req.requisitions_command(ctx, "")
-    if value == "remind":
-        try:
-            return await remind_overdue(ctx)
-        except Refused as refused:
-            return Action(say=((refused.reason, ()),), toast=refused.reason)
-    return Action(say=((msg("dialog.error.forged_button"), ()),), toast=msg("dialog.error.forged_button"))
-
-
-async def remind_overdue(ctx: StepContext) -> Action:
-    """A manager (their departments) or an admin (everyone) nudges the technicians of overdue tickets
-    now. Who may, and whose tickets, is decided here from the presser's roles, never from the button."""
-    person = ctx.person
-    scopes: list[Scope] = []
-    if any(person.has_role(role) for role in ORG_ROLES):
-        scopes = [Scope()]
-    else:
-        codes = req.managed_departments(person)
-        if codes:
-            found = await ctx.session.scalars(select(Department).where(Department.code.in_(codes)))
-            scopes = [Scope(d) for d in found.all()]
-    if not scopes:
-        refusals.refuse(ctx, action="digest.remind", record=None, reason=msg("digest.error.not_allowed"))
-    late = await ctx.session.scalars(
-        select(Ticket)
-        .where(or_(*(ticket_scope(s) for s in scopes)))
-        .where(Ticket.status.in_(OPEN_NOT_RESOLVED), Ticket.due_at < ctx.now, Ticket.assignee_id.is_not(None))
-        .order_by(Ticket.due_at, Ticket.id)
-    )
-    schedule = Schedule(ctx.zone)
-    reminder = ReminderContext(ctx.session, schedule, ctx.rules, ctx.now)
-    # Once an hour per ticket: a second press (or a second manager) in the same hour nudges nobody twice.
-    hour = schedule.local(ctx.now).strftime("%Y-%m-%dT%H")
-    reminded: set[int] = set()
-    for ticket in late.unique().all():
-        assert ticket.assignee_id is not None
-        notice = overdue_notice(reminder, ticket, ticket.assignee_id)
-
-        async def build(session: AsyncSession, notice: Notice = notice) -> Notice:
-            return notice
-
-        delivery = Delivery("reminder.overdue", str(ticket.number), ticket.assignee_id, hour, build)
-        if await serve(ctx.session, delivery, ctx.now) is Served.SENT:
-            reminded.add(ticket.assignee_id)
-    done = msg("digest.reminded", count=len(reminded))
-    return Action(say=((done, ()),), toast=done, chosen=msg("digest.button.remind_done"))
+    pressed = next((button for button in buttons_of(ctx.areas) if button.value == value), None)
+    if pressed is None:
+        return Action(say=((msg("dialog.error.forged_button"), ()),), toast=msg("dialog.error.forged_button"))
+    return await pressed.press(ctx)
 
 
 DIGEST = "weekly_digest"
 
 
 async def _digest(jobs: Running, scheduled: datetime, now: datetime) -> object:
-    sections = [section for area in jobs.areas for section in area.digest]
     return await send_weekly(
-        jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale, sections=sections
+        jobs.db, jobs.schedule, scheduled, now, default_locale=jobs.default_locale, areas=jobs.areas
     )
 
 
@@ -324,4 +286,4 @@ JOB = Job(
     rank=40,
 )
 
-AREA = Area("digest", buttons={"jb": on_button}, jobs=(JOB,))
+AREA = Area("digest", buttons={BUTTON_PREFIX: on_button}, jobs=(JOB,))

@@ -1,5 +1,6 @@
 """What waits on the people who keep repairs moving, for /my and Slack's App Home: the queue of
-reports no technician has taken, and the tickets past their due time (logistics admins, admins)."""
+reports no technician has taken, and the tickets past their due time (logistics admins, admins);
+and the repairs' part of their weekly digest (handlers/repairs/digest.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from handlers.core.area import Area
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Lines, Renderable, msg
-from handlers.repairs import tickets
+from handlers.repairs import digest, tickets
 from handlers.repairs.intake import ticket_line
 from storage.models import Ticket
 
@@ -44,4 +45,4 @@ async def my_part(ctx: StepContext) -> list[Renderable]:
     return parts
 
 
-AREA = Area("oversight", mine=my_part)
+AREA = Area("oversight", mine=my_part, digest=digest.SECTIONS, digest_buttons=(digest.REMIND,))

@@ -45,7 +45,7 @@ from handlers.core.flow import (
 )
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
-from handlers.core.people import find_person, people_with_role
+from handlers.core.people import find_person, managed_departments, people_with_role
 from handlers.core.refusals import Refused, refused
 from handlers.core.reminders import Context as ReminderContext
 from handlers.core.sends import Delivery, fixed
@@ -504,10 +504,6 @@ def parse_day(text: str, today: date) -> date | None:
     if not found.group(1) and day < today:
         day = day.replace(year=today.year + 1)  # "01-05" in December means next January
     return day
-
-
-def managed_departments(person: Person) -> list[str]:
-    return [role.scope for role in person.roles if role.role == "manager" and role.scope]
 
 
 async def delegate_command(ctx: StepContext, args: str) -> Action:

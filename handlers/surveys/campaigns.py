@@ -846,7 +846,7 @@ AREA = Area(
     admin=(AdminEntry("survey", "survey.run", survey_command, True, place=110),),
     mine=waiting_for_me,
     reminders=(surveys_closing_soon,),
-    digest=(satisfaction.digest_figures,),
+    digest=(satisfaction.DIGEST,),
     # Surveys past their closing time lose their own key, looked at or not.
     tidy=(close_expired,),
 )

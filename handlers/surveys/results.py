@@ -22,6 +22,7 @@ from handlers.core import files, sheets
 from handlers.core.charts import Chart, Series, render
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
+from handlers.core.people import managed_departments
 from handlers.surveys.definitions import SCALES, option_label, question_text, questions_of
 from handlers.surveys.records import kind_of, load, local, refusal, runs_surveys, title_of
 
@@ -45,7 +46,7 @@ def scope_of(person: Person, survey: Survey) -> tuple[bool, list[str] | None]:
     """
     if runs_surveys(person):
         return True, None
-    managed = sorted({role.scope for role in person.roles if role.role == "manager" and role.scope})
+    managed = managed_departments(person)
     audience = survey.audience or {}
     if audience.get("kind") == "departments" and audience.get("codes") and set(audience["codes"]) <= set(managed):
         return True, None

@@ -8,7 +8,6 @@ build the whole service).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core.digest import Scope
+from handlers.core.digest import Said, Scope, Section, Week
 from handlers.core.i18n import Renderable, msg
 from handlers.surveys.definitions import questions_of
 from storage.models import Department, Person, Suggestion, Survey, SurveyResponse, Ticket
@@ -151,8 +150,9 @@ async def satisfaction(
     )
 
 
-async def digest_figures(session: AsyncSession, scope: Scope, start: datetime, end: datetime) -> Sequence[Renderable]:
+async def digest_figures(session: AsyncSession, scope: Scope, digest_week: Week) -> Said:
     """The digest's lines from surveys and suggestions for its scope's week (nothing when quiet)."""
+    start, end = digest_week.start, digest_week.end
     department_id = scope.department.id if scope.department is not None else None
     weeks = [
         await satisfaction(session, start - timedelta(weeks=n), end - timedelta(weeks=n), department_id)
@@ -184,4 +184,7 @@ async def digest_figures(session: AsyncSession, scope: Scope, start: datetime, e
         )
         if new or adopted:
             parts.append(msg("survey.digest.suggestions", new=int(new or 0), adopted=int(adopted or 0)))
-    return parts
+    return Said(parts)
+
+
+DIGEST = Section(40, digest_figures)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
+from bot.areas import AREAS
 from bot.service import Service
 from handlers.digest.send import send_weekly
 from storage.db import Database
@@ -32,7 +33,7 @@ async def test_a_manager_reads_the_digest_and_approves_whats_pending_from_it(
     assert manager_id is not None
 
     now = utcnow()
-    tally = await send_weekly(db, SCHEDULE, now, now, only=[manager_id])
+    tally = await send_weekly(db, SCHEDULE, now, now, only=[manager_id], areas=AREAS)
     assert tally.sent == 1
     telegram_of(telegram)._wake.set()
     await notices_delivered(db)
@@ -84,7 +85,7 @@ async def test_a_manager_reminds_overdue_technicians_from_the_digest_and_the_tec
         await session.flush()
         late.number = number = f"R-2026-{late.id:06d}"
 
-    await send_weekly(db, SCHEDULE, now, now, only=[ids["林主任"]])
+    await send_weekly(db, SCHEDULE, now, now, only=[ids["林主任"]], areas=AREAS)
     telegram_of(telegram)._wake.set()
     await notices_delivered(db)
     digest = manager.latest("📊 每周简报 — 后勤保障处")

@@ -6,8 +6,7 @@ names it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -15,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.service import AREAS, Service, build_service
 from handlers.core.area import Area
-from handlers.core.digest import Scope
+from handlers.core.digest import Said, Scope, Section, Week
 from handlers.core.flow import Action, ConfirmStep, Flow, StepContext, Submitted, TextStep, said
-from handlers.core.i18n import Msg, Renderable, catalog, msg
+from handlers.core.i18n import Msg, catalog, msg
 from handlers.core.outbox import Notice
 from handlers.core.reminders import Context
 from handlers.core.rules import RepairRules
@@ -88,8 +87,8 @@ async def bring_it_back(ctx: Context) -> list[Delivery]:
     return [Delivery("reminder.lamps", "desk", borrower, ctx.today, fixed(notice))]
 
 
-async def lamps_lent(session: AsyncSession, scope: Scope, start: datetime, end: datetime) -> Sequence[Renderable]:
-    return [msg("lamps.digest", count=3)]
+async def lamps_lent(session: AsyncSession, scope: Scope, week: Week) -> Said:
+    return Said([msg("lamps.digest", count=3)])
 
 
 LAMPS = Area(
@@ -108,7 +107,7 @@ LAMPS = Area(
     ),
     commands={"lamp": rules},
     reminders=(bring_it_back,),
-    digest=(lamps_lent,),
+    digest=(Section(60, lamps_lent),),
 )
 # Houqin's own areas and this one, as bot/areas.py would list it.
 EVERY = (*AREAS, LAMPS)
@@ -147,8 +146,7 @@ async def test_a_tiny_area_answers_on_telegram_and_its_reminder_and_digest_line_
     async with db.unit_of_work() as session:
         borrower = await session.scalar(select(Person.id).where(Person.display_name == BORROWER))
     assert borrower is not None
-    sections = [section for area in EVERY for section in area.digest]
-    tally = await send_weekly(db, SCHEDULE, local(23, 8), local(23, 8, 5), only=[borrower], sections=sections)
+    tally = await send_weekly(db, SCHEDULE, local(23, 8), local(23, 8, 5), only=[borrower], areas=EVERY)
     assert tally.sent == 1
     telegram_of(telegram_with_lamps)._wake.set()
     await notices_delivered(db)

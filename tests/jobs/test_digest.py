@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -15,10 +15,12 @@ from sqlalchemy import select, update
 from bot.service import AREAS
 from handlers.core.charts import render
 from handlers.core.conversation import Inbound, Kind, Sender
-from handlers.core.digest import Digest, Scope, Section, chart, compute, text
+from handlers.core.digest import Digest, Said, Scope, Section, Week, chart, compute, text
 from handlers.core.engine import Houqin
-from handlers.core.i18n import Renderable, msg, translate
-from handlers.digest.send import send_weekly
+from handlers.core.i18n import msg, translate
+from handlers.digest.send import sections_of, send_weekly
+from handlers.repairs.digest import Rating, Repairs, Trend
+from handlers.supplies.oversight import Supplies
 from storage.db import Database
 from storage.models import Attachment, AuditEntry, ChannelAccount, Department, SupplyItem
 from tests.jobs.org import SCHEDULE, SHANGHAI, buttons_sent_to, local, person_id, requisition, sent_to, ticket
@@ -103,22 +105,31 @@ async def week(db: Database) -> dict[str, str]:
     return numbers
 
 
-async def digest_of(db: Database, department: str | None, sections: Sequence[Section] = ()) -> Digest:
+async def digest_of(db: Database, department: str | None, more: Sequence[Section] = ()) -> Digest:
+    """The digest the running areas make (and `more` sections)."""
     start, end = SCHEDULE.digest_week(DUE)
     async with db.unit_of_work() as session:
         found = await session.scalar(select(Department).where(Department.code == department)) if department else None
-        return await compute(session, Scope(found), start, end, NOW, sections)
+        return await compute(session, Scope(found), start, end, NOW, [*sections_of(AREAS), *more])
+
+
+def figures(digest: Digest) -> tuple[Repairs, Supplies]:
+    repairs, supplies = digest.find(Repairs), digest.find(Supplies)
+    assert repairs is not None and supplies is not None
+    return repairs, supplies
 
 
 async def test_the_organisations_week_matches_the_hand_count(db: Database, week: dict[str, str]) -> None:
     digest = await digest_of(db, None)
-    r, s = digest.repairs, digest.supplies
+    r, s = figures(digest)
     assert (r.opened, r.resolved, r.within_sla, r.median_hours) == (5, 3, 1, 24.0)
     assert r.backlog == [("electrical", 1), ("plumbing", 1)]
     assert (r.overdue_total, r.overdue) == (1, [(week["t4"], "electrical", "赵磊", 67)])
     assert r.scoreboard == [("赵磊", 2, 1, 4.0), ("孙强", 1, 0, None)]
-    assert (digest.rating, digest.ratings) == (4.0, 2)
-    assert [(w.opened, w.resolved, w.rating) for w in digest.trend] == [
+    assert digest.find(Rating) == Rating(4.0, 2)
+    trend = digest.find(Trend)
+    assert trend is not None
+    assert [(w.opened, w.resolved, w.rating) for w in trend.weeks] == [
         (0, 0, None),
         (0, 0, None),
         (1, 1, 4.0),
@@ -135,7 +146,7 @@ async def test_the_organisations_week_matches_the_hand_count(db: Database, week:
 
 async def test_a_managers_week_is_their_departments(db: Database, week: dict[str, str]) -> None:
     digest = await digest_of(db, "finance")
-    r, s = digest.repairs, digest.supplies
+    r, s = figures(digest)
     assert (r.opened, r.resolved, r.within_sla, r.median_hours) == (3, 2, 1, 16.0)
     assert (r.overdue_total, r.backlog) == (1, [("electrical", 1)])
     assert (s.requisitions, s.approved, s.approval_hours, s.pending) == (2, 1, 3.0, 0)
@@ -166,7 +177,7 @@ async def test_each_recipient_gets_their_digest_once_and_unreachable_ones_are_na
             update(ChannelAccount).where(ChannelAccount.person_id == sarah).values(unreachable_since=NOW)
         )
 
-    tally = await send_weekly(db, SCHEDULE, DUE, NOW)
+    tally = await send_weekly(db, SCHEDULE, DUE, NOW, areas=AREAS)
     assert (tally.sent, tally.already, tally.unreachable) == (6, 0, [sarah])
     [finance] = await sent_to(db, "huang.li")
     assert finance.startswith("📊 Weekly digest — Finance Office")
@@ -184,7 +195,7 @@ async def test_each_recipient_gets_their_digest_once_and_unreachable_ones_are_na
     assert len(kept) == 6 and {a.content_type for a in kept} == {"image/png"}
     assert kept[0].name == "digest-2026-W48-dept-finance.png"
 
-    again = await send_weekly(db, SCHEDULE, DUE, NOW + H)
+    again = await send_weekly(db, SCHEDULE, DUE, NOW + H, areas=AREAS)
     assert (again.sent, again.already) == (0, 6)
     assert len(await sent_to(db, "lin.hua")) == 2
 
@@ -218,14 +229,16 @@ def test_the_chart_is_a_png_of_the_weeks_with_chinese_drawn_as_chinese(week_dige
     needs_a_chinese_font()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        png = render(chart(week_digest, "zh_CN", SHANGHAI))
+        drawn = chart(week_digest, "zh_CN", SHANGHAI)
+        assert drawn is not None, "the repairs' trend draws the digest's chart"
+        png = render(drawn)
     assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
     assert Image.open(io.BytesIO(png)).format == "PNG"
-    drawn = chart(week_digest, "zh_CN", SHANGHAI)
     assert drawn.title == "每周报修 — 财务处"
     assert drawn.categories == ["10-26", "11-02", "11-09", "11-16"]
     assert [(s.label, list(s.values)) for s in drawn.series] == [("新增", [0, 0, 0, 3]), ("解决", [0, 0, 0, 2])]
-    assert chart(week_digest, "en", SHANGHAI).title == "Repair tickets per week — Finance Office"
+    english = chart(week_digest, "en", SHANGHAI)
+    assert english is not None and english.title == "Repair tickets per week — Finance Office"
 
 
 @pytest.fixture
@@ -234,13 +247,15 @@ async def week_digest(db: Database, week: dict[str, str]) -> Digest:
 
 
 async def test_areas_add_their_digest_sections(db: Database, week: dict[str, str]) -> None:
-    """How the surveys area adds NPS and suggestions: a section it declares, a function over the scope's week."""
-    seen: list[tuple[str, datetime, datetime]] = []
+    """How the surveys area adds NPS and suggestions: a section it declares, a function over the scope's
+    week, placed among the others'."""
+    seen: list[tuple[str, Week]] = []
 
-    async def surveys(session: object, scope: Scope, start: datetime, end: datetime) -> list[Renderable]:
-        seen.append((scope.subject, start, end))
-        return [msg("digest.hours", hours="NPS 42")]
+    async def surveys(session: object, scope: Scope, week: Week) -> Said:
+        seen.append((scope.subject, week))
+        return Said([msg("digest.hours", hours="NPS 42")])
 
-    said = text(await digest_of(db, None, (surveys,)), SHANGHAI).render("en")
+    said = text(await digest_of(db, None, (Section(40, surveys),)), SHANGHAI).render("en")
     assert "😊 Satisfaction: average repair rating ★4.0 (2 ratings)\nNPS 42 h\n" in said
-    assert seen == [("org", local(16, 0), local(23, 0))]
+    assert said.index("NPS 42") < said.index("The last weeks:")
+    assert seen == [("org", Week(local(16, 0), local(23, 0), NOW))]

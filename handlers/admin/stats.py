@@ -16,7 +16,7 @@ from handlers.core.charts import Chart, Series, render
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import msg, translate
 from handlers.core.refusals import Refused
-from handlers.repairs.intake import CATEGORIES
+from handlers.core.specialties import SPECIALTIES
 from handlers.repairs.tickets import WORKING
 from storage.models import Requisition, Ticket
 
@@ -83,10 +83,10 @@ async def stats_command(ctx: StepContext, args: str) -> Action:
     )
     chart = Chart(
         title=translate(ctx.locale, "stats.chart.title", period=period.label),
-        categories=[translate(ctx.locale, f"repair.category.{c}") for c in CATEGORIES],
+        categories=[translate(ctx.locale, f"repair.category.{c}") for c in SPECIALTIES],
         series=[
-            Series(translate(ctx.locale, "stats.chart.opened"), [opened.get(c, 0) for c in CATEGORIES]),
-            Series(translate(ctx.locale, "stats.chart.resolved"), [resolved.get(c, 0) for c in CATEGORIES]),
+            Series(translate(ctx.locale, "stats.chart.opened"), [opened.get(c, 0) for c in SPECIALTIES]),
+            Series(translate(ctx.locale, "stats.chart.resolved"), [resolved.get(c, 0) for c in SPECIALTIES]),
         ],
     )
     picture = files.Later(f"stats-{period.compact}.png", files.PNG, partial(render, chart))

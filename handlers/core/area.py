@@ -20,6 +20,7 @@ from handlers.core.charts import Chart
 from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
 from handlers.core.i18n import Renderable
 from handlers.core.sheets import Cell
+from storage.models import Person, Photo
 
 if TYPE_CHECKING:
     # Types only: the digest still reads the repair and supply figures itself (handlers/core/digest.py).
@@ -67,6 +68,10 @@ class StatsPart:
     chart: Chart | None = None
 
 
+# (session, person, a photo they did not send) → may they see it? The area keeping such photos says
+# (the repairs: whoever may view its ticket); its sender always may (handlers/accounts/views.py).
+MaySeePhoto = Callable[[AsyncSession, Person, Photo], Awaitable[bool]]
+
 # (the asker's context, the period asked about) → the area's part of /stats. The period itself, not
 # only its bounds (`period.bounds(ctx.zone)`): a chart's title names it.
 Stats = Callable[[StepContext, Period], Awaitable[StatsPart]]
@@ -110,6 +115,8 @@ class Area:
     jobs: tuple[Job, ...] = ()
     # Its part of /stats (handlers/admin/stats.py), listed in the order of the areas.
     stats: tuple[Stats, ...] = ()
+    # Who besides its sender may see a photo it keeps, in the browser chat (handlers/accounts/views.py).
+    photos: MaySeePhoto | None = None
 
 
 class AreaClash(ValueError):

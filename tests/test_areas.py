@@ -9,19 +9,23 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.areas import AREAS
+from handlers.admin.stats import stats_command
 from handlers.core import authz
-from handlers.core.area import AdminEntry, Area, AreaClash, Export
+from handlers.core.adminkit import Period
+from handlers.core.area import AdminEntry, Area, AreaClash, Export, StatsPart
 from handlers.core.authz import ActionClash, rule
+from handlers.core.charts import Chart, Series
 from handlers.core.digest import DigestButton
 from handlers.core.engine import Houqin
 from handlers.core.flow import Action, Flow, StepContext, Submitted, Upload, said
-from handlers.core.i18n import Renderable, msg
+from handlers.core.i18n import Label, Renderable, msg
 from handlers.core.jobs import Job, Running, local_format
 from handlers.core.schedule import Schedule
 from handlers.core.sheets import Cell
 from handlers.core.uploads import TABLE
 from jobs.scheduler import Jobs
 from storage.db import Database
+from storage.models import Person, PersonRole
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -180,3 +184,43 @@ def test_the_areas_jobs_run_beside_the_cores_in_rank_order() -> None:
     jobs = Jobs(Database("sqlite+aiosqlite:///:memory:"), Schedule(SHANGHAI), areas=AREAS)
     names = [job.name for job in jobs.table]
     assert names == ["repairs.autoclose", "housekeeping", "reminders", "weekly_digest", "scorecards.monthly"]
+
+
+async def lamps_lent(ctx: StepContext, period: Period) -> StatsPart:
+    return StatsPart((Label("借出台灯 3 盏", "Lamps lent: 3"),))
+
+
+async def lockers_taken(ctx: StepContext, period: Period) -> StatsPart:
+    chart = Chart(f"Lockers ({period.label})", ["east", "west"], [Series("taken", [1, 2])])
+    return StatsPart((Label("柜子：东 1 · 西 2", "Lockers: east 1 · west 2"),), chart)
+
+
+async def stats_among(areas: tuple[Area, ...]) -> Action:
+    """/stats for one week, asked by an admin of a Houqin running `areas` (whose parts read nothing)."""
+    admin = Person(display_name="admin")
+    admin.roles = [PersonRole(role="admin", scope="")]
+    now = datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI)
+    ctx = StepContext(None, admin, "en", "web", now, SHANGHAI, {}, areas=areas)  # type: ignore[arg-type]
+    return await stats_command(ctx, "2026-11-16 2026-11-22")
+
+
+async def test_stats_join_the_areas_parts_in_their_order_and_draw_the_chart_one_offers() -> None:
+    action = await stats_among(
+        (Area("lamps", stats=(lamps_lent,)), Area("bulbs"), Area("lockers", stats=(lockers_taken,)))
+    )
+    [(text, _)] = action.say
+    assert text.render("en") == "📈 Statistics (2026-11-16 – 2026-11-22)\nLamps lent: 3\nLockers: east 1 · west 2"
+    [picture] = action.later
+    assert picture.name == "stats-20261116-20261122.png"
+
+
+async def test_stats_without_a_chart_among_the_parts_send_no_picture() -> None:
+    action = await stats_among((Area("lamps", stats=(lamps_lent,)), Area("bulbs")))
+    [(text, _)] = action.say
+    assert text.render("zh_CN") == "📈 统计（2026-11-16 – 2026-11-22）\n借出台灯 3 盏"
+    assert action.later == ()
+
+
+def test_houqins_stats_are_the_repairs_then_the_requisitions() -> None:
+    declared = [(area.name, part.__name__) for area in AREAS for part in area.stats]
+    assert declared == [("repair", "repair_figures"), ("supply", "requisition_figures")]

@@ -4,16 +4,18 @@ storage (tests/test_imports.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from handlers.core import files, ids
+from handlers.core.area import Area
 from handlers.core.i18n import pick_locale
-from handlers.repairs.tickets import viewable_photo
 from storage.db import Database
-from storage.models import Attachment, ChannelAccount, Photo
+from storage.models import Attachment, ChannelAccount, Person, Photo
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,33 @@ async def account_name(db: Database, channel: str, external_id: str) -> str | No
         return account.person.display_name if account is not None else None
 
 
-async def photo_for(db: Database, channel: str, external_id: str, photo_ref: str) -> Photo | None:
-    """A photo with its bytes, for an account that may see it (its sender, or who may view its ticket);
-    `photo_ref` is its id as the request gave it."""
+async def photo_for(
+    db: Database, areas: Sequence[Area], channel: str, external_id: str, photo_ref: str
+) -> Photo | None:
+    """A photo with its bytes, for an account that may see it (its sender, or whom one of the running
+    `areas` lets: who may view its ticket); `photo_ref` is its id as the request gave it."""
     photo_id = ids.parse_id(photo_ref)
     if photo_id is None:
         return None
     async with db.unit_of_work() as session:
         account = await _account(session, channel, external_id)
-        return await viewable_photo(session, account.person, photo_id) if account is not None else None
+        if account is None:
+            return None
+        photo = await session.scalar(select(Photo).where(Photo.id == photo_id).options(undefer(Photo.content)))
+        if photo is None or not await may_see(session, areas, account.person, photo):
+            return None
+        return photo
+
+
+async def may_see(session: AsyncSession, areas: Sequence[Area], person: Person, photo: Photo) -> bool:
+    """Its sender always may; anyone else if an area keeping such photos says so (Area.photos)."""
+    if photo.person_id == person.id:
+        return True
+    for area in areas:
+        # One after another: they share the session.
+        if area.photos is not None and await area.photos(session, person, photo):
+            return True
+    return False
 
 
 async def file_for(db: Database, channel: str, external_id: str, file_ref: str) -> Attachment | None:

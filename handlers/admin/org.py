@@ -29,7 +29,7 @@ from handlers.core.flow import Action, ConfirmStep, FileStep, Flow, Invalid, Ste
 from handlers.core.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
 from handlers.core.people import find_person
 from handlers.core.refusals import Refused, refused
-from handlers.repairs.intake import CATEGORIES
+from handlers.core.specialties import SPECIALTIES
 from storage.models import Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room
 
 DEPARTMENT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -381,7 +381,7 @@ async def parse(session: AsyncSession, table: Sequence[Sequence[str]]) -> dict[s
             for typed in filter(None, re.split(r"[;；,，\s]+", typed_roles)):
                 role, _, scope = typed.strip().lower().partition(":")
                 known = role in ROLES and (
-                    (role == "technician" and scope in CATEGORIES)
+                    (role == "technician" and scope in SPECIALTIES)
                     or (role == "manager" and scope in departments)
                     or (role not in ("technician", "manager") and not scope)
                 )

@@ -18,7 +18,7 @@ from handlers.core.i18n import Renderable, msg
 from handlers.core.outbox import Notice, notify
 from handlers.core.people import find_person
 from handlers.core.refusals import Refused, refuse
-from handlers.repairs.intake import CATEGORIES
+from handlers.core.specialties import SPECIALTIES
 from storage.models import Department, Person, PersonRole
 
 
@@ -97,8 +97,8 @@ async def change(ctx: StepContext, sub: str, ref: str, role: str, scope: str) ->
 
 async def scope_problem(ctx: StepContext, role: str, scope: str) -> Renderable | None:
     if role == "technician":
-        if scope not in CATEGORIES:
-            return msg("role.error.specialty", specialties=", ".join(CATEGORIES))
+        if scope not in SPECIALTIES:
+            return msg("role.error.specialty", specialties=", ".join(SPECIALTIES))
     elif role == "manager":
         department = await ctx.session.scalar(select(Department).where(Department.code == scope))
         if department is None:

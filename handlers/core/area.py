@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.adminkit import Period
-from handlers.core.flow import Flow, Handler, MineHandler, Upload
+from handlers.core.charts import Chart
+from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
+from handlers.core.i18n import Renderable
 from handlers.core.sheets import Cell
+from storage.models import Person, Photo
 
 if TYPE_CHECKING:
     # Types only: these modules' own imports reach back here.
@@ -57,6 +60,24 @@ class Export:
 
 
 @dataclass(frozen=True)
+class StatsPart:
+    """An area's figures in /stats for one period (handlers/admin/stats.py): its lines, and the chart
+    it offers, if any, already in the asker's language."""
+
+    lines: tuple[Renderable, ...]
+    chart: Chart | None = None
+
+
+# (session, person, a photo they did not send) → may they see it? The area keeping such photos says
+# (the repairs: whoever may view its ticket); its sender always may (handlers/accounts/views.py).
+MaySeePhoto = Callable[[AsyncSession, Person, Photo], Awaitable[bool]]
+
+# (the asker's context, the period asked about) → the area's part of /stats. The period itself, not
+# only its bounds (`period.bounds(ctx.zone)`): a chart's title names it.
+Stats = Callable[[StepContext, Period], Awaitable[StatsPart]]
+
+
+@dataclass(frozen=True)
 class Area:
     """One part of what Houqin does: its flows, the button prefixes and commands it answers, the
     deep links (/start <prefix>_...) it takes, the commands that take a file, its part of /my (and
@@ -93,6 +114,10 @@ class Area:
     keep_sends: tuple[KeepSends, ...] = ()
     # Its scheduled jobs (handlers/core/jobs.py), run by jobs/scheduler.py beside the core's.
     jobs: tuple[Job, ...] = ()
+    # Its part of /stats (handlers/admin/stats.py), listed in the order of the areas.
+    stats: tuple[Stats, ...] = ()
+    # Who besides its sender may see a photo it keeps, in the browser chat (handlers/accounts/views.py).
+    photos: MaySeePhoto | None = None
 
 
 class AreaClash(ValueError):

@@ -360,4 +360,5 @@ AREA = Area(
     admin=(AdminEntry("ticket", "ticket.supervise", ticket_command, False, place=100, usage="ticket.supervise_usage"),),
     exports={"tickets": export.TICKETS},
     jobs=(autoclose.JOB,),
+    photos=tickets.may_see_photo,
 )

@@ -27,11 +27,13 @@ from handlers.core.flow import (
 )
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.core.rules import URGENCIES
+from handlers.core.specialties import SPECIALTIES
+from handlers.repairs import figures, tickets
 from handlers.repairs import reminders as ticket_reminders
-from handlers.repairs import tickets
 from storage.models import Building, Photo, Room, Ticket, TicketEvent, TicketFollower
 
-CATEGORIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
+# A report is filed under the specialty that mends it, so it reaches the technicians who can fix it.
+CATEGORIES = SPECIALTIES
 
 
 async def building_options(ctx: StepContext) -> Sequence[Option]:
@@ -336,4 +338,5 @@ AREA = Area(
     slash_commands=("repair",),
     reminders=ticket_reminders.RULES,
     keep_sends=(ticket_reminders.escalations_still_needed,),
+    stats=(figures.repair_figures,),
 )

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
 
 from handlers.core import audit, authz, ids, refusals
 from handlers.core.actor import RepairActor
@@ -460,14 +459,7 @@ async def history(session: AsyncSession, ticket: Ticket, zone: ZoneInfo) -> Line
     return Lines(tuple(lines))
 
 
-async def viewable_photo(session: AsyncSession, person: Person, photo_id: int) -> Photo | None:
-    """A photo's bytes, for someone who may see it: its sender, or anyone who may view its ticket."""
-    photo = await session.scalar(select(Photo).where(Photo.id == photo_id).options(undefer(Photo.content)))
-    if photo is None:
-        return None
-    if photo.person_id == person.id:
-        return photo
+async def may_see_photo(session: AsyncSession, person: Person, photo: Photo) -> bool:
+    """A ticket's photo, for anyone who may view the ticket (its sender always may: Area.photos)."""
     ticket = await session.get(Ticket, photo.ticket_id) if photo.ticket_id else None
-    if ticket is None or not await may(session, person, "view", ticket):
-        return None
-    return photo
+    return ticket is not None and await may(session, person, "view", ticket)

@@ -30,7 +30,7 @@ from handlers.core.flow import (
     TextStep,
 )
 from handlers.core.i18n import Lines, Msg, Renderable, msg
-from handlers.supplies import requisitions, stock
+from handlers.supplies import figures, requisitions, stock
 from storage.models import SupplyItem
 
 SEARCH = "search"
@@ -365,4 +365,4 @@ FLOW = Flow(
     preset=preset,
 )
 
-AREA = Area("supply", flows=(FLOW,), slash_commands=("supply",))
+AREA = Area("supply", flows=(FLOW,), slash_commands=("supply",), stats=(figures.requisition_figures,))

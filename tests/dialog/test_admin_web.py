@@ -244,7 +244,7 @@ async def test_exports_arrive_as_files_that_open_again(
 async def test_stats_come_with_a_chart(person: Callable[[str], WebPerson], web_client: httpx.AsyncClient) -> None:
     await repair_by(person("wang.fang"))
     said = await person("lin.hua").says("/stats week")
-    assert "报修：新增 1 · 完成 0" in said and "当前未完成 1" in said
+    assert "报修：新增 1 · 完成 0" in said and "当前未完成 1" in said and "物资申领：提交 " in said
     [chart] = said.files
     assert chart["image"] and (await download(web_client, chart["url"])).startswith(b"\x89PNG")
     assert "用法" in await person("lin.hua").says("/stats yesterday")

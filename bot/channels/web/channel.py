@@ -163,7 +163,7 @@ class WebChat:
         if isinstance(sender, Response):
             return sender
         photo_ref = request.path_params["photo_id"]
-        photo = await account_views.photo_for(self.houqin.db, CHANNEL, sender.external_id, photo_ref)
+        photo = await account_views.photo_for(self.houqin.db, self.houqin.areas, CHANNEL, sender.external_id, photo_ref)
         if photo is None or photo.content is None:
             # Not theirs to see, or kept by another platform: the same answer either way.
             return problem(404, "no such photo")

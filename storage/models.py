@@ -83,6 +83,8 @@ class Person(Base):
     demo_key: Mapped[str | None] = mapped_column(String(40), unique=True)
     # How admins address someone in chat (/role grant @wang.fang ...): unique, lower case, ASCII.
     handle: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
+    # Optional, lower case; matches a single sign-on's `email` claim to the person (unique: one person each).
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # Loaded with every person (authorisation asks them); the department comes in the same query.

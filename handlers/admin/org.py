@@ -35,6 +35,9 @@ from storage.models import Building, ChannelAccount, Department, Invitation, Per
 DEPARTMENT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PLACE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 MAX_ROWS = 2000
+# Only the shape (one @, a dot in the domain, no spaces): whether it is delivered is the provider's business.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254
 MAX_SHOWN = 50
 FILE_MB = 2
 
@@ -46,6 +49,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "department": ("department", "部门"),
         "roles": ("roles", "role", "角色"),
         "locale": ("locale", "language", "语言"),
+        "email": ("email", "e-mail", "mail", "邮箱", "电子邮件", "电子邮箱"),
     },
     "rooms": {
         "building": ("building", "楼栋", "楼宇"),
@@ -343,6 +347,12 @@ async def parse(session: AsyncSession, table: Sequence[Sequence[str]]) -> dict[s
     departments = set((await session.scalars(select(Department.code))).all())
     buildings = set((await session.scalars(select(Building.code))).all())
     seen: set[str] = set()
+    # An address may be held by one person only: the one already holding it, or nobody in the file twice.
+    emails: set[str] = set()
+    emails_held: dict[str, str] = {}
+    if kind == "people":
+        held = await session.execute(select(Person.email, Person.handle).where(Person.email.is_not(None)))
+        emails_held = {email: handle or "" for email, handle in held.all() if email}
     for line, cells in enumerate(table[1:], start=2):
         row: dict[str, Any] = {"line": line}
         for column, index in where.items():
@@ -374,6 +384,15 @@ async def parse(session: AsyncSession, table: Sequence[Sequence[str]]) -> dict[s
             row["department"] = row["department"].lower()
             if row["department"] and row["department"] not in departments:
                 problems.append(msg("org.import.row.no_such_department", line=line, value=row["department"][:40]))
+            row["email"] = row.get("email", "").lower()
+            if row["email"]:
+                if len(row["email"]) > MAX_EMAIL or not EMAIL.match(row["email"]):
+                    problems.append(msg("org.import.row.bad_email", line=line, value=row["email"][:60]))
+                elif row["email"] in emails:
+                    problems.append(msg("org.import.row.duplicate", line=line, value=row["email"][:60]))
+                elif (holder := emails_held.get(row["email"], key)) != key:
+                    problems.append(msg("org.import.row.email_taken", line=line, value=row["email"], handle=holder))
+                emails.add(row["email"])
             locale = row.get("locale", "")
             if locale and locale not in LOCALES:
                 problems.append(msg("org.import.row.bad_locale", line=line, value=locale[:20]))
@@ -446,6 +465,8 @@ async def apply(ctx: StepContext, kind: str, rows: Sequence[dict[str, Any]]) -> 
             person.department_id = departments[row["department"]]
             if row.get("locale"):
                 person.locale = row["locale"]
+            if row.get("email"):
+                person.email = row["email"]
             for role, scope in row["roles"]:
                 if not any(r.role == role and r.scope == scope for r in person.roles):
                     person.roles.append(PersonRole(role=role, scope=scope))

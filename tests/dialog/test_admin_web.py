@@ -174,6 +174,48 @@ async def test_an_import_with_bad_lines_changes_nothing_and_names_every_line(
         assert len((await session.scalars(select(Room).where(Room.code.in_(["101", "501"])))).all()) == 5
 
 
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
+async def test_people_come_with_their_e_mail_addresses_one_person_each(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    admin = person("admin")
+    first = "handle,name,department,邮箱\nzhou.xin,周欣,finance,Zhou.Xin@Example.CN\nqian.li,钱立,hr,\n"
+    await admin.sends_file(first.encode(), "people.csv", caption="/org import")
+    assert (await admin.presses("✔")).texts == ["✅ 已导入人员：新增 2，更新 0。"]
+    assert await emails(db) == {"zhou.xin": "zhou.xin@example.cn", "qian.li": None}
+
+    before = await snapshot(db)
+    mistakes = (
+        "handle,name,department,email\n"
+        "sun.yu,孙雨,hr,not-an-address\n"
+        "qian.li,钱立,hr,ZHOU.XIN@example.cn\n"
+        "li.na,李娜,hr,li.na@example.cn\n"
+        "wu.di,吴迪,hr,li.na@example.cn\n"
+    )
+    said = await admin.sends_file(mistakes.encode(), "people.csv", caption="/org import")
+    assert said.texts == [
+        "未导入任何内容：文件有 3 处问题：\n"
+        "第 2 行：邮箱「not-an-address」不可用。\n"
+        "第 3 行：邮箱 zhou.xin@example.cn 已属于 @zhou.xin。\n"
+        "第 5 行：「li.na@example.cn」在文件中重复。"
+    ]
+    assert await snapshot(db) == before
+
+    # The one holding it may keep it, or change it; an empty cell leaves it as it was.
+    again = "handle,name,department,email\nzhou.xin,周欣,finance,xin.zhou@example.cn\nqian.li,钱立,hr,\n"
+    await admin.sends_file(again.encode(), "people.csv", caption="/org import")
+    assert (await admin.presses("✔")).texts == ["✅ 已导入人员：新增 0，更新 2。"]
+    assert await emails(db) == {"zhou.xin": "xin.zhou@example.cn", "qian.li": None}
+
+
+async def emails(db: Database) -> dict[str | None, str | None]:
+    async with db.unit_of_work() as session:
+        found = await session.execute(
+            select(Person.handle, Person.email).where(Person.handle.in_(["zhou.xin", "qian.li"]))
+        )
+        return {handle: email for handle, email in found.all()}
+
+
 async def test_the_audit_log_is_paged_and_filtered(db: Database, person: Callable[[str], WebPerson]) -> None:
     admin = person("admin")
     for hours in range(1, 13):

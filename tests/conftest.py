@@ -13,8 +13,10 @@ PostgreSQL runs must happen in CI (CI=true): there a missing server fails the ru
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx._transports.default
 import pytest
 from sqlalchemy import Column, DateTime, Table, bindparam, select, text, update
 
@@ -283,6 +286,29 @@ async def bot_api() -> AsyncIterator[FakeBotAPI]:
 # ("summary", line) in their user_properties: pytest-xdist carries those from its workers to the main
 # process, where a list filled by the workers would stay empty.
 SUMMARY: list[str] = []
+
+
+# Every HTTP client a test builds (python-telegram-bot's, the fakes' own, the tests') loads the CA
+# bundle into a new SSL context: 90 ms of CPU each, twice a test, for fakes that speak plain HTTP on
+# 127.0.0.1. One default context per process serves them all (a context is safe to share).
+_HTTPX_TRANSPORTS = vars(httpx._transports.default)
+_create_ssl_context = _HTTPX_TRANSPORTS["create_ssl_context"]
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    context: ssl.SSLContext = _create_ssl_context()
+    return context
+
+
+def _shared_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+    if verify is True and cert is None and trust_env:
+        return _default_ssl_context()
+    context: ssl.SSLContext = _create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+    return context
+
+
+_HTTPX_TRANSPORTS["create_ssl_context"] = _shared_ssl_context
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

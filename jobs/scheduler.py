@@ -158,6 +158,12 @@ class Jobs:
         if await self.done(job.name, period):
             return None
         late = now - scheduled
+        if late > self.schedule.catch_up and not await self.ever_ran(job.name):
+            # A new database (or a job new to it) has missed nothing: its last time was before it existed.
+            before = "not run: its last time came before this database first ran it"
+            log.info("%s for %s %s", job.name, period, before)
+            await self.record(job.name, period, now, before)
+            return before
         if late > self.schedule.catch_up:
             skipped = f"skipped: missed by {late.total_seconds() / 3600:.1f} h, beyond the catch-up window"
             log.warning("%s for %s %s", job.name, period, skipped)
@@ -181,6 +187,12 @@ class Jobs:
     async def done(self, name: str, period: str) -> bool:
         async with self.db.unit_of_work() as session:
             found = await session.scalar(select(JobRun.id).where(JobRun.job == name, JobRun.period == period))
+        return found is not None
+
+    async def ever_ran(self, name: str) -> bool:
+        """Whether this database holds any run of the job (done, skipped or claimed)."""
+        async with self.db.unit_of_work() as session:
+            found = await session.scalar(select(JobRun.id).where(JobRun.job == name).limit(1))
         return found is not None
 
     async def record(self, name: str, period: str, started: datetime, outcome: str) -> None:

@@ -43,7 +43,10 @@ async def monthly_scorecards(db: Database, base: Schedule, now: datetime) -> boo
 
 
 async def _scorecards(jobs: Running, scheduled: datetime, now: datetime) -> object:
-    return await monthly_scorecards(jobs.db, jobs.base, now)
+    # Said plainly in the log and `houqin jobs`, not as True/False.
+    if await monthly_scorecards(jobs.db, jobs.base, now):
+        return "sent last month's scorecards"
+    return "nothing to send now (not the month's first working day from 09:00, or sent already)"
 
 
 # Tried on each of the month's first days; it sends on the first working one, which a long holiday

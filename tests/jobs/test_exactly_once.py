@@ -94,6 +94,24 @@ async def test_a_missed_digest_is_caught_up_on_start_once_and_an_older_one_is_sk
     assert "weekly_digest for 2026-W49 skipped: missed by 12.0 h" in caplog.text
 
 
+async def test_a_new_database_has_missed_nothing_and_says_so_plainly(
+    db: Database, processes: Callable[..., Jobs], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Installed on Wednesday evening: Monday's digest came 2½ days before this database first ran it.
+    first_start = processes(Clock(local(25, 20, 12)))
+    await first_start.catch_up()
+    assert await digests_per_person(db) == {}
+    assert (await runs(db, DIGEST))[0] == ("2026-W48", "not run: its last time came before this database first ran it")
+    assert "missed by" not in caplog.text and not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert ": False" not in caplog.text
+
+    # Once it has run, a period missed beyond the catch-up window is a real miss again, and said so.
+    await processes(Clock(local(30, 8, 1))).catch_up()
+    assert sum((await digests_per_person(db)).values()) == DIGEST_RECIPIENTS
+    await processes(Clock(local(7, 20, 1, month=12))).catch_up()
+    assert (await runs(db, DIGEST))[0][1] == "skipped: missed by 12.0 h, beyond the catch-up window"
+
+
 class Crash(BaseException):
     """The process dying mid-way (not an error a job would catch and go on from)."""
 

@@ -9,7 +9,7 @@ import warnings
 import pytest
 from PIL import Image
 
-from handlers.core.charts import CJK_FAMILIES, Chart, Series, font_families, render
+from handlers.core.charts import CJK_FAMILIES, Chart, Series, drawn, font_families, render
 
 WEEKS = ["10月26日", "11月2日", "11月9日", "11月16日"]
 
@@ -58,3 +58,12 @@ def test_english_charts_need_no_chinese_font() -> None:
         png = render(chart)
     assert Image.open(io.BytesIO(png)).format == "PNG"
     assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
+
+
+def test_counts_are_ticked_in_whole_numbers() -> None:
+    """Two tickets opened and one resolved: the axis reads 0, 1, 2 — never 0.25 … 1.75."""
+    few = Chart("每周报修", ["电气照明", "给排水"], [Series("新增", [2, 0]), Series("解决", [1, 0])], counts=True)
+    ticks = [tick for tick in drawn(few).axes[0].get_yticks() if 0 <= tick <= 2]
+    assert ticks == [0, 1, 2]
+    same = Chart("每周报修", ["电气照明", "给排水"], [Series("新增", [2, 0]), Series("解决", [1, 0])])
+    assert any(tick % 1 for tick in drawn(same).axes[0].get_yticks()), "what matplotlib would do by itself"

@@ -14,7 +14,11 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    # matplotlib is imported when a chart is drawn, not with the module: most processes draw none.
+    from matplotlib.figure import Figure
 
 # Preferred first; matplotlib falls back along the list glyph by glyph (Latin from DejaVu Sans).
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "WenQuanYi Zen Hei", "Droid Sans Fallback")
@@ -38,6 +42,8 @@ class Chart:
     y_label: str = ""
     # A fixed top for the y axis (5 for ratings, 100 for percentages); else matplotlib's choice.
     y_max: float | None = None
+    # Whole numbers (tickets, requisitions): ticks at integers only, never 0.25 … 1.75.
+    counts: bool = False
 
 
 @cache
@@ -59,8 +65,16 @@ def font_families() -> tuple[str, ...]:
 
 def render(chart: Chart) -> bytes:
     """The chart as a PNG."""
+    buffer = io.BytesIO()
+    drawn(chart).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def drawn(chart: Chart) -> Figure:
+    """The chart as a matplotlib figure (render saves it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     families = list(font_families())
     figure = Figure(figsize=(8, 4.5), dpi=110, layout="constrained")
@@ -84,6 +98,8 @@ def render(chart: Chart) -> bytes:
         axes.set_ylabel(chart.y_label, fontfamily=families)
     if chart.y_max is not None:
         axes.set_ylim(0, chart.y_max)
+    if chart.counts:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(axis="y", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     if len(chart.series) > 1:
@@ -92,9 +108,7 @@ def render(chart: Chart) -> bytes:
         for label in axes.get_xticklabels():
             label.set_rotation(30)
             label.set_horizontalalignment("right")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 async def draw(chart: Chart) -> bytes:

@@ -225,6 +225,7 @@ class Trend:
             ],
             # A quiet month still gets an axis from zero, not one around it.
             y_max=None if any(w.opened or w.resolved for w in self.weeks) else 1,
+            counts=True,
         )
 
 

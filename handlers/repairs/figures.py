@@ -15,6 +15,7 @@ from handlers.core.specialties import SPECIALTIES
 from handlers.repairs.tickets import WORKING
 from storage.models import Ticket
 
+DONE = ("resolved", "closed")
 # The categories reports are filed under: the specialties that mend them (handlers/repairs/intake.py).
 CATEGORIES = SPECIALTIES
 
@@ -33,8 +34,9 @@ async def repair_figures(ctx: StepContext, period: Period) -> StatsPart:
     )
     resolved_rows = (
         await session.execute(
+            # Resolved in the period and still so: a ticket reopened since is work again, not done.
             select(Ticket.category, Ticket.resolved_at, Ticket.due_at, Ticket.rating).where(
-                Ticket.resolved_at >= start, Ticket.resolved_at < end
+                Ticket.resolved_at >= start, Ticket.resolved_at < end, Ticket.status.in_(DONE)
             )
         )
     ).all()
@@ -65,5 +67,6 @@ async def repair_figures(ctx: StepContext, period: Period) -> StatsPart:
             Series(translate(ctx.locale, "stats.chart.opened"), [opened.get(c, 0) for c in CATEGORIES]),
             Series(translate(ctx.locale, "stats.chart.resolved"), [resolved.get(c, 0) for c in CATEGORIES]),
         ],
+        counts=True,
     )
     return StatsPart((line,), chart)

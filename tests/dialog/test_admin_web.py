@@ -283,10 +283,19 @@ async def test_exports_arrive_as_files_that_open_again(
     assert "用法" in await lin.says("/export everything")
 
 
-async def test_stats_come_with_a_chart(person: Callable[[str], WebPerson], web_client: httpx.AsyncClient) -> None:
+async def test_stats_come_with_a_chart(
+    db: Database, person: Callable[[str], WebPerson], web_client: httpx.AsyncClient
+) -> None:
     await repair_by(person("wang.fang"))
     said = await person("lin.hua").says("/stats week")
     assert "报修：新增 1 · 完成 0" in said and "当前未完成 1" in said and "物资申领：提交 " in said
+    # Resolved, then rated 1★ and reopened: work again, not done.
+    async with db.unit_of_work() as session:
+        ticket = await session.scalar(select(Ticket))
+        assert ticket is not None
+        ticket.status, ticket.resolved_at = "reopened", ticket.created_at
+    said = await person("lin.hua").says("/stats week")
+    assert "报修：新增 1 · 完成 0" in said and "当前未完成 1" in said
     [chart] = said.files
     assert chart["image"] and (await download(web_client, chart["url"])).startswith(b"\x89PNG")
     assert "用法" in await person("lin.hua").says("/stats yesterday")

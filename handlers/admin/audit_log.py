@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import authz, ids
 from handlers.core.adminkit import BadPeriod, Period, local_time, paged, parse_period, person_ref
 from handlers.core.flow import Action, StepContext, said
-from handlers.core.i18n import Renderable, msg
+from handlers.core.i18n import Renderable, catalog, msg
 from handlers.core.people import find_person
 from handlers.core.refusals import Refused
 from storage.models import AuditEntry, Person
@@ -47,14 +47,23 @@ async def entries(
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
+def named(kind: str, code: str | None) -> Renderable | str:
+    """An action's or channel's name from the catalogs (audit.po); a code they do not name (an older
+    row, a new action) as it is, never an error."""
+    if code is None:
+        return "—"
+    key = f"audit.{kind}.{code}"
+    return msg(key) if key in catalog("en") else code
+
+
 def entry_line(entry: AuditEntry, who: str | None, zone: ZoneInfo) -> Renderable:
     return msg(
         "audit.line_refused" if entry.outcome == "refused" else "audit.line",
         at=local_time(entry.at, zone),
         who=who or "Houqin",
-        action=entry.action,
+        action=named("action", entry.action),
         record=entry.record or "—",
-        channel=entry.channel or "—",
+        channel=named("channel", entry.channel),
     )
 
 

@@ -519,7 +519,7 @@ class Imported:
 
 
 async def apply_import(
-    session: AsyncSession, entries: Sequence[dict[str, Any]], actor_id: int | None, now: datetime
+    session: AsyncSession, entries: Sequence[dict[str, Any]], actor_id: int | None, now: datetime, channel: str = "cli"
 ) -> Imported:
     """Add new items (their stock as an opening receipt) and update the names, units, prices,
     thresholds and limits of known ones. Stock of known items is not touched: that is /stock set."""
@@ -556,7 +556,14 @@ async def apply_import(
             )
             await alert_if_low(change, item.id)
             updated += 1
-    audit.write(session, action="stock.import", actor_id=actor_id, at=now, detail={"added": added, "updated": updated})
+    audit.write(
+        session,
+        action="stock.import",
+        actor_id=actor_id,
+        channel=channel,
+        at=now,
+        detail={"added": added, "updated": updated},
+    )
     return Imported(added, updated, received)
 
 
@@ -590,7 +597,7 @@ async def import_summary(ctx: StepContext) -> Msg:
 async def submit_import(ctx: StepContext) -> Submitted:
     if not may_keep_stock(ctx.person):
         return Submitted(refusal(ctx, "import"), "")
-    done = await apply_import(ctx.session, ctx.data["file"], ctx.person.id, ctx.now)
+    done = await apply_import(ctx.session, ctx.data["file"], ctx.person.id, ctx.now, ctx.channel)
     return Submitted(msg("stock.import.done", added=done.added, updated=done.updated), "")
 
 

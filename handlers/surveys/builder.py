@@ -123,7 +123,7 @@ async def submit(ctx: StepContext) -> Submitted:
         return Submitted(refusal(ctx, "import"), "")
     zh, en = both_languages(ctx.data["title"], MAX_TITLE)
     definition = Definition(Label(zh, en), ctx.data["anonymous"] == "yes", list(ctx.data["questions"]))
-    survey = await store_definition(ctx.session, definition, ctx.person.id, ctx.now)
+    survey = await store_definition(ctx.session, definition, ctx.person.id, ctx.now, ctx.channel)
     return Submitted(imported(survey), f"survey:{survey.id}")
 
 

@@ -119,7 +119,7 @@ def definition_in(data: dict[str, Any]) -> Definition:
 async def submit_import(ctx: StepContext) -> Submitted:
     if not runs_surveys(ctx.person):
         return Submitted(refusal(ctx, "import"), "")
-    survey = await store_definition(ctx.session, definition_in(ctx.data["file"]), ctx.person.id, ctx.now)
+    survey = await store_definition(ctx.session, definition_in(ctx.data["file"]), ctx.person.id, ctx.now, ctx.channel)
     return Submitted(imported(survey), f"survey:{survey.id}")
 
 
@@ -135,7 +135,7 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
         definition: Definition = await uploads.read(document, survey_definitions.FILE)
     except uploads.FileProblem as problems:
         return said(problems.message())
-    return said(imported(await store_definition(ctx.session, definition, ctx.person.id, ctx.now)))
+    return said(imported(await store_definition(ctx.session, definition, ctx.person.id, ctx.now, ctx.channel)))
 
 
 IMPORT = Flow(
@@ -421,7 +421,7 @@ async def survey_command(ctx: StepContext, args: str) -> Action:
         found = template(words[1].lower())
         if found is None:
             return said(msg("survey.error.no_template", name=words[1][:30], names=", ".join(template_names())))
-        return said(imported(await store_definition(ctx.session, found, ctx.person.id, ctx.now)))
+        return said(imported(await store_definition(ctx.session, found, ctx.person.id, ctx.now, ctx.channel)))
     if sub == "new":
         if not runs_surveys(ctx.person):
             return said(refusal(ctx, "import"))

@@ -35,7 +35,7 @@ def kind_of(survey: Survey) -> Msg:
 
 
 async def store_definition(
-    session: AsyncSession, definition: Definition, actor_id: int | None, now: datetime
+    session: AsyncSession, definition: Definition, actor_id: int | None, now: datetime, channel: str = "cli"
 ) -> Survey:
     survey = Survey(
         title_zh=definition.title.zh,
@@ -49,7 +49,9 @@ async def store_definition(
     )
     session.add(survey)
     await session.flush()
-    audit.write(session, action="survey.import", record=f"survey:{survey.id}", actor_id=actor_id, at=now)
+    audit.write(
+        session, action="survey.import", record=f"survey:{survey.id}", actor_id=actor_id, channel=channel, at=now
+    )
     return survey
 
 

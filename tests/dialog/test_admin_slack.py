@@ -33,7 +33,7 @@ async def test_the_admin_menu_and_one_of_its_buttons(slack_office: SlackWorld) -
     await admin.presses("审计日志")
     log = admin.dm[-1].shown
     assert log.startswith("📜 审计日志 · 全部人员 · 全部时间（共 1 条，第 1/1 页）")
-    assert "系统管理员 Admin · accounts.link · person:20 · slack" in log  # joining Slack was audited
+    assert "系统管理员 Admin · 关联聊天账号 · person:20 · Slack" in log  # joining Slack was audited
     assert admin.dm[-2].buttons == []  # the menu's buttons went once one was pressed
     # A manager's menu has only what a manager may do.
     huang = await link_slack(slack_office, "UHUANG", "huang.li")

@@ -223,12 +223,14 @@ async def test_the_audit_log_is_paged_and_filtered(db: Database, person: Callabl
     await person("wang.fang").says("/audit")  # refused, and that is audited too
     first = await admin.says("/audit")
     assert "（共 13 条，第 1/2 页）" in first
-    assert first.texts[0].count("settings.change") == 9  # the newest ten: nine changes and the refusal
-    assert "王芳 · ⛔ 被拒绝：audit.view" in first
+    # Named from the catalogs, with the channel they came through (here, the browser chat).
+    assert first.texts[0].count("修改设置 · sla_hours · 网页聊天") == 9  # the newest ten: nine changes and the refusal
+    assert "王芳 · ⛔ 被拒绝：查看审计日志 · — · 网页聊天" in first
+    assert "settings.change" not in first.texts[0] and "audit.view" not in first.texts[0]
     second = await admin.presses("下一页")
-    assert "第 2/2 页" in second and second.texts[0].count("settings.change") == 3
+    assert "第 2/2 页" in second and second.texts[0].count("修改设置") == 3
     mine = await admin.says("/audit @wang.fang")
-    assert "（共 1 条，第 1/1 页）" in mine and "audit.view" in mine
+    assert "（共 1 条，第 1/1 页）" in mine and "查看审计日志" in mine
     assert "（共 12 条" in await admin.says("/audit sla_hours")  # by record
     assert "（没有记录）" in await admin.says("/audit 2020-01-01 2020-01-31")
     assert "用法" in await admin.says("/audit @wang.fang 2026-13-01 x")

@@ -364,6 +364,17 @@ async def stock_list(session: AsyncSession) -> Renderable:
     return msg("stock.list", lines=Lines(tuple(lines)))
 
 
+# Notes Houqin itself writes on the ledger, said in the reader's language; an admin's own note
+# (/stock set … 盘点) is shown as they typed it.
+SYSTEM_NOTES = {"opening stock": "stock.note.opening", "import": "stock.note.import"}
+
+
+def note_of(note: str | None) -> Renderable | str:
+    if note in SYSTEM_NOTES:
+        return msg(SYSTEM_NOTES[note])
+    return note or ""
+
+
 async def item_history(ctx: StepContext, item: SupplyItem, limit: int = 10) -> Renderable:
     moves = (
         await ctx.session.execute(
@@ -383,7 +394,7 @@ async def item_history(ctx: StepContext, item: SupplyItem, limit: int = 10) -> R
             on_hand=f"{move.on_hand_delta:+d}",
             reserved=f"{move.reserved_delta:+d}",
             who=name or "Houqin",
-            about=number or move.note or "",
+            about=number or note_of(move.note),
         )
         for move, name, number in reversed(moves)
     )

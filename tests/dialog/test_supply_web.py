@@ -150,5 +150,9 @@ async def test_the_stores_see_every_item_by_category_and_what_has_fallen_to_its_
     assert "⚠️" not in shelves
     assert "在库 3 · 预留 0 · 可领 3 个" in await lin.says("/stock set TONER-HP26A 3 盘点")
     assert "\n⚠️ TONER-HP26A 惠普 26A 黑色硒鼓：3 / 0 / 3 个（补货线 3，每月限领 2）\n" in await lin.says("/stock")
+    # An item's ledger in the reader's words: the opening stock Houqin booked is 期初库存, not English.
+    item = (await lin.says("/stock TONER-HP26A")).texts[0]
+    assert "入库 在库+12 预留+0 · Houqin 期初库存" in item and "opening stock" not in item
+    assert item.endswith("· 林华 盘点")  # what the admin typed, as typed
     # Staff see no stock list; they order from /supply.
     assert (await person("emma.clark").says("/stock")).texts == ["Only logistics admins and admins can manage stock."]

@@ -345,6 +345,9 @@ class NumberStep(Step):
     max_value: int = 9999
     check: Callable[[StepContext, int], Awaitable[Msg | None]] | None = None
     quick: tuple[int, ...] = ()
+    # The most that can be taken now (what is left in stock, of a monthly limit): quick buttons above
+    # it are not offered. None: only max_value bounds them.
+    ceiling: Callable[[StepContext], Awaitable[int | None]] | None = None
 
     def parse(self, text: str) -> int:
         # Full-width digits (３) and a trailing unit (3包, 3 packs) are how people type numbers.
@@ -361,11 +364,14 @@ class NumberStep(Step):
             raise Invalid(msg("dialog.error.number_too_small", min=self.min_value))
         return int(digits)
 
-    def _quick(self) -> tuple[Option, ...]:
-        return tuple(Option(str(n), as_is(str(n))) for n in self.quick if self.min_value <= n <= self.max_value)
+    async def _quick(self, ctx: StepContext) -> tuple[Option, ...]:
+        top = self.max_value
+        if self.ceiling is not None and (ceiling := await self.ceiling(ctx)) is not None:
+            top = min(top, ceiling)
+        return tuple(Option(str(n), as_is(str(n))) for n in self.quick if self.min_value <= n <= top)
 
     async def ask(self, ctx: StepContext) -> Question:
-        quick = self._quick()
+        quick = await self._quick(ctx)
         return Question(await self.prompt_in(ctx), (quick,) if quick else ())
 
     async def take(self, ctx: StepContext, answer: Answer) -> Taken:
@@ -383,7 +389,7 @@ class NumberStep(Step):
     async def view(self, ctx: StepContext) -> StepView:
         return NumberView(
             prompt=(await self.prompt_in(ctx)).render(ctx.locale),
-            buttons=choices_in(self._quick(), ctx.locale),
+            buttons=choices_in(await self._quick(ctx), ctx.locale),
             min_value=self.min_value,
             max_value=self.max_value,
         )

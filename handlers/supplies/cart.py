@@ -80,10 +80,15 @@ async def listed_items(ctx: StepContext) -> list[SupplyItem]:
 # --- the steps ------------------------------------------------------------------------------------
 
 
+CART = "cart"
+
+
 async def category_options(ctx: StepContext) -> Sequence[Option]:
     stocked = {item.category for item in await active_items(ctx)}
     found = [Option(c, msg(f"supply.category.{c}")) for c in stock.CATEGORIES if c in stocked]
-    return [*found, Option(SEARCH, msg("supply.button.search"))]
+    # From "add another item", a way back to what is already chosen.
+    back = [Option(CART, msg("supply.button.back_to_cart"))] if cart_of(ctx.data) else []
+    return [*found, Option(SEARCH, msg("supply.button.search")), *back]
 
 
 def a_query(text: str) -> str:
@@ -111,9 +116,15 @@ async def typed_at_browse(ctx: StepContext, text: str) -> str:
     raise Goto("item")
 
 
-async def after_browse(ctx: StepContext) -> None:
+async def after_browse(ctx: StepContext) -> str | None:
     # A category, or a search still to be typed: either way an earlier search is over.
     ctx.data.pop("query", None)
+    if ctx.data.get("browse") == CART:
+        if not cart_of(ctx.data):
+            raise Invalid(msg("dialog.error.not_an_option"))
+        ctx.data.pop("browse", None)
+        return "more"
+    return None
 
 
 async def item_options(ctx: StepContext) -> Sequence[Option]:
@@ -152,6 +163,23 @@ async def after_item(ctx: StepContext) -> None:
     item = await chosen_item(ctx)
     if item.available - in_cart(ctx.data, item.id) <= 0:
         raise Goto("item", msg("supply.error.none_left", name=stock.item_label(item)))
+    if await limit_left(ctx, item) == 0:
+        # Nothing left of this month's limit: no quantity to ask for; back to the cart, or to the items.
+        reached = msg("supply.error.limit_used_up", name=stock.item_label(item), limit=item.monthly_limit)
+        if cart_of(ctx.data):
+            for key in ROUND:
+                ctx.data.pop(key, None)
+            ctx.data["_trail"] = []
+            raise Goto("more", reached)
+        raise Goto("item", reached)
+
+
+async def most_now(ctx: StepContext) -> int | None:
+    """The most of the chosen item one may ask for now: what is available, within the monthly limit."""
+    item = await chosen_item(ctx)
+    available = item.available - in_cart(ctx.data, item.id)
+    left = await limit_left(ctx, item)
+    return available if left is None else min(available, left)
 
 
 async def chosen_item(ctx: StepContext) -> SupplyItem:
@@ -346,6 +374,7 @@ FLOW = Flow(
             min_value=1,
             max_value=MAX_QUANTITY,
             quick=(1, 2, 5, 10),
+            ceiling=most_now,
             dynamic_prompt=quantity_prompt,
             check=check_quantity,
             then=into_cart,

@@ -259,11 +259,28 @@ async def route(actor: SupplyActor, quantity: int, value: int) -> Msg:
     """Who will decide on a cart like this, said before it is submitted."""
     department = actor.person.department.code if actor.person.department is not None else None
     approvers = await approvers_for(actor.session, department, actor.person.id, actor.today)
-    second = quantity > actor.rules.second_step_quantity or value > actor.rules.second_step_value
+    over_quantity = quantity > actor.rules.second_step_quantity
+    over_value = value > actor.rules.second_step_value
     if not approvers:
         return msg("requisition.route.admin_only")
     names = " / ".join(p.display_name for p in approvers)
-    return msg("requisition.route.manager_then_admin" if second else "requisition.route.manager", names=names)
+    if not (over_quantity or over_value):
+        return msg("requisition.route.manager", names=names)
+    # Say which threshold it is above, with the figures, rather than hedging "quantity or value".
+    if over_quantity and over_value:
+        key = "requisition.route.manager_then_admin_both"
+    elif over_quantity:
+        key = "requisition.route.manager_then_admin_quantity"
+    else:
+        key = "requisition.route.manager_then_admin_value"
+    return msg(
+        key,
+        names=names,
+        quantity=quantity,
+        quantity_limit=actor.rules.second_step_quantity,
+        value=stock.yuan(value),
+        value_limit=stock.yuan(actor.rules.second_step_value),
+    )
 
 
 def second_step(person: Person) -> bool:

@@ -110,7 +110,7 @@ async def test_from_a_search_to_three_items_handed_out_after_two_approvals(
         "· 惠普 26A 黑色硒鼓 × 1 个 · 现可领 12\n"
         "合计：21 件 · ¥675.00\n"
         "用途：财务处月底报表打印\n"
-        "提交后由 黄主任 审批；数量或金额超过标准，还需后勤主管审批。"
+        "提交后由 黄主任 审批；数量（21 件，标准 20 件）和金额（¥675.00，标准 ¥500.00）都超过标准，还需后勤主管审批。"
     )
     done = await wang.presses("✔ 提交")
     number = NUMBER.search(done.text)

@@ -50,6 +50,39 @@ async def test_quantities_that_cannot_be_taken_are_answered_and_change_nothing(
         assert await session.scalar(select(func.count()).select_from(Requisition)) == 0
 
 
+async def test_the_quantities_offered_fit_what_is_left_of_the_monthly_limit_and_the_cart_is_never_lost(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    emma = person("emma.clark")
+    await emma.says("/supply")
+    await emma.presses("Batteries")
+    asked = await emma.presses("AA batteries")
+    assert [label for label in asked.labels if label.isdigit()] == ["1", "2", "5", "10"]
+    await emma.says("8")
+
+    # Another item: the shelves again, with a way back to what is already chosen.
+    shelves = await emma.presses("➕ Add another item")
+    assert shelves.labels[-2:] == ["← Back to my cart", "✖ Cancel"]
+    assert "Your cart (lines: 1, items in all: 8)" in await emma.presses("← Back to my cart")
+
+    # Two left of this month's ten: only the quick amounts that fit are offered.
+    await emma.presses("➕ Add another item")
+    await emma.presses("Batteries")
+    asked = await emma.presses("AA batteries")
+    assert "you can take 2 more this month" in asked
+    assert [label for label in asked.labels if label.isdigit()] == ["1", "2"]
+    await emma.presses("2")
+
+    # None left: no amount is asked for; back to the cart, saying why.
+    await emma.presses("➕ Add another item")
+    await emma.presses("Batteries")
+    used_up = await emma.presses("AA batteries")
+    assert used_up.texts[0] == "Your monthly limit for AA batteries (10) is used up: nothing more of it this month."
+    assert "Your cart (lines: 1, items in all: 10)" in used_up
+    assert not [label for label in used_up.labels if label.isdigit()]
+    assert await stock_of(db, "BATT-AA") == (200, 0)
+
+
 async def test_search_finds_items_in_either_language_and_says_when_nothing_matches(
     person: Callable[[str], WebPerson],
 ) -> None:

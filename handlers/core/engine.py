@@ -775,7 +775,12 @@ class Houqin:
             target = current
         elif trail:
             target = flow.step(trail.pop())
-            await self._forget_photos(turn, flow, {target.key: data.pop(target.key, None)})
+            answer = data.pop(target.key, None)
+            resumed = target.back_into(answer)
+            if resumed is not None:
+                data[target.key] = resumed
+            else:
+                await self._forget_photos(turn, flow, {target.key: answer})
             forget_pages(data, [current.key])
         else:
             await self._reask(turn, flow, msg("dialog.error.nothing_to_go_back_to"))

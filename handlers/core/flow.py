@@ -165,6 +165,11 @@ class Step(ABC):
     async def take(self, ctx: StepContext, answer: Answer) -> Taken:
         """Put the answer into ctx.data[self.key], or raise Invalid saying why it cannot be taken."""
 
+    def back_into(self, answer: Any) -> Any:
+        """Its answer when Back returns to it from a later step: None asks it afresh; a step in
+        rounds may resume at its last round (the room, not the building again)."""
+        return None
+
     async def view(self, ctx: StepContext) -> StepView:
         """The question whole, for a page: by default its prompt and buttons, which every channel draws."""
         question = await self.ask(ctx)
@@ -470,7 +475,9 @@ class PhotoStep(Step):
             return Taken(chosen=msg("dialog.button.done" if photos else "dialog.button.skip"))
         photo = answer.photo
         if photo is None:
-            raise Invalid(msg("dialog.error.expected_photo"))
+            # Name the one button shown: Skip before any photo, Done after.
+            shown = msg("dialog.button.done" if photos else "dialog.button.skip")
+            raise Invalid(msg("dialog.error.expected_photo", button=shown))
         if problem := self.problem(photo):
             raise Invalid(problem)
         stored = Photo(
@@ -556,6 +563,14 @@ class LocationStep(Step):
             return Taken(done=False, chosen=chosen)
         ctx.data[self.key] = {"building": so_far["building"], "room": int(choice)}
         return Taken(chosen=chosen)
+
+    def back_into(self, answer: Any) -> Any:
+        # Back from the next step asks the room again in the building chosen, or the words again.
+        if isinstance(answer, dict) and "room" in answer and "building" in answer:
+            return {"stage": "room", "building": answer["building"]}
+        if isinstance(answer, dict) and "text" in answer:
+            return {"stage": "text"}
+        return None
 
     async def view(self, ctx: StepContext) -> StepView:
         prompt, options = await self._asking(ctx)

@@ -92,6 +92,32 @@ async def test_back_and_cancel_leave_nothing_behind(db: Database, person: Callab
     assert "当前没有进行中的流程" in await liu.says("/cancel")
 
 
+async def test_back_from_the_description_asks_the_room_again_not_the_building(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    zhang = person("zhang.wei")
+    await zhang.says("/repair")
+    await zhang.presses("家具门窗")
+    await zhang.presses("教学楼")
+    await zhang.presses("102 阶梯教室")
+    back = await zhang.presses("← 上一步")
+    assert "哪个房间" in back.texts[-1] and "102 阶梯教室" in back.labels  # still in 教学楼
+    await zhang.presses("210 语音室")
+    await zhang.says("讲台的抽屉锁坏了")
+    await zhang.presses("跳过")
+    assert "210 语音室" in await zhang.presses("一般")
+
+    # Typed rather than picked: Back asks for the words again; Back once more, the building.
+    await zhang.presses("✖ 取消")
+    await zhang.says("/repair")
+    await zhang.presses("家具门窗")
+    await zhang.presses("列表里没有，我来输入")
+    await zhang.says("操场东侧看台")
+    assert "请输入具体位置" in (await zhang.presses("← 上一步")).texts[-1]
+    assert "在哪栋楼" in (await zhang.presses("← 上一步")).texts[-1]
+    assert await tickets_of(db, "zhang.wei") == []
+
+
 async def test_the_same_submission_posted_twice_makes_one_ticket(
     db: Database, person: Callable[[str], WebPerson]
 ) -> None:
@@ -133,6 +159,10 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(
     assert "用不了这种消息" in await chen.sends_photo(b"%PDF-1.4 not an image", filename="scan.pdf")
     # Still at the description step, and nothing reached the tickets table.
     assert "照片" in await chen.says("洗衣机排水管漏水，地面全是水")
+    # At the photo step, words are answered with the one button shown: 跳过, then 完成 after a photo.
+    assert "这一步请发送照片，或点「跳过」。" in await chen.says("没有照片")
+    await chen.sends_photo(PNG_1X1)
+    assert "这一步请发送照片，或点「完成」。" in await chen.says("就这一张")
     assert await tickets_of(db, "chen.jing") == []
     async with db.unit_of_work() as session:
         assert await session.scalar(select(func.count()).select_from(Ticket)) == 0

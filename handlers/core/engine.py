@@ -663,7 +663,7 @@ class Houqin:
 
     def _finish(self, turn: Turn, flow: Flow, done: Submitted) -> None:
         self._leave_flow(turn)
-        turn.say(done.message, self._menu_buttons(turn) if flow.listed else ())
+        turn.say(done.message, self._menu_buttons(turn) if flow.listed or flow.menu_after else ())
 
     async def _answer(
         self,

@@ -629,6 +629,9 @@ class Flow:
     # Its answers are nobody's business but the person's (an anonymous survey): the record kept of
     # each delivery for redelivery holds no echo of what was chosen.
     discreet: bool = False
+    # An unlisted flow that ends a conversation of the person's own (a rating's comment) ends with
+    # the main menu, like a listed one; one on a card (a technician's note) ends quietly.
+    menu_after: bool = False
 
     def step(self, key: str) -> Step:
         for step in self.steps:

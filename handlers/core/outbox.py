@@ -50,6 +50,8 @@ class Notice:
     # the row names them, and the office's reply has the same moment). Kept with the day only, and
     # deleted once sent (handlers/core/discreet.py).
     discreet: bool = False
+    # Not sent before then (a manager's low-rating notice waits a little for the reporter's comment).
+    not_before: datetime | None = None
 
 
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
@@ -73,6 +75,7 @@ async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
             card_key=notice.card_key,
             body=body_of(notice),
             created_at=day_of(now) if notice.discreet else now,
+            not_before=notice.not_before,
         )
     )
     return True
@@ -163,9 +166,18 @@ class Outbox:
         now, token = self.clock(), secrets.token_hex(8)
         async with self.db.unit_of_work() as session:
             free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
+            # A row held back until later (not_before) still counts as its card's newest version, so an
+            # older one due now is superseded rather than sent after it.
+            due = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
             unsent = (
                 await session.execute(
-                    select(OutboxMessage.id, OutboxMessage.card_key, OutboxMessage.address, free.label("free"))
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.card_key,
+                        OutboxMessage.address,
+                        free.label("free"),
+                        due.label("due"),
+                    )
                     .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                     .order_by(OutboxMessage.id)
@@ -195,6 +207,7 @@ class Outbox:
                 row.id
                 for row in unsent
                 if row.free
+                and row.due
                 and row.id not in superseded
                 and (row.card_key is None or (row.card_key, row.address) not in in_flight)
             ][:limit]
@@ -214,7 +227,8 @@ class Outbox:
         handed out again until acknowledged, so a lost response loses nothing."""
         async with self.db.unit_of_work() as session:
             mine = (OutboxMessage.channel == channel) & (OutboxMessage.address == address)
-            return (await self._load(session, mine & OutboxMessage.sent_at.is_(None)))[:limit]
+            due = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= self.clock())
+            return (await self._load(session, mine & OutboxMessage.sent_at.is_(None) & due))[:limit]
 
     async def acknowledge(self, channel: str, address: str, ids: Sequence[int]) -> None:
         """The reader has these: mark them sent (only its own; discreet ones are deleted), remembering

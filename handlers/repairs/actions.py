@@ -87,7 +87,8 @@ async def accept(actor: RepairActor, ticket_id: int) -> Action:
 
 async def rate(actor: RepairActor, ticket_id: int, stars: int) -> Action:
     ticket = await tickets.load(actor, ticket_id, "confirm")
-    ticket.rating = stars
+    # A new rating starts without the comment of an earlier one (a ticket may be reopened twice).
+    ticket.rating, ticket.rating_comment = stars, None
     low = stars <= tickets.LOW_RATING
     await tickets.move(actor, ticket, "dispute" if low else "confirm", note=f"★{stars}")
     thanks = msg("ticket.rated.low" if low else "ticket.rated.thanks", number=ticket.number, stars="★" * stars)
@@ -263,12 +264,9 @@ async def submit_rating_comment(ctx: StepContext) -> Submitted:
     if ctx.data["comment"]:
         ticket.rating_comment = ctx.data["comment"]
         await relay_comment(repair_actor(ctx), ticket, ctx.data["comment"])
-        if ticket.status == "reopened" and ticket.assignee and ticket.assignee.department:
-            comment = msg(
-                "ticket.notice.comment", number=ticket.number, author=ctx.person.display_name, body=ctx.data["comment"]
-            )
-            for manager in await people_with_role(ctx.session, "manager", ticket.assignee.department.code):
-                await notify(ctx.session, Notice(manager.id, comment), ctx.now)
+    if ticket.status == "reopened" and ticket.rating is not None and ticket.rating <= tickets.LOW_RATING:
+        # The managers' notice, waiting for this comment, goes now (with it, or with none if skipped).
+        await tickets.tell_managers_of_low_rating(ctx.session, ticket, ctx.now, wait=False)
     return Submitted(msg("ticket.done.rating_comment"), str(ticket.number))
 
 
@@ -333,10 +331,14 @@ RESOLVE = ticket_flow(
 COMMENT = ticket_flow(
     "comment", submit_comment, TextStep("body", msg("ticket.ask.comment"), min_length=1, max_length=1000)
 )
-RATING_COMMENT = ticket_flow(
-    "rating_comment",
-    submit_rating_comment,
-    TextStep("comment", msg("ticket.ask.rating_comment"), min_length=1, max_length=1000, optional=True),
+RATING_COMMENT = dataclasses.replace(
+    ticket_flow(
+        "rating_comment",
+        submit_rating_comment,
+        TextStep("comment", msg("ticket.ask.rating_comment"), min_length=1, max_length=1000, optional=True),
+    ),
+    # The reporter's own conversation ends here: with the main menu, not a dead end.
+    menu_after=True,
 )
 REASSIGN = ticket_flow(
     "reassign",

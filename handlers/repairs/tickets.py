@@ -54,6 +54,9 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reopen": (("resolved", "closed"), "reopened"),
 }
 LOW_RATING = 2
+# The manager's low-rating notice waits this long for the reporter's comment (sent at once with it,
+# or with none if they skip it; after this, without it, and edited in place if it comes later).
+COMMENT_WAIT = timedelta(minutes=10)
 
 
 # --- who may do what --------------------------------------------------------------------------
@@ -308,23 +311,29 @@ async def tell_everyone(actor: RepairActor, ticket: Ticket, action: str, note: s
     )
     for person_id in set(await followers_of(session, ticket)) - {actor.person.id, ticket.reporter_id}:
         await notify(session, Notice(person_id, followed), now)
-    if action == "dispute" and ticket.assignee is not None and ticket.assignee.department is not None:
-        # A low rating is the technician's manager's business.
-        for manager in await people_with_role(session, "manager", ticket.assignee.department.code):
-            await notify(
-                session,
-                Notice(
-                    manager.id,
-                    msg(
-                        "ticket.notice.low_rating",
-                        number=ticket.number,
-                        technician=ticket.assignee.display_name,
-                        rating=ticket.rating or 0,
-                        comment=ticket.rating_comment or "—",
-                    ),
-                ),
-                now,
-            )
+    if action == "dispute" and ticket.assignee is not None:
+        # The card far up the chat changed; the technician also needs to hear that it came back.
+        await notify(session, Notice(ticket.assignee.id, status_update(ticket, action, note)), now)
+        await tell_managers_of_low_rating(session, ticket, now, wait=True)
+
+
+async def tell_managers_of_low_rating(session: AsyncSession, ticket: Ticket, now: datetime, wait: bool) -> None:
+    """A low rating is the technician's manager's business: told with the reporter's comment. Asked
+    for right after the rating, it may come a little later: the notice waits for it (`wait`), and one
+    version per manager and ticket (a card key) means the later one replaces or edits the earlier."""
+    if ticket.assignee is None or ticket.assignee.department is None:
+        return
+    notice = msg(
+        "ticket.notice.low_rating",
+        number=ticket.number,
+        technician=ticket.assignee.display_name,
+        rating=ticket.rating or 0,
+        comment=ticket.rating_comment or "—",
+    )
+    for manager in await people_with_role(session, "manager", ticket.assignee.department.code):
+        key = f"low-rating:{ticket.id}:{manager.id}"
+        later = now + COMMENT_WAIT if wait else None
+        await notify(session, Notice(manager.id, notice, card_key=key, not_before=later), now)
 
 
 def status_update(ticket: Ticket, action: str, note: str | None) -> Msg:

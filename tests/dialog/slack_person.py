@@ -22,12 +22,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from bot.channels.slack import SlackChannel
 from handlers.core.outbox import GIVE_UP_AFTER
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, utcnow
 from tests.fakes.slack_api import FakeSlackAPI, FakeView, SlackMessage
 
 JSON = dict[str, Any]
@@ -372,6 +372,8 @@ async def notices_delivered(db: Database, channels: tuple[str, ...], timeout: fl
                     select(func.count())
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.channel.in_(channels), OutboxMessage.sent_at.is_(None))
+                    # A notice held back until later (a low rating waiting for its comment) is not due yet.
+                    .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                 )
             if not waiting:

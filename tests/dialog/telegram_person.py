@@ -6,13 +6,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from handlers.core import keys
 from handlers.core.discreet import sealed_key
 from handlers.core.outbox import GIVE_UP_AFTER
 from storage.db import Database
-from storage.models import OutboxMessage, ProcessedDelivery
+from storage.models import OutboxMessage, ProcessedDelivery, utcnow
 from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -129,6 +129,8 @@ async def notices_delivered(db: Database, timeout: float = 10.0) -> None:  # noq
                     select(func.count())
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.channel == "telegram", OutboxMessage.sent_at.is_(None))
+                    # A notice held back until later (a low rating waiting for its comment) is not due yet.
+                    .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                 )
             if not waiting:

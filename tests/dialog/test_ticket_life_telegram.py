@@ -109,12 +109,17 @@ async def test_a_leak_from_report_to_a_rated_closed_job(
     resolved = wang.latest("已修好")
     assert [b["text"] for b in resolved.buttons] == ["★", "★★", "★★★", "★★★★", "★★★★★"]
 
-    # It still drips: one star reopens it, and the manager hears about it.
+    # It still drips: one star reopens it. 老李 hears at once, in a message of its own (not only his
+    # card far up the chat changing); the manager hears once the comment is in, with it.
     low = await wang.presses("★")
     assert "已重新打开" in low.text
-    await wang.says("还是在滴水")
-    assert f"老李 处理的 {number} 获得 1 星，已重新打开" in (lin.latest("星，已重新打开").text or "")
-    assert "还是在滴水" in (lin.latest("💬").text or "")
+    came_back = li.latest("打了低分")
+    assert came_back is not li.card(number) and f"{number} 被报修人打了低分（★1），已重新打开" in (came_back.text or "")
+    assert not any("星，已重新打开" in (m.text or "") for m in lin.chat), "the manager waits for the comment"
+    thanks = await wang.says("还是在滴水")
+    assert "谢谢你的反馈" in thanks and [b["text"] for b in thanks.messages[-1].buttons][:2] == ["报修", "物资申领"]
+    low_rating = [m.text or "" for m in lin.chat if "星，已重新打开" in (m.text or "")]
+    assert low_rating == [f"⚠️ 老李 处理的 {number} 获得 1 星，已重新打开。意见：还是在滴水"]
     assert "还是在滴水" in li.latest("💬").text  # type: ignore[operator]
     assert "状态：已重新打开" in (li.card(number).text or "")
 

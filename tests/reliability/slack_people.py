@@ -27,14 +27,14 @@ from random import Random
 from urllib.parse import parse_qs, urlencode
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from bot.channels.slack.blocks import fallback_text
 from handlers.core.conversation import Outcome
 from handlers.core.i18n import pick_locale
 from handlers.core.outbox import GIVE_UP_AFTER, render_body
 from storage.db import Database
-from storage.models import ChannelAccount, OutboxMessage, Person, ProcessedDelivery
+from storage.models import ChannelAccount, OutboxMessage, Person, ProcessedDelivery, utcnow
 from tests.dialog.slack_person import JSON, SIGNING_SECRET, SlackPerson, SlackWorld, signed_headers
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.reliability.harness import POLL, HarnessError, HouqinProcess, reader_engine, wait_until
@@ -217,6 +217,8 @@ async def slack_outbox_drained(db: Database, timeout: float = 30.0) -> None:  # 
                     select(func.count())
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.channel == "slack", OutboxMessage.sent_at.is_(None))
+                    # A notice held back until later (a low rating waiting for its comment) is not due yet.
+                    .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                 )
             if not waiting:

@@ -222,6 +222,26 @@ async def test_someone_reporting_the_same_leak_follows_the_open_ticket(
     assert zhao_id not in authors
     assert refusal is not None and (refusal.action, refusal.record) == ("ticket.comment", number)
 
+    # Fixed, rated 1★, reopened: the follower hears each status in a follower's words — not asked to
+    # rate (only the reporter rates), not told to take another look (that is the technician's).
+    await li.presses("▶ 开始维修")
+    await li.presses("✅ 已修好")
+    await li.presses("跳过")
+    await li.presses("跳过")
+    await wang.presses("★")
+    await wang.presses("跳过")
+    heard = [m.text or "" for m in zhao.chat if number in (m.text or "")]
+    assert heard[-3:] == [
+        f"🔔 你关注的报修 {number}（给排水，教学楼 301 三楼卫生间）现在是「{status}」。"
+        for status in ("维修中", "已修好待确认", "已重新打开")
+    ]
+    assert not [
+        m
+        for m in zhao.chat
+        if "请打分" in (m.text or "") or "尽快处理" in (m.text or "") or "你的报修" in (m.text or "")
+    ]
+    assert all(not m.buttons for m in zhao.chat if number in (m.text or "") and "你关注的" in (m.text or ""))
+
 
 async def test_a_stranger_pressing_a_forged_card_button_changes_nothing_and_is_audited(
     db: Database, telegram_user: Callable[..., TelegramPerson], plumbing_team: dict[str, TelegramPerson]

@@ -355,7 +355,8 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     if not in_office(ctx.person):
         return said(refusal(ctx, action, record))
     if action == "reply":
-        return Action(start=(REPLY.name, {"suggestion": suggestion.id}), chosen=msg("suggest.button.reply"))
+        # The card keeps its buttons: after replying, the office may still adopt or decline from it.
+        return Action(start=(REPLY.name, {"suggestion": suggestion.id}), on_card=True)
     if action == "adopted":
         return Action(start=(OUTCOME.name, {"suggestion": suggestion.id}), chosen=msg("suggest.button.adopted"))
     if suggestion.status in ("adopted", "declined") or suggestion.status == action:
@@ -418,6 +419,9 @@ async def suggest_command(ctx: StepContext, args: str) -> Action:
             return said(msg("suggest.error.not_found", number=words[1][:12]))
         if status not in STATUSES:
             return said(msg("suggest.usage_office"))
+        if status == "adopted" and not note.strip():
+            # What was done is what "You said, we did" shows: asked, as the button asks it.
+            return Action(start=(OUTCOME.name, {"suggestion": suggestion.id}))
         return said(await set_status(ctx, suggestion, status, note.strip()[:500] or None))
     return said(msg("suggest.usage_office"))
 

@@ -72,6 +72,8 @@ async def test_an_anonymous_suggestion_and_its_thread(
     # The office replies by the suggestion's number; the reply reaches the suggester through Houqin.
     assert "请写下给提出人的回复" in await admin.presses("💬 回复")
     assert "回复已转给建议 #1 的提出人。" in await admin.says("谢谢建议！下周开始试行，想吃什么菜？")
+    # Replying keeps the card's buttons: the office may still adopt or decline from it.
+    assert [b["text"] for b in card.buttons] == ["💬 回复", "🔍 研究中", "✅ 采纳", "✖ 不采纳"]
     reply = wang.latest("后勤回复了你的建议 #1")
     assert reply.text == "💬 后勤回复了你的建议 #1：\n谢谢建议！下周开始试行，想吃什么菜？"
 

@@ -134,6 +134,11 @@ async def test_a_named_suggestion_answered_by_the_office(person: Callable[[str],
     assert reply["text"].endswith("已联系电梯公司检修")
     assert "Only" not in (await lin.says("/suggest status 1 review")).text
     assert "is now: under review" in next(n["text"] for n in reversed(await emma.inbox()) if "is now" in n["text"])
+    # Typed, "adopted" asks what was done, as the button does: that is what the suggester is told.
+    assert "采纳后做了什么" in await lin.says("/suggest status 1 adopted")
+    assert "建议 #1 已标记为：已采纳。" in await lin.says("早高峰加开一部电梯")
+    told = next(n["text"] for n in reversed(await emma.inbox()) if "is now" in n["text"])
+    assert "早高峰加开一部电梯" in told
     # Private suggestions are not listed for colleagues, and cannot be upvoted.
     assert "No shared suggestions yet" in (await emma.says("/suggest list")).text
     assert "You may not do that." in (await emma.presses_payload("sg:1:vote")).text

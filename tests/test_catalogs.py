@@ -200,3 +200,21 @@ def test_the_chinese_catalog_is_chinese() -> None:
 def test_a_missing_message_is_an_error_not_silence() -> None:
     with pytest.raises(MissingMessage, match=r"'no\.such\.key' is missing from the en catalog"):
         translate("en", "no.such.key")
+
+
+@pytest.mark.parametrize(
+    ("count", "said"),
+    [(1, "1 survey is waiting for your answers:"), (2, "2 surveys are waiting for your answers:")],
+)
+def test_counts_take_the_plural_form_their_language_gives_them(count: int, said: str) -> None:
+    assert translate("en", "survey.mine", count=count) == said
+    assert translate("zh_CN", "survey.mine", count=count) == f"有 {count} 份问卷等你填写："  # one form in Chinese
+
+
+def test_every_plural_message_has_each_form_of_its_language() -> None:
+    from handlers.core.i18n import catalog_of
+
+    english, chinese = catalog_of("en"), catalog_of("zh_CN")
+    assert "survey.mine" in english.plural_forms and (english.plural(1), english.plural(5)) == (0, 1)
+    assert all(len(forms) == 2 and all("{count}" in f for f in forms) for forms in english.plural_forms.values())
+    assert all(len(forms) == 1 for forms in chinese.plural_forms.values())

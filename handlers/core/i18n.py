@@ -6,6 +6,7 @@ test for, not an English string silently shown to a Chinese reader.
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,21 +21,45 @@ LOCALES = ("zh_CN", "en")
 CATALOG_DIR = Path(__file__).parent / "locale"
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """A locale's messages; those with plural forms (msgid_plural, msgstr[n]) also by form, chosen by
+    their {count} with the locale's own rule (the .po header's Plural-Forms: one form in Chinese,
+    "1 survey" and "2 surveys" in English)."""
+
+    messages: dict[str, str]
+    plural_forms: dict[str, tuple[str, ...]]
+    plural: Callable[[int], int]
+
+
 @cache
-def catalog(locale: str) -> dict[str, str]:
-    """Every .po file of the locale (one per area: houqin.po, surveys.po, …) as one catalog."""
+def catalog_of(locale: str) -> Catalog:
     merged: dict[str, str] = {}
+    forms: dict[str, tuple[str, ...]] = {}
+    plural: Callable[[int], int] = lambda n: 0  # noqa: E731  (until a catalog says otherwise)
     for path in sorted((CATALOG_DIR / locale / "LC_MESSAGES").glob("*.po")):
         with path.open("rb") as handle:
             po = read_po(handle, locale=locale)
         for message in po:
             if not (message.id and message.string):
                 continue
-            key = str(message.id)
+            plural_message = isinstance(message.id, tuple | list)
+            key = str(message.id[0] if plural_message else message.id)
             if key in merged:
                 raise ValueError(f"{key!r} is in more than one {locale} catalog file ({path.name})")
-            merged[key] = str(message.string)
-    return merged
+            if plural_message:
+                forms[key] = tuple(str(form) for form in message.string)
+                plural = gettext.c2py(po.plural_expr)
+                # The message as a plain string is its most general form (what checks of placeholders see).
+                merged[key] = forms[key][-1]
+            else:
+                merged[key] = str(message.string)
+    return Catalog(merged, forms, plural)
+
+
+def catalog(locale: str) -> dict[str, str]:
+    """Every .po file of the locale (one per area: houqin.po, surveys.po, …) as one catalog."""
+    return catalog_of(locale).messages
 
 
 class MissingMessage(KeyError):
@@ -71,10 +96,14 @@ class _Params(dict[str, Any]):
 
 
 def translate(locale: str, key: str, **params: Any) -> str:
+    found = catalog_of(locale)
     try:
-        template = catalog(locale)[key]
+        template = found.messages[key]
     except KeyError:
         raise MissingMessage(f"{key!r} is missing from the {locale} catalog") from None
+    if key in found.plural_forms and isinstance(params.get("count"), int):
+        forms = found.plural_forms[key]
+        template = forms[min(found.plural(params["count"]), len(forms) - 1)]
     return template.format_map(_Params(params)) if params or "{/" in template else template
 
 

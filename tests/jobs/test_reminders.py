@@ -99,7 +99,7 @@ async def test_approvers_hear_once_a_working_day_about_everything_waiting_in_one
 
     await remind(db, TUESDAY_10)
     [grouped] = await sent_to(db, "huang.li")  # the finance manager
-    assert grouped.startswith("📋 2 requisition(s) have been waiting for your approval since before today:")
+    assert grouped.startswith("📋 2 requisitions have been waiting for your approval since before today:")
     assert first in grouped and second in grouped
     assert await buttons_sent_to(db, "huang.li") == [[("Open the approval queue (2)", "jb:queue")]]
     assert await sent_to(db, "xu.ming") == [], "the HR requisition waits for a logistics admin, not its manager"

@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import Column, DateTime, Table, bindparam, select, text, update
 
 from bot.service import AREAS
+from handlers.core import authz
 from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.demo import seed_database
@@ -286,6 +287,14 @@ async def bot_api() -> AsyncIterator[FakeBotAPI]:
 # ("summary", line) in their user_properties: pytest-xdist carries those from its workers to the main
 # process, where a list filled by the workers would stay empty.
 SUMMARY: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def areas_actions_declared() -> None:
+    """The areas' privileged actions join authz's table as Houqin's start-up does (authz.declare):
+    a test calling an area's handler directly, in a process that has built no Houqin yet, is judged
+    by the same table (otherwise the outcome would hang on which tests ran before it)."""
+    authz.declare(AREAS)
 
 
 # Every HTTP client a test builds (python-telegram-bot's, the fakes' own, the tests') loads the CA

@@ -388,7 +388,7 @@ async def test_a_manager_sees_only_their_departments_answers_of_a_named_survey_s
         manager = await context(db, session, "huang.li")  # manages finance: 王芳, 李娜, 黄丽
         manager.locale = "zh_CN"
         seen = (await results_command(manager, str(named.id))).say[0][0].render("zh_CN")
-        assert "只含你负责的部门：finance" in seen and "回答：1/3 人（33%）" in seen
+        assert "只含你负责的部门：财务处" in seen and "回答：1/3 人（33%）" in seen
         assert "财务处的新办公室很好 —— 王芳" in seen and "人事处还缺椅子" not in seen
         refused = (await results_command(manager, str(anonymous.id))).say[0][0]
         assert isinstance(refused, Msg) and refused.key == "survey.error.not_allowed"

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import audit, authz, keys, uploads
+from handlers.core.adminkit import Joined
 from handlers.core.area import AdminEntry, Area
 from handlers.core.authz import ROLES
 from handlers.core.conversation import DocumentIn
@@ -42,6 +43,7 @@ from handlers.core.flow import (
     Submitted,
     TextStep,
     Upload,
+    as_is,
     said,
 )
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
@@ -212,8 +214,17 @@ def read_open(word: str, ctx: StepContext) -> datetime | None:
     return opens if opens > ctx.now else None
 
 
-def describe_audience(audience: dict[str, Any]) -> Msg:
-    return msg(f"survey.audience.{audience.get('kind', 'everyone')}", codes=", ".join(audience.get("codes", [])))
+async def describe_audience(session: AsyncSession, audience: dict[str, Any]) -> Msg:
+    """Whom a survey goes to, by name: departments as people call them (教学部, not teaching), roles
+    from the catalogs."""
+    kind, codes = audience.get("kind", "everyone"), list(audience.get("codes", []))
+    names: tuple[Renderable, ...] = ()
+    if kind == "departments":
+        found = {d.code: d for d in await session.scalars(select(Department).where(Department.code.in_(codes)))}
+        names = tuple(Label(found[c].name_zh, found[c].name_en) if c in found else as_is(c) for c in codes)
+    elif kind == "roles":
+        names = tuple(msg(f"web.role.{role}") for role in codes)
+    return msg(f"survey.audience.{kind}", names=Joined(names))
 
 
 async def launch(ctx: StepContext, args: list[str]) -> Action:
@@ -245,7 +256,7 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
     closes = closes or opens + timedelta(days=DEFAULT_DAYS)
     people = await audience_of(ctx.session, audience)
     if not people:
-        return said(msg("survey.error.nobody", audience=describe_audience(audience)))
+        return said(msg("survey.error.nobody", audience=await describe_audience(ctx.session, audience)))
     survey.status, survey.audience = "open", audience
     survey.opens_at, survey.closes_at, survey.launched_at = opens, closes, ctx.now
     survey.token_key = secrets.token_hex(32)
@@ -271,7 +282,7 @@ async def launch(ctx: StepContext, args: list[str]) -> Action:
             "survey.launched",
             id=survey.id,
             title=title_of(survey),
-            audience=describe_audience(audience),
+            audience=await describe_audience(ctx.session, audience),
             invited=len(people),
             reached=reached,
             opens=local(opens, ctx),

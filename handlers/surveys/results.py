@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import files, sheets
+from handlers.core.adminkit import Joined
 from handlers.core.charts import Chart, Series, render
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
@@ -77,6 +78,8 @@ class Results:
     names: dict[int, Person]
     questions: list[QuestionResult]
     departments: list[str] | None = None
+    # The departments' names in both languages, for saying whose answers these are.
+    department_names: tuple[Label, ...] = ()
 
     @property
     def rate(self) -> int:
@@ -120,7 +123,11 @@ async def compute(session: AsyncSession, survey: Survey, departments: list[str] 
                 said = str(value) if len(str(value)) <= MAX_SHOWN else str(value)[: MAX_SHOWN - 1] + "…"
                 result.texts.append((who.display_name if who else None, said))
         results.append(result)
-    return Results(survey, invited, responses, names, results, departments)
+    named: tuple[Label, ...] = ()
+    if departments:
+        found = {d.code: d for d in await session.scalars(select(Department).where(Department.code.in_(departments)))}
+        named = tuple(Label(found[c].name_zh, found[c].name_en) if c in found else Label(c, c) for c in departments)
+    return Results(survey, invited, responses, names, results, departments, named)
 
 
 def scale_labels(question: dict[str, Any]) -> list[str]:
@@ -179,7 +186,7 @@ def results_text(results: Results, ctx: StepContext) -> Msg:
         answered=len(results.responses),
         invited=results.invited,
         rate=results.rate,
-        scope=msg("survey.results.scope", codes=", ".join(results.departments)) if results.departments else "",
+        scope=msg("survey.results.scope", names=Joined(results.department_names)) if results.departments else "",
         questions=Lines(tuple(question_lines(r, n) for n, r in enumerate(results.questions, start=1))),
     )
 

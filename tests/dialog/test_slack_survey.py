@@ -32,7 +32,7 @@ async def test_a_named_survey_answered_in_a_modal_from_its_invitation(
     await admin.attaches(definition(anonymous=False), name="survey.yml", mimetype=YAML_MIME)
     assert "已导入问卷 #1「搬家后回访」（实名，4 道题）" in admin.dm[-1].shown, admin.dm[-1].shown
     await admin.slash("/houqin", "survey launch 1 dept:finance 7")
-    assert "已发布给部门 finance" in admin.dm[-1].shown
+    assert "已发布给部门 财务处" in admin.dm[-1].shown
 
     invitation = wang.latest("📋 新问卷")
     assert [b["text"]["text"] for b in invitation.buttons] == ["📝 填写问卷"]

@@ -92,7 +92,7 @@ async def import_and_launch(admin: TelegramPerson, anonymous: bool) -> None:
         f"已导入问卷 #1「搬家后回访」（{kind}，4 道题），尚未发布。\n发布：/survey launch 1 对象 [天数]"
     ]
     launched = await admin.says("/survey launch 1 dept:finance 7")
-    assert "问卷 #1「搬家后回访」已发布给部门 finance：共 6 人，其中 6 人现在能收到邀请。" in launched.text
+    assert "问卷 #1「搬家后回访」已发布给部门 财务处：共 6 人，其中 6 人现在能收到邀请。" in launched.text
 
 
 async def answer_all(who: TelegramPerson, rating: str, nps: str, missing: list[str], words: str | None) -> str:

@@ -50,7 +50,7 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
     assert "4. ✏ Text (optional): Other comments or suggestions" in shown.text
     assert "Usage: /survey launch" in (await admin.says("/survey launch 1")).text
     launched = await admin.says("/survey launch 1 dept:teaching 3")
-    assert "launched to departments teaching: 3 people, 3 of them reachable now." in launched.text
+    assert "launched to departments Academic Affairs: 3 people, 3 of them reachable now." in launched.text
 
     # 刘洋 reads Chinese; Emma (IT) was not asked. It waits for him under /my, and under /survey.
     assert "📋 待填问卷（1）：\n· #1 保洁服务满意度调查 · " in (await liu.says("/my")).text

@@ -497,8 +497,9 @@ class Houqin:
                 turn.say(msg("dialog.cancel.nothing"), self._menu_buttons(turn))
             else:
                 await self._forget_photos(turn, flow, turn.state.data)
+                kept = await flow.on_cancel(turn.context()) if flow.on_cancel is not None else None
                 self._leave_flow(turn)
-                turn.say(msg("dialog.cancel.done", flow=flow.title), self._menu_buttons(turn))
+                turn.say(kept or msg("dialog.cancel.done", flow=flow.title), self._menu_buttons(turn))
             return
         if command == "help":
             turn.say(menu.help_text(self.listed))

@@ -300,6 +300,9 @@ class TextStep(Step):
     validate: Callable[[str], Msg | None] | None = None
     # Offers Skip; a skipped answer is "".
     optional: bool = False
+    # Buttons offered beside the box for words (a survey's "previous question"): a press is kept as
+    # {"pressed": value}, never mistaken for words someone typed.
+    controls: Callable[[StepContext], Awaitable[Sequence[Option]]] | None = None
 
     def accept(self, text: str) -> str:
         text = text.strip()
@@ -315,13 +318,23 @@ class TextStep(Step):
     def _skip(self) -> tuple[Option, ...]:
         return (Option(DONE, msg("dialog.button.skip")),) if self.optional else ()
 
+    async def _controls(self, ctx: StepContext) -> tuple[Option, ...]:
+        extra = tuple(await self.controls(ctx)) if self.controls is not None else ()
+        return (*self._skip(), *extra)
+
     async def ask(self, ctx: StepContext) -> Question:
-        return Question(await self.prompt_in(ctx), controls=self._skip())
+        return Question(await self.prompt_in(ctx), controls=await self._controls(ctx))
 
     async def take(self, ctx: StepContext, answer: Answer) -> Taken:
         if answer.choice == DONE and self.optional:
             ctx.data[self.key] = ""
             return Taken(chosen=msg("dialog.button.skip"))
+        if answer.choice is not None and self.controls is not None:
+            offered = {option.value: option.label for option in await self.controls(ctx)}
+            if answer.choice not in offered:
+                raise Invalid(msg("dialog.error.not_an_option"))
+            ctx.data[self.key] = {"pressed": answer.choice}
+            return Taken(chosen=offered[answer.choice])
         if answer.text is None:
             raise Invalid(msg("dialog.error.expected_text"))
         ctx.data[self.key] = self.accept(answer.text)
@@ -330,7 +343,7 @@ class TextStep(Step):
     async def view(self, ctx: StepContext) -> StepView:
         return TextView(
             prompt=(await self.prompt_in(ctx)).render(ctx.locale),
-            buttons=choices_in(self._skip(), ctx.locale),
+            buttons=choices_in(await self._controls(ctx), ctx.locale),
             skip=DONE if self.optional else None,
             optional=self.optional,
             min_length=self.min_length,
@@ -632,6 +645,8 @@ class Flow:
     # An unlisted flow that ends a conversation of the person's own (a rating's comment) ends with
     # the main menu, like a listed one; one on a card (a technician's note) ends quietly.
     menu_after: bool = False
+    # What /cancel says when it is not "nothing was saved" (a survey keeps the answers so far).
+    on_cancel: Callable[[StepContext], Awaitable[Msg | None]] | None = None
 
     def step(self, key: str) -> Step:
         for step in self.steps:

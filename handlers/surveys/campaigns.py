@@ -555,12 +555,18 @@ async def question_prompt(ctx: StepContext) -> Msg:
     index = int(ctx.data["q"])
     question = questions[index]
     hint = {"rating": "survey.hint.rating", "nps": "survey.hint.nps", "multiple": "survey.hint.multiple"}
+    earlier = ctx.data["answers"].get(question["id"])
+    # Come back to a question (◀ previous), the answer given is shown: keep it by answering the same.
+    before = (
+        msg("survey.answered_before", answer=answer_label(question, earlier)) if earlier not in (None, "", []) else ""
+    )
     return msg(
         "survey.question",
         number=index + 1,
         count=len(questions),
         text=question_text(question),
         hint=msg(hint[question["type"]]) if question["type"] in hint else "",
+        before=before,
     )
 
 
@@ -572,21 +578,25 @@ async def question_options(ctx: StepContext) -> Sequence[Option]:
     index = int(ctx.data["q"])
     question = questions_of(survey.definition)[index]
     options: list[Option] = []
+    earlier = ctx.data["answers"].get(question["id"])
     if question["type"] in SCALES:
         low, high = SCALES[question["type"]]
-        options = [Option(str(n), Label(str(n), str(n))) for n in range(low, high + 1)]
+        options = [Option(str(n), Label(*(2 * (f"✓ {n}" if earlier == n else str(n),)))) for n in range(low, high + 1)]
     elif question["type"] in CHOICE_TYPES:
-        chosen = ctx.data["answers"].get(question["id"]) or []
+        chosen = earlier if isinstance(earlier, list) else [earlier] if earlier else []
         for option in question.get("options", []):
             label = option_label(option)
-            if question["type"] == "multiple" and option["id"] in chosen:
+            if option["id"] in chosen:
                 label = Label(f"✓ {label.zh}", f"✓ {label.en}")
             options.append(Option(option["id"], label))
         if question["type"] == "multiple" and chosen:
             options.append(Option(DONE_CHOOSING, msg("survey.button.done_choosing")))
-    if index > 0:
-        options.append(Option(PREVIOUS_QUESTION, msg("survey.button.previous")))
-    return options
+    return [*options, *await previous_question(ctx)]
+
+
+async def previous_question(ctx: StepContext) -> Sequence[Option]:
+    """◀ previous question, on every question but the first (a question in words too)."""
+    return [Option(PREVIOUS_QUESTION, msg("survey.button.previous"))] if int(ctx.data["q"]) > 0 else []
 
 
 async def typed_scale(ctx: StepContext, typed: str) -> str:
@@ -613,7 +623,7 @@ async def answered(ctx: StepContext) -> str:
     data["_trail"] = []
     if key == "intro":
         index = min(int(data["q"]), len(questions))
-    elif value == PREVIOUS_QUESTION:
+    elif value == PREVIOUS_QUESTION or value == {"pressed": PREVIOUS_QUESTION}:
         index = max(0, index - 1)
     else:
         question = questions[index]
@@ -731,6 +741,12 @@ async def submit_refusing(ctx: StepContext) -> Submitted:
         return Submitted(no.reason, "")
 
 
+async def stopped(ctx: StepContext) -> Msg | None:
+    """/cancel while answering: the answers so far are kept (the draft), and said to be."""
+    answered = sum(1 for value in (ctx.data.get("answers") or {}).values() if value not in (None, "", []))
+    return msg("survey.cancel.kept", count=answered) if answered else None
+
+
 ANSWER = Flow(
     "survey_answer",
     msg("survey.answer.title"),
@@ -771,6 +787,7 @@ ANSWER = Flow(
                 dynamic_prompt=question_prompt,
                 max_length=1000,
                 optional=kind == "text_optional",  # offers Skip
+                controls=previous_question,
                 then=answered,
             )
             for kind in ("text", "text_optional")
@@ -780,6 +797,7 @@ ANSWER = Flow(
     submit_refusing,
     listed=False,
     discreet=True,
+    on_cancel=stopped,
 )
 
 

@@ -145,6 +145,12 @@ async def test_a_named_survey_from_import_to_results_and_export(
     await wang.presses("椅子")
     fourth = await wang.presses("✔ 选好了")
     assert fourth.texts == ["第 4/4 题：还想说什么？"]
+    # The last question, in words, has its way back too; going back shows what was answered.
+    assert [b["text"] for b in fourth.messages[-1].buttons] == ["跳过", "◀ 上一题", "✖ 取消"]
+    again = await wang.presses("◀ 上一题")
+    assert again.texts == ["第 3/4 题：还缺什么？\n（可多选，选好后点「选好了」）\n（你之前的回答：网络、椅子）"]
+    assert [b["text"] for b in again.messages[-1].buttons][:4] == ["✓ 网络", "电话", "✓ 椅子", "✔ 选好了"]
+    await wang.presses("✔ 选好了")
     check = await wang.says("网络太慢")
     assert check.texts[0] == (
         "请核对你的答案：\n"
@@ -164,11 +170,16 @@ async def test_a_named_survey_from_import_to_results_and_export(
 
     assert "谢谢" in await answer_all(li, "5", "10", ["电话"], None)
 
-    # 小赵 stops after two questions; Houqin restarts; the buttons under the question still work.
+    # 小赵 stops after two questions (and is told they are kept); Houqin restarts; the buttons under
+    # the question still work.
     await zhao.presses("📝 填写问卷")
     await zhao.presses("▶ 开始")
     await zhao.presses("2")
     await zhao.presses("3")
+    stopped = await zhao.says("/cancel")
+    assert stopped.texts[0] == "先停在这里。你已答的 2 道题已保存，问卷截止前可随时从邀请里继续。"
+    await zhao.presses("📝 填写问卷")
+    await zhao.presses("▶ 开始")
     await telegram.stop()
     restarted = build_service(telegram_settings(db, bot_api))
     await restarted.start()

@@ -176,7 +176,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
     han = re.compile(r"[\u4e00-\u9fff]")
     # Lines made only of placeholders and punctuation have nothing to translate.
     only_symbols = (
-        "help.flow_line",
+        "help.line",
         "dialog.error.prefix",
         "ticket.history_line",
         "ticket.comment_line",

@@ -502,7 +502,9 @@ class Houqin:
                 turn.say(kept or msg("dialog.cancel.done", flow=flow.title), self._menu_buttons(turn))
             return
         if command == "help":
-            turn.say(menu.help_text(self.listed))
+            everyday = [c for c in self.menu_commands() if c != "start"]
+            theirs = [c for c in self.menu_commands(turn.person) if c in self.privileged]
+            turn.say(menu.help_text(everyday, theirs, self.listed))
             if flow is not None:
                 await self._ask(turn, flow, self._current(turn, flow))
             return

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from handlers.core.conversation import Button
 from handlers.core.flow import Flow
-from handlers.core.i18n import LOCALES, Command, Lines, Msg, Renderable, msg, translate
+from handlers.core.i18n import LOCALES, Command, Lines, Renderable, msg, translate
 
 
 def menu_buttons(flows: Iterable[Flow], locale: str) -> tuple[tuple[Button, ...], ...]:
@@ -23,9 +23,29 @@ def language_buttons() -> tuple[tuple[Button, ...], ...]:
     return (tuple(Button(translate(locale, "lang.name"), f"lang:{locale}") for locale in LOCALES),)
 
 
-def help_text(flows: Iterable[Flow]) -> Msg:
-    lines = tuple(msg("help.flow_line", command=Command(flow.name), description=flow.description) for flow in flows)
-    return msg("help.text", flows=Lines(lines))
+# Said last in every /help, whoever asks.
+ALWAYS = ("lang", "cancel", "help")
+
+
+def help_text(everyday: Sequence[str], theirs: Sequence[str], flows: Iterable[Flow] = ()) -> Lines:
+    """/help for one person: what everyone can do, then what their roles add (only what they may
+    run), then the commands that work anywhere; a flow with its description, a command with its
+    menu description."""
+    described: dict[str, Renderable] = {flow.name: flow.description for flow in flows}
+
+    def lines(commands: Iterable[str]) -> Lines:
+        return Lines(
+            tuple(
+                msg("help.line", command=Command(c), description=described.get(c) or msg(f"command.{c}"))
+                for c in commands
+            )
+        )
+
+    parts: list[Renderable] = [msg("help.everyday", lines=lines(c for c in everyday if c not in ALWAYS))]
+    if theirs:
+        parts.append(msg("help.theirs", lines=lines(theirs)))
+    parts.append(msg("help.always", lines=lines(ALWAYS)))
+    return Lines(tuple(parts))
 
 
 def my_requests(parts: Sequence[Renderable]) -> Renderable:

@@ -200,6 +200,25 @@ async def test_unknown_command_and_chatter_outside_a_flow(person: Callable[[str]
     assert "You have no open requests." in await tom.says("/my")
 
 
+async def test_help_says_what_each_person_can_do_grouped_by_who_may(person: Callable[[str], WebPerson]) -> None:
+    staff = (await person("emma.clark").says("/help")).texts[0]
+    assert staff.startswith("What I can do for you:\n/repair — Report something that needs fixing")
+    for everyday in ("/supply — ", "/suggest — Suggestion box", "/survey — ", "/ticket — ", "/my — "):
+        assert everyday in staff, everyday
+    assert "What your role adds" not in staff and "/stock" not in staff and "/admin" not in staff
+    # A technician's role adds their monthly scorecard.
+    technician = (await person("tom.baker").says("/help")).texts[0]
+    assert "What your role adds:\n/scorecard — Monthly scorecards\n" in technician
+    assert staff.endswith(
+        "Anywhere, any time:\n/lang — Change language\n/cancel — Leave the current flow\n/help — Help"
+    )
+
+    # A logistics admin sees what the role adds, and only that: the stores, not the admins' own tools.
+    lin = (await person("lin.hua").says("/help")).texts[0]
+    assert "你的角色还可以用：" in lin and "/stock — " in lin and "/stats — " in lin
+    assert "/settings — " not in lin.split("你的角色还可以用：")[0]
+
+
 async def test_someone_elses_client_id_reveals_nothing_and_is_a_new_message(
     person: Callable[[str], WebPerson],
 ) -> None:

@@ -25,8 +25,8 @@ async def test_a_slack_person_is_told_slacks_own_way_to_type_a_command(slack_off
     wang = await link_slack(slack_office, "UWANG", "wang.fang")
     await wang.slash("/houqin", "help")
     help_text = wang.dm[-1].shown
-    assert "/houqin my — 查看我未完成的申请" in help_text
-    assert "/houqin cancel — 随时退出当前流程，不保存任何内容" in help_text
+    assert "/houqin my — 我的申请及进度" in help_text
+    assert "/houqin cancel — 退出当前流程" in help_text
     assert "/repair — " in help_text and "/supply — " in help_text  # the app's own slash commands stay
 
     number = await report_leak(wang)
@@ -60,5 +60,5 @@ async def test_the_browser_chat_still_reads_the_command_as_typed_there(slack_off
     wang = await link_slack(slack_office, "UWANG", "wang.fang")
     await wang.slash("/houqin", "help")
     said = await WebPerson(slack_office.http, "li.na").says("/help")
-    assert "/my — 查看我未完成的申请" in said and "/houqin" not in said.text
+    assert "/my — 我的申请及进度" in said and "/houqin" not in said.text
     assert "/houqin my" in wang.dm[-1].shown

@@ -367,7 +367,7 @@ class Houqin:
             ctx = turn.context()
             parts = [part for mine in self.mine for part in await mine(ctx)]
             text = menu.my_requests(parts)
-            return Reply(text.render(locale), self._menu_buttons(turn)), locale
+            return Reply(text.render(locale), (*menu.my_buttons(parts, locale), *self._menu_buttons(turn))), locale
 
     async def _describe(self, turn: Turn, flow: Flow, step: Step) -> StepView:
         """The step's own view, placed: which flow, which version, whether Back has anywhere to go."""
@@ -530,7 +530,7 @@ class Houqin:
         elif command == "my":
             ctx = turn.context()
             parts = [part for mine in self.mine for part in await mine(ctx)]
-            turn.say(menu.my_requests(parts))
+            turn.say(menu.my_requests(parts), menu.my_buttons(parts, turn.locale))
         elif command in self.commands:
             await self._act(turn, None, await self.commands[command](turn.context(), args))
         elif command in self.flows and self.flows[command].listed:

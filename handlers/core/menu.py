@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from handlers.core.conversation import Button
 from handlers.core.flow import Flow
@@ -46,6 +47,27 @@ def help_text(everyday: Sequence[str], theirs: Sequence[str], flows: Iterable[Fl
         parts.append(msg("help.theirs", lines=lines(theirs)))
     parts.append(msg("help.always", lines=lines(ALWAYS)))
     return Lines(tuple(parts))
+
+
+@dataclass(frozen=True)
+class Offered:
+    """A part of /my with buttons to act on it there (a survey waiting: its 📝 fill in)."""
+
+    said: Renderable
+    buttons: tuple[tuple[Renderable, str], ...]
+
+    def render(self, locale: str) -> str:
+        return self.said.render(locale)
+
+
+def my_buttons(parts: Sequence[Renderable], locale: str) -> tuple[tuple[Button, ...], ...]:
+    """The buttons the parts of /my offer, one row each, in the parts' order."""
+    return tuple(
+        (Button(label.render(locale), payload),)
+        for part in parts
+        if isinstance(part, Offered)
+        for label, payload in part.buttons
+    )
 
 
 def my_requests(parts: Sequence[Renderable]) -> Renderable:

@@ -47,6 +47,7 @@ from handlers.core.flow import (
     said,
 )
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
+from handlers.core.menu import Offered
 from handlers.core.outbox import Notice, notify_many
 from handlers.core.refusals import Refused, refuse, refused
 from handlers.core.reminders import SETTLE
@@ -803,13 +804,16 @@ ANSWER = Flow(
 
 async def waiting_for_me(ctx: StepContext) -> Sequence[Renderable]:
     """Under /my: open surveys addressed to this person that they have not answered yet."""
-    waiting = []
+    waiting: list[Survey] = []
     for survey in await open_for(ctx):
         if survey.token_key and await ctx.session.get(SurveyResponse, (survey.id, await my_token(ctx, survey))) is None:
-            waiting.append(
-                msg("survey.my_line", id=survey.id, title=title_of(survey), closes=local(survey.closes_at, ctx))
-            )
-    return [msg("survey.my", count=len(waiting), lines=Lines(tuple(waiting)))] if waiting else []
+            waiting.append(survey)
+    if not waiting:
+        return []
+    lines = tuple(msg("survey.my_line", id=s.id, title=title_of(s), closes=local(s.closes_at, ctx)) for s in waiting)
+    # Each with its button, as in the invitation: answered from here as well.
+    buttons = tuple((msg("survey.button.answer_this", title=title_of(s)), f"sv:{s.id}:answer") for s in waiting)
+    return [Offered(msg("survey.my", count=len(waiting), lines=Lines(lines)), buttons)]
 
 
 # --- reminders (handlers/core/reminders.py runs them) ------------------------------------------------

@@ -53,7 +53,11 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
     assert "launched to departments Academic Affairs: 3 people, 3 of them reachable now." in launched.text
 
     # 刘洋 reads Chinese; Emma (IT) was not asked. It waits for him under /my, and under /survey.
-    assert "📋 待填问卷（1）：\n· #1 保洁服务满意度调查 · " in (await liu.says("/my")).text
+    mine = await liu.says("/my")
+    assert "📋 待填问卷（1）：\n· #1 保洁服务满意度调查 · " in mine.text
+    assert mine.labels == ["📝 填写：保洁服务满意度调查"]  # answered from /my too, as from the invitation
+    assert "🔒 这是匿名问卷" in await liu.presses("📝 填写：保洁服务满意度调查")
+    await liu.says("/cancel")
     assert (await liu.says("/survey")).labels == ["保洁服务满意度调查"]
     assert "No surveys are waiting for you." in (await emma.says("/survey")).text
     button = await invitation(liu, "新问卷")

@@ -436,8 +436,9 @@ async def test_the_monthly_limit_counts_what_was_asked_this_month(db: Database, 
     assert "已选 1 种" in text_of(await wang.says("1"))
     await wang.presses("➕")
     await wang.says("硒鼓")
-    await wang.presses("惠普 26A")
-    assert "本月你还能领 0 个" in text_of(await wang.says("1"))
+    # Nothing left of the month's two: no quantity is asked for; back to the cart, saying so.
+    used_up = text_of(await wang.presses("惠普 26A"))
+    assert "惠普 26A 黑色硒鼓 本月限领 2，你已领完，本月不能再领。" in used_up and "已选 1 种" in used_up
     await wang.says("/cancel")
 
 

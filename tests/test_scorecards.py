@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.areas import AREAS
-from handlers.admin.monthly import SCORECARDS, monthly_scorecards
+from handlers.admin.monthly import NOTHING_NOW, SCORECARDS, SENT, monthly_scorecards
 from handlers.admin.scorecards import department_card, person_card, score
 from handlers.core.adminkit import month_period
 from handlers.core.schedule import Schedule, parse_dates
@@ -161,9 +161,9 @@ async def test_the_scheduler_sends_them_through_its_table_once(db: Database) -> 
     clock = [at(1, 10, month=11)]  # a Sunday: not a working day
     jobs = Jobs(db, Schedule(ZONE), RepairRules(), areas=AREAS, clock=lambda: clock[0], table=list(JOBS))
     job = jobs.job(SCORECARDS)
-    assert await jobs.fire(job) is False
+    assert await jobs.fire(job) == NOTHING_NOW
     clock[0] = at(2, 9, month=11) + timedelta(minutes=45)  # Monday, after 09:30
-    assert await jobs.fire(job) is True
+    assert await jobs.fire(job) == SENT
     assert await jobs.fire(job) is None  # done for October
     async with db.unit_of_work() as session:
         [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
@@ -191,9 +191,9 @@ async def test_a_holiday_on_the_first_working_day_moves_the_cards_to_the_next_on
     # Sunday the 1st, Monday the 2nd (a holiday now), Tuesday the 3rd, after 09:30 each time.
     sunday, monday, tuesday = (at(day, 10, month=11) for day in (1, 2, 3))
     assert await scorecards_through_the_table(db, Schedule(ZONE), [sunday, monday, tuesday, tuesday]) == [
-        False,
-        False,
-        True,
+        NOTHING_NOW,
+        NOTHING_NOW,
+        SENT,
         None,  # done for October
     ]
     async with db.unit_of_work() as session:
@@ -207,7 +207,7 @@ async def test_a_long_national_day_holiday_sends_septembers_cards_in_the_second_
     # As in 2025: 10-01..10-08 closed (with the weekend inside it), so the first working day is Friday the 9th.
     calendar = Schedule(ZONE, holidays=parse_dates("2026-10-01..2026-10-08"))
     outcomes = await scorecards_through_the_table(db, calendar, [at(8, 10), at(9, 10)])
-    assert outcomes == [False, True]
+    assert outcomes == [NOTHING_NOW, SENT]
     async with db.unit_of_work() as session:
         [run] = (await session.scalars(select(JobRun).where(JobRun.job == SCORECARDS))).all()
     assert run.period == "2026-09"

@@ -42,11 +42,13 @@ async def monthly_scorecards(db: Database, base: Schedule, now: datetime) -> boo
     return await run_once(db, SCORECARDS, month, now, lambda session: send_monthly(session, now, base.zone))
 
 
+# What a run did, said plainly in the log and `houqin jobs` (not as True/False).
+SENT = "sent last month's scorecards"
+NOTHING_NOW = "nothing to send now (not the month's first working day from 09:00, or sent already)"
+
+
 async def _scorecards(jobs: Running, scheduled: datetime, now: datetime) -> object:
-    # Said plainly in the log and `houqin jobs`, not as True/False.
-    if await monthly_scorecards(jobs.db, jobs.base, now):
-        return "sent last month's scorecards"
-    return "nothing to send now (not the month's first working day from 09:00, or sent already)"
+    return SENT if await monthly_scorecards(jobs.db, jobs.base, now) else NOTHING_NOW
 
 
 # Tried on each of the month's first days; it sends on the first working one, which a long holiday

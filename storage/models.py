@@ -86,6 +86,9 @@ class Person(Base):
     # Optional, lower case; matches a single sign-on's `email` claim to the person (unique: one person each).
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when they left the organisation (/org leave, or a directory saying so): their accounts are
+    # turned away like a stranger's (handlers/core/membership.py) until /org rejoin clears it.
+    left_at: Mapped[datetime | None] = mapped_column()
 
     # Loaded with every person (authorisation asks them); the department comes in the same query.
     # Accounts are not: every ticket and card loads people, and only identify() needs an account,
@@ -98,6 +101,10 @@ class Person(Base):
 
     def has_role(self, role: str) -> bool:
         return any(r.role == role for r in self.roles)
+
+    @property
+    def member(self) -> bool:
+        return self.left_at is None
 
 
 class PersonRole(Base):
@@ -288,7 +295,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # None for an answer to someone who is not a member (a join request denied): the body says its language.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     # Messages with a card key replace the earlier message of that key on the channel (edit in place).
@@ -710,14 +718,38 @@ class OrgSetting(Base):
 
 
 class Invitation(Base):
-    """A one-time code that joins a chat account to a person an admin added (/org invite @handle):
-    sent to Houqin as /start join_<code> from the new account."""
+    """A code sent to Houqin as /start join_<code> (or typed) from a chat account. With a person
+    (/org invite @handle): once, joining the account to that person. Without (/org invite [dept CODE]):
+    by anyone until it expires, each account making a new member of the department."""
 
     __tablename__ = "invitations"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+class JoinRequest(Base):
+    """Someone who is not a member asked to join (the "Request to join" button): the admins and
+    logistics admins decide. Kept by account, since the asker has no person until approved."""
+
+    __tablename__ = "join_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(64))
+    platform_locale: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # pending, approved or denied; decided once (a conditional UPDATE: two admins, one decision).
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    # Who the account became on approval.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_join_requests_account", "channel", "external_id", "created_at"),)

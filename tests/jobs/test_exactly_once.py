@@ -44,7 +44,8 @@ async def processes(db: Database) -> AsyncIterator[Callable[..., Jobs]]:
 async def digests_per_person(db: Database) -> Counter[int]:
     async with db.unit_of_work() as session:
         rows = await session.scalars(select(OutboxMessage))
-        return Counter(row.person_id for row in rows.all() if row.body["text"]["lines"][0]["msg"] == "digest.title")
+        digests = [row for row in rows.all() if row.body["text"]["lines"][0]["msg"] == "digest.title"]
+        return Counter(row.person_id for row in digests if row.person_id is not None)
 
 
 async def runs(db: Database, job: str) -> list[tuple[str, str | None]]:

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from bot.areas import AREAS as AREAS  # re-exported: tests and tools take them from here
 from bot.channels.contract import Channel
 from bot.channels.registry import CHANNELS
-from bot.settings import Settings
+from bot.settings import AccessPolicy, Settings
 from handlers.core import keys, uploads
 from handlers.core.area import Area
 from handlers.core.engine import Houqin
+from handlers.core.membership import EVERYONE, Admission
 from handlers.core.outbox import Outbox
 from jobs.scheduler import Jobs
 from storage.db import Database
@@ -66,9 +67,21 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         admins=settings.admin_accounts,
         rules=settings.rules,
         supply_rules=settings.supply_rules,
+        admission=admission(settings.access),
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
     jobs = Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale, areas=areas)
     service = Service(settings, db, houqin, jobs=jobs if settings.jobs_enabled else None)
     service.channels = [kind.build(settings, houqin, outbox) for kind in CHANNELS if kind.enabled(settings)]
     return service
+
+
+def admission(policy: AccessPolicy) -> Admission:
+    """Whose unknown accounts become members by writing: anyone's (open), nobody's (invite), or those
+    of the channels whose platform keeps its own membership (directory; the others fall back to invite)."""
+    if policy is AccessPolicy.OPEN:
+        return EVERYONE
+    if policy is AccessPolicy.DIRECTORY:
+        directories = frozenset(kind.name for kind in CHANNELS if kind.directory)
+        return Admission(directories, directories)
+    return Admission(frozenset())

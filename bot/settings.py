@@ -38,6 +38,14 @@ class TelegramMode(StrEnum):
     WEBHOOK = "webhook"
 
 
+class AccessPolicy(StrEnum):
+    """Who may use Houqin (handlers/core/membership.py keeps the door)."""
+
+    INVITE = "invite"  # members only: added by an admin, an invitation code, or an approved request
+    OPEN = "open"  # anyone who writes becomes staff (the demo)
+    DIRECTORY = "directory"  # a platform's own membership decides (Slack: the workspace); else invite
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -63,6 +71,8 @@ class Settings(BaseSettings):
     default_locale: str = "zh_CN"
     timezone: str = "Asia/Shanghai"
     admins: str = ""
+    # invite, open or directory; unset: open in demo mode, invite otherwise (see access).
+    access_policy: AccessPolicy | None = None
     log_level: str = "INFO"
     # Where people reach this Houqin in a browser (QR codes on doors link here).
     public_url: str | None = None
@@ -99,6 +109,12 @@ class Settings(BaseSettings):
     # Notices (reminders, digests, cards) sent to Telegram per second by all processes together;
     # Telegram allows about 30. Processes sending at the same time split it through the database.
     telegram_send_rate: float = Field(default=25.0, gt=0, le=30)
+
+    @field_validator("access_policy", mode="before")
+    @classmethod
+    def _policy_or_default(cls, value: object) -> object:
+        # ACCESS_POLICY= (as .env.example leaves it) means the default, not a bad value.
+        return (value.strip().lower() or None) if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod
@@ -235,6 +251,12 @@ class Settings(BaseSettings):
     @property
     def admin_accounts(self) -> tuple[AdminAccount, ...]:
         return parse_admins(self.admins)
+
+    @property
+    def access(self) -> AccessPolicy:
+        if self.access_policy is not None:
+            return self.access_policy
+        return AccessPolicy.OPEN if self.demo_mode else AccessPolicy.INVITE
 
     @property
     def zone(self) -> ZoneInfo:

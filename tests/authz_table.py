@@ -31,6 +31,8 @@ MAY: dict[str, frozenset[str]] = {
     "org.change": frozenset({"admin"}),
     "org.import": frozenset({"admin"}),
     "org.invite": frozenset({"admin"}),
+    "org.members": frozenset({"logistics_admin", "admin"}),
+    "org.leave": frozenset({"admin"}),
     "audit.view": frozenset({"admin"}),
     "export.tickets": frozenset({"logistics_admin", "admin"}),
     "export.requisitions": frozenset({"logistics_admin", "admin"}),

@@ -60,6 +60,7 @@ FAMILIES = (
     "settings",
     "scorecard",
     "org",
+    "member",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -139,6 +140,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"suggest.topic.{t}" for t in TOPICS} | {f"suggest.status.{s}" for s in SUGGESTION_STATUSES}
     used |= {f"suggest.button.{s}" for s in ("review", "adopted", "declined")}
     used |= {f"suggest.flow.{f}" for f in ("reply", "answer", "outcome")}
+    used |= {f"member.status.{s}" for s in ("pending", "approved", "denied")}
     return used
 
 

@@ -87,6 +87,9 @@ class ChannelKind:
     # is on: Bolt and its SDK alone are a third of a cold start.
     builder: str
     transport_loggers: tuple[str, ...] = ()
+    # Its platform keeps the organisation's membership (ACCESS_POLICY=directory lets its users in):
+    # a Slack request is signed by the workspace, so whoever sends one is in the workspace.
+    directory: bool = False
 
     def build(self, settings: Settings, houqin: Houqin, outbox: Outbox) -> Channel:
         module, _, attribute = self.builder.partition(":")

@@ -10,7 +10,13 @@ from bot.channels.contract import SHARED_TRANSPORT_LOGGERS, ChannelKind
 CHANNELS: tuple[ChannelKind, ...] = (
     ChannelKind("telegram", lambda s: s.telegram_enabled, "bot.channels.telegram:TelegramChannel", ("telegram",)),
     # Slack's SDK logs every Web API call's body at DEBUG, Bolt every payload: names, words.
-    ChannelKind("slack", lambda s: s.slack_enabled, "bot.channels.slack:SlackChannel", ("slack_sdk", "slack_bolt")),
+    ChannelKind(
+        "slack",
+        lambda s: s.slack_enabled,
+        "bot.channels.slack:SlackChannel",
+        ("slack_sdk", "slack_bolt"),
+        directory=True,
+    ),
     ChannelKind("web", lambda s: s.web_chat_enabled, "bot.channels.web:WebChat"),
 )
 

@@ -47,7 +47,8 @@ def check(ctx: StepContext, audience: str) -> None:
 
 
 async def recipients(session: AsyncSession, audience: str) -> list[Person]:
-    query = select(Person).order_by(Person.id)
+    # Members only: someone who left is neither told nor counted.
+    query = select(Person).where(Person.left_at.is_(None)).order_by(Person.id)
     if audience != EVERYONE:
         query = query.join(Department, Department.id == Person.department_id).where(Department.code == audience)
     return list((await session.scalars(query)).all())

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handlers.admin import audit_log as audit_command
-from handlers.admin import broadcast, exports, monthly, org, roles, scorecards, stats
+from handlers.admin import broadcast, exports, members, monthly, org, roles, scorecards, stats
 from handlers.admin import settings as settings_command
-from handlers.core import authz, uploads
+from handlers.core import authz, membership, uploads
 from handlers.core.area import AdminEntry, Area
 from handlers.core.flow import Action, StepContext, Upload, said
 from handlers.core.i18n import Lines, msg
@@ -74,7 +74,13 @@ async def on_button(ctx: StepContext, value: str) -> Action:
 AREA = Area(
     "admin",
     flows=(org.IMPORT, broadcast.FLOW),
-    buttons={"adm": on_button, "aud": audit_command.on_button, "org": org.on_button, "sc": scorecards.on_button},
+    buttons={
+        "adm": on_button,
+        "aud": audit_command.on_button,
+        "org": org.on_button,
+        "sc": scorecards.on_button,
+        membership.DECIDE: members.on_button,
+    },
     commands={
         "admin": admin_command,
         **{entry.command: entry.handler for entry in OWN},

@@ -11,24 +11,23 @@ summary.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core import authz, ids, menus, uploads
+from handlers.admin import members
+from handlers.core import authz, ids, membership, menus, uploads
 from handlers.core.adminkit import HANDLE, paged
 from handlers.core.audit import done
 from handlers.core.authz import ROLES
-from handlers.core.conversation import DocumentIn
+from handlers.core.conversation import DocumentIn, Sender
 from handlers.core.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, said
 from handlers.core.i18n import LOCALES, Label, Lines, Msg, Renderable, msg
 from handlers.core.people import find_person
-from handlers.core.refusals import Refused, refused
+from handlers.core.refusals import Refused
 from handlers.core.specialties import SPECIALTIES
 from storage.models import Building, ChannelAccount, Department, Invitation, Person, PersonRole, Room
 
@@ -72,6 +71,14 @@ REQUIRED = {
 }
 
 
+# /org leave, rejoin and approve: who is a member (handlers/admin/members.py); each asks authz itself.
+MEMBERS = {
+    "leave": members.leave_command,
+    "rejoin": members.rejoin_command,
+    "approve": members.approve_command,
+}
+
+
 # --- /org -----------------------------------------------------------------------------------------
 
 
@@ -88,7 +95,11 @@ async def org_command(ctx: StepContext, args: str) -> Action:
             return Action(start=(IMPORT.name, {}))
         if words[0].lower() == "invite":
             authz.require(ctx, "org.invite", words[1][:40] if len(words) > 1 else None)
-            return await invite(ctx, words[1] if len(words) > 1 else "")
+            if len(words) == 1 or words[1].lower() == "dept":
+                return await members.open_invitation(ctx, words[1:])
+            return await invite(ctx, words[1])
+        if words[0].lower() in MEMBERS:
+            return await MEMBERS[words[0].lower()](ctx, words[1:])
         authz.require(ctx, "org.change", what[:32])
     except Refused as refused:
         return said(refused.reason)
@@ -247,58 +258,34 @@ async def invite(ctx: StepContext, ref: str) -> Action:
     person = await find_person(ctx.session, ref) if ref else None
     if person is None:
         return said(msg("admin.error.no_such_person", ref=ref[:40]) if ref else msg("org.usage"))
-    code = secrets.token_hex(8)
+    code = members.new_code()
     ctx.session.add(
         Invitation(
             code=code,
             person_id=person.id,
             created_by=ctx.person.id,
             created_at=ctx.now,
-            expires_at=ctx.now + INVITE_FOR,
+            expires_at=ctx.now + members.INVITE_FOR,
         )
     )
     done(ctx, action="org.invite", record=f"person:{person.id}")
-    return said(msg("org.invite.done", person=person.display_name, command=f"/start join_{code}", days=INVITE_FOR.days))
+    return said(
+        msg("org.invite.done", person=person.display_name, command=f"/start join_{code}", days=members.INVITE_FOR.days)
+    )
 
 
 async def join(ctx: StepContext, code: str) -> Action:
-    """/start join_<code>: this chat account now belongs to the invited person (once per code)."""
-    invitation = await ctx.session.scalar(select(Invitation).where(Invitation.code == code[:32]))
-    if invitation is None or invitation.used_at is not None or invitation.expires_at < ctx.now:
-        invalid = msg("org.invite.invalid")
-        # Someone trying codes is worth knowing about; an expired or used one is just late.
-        if invitation is None:
-            refused(ctx, action="org.join", record=None, reason=invalid)
-        return said(invalid)
+    """/start join_<code> from a member's account: a code for a person joins this account to them
+    (once per code); a non-member's is the core's (handlers/core/membership.py), by the same rules."""
     account = await ctx.session.scalar(
         select(ChannelAccount).where(ChannelAccount.person_id == ctx.person.id, ChannelAccount.channel == ctx.channel)
     )
-    taken = await ctx.session.scalar(
-        select(ChannelAccount.id).where(
-            ChannelAccount.person_id == invitation.person_id, ChannelAccount.channel == ctx.channel
-        )
-    )
-    if account is None or taken is not None:
+    if account is None:
         return said(msg("org.invite.already"))
-    # Claimed by a conditional UPDATE: of two accounts sending one code at once, one gets it.
-    claimed = await ctx.session.execute(
-        update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
-        .values(used_at=ctx.now)
-        .execution_options(synchronize_session=False)
+    sender = Sender(
+        account.channel, account.external_id, account.address or "", ctx.person.display_name, account.platform_locale
     )
-    if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
-        return said(msg("org.invite.invalid"))
-    person = await ctx.session.get(Person, invitation.person_id)
-    assert person is not None
-    account.person = person  # the relationship, so the session's picture of both people follows
-    await ctx.session.flush()
-    await menus.changed(ctx.session, [person], ctx.now)
-    done(ctx, action="org.join", record=f"person:{person.id}", account=account.external_id)
-    return said(msg("org.invite.joined", person=person.display_name))
-
-
-INVITE_FOR = timedelta(days=7)
+    return said(await membership.redeem(ctx.session, sender, account, code, ctx.now))
 
 
 # --- importing ------------------------------------------------------------------------------------

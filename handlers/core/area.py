@@ -72,6 +72,11 @@ class StatsPart:
 # (the repairs: whoever may view its ticket); its sender always may (handlers/accounts/views.py).
 MaySeePhoto = Callable[[AsyncSession, Person, Photo], Awaitable[bool]]
 
+# (the context of whoever makes them leave: an admin, or the system for a directory; the person
+# leaving) → what the area does with what they held: their tickets back to the queue, their approvals
+# to the next approver, their requisitions cancelled. Called in the transaction that marks them left.
+Leaver = Callable[[StepContext, Person], Awaitable[None]]
+
 # (the asker's context, the period asked about) → the area's part of /stats. The period itself, not
 # only its bounds (`period.bounds(ctx.zone)`): a chart's title names it.
 Stats = Callable[[StepContext, Period], Awaitable[StatsPart]]
@@ -118,6 +123,8 @@ class Area:
     stats: tuple[Stats, ...] = ()
     # Who besides its sender may see a photo it keeps, in the browser chat (handlers/accounts/views.py).
     photos: MaySeePhoto | None = None
+    # What happens to what a leaver held in this area (handlers/core/membership.leave).
+    leavers: tuple[Leaver, ...] = ()
 
 
 class AreaClash(ValueError):

@@ -67,6 +67,9 @@ CORE: dict[str, Rule] = {
     "org.change": rule(*ADMINS),
     "org.import": rule(*ADMINS),
     "org.invite": rule(*ADMINS),
+    # who is a member: join requests (admins and logistics admins decide), leaving and coming back
+    "org.members": rule(*STORES),
+    "org.leave": rule(*ADMINS),
     # the audit log
     "audit.view": rule(*ADMINS),
     # exports (each area declares its own)

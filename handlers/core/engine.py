@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers.core import audit, authz, files, keys, menu, menus, org_settings, uploads
+from handlers.core import audit, authz, files, keys, membership, menu, menus, org_settings, uploads
 from handlers.core.area import Area, check
 from handlers.core.conversation import (
     MAX_TEXT,
@@ -55,6 +55,7 @@ from handlers.core.flow import (
 )
 from handlers.core.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
 from handlers.core.ids import parse_id
+from handlers.core.membership import EVERYONE, Admission, NotMember
 from handlers.core.people import AdminAccount, identify, see
 from handlers.core.replied import Mark, ReplyMarks
 from handlers.core.rules import RepairRules, SupplyRules
@@ -140,8 +141,11 @@ class Houqin:
         clock: Callable[[], datetime] = utcnow,
         rules: RepairRules | None = None,
         supply_rules: SupplyRules | None = None,
+        admission: Admission = EVERYONE,
     ) -> None:
         self.db = db
+        # Who becomes a member by writing (ACCESS_POLICY: handlers/core/membership.py).
+        self.admission = admission
         # Two areas answering the same command or button: refused here, at start-up, naming both.
         check(areas)
         self.areas = tuple(areas)
@@ -209,7 +213,7 @@ class Houqin:
                     ChannelAccount.external_id == inbound.sender.external_id,
                 )
             )
-            if account is None:
+            if account is None or not account.person.member:
                 return None
             state = await session.scalar(
                 select(DialogState).where(
@@ -225,10 +229,10 @@ class Houqin:
                 return None
             return upload.parser
 
-    async def _make_later(self, outcome: Outcome, turn: Turn) -> Outcome:
+    async def _make_later(self, outcome: Outcome, turn: Turn | None) -> Outcome:
         """After the commit, the files an action left for later: each made in a worker thread while no
         transaction is open, then kept, added to its reply and to the stored outcome in a short one."""
-        if not turn.later:
+        if turn is None or not turn.later:
             return outcome
         made = [(index, later, await asyncio.to_thread(later.make)) for index, later in turn.later]
         async with self.db.unit_of_work() as session:
@@ -279,6 +283,31 @@ class Houqin:
             return
         await self.replies.mark(Mark(outcome, prompt_ref, self.clock()))
 
+    async def directory_left(self, channel: str, external_id: str) -> bool:
+        """A platform whose directory decides (ACCESS_POLICY=directory) says this account's owner has
+        left the organisation: they leave as by /org leave, the system acting. False if nothing changed."""
+        if channel not in self.admission.directories:
+            return False
+        async with self.db.unit_of_work() as session:
+            account = await membership.account_of(session, channel, external_id)
+            if account is None or not account.person.member:
+                return False
+            system = Person(display_name="Houqin")  # never added to the session: the system acting
+            ctx = StepContext(
+                session,
+                system,
+                self.default_locale,
+                channel,
+                self.clock(),
+                self.zone,
+                {},
+                self.rules,
+                self.supply_rules,
+                self.areas,
+            )
+            await membership.leave(ctx, account.person, "directory")
+        return True
+
     # --- command menus (handlers/core/menus.py) ---------------------------------------------------------
 
     def menu_commands(self, person: Person | None = None) -> tuple[str, ...]:
@@ -299,6 +328,9 @@ class Houqin:
                 return None
             person = account.person
             locale = await self._locale_of(session, account)
+            if not person.member:
+                # Someone who left sees no more than a stranger's menu: how to start (and be turned away).
+                return menus.CommandMenu(locale, ("start",), everyone=False)
             commands = self.menu_commands(person)
             return menus.CommandMenu(locale, commands, everyone=commands == self.menu_commands())
 
@@ -319,7 +351,7 @@ class Houqin:
                     ChannelAccount.channel == sender.channel, ChannelAccount.external_id == sender.external_id
                 )
             )
-            if account is None:
+            if account is None or not account.person.member:
                 return None
             state = await session.scalar(
                 select(DialogState).where(
@@ -360,7 +392,13 @@ class Houqin:
     async def _overview(self, sender: Sender) -> tuple[Reply, str]:
         async with self.db.unit_of_work() as session:
             now = self.clock()
-            person, account = await identify(session, sender, self.admins, now)
+            try:
+                person, account = await identify(
+                    session, sender, self.admins, now, newcomers=self.admission.admits(sender.channel)
+                )
+            except NotMember as outsider:
+                locale = await self._outsider_locale(session, sender, outsider.account)
+                return membership.reply(membership.not_member()[0], locale, buttons=True), locale
             locale = await self._locale_of(session, account)
             state = DialogState(person_id=person.id, channel=sender.channel, data={}, version=0, updated_at=now)
             turn = Turn(session, person, state, locale, sender.channel, now, self.zone)
@@ -384,7 +422,7 @@ class Houqin:
             cancel=msg("dialog.button.cancel").render(turn.locale),
         )
 
-    async def _handle_once(self, session: AsyncSession, inbound: Inbound, sealed: str) -> tuple[Outcome, Turn]:
+    async def _handle_once(self, session: AsyncSession, inbound: Inbound, sealed: str) -> tuple[Outcome, Turn | None]:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
         session.add(delivery)
         await session.flush()
@@ -397,7 +435,17 @@ class Houqin:
         ):
             raise HandledDiscreetly
         now = self.clock()
-        person, account = await identify(session, inbound.sender, self.admins, now, seen=False)
+        try:
+            person, account = await identify(
+                session,
+                inbound.sender,
+                self.admins,
+                now,
+                seen=False,
+                newcomers=self.admission.admits(inbound.sender.channel),
+            )
+        except NotMember as outsider:
+            return await self._turn_away(session, inbound, delivery, outsider.account, now), None
         state = await session.scalar(
             select(DialogState).where(DialogState.person_id == person.id, DialogState.channel == inbound.sender.channel)
         )
@@ -455,6 +503,32 @@ class Houqin:
             # Cleared once the files are kept (_make_later); left set if that never happens.
             delivery.outcome[FILES_PENDING] = True
         return outcome, turn
+
+    async def _turn_away(
+        self,
+        session: AsyncSession,
+        inbound: Inbound,
+        delivery: ProcessedDelivery,
+        account: ChannelAccount | None,
+        now: datetime,
+    ) -> Outcome:
+        """A delivery from someone who is not a member (handlers/core/membership.py): one message, and
+        nothing else runs. Their request to join or invitation code is the only thing that may."""
+        said = await membership.turn_away(session, inbound, account, now)
+        locale = await self._outsider_locale(session, inbound.sender, account)
+        quiet = said.key in ("member.request.sent", "member.request.already", "org.invite.joined")
+        outcome = Outcome(
+            replies=[membership.reply(said, locale, buttons=not quiet)], locale=locale, delivery_id=delivery.id
+        )
+        delivery.outcome = stored(outcome)
+        return outcome
+
+    async def _outsider_locale(self, session: AsyncSession, sender: Sender, account: ChannelAccount | None) -> str:
+        """A non-member is answered in their own choice if they had one, else in their app's language."""
+        if account is not None:
+            return await self._locale_of(session, account)
+        chosen = pick_locale(None, sender.platform_locale, "")
+        return chosen or await org_settings.default_locale(session, self.default_locale)
 
     # --- dispatch -------------------------------------------------------------------------------
 

@@ -56,9 +56,15 @@ class Notice:
 
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
     """Queue a notice for the account the person used last; False when they cannot be reached."""
+    # Someone who left hears nothing more (handlers/core/membership.py): no card, reminder or broadcast.
     account = await session.scalar(
         select(ChannelAccount)
-        .where(ChannelAccount.person_id == notice.person_id, ChannelAccount.unreachable_since.is_(None))
+        .join(Person, Person.id == ChannelAccount.person_id)
+        .where(
+            ChannelAccount.person_id == notice.person_id,
+            ChannelAccount.unreachable_since.is_(None),
+            Person.left_at.is_(None),
+        )
         .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
         .limit(1)
     )
@@ -102,9 +108,11 @@ async def notify_many(session: AsyncSession, notices: Sequence[Notice], now: dat
         accounts = (
             await session.execute(
                 select(ChannelAccount.person_id, ChannelAccount.channel, ChannelAccount.address)
+                .join(Person, Person.id == ChannelAccount.person_id)
                 .where(
                     ChannelAccount.person_id.in_({n.person_id for n in part}),
                     ChannelAccount.unreachable_since.is_(None),
+                    Person.left_at.is_(None),
                 )
                 .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
             )
@@ -260,7 +268,8 @@ class Outbox:
         rows = (
             await session.execute(
                 select(OutboxMessage, Person.locale, ChannelAccount.platform_locale, CardRef.message_ref)
-                .join(Person, Person.id == OutboxMessage.person_id)
+                # An answer to someone with no person (a join request denied) says its language itself.
+                .outerjoin(Person, Person.id == OutboxMessage.person_id)
                 .outerjoin(
                     ChannelAccount,
                     (ChannelAccount.channel == OutboxMessage.channel)
@@ -283,7 +292,7 @@ class Outbox:
             Pending(
                 message.id,
                 message.address,
-                render_body(message.body, pick_locale(chosen, hint, default)),
+                render_body(message.body, pick_locale(chosen, hint or message.body.get("locale"), default)),
                 message.card_key,
                 ref,
                 tuple(message.body.get("photos", ())),

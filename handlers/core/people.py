@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from handlers.core import audit, ids, menus
 from handlers.core.conversation import Sender
+from handlers.core.membership import NotMember, new_account
 from storage.models import ChannelAccount, Person, PersonRole
 
 # Where a person was last seen decides where notices go; minutes are precise enough and save writes.
@@ -58,10 +59,19 @@ class AdminAccount:
 
 
 async def identify(
-    session: AsyncSession, sender: Sender, admins: Sequence[AdminAccount], now: datetime, *, seen: bool = True
+    session: AsyncSession,
+    sender: Sender,
+    admins: Sequence[AdminAccount],
+    now: datetime,
+    *,
+    seen: bool = True,
+    newcomers: bool = True,
 ) -> tuple[Person, ChannelAccount]:
-    """The person behind this sender, created on first contact. `seen=False` leaves the account's
-    "last seen" to the caller (the engine does not count a discreet turn: handlers/core/discreet.py)."""
+    """The person behind this sender, created on first contact when `newcomers` (ACCESS_POLICY lets
+    them in from this channel: handlers/core/membership.py) or ADMINS names the account. Raises
+    NotMember, having written nothing, for anyone else new and for someone who has left.
+    `seen=False` leaves the account's "last seen" to the caller (the engine does not count a discreet
+    turn: handlers/core/discreet.py)."""
     # Every update starts here: the account, its person and their roles in one query.
     found = await session.scalars(
         select(ChannelAccount)
@@ -70,19 +80,16 @@ async def identify(
     )
     account = found.unique().first()
     named_admin = AdminAccount(sender.channel, sender.external_id) in admins
+    if account is None and not (newcomers or named_admin):
+        raise NotMember(None)
+    if account is not None and not account.person.member:
+        raise NotMember(account)
     if account is None:
         person = Person(display_name=sender.display_name[:100] or sender.external_id, created_at=now)
         person.roles.append(PersonRole(role="staff"))
         if named_admin:
             person.roles.append(PersonRole(role="admin"))
-        account = ChannelAccount(
-            person=person,
-            channel=sender.channel,
-            external_id=sender.external_id,
-            address=sender.address,
-            platform_locale=sender.platform_locale,
-            last_seen_at=now if seen else None,
-        )
+        account = new_account(person, sender, now if seen else None)
         session.add_all([person, account])
         await session.flush()
         if named_admin:
@@ -133,8 +140,13 @@ def managed_departments(person: Person) -> list[str]:
 
 
 async def people_with_role(session: AsyncSession, role: str, scope: str | None = None) -> list[Person]:
-    """Who holds `role` (within `scope`: a technician's trade, a manager's department), by id."""
-    query = select(Person).join(PersonRole, PersonRole.person_id == Person.id).where(PersonRole.role == role)
+    """Who holds `role` (within `scope`: a technician's trade, a manager's department), by id: members
+    only (someone who left keeps their roles for /org rejoin, but is nobody's to ask or tell)."""
+    query = (
+        select(Person)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .where(PersonRole.role == role, Person.left_at.is_(None))
+    )
     if scope is not None:
         query = query.where(PersonRole.scope == scope)
     return list((await session.scalars(query.order_by(Person.id))).unique().all())

@@ -49,14 +49,14 @@ async def recipients(session: AsyncSession) -> list[Recipient]:
         select(Person.id, Person.display_name, Department)
         .join(PersonRole, PersonRole.person_id == Person.id)
         .join(Department, Department.code == PersonRole.scope)
-        .where(PersonRole.role == "manager")
+        .where(PersonRole.role == "manager", Person.left_at.is_(None))
         .order_by(Person.id, Department.code)
     )
     found += [Recipient(pid, name, Scope(department)) for pid, name, department in managers.all()]
     org = await session.execute(
         select(Person.id, Person.display_name)
         .join(PersonRole, PersonRole.person_id == Person.id)
-        .where(PersonRole.role.in_(ORG_ROLES))
+        .where(PersonRole.role.in_(ORG_ROLES), Person.left_at.is_(None))
         .distinct()
         .order_by(Person.id)
     )

@@ -346,6 +346,12 @@ REASSIGN = ticket_flow(
     ChoiceStep("technician", msg("ticket.ask.technician"), options=technician_options, columns=1),
 )
 
+
+async def leaver(ctx: StepContext, person: Person) -> None:
+    """Area.leavers: what they were working on goes back to the queue."""
+    await tickets.requeue_held_by(repair_actor(ctx), person)
+
+
 AREA = Area(
     "tickets",
     flows=(DECLINE, PARTS, RESOLVE, COMMENT, RATING_COMMENT, REASSIGN),
@@ -363,4 +369,5 @@ AREA = Area(
     exports={"tickets": export.TICKETS},
     jobs=(autoclose.JOB,),
     photos=tickets.may_see_photo,
+    leavers=(leaver,),
 )

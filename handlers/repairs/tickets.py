@@ -166,22 +166,27 @@ async def move(actor: RepairActor, ticket: Ticket, action: str, note: str | None
     await tell_everyone(actor, ticket, action, note)
 
 
+def recorded(actor: RepairActor, ticket: Ticket, before: str, note: str | None) -> None:
+    """The ticket's move from `before` to its status now, in its history."""
+    actor.session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            from_status=before,
+            to_status=ticket.status,
+            actor_id=actor.person.id,
+            note=note,
+            at=actor.now,
+        )
+    )
+
+
 async def assign(actor: RepairActor, ticket: Ticket, technician: Person, *, automatic: bool = False) -> None:
     previous = ticket.assignee
     ticket.assignee_id, ticket.assignee = technician.id, technician
     before = ticket.status
     ticket.status = "assigned"
     note = "auto" if automatic else None
-    actor.session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            from_status=before,
-            to_status="assigned",
-            actor_id=actor.person.id,
-            note=f"{note or ''}→{technician.display_name}",
-            at=actor.now,
-        )
-    )
+    recorded(actor, ticket, before, note=f"{note or ''}→{technician.display_name}")
     if not automatic:
         audit.done(
             actor,
@@ -218,7 +223,7 @@ async def auto_assign(actor: RepairActor, ticket: Ticket, exclude: Sequence[int]
     query = (
         select(Person)
         .join(PersonRole, PersonRole.person_id == Person.id)
-        .where(PersonRole.role == "technician", PersonRole.scope == ticket.category)
+        .where(PersonRole.role == "technician", PersonRole.scope == ticket.category, Person.left_at.is_(None))
         .order_by(load_, last.asc().nulls_first(), Person.id)
         .limit(1)
     )
@@ -230,6 +235,22 @@ async def auto_assign(actor: RepairActor, ticket: Ticket, exclude: Sequence[int]
         return None
     await assign(actor, ticket, candidate, automatic=True)
     return candidate
+
+
+async def requeue_held_by(actor: RepairActor, leaver: Person) -> None:
+    """Someone who leaves (handlers/core/membership.leave): the tickets they were working on go back to
+    the queue, unassigned and new, and the logistics admins see them waiting as after a decline."""
+    held = await actor.session.scalars(
+        select(Ticket).where(Ticket.assignee_id == leaver.id, Ticket.status.in_(WORKING)).order_by(Ticket.id)
+    )
+    for ticket in held.unique().all():
+        before = ticket.status
+        ticket.assignee_id, ticket.assignee = None, None
+        ticket.status = "new"
+        recorded(actor, ticket, before, note="left")
+        audit.done(actor, action="ticket.requeue", record=ticket.number, left=leaver.id, **{"from": before})
+        await actor.session.flush()
+        await tell_the_queue(actor, ticket)
 
 
 async def tell_the_queue(actor: RepairActor, ticket: Ticket) -> None:

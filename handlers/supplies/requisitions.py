@@ -14,13 +14,14 @@ admin. Approved ones reach the logistics staff, who mark them ready for pickup a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -240,6 +241,7 @@ async def approvers_for(
             ApprovalDelegation.starts_on <= today,
             ApprovalDelegation.ends_on >= today,
             Person.id != requester_id,
+            Person.left_at.is_(None),
         )
         .order_by(Person.id)
     )
@@ -576,6 +578,46 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     return said(msg("requisition.delegate.done", name=delegate.display_name, start=str(starts), end=str(ends)))
 
 
+async def leaver(ctx: StepContext, person: Person) -> None:
+    """Area.leavers: someone who leaves (handlers/core/membership.leave) stands in for nobody and has
+    nobody stand in for them; what they asked for is cancelled with its stock released; what waited
+    for their approval goes to the next approver, as when a department has no manager."""
+    actor = supply_actor(ctx)
+    session, today = actor.session, actor.today
+    theirs = or_(ApprovalDelegation.manager_id == person.id, ApprovalDelegation.delegate_id == person.id)
+    await session.execute(
+        delete(ApprovalDelegation)
+        .where(theirs, ApprovalDelegation.starts_on >= today)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(ApprovalDelegation)
+        .where(theirs, ApprovalDelegation.ends_on >= today)
+        .values(ends_on=today - timedelta(days=1))
+        .execution_options(synchronize_session=False)
+    )
+    own = await session.scalars(
+        select(Requisition)
+        .where(Requisition.requester_id == person.id, Requisition.status.in_((*PENDING, "approved", "ready")))
+        .order_by(Requisition.id)
+    )
+    for requisition in own.unique().all():
+        await move(
+            actor,
+            requisition,
+            "cancelled",
+            "cancel",
+            note="left",
+            stock_change=functools.partial(release_all, actor, requisition),
+        )
+    waiting = await session.scalars(
+        select(Requisition).where(Requisition.status == "pending_manager").order_by(Requisition.id)
+    )
+    for requisition in waiting.unique().all():
+        if not await first_step_approvers(session, requisition, today):
+            await move(actor, requisition, "pending_admin", "escalate", note="left")
+
+
 async def delegations_of(actor: SupplyActor) -> Renderable:
     found = (
         await actor.session.scalars(
@@ -666,7 +708,7 @@ async def card_holders(session: AsyncSession, requisition: Requisition) -> list[
     found = await session.scalars(
         select(OutboxMessage.person_id).where(OutboxMessage.card_key.like(f"requisition:{requisition.id}:%")).distinct()
     )
-    return list(found.all())
+    return [person_id for person_id in found.all() if person_id is not None]
 
 
 async def newly_concerned(actor: SupplyActor, requisition: Requisition) -> list[Person]:
@@ -1190,4 +1232,5 @@ AREA = Area(
     exports={"requisitions": REQUISITIONS},
     mine=my_part,
     reminders=(approvals_waiting,),
+    leavers=(leaver,),
 )

@@ -163,7 +163,7 @@ IMPORT = Flow(
 
 
 async def audience_of(session: AsyncSession, audience: dict[str, Any]) -> list[int]:
-    query = select(Person.id)
+    query = select(Person.id).where(Person.left_at.is_(None))  # members only: a leaver is not asked
     codes = list(audience.get("codes", []))
     if audience["kind"] == "departments":
         query = query.join(Department, Department.id == Person.department_id).where(Department.code.in_(codes))

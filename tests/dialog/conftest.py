@@ -45,7 +45,9 @@ def telegram_settings(db: Database, api: FakeBotAPI, **overrides: object) -> Set
         telegram_bot_token=api.token,
         telegram_api_base_url=api.base_url.removesuffix("/bot"),
         web_enabled=False,
-        **overrides,
+        # Unknown accounts write first and become staff, as these conversations always assumed; the
+        # membership tests (test_membership_*.py) say invite or directory themselves.
+        **({"access_policy": "open"} | overrides),
     )
 
 
@@ -86,6 +88,7 @@ def slack_settings(db: Database, api: FakeSlackAPI, **overrides: object) -> Sett
         "slack_api_base_url": api.base_url,
         "web_enabled": False,
         "admins": "slack:UADMIN",
+        "access_policy": "open",  # as telegram_settings
     }
     return load_settings(**(given | overrides))
 
@@ -148,6 +151,12 @@ async def slack_office_and_telegram(
     db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI
 ) -> AsyncIterator[SlackWorld]:
     """As slack_office, with Telegram on too: one Houqin, three channels."""
+    async for world in slack_world_for(office_with(db, slack_api, bot_api, "open"), slack_api, db):
+        yield world
+
+
+def office_with(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI, policy: str) -> Service:
+    """The demo organisation (its people in the browser chat) with Slack and Telegram beside it."""
     settings = slack_settings(
         db,
         slack_api,
@@ -155,6 +164,20 @@ async def slack_office_and_telegram(
         demo_mode=True,
         telegram_bot_token=bot_api.token,
         telegram_api_base_url=bot_api.base_url.removesuffix("/bot"),
+        access_policy=policy,
     )
-    async for world in slack_world_for(build_service(settings), slack_api, db):
+    return build_service(settings)
+
+
+@pytest.fixture
+async def members_only(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI) -> AsyncIterator[SlackWorld]:
+    """office_with ACCESS_POLICY=invite: an account nobody added is turned away (test_membership_*.py)."""
+    async for world in slack_world_for(office_with(db, slack_api, bot_api, "invite"), slack_api, db):
+        yield world
+
+
+@pytest.fixture
+async def directory_world(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBotAPI) -> AsyncIterator[SlackWorld]:
+    """office_with ACCESS_POLICY=directory: the Slack workspace decides; Telegram invites."""
+    async for world in slack_world_for(office_with(db, slack_api, bot_api, "directory"), slack_api, db):
         yield world

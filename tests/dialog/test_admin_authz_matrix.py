@@ -42,6 +42,8 @@ COMMANDS = {
     "org.change": "/org dept add lab 实验室 Laboratory",
     "org.import": "/org import",
     "org.invite": "/org invite @wang.fang",
+    "org.members": "/org approve 1 @wang.fang",
+    "org.leave": "/org leave @wang.fang",
     "audit.view": "/audit",
     "scorecard.view": "/scorecard hr",
     "broadcast.all": "/broadcast all 明天停电",
@@ -75,6 +77,7 @@ ELSEWHERE = {
 BUTTONS = {
     "role.view": "adm:role",
     "org.view": "org:1",
+    "org.members": "jr:1:approve",
     "audit.view": "aud:1::",
     "export.tickets": "adm:export",
     "stats.view": "adm:stats",

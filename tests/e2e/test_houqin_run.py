@@ -88,6 +88,7 @@ async def polling_houqin(db: Database, bot_api: FakeBotAPI, tmp_path: Path) -> A
         "TELEGRAM_BOT_TOKEN": bot_api.token,
         "TELEGRAM_API_BASE_URL": bot_api.base_url.removesuffix("/bot"),
         "TELEGRAM_MODE": "polling",
+        "ACCESS_POLICY": "open",
     }
     process = start_houqin(env, tmp_path)
     try:

@@ -53,6 +53,7 @@ def slack_env(db_url: str, api: FakeSlackAPI, **more: str) -> dict[str, str]:
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_BASE_URL": api.base_url,
         "WEB_ENABLED": "false",
+        "ACCESS_POLICY": "open",
         "ADMINS": "slack:UADMIN",
         "CATCH_UP_HOURS": "0",
         **more,

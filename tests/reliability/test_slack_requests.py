@@ -77,6 +77,7 @@ async def slack(db: Database, http: httpx.AsyncClient, launch: Launch) -> AsyncI
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_BASE_URL": api.base_url,
             "WEB_ENABLED": "false",
+            "ACCESS_POLICY": "open",
         }
         houqin = launch("houqin-slack", env)
         await start_webhook(houqin, http)

@@ -478,6 +478,10 @@ class SlackChannel:
             await self.outbound.post_replies(sender.address, outcome.replies)
             await self.done(outcome)
 
+    async def user_left(self, user_id: str) -> None:
+        """The workspace deactivated this member: under ACCESS_POLICY=directory they leave Houqin too."""
+        await self.houqin.directory_left(self.name, user_id)
+
     async def publish_home(self, user_id: str) -> None:
         sender = await self.sender(user_id)
         overview, locale = await self.houqin.overview(sender)

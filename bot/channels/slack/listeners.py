@@ -72,6 +72,13 @@ def register_events(app: AsyncApp, slack: SlackChannel) -> None:
         if event.get("tab", "home") == "home":
             slack.spawn(slack.publish_home(str(event["user"])))
 
+    @app.event("user_change")
+    async def on_user_change(event: dict[str, Any]) -> None:
+        # A member deactivated in the workspace (ACCESS_POLICY=directory: the workspace decides).
+        user = event.get("user")
+        if isinstance(user, dict) and user.get("deleted") is True and user.get("id"):
+            slack.spawn(slack.user_left(str(user["id"])))
+
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
         # Only people's own words and files in their DM with Houqin: no edits, joins, bots (Bolt

@@ -1,0 +1,102 @@
+"""Leaving and coming back, in the demo's browser chat under ACCESS_POLICY=invite: /org leave hands on
+what the leaver held (tickets to the queue, approvals to the next approver, their requisitions
+cancelled with the stock released), turns their accounts away at once, and /org rejoin lets them in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from bot.app import create_app
+from bot.service import build_service
+from bot.settings import load_settings
+from storage.db import Database
+from storage.models import utcnow
+from tests.dialog.membership import JOIN_ZH, NOT_MEMBER_ZH, audit_actions
+from tests.dialog.web_person import WebPerson
+from tests.supplies import notices_to, requisition, stock_of
+from tests.tickets import ticket_in_room_201
+
+NUMBER = re.compile(r"S-\d{4}-\d{6}")
+
+
+@pytest.fixture
+async def office(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The demo's browser chat, members only."""
+    settings = load_settings(
+        database_url=db.url, demo_mode=True, web_enabled=True, telegram_bot_token="", access_policy="invite"
+    )
+    service = build_service(settings)
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
+        yield client
+    await service.db.dispose()
+
+
+async def markers_requested(person: WebPerson, how_many: str) -> str:
+    await person.says("/supply 白板笔")
+    await person.presses("黑色白板笔")
+    await person.says(how_many)
+    await person.presses("✔ 选好了")
+    await person.says("三楼办公室")
+    found = NUMBER.search((await person.presses("✔ 提交")).text)
+    assert found is not None
+    return found.group()
+
+
+async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Database, office: httpx.AsyncClient) -> None:
+    admin, zhao, chen = (WebPerson(office, key) for key in ("admin", "zhao.lei", "chen.jing"))
+    now = utcnow()
+    ticket = await ticket_in_room_201(db, status="accepted", created=now, due=now + timedelta(hours=24))
+    # 赵磊 (a technician) works on a ticket and has asked for markers; 陈静's request waits for 马红.
+    theirs = await markers_requested(zhao, "6")
+    waiting = await markers_requested(chen, "2")
+    assert await stock_of(db, "MARKER-WB") == (60, 8)
+    assert "赵磊 已离开" in await admin.says("/org leave @zhao.lei 调往外单位")
+    # The ticket is back in the queue, unassigned and new; the logistics admins see it waiting.
+    async with db.unit_of_work() as session:
+        from storage.models import Ticket
+
+        found = await session.get(Ticket, ticket.id)
+        assert found is not None and (found.status, found.assignee_id) == ("new", None)
+    assert await notices_to(db, "lin.hua", "ticket.card")
+    # Their own requisition is cancelled and its markers are back on the shelf.
+    assert (await requisition(db, theirs)).status == "cancelled"
+    assert await stock_of(db, "MARKER-WB") == (60, 2)
+    # Their account is turned away at once, whatever it sends, an old button too.
+    said = await zhao.says("/my")
+    assert NOT_MEMBER_ZH in said and said.labels == [JOIN_ZH]
+    assert NOT_MEMBER_ZH in await zhao.presses_payload(f"tk:{ticket.id}:start")
+    # 马红 leaves: 陈静's request goes on to the next approver, the logistics admins.
+    assert "马红 已离开" in await admin.says("/org leave @ma.hong")
+    assert (await requisition(db, waiting)).status == "pending_admin"
+    assert await notices_to(db, "lin.hua", waiting)
+    # Nobody's request was touched but theirs; 陈静's own stays reserved.
+    assert await stock_of(db, "MARKER-WB") == (60, 2)
+    # Admins only, and not twice.
+    assert "办理人员离开或恢复" in await WebPerson(office, "lin.hua").says("/org leave @wang.fang")
+    assert "已离开本单位" in await admin.says("/org leave @zhao.lei")
+    # Back again: the account works; nothing else came back by itself.
+    assert "赵磊 已恢复为成员" in await admin.says("/org rejoin @zhao.lei")
+    assert "赵磊" in await zhao.says("/start")
+    async with db.unit_of_work() as session:
+        found = await session.get(Ticket, ticket.id)
+        assert found is not None and found.assignee_id is None
+    assert [action for action, _, outcome in await audit_actions(db, "org.leave", "org.rejoin") if outcome == "ok"] == [
+        "org.leave",
+        "org.leave",
+        "org.rejoin",
+    ]
+
+
+async def test_a_leaver_hears_no_broadcast_and_is_not_counted(db: Database, office: httpx.AsyncClient) -> None:
+    admin = WebPerson(office, "admin")
+    await admin.says("/org leave @wang.fang")
+    await admin.says("/broadcast finance 明天停电")
+    sent = await admin.presses("✔")
+    assert "明天停电" not in str(await notices_to(db, "wang.fang")), sent.texts
+    assert await notices_to(db, "li.na", "明天停电")

@@ -61,7 +61,7 @@ async def photo_for(
     if photo_id is None:
         return None
     async with db.unit_of_work() as session:
-        account = await _account(session, channel, external_id)
+        account = await _members_account(session, channel, external_id)
         if account is None:
             return None
         photo = await session.scalar(select(Photo).where(Photo.id == photo_id).options(undefer(Photo.content)))
@@ -87,7 +87,7 @@ async def file_for(db: Database, channel: str, external_id: str, file_ref: str) 
     if file_id is None:
         return None
     async with db.unit_of_work() as session:
-        account = await _account(session, channel, external_id)
+        account = await _members_account(session, channel, external_id)
         return await files.load(session, file_id, account.person_id) if account is not None else None
 
 
@@ -96,3 +96,9 @@ async def _account(session: AsyncSession, channel: str, external_id: str) -> Cha
         select(ChannelAccount).where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
     )
     return account
+
+
+async def _members_account(session: AsyncSession, channel: str, external_id: str) -> ChannelAccount | None:
+    """The account if its person is a member: someone who left reads nothing more, not even their own."""
+    account = await _account(session, channel, external_id)
+    return account if account is not None and account.person.member else None

@@ -116,7 +116,13 @@ async def org_command(ctx: StepContext, args: str) -> Action:
 
 async def overview(ctx: StepContext, page: int) -> tuple[Msg, Any]:
     counts = dict(
-        (await ctx.session.execute(select(Person.department_id, func.count()).group_by(Person.department_id))).all()
+        (
+            await ctx.session.execute(
+                select(Person.department_id, func.count())
+                .where(Person.left_at.is_(None))  # members: someone who left is counted nowhere
+                .group_by(Person.department_id)
+            )
+        ).all()
     )
     lines: list[Renderable] = []
     for department in await ctx.session.scalars(select(Department).order_by(Department.code)):

@@ -273,6 +273,9 @@ async def redeem(
         found = await session.get(Person, invitation.person_id)
         assert found is not None
         person = found
+        if not person.member:
+            # Invited, then left before joining: the code went with them.
+            return refused(session, sender, record, actor, now, msg("org.invite.invalid"))
         if await has_account(session, person.id, sender.channel):
             return msg("org.invite.already")
         # Claimed by a conditional UPDATE: of two accounts sending one code at once, one gets it.

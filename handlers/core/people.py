@@ -31,7 +31,10 @@ async def find_person(
         return None
     query = select(Person)
     if role is not None:
-        query = query.where(exists().where(PersonRole.person_id == Person.id, PersonRole.role == role))
+        # Among those who hold it now: someone who left keeps their roles (for /org rejoin), not their work.
+        query = query.where(
+            exists().where(PersonRole.person_id == Person.id, PersonRole.role == role), Person.left_at.is_(None)
+        )
     if wanted.startswith("#"):
         person_id = ids.parse_id(wanted[1:])
         return None if person_id is None else await session.scalar(query.where(Person.id == person_id))

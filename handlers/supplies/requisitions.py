@@ -616,6 +616,13 @@ async def leaver(ctx: StepContext, person: Person) -> None:
     for requisition in waiting.unique().all():
         if not await first_step_approvers(session, requisition, today):
             await move(actor, requisition, "pending_admin", "escalate", note="left")
+    if second_step(person):
+        # A second approver left: the others (or the admins, when no logistics admin is left) get the cards.
+        second = await session.scalars(
+            select(Requisition).where(Requisition.status == "pending_admin").order_by(Requisition.id)
+        )
+        for requisition in second.unique().all():
+            await tell_everyone(actor, requisition, "escalate")
 
 
 async def delegations_of(actor: SupplyActor) -> Renderable:

@@ -23,6 +23,7 @@ from tests.dialog.membership import (
 )
 from tests.dialog.slack_person import SlackWorld
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
+from tests.dialog.test_command_menus import menu_seen, names
 from tests.dialog.web_person import WebPerson
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -198,3 +199,24 @@ async def test_guessing_codes_is_cut_off_and_audited(members_only: SlackWorld, b
     assert len(refused) == 6 and {row[1] for row in refused} == {"account:telegram:6111"}
     async with db.unit_of_work() as session:
         assert await session.scalar(select(Person).where(Person.display_name == "猜猜")) is None
+
+
+async def test_a_leavers_telegram_menu_shrinks_to_start_and_rejoining_gives_it_back(
+    members_only: SlackWorld, bot_api: FakeBotAPI
+) -> None:
+    db = members_only.db
+    async with db.unit_of_work() as session:
+        manager = await session.scalar(select(Person).where(Person.handle == "huang.li"))
+        assert manager is not None
+        session.add(ChannelAccount(person_id=manager.id, channel="telegram", external_id="6120", address="6120"))
+    huang = stranger(members_only, bot_api, 6120, "黄丽", "zh-hans")
+    assert "黄丽" in await huang.says("/start")
+    admin = WebPerson(members_only.http, "admin")
+    await admin.says("/org leave @huang.li 退休")
+    await notices_delivered(db)
+    assert names(menu_seen(bot_api, 6120)) == ["start"]
+    assert turned_away((await huang.says("/stats")).text)
+    await admin.says("/org rejoin @huang.li")
+    await notices_delivered(db)
+    assert "stats" in names(menu_seen(bot_api, 6120))
+    assert "统计" in (await huang.says("/stats")).text

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -536,18 +536,7 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     if not words:
         return said(await delegations_of(actor))
     if words[0].casefold() in ("off", "none", "取消"):
-        mine = await ctx.session.scalars(
-            select(ApprovalDelegation).where(
-                ApprovalDelegation.manager_id == ctx.person.id, ApprovalDelegation.ends_on >= actor.today
-            )
-        )
-        ended = 0
-        for delegation in mine.all():
-            if delegation.starts_on > actor.today:
-                await ctx.session.delete(delegation)
-            else:
-                delegation.ends_on = actor.today - timedelta(days=1)
-            ended += 1
+        ended = await end_delegations(ctx.session, actor.today, ApprovalDelegation.manager_id == ctx.person.id)
         audit.done(ctx, action="requisition.delegate_off", ended=ended)
         return said(msg("requisition.delegate.ended", count=ended))
     days: list[date] = []
@@ -578,6 +567,19 @@ async def delegate_command(ctx: StepContext, args: str) -> Action:
     return said(msg("requisition.delegate.done", name=delegate.display_name, start=str(starts), end=str(ends)))
 
 
+async def end_delegations(session: AsyncSession, today: date, which: ColumnElement[bool]) -> int:
+    """The delegations `which` picks stop today: one not begun yet is deleted, the others end yesterday."""
+    found = await session.scalars(select(ApprovalDelegation).where(which, ApprovalDelegation.ends_on >= today))
+    ended = 0
+    for delegation in found.all():
+        if delegation.starts_on > today:
+            await session.delete(delegation)
+        else:
+            delegation.ends_on = today - timedelta(days=1)
+        ended += 1
+    return ended
+
+
 async def leaver(ctx: StepContext, person: Person) -> None:
     """Area.leavers: someone who leaves (handlers/core/membership.leave) stands in for nobody and has
     nobody stand in for them; what they asked for is cancelled with its stock released; what waited
@@ -585,17 +587,7 @@ async def leaver(ctx: StepContext, person: Person) -> None:
     actor = supply_actor(ctx)
     session, today = actor.session, actor.today
     theirs = or_(ApprovalDelegation.manager_id == person.id, ApprovalDelegation.delegate_id == person.id)
-    await session.execute(
-        delete(ApprovalDelegation)
-        .where(theirs, ApprovalDelegation.starts_on >= today)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(ApprovalDelegation)
-        .where(theirs, ApprovalDelegation.ends_on >= today)
-        .values(ends_on=today - timedelta(days=1))
-        .execution_options(synchronize_session=False)
-    )
+    await end_delegations(session, today, theirs)
     own = await session.scalars(
         select(Requisition)
         .where(Requisition.requester_id == person.id, Requisition.status.in_((*PENDING, "approved", "ready")))

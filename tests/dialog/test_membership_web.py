@@ -7,15 +7,17 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.app import create_app
 from bot.service import build_service
 from bot.settings import load_settings
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import ApprovalDelegation, Ticket, utcnow
 from tests.dialog.membership import JOIN_ZH, NOT_MEMBER_ZH, audit_actions
 from tests.dialog.web_person import WebPerson
 from tests.supplies import notices_to, requisition, stock_of
@@ -55,12 +57,13 @@ async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Datab
     # 赵磊 (a technician) works on a ticket and has asked for markers; 陈静's request waits for 马红.
     theirs = await markers_requested(zhao, "6")
     waiting = await markers_requested(chen, "2")
+    # 马红 has 刘洋 approve for her today.
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    assert "刘洋" in await WebPerson(office, "ma.hong").says(f"/delegate @liu.yang {today.isoformat()}")
     assert await stock_of(db, "MARKER-WB") == (60, 8)
     assert "赵磊 已离开" in await admin.says("/org leave @zhao.lei 调往外单位")
     # The ticket is back in the queue, unassigned and new; the logistics admins see it waiting.
     async with db.unit_of_work() as session:
-        from storage.models import Ticket
-
         found = await session.get(Ticket, ticket.id)
         assert found is not None and (found.status, found.assignee_id) == ("new", None)
     assert await notices_to(db, "lin.hua", "ticket.card")
@@ -74,6 +77,9 @@ async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Datab
     # 马红 leaves: 陈静's request goes on to the next approver, the logistics admins.
     assert "马红 已离开" in await admin.says("/org leave @ma.hong")
     assert (await requisition(db, waiting)).status == "pending_admin"
+    async with db.unit_of_work() as session:
+        delegation = await session.scalar(select(ApprovalDelegation))
+        assert delegation is not None and delegation.ends_on < today  # her stand-in stands in for nobody
     assert await notices_to(db, "lin.hua", waiting)
     # Nobody's request was touched but theirs; 陈静's own stays reserved.
     assert await stock_of(db, "MARKER-WB") == (60, 2)

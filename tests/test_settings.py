@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import build_service
-from bot.settings import SettingsError, TelegramMode, load_settings
+from bot.service import admission, build_service
+from bot.settings import AccessPolicy, SettingsError, TelegramMode, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +19,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Neither the developer's .env nor their shell may leak into what these tests see.
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(("TELEGRAM_", "DATABASE_", "WEB_", "DEMO_", "HTTP_", "DEFAULT_", "TIMEZONE", "ADMINS")):
+        if name.startswith(
+            ("TELEGRAM_", "DATABASE_", "WEB_", "DEMO_", "HTTP_", "DEFAULT_", "TIMEZONE", "ADMINS", "ACCESS_")
+        ):
             monkeypatch.delenv(name)
 
 
@@ -47,6 +49,11 @@ def test_defaults_run_on_sqlite_with_telegram_off() -> None:
         ("ADMINS", "telegram:1,fax:2", "ADMINS is invalid: entry 'fax:2' should look like telegram:123"),
         ("WEB_ENABLED", "perhaps", "WEB_ENABLED is invalid"),
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces in it", "TELEGRAM_WEBHOOK_SECRET is invalid"),
+        (
+            "ACCESS_POLICY",
+            "everyone",
+            "ACCESS_POLICY is invalid: Input should be 'invite', 'open' or 'directory'",
+        ),
     ],
 )
 def test_a_malformed_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str) -> None:
@@ -54,6 +61,21 @@ def test_a_malformed_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert str(raised.value).startswith(says)
+
+
+def test_access_policy_is_invite_unless_demo_mode_or_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().access is AccessPolicy.INVITE
+    assert load_settings(demo_mode=True).access is AccessPolicy.OPEN
+    monkeypatch.setenv("ACCESS_POLICY", "")  # as .env.example leaves it: the default
+    assert load_settings().access is AccessPolicy.INVITE
+    monkeypatch.setenv("ACCESS_POLICY", "Directory")
+    assert load_settings(demo_mode=True).access is AccessPolicy.DIRECTORY
+    # Who becomes a member by writing: anyone, nobody, or Slack's workspace (Telegram has no directory).
+    assert admission(AccessPolicy.OPEN).admits("telegram")
+    assert not admission(AccessPolicy.INVITE).admits("slack")
+    directory = admission(AccessPolicy.DIRECTORY)
+    assert directory.admits("slack") and not directory.admits("telegram") and not directory.admits("web")
+    assert directory.directories == frozenset({"slack"})
 
 
 def test_webhook_mode_needs_its_url_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,8 @@ workspace deactivates (user_change, deleted) leaves at once. Telegram, with no d
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from storage.models import ChannelAccount
@@ -23,10 +25,18 @@ async def test_a_workspace_member_nobody_added_is_turned_away_then_asks_and_is_a
     before = await row_counts(db)
     guest = SlackPerson.of(members_only, "UGUEST", "访客", "zh-CN")
     speaker = SlackSpeaker(guest)
-    for command, words in (("/houqin", "my"), ("/repair", ""), ("/houqin", "org invite"), ("/supply", "")):
+    houqin = members_only.channel.houqin
+    every = sorted({"start", "my", "help", "lang", "cancel", *houqin.commands, *houqin.flows, *houqin.uploads})
+    typed = [("/houqin", name) for name in every] + [
+        ("/repair", ""),
+        ("/supply", ""),
+        ("/survey", ""),
+        ("/suggest", ""),
+    ]
+    for command, words in typed:
         # A command Slack opens a modal for shows the message there (and no flow); else it is in the DM.
         shown = await speaker.heard(guest.slash(command, words))
-        assert NOT_MEMBER_ZH in shown, (command, shown)
+        assert NOT_MEMBER_ZH in shown, (command, words, shown)
     await guest.writes("你好")
     await members_only.settle()
     assert NOT_MEMBER_ZH in guest.dm[-1].shown
@@ -79,3 +89,23 @@ async def test_under_directory_the_workspace_decides_and_a_deactivated_member_le
     async with db.unit_of_work() as session:
         account = await session.scalar(select(ChannelAccount).where(ChannelAccount.external_id == "UMEMBER"))
         assert account is not None and account.person_id == person.id
+
+
+async def test_a_department_code_typed_in_slack_makes_a_member_once(members_only: SlackWorld) -> None:
+    db = members_only.db
+    opened = (await WebPerson(members_only.http, "admin").says("/org invite dept it")).text
+    code = re.search(r"[0-9a-f]{24}", opened)
+    assert code is not None
+    newcomer = SlackPerson.of(members_only, "UNEW", "Nina Park", "en-US")
+    await newcomer.writes(code.group())
+    await members_only.settle()
+    assert "Welcome, Nina Park" in newcomer.dm[-1].shown
+    person = await person_named(db, "Nina Park")
+    assert person is not None and person.department is not None and person.department.code == "it"
+    await newcomer.slash("/houqin", f"start join_{code.group()}")
+    await members_only.settle()
+    assert "already joined" in newcomer.dm[-1].shown
+    async with db.unit_of_work() as session:
+        assert (
+            len((await session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == "UNEW"))).all()) == 1
+        )

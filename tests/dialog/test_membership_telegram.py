@@ -100,6 +100,8 @@ async def test_a_join_request_is_approved_with_a_department_and_the_newcomer_the
     assert "Welcome, Zoe Xu! Your request to join was approved" in (newcomer.chat[-1].text or "")
     # A second decider pressing later is told it was decided, and changes nothing.
     assert "已经处理过了（已批准）" in await lin.presses_payload(f"jr:{request.id}:deny")
+    # Each decider's card now says what was decided, and by whom.
+    assert any("处理结果：✅ 系统管理员 Admin 已批准" in n["text"] for n in await lin.inbox())
     person = await person_named(db, "Zoe Xu")
     assert person is not None and person.department is not None and person.department.code == "hr"
     assert [role.role for role in person.roles] == ["staff"]

@@ -84,7 +84,8 @@ def audited_actions() -> set[str]:
         for path in (ROOT / folder).rglob("*.py"):
             found |= {next(filter(None, match)) for match in LITERAL_ACTION.findall(path.read_text(encoding="utf-8"))}
     found |= {f"ticket.{action}" for action in (*TICKET_MOVES, "view", "rate")}
-    found |= {f"requisition.{action}" for action in (*REQUISITION_ACTIONS, "view")}
+    # escalate: a leaver's pending approval sent on to the next approver (requisitions.leaver).
+    found |= {f"requisition.{action}" for action in (*REQUISITION_ACTIONS, "view", "escalate")}
     found |= {f"stock.{change}" for change in (*SUBCOMMANDS, "view")}
     found |= {f"role.{sub}" for sub in ("grant", "revoke")} | {f"export.{kind}" for kind in exports.kinds(AREAS)}
     return found

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.service import build_service
 from bot.settings import load_settings
+from handlers.core.people import people_with_role
+from handlers.digest import send as digest
 from storage.db import Database
 from storage.models import ApprovalDelegation, Ticket, utcnow
 from tests.dialog.membership import JOIN_ZH, NOT_MEMBER_ZH, audit_actions
@@ -106,3 +108,22 @@ async def test_a_leaver_hears_no_broadcast_and_is_not_counted(db: Database, offi
     sent = await admin.presses("✔")
     assert "明天停电" not in str(await notices_to(db, "wang.fang")), sent.texts
     assert await notices_to(db, "li.na", "明天停电")
+
+
+async def test_a_leaver_is_not_in_a_surveys_audience(office: httpx.AsyncClient) -> None:
+    admin = WebPerson(office, "admin")
+    await admin.says("/org leave @chen.jing")
+    await admin.says("/survey import cleaning")
+    launched = await admin.says("/survey launch 1 dept:teaching 3")
+    assert "共 2 人，其中 2 人现在能收到邀请" in launched.text, launched.texts  # 刘洋 and 马红, not 陈静
+
+
+async def test_a_leaver_gets_no_digest_and_no_work(db: Database, office: httpx.AsyncClient) -> None:
+    admin = WebPerson(office, "admin")
+    await admin.says("/org leave @huang.li")
+    await admin.says("/org leave @zhao.lei")
+    async with db.unit_of_work() as session:
+        readers = {recipient.name for recipient in await digest.recipients(session)}
+        technicians = {person.display_name for person in await people_with_role(session, "technician")}
+    assert "黄丽" not in readers and {"徐明", "林华", "系统管理员 Admin"} <= readers
+    assert "赵磊" not in technicians and "孙强" in technicians

@@ -77,7 +77,26 @@ async def turn_away(session: AsyncSession, inbound: Inbound, account: ChannelAcc
     code = sent_code(inbound)
     if code is not None:
         return await redeem(session, inbound.sender, account, code, now)
+    if account is not None:
+        # Someone who left, still trying (an old button, a command): on their record, as a refusal.
+        audit.write(
+            session,
+            action="member.turned_away",
+            record=f"person:{account.person_id}",
+            actor_id=account.person_id,
+            channel=inbound.sender.channel,
+            outcome="refused",
+            at=now,
+            # The command or button, never words typed: those are nobody's record.
+            detail={"kind": inbound.kind.value, "what": attempted(inbound)},
+        )
     return not_member()[0]
+
+
+def attempted(inbound: Inbound) -> str | None:
+    if inbound.kind is Kind.COMMAND:
+        return inbound.command[:32]
+    return inbound.text[:64] if inbound.kind is Kind.BUTTON else None
 
 
 def sent_code(inbound: Inbound) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -10,11 +11,13 @@ from handlers.core.engine import Houqin
 from storage.db import Database
 from storage.models import AuditEntry, Base, JoinRequest, Person, utcnow
 from tests.dialog.slack_person import SlackWorld
+from tests.dialog.web_person import WebPerson
 
 NOT_MEMBER_ZH = "您的账号还不是成员"
 NOT_MEMBER_EN = "your account is not a member yet"
 JOIN_ZH, JOIN_EN = "申请加入", "Request to join"
 # Written whatever anyone says (a delivery's key, its audit line) or by the service itself.
+NUMBER = re.compile(r"S-\d{4}-\d{6}")
 BOOKKEEPING = {"processed_deliveries", "audit_log", "service_secrets", "senders", "job_runs", "sends"}
 
 
@@ -56,3 +59,14 @@ async def audit_actions(db: Database, *actions: str) -> list[tuple[str, str | No
             .order_by(AuditEntry.id)
         )
         return [(action, record, outcome) for action, record, outcome in rows.all()]
+
+
+async def markers_requested(person: WebPerson, how_many: str) -> str:
+    await person.says("/supply 白板笔")
+    await person.presses("黑色白板笔")
+    await person.says(how_many)
+    await person.presses("✔ 选好了")
+    await person.says("三楼办公室")
+    found = NUMBER.search((await person.presses("✔ 提交")).text)
+    assert found is not None
+    return found.group()

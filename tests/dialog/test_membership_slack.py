@@ -9,12 +9,21 @@ import re
 from sqlalchemy import select
 
 from storage.models import ChannelAccount
-from tests.dialog.admin_people import SlackSpeaker
-from tests.dialog.membership import JOIN_ZH, NOT_MEMBER_ZH, audit_actions, join_requests, person_named, row_counts
+from tests.dialog.admin_people import SlackSpeaker, link_slack
+from tests.dialog.membership import (
+    JOIN_ZH,
+    NOT_MEMBER_ZH,
+    audit_actions,
+    join_requests,
+    markers_requested,
+    person_named,
+    row_counts,
+)
 from tests.dialog.slack_person import SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.supplies import requisition, stock_of
 
 
 async def test_a_workspace_member_nobody_added_is_turned_away_then_asks_and_is_approved(
@@ -109,3 +118,19 @@ async def test_a_department_code_typed_in_slack_makes_a_member_once(members_only
         assert (
             len((await session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == "UNEW"))).all()) == 1
         )
+
+
+async def test_a_deactivated_members_requisition_is_cancelled_and_its_stock_released(
+    directory_world: SlackWorld,
+) -> None:
+    db = directory_world.db
+    wang_on_slack = await link_slack(directory_world, "UWANG", "wang.fang")
+    number = await markers_requested(WebPerson(directory_world.http, "wang.fang"), "3")
+    assert await stock_of(db, "MARKER-WB") == (60, 3)
+    user = {"id": "UWANG", "name": "wang", "deleted": True}
+    await wang_on_slack.event({"type": "user_change", "user": user})
+    await directory_world.settle()
+    assert (await requisition(db, number)).status == "cancelled"
+    assert await stock_of(db, "MARKER-WB") == (60, 0)
+    # Her browser account is hers too: turned away there as well.
+    assert NOT_MEMBER_ZH in await WebPerson(directory_world.http, "wang.fang").says("/my")

@@ -4,7 +4,6 @@ cancelled with the stock released), turns their accounts away at once, and /org 
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -20,12 +19,10 @@ from handlers.core.people import people_with_role
 from handlers.digest import send as digest
 from storage.db import Database
 from storage.models import ApprovalDelegation, Ticket, utcnow
-from tests.dialog.membership import JOIN_ZH, NOT_MEMBER_ZH, audit_actions
+from tests.dialog.membership import JOIN_ZH, NOT_MEMBER_ZH, audit_actions, markers_requested
 from tests.dialog.web_person import WebPerson
 from tests.supplies import notices_to, requisition, stock_of
 from tests.tickets import ticket_in_room_201
-
-NUMBER = re.compile(r"S-\d{4}-\d{6}")
 
 
 @pytest.fixture
@@ -39,17 +36,6 @@ async def office(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
         yield client
     await service.db.dispose()
-
-
-async def markers_requested(person: WebPerson, how_many: str) -> str:
-    await person.says("/supply 白板笔")
-    await person.presses("黑色白板笔")
-    await person.says(how_many)
-    await person.presses("✔ 选好了")
-    await person.says("三楼办公室")
-    found = NUMBER.search((await person.presses("✔ 提交")).text)
-    assert found is not None
-    return found.group()
 
 
 async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Database, office: httpx.AsyncClient) -> None:
@@ -76,6 +62,7 @@ async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Datab
     said = await zhao.says("/my")
     assert NOT_MEMBER_ZH in said and said.labels == [JOIN_ZH]
     assert NOT_MEMBER_ZH in await zhao.presses_payload(f"tk:{ticket.id}:start")
+    assert [row[2] for row in await audit_actions(db, "member.turned_away")] == ["refused", "refused"]
     # 马红 leaves: 陈静's request goes on to the next approver, the logistics admins.
     assert "马红 已离开" in await admin.says("/org leave @ma.hong")
     assert (await requisition(db, waiting)).status == "pending_admin"

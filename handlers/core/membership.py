@@ -24,7 +24,16 @@ from handlers.core import audit, menus, outbox
 from handlers.core.conversation import Button, Inbound, Kind, Reply, Sender
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Msg, Renderable, freeze, msg
-from storage.models import AuditEntry, ChannelAccount, Invitation, JoinRequest, OutboxMessage, Person, PersonRole
+from storage.models import (
+    AuditEntry,
+    ChannelAccount,
+    DialogState,
+    Invitation,
+    JoinRequest,
+    OutboxMessage,
+    Person,
+    PersonRole,
+)
 
 # The non-member's one button; the admins' buttons on a join request card are `jr:<id>:<what>`,
 # answered by the admin area (handlers/admin/members.py).
@@ -355,6 +364,13 @@ async def leave(ctx: StepContext, person: Person, reason: str | None) -> None:
     hands on what they held (Area.leavers). `ctx.person` is who made them leave (an unsaved person
     when a directory said so: the audit line then has no actor)."""
     person.left_at = ctx.now
+    # Whatever they were in the middle of is dropped: coming back, they start afresh (each row is
+    # changed through its versioned UPDATE, so a turn of theirs racing this one retries and is turned away).
+    open_dialogs = await ctx.session.scalars(
+        select(DialogState).where(DialogState.person_id == person.id, DialogState.flow.is_not(None))
+    )
+    for dialog in open_dialogs.all():
+        dialog.flow, dialog.step, dialog.data = None, None, {}
     await ctx.session.flush()
     for area in ctx.areas:
         for hand_on in area.leavers:

@@ -49,6 +49,7 @@ async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Datab
     today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
     assert "刘洋" in await WebPerson(office, "ma.hong").says(f"/delegate @liu.yang {today.isoformat()}")
     assert await stock_of(db, "MARKER-WB") == (60, 8)
+    await zhao.says("/repair")  # and is in the middle of reporting something
     assert "赵磊 已离开" in await admin.says("/org leave @zhao.lei 调往外单位")
     # The ticket is back in the queue, unassigned and new; the logistics admins see it waiting.
     async with db.unit_of_work() as session:
@@ -77,7 +78,7 @@ async def test_a_leaver_hands_everything_on_is_turned_away_and_rejoins(db: Datab
     assert "已离开本单位" in await admin.says("/org leave @zhao.lei")
     # Back again: the account works; nothing else came back by itself.
     assert "赵磊 已恢复为成员" in await admin.says("/org rejoin @zhao.lei")
-    assert "赵磊" in await zhao.says("/start")
+    assert "赵磊" in await zhao.says("/start")  # afresh: what he was in the middle of was dropped
     async with db.unit_of_work() as session:
         found = await session.get(Ticket, ticket.id)
         assert found is not None and found.assignee_id is None

@@ -45,7 +45,9 @@ def test_command_hints_keep_exactly_the_manifests_slash_commands() -> None:
 
 def test_the_events_and_scopes_the_channel_uses() -> None:
     app = manifest()
-    assert set(app["settings"]["event_subscriptions"]["bot_events"]) == {"app_home_opened", "message.im"}
+    # user_change: a deactivated workspace member leaves (ACCESS_POLICY=directory; users:read below).
+    events = {"app_home_opened", "message.im", "user_change"}
+    assert set(app["settings"]["event_subscriptions"]["bot_events"]) == events
     scopes = set(app["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "im:write", "im:history", "users:read", "files:write", "files:read"} <= scopes
     assert app["features"]["app_home"]["home_tab_enabled"] is True

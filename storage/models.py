@@ -526,6 +526,46 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None] = mapped_column()
 
 
+class WebSigninLink(Base):
+    """A one-time link to sign in to the browser chat (`/web`), bound to the person who asked. Only
+    its hash is kept; it is spent by a conditional UPDATE, so it works once, within its time."""
+
+    __tablename__ = "web_signin_links"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random id, this row only its hash. It lasts
+    `expires_at`, pushed on by use (sliding); signing out deletes it."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # How it began: "link" or "oidc".
+    method: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column()
+    last_used_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WebHistoryEntry(Base):
+    """What a signed-in person's browser chat showed lately (their messages, replies, notices and cards,
+    as rendered), so a new tab is not empty. The newest few per person are kept; a card is one entry,
+    replaced by its newest version. Nothing of a discreet turn is written here."""
+
+    __tablename__ = "web_history"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    card_key: Mapped[str | None] = mapped_column(String(64))
+    entry: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 # --- surveys and the suggestion box ---
 
 

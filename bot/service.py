@@ -9,6 +9,7 @@ from bot.areas import AREAS as AREAS  # re-exported: tests and tools take them f
 from bot.channels.contract import Channel
 from bot.channels.registry import CHANNELS
 from bot.settings import AccessPolicy, Settings
+from handlers.accounts import signin
 from handlers.core import keys, uploads
 from handlers.core.area import Area
 from handlers.core.engine import Houqin
@@ -59,6 +60,8 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
     db = Database(settings.database_url)
     # The key behind anonymous survey tokens and sealed suggestion routes (handlers/core/keys.py).
     keys.configure(settings.survey_secret)
+    # Where /web's sign-in links point; none when the browser chat has no sign-in (off, or the demo).
+    signin.configure(settings.public_url if settings.web_signin else None)
     houqin = Houqin(
         db,
         areas,

@@ -61,6 +61,7 @@ FAMILIES = (
     "scorecard",
     "org",
     "member",
+    "signin",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -113,7 +114,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"web.role.{r}" for r in ROLES}
     used |= {f"command.{c}" for c in ("start", "repair", "my", "lang", "help", "cancel", "ticket", "assign")}
     used |= {f"command.{c}" for c in ("supply", "requisition", "requisitions", "delegate", "stock")}
-    used |= {"command.link"}
+    used |= {"command.link", "command.web"}
     used |= {f"supply.category.{c}" for c in SUPPLY_CATEGORIES} | {f"supply.unit.{u}" for u in UNITS}
     used |= {f"supply.submitted.{s}" for s in ("pending_manager", "pending_admin")}
     used |= {f"requisition.status.{s}" for s in REQUISITION_STATUSES}

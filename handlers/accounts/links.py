@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.accounts import signin
 from handlers.core import menus
 from handlers.core.area import Area
 from handlers.core.audit import done
@@ -158,4 +159,4 @@ def audit(ctx: StepContext, target: Person, detail: dict[str, object]) -> None:
     done(ctx, ACTION, f"person:{target.id}", **detail)
 
 
-AREA = Area("accounts", commands={"link": link})
+AREA = Area("accounts", commands={"link": link, "web": signin.web, "网页": signin.web})

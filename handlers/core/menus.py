@@ -15,6 +15,7 @@ showed in ``card_refs``: a refresh that changes nothing costs no call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,11 @@ class CommandMenu:
     everyone: bool
 
 
+# What a platform's command menu can hold (Telegram's rule); a command named otherwise (网页, the Chinese
+# way to type /web) still works when typed, it is only not listed.
+MENU_NAME = re.compile(r"[a-z0-9_]{1,32}")
+
+
 def commands_for(
     flows: Sequence[str], commands: Sequence[str], privileged: dict[str, str], person: Person | None
 ) -> tuple[str, ...]:
@@ -55,7 +61,8 @@ def commands_for(
     shown = [
         name
         for name in commands
-        if name not in privileged or (person is not None and authz.shown_to(person, privileged[name]))
+        if MENU_NAME.fullmatch(name)
+        and (name not in privileged or (person is not None and authz.shown_to(person, privileged[name])))
     ]
     return ("start", *flows, "my", *shown, "lang", "help", "cancel")
 

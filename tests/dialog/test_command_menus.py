@@ -25,21 +25,21 @@ from tests.fakes.telegram_api import FakeBotAPI
 
 EVERYONE = [
     "start", "repair", "supply", "my", "ticket", "requisition", "requisitions", "survey", "suggest", "link",
-    "lang", "help", "cancel",
+    "web", "lang", "help", "cancel",
 ]  # fmt: skip
 ADMIN = [
     "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "stock", "survey",
     "suggest", "admin", "role", "org", "audit", "export", "stats", "broadcast", "settings", "scorecard", "link",
-    "lang", "help", "cancel",
+    "web", "lang", "help", "cancel",
 ]  # fmt: skip
 MANAGER = [
     "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "delegate", "survey",
-    "suggest", "admin", "stats", "broadcast", "scorecard", "link", "lang", "help", "cancel",
+    "suggest", "admin", "stats", "broadcast", "scorecard", "link", "web", "lang", "help", "cancel",
 ]  # fmt: skip
 
 TECHNICIAN = [
     "start", "repair", "supply", "my", "ticket", "requisition", "requisitions", "survey", "suggest", "scorecard",
-    "link", "lang", "help", "cancel",
+    "link", "web", "lang", "help", "cancel",
 ]  # fmt: skip
 
 

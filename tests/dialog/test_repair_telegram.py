@@ -118,6 +118,7 @@ async def test_the_command_menu_is_published_in_both_languages(bot_api: FakeBotA
         "survey",
         "suggest",
         "link",
+        "web",
         "lang",
         "help",
         "cancel",

@@ -74,8 +74,13 @@ class Settings(BaseSettings):
     # invite, open or directory; unset: open in demo mode, invite otherwise (see access).
     access_policy: AccessPolicy | None = None
     log_level: str = "INFO"
-    # Where people reach this Houqin in a browser (QR codes on doors link here).
+    # Where people reach this Houqin in a browser (QR codes on doors link here). Outside demo mode the
+    # browser chat runs only when it is set (sign-in links point here) and WEB_ENABLED is true.
     public_url: str | None = None
+    # Optional single sign-on to the browser chat through the organisation's OpenID Connect provider.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
     # The bot's @username for t.me deep links; asked from Telegram (getMe) when absent.
     telegram_bot_username: str | None = None
     # Repairs: hours to resolve by urgency, hours before a resolved ticket closes itself, and how far
@@ -143,6 +148,9 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_app_token",
         "survey_secret",
+        "oidc_issuer",
+        "oidc_client_id",
+        "oidc_client_secret",
     )
     @classmethod
     def _blank_is_absent(cls, value: str | None) -> str | None:
@@ -210,7 +218,7 @@ class Settings(BaseSettings):
         PARSERS[info.field_name or ""](value)
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "oidc_issuer")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         return http_url(value) if value is not None and value.strip() else None
@@ -276,8 +284,17 @@ class Settings(BaseSettings):
 
     @property
     def web_chat_enabled(self) -> bool:
-        # Until sign-in exists the browser chat trusts whoever it is told it is, so only demo mode opens it.
-        return self.web_enabled and self.demo_mode
+        # Demo mode: anyone picks who they are. Otherwise people sign in through links to PUBLIC_URL.
+        return self.web_enabled and (self.demo_mode or self.public_url is not None)
+
+    @property
+    def web_signin(self) -> bool:
+        """The browser chat runs with real sign-in (links from /web, sessions), not the demo picker."""
+        return self.web_chat_enabled and not self.demo_mode
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.web_signin and self.oidc_issuer is not None
 
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite+aiosqlite:///"
@@ -299,7 +316,10 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN (or SLACK_APP_TOKEN for Socket Mode)"
             )
-        if self.web_chat_enabled and not self.demo_public and not is_loopback(self.http_host):
+        oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
+        if any(oidc) and not all(oidc):
+            raise SettingsError("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set together or not at all")
+        if self.demo_mode and self.web_chat_enabled and not self.demo_public and not is_loopback(self.http_host):
             raise SettingsError(
                 f"DEMO_MODE lets anyone act as anyone, so HTTP_HOST must be a loopback address such as 127.0.0.1, "
                 f"not {self.http_host or 'every address'} (set DEMO_PUBLIC=true to let others reach the demo)"

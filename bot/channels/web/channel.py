@@ -1,7 +1,9 @@
 """The browser chat: a page and a small JSON API on Houqin's own ASGI app.
 
-Translates HTTP requests into Inbound deliveries and Outcomes into JSON, nothing more. Until sign-in
-exists it trusts the person the page says it is, so it only runs in demo mode (see Settings).
+Translates HTTP requests into Inbound deliveries and Outcomes into JSON, nothing more. In demo mode
+it trusts the person the page says it is (the picker); otherwise the person is the one signed in
+(signin.py: a session cookie, a CSRF token on every change), and their
+recent conversation is kept server-side (handlers/accounts/history.py) so a new tab is not empty.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from starlette.staticfiles import StaticFiles
 
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES
+from bot.channels.web.signin import SignIn, Visitor
 from bot.settings import Settings
+from handlers.accounts import history
 from handlers.accounts import views as account_views
 from handlers.core.conversation import MAX_TEXT, DocumentIn, Inbound, Kind, Outcome, PhotoIn, Reply, Sender
 from handlers.core.engine import Houqin
@@ -47,6 +51,8 @@ class WebChat:
         self.houqin = houqin
         self.outbox = outbox
         self.default_locale = settings.default_locale
+        # None in demo mode: the page names the person (the picker).
+        self.signin = SignIn(settings, houqin) if settings.web_signin else None
 
     async def start(self) -> None:
         """Nothing to start: the page asks (the API below) and fetches its own notices (/api/web/inbox)."""
@@ -58,9 +64,13 @@ class WebChat:
         return typed_as_is(command)
 
     def routes(self) -> list[BaseRoute]:
+        own: list[BaseRoute] = [Route("/api/web/people", self.people), Route("/api/web/session", self.demo)]
+        if self.signin is not None:
+            own = list(self.signin.routes())
+            own.append(Route("/api/web/history", self.history))
         return [
+            *own,
             Route("/", self.page),
-            Route("/api/web/people", self.people),
             Route("/api/web/strings", self.strings),
             Route("/api/web/messages", self.message, methods=["POST"]),
             Route("/api/web/photos", self.photo, methods=["POST"]),
@@ -73,6 +83,19 @@ class WebChat:
 
     async def page(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def demo(self, request: Request) -> Response:
+        """Nobody signs in to the demo: the page shows its picker."""
+        return JSONResponse({"demo": True})
+
+    async def history(self, request: Request) -> Response:
+        """The signed-in person's recent conversation, oldest first, for a page just opened."""
+        assert self.signin is not None
+        visitor = await self.signin.reading(request)
+        if isinstance(visitor, Response):
+            return visitor
+        entries = await history.recent(self.houqin.db, visitor.person_id)
+        return self.signin.renew(JSONResponse({"entries": entries}, headers={"Cache-Control": "no-store"}), visitor)
 
     async def people(self, request: Request) -> Response:
         """The demo picker: every person who has a browser identity."""
@@ -94,20 +117,23 @@ class WebChat:
         asked = await self._json_from_person(request)
         if isinstance(asked, Response):
             return asked
-        body, sender = asked
+        body, sender, visitor = asked
         client_id = body.get("client_id")
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             return problem(400, "client_id must be 8-64 letters, digits, - or _")
         inbound = inbound_from(sender, delivery_key(sender, client_id), body)
         if inbound is None:
             return problem(400, "send one of text or button, as a string")
-        return await self._handle(inbound)
+        return await self._handle(inbound, visitor)
 
     async def photo(self, request: Request) -> Response:
         if int(request.headers.get("content-length") or 0) > MAX_UPLOAD:
             return problem(413, "photo too large")
+        visitor = await self._changing(request)
+        if isinstance(visitor, Response):
+            return visitor
         form = await request.form(max_files=1, max_fields=4)
-        sender = await self._sender(form.get("person"))
+        sender = visitor.sender if visitor is not None else await self._sender(form.get("person"))
         if isinstance(sender, Response):
             return sender
         client_id = form.get("client_id")
@@ -121,7 +147,7 @@ class WebChat:
         key = delivery_key(sender, client_id)
         if kind_of_image:
             inbound = Inbound(sender, Kind.PHOTO, key, photo=PhotoIn(content=content, content_type=kind_of_image))
-            return await self._handle(inbound)
+            return await self._handle(inbound, visitor)
         # Any other file is a document (a spreadsheet to import); a step that wants none says so, politely.
         # An optional caption names the command it is for ("/stock import"), as in Telegram.
         caption = form.get("caption")
@@ -132,7 +158,9 @@ class WebChat:
         document = DocumentIn(
             name=upload.filename or "file", content=content, content_type=upload.content_type, size=len(content)
         )
-        return await self._handle(Inbound(sender, Kind.DOCUMENT, key, text=args, command=command, document=document))
+        return await self._handle(
+            Inbound(sender, Kind.DOCUMENT, key, text=args, command=command, document=document), visitor
+        )
 
     async def inbox(self, request: Request) -> Response:
         """Notices for this person (cards, status updates), until the page acknowledges them.
@@ -143,23 +171,29 @@ class WebChat:
         asked = await self._json_from_person(request)
         if isinstance(asked, Response):
             return asked
-        body, sender = asked
+        body, sender, visitor = asked
         ack = body.get("ack", [])
         if not isinstance(ack, list) or not all(isinstance(i, int) for i in ack) or len(ack) > 200:
             return problem(400, "ack must be a list of notice ids")
         await self.outbox.acknowledge(CHANNEL, sender.address, ack)
         notices = []
+        kept: list[tuple[str, dict[str, Any]]] = []
         for item in await self.outbox.waiting_for(CHANNEL, sender.address):
-            person = quote(sender.external_id)
-            photos = [f"/api/web/photos/{photo_id}?person={person}" for photo_id in item.photos]
-            notices.append(
-                {"id": item.id, **reply_json(item.reply, sender), "card_key": item.card_key, "photos": photos}
-            )
-        return JSONResponse({"notices": notices}, headers={"Cache-Control": "no-store"})
+            photos = [f"/api/web/photos/{photo_id}{self._asker(sender)}" for photo_id in item.photos]
+            notice = {"id": item.id, **reply_json(item.reply, self._asker(sender)), "card_key": item.card_key}
+            notices.append({**notice, "photos": photos})
+            if not item.discreet:
+                # A card is kept once, as it is now; any other notice once, however often it is handed out.
+                kept.append((item.card_key or f"notice:{item.id}", {"who": "bot", **notice, "photos": photos}))
+        response = JSONResponse({"notices": notices}, headers={"Cache-Control": "no-store"})
+        if visitor is None or self.signin is None:
+            return response
+        await history.record(self.houqin.db, visitor.person_id, kept)
+        return self.signin.renew(response, visitor)
 
     async def photo_bytes(self, request: Request) -> Response:
         """A photo, for someone who may see it (its sender, or who may view its ticket)."""
-        sender = await self._sender(request.query_params.get("person"))
+        sender = await self._reader(request)
         if isinstance(sender, Response):
             return sender
         photo_ref = request.path_params["photo_id"]
@@ -175,7 +209,7 @@ class WebChat:
 
     async def file_bytes(self, request: Request) -> Response:
         """A file Houqin made for this person (an export, a chart); nobody else's."""
-        sender = await self._sender(request.query_params.get("person"))
+        sender = await self._reader(request)
         if isinstance(sender, Response):
             return sender
         kept = await account_views.file_for(self.houqin.db, CHANNEL, sender.external_id, request.path_params["file_id"])
@@ -193,7 +227,7 @@ class WebChat:
             },
         )
 
-    async def _handle(self, inbound: Inbound) -> Response:
+    async def _handle(self, inbound: Inbound, visitor: Visitor | None = None) -> Response:
         try:
             outcome = await self.houqin.handle(inbound)
             await self.houqin.mark_replied(outcome)
@@ -204,10 +238,37 @@ class WebChat:
                 return problem(503, translate(self.default_locale, "dialog.error.internal"))
             log.exception("handling a browser message failed")
             return problem(500, translate(self.default_locale, "dialog.error.internal"))
-        return JSONResponse(outcome_json(outcome, inbound.sender))
+        answer = outcome_json(outcome, self._asker(inbound.sender))
+        response = JSONResponse(answer)
+        if visitor is None or self.signin is None:
+            return response
+        if not outcome.discreet and not outcome.duplicate:
+            # Nothing of a discreet turn is kept, here as anywhere (handlers/core/discreet.py).
+            said = [said_entry(inbound), *({"who": "bot", "lang": outcome.locale, **r} for r in answer["replies"])]
+            await history.record(self.houqin.db, visitor.person_id, [("", entry) for entry in said if entry])
+        return self.signin.renew(response, visitor)
 
-    async def _json_from_person(self, request: Request) -> tuple[dict[str, Any], Sender] | Response:
-        """A JSON object naming a known person, or the 4xx that says what is wrong with it."""
+    def _asker(self, sender: Sender) -> str:
+        """What a file's URL says of who asks: the demo's person; nothing once signed in (the cookie says)."""
+        return "" if self.signin is not None else f"?person={quote(sender.external_id)}"
+
+    async def _changing(self, request: Request) -> Visitor | Response | None:
+        """Who signed in sends this change (checked: session, CSRF token, same site); None in the demo,
+        where the request itself names the person."""
+        return await self.signin.changing(request) if self.signin is not None else None
+
+    async def _reader(self, request: Request) -> Sender | Response:
+        if self.signin is None:
+            return await self._sender(request.query_params.get("person"))
+        visitor = await self.signin.reading(request)
+        return visitor if isinstance(visitor, Response) else visitor.sender
+
+    async def _json_from_person(self, request: Request) -> tuple[dict[str, Any], Sender, Visitor | None] | Response:
+        """A JSON object from a known person (signed in, or named by the demo's page), or the 4xx
+        that says what is wrong with it."""
+        visitor = await self._changing(request)
+        if isinstance(visitor, Response):
+            return visitor
         raw = await read_limited(request, MAX_JSON)
         if raw is None:
             return problem(413, "body too large")
@@ -218,10 +279,12 @@ class WebChat:
             return problem(400, "body must be JSON")
         if not isinstance(body, dict):
             return problem(400, "body must be a JSON object")
+        if visitor is not None:
+            return body, visitor.sender, visitor
         sender = await self._sender(body.get("person"))
         if isinstance(sender, Response):
             return sender
-        return body, sender
+        return body, sender, None
 
     async def _sender(self, person_key: object) -> Sender | Response:
         if not isinstance(person_key, str) or not person_key:
@@ -251,14 +314,26 @@ def inbound_from(sender: Sender, key: str, body: dict[str, Any]) -> Inbound | No
     return Inbound(sender, Kind.TEXT, key, text=text)
 
 
-def reply_json(reply: Reply, sender: Sender) -> dict[str, Any]:
-    person = quote(sender.external_id)
+def said_entry(inbound: Inbound) -> dict[str, Any]:
+    """What the page shows of what the person sent (a pressed button marks its bubble instead)."""
+    if inbound.kind is Kind.PHOTO:
+        return {"who": "me", "photo": None}
+    if inbound.kind is Kind.DOCUMENT and inbound.document is not None:
+        return {"who": "me", "text": f"📎 {inbound.document.name}"}
+    if inbound.kind is Kind.COMMAND:
+        return {"who": "me", "text": f"/{inbound.command} {inbound.text}".strip()}
+    if inbound.kind is Kind.TEXT:
+        return {"who": "me", "text": inbound.text}
+    return {}
+
+
+def reply_json(reply: Reply, asker: str) -> dict[str, Any]:
     return {
         "text": reply.text,
         "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in reply.buttons],
         "files": [
             {
-                "url": f"/api/web/files/{file.id}?person={person}",
+                "url": f"/api/web/files/{file.id}{asker}",
                 "name": file.name,
                 "image": file.is_image,
             }
@@ -267,9 +342,9 @@ def reply_json(reply: Reply, sender: Sender) -> dict[str, Any]:
     }
 
 
-def outcome_json(outcome: Outcome, sender: Sender) -> dict[str, Any]:
+def outcome_json(outcome: Outcome, asker: str) -> dict[str, Any]:
     return {
-        "replies": [reply_json(reply, sender) for reply in outcome.replies],
+        "replies": [reply_json(reply, asker) for reply in outcome.replies],
         "chosen": outcome.chosen,
         "toast": outcome.toast,
         "locale": outcome.locale,

@@ -1,5 +1,8 @@
 // Houqin's browser chat. Talks to the JSON API in bot/channels/web/channel.py and keeps each demo person's
 // conversation in sessionStorage. Server text only ever goes into the page as textContent.
+// Outside demo mode the person is whoever signed in (a session cookie the page never sees): the page
+// starts from their recent conversation kept by the server, sends the session's CSRF token with every
+// change, and shows how to sign in when the server answers 401.
 
 const UI_LOCALES = ["zh_CN", "en"];
 const MAX_PHOTO = 10 * 1024 * 1024;
@@ -19,7 +22,9 @@ const dom = {
   title: $("title"),
   languages: $("ui-languages"),
   actAs: $("act-as"),
+  personBox: $("person-box"),
   picker: $("person-picker"),
+  signout: $("signout"),
   banner: $("banner"),
   chat: $("chat"),
   status: $("status"),
@@ -39,6 +44,10 @@ const state = {
   uiLocale: "zh_CN",
   histories: new Map(), // person id -> {seq, entries}
   unread: 0, // notices that arrived for the picked person while the tab was hidden
+  signedIn: false, // outside demo mode: someone is signed in here
+  csrf: null, // their session's CSRF token, sent with every change
+  signIn: null, // {oidc}: the sign-in instructions are showing
+  oidc: false, // single sign-on is offered
 };
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -343,7 +352,10 @@ function applyUiStrings() {
     control.setAttribute("aria-pressed", String(locale === state.uiLocale));
   }
   dom.actAs.textContent = t("web.act_as");
-  dom.banner.textContent = t("web.demo_banner");
+  const me = state.signedIn ? state.people[0] : null;
+  dom.banner.textContent = me ? t("web.signed_in_as").replace("{name}", me.name) : state.signIn ? "" : t("web.demo_banner");
+  dom.signout.textContent = t("web.signout");
+  if (state.signIn) drawSignIn();
   dom.chat.setAttribute("aria-label", t("web.chat_log"));
   dom.messageLabel.textContent = t("web.message_label");
   dom.input.placeholder = t("web.placeholder");
@@ -421,6 +433,11 @@ async function request(url, init = {}) {
     }
     dom.status.hidden = true;
     if (response === null) throw new ApiError(t("web.send_failed"));
+    if (response.status === 401 && state.signedIn) {
+      // The session ended (signed out elsewhere, expired): say how to sign in again.
+      showSignIn(state.oidc);
+      throw new ApiError(t("web.signin.title"));
+    }
     let body = null;
     try {
       body = await response.json();
@@ -443,10 +460,14 @@ function enqueue(task) {
   return run;
 }
 
+function csrfHeaders(headers = {}) {
+  return state.csrf ? { ...headers, "X-CSRF-Token": state.csrf } : headers;
+}
+
 function postJson(fields) {
   return {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: csrfHeaders({ "Content-Type": "application/json" }),
     body: JSON.stringify({ client_id: newClientId(), ...fields }),
   };
 }
@@ -581,10 +602,14 @@ async function fetchInbox(personId) {
     const signal = typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(POLL_TIMEOUT_MS) : undefined;
     const response = await fetch("/api/web/inbox", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: csrfHeaders({ "Content-Type": "application/json" }),
       body: JSON.stringify({ person: personId, ack }),
       signal,
     });
+    if (response.status === 401 && state.signedIn) {
+      showSignIn(state.oidc);
+      return;
+    }
     if (!response.ok) return;
     body = await response.json();
   } catch {
@@ -731,7 +756,7 @@ function sendPhoto(file) {
   form.append("person", personId);
   form.append("client_id", newClientId());
   form.append("file", file, file.name || "photo");
-  deliver(personId, "/api/web/photos", { method: "POST", body: form, timeoutMs: 120000 });
+  deliver(personId, "/api/web/photos", { method: "POST", body: form, headers: csrfHeaders(), timeoutMs: 120000 });
 }
 
 // --- start --------------------------------------------------------------------------------------
@@ -756,6 +781,7 @@ function wire() {
     if (control && !control.disabled) pressButton(control);
   });
   dom.picker.addEventListener("change", () => selectPerson(dom.picker.value));
+  dom.signout.addEventListener("click", signOut);
   dom.languages.addEventListener("click", (event) => {
     const control = event.target.closest?.("button[data-locale]");
     if (control) setUiLocale(control.dataset.locale);
@@ -785,7 +811,112 @@ function startFromLink() {
 }
 
 function setComposerEnabled(enabled) {
-  for (const control of [dom.input, dom.send, dom.attach, dom.picker]) control.disabled = !enabled;
+  for (const control of [dom.input, dom.send, dom.attach]) control.disabled = !enabled;
+  dom.picker.disabled = !enabled || state.signedIn;
+}
+
+// --- signing in (outside demo mode) ------------------------------------------------------------
+
+// Who is signed in here: {demo: true} in demo mode, {person, csrf}, or {signin: true, oidc} (401).
+async function whoIsHere() {
+  const response = await fetch("/api/web/session", { cache: "no-store" });
+  const body = await response.json();
+  if (response.status === 401) return { signin: true, oidc: body?.oidc === true };
+  if (!response.ok) throw new ApiError(`⚠ HTTP ${response.status}`);
+  return body;
+}
+
+function browserLocale() {
+  return (navigator.language || "").toLowerCase().startsWith("zh") ? "zh_CN" : "en";
+}
+
+function showSignIn(oidc) {
+  state.signedIn = false;
+  state.csrf = null;
+  state.person = null;
+  state.signIn = { oidc: Boolean(oidc) };
+  state.oidc = Boolean(oidc);
+  hideToast();
+  setComposerEnabled(false);
+  dom.personBox.hidden = true;
+  dom.signout.hidden = true;
+  setUiLocale(storageGet("houqin.ui-locale") ?? browserLocale());
+}
+
+function drawSignIn() {
+  const panel = element("section", "signin-panel");
+  panel.setAttribute("data-testid", "signin-panel");
+  panel.append(element("h2", null, t("web.signin.title")), element("p", null, t("web.signin.how")));
+  if (state.signIn.oidc) {
+    const sso = element("a", "sso", t("web.signin.sso"));
+    sso.href = "/signin/oidc";
+    sso.setAttribute("data-testid", "sso-button");
+    panel.append(sso);
+  }
+  dom.chat.replaceChildren(panel);
+}
+
+// The server's recent entries become this tab's history: old questions stay answered, cards stay live.
+function historyFrom(entries) {
+  const kept = { seq: 0, entries: [], seen: [] };
+  const list = Array.isArray(entries) ? entries : [];
+  list.forEach((item, index) => {
+    if (!item || typeof item !== "object") return;
+    kept.seq += 1;
+    if (item.who === "me") {
+      kept.entries.push("photo" in item ? { id: kept.seq, who: "me", photo: null } : { id: kept.seq, who: "me", text: String(item.text ?? "") });
+      return;
+    }
+    const cardKey = typeof item.card_key === "string" && item.card_key ? item.card_key : null;
+    const buttons = (Array.isArray(item.buttons) ? item.buttons : []).map((row) =>
+      (Array.isArray(row) ? row : []).map((b) => ({ label: String(b?.label ?? ""), payload: String(b?.payload ?? "") })),
+    );
+    const photos = (Array.isArray(item.photos) ? item.photos : []).filter(
+      (url) => typeof url === "string" && url.startsWith("/api/web/photos/"),
+    );
+    const last = index === list.length - 1;
+    kept.entries.push({
+      id: kept.seq, who: "bot", text: String(item.text ?? ""), lang: item.lang, cardKey, buttons, photos,
+      files: filesOf(item), notice: Number.isInteger(item.id), retired: !cardKey && !last, pressed: null, chosen: null,
+    });
+    if (Number.isInteger(item.id)) kept.seen.push(item.id);
+  });
+  return kept;
+}
+
+async function startSignedIn(session) {
+  const me = session.person;
+  state.signedIn = true;
+  state.signIn = null;
+  state.csrf = String(session.csrf);
+  state.oidc = session.oidc === true;
+  state.people = [{ id: String(me.id), name: String(me.name), locale: me.locale, roles: [] }];
+  dom.personBox.hidden = true;
+  dom.signout.hidden = false;
+  const { entries } = await request("/api/web/history");
+  state.histories.set(state.people[0].id, historyFrom(entries));
+  saveHistory(state.people[0].id);
+  setComposerEnabled(true);
+  selectPerson(state.people[0].id);
+  startFromLink();
+}
+
+async function signOut() {
+  const personId = state.person;
+  try {
+    await request("/api/web/signout", { method: "POST", headers: csrfHeaders() });
+  } catch {
+    // Signed out already (401 shows the instructions) or offline: the page forgets them either way.
+  }
+  if (personId) {
+    state.histories.delete(personId);
+    try {
+      sessionStorage.removeItem(historyKey(personId));
+    } catch {
+      // storage disabled: nothing kept to forget
+    }
+  }
+  showSignIn(state.oidc);
 }
 
 async function start() {
@@ -799,6 +930,15 @@ async function start() {
     UI_LOCALES.forEach((locale, i) => {
       state.strings[locale] = catalogs[i].strings ?? {};
     });
+    const here = await whoIsHere();
+    if (here.signin) {
+      showSignIn(here.oidc);
+      return;
+    }
+    if (!here.demo) {
+      await startSignedIn(here);
+      return;
+    }
     ({ people } = await request("/api/web/people"));
   } catch (error) {
     applyUiStrings();

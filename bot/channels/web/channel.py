@@ -2,7 +2,7 @@
 
 Translates HTTP requests into Inbound deliveries and Outcomes into JSON, nothing more. In demo mode
 it trusts the person the page says it is (the picker); otherwise the person is the one signed in
-(signin.py: a session cookie, a CSRF token on every change), and their
+(signin.py: a session cookie, a CSRF token on every change, single sign-on in oidc.py), and their
 recent conversation is kept server-side (handlers/accounts/history.py) so a new tab is not empty.
 """
 
@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
@@ -34,6 +34,9 @@ from handlers.core.i18n import LOCALES, catalog, translate, typed_as_is
 from handlers.core.outages import is_outage
 from handlers.core.outbox import Outbox
 
+if TYPE_CHECKING:
+    from bot.channels.web.oidc import SingleSignOn
+
 log = logging.getLogger(__name__)
 CHANNEL = "web"
 STATIC = Path(__file__).parent / "static"
@@ -53,6 +56,11 @@ class WebChat:
         self.default_locale = settings.default_locale
         # None in demo mode: the page names the person (the picker).
         self.signin = SignIn(settings, houqin) if settings.web_signin else None
+        self.sso: SingleSignOn | None = None
+        if settings.oidc_enabled and self.signin is not None:
+            from bot.channels.web.oidc import SingleSignOn  # Authlib, loaded only when configured
+
+            self.sso = SingleSignOn(settings, houqin, self.signin)
 
     async def start(self) -> None:
         """Nothing to start: the page asks (the API below) and fetches its own notices (/api/web/inbox)."""
@@ -66,7 +74,7 @@ class WebChat:
     def routes(self) -> list[BaseRoute]:
         own: list[BaseRoute] = [Route("/api/web/people", self.people), Route("/api/web/session", self.demo)]
         if self.signin is not None:
-            own = list(self.signin.routes())
+            own = [*(self.sso.routes() if self.sso else []), *self.signin.routes()]
             own.append(Route("/api/web/history", self.history))
         return [
             *own,

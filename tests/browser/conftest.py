@@ -7,8 +7,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from bot.app import create_app
 from bot.service import build_service
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from storage import migrate
 from storage.demo import seed_database
 
@@ -64,8 +65,12 @@ def _wait_until_healthy(base_url: str, server_thread: threading.Thread) -> None:
     raise RuntimeError(f"Houqin did not answer {base_url}/healthz within {STARTUP_SECONDS:.0f}s")
 
 
-@pytest.fixture(scope="module")
-def houqin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHouqin]:
+@contextmanager
+def live_houqin(
+    tmp_path_factory: pytest.TempPathFactory, settings_for: Callable[[str, str, int], Settings]
+) -> Iterator[LiveHouqin]:
+    """Houqin on a file SQLite with the demo organisation, served by uvicorn on a free port, with
+    the settings `settings_for(database_url, base_url, port)` gives."""
     database_file = tmp_path_factory.mktemp("houqin-web") / "houqin.db"
     url = f"sqlite+aiosqlite:///{database_file}"
     # On a thread of its own: once Playwright's sync API has started, this thread has a running loop.
@@ -77,15 +82,12 @@ def houqin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHouq
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
+    base_url = f"http://127.0.0.1:{port}"
 
-    settings = load_settings(
-        database_url=url, demo_mode=True, web_enabled=True, telegram_bot_token=None, http_port=port
-    )
-    app = create_app(build_service(settings))
+    app = create_app(build_service(settings_for(url, base_url, port)))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="houqin-uvicorn", daemon=True)
     thread.start()
-    base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base_url, thread)
         yield LiveHouqin(base_url, database_file)
@@ -93,6 +95,17 @@ def houqin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHouq
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@pytest.fixture(scope="module")
+def houqin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHouqin]:
+    def demo(url: str, base_url: str, port: int) -> Settings:
+        return load_settings(
+            database_url=url, demo_mode=True, web_enabled=True, telegram_bot_token=None, http_port=port
+        )
+
+    with live_houqin(tmp_path_factory, demo) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +123,19 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, houqin_server: LiveHouqin) -> Iterator[Page]:
-    # A fresh context per test: its own sessionStorage, so no conversation leaks between tests.
+@contextmanager
+def fresh_page(browser: Browser, base_url: str, locale: str) -> Iterator[Page]:
+    # A fresh context per test: its own cookies and sessionStorage, so nothing leaks between tests.
     context: BrowserContext = browser.new_context(
-        base_url=houqin_server.base_url, viewport={"width": 1280, "height": 900}, locale="zh-CN"
+        base_url=base_url, viewport={"width": 1280, "height": 900}, locale=locale
     )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, houqin_server: LiveHouqin) -> Iterator[Page]:
+    with fresh_page(browser, houqin_server.base_url, "zh-CN") as page:
+        yield page

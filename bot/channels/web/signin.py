@@ -199,7 +199,9 @@ def signin_page(locale: str, text: str, *, extra: str = "", status: int = 200) -
         f'<body><main class="signin"><h1>{title}</h1><p data-testid="signin-text">{html.escape(text)}</p>'
         f'{extra}<p><a href="/">{to_chat}</a></p></main></body></html>'
     )
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+    # same-origin: the link's token never leaves in a Referer, yet the button's POST keeps its Origin
+    # (no-referrer would make it "null", and the same-site check refuse it).
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
     return HTMLResponse(body, status_code=status, headers=headers)
 
 

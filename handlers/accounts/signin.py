@@ -3,7 +3,7 @@
 `/web` (网页) in any chat answers with a link PUBLIC_URL/signin/<token>: ten minutes, once, bound to
 the person who asked. Opening it (and pressing its button) starts a session: the browser keeps a
 random id in a cookie, the database only its hash, so a copy of the database signs nobody in. A
-session lasts 30 days from its last use. `/web signout` ends every session of the person; the
+session lasts 30 days from its last use (kept by the day). `/web signout` ends every session of the person; the
 page's button ends its own. Single sign-on (OpenID Connect) starts the same sessions for a person
 its claims name (`person_for_claims`).
 
@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.audit import done, write
+from handlers.core.discreet import day_of
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import msg, pick_locale
 from storage.db import Database
@@ -32,8 +33,6 @@ from storage.models import ChannelAccount, Person, WebSession, WebSigninLink
 CHANNEL = "web"
 LINK_LIFETIME = timedelta(minutes=10)
 SESSION_LIFETIME = timedelta(days=30)
-# A used session's expiry is pushed on at most this often: not a write on every poll of the inbox.
-SLIDE_EVERY = timedelta(minutes=10)
 SIGNIN = "browser.signin"  # audit actions
 SIGNOUT = "browser.signout"
 SESSION = "browser.session"
@@ -220,9 +219,13 @@ async def signed_in(db: Database, session_id: str, default_locale: str, now: dat
             return None
         assert person is not None
         renewed = None
-        if now - found.last_used_at >= SLIDE_EVERY:
-            found.last_used_at = now
-            found.expires_at = renewed = now + SESSION_LIFETIME
+        # Use is kept by the day only, and pushed on at most once a day: a session's times must not
+        # place its person at the moment of an anonymous answer (handlers/core/discreet.py), and the
+        # inbox's poll every few seconds should not write. Ends 30 to 31 days after the last use.
+        today = day_of(now)
+        if found.last_used_at < today:
+            found.last_used_at = today
+            found.expires_at = renewed = today + SESSION_LIFETIME + timedelta(days=1)
         account = await web_account(session, person)
         locale = pick_locale(person.locale, account.platform_locale, default_locale)
         return SignedIn(person.id, account.external_id, person.display_name, locale, renewed)

@@ -20,7 +20,10 @@ from bot.app import create_app
 from bot.service import Service, build_service
 from bot.settings import load_settings
 from handlers.accounts import history, signin
+from handlers.core import files, outbox
 from handlers.core.conversation import Inbound, Kind, Sender
+from handlers.core.i18n import Label, Lines
+from handlers.core.outbox import Notice
 from storage.db import Database
 from storage.models import AuditEntry, ChannelAccount, Person, ProcessedDelivery, WebSession, WebSigninLink
 
@@ -401,3 +404,42 @@ async def test_someone_elses_history_and_files_stay_theirs(service: Service, cli
         await signed_in(service, davids, "david.wu")
         entries = (await davids.get("/api/web/history")).json()["entries"]
         assert not any("only for emma" in str(entry) for entry in entries)
+
+
+async def test_notices_cards_and_files_reach_the_signed_in_person_only(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    csrf = await signed_in(service, client, "emma.clark")
+    assert (await says(client, csrf, "/my")).status_code == 200  # the browser is where she reads now
+    emma = await person_id(service.db, "emma.clark")
+
+    async def card(text: str) -> None:
+        async with service.db.unit_of_work() as session:
+            kept = await files.keep(session, emma, "report.csv", "text/csv", b"a,b\n", service.houqin.clock())
+            notice = Notice(emma, Lines((Label(text, text),)), card_key="tk:77", files=(kept,))
+            assert await outbox.notify(session, notice, service.houqin.clock())
+
+    async def inbox(ack: list[int]) -> list[dict[str, Any]]:
+        polled = await client.post("/api/web/inbox", json={"ack": ack}, headers={"X-CSRF-Token": csrf})
+        assert polled.status_code == 200
+        notices: list[dict[str, Any]] = polled.json()["notices"]
+        return notices
+
+    await card("ticket 77: new")
+    [first] = await inbox([])
+    assert first["card_key"] == "tk:77" and first["text"] == "ticket 77: new"
+    url = first["files"][0]["url"]
+    assert url.startswith("/api/web/files/") and "person=" not in url  # the cookie says who asks
+    assert (await client.get(url)).content == b"a,b\n"
+    async with new_client(service) as davids:
+        await signed_in(service, davids, "david.wu")
+        assert (await davids.get(url)).status_code == 404
+    async with new_client(service) as nobody:
+        assert (await nobody.get(url)).status_code == 401
+
+    await inbox([])  # handed out again, not acknowledged yet: kept once all the same
+    await card("ticket 77: accepted")
+    [second] = await inbox([first["id"]])
+    assert second["text"] == "ticket 77: accepted"
+    cards = [e for e in (await client.get("/api/web/history")).json()["entries"] if e.get("card_key") == "tk:77"]
+    assert [entry["text"] for entry in cards] == ["ticket 77: accepted"]  # edited in place

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="houqin", description="Houqin (后勤): office logistics from chat.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start Houqin (channels whose tokens are set, the browser chat in demo mode)")
+    run = commands.add_parser(
+        "run", help="start Houqin (channels whose tokens are set; the browser chat with PUBLIC_URL or in demo mode)"
+    )
     run.add_argument("--demo", action="store_true", help="demo mode: the browser chat with a person picker")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("demo", help="seed the demo organisation (idempotent)")
@@ -316,10 +318,11 @@ def serve(settings: Settings) -> int:
     from bot.service import build_service
 
     service = build_service(settings)
-    if settings.web_enabled and not settings.demo_mode:
-        logging.getLogger("houqin").info("browser chat is off outside demo mode until sign-in exists")
+    if settings.web_enabled and not settings.web_chat_enabled:
+        logging.getLogger("houqin").info("browser chat is off: set PUBLIC_URL (where people open it) to sign in to it")
     if service.channel("web") is not None:
-        logging.getLogger("houqin").info("browser chat at http://%s:%s/", settings.http_host, settings.http_port)
+        how = "sign-in" if settings.web_signin else "demo"
+        logging.getLogger("houqin").info("browser chat at %s/ (%s)", settings.browser_url, how)
     uvicorn.run(
         create_app(service),
         host=settings.http_host,

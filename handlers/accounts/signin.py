@@ -180,7 +180,7 @@ async def start_session(session: AsyncSession, person: Person, method: str, now:
             session_hash=digest(session_id),
             method=method,
             created_at=now,
-            last_used_at=now,
+            last_used_at=day_of(now),  # kept by the day, as every later use (signed_in)
             expires_at=expires,
         )
     )

@@ -26,8 +26,11 @@ from handlers.core.i18n import Label, Lines
 from handlers.core.outbox import Notice
 from storage.db import Database
 from storage.models import AuditEntry, ChannelAccount, Person, ProcessedDelivery, WebSession, WebSigninLink
+from tests.dialog.test_surveys_web import invitation
+from tests.dialog.web_person import WebPerson
 
 PUBLIC = "http://houqin.test"
+WORDS = "食堂二楼的卫生间灯一直不亮，没人管"
 LINK = re.compile(r"https?://[a-z.]+/signin/([A-Za-z0-9_-]+)")
 
 
@@ -443,3 +446,37 @@ async def test_notices_cards_and_files_reach_the_signed_in_person_only(
     assert second["text"] == "ticket 77: accepted"
     cards = [e for e in (await client.get("/api/web/history")).json()["entries"] if e.get("card_key") == "tk:77"]
     assert [entry["text"] for entry in cards] == ["ticket 77: accepted"]  # edited in place
+
+
+async def test_an_anonymous_answer_in_the_signed_in_browser_leaves_nothing_of_its_own(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    """The browser's own tables stay out of it: the history keeps no discreet turn, and the session's
+    times keep the day only (handlers/core/discreet.py; tests/dialog/test_anonymity.py for the rest)."""
+    await asks_web(service, "admin")  # the admin's Telegram account, to run the survey from
+    admin = Sender("telegram", "tg-admin", "tg-admin", "admin")
+    for typed in ("import cleaning", "launch 1 dept:teaching 3"):
+        outcome = await service.houqin.handle(
+            Inbound(admin, Kind.COMMAND, uuid.uuid4().hex, text=typed, command="survey")
+        )
+        await service.houqin.mark_replied(outcome)
+    csrf = await signed_in(service, client, "liu.yang")
+    client.headers.update({"X-CSRF-Token": csrf, "Origin": PUBLIC})
+    liu = WebPerson(client, "liu.yang")  # the body's person is ignored: the session says who
+    await liu.says("/my")  # the browser is where she reads now
+    await liu.presses_payload((await invitation(liu, "新问卷"))["payload"])
+    liu_id = await person_id(service.db, "liu.yang")
+    kept_before = await history.recent(service.db, liu_id)
+
+    await liu.presses("▶ 开始")
+    await liu.presses("4")
+    await liu.presses("5")
+    await liu.presses("卫生间")
+    await liu.presses("✔ 选好了")
+    await liu.says(WORDS)
+    assert "匿名答案已收到" in await liu.presses("✔ 提交")
+
+    assert await history.recent(service.db, liu_id) == kept_before
+    async with service.db.unit_of_work() as session:
+        [row] = (await session.scalars(select(WebSession).where(WebSession.person_id == liu_id))).all()
+    assert (row.last_used_at.hour, row.last_used_at.minute, row.last_used_at.second) == (0, 0, 0)

@@ -21,6 +21,15 @@ async def invitation(who: WebPerson, fragment: str) -> dict[str, str]:
     raise AssertionError(f"no notice with {fragment!r}")
 
 
+async def answers_cleaning_in_chinese(who: WebPerson, words: str) -> str:
+    """The cleaning template answered from its invitation (4, 5, 卫生间, the words); what submitting said."""
+    await who.presses_payload((await invitation(who, "新问卷"))["payload"])
+    for label in ("▶ 开始", "4", "5", "卫生间", "✔ 选好了"):
+        await who.presses(label)
+    await who.says(words)
+    return (await who.presses("✔ 提交")).text
+
+
 async def drafts(db: Database) -> int:
     async with db.unit_of_work() as session:
         return int(await session.scalar(select(func.count()).select_from(SurveyDraft)) or 0)

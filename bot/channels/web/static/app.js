@@ -354,6 +354,7 @@ function applyUiStrings() {
   dom.actAs.textContent = t("web.act_as");
   const me = state.signedIn ? state.people[0] : null;
   dom.banner.textContent = me ? t("web.signed_in_as").replace("{name}", me.name) : state.signIn ? "" : t("web.demo_banner");
+  dom.banner.hidden = !dom.banner.textContent;
   dom.signout.textContent = t("web.signout");
   if (state.signIn) drawSignIn();
   dom.chat.setAttribute("aria-label", t("web.chat_log"));

@@ -159,4 +159,4 @@ def audit(ctx: StepContext, target: Person, detail: dict[str, object]) -> None:
     done(ctx, ACTION, f"person:{target.id}", **detail)
 
 
-AREA = Area("accounts", commands={"link": link, "web": signin.web, "网页": signin.web})
+AREA = Area("accounts", commands={"link": link, "web": signin.web, "网页": signin.web}, tidy=(signin.forget_spent,))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.audit import done, write
@@ -264,6 +264,14 @@ async def person_for_claims(db: Database, email: str | None, username: str | Non
         started = await start_session(session, person, "oidc", now)
         done_signin(session, person.id, now, by="oidc")
         return started
+
+
+async def forget_spent(session: AsyncSession, now: datetime) -> None:
+    """Daily tidying (Area.tidy): sign-in links past their time or used, sessions past theirs."""
+    await session.execute(
+        delete(WebSigninLink).where(or_(WebSigninLink.expires_at <= now, WebSigninLink.used_at.is_not(None)))
+    )
+    await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
 
 
 def done_signin(session: AsyncSession, person_id: int, now: datetime, *, by: str) -> None:

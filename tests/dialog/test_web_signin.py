@@ -20,7 +20,7 @@ from bot.app import create_app
 from bot.service import Service, build_service
 from bot.settings import load_settings
 from handlers.accounts import history, signin
-from handlers.core import files, outbox
+from handlers.core import files, housekeeping, outbox
 from handlers.core.conversation import Inbound, Kind, Sender
 from handlers.core.i18n import Label, Lines
 from handlers.core.outbox import Notice
@@ -474,3 +474,17 @@ async def test_an_anonymous_answer_in_the_signed_in_browser_leaves_nothing_of_it
     async with service.db.unit_of_work() as session:
         [row] = (await session.scalars(select(WebSession).where(WebSession.person_id == liu_id))).all()
     assert (row.last_used_at.hour, row.last_used_at.minute, row.last_used_at.second) == (0, 0, 0)
+
+
+async def test_daily_tidying_forgets_spent_links_and_ended_sessions(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    await signed_in(service, client, "emma.clark")  # one link spent, one session
+    await link_for(service, "david.wu")  # one link waiting
+    now = service.houqin.clock()
+    async with service.db.unit_of_work() as session:
+        await housekeeping.tidy(session, now, service.houqin.areas)
+    assert await count(service.db, WebSigninLink) == 1 and await count(service.db, WebSession) == 1
+    async with service.db.unit_of_work() as session:
+        await housekeeping.tidy(session, now + signin.SESSION_LIFETIME + timedelta(days=2), service.houqin.areas)
+    assert await count(service.db, WebSigninLink) == 0 and await count(service.db, WebSession) == 0

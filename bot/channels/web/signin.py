@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -99,7 +99,8 @@ class SignIn:
 
     def signed_in_response(self, started: signin.Started) -> Response:
         response = RedirectResponse("/", status_code=303)
-        self.set_cookie(response, started.session_id, started.expires_at)
+        # As long as the session was given (not less the moments since): the same on a busy machine.
+        self.set_cookie(response, started.session_id, signin.SESSION_LIFETIME)
         return response
 
     # --- the session ---------------------------------------------------------------------------------
@@ -165,11 +166,11 @@ class SignIn:
     def renew(self, response: Response, visitor: Visitor) -> Response:
         """The cookie again with the session's new expiry, when using it just pushed that on."""
         if visitor.who.renewed_until is not None:
-            self.set_cookie(response, visitor.session_id, visitor.who.renewed_until)
+            self.set_cookie(response, visitor.session_id, visitor.who.renewed_until - self.houqin.clock())
         return response
 
-    def set_cookie(self, response: Response, session_id: str, expires_at: datetime) -> None:
-        max_age = max(0, round((expires_at - self.houqin.clock()).total_seconds()))
+    def set_cookie(self, response: Response, session_id: str, lasting: timedelta) -> None:
+        max_age = max(0, round(lasting.total_seconds()))
         response.set_cookie(
             COOKIE, session_id, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax"
         )

@@ -138,6 +138,7 @@ async def test_opening_the_link_shows_a_button_and_only_pressing_it_signs_in(
     # A link preview (a GET) spends nothing.
     page = await client.get(f"/signin/{token}", headers={"Accept-Language": "en-GB,en;q=0.8"})
     assert page.status_code == 200 and "Sign in" in page.text and 'method="post"' in page.text
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"] == "same-origin"
     assert await count(service.db, WebSession) == 0
     pressed = await signs_in(client, token)
     assert pressed.status_code == 303 and pressed.headers["location"] == "/"
@@ -229,6 +230,8 @@ async def test_without_a_session_every_request_gets_401(client: httpx.AsyncClien
 
 async def test_the_demo_picker_is_not_there_outside_demo_mode(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/web/people")).status_code == 404
+    chat = await client.get("/")  # the page itself, which then asks who is signed in
+    assert chat.status_code == 200 and chat.headers["x-frame-options"] == "DENY"
 
 
 async def test_a_signed_in_person_chats_as_themselves_whatever_the_body_says(

@@ -44,6 +44,7 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_UPLOAD = MAX_PHOTO_BYTES
 # A message (4,096 characters, each perhaps written as \uXXXX) or a list of notices seen, with room.
 MAX_JSON = 256 * 1024
+FRAMES = "frame-ancestors 'none'"
 
 
 class WebChat:
@@ -90,7 +91,9 @@ class WebChat:
         ]
 
     async def page(self, request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+        # Never inside another site's frame: its buttons approve and hand out things (clickjacking).
+        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Content-Security-Policy": FRAMES}
+        return FileResponse(STATIC / "index.html", headers=headers)
 
     async def demo(self, request: Request) -> Response:
         """Nobody signs in to the demo: the page shows its picker."""

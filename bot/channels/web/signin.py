@@ -202,7 +202,12 @@ def signin_page(locale: str, text: str, *, extra: str = "", status: int = 200) -
     )
     # same-origin: the link's token never leaves in a Referer, yet the button's POST keeps its Origin
     # (no-referrer would make it "null", and the same-site check refuse it).
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "frame-ancestors 'none'",
+    }
     return HTMLResponse(body, status_code=status, headers=headers)
 
 

@@ -27,6 +27,7 @@ from handlers.core.audit import done, write
 from handlers.core.discreet import day_of
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import msg, pick_locale
+from handlers.core.people import see
 from storage.db import Database
 from storage.models import ChannelAccount, Person, WebSession, WebSigninLink
 
@@ -184,7 +185,8 @@ async def start_session(session: AsyncSession, person: Person, method: str, now:
             expires_at=expires,
         )
     )
-    await web_account(session, person)
+    # Signing in is using the browser: notices go to the account used last (handlers/core/outbox.py).
+    see(await web_account(session, person), now)
     return Started(session_id, person.id, expires)
 
 

@@ -63,16 +63,21 @@ async def person_id(db: Database, handle: str) -> int:
         return int(found)
 
 
-async def asks_web(service: Service, handle: str, words: str = "") -> str:
-    """`/web` typed in Telegram by the demo person of this handle (their account made as they write)."""
+async def in_telegram(service: Service, handle: str, command: str, words: str = "") -> str:
+    """A command typed in Telegram by the demo person of this handle (their account made as they write)."""
     pid = await person_id(service.db, handle)
     sender = Sender("telegram", f"tg-{handle}", f"tg-{handle}", handle)
     async with service.db.unit_of_work() as session:
         if await session.scalar(select(ChannelAccount).where(ChannelAccount.external_id == f"tg-{handle}")) is None:
             session.add(ChannelAccount(person_id=pid, channel="telegram", external_id=f"tg-{handle}", address="1"))
-    outcome = await service.houqin.handle(Inbound(sender, Kind.COMMAND, uuid.uuid4().hex, text=words, command="web"))
+    asked = Inbound(sender, Kind.COMMAND, uuid.uuid4().hex, text=words, command=command)
+    outcome = await service.houqin.handle(asked)
     await service.houqin.mark_replied(outcome)
     return "\n".join(reply.text for reply in outcome.replies)
+
+
+async def asks_web(service: Service, handle: str, words: str = "") -> str:
+    return await in_telegram(service, handle, "web", words)
 
 
 async def link_for(service: Service, handle: str) -> str:
@@ -415,8 +420,8 @@ async def test_someone_elses_history_and_files_stay_theirs(service: Service, cli
 async def test_notices_cards_and_files_reach_the_signed_in_person_only(
     service: Service, client: httpx.AsyncClient
 ) -> None:
-    csrf = await signed_in(service, client, "emma.clark")
-    assert (await says(client, csrf, "/my")).status_code == 200  # the browser is where she reads now
+    await in_telegram(service, "emma.clark", "my")  # she used Telegram last…
+    csrf = await signed_in(service, client, "emma.clark")  # …and now signs in: her notices come here
     emma = await person_id(service.db, "emma.clark")
 
     async def card(text: str) -> None:
@@ -456,13 +461,8 @@ async def test_an_anonymous_answer_in_the_signed_in_browser_leaves_nothing_of_it
 ) -> None:
     """The browser's own tables stay out of it: the history keeps no discreet turn, and the session's
     times keep the day only (handlers/core/discreet.py; tests/dialog/test_anonymity.py for the rest)."""
-    await asks_web(service, "admin")  # the admin's Telegram account, to run the survey from
-    admin = Sender("telegram", "tg-admin", "tg-admin", "admin")
     for typed in ("import cleaning", "launch 1 dept:teaching 3"):
-        outcome = await service.houqin.handle(
-            Inbound(admin, Kind.COMMAND, uuid.uuid4().hex, text=typed, command="survey")
-        )
-        await service.houqin.mark_replied(outcome)
+        await in_telegram(service, "admin", "survey", typed)
     csrf = await signed_in(service, client, "liu.yang")
     client.headers.update({"X-CSRF-Token": csrf, "Origin": PUBLIC})
     liu = WebPerson(client, "liu.yang")  # the body's person is ignored: the session says who

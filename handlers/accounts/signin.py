@@ -63,10 +63,9 @@ def csrf_matches(session_id: str, sent: str | None) -> bool:
 
 
 async def may_sign_in(session: AsyncSession, person: Person | None) -> bool:
-    """Whether this person may use the browser chat: whether they are a member of the organisation.
-    For now every person Houqin knows is one (a deleted person is not); the membership rule
-    (ACCESS_POLICY, leaving) is the one to ask here once it exists."""
-    return person is not None
+    """Whether this person may use the browser chat: whether they are a member of the organisation
+    (handlers/core/membership.py: a person who has not left; one deleted outright is nobody)."""
+    return person is not None and person.left_at is None
 
 
 # --- /web in chat -------------------------------------------------------------------------------

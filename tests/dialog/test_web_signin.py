@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from bot.app import create_app
 from bot.service import Service, build_service
@@ -343,23 +343,23 @@ async def test_a_session_slides_for_thirty_days_from_its_last_use(service: Servi
     assert await count(service.db, WebSession) == 0
 
 
-async def test_someone_no_longer_a_member_loses_their_old_session(
-    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Whoever the membership rule says is out (signin.may_sign_in: today, a person who no longer
-    exists) is refused on their next request, the session ended and the refusal audited."""
+async def test_someone_who_left_loses_their_old_session(service: Service, client: httpx.AsyncClient) -> None:
+    """A leaver (handlers/core/membership.py) is refused on their next request, the session ended and
+    the refusal audited; a link they kept, or single sign-on, signs them in no more."""
     csrf = await signed_in(service, client, "emma.clark")
-    emma = await person_id(service.db, "emma.clark")
-
-    async def left(session: object, person: Person | None) -> bool:
-        return person is not None and person.id != emma
-
-    monkeypatch.setattr(signin, "may_sign_in", left)
+    kept_link = await link_for(service, "emma.clark")
+    async with service.db.unit_of_work() as session:
+        await session.execute(
+            update(Person).where(Person.handle == "emma.clark").values(left_at=service.houqin.clock())
+        )
     before = await count(service.db, ProcessedDelivery)
     assert (await says(client, csrf, "/my")).status_code == 401
     assert await count(service.db, ProcessedDelivery) == before
     assert await count(service.db, WebSession) == 0
     assert [entry.detail["reason"] for entry in await refusals(service.db, signin.SESSION)] == ["ended"]
+    refused = await signs_in(client, kept_link)
+    assert refused.status_code == 403 and "not a member" in refused.text
+    assert await count(service.db, WebSession) == 0
 
 
 async def test_a_session_whose_person_is_gone_opens_nothing(service: Service, client: httpx.AsyncClient) -> None:

@@ -1,7 +1,7 @@
 """web sign-in: one-time sign-in links, browser sessions and the browser chat's recent history
 
 Revision ID: 0012_web_signin
-Revises: 0010_email
+Revises: 0011_membership
 Create Date: 2026-12-03 11:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_web_signin"
-down_revision: str | None = "0010_email"
+down_revision: str | None = "0011_membership"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

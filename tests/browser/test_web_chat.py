@@ -324,3 +324,50 @@ def test_an_admin_imports_a_survey_definition_from_the_page(page: Page, houqin_s
     expect(bot(page).last).to_contain_text("已导入问卷 #1「会议室满意度」（实名，1 道题），尚未发布。", timeout=10_000)
     with database(houqin_server) as session:
         assert session.scalar(select(Survey.title_en)) == "Meeting rooms"
+
+
+def test_the_header_language_switch_is_the_persons_language_for_the_bot_too(page: Page) -> None:
+    """One language choice for the person, the page and the bot (not only the page's own words)."""
+    favicons: list[int] = []
+    page.on("response", lambda response: favicons.append(response.status) if "favicon" in response.url else None)
+    open_as(page, "david.wu")
+    expect(page.get_by_test_id("send")).to_have_text("Send")
+    page.locator("#ui-languages button[data-locale=zh_CN]").click()
+    expect(page.get_by_test_id("send")).to_have_text("发送")
+    expect(bot(page).filter(has_text=translate("zh_CN", "lang.set"))).to_have_count(1)
+    say(page, "/help")
+    expect(bot(page).last).to_contain_text("我能帮你办的事：")
+    assert favicons and all(status == 200 for status in favicons), "the page has its icon, no 404"
+
+
+def test_an_invitation_stays_usable_while_the_person_says_other_things(page: Page) -> None:
+    """A survey's 📝 button is not a question of the moment: typing something else does not retire it."""
+    open_as(page, "admin")
+    say(page, "/survey import canteen")
+    imported = bot(page).filter(has_text="#").last
+    expect(imported).to_contain_text("/survey launch")
+    number = re.search(r"#(\d+)", imported.inner_text())
+    assert number is not None
+    say(page, f"/survey launch {number.group(1)} role:logistics_staff 3")
+    expect(bot(page).last).to_contain_text("已发布给角色")
+
+    page.get_by_test_id("person-picker").select_option("guo.tao")
+    invitation = bot(page).filter(has_text="新问卷").last
+    answer = invitation.get_by_test_id("reply-button")
+    expect(answer).to_be_enabled()
+    say(page, "/my")
+    expect(bot(page).last).to_contain_text("待填问卷")
+    expect(answer).to_be_enabled()
+    answer.click()
+    expect(bot(page).last).to_contain_text("食堂")
+
+
+def test_a_chart_that_loads_after_its_words_is_scrolled_into_view(page: Page) -> None:
+    open_as(page, "lin.hua")
+    for _ in range(6):  # enough chat above it that the page must scroll
+        say(page, "/help")
+    say(page, "/stats week")
+    chart = page.get_by_test_id("file-image").last
+    expect(chart).to_be_visible()
+    page.wait_for_function("[...document.querySelectorAll('img.chart')].every((img) => img.complete)")
+    expect(chart).to_be_in_viewport()

@@ -196,7 +196,8 @@ def signin_page(locale: str, text: str, *, extra: str = "", status: int = 200) -
     body = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{title}</title><link rel="stylesheet" href="/static/style.css"></head>'
+        f'<title>{title}</title><link rel="stylesheet" href="/static/style.css">'
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"></head>'
         f'<body><main class="signin"><h1>{title}</h1><p data-testid="signin-text">{html.escape(text)}</p>'
         f'{extra}<p><a href="/">{to_chat}</a></p></main></body></html>'
     )

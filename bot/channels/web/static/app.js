@@ -178,11 +178,12 @@ function redrawCard(personId, entry) {
   if (hadFocus) (fresh.querySelector("button.reply:not(:disabled)") ?? dom.input).focus();
 }
 
-// Disable the buttons of every earlier bubble: only the newest question can be answered. Cards are
-// not questions: their buttons act on the ticket as it is now, so they stay until the card changes.
+// Disable the buttons of every earlier bubble: only the newest question can be answered. Cards and
+// notices are not questions: a card's buttons act on the ticket as it is now, a notice's (a survey's
+// invitation) stay usable until the server says otherwise, so neither is retired by what comes next.
 function retireAll(personId) {
   for (const entry of history(personId).entries) {
-    if (entry.who === "bot" && !entry.cardKey && entry.buttons?.length && !entry.retired) {
+    if (entry.who === "bot" && !entry.cardKey && !entry.notice && entry.buttons?.length && !entry.retired) {
       entry.retired = true;
       updateEntry(personId, entry);
     }
@@ -247,8 +248,10 @@ function renderFile(file) {
     const img = element("img", "chart");
     img.src = file.url;
     img.alt = file.name;
-    img.loading = "lazy";
     img.setAttribute("data-testid", "file-image");
+    // A chart arrives after its words and has its height only once loaded: stay at the newest message
+    // (unless the person scrolled up to read something older). Not lazy: below the fold it would wait.
+    img.addEventListener("load", () => pinned && scrollToEnd(), { once: true });
     return img;
   }
   const link = element("a", "file", file.name);
@@ -785,7 +788,13 @@ function wire() {
   dom.signout.addEventListener("click", signOut);
   dom.languages.addEventListener("click", (event) => {
     const control = event.target.closest?.("button[data-locale]");
-    if (control) setUiLocale(control.dataset.locale);
+    if (!control) return;
+    setUiLocale(control.dataset.locale);
+    // One language for the person, the page and the bot: the switch is their /lang choice too.
+    const person = state.people.find((p) => p.id === state.person);
+    if (person && person.locale !== control.dataset.locale) {
+      deliver(state.person, "/api/web/messages", postJson({ person: state.person, button: `lang:${control.dataset.locale}` }));
+    }
   });
   // Every few seconds while the tab is seen; a tab coming back asks at once.
   setInterval(tick, POLL_MS);

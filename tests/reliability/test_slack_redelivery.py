@@ -307,7 +307,8 @@ async def digest_sent(db: Database, timeout: float = 60.0) -> None:  # noqa: ASY
             runs = await session.scalar(
                 select(func.count())
                 .select_from(JobRun)
-                .where(JobRun.job == DIGEST, JobRun.outcome.not_like("skipped%"))
+                # Not an earlier week's, skipped or never due on this database (not run: …).
+                .where(JobRun.job == DIGEST, JobRun.outcome.not_like("skipped%"), JobRun.outcome.not_like("not run%"))
             )
         if runs:
             return

@@ -4,6 +4,7 @@ an expired link, and a change refused without its CSRF token (issue 15, item 4).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,6 +77,9 @@ def deliveries(houqin: SignedInHouqin) -> int:
 def signs_in(page: Page, houqin: SignedInHouqin, handle: str) -> None:
     page.goto(link(houqin, handle))
     page.get_by_test_id("signin-button").click()
+    # The page's script has asked who is signed in (and so listens to the box and buttons): on a busy
+    # machine the input, enabled in the HTML, would take words before anything hears them.
+    expect(page.locator("#banner")).to_have_text(re.compile(r"^(Signed in as |已登录：)\S"))
     expect(page.get_by_test_id("message-input")).to_be_enabled()
 
 

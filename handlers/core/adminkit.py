@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.core.flow import Rows
-from handlers.core.i18n import Lines, Msg, Renderable, msg
-from storage.models import Person
+from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
+from storage.models import Department, Person
 
 PAGE_SIZE = 10
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
@@ -27,6 +30,13 @@ class Joined:
 
     def render(self, locale: str) -> str:
         return ("、" if locale == "zh_CN" else ", ").join(part.render(locale) for part in self.parts)
+
+
+async def department_names(session: AsyncSession, codes: Sequence[str]) -> tuple[Label, ...]:
+    """Departments as people call them (财务处 / Finance Office), in the order given; a code no
+    department has any more, as it is."""
+    found = {d.code: d for d in await session.scalars(select(Department).where(Department.code.in_(codes)))}
+    return tuple(Label(found[c].name_zh, found[c].name_en) if c in found else Label(c, c) for c in codes)
 
 
 def person_ref(person: Person) -> str:

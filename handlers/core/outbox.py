@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -52,6 +52,11 @@ class Notice:
     discreet: bool = False
     # Not sent before then (a manager's low-rating notice waits a little for the reporter's comment).
     not_before: datetime | None = None
+
+
+def due_by(now: datetime) -> ColumnElement[bool]:
+    """An outbox row that may go out at `now`: not held back (Notice.not_before) past it."""
+    return or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
 
 
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
@@ -176,7 +181,7 @@ class Outbox:
             free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
             # A row held back until later (not_before) still counts as its card's newest version, so an
             # older one due now is superseded rather than sent after it.
-            due = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
+            due = due_by(now)
             unsent = (
                 await session.execute(
                     select(
@@ -235,7 +240,7 @@ class Outbox:
         handed out again until acknowledged, so a lost response loses nothing."""
         async with self.db.unit_of_work() as session:
             mine = (OutboxMessage.channel == channel) & (OutboxMessage.address == address)
-            due = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= self.clock())
+            due = due_by(self.clock())
             return (await self._load(session, mine & OutboxMessage.sent_at.is_(None) & due))[:limit]
 
     async def acknowledge(self, channel: str, address: str, ids: Sequence[int]) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import audit, authz, keys, uploads
-from handlers.core.adminkit import Joined
+from handlers.core.adminkit import Joined, department_names
 from handlers.core.area import AdminEntry, Area
 from handlers.core.authz import ROLES
 from handlers.core.conversation import DocumentIn
@@ -43,7 +43,6 @@ from handlers.core.flow import (
     Submitted,
     TextStep,
     Upload,
-    as_is,
     said,
 )
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
@@ -221,8 +220,7 @@ async def describe_audience(session: AsyncSession, audience: dict[str, Any]) -> 
     kind, codes = audience.get("kind", "everyone"), list(audience.get("codes", []))
     names: tuple[Renderable, ...] = ()
     if kind == "departments":
-        found = {d.code: d for d in await session.scalars(select(Department).where(Department.code.in_(codes)))}
-        names = tuple(Label(found[c].name_zh, found[c].name_en) if c in found else as_is(c) for c in codes)
+        names = await department_names(session, codes)
     elif kind == "roles":
         names = tuple(msg(f"web.role.{role}") for role in codes)
     return msg(f"survey.audience.{kind}", names=Joined(names))

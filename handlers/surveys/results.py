@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import files, sheets
-from handlers.core.adminkit import Joined
+from handlers.core.adminkit import Joined, department_names
 from handlers.core.charts import Chart, Series, render
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
@@ -123,10 +123,7 @@ async def compute(session: AsyncSession, survey: Survey, departments: list[str] 
                 said = str(value) if len(str(value)) <= MAX_SHOWN else str(value)[: MAX_SHOWN - 1] + "…"
                 result.texts.append((who.display_name if who else None, said))
         results.append(result)
-    named: tuple[Label, ...] = ()
-    if departments:
-        found = {d.code: d for d in await session.scalars(select(Department).where(Department.code.in_(departments)))}
-        named = tuple(Label(found[c].name_zh, found[c].name_en) if c in found else Label(c, c) for c in departments)
+    named = await department_names(session, departments) if departments else ()
     return Results(survey, invited, responses, names, results, departments, named)
 
 

@@ -22,10 +22,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from bot.channels.slack import SlackChannel
-from handlers.core.outbox import GIVE_UP_AFTER
+from handlers.core.outbox import GIVE_UP_AFTER, due_by
 from storage.db import Database
 from storage.models import OutboxMessage, utcnow
 from tests.fakes.slack_api import FakeSlackAPI, FakeView, SlackMessage
@@ -373,7 +373,7 @@ async def notices_delivered(db: Database, channels: tuple[str, ...], timeout: fl
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.channel.in_(channels), OutboxMessage.sent_at.is_(None))
                     # A notice held back until later (a low rating waiting for its comment) is not due yet.
-                    .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
+                    .where(due_by(utcnow()))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                 )
             if not waiting:

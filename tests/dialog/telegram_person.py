@@ -6,11 +6,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from handlers.core import keys
 from handlers.core.discreet import sealed_key
-from handlers.core.outbox import GIVE_UP_AFTER
+from handlers.core.outbox import GIVE_UP_AFTER, due_by
 from storage.db import Database
 from storage.models import OutboxMessage, ProcessedDelivery, utcnow
 from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser
@@ -130,7 +130,7 @@ async def notices_delivered(db: Database, timeout: float = 10.0) -> None:  # noq
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.channel == "telegram", OutboxMessage.sent_at.is_(None))
                     # A notice held back until later (a low rating waiting for its comment) is not due yet.
-                    .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
+                    .where(due_by(utcnow()))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                 )
             if not waiting:

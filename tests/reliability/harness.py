@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis.strategies import SearchStrategy
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from bot.service import AREAS
 from handlers.core.conversation import Inbound, Kind, Outcome, PhotoIn, Sender
 from handlers.core.engine import Houqin
-from handlers.core.outbox import GIVE_UP_AFTER
+from handlers.core.outbox import GIVE_UP_AFTER, due_by
 from storage.db import Database
 from storage.models import (
     AuditEntry,
@@ -466,7 +466,7 @@ async def wait_drained(engine: AsyncEngine, timeout: float = 30.0) -> None:  # n
                 .select_from(OutboxMessage)
                 .where(OutboxMessage.channel == "telegram", OutboxMessage.sent_at.is_(None))
                 # A notice held back until later (a low rating waiting for its comment) is not due yet.
-                .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
+                .where(due_by(utcnow()))
                 .where(OutboxMessage.attempts < GIVE_UP_AFTER)
             )
         return int(count or 0)

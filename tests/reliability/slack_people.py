@@ -27,12 +27,12 @@ from random import Random
 from urllib.parse import parse_qs, urlencode
 
 import httpx
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from bot.channels.slack.blocks import fallback_text
 from handlers.core.conversation import Outcome
 from handlers.core.i18n import pick_locale
-from handlers.core.outbox import GIVE_UP_AFTER, render_body
+from handlers.core.outbox import GIVE_UP_AFTER, due_by, render_body
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, ProcessedDelivery, utcnow
 from tests.dialog.slack_person import JSON, SIGNING_SECRET, SlackPerson, SlackWorld, signed_headers
@@ -219,7 +219,7 @@ async def slack_outbox_drained(db: Database, timeout: float = 30.0) -> None:  # 
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.channel == "slack", OutboxMessage.sent_at.is_(None))
                     # A notice held back until later (a low rating waiting for its comment) is not due yet.
-                    .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= utcnow()))
+                    .where(due_by(utcnow()))
                     .where(OutboxMessage.attempts < GIVE_UP_AFTER)
                 )
             if not waiting:

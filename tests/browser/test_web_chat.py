@@ -276,17 +276,20 @@ def test_each_person_keeps_their_own_history(page: Page) -> None:
     expect(bot(page)).to_have_count(1)
     expect(bot(page).get_by_test_id("reply-button").first).to_be_enabled()
 
-    # The language toggle is the page's own: the conversation stays as Houqin said it.
+    # The language toggle is the person's choice too (issue 16): the page and Houqin answer in English;
+    # what Houqin said before stays as it was said.
     page.get_by_role("button", name="English").click()
     expect(page.get_by_test_id("send")).to_have_text("Send")
     expect(page.get_by_test_id("message-input")).to_have_attribute("placeholder", translate("en", "web.placeholder"))
     expect(page.get_by_test_id("person-picker").locator("option[value='chen.jing']")).to_have_text("陈静 · Staff")
-    expect(bot(page)).to_contain_text("你好，陈静")
+    expect(bot(page).first).to_contain_text("你好，陈静")
+    expect(bot(page).filter(has_text=translate("en", "lang.set"))).to_have_count(1)
+    said = bot(page).count()
 
     # A reload keeps the person, their conversation and the page language (sessionStorage).
     page.reload()
     expect(page.get_by_test_id("person-picker")).to_have_value("chen.jing")
-    expect(bot(page)).to_have_count(1)
+    expect(bot(page)).to_have_count(said)
     expect(page.get_by_test_id("send")).to_have_text("Send")
 
 

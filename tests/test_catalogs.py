@@ -222,3 +222,40 @@ def test_every_plural_message_has_each_form_of_its_language() -> None:
     assert "survey.mine" in english.plural_forms and (english.plural(1), english.plural(5)) == (0, 1)
     assert all(len(forms) == 2 and all("{count}" in f for f in forms) for forms in english.plural_forms.values())
     assert all(len(forms) == 1 for forms in chinese.plural_forms.values())
+
+
+# Numbers that never count one thing: limits and lengths (over a limit, at least a minimum).
+BOUNDS = {"max", "min", "got"}
+# Lifetimes fixed in the code at more than one unit (an invitation's 7 days, a link's 10 minutes).
+FIXED = {
+    "org.invite.done",
+    "org.invite.open_done",
+    "requisition.delegate.bad_dates",
+    "signin.link",
+    "account.link.code",
+}
+# Words ending in s after a name or number that are verbs, not counted nouns.
+VERBS = {"is", "was", "has", "does", "takes", "needs", "appears", "approves", "as", "this"}
+
+
+def test_english_counts_of_things_are_plural_messages() -> None:
+    """ "1 answers" cannot be written: an English message that puts a number before a noun in the
+    plural takes plural forms (the number as {count}), unless the number is a bound, never one."""
+    from handlers.core.i18n import catalog_of
+
+    english = catalog_of("en")
+    counted = re.compile(r"\{(\w+)\} (?:written |new )?([a-z]+s)\b")
+    singular_counts = [
+        (key, number, noun)
+        for key, text in english.messages.items()
+        if key not in english.plural_forms and key not in FIXED
+        for number, noun in counted.findall(text)
+        if number not in BOUNDS and noun not in VERBS
+    ]
+    assert singular_counts == []
+    assert [key for key, text in english.messages.items() if "(s)" in text] == []  # "1 open request(s)"
+    assert translate("en", "survey.results.choices", count=1) == "1 answer"
+    assert translate("en", "suggest.voted", number="S-1", count=1) == "Upvoted S-1: 1 vote now."
+    assert translate("en", "export.done", kind="Tickets", period="2026-W48", count=1) == (
+        "📎 Tickets export (2026-W48), 1 row:"
+    )

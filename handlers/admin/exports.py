@@ -83,6 +83,5 @@ async def export_command(ctx: StepContext, args: str) -> Action:
         written = files.Later(name, files.XLSX, partial(to_xlsx, title, header, rows))
     done(ctx, action=f"export.{kind}", record=name, rows=len(rows), format=fmt)
     shown: Any = period.label if period else msg("audit.all_time")
-    return Action(
-        say=((msg("export.done", kind=msg(f"export.kind.{kind}"), rows=len(rows), period=shown), ()),), later=(written,)
-    )
+    exported = msg("export.done", kind=msg(f"export.kind.{kind}"), count=len(rows), period=shown)
+    return Action(say=((exported, ()),), later=(written,))

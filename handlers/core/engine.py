@@ -551,6 +551,9 @@ class Houqin:
         ):
             # A file with a command as its caption; a flow waiting for a file takes it as its answer.
             await self._upload(turn, flow, inbound.command, inbound.text, inbound.document)
+        elif flow is None and inbound.kind is Kind.TEXT and menu.is_greeting(inbound.text):
+            # A newcomer's first words are often a hello: answer it as /start would.
+            turn.say(msg("menu.welcome", name=turn.person.display_name), self._menu_buttons(turn))
         elif flow is None:
             turn.say(msg("dialog.not_understood"), self._menu_buttons(turn))
         elif inbound.kind is Kind.TEXT:
@@ -599,7 +602,7 @@ class Houqin:
         if link is not None:
             # A deep link (t.me/<bot>?start=room_12, a QR code on a door) goes straight to its area.
             await self._act(turn, None, await link(turn.context(), args.partition("_")[2]))
-        elif command == "start":
+        elif command in ("start", "menu"):  # /menu: what people try when they have lost the buttons
             turn.say(msg("menu.welcome", name=turn.person.display_name), self._menu_buttons(turn))
         elif command == "my":
             ctx = turn.context()

@@ -24,6 +24,13 @@ def language_buttons() -> tuple[tuple[Button, ...], ...]:
     return (tuple(Button(translate(locale, "lang.name"), f"lang:{locale}") for locale in LOCALES),)
 
 
+def is_greeting(text: str) -> bool:
+    """Whether words typed outside any flow are a hello in any of our languages (menu.greetings: a
+    catalog's greetings, separated by |), so the person gets the welcome rather than "not understood"."""
+    said = text.strip().strip("!！.。~～ ").casefold()
+    return bool(said) and any(said in translate(locale, "menu.greetings").casefold().split("|") for locale in LOCALES)
+
+
 # Said last in every /help, whoever asks.
 ALWAYS = ("lang", "cancel", "help")
 

@@ -53,7 +53,7 @@ async def summary(ctx: StepContext) -> Msg:
         category=msg(f"repair.category.{data['category']}"),
         location=await describe_location(ctx.session, data["location"]),
         description=data["description"],
-        photos=len(data.get("photos", [])),
+        photos=tickets.photo_count(len(data.get("photos", []))),
         urgency=msg(f"repair.urgency.{data['urgency']}"),
     )
 
@@ -210,7 +210,7 @@ def age(opened: datetime, now: datetime) -> Msg:
         return msg("repair.duplicate.age.within_hour")
     if hours < 48:
         return msg("repair.duplicate.age.hours", hours=hours)
-    return msg("repair.duplicate.age.days", days=hours // 24)
+    return msg("repair.duplicate.age.days", count=hours // 24)
 
 
 async def follow_instead(ctx: StepContext, choice: str) -> Submitted | None:

@@ -401,6 +401,11 @@ def buttons_for(ticket: Ticket, viewer: str) -> tuple[tuple[tuple[Renderable, st
     return (*found, (b("comment"),)) if found else ()
 
 
+def photo_count(count: int) -> Msg:
+    """How many photos a ticket has, as its card and the reporter's summary say it: none, or how many."""
+    return msg("repair.photos", count=count) if count else msg("repair.photos.none")
+
+
 def card(ticket: Ticket, actor: RepairActor, viewer: Person, taken_by: Person | None = None) -> Msg:
     """The ticket as its assignee (or the queue) sees it: everything needed to go and fix it."""
     due = ticket.due_at.astimezone(actor.zone).strftime("%m-%d %H:%M") if ticket.due_at else "—"
@@ -417,7 +422,7 @@ def card(ticket: Ticket, actor: RepairActor, viewer: Person, taken_by: Person | 
         location=place(ticket),
         description=ticket.description,
         reporter=ticket.reporter.display_name,
-        photos=len(ticket.photos),
+        photos=photo_count(len(ticket.photos)),
         due=due,
         status=status,
     )

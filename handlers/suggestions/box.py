@@ -379,7 +379,7 @@ async def upvote(ctx: StepContext, suggestion: Suggestion) -> Action:
         .values(upvotes=Suggestion.upvotes + 1)
         .execution_options(synchronize_session=False)
     )
-    voted = msg("suggest.voted", number=number(suggestion), votes=suggestion.upvotes + 1)
+    voted = msg("suggest.voted", number=number(suggestion), count=suggestion.upvotes + 1)
     return Action(toast=voted, say=((voted, ()),), chosen=msg("suggest.button.vote"))
 
 

@@ -393,7 +393,7 @@ async def survey_list(ctx: StepContext) -> Action:
                     title=title_of(survey),
                     status=msg(f"survey.status.{survey.status}"),
                     kind=kind_of(survey),
-                    answered=counts.get(survey.id, 0),
+                    count=counts.get(survey.id, 0),
                 )
             )
         listing = msg("survey.list", lines=Lines(tuple(lines))) if lines else msg("survey.list_none")

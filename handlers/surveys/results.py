@@ -149,12 +149,12 @@ def question_lines(result: QuestionResult, number: int) -> Msg:
     text = question_text(question)
     if question["type"] == "rating":
         average = f"{result.average:.1f}" if result.average is not None else "—"
-        detail: Renderable = msg("survey.results.rating", average=average, answered=result.answered)
+        detail: Renderable = msg("survey.results.rating", average=average, count=result.answered)
     elif question["type"] == "nps":
         nps = str(result.nps) if result.nps is not None else "—"
-        detail = msg("survey.results.nps", nps=nps, answered=result.answered)
+        detail = msg("survey.results.nps", nps=nps, count=result.answered)
     elif question["type"] in ("single", "multiple"):
-        detail = msg("survey.results.choices", answered=result.answered)
+        detail = msg("survey.results.choices", count=result.answered)
     else:
         shown = tuple(
             msg("survey.results.text_named", text=text_, name=name) if name else msg("survey.results.text", text=text_)
@@ -163,7 +163,7 @@ def question_lines(result: QuestionResult, number: int) -> Msg:
         more = len(result.texts) - len(shown)
         detail = msg(
             "survey.results.texts",
-            answered=result.answered,
+            count=result.answered,
             lines=Lines(shown),
             more=msg("survey.results.more", count=more) if more > 0 else "",
         )

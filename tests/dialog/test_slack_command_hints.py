@@ -31,7 +31,7 @@ async def test_a_slack_person_is_told_slacks_own_way_to_type_a_command(slack_off
 
     number = await report_leak(wang)
     assert wang.latest(number).shown.endswith("处理进展会通知你，发送 /houqin my 可随时查看。")
-    await wang.writes("你好")
+    await wang.writes("我想问一下")
     assert wang.dm[-1].shown.endswith("或发送 /houqin help 查看帮助。")
     await wang.slash("/repair")
     await wang.slash("/houqin", "requisitions")  # something else, halfway through a report

@@ -76,7 +76,9 @@ async def test_english_from_slacks_locale_and_a_modal_closed_or_gone_back_on(
     await emma.slash("/houqin", "help")
     assert "/repair" in emma.dm[-1].shown
     await emma.writes("hello")
-    assert emma.dm[-1].buttons, emma.dm[-1].shown  # not understood: the menu
+    assert emma.dm[-1].buttons and "I'm Houqin" in emma.dm[-1].shown  # a hello: the welcome and its menu
+    await emma.writes("what now")
+    assert emma.dm[-1].buttons and "didn't understand" in emma.dm[-1].shown  # not understood: the menu too
 
 
 async def test_a_telegram_plumber_links_his_slack_account_with_a_code(

@@ -122,7 +122,7 @@ async def test_a_template_survey_answered_in_the_browser(db: Database, person: C
 
     # The week's satisfaction picture: these six ratings (no repair was rated); a chart comes with it.
     picture = await admin.says("/survey satisfaction")
-    assert "average 3.2 (6 ratings: 0 repairs, 6 surveys) · NPS —" in picture.text
+    assert "average 3.2 (ratings: 6; repairs 0, surveys 6) · NPS —" in picture.text
     assert "平均 3.2（6 个评分：报修 0，问卷 6）" in (await ma.says("/survey satisfaction")).text
     assert "You may not do that" in (await emma.says("/survey satisfaction")).text
 

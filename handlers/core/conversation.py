@@ -233,6 +233,8 @@ class StepView:
     """
 
     prompt: str
+    # The question as a chat asks it, where a page asks it otherwise (a photo page names no Skip button).
+    asked: str = ""
     # What may be pressed to answer (besides Back and Cancel, which every page has).
     buttons: tuple[Choice, ...] = ()
     skip: str | None = None

@@ -472,9 +472,13 @@ class PhotoStep(Step):
         return [int(i) for i in answer or ()]
 
     async def _asking(self, ctx: StepContext) -> tuple[Renderable, Option, int]:
-        """The prompt, Done (Skip before the first photo), and how many photos it has."""
+        """The prompt, Done (Skip before the first photo), and how many photos it has. The area's prompt
+        says what a photo is for; how to go on without one is said here, where the button is named."""
         have = len(ctx.data.get(self.key, []))
-        prompt = msg("dialog.photo.more", count=have, max=self.max_photos) if have else await self.prompt_in(ctx)
+        if have:
+            prompt: Renderable = msg("dialog.photo.more", count=have, max=self.max_photos)
+        else:
+            prompt = msg("dialog.photo.ask", prompt=await self.prompt_in(ctx), button=msg("dialog.button.skip"))
         return prompt, Option(DONE, msg("dialog.button.done" if have else "dialog.button.skip")), have
 
     async def ask(self, ctx: StepContext) -> Question:
@@ -509,9 +513,16 @@ class PhotoStep(Step):
         return Taken(done=len(photos) >= self.max_photos)
 
     async def view(self, ctx: StepContext) -> StepView:
-        prompt, done, have = await self._asking(ctx)
-        buttons = choices_in((done,), ctx.locale)
-        return PhotoView(prompt=prompt.render(ctx.locale), buttons=buttons, skip=DONE, max_files=self.max_photos - have)
+        asked, done, have = await self._asking(ctx)
+        # A page with an optional attachment field: no Skip button there to name (Slack's modal).
+        prompt = asked if have else await self.prompt_in(ctx)
+        return PhotoView(
+            prompt=prompt.render(ctx.locale),
+            asked=asked.render(ctx.locale),
+            buttons=choices_in((done,), ctx.locale),
+            skip=DONE,
+            max_files=self.max_photos - have,
+        )
 
 
 @dataclass(frozen=True)

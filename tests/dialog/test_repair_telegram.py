@@ -42,7 +42,7 @@ async def test_a_teacher_reports_a_leaking_tap_in_chinese(
     assert await xiaoli.presses("教学楼") == ["在哪个房间？"]
     assert await xiaoli.presses("301 三楼卫生间") == ["请描述问题（例如：走廊灯不亮，已经两天了）："]
     assert await xiaoli.says("洗手池水龙头关不紧，一直滴水") == [
-        "可以发送最多 3 张照片帮助维修人员了解情况，或点「跳过」。"
+        "可以发送最多 3 张照片帮助维修人员了解情况。不需要就点「跳过」。"
     ]
     assert await xiaoli.sends_photo() == ["已收到 1 张照片。可以继续发送（最多 3 张），或点「完成」。"]
     assert await xiaoli.presses("完成") == ["有多紧急？"]
@@ -248,7 +248,7 @@ async def test_a_door_sign_starts_a_repair_in_that_room(
     assert scanned.texts[:2] == ["未完成的「报修」已放弃。", "位置：宿舍楼 B1 洗衣房"]
     assert scanned.texts[-1] == "需要维修的是哪一类？"
     await jiang.presses("给排水")
-    assert await jiang.says("洗衣机排水口堵了") == ["可以发送最多 3 张照片帮助维修人员了解情况，或点「跳过」。"]
+    assert await jiang.says("洗衣机排水口堵了") == ["可以发送最多 3 张照片帮助维修人员了解情况。不需要就点「跳过」。"]
     await jiang.presses("跳过")
     assert "位置：宿舍楼 B1 洗衣房" in await jiang.presses("一般")
     await jiang.presses("✔ 提交")

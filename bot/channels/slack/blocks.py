@@ -232,7 +232,7 @@ def submitted_value(view: JSON, block: str = ANSWER) -> str | None:
 
 def notes_of(outcome: Outcome, step: StepView | None) -> list[str]:
     """What the core said besides the question itself (the question is the page's input)."""
-    shown = {step.prompt} if step is not None else set()
+    shown = {step.prompt, step.asked} if step is not None else set()
     if isinstance(step, ConfirmView):
         shown.add(step.summary)
     return [reply.text for reply in outcome.replies if reply.text not in shown]

@@ -135,7 +135,7 @@ async def item_options(ctx: StepContext) -> Sequence[Option]:
                 "supply.item_option" if item.available > 0 else "supply.item_option_none",
                 name=stock.item_label(item),
                 available=item.available,
-                unit=stock.unit_of(item),
+                unit=stock.unit_of(item, item.available),
             ),
         )
         for item in await listed_items(ctx)
@@ -216,7 +216,7 @@ async def check_quantity(ctx: StepContext, quantity: int) -> Msg | None:
             "supply.error.not_enough",
             name=stock.item_label(item),
             available=max(0, item.available - already),
-            unit=stock.unit_of(item),
+            unit=stock.unit_of(item, max(0, item.available - already)),
         )
     left = await limit_left(ctx, item)
     if left is not None and quantity > left:
@@ -257,7 +257,7 @@ async def cart_lines(ctx: StepContext) -> tuple[Lines, int, int]:
                 "supply.cart_line",
                 name=stock.item_label(item),
                 quantity=line["quantity"],
-                unit=stock.unit_of(item),
+                unit=stock.unit_of(item, line["quantity"]),
                 available=item.available,
             )
         )
@@ -316,7 +316,7 @@ async def submit(ctx: StepContext) -> Submitted:
                 "supply.error.taken_meanwhile",
                 name=stock.item_label(short.item),
                 available=short.available,
-                unit=stock.unit_of(short.item),
+                unit=stock.unit_of(short.item, short.available),
             ),
         ) from None
     except requisitions.OverLimit as over:

@@ -642,7 +642,11 @@ def card_key(requisition: Requisition, person_id: int) -> str:
 
 
 def line_text(line: RequisitionLine) -> Msg:
-    params = {"name": stock.item_label(line.item), "quantity": line.quantity, "unit": stock.unit_of(line.item)}
+    params = {
+        "name": stock.item_label(line.item),
+        "quantity": line.quantity,
+        "unit": stock.unit_of(line.item, line.quantity),
+    }
     if line.handed_out is not None and line.handed_out != line.quantity:
         return msg("requisition.line_given", given=line.handed_out, **params)
     return msg("requisition.line", **params)
@@ -1022,7 +1026,7 @@ async def partial_lines(ctx: StepContext) -> Sequence[Option]:
                 name=stock.item_label(line.item),
                 given=given.get(line.id, line.quantity),
                 quantity=line.quantity,
-                unit=stock.unit_of(line.item),
+                unit=stock.unit_of(line.item, line.quantity),
             ),
         )
         for line in requisition.lines
@@ -1052,7 +1056,9 @@ async def count_prompt(ctx: StepContext) -> Msg:
 async def check_count(ctx: StepContext, count: int) -> Msg | None:
     line = await line_being_counted(ctx)
     if count > line.quantity:
-        return msg("requisition.error.more_than_asked", quantity=line.quantity, unit=stock.unit_of(line.item))
+        return msg(
+            "requisition.error.more_than_asked", quantity=line.quantity, unit=stock.unit_of(line.item, line.quantity)
+        )
     return None
 
 
@@ -1072,7 +1078,7 @@ async def partial_summary(ctx: StepContext) -> Msg:
             name=stock.item_label(line.item),
             given=given.get(line.id, line.quantity),
             quantity=line.quantity,
-            unit=stock.unit_of(line.item),
+            unit=stock.unit_of(line.item, line.quantity),
         )
         for line in requisition.lines
     )

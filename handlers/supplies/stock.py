@@ -52,8 +52,10 @@ def item_label(item: SupplyItem) -> Label:
     return Label(item.name_zh, item.name_en)
 
 
-def unit_of(item: SupplyItem) -> Msg:
-    return msg(f"supply.unit.{item.unit}")
+def unit_of(item: SupplyItem, count: int | None = None) -> Msg:
+    """The item's unit, for the number said just before it (1 pack, 2 packs); without one, the
+    general form (how many packs?)."""
+    return msg(f"supply.unit.{item.unit}", count=count)
 
 
 def yuan(fen: int | None) -> str:
@@ -513,12 +515,14 @@ def parse_catalog(name: str, content: bytes) -> list[dict[str, Any]]:
 
 
 def _vocabulary(family: str, codes: Sequence[str]) -> dict[str, str]:
-    """Each code, and its name in both catalogs, to the code: a file may say 包, pack or packs."""
+    """Each code, and its name in both catalogs (each form of a unit), to the code: a file may say
+    包, pack, packs or pcs."""
     known: dict[str, str] = {}
     for code in codes:
         known[code.casefold()] = code
         for locale in ("zh_CN", "en"):
-            known[translate(locale, f"supply.{family}.{code}").casefold()] = code
+            for count in (1, 2):
+                known[translate(locale, f"supply.{family}.{code}", count=count).casefold()] = code
     return known
 
 

@@ -176,7 +176,12 @@ async def test_a_rejection_is_told_in_the_requesters_own_language(
     await sam.says("/supply")
     await sam.presses("Cleaning goods")
     await sam.presses("Hand soap 500 ml")
-    await sam.says("2 bottles")
+    assert "· Hand soap 500 ml × 2 bottles · 40 available now" in await sam.says("2 bottles")
+    await sam.presses("➕ Add another item")
+    await sam.presses("Cleaning goods")
+    await sam.presses("Rubber gloves")
+    assert "· Rubber gloves × 1 pair · 50 available now" in await sam.says("1")  # one pair, not "1 pairs"
+    await sam.presses("✖ Remove Rubber gloves")
     await sam.presses("✔ That's all")
     await sam.says("Refill the 3rd floor washrooms")
     done = await sam.presses("✔ Submit")

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.channels.registry import quieten_transport
+from bot import logs
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
     digest.add_argument("--dry-run", action="store_true", help="print it (and the chart's path) instead of sending")
     digest.add_argument("--to", metavar="PERSON", help="only this person (id, demo key or display name)")
+    backup = commands.add_parser("backup", help="copy the whole database into one file, while Houqin runs")
+    backup.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="where (default: BACKUP_DIR or ./var/backups, dated)"
+    )
+    restore = commands.add_parser("restore", help="bring a backup back into an empty database, then migrate it")
+    restore.add_argument("file", type=Path, metavar="FILE", help="a file `houqin backup` wrote")
+    restore.add_argument("--force", action="store_true", help="replace whatever the database holds now")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {"demo_mode": True} if getattr(args, "demo", False) else {}
@@ -59,18 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as problem:
         print(f"houqin: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # Transport loggers would write people's words and tokens (bot/channels/registry.py).
-    quieten_transport()
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     # Alembic narrates each step at INFO; only `houqin migrate` should say what it ran.
     logging.getLogger("alembic").setLevel(logging.INFO if args.command == "migrate" else logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     if args.command == "migrate":
         return migrate(settings)
+    # Before the schema check: a backup is taken of any database, a restore goes into an empty one.
+    if args.command == "backup":
+        return asyncio.run(back_up(settings, args.file))
+    if args.command == "restore":
+        return asyncio.run(restore_backup(settings, args.file, force=args.force))
     from storage.migrate import SchemaNotCurrent, check_current
 
     try:
@@ -98,6 +105,37 @@ def migrate(settings: Settings) -> int:
 
     upgrade(settings.database_url)
     logging.getLogger("houqin").info("database is up to date")
+    return 0
+
+
+async def back_up(settings: Settings, file: Path | None) -> int:
+    from storage import backup
+    from storage.models import utcnow
+
+    try:
+        name = backup.default_name(settings.database_url, utcnow())
+        written = await backup.backup(
+            settings.database_url, file or (settings.backup_dir or Path("var/backups")) / name
+        )
+    except backup.BackupError as problem:
+        print(f"houqin: {problem}", file=sys.stderr)
+        return 1
+    print(f"backup written: {written} ({written.stat().st_size:,} bytes)")
+    return 0
+
+
+async def restore_backup(settings: Settings, file: Path, *, force: bool) -> int:
+    from storage import backup
+    from storage.migrate import upgrade_async
+
+    try:
+        await backup.restore(settings.database_url, file, force=force)
+    except backup.BackupError as problem:
+        print(f"houqin: {problem}", file=sys.stderr)
+        return 1
+    # Taken by an older Houqin, it comes back at that schema: brought up to this one's.
+    await upgrade_async(settings.database_url)
+    print(f"restored {file} and brought the database up to date")
     return 0
 
 
@@ -232,6 +270,7 @@ async def store_file(
 async def list_jobs(settings: Settings) -> int:
     """`houqin jobs`: every scheduled job, its next run (local time) and its last runs with their outcome."""
     from bot.areas import AREAS
+    from bot.service import core_jobs
     from jobs.runs import last_runs
     from jobs.scheduler import Jobs
     from storage.db import Database
@@ -239,7 +278,7 @@ async def list_jobs(settings: Settings) -> int:
 
     db = Database(settings.database_url)
     try:
-        jobs = Jobs(db, settings.schedule, settings.rules, areas=AREAS)
+        jobs = Jobs(db, settings.schedule, settings.rules, table=core_jobs(settings), areas=AREAS)
         now, zone = utcnow(), settings.zone
         for job in jobs.table:
             upcoming = jobs.next_run(job, now)

@@ -13,9 +13,11 @@ from handlers.accounts import signin
 from handlers.core import keys, uploads
 from handlers.core.area import Area
 from handlers.core.engine import Houqin
+from handlers.core.jobs import Job
 from handlers.core.membership import EVERYONE, Admission
 from handlers.core.outbox import Outbox
-from jobs.scheduler import Jobs
+from jobs.backups import backup_job
+from jobs.scheduler import JOBS, Jobs
 from storage.db import Database
 
 log = logging.getLogger("houqin")
@@ -73,10 +75,23 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         admission=admission(settings.access),
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
-    jobs = Jobs(db, settings.schedule, settings.rules, default_locale=settings.default_locale, areas=areas)
+    jobs = Jobs(
+        db,
+        settings.schedule,
+        settings.rules,
+        default_locale=settings.default_locale,
+        table=core_jobs(settings),
+        areas=areas,
+    )
     service = Service(settings, db, houqin, jobs=jobs if settings.jobs_enabled else None)
     service.channels = [kind.build(settings, houqin, outbox) for kind in CHANNELS if kind.enabled(settings)]
     return service
+
+
+def core_jobs(settings: Settings) -> list[Job]:
+    """The core's jobs, and the daily backup where BACKUP_DIR says where to keep it."""
+    backups = [backup_job(settings.backup_dir, settings.backup_keep)] if settings.backup_dir else []
+    return [*JOBS, *backups]
 
 
 def admission(policy: AccessPolicy) -> Admission:

@@ -38,6 +38,11 @@ class TelegramMode(StrEnum):
     WEBHOOK = "webhook"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class AccessPolicy(StrEnum):
     """Who may use Houqin (handlers/core/membership.py keeps the door)."""
 
@@ -74,6 +79,12 @@ class Settings(BaseSettings):
     # invite, open or directory; unset: open in demo mode, invite otherwise (see access).
     access_policy: AccessPolicy | None = None
     log_level: str = "INFO"
+    # text (the default) or json: one JSON object a line for a log collector (bot/logs.py).
+    log_format: LogFormat = LogFormat.TEXT
+    # Daily backups (`houqin backup` on a schedule): into this folder, the newest BACKUP_KEEP kept.
+    # Unset: no daily backup (`houqin backup` still writes one on demand).
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=7, ge=1)
     # Where people reach this Houqin in a browser (QR codes on doors link here). Outside demo mode the
     # browser chat runs only when it is set (sign-in links point here) and WEB_ENABLED is true.
     public_url: str | None = None

@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handlers.core import authz, org_settings
+from handlers.core import authz, logcontext, org_settings
 from handlers.core.area import Area, AreaClash
 from handlers.core.housekeeping import tidy
 from handlers.core.jobs import Job, Running, local_format, run_once
@@ -171,7 +171,8 @@ class Jobs:
             return skipped
         started = self.clock()
         try:
-            outcome = await job.run(self, scheduled, now)
+            with logcontext.about(job=job.name):
+                outcome = await job.run(self, scheduled, now)
         except Exception as exc:
             # Not recorded: the next tick or start tries the period again (the send log skips whoever was served).
             log_failure(log, exc, "%s for %s", job.name, period)
@@ -181,7 +182,8 @@ class Jobs:
             log.warning("%s for %s: %s; left for the next try", job.name, period, outcome)
         elif not job.claims_itself:
             await self.record(job.name, period, started, str(outcome))
-        log.info("%s for %s: %s", job.name, period, outcome)
+        took = (self.clock() - started).total_seconds() * 1000
+        log.info("%s for %s: %s", job.name, period, outcome, extra={"job": job.name, "duration_ms": round(took, 1)})
         return outcome
 
     async def done(self, name: str, period: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers.core import audit, authz, files, keys, membership, menu, menus, org_settings, uploads
+from handlers.core import audit, authz, files, keys, logcontext, membership, menu, menus, org_settings, uploads
 from handlers.core.area import Area, check
 from handlers.core.conversation import (
     MAX_TEXT,
@@ -169,6 +170,13 @@ class Houqin:
         self._server_key: bytes | None = None
 
     async def handle(self, inbound: Inbound) -> Outcome:
+        with logcontext.about(channel=inbound.sender.channel, delivery=logcontext.tag(inbound.delivery_key)):
+            began = time.perf_counter()
+            outcome = await self._handle(inbound)
+            log.debug("handled", extra={"duration_ms": round((time.perf_counter() - began) * 1000, 1)})
+            return outcome
+
+    async def _handle(self, inbound: Inbound) -> Outcome:
         sealed = await self.sealed_key(inbound)
         inbound = await self._parse_upload(inbound)
         for attempt in range(1, ATTEMPTS + 1):
@@ -183,7 +191,10 @@ class Houqin:
                 if attempt == ATTEMPTS:
                     raise
             except StaleDataError:
-                log.info("dialog of %s changed under us; retrying", inbound.sender.external_id)
+                # The delivery, not the person: an anonymous answer's sender is written nowhere.
+                log.info(
+                    "dialog changed under us while handling delivery %s; retrying", logcontext.tag(inbound.delivery_key)
+                )
                 if attempt == ATTEMPTS:
                     raise
             else:

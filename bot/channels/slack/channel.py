@@ -291,7 +291,8 @@ class SlackChannel:
             else:
                 await self.outbound.post_own_reply(sender.address, Reply(translate(locale, "dialog.error.internal")))
         except SlackApiError as exc:
-            log.warning("could not tell %s about a failure: %s", sender.external_id, exc.response.get("error"))
+            # Not who: the failed turn may have been an anonymous answer.
+            log.warning("could not tell the sender about a failure: %s", exc.response.get("error"))
 
     async def press(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A button: on a message (a card, a question in the DM), on a modal page, or on the App Home."""

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.metrics import metrics_route
 from bot.service import Service
 
 
@@ -24,6 +25,8 @@ def create_app(service: Service) -> Starlette:
         return JSONResponse(body, status_code=200 if database else 503)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    if service.settings.metrics_enabled:
+        routes.append(metrics_route(service))
     for channel in service.channels:
         routes.extend(channel.routes())
 

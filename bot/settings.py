@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # text (the default) or json: one JSON object a line for a log collector (bot/logs.py).
     log_format: LogFormat = LogFormat.TEXT
+    # GET /metrics in Prometheus' text format; with a token, only for requests bearing it.
+    metrics_enabled: bool = False
+    metrics_token: str | None = None
     # Daily backups (`houqin backup` on a schedule): into this folder, the newest BACKUP_KEEP kept.
     # Unset: no daily backup (`houqin backup` still writes one on demand).
     backup_dir: Path | None = None

@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handlers.core import authz, logcontext, org_settings
+from handlers.core import authz, logcontext, metrics, org_settings
 from handlers.core.area import Area, AreaClash
 from handlers.core.housekeeping import tidy
 from handlers.core.jobs import Job, Running, local_format, run_once
@@ -167,6 +167,7 @@ class Jobs:
         if late > self.schedule.catch_up:
             skipped = f"skipped: missed by {late.total_seconds() / 3600:.1f} h, beyond the catch-up window"
             log.warning("%s for %s %s", job.name, period, skipped)
+            metrics.JOB_RUNS.labels(job.name, "skipped").inc()
             await self.record(job.name, period, now, skipped)
             return skipped
         started = self.clock()
@@ -175,14 +176,19 @@ class Jobs:
                 outcome = await job.run(self, scheduled, now)
         except Exception as exc:
             # Not recorded: the next tick or start tries the period again (the send log skips whoever was served).
+            metrics.JOB_RUNS.labels(job.name, "failed").inc()
             log_failure(log, exc, "%s for %s", job.name, period)
             return None
         if isinstance(outcome, Tally) and outcome.failed:
             # Not done while someone is left: the next start (within the catch-up window) serves them.
             log.warning("%s for %s: %s; left for the next try", job.name, period, outcome)
+            metrics.JOB_RUNS.labels(job.name, "failed").inc()
         elif not job.claims_itself:
             await self.record(job.name, period, started, str(outcome))
         took = (self.clock() - started).total_seconds() * 1000
+        if not (isinstance(outcome, Tally) and outcome.failed):
+            metrics.JOB_RUNS.labels(job.name, "done").inc()
+            metrics.JOB_LAST_SUCCESS.labels(job.name).set(self.clock().timestamp())
         log.info("%s for %s: %s", job.name, period, outcome, extra={"job": job.name, "duration_ms": round(took, 1)})
         return outcome
 

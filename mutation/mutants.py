@@ -122,7 +122,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "engine: a duplicate delivery is handled again instead of handing back the first outcome",
         "handlers/core/engine.py",
-        "                if earlier := await self.earlier_outcome(inbound):\n                    return earlier\n",
+        "                if earlier := await self.earlier_outcome(inbound):\n                    return earlier, True\n",
         "",
         DELIVERY_TESTS,
     ),

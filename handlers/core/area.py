@@ -19,6 +19,7 @@ from handlers.core.adminkit import Period
 from handlers.core.charts import Chart
 from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
 from handlers.core.i18n import Renderable
+from handlers.core.metrics import Gauges
 from handlers.core.sheets import Cell
 from storage.models import Person, Photo
 
@@ -125,6 +126,8 @@ class Area:
     photos: MaySeePhoto | None = None
     # What happens to what a leaver held in this area (handlers/core/membership.leave).
     leavers: tuple[Leaver, ...] = ()
+    # Its figures on /metrics, read from the database when scraped (handlers/core/metrics.py).
+    gauges: tuple[Gauges, ...] = ()
 
 
 class AreaClash(ValueError):

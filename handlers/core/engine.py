@@ -24,7 +24,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from handlers.core import audit, authz, files, keys, logcontext, membership, menu, menus, org_settings, uploads
+from handlers.core import (
+    audit,
+    authz,
+    files,
+    keys,
+    logcontext,
+    membership,
+    menu,
+    menus,
+    metrics,
+    org_settings,
+    uploads,
+)
 from handlers.core.area import Area, check
 from handlers.core.conversation import (
     MAX_TEXT,
@@ -170,13 +182,22 @@ class Houqin:
         self._server_key: bytes | None = None
 
     async def handle(self, inbound: Inbound) -> Outcome:
-        with logcontext.about(channel=inbound.sender.channel, delivery=logcontext.tag(inbound.delivery_key)):
+        channel = inbound.sender.channel
+        with logcontext.about(channel=channel, delivery=logcontext.tag(inbound.delivery_key)):
             began = time.perf_counter()
-            outcome = await self._handle(inbound)
-            log.debug("handled", extra={"duration_ms": round((time.perf_counter() - began) * 1000, 1)})
+            try:
+                outcome, repeat = await self._handle(inbound)
+            except BaseException:
+                metrics.UPDATES.labels(channel, "failed").inc()
+                raise
+            took = time.perf_counter() - began
+            metrics.UPDATES.labels(channel, "repeat" if repeat else "handled").inc()
+            metrics.HANDLING.labels(channel).observe(took)
+            log.debug("handled", extra={"duration_ms": round(took * 1000, 1)})
             return outcome
 
-    async def _handle(self, inbound: Inbound) -> Outcome:
+    async def _handle(self, inbound: Inbound) -> tuple[Outcome, bool]:
+        """The delivery's outcome, and whether it is a repeat's (the first handling's, given back)."""
         sealed = await self.sealed_key(inbound)
         inbound = await self._parse_upload(inbound)
         for attempt in range(1, ATTEMPTS + 1):
@@ -187,7 +208,7 @@ class Houqin:
                 # Either this delivery was handled already (by us or another process), or two
                 # processes raced to create the same person or state row: look, then retry.
                 if earlier := await self.earlier_outcome(inbound):
-                    return earlier
+                    return earlier, True
                 if attempt == ATTEMPTS:
                     raise
             except StaleDataError:
@@ -198,7 +219,7 @@ class Houqin:
                 if attempt == ATTEMPTS:
                     raise
             else:
-                return await self._make_later(outcome, turn)
+                return await self._make_later(outcome, turn), False
         raise AssertionError("unreachable")
 
     async def _parse_upload(self, inbound: Inbound) -> Inbound:

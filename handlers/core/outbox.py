@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -27,6 +27,7 @@ from handlers.core.conversation import Button, FileOut, Reply
 from handlers.core.discreet import day_of
 from handlers.core.files import load
 from handlers.core.i18n import Renderable, freeze, pick_locale, thaw
+from handlers.core.metrics import NOTICES, Reading
 from storage.db import Database, log_failure
 from storage.models import Attachment, CardRef, ChannelAccount, OutboxMessage, Person, Photo
 
@@ -405,15 +406,19 @@ async def _send_in_order(outbox: Outbox, channel: str, send: Send, pending: list
             ref = await send(item)
             await outbox.sent(item, channel, ref)
         except Unreachable:
+            NOTICES.labels(channel, "unreachable").inc()
             await outbox.unreachable(channel, item.address)
             continue
         except RetryLater as later:
+            NOTICES.labels(channel, "retry_later" if later.tried else "held").inc()
             await outbox.failed(item, str(later), later.after, tried=later.tried)
             continue
         except Exception as exc:
+            NOTICES.labels(channel, "failed").inc()
             log.exception("sending outbox message %s failed", item.id)
             await outbox.failed(item, f"{type(exc).__name__}: {exc}", timedelta(seconds=30))
             continue
+        NOTICES.labels(channel, "sent").inc()
         done += 1
     return done
 
@@ -435,6 +440,25 @@ async def keep_draining(step: Callable[[], Awaitable[int]], wake: asyncio.Event,
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll):
                     await wake.wait()
+
+
+# What /metrics reads of the outbox (handlers/core/metrics.py): how much waits, and for how long.
+async def waiting(session: AsyncSession, now: datetime) -> list[Reading]:
+    unsent = OutboxMessage.sent_at.is_(None) & (OutboxMessage.attempts < GIVE_UP_AFTER)
+    rows = await session.execute(
+        select(OutboxMessage.channel, func.count(), func.min(OutboxMessage.created_at))
+        .where(unsent)
+        .group_by(OutboxMessage.channel)
+    )
+    readings: list[Reading] = []
+    for channel, count, oldest in rows:
+        labels = {"channel": channel}
+        readings.append(Reading("houqin_outbox_pending", "Notices waiting to be sent, by channel", count, labels))
+        age = (now - oldest.replace(tzinfo=now.tzinfo)).total_seconds() if oldest is not None else 0.0
+        readings.append(
+            Reading("houqin_outbox_oldest_seconds", "Age of the oldest notice waiting", max(0.0, age), labels)
+        )
+    return readings
 
 
 class Unreachable(Exception):

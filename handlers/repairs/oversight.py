@@ -5,12 +5,15 @@ and the repairs' part of their weekly digest (handlers/repairs/digest.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.area import Area
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Lines, Renderable, msg
+from handlers.core.metrics import Reading
 from handlers.repairs import digest, tickets
 from handlers.repairs.intake import ticket_line
 from storage.models import Ticket
@@ -45,4 +48,15 @@ async def my_part(ctx: StepContext) -> list[Renderable]:
     return parts
 
 
-AREA = Area("oversight", mine=my_part, digest=digest.SECTIONS, digest_buttons=(digest.REMIND,))
+async def gauges(session: AsyncSession, now: datetime) -> list[Reading]:
+    """/metrics: open tickets by status (each status, also at 0, so a graph never has a gap), and overdue."""
+    counted = dict((await session.execute(select(Ticket.status, func.count()).group_by(Ticket.status))).all())
+    readings = [
+        Reading("houqin_tickets_open", "Open repair tickets, by status", counted.get(status, 0), {"status": status})
+        for status in tickets.OPEN
+    ]
+    overdue = len(await tickets.overdue(session, now))
+    return [*readings, Reading("houqin_tickets_overdue", "Open repair tickets past their due time", overdue)]
+
+
+AREA = Area("oversight", mine=my_part, digest=digest.SECTIONS, digest_buttons=(digest.REMIND,), gauges=(gauges,))

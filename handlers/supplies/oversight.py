@@ -28,6 +28,7 @@ from handlers.core.digest import (
 )
 from handlers.core.flow import Action, StepContext
 from handlers.core.i18n import Label, Lines, Renderable, msg
+from handlers.core.metrics import Reading
 from handlers.core.rules import SupplyRules
 from handlers.supplies import requisitions as req
 from storage.models import Department, Person, Requisition, RequisitionEvent, RequisitionLine, StockMovement, SupplyItem
@@ -148,8 +149,21 @@ async def press_queue(ctx: StepContext) -> Action:
     return await req.requisitions_command(ctx, "")
 
 
+async def gauges(session: AsyncSession, now: datetime) -> list[Reading]:
+    """/metrics: requisitions waiting for an approver, by step."""
+    waiting = select(Requisition.status, func.count()).where(Requisition.status.in_(req.PENDING))
+    counted = dict((await session.execute(waiting.group_by(Requisition.status))).all())
+    return [
+        Reading(
+            "houqin_approvals_pending", "Requisitions waiting for approval, by step", counted.get(s, 0), {"step": s}
+        )
+        for s in req.PENDING
+    ]
+
+
 AREA = Area(
     "supplies_oversight",
+    gauges=(gauges,),
     digest=(Section(20, week_of_supplies),),
     digest_buttons=(DigestButton("queue", place=10, offer=offer_queue, press=press_queue),),
 )

@@ -13,7 +13,8 @@ from bot.app import create_app
 from bot.service import build_service
 from bot.settings import load_settings
 from storage.db import Database
-from tests.dialog.web_person import PNG_1X1, WebPerson
+from tests.dialog.test_backup_restore import report_a_light
+from tests.dialog.web_person import WebPerson
 
 TOKEN = "s3cret-for-prometheus"
 
@@ -45,16 +46,7 @@ async def test_after_a_repair_and_a_requisition_the_figures_say_so(db: Database,
     before = await scrape(office)
     handled = ("houqin_updates_total", (("channel", "web"), ("outcome", "handled")))
 
-    wang = WebPerson(office, "wang.fang")
-    await wang.says("/repair")
-    await wang.presses("电气照明")
-    await wang.presses("行政楼")
-    await wang.presses("201 第一会议室")
-    await wang.says("会议室的灯一直闪")
-    await wang.sends_photo(PNG_1X1)
-    await wang.presses("完成")
-    await wang.presses("较急")
-    assert "报修已提交" in await wang.presses("✔ 提交")
+    await report_a_light(WebPerson(office, "wang.fang"), "201 第一会议室")
     li = WebPerson(office, "li.na")
     await li.says("/supply 打印纸")
     await li.presses("A4 打印纸")

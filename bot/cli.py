@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
     digest.add_argument("--dry-run", action="store_true", help="print it (and the chart's path) instead of sending")
     digest.add_argument("--to", metavar="PERSON", help="only this person (id, demo key or display name)")
+    commands.add_parser("doctor", help="check the configuration: database, channels, URL, fonts, clock, disk")
     backup = commands.add_parser("backup", help="copy the whole database into one file, while Houqin runs")
     backup.add_argument(
         "file", type=Path, nargs="?", metavar="FILE", help="where (default: BACKUP_DIR or ./var/backups, dated)"
@@ -73,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "migrate":
         return migrate(settings)
-    # Before the schema check: a backup is taken of any database, a restore goes into an empty one.
+    # Before the schema check: the doctor reports it, a backup is taken of any database, a restore
+    # goes into an empty one.
+    if args.command == "doctor":
+        return asyncio.run(examine(settings))
     if args.command == "backup":
         return asyncio.run(back_up(settings, args.file))
     if args.command == "restore":
@@ -106,6 +110,20 @@ def migrate(settings: Settings) -> int:
     upgrade(settings.database_url)
     logging.getLogger("houqin").info("database is up to date")
     return 0
+
+
+async def examine(settings: Settings) -> int:
+    """`houqin doctor`: exit 0 only when every check passes."""
+    from bot import doctor
+
+    findings = await doctor.examine(settings)
+    print(doctor.table(findings))
+    failed = [f for f in findings if not f.ok]
+    print(
+        f"\n{len(findings) - len(failed)} of {len(findings)} checks pass"
+        + ("." if not failed else "; fix the ✗ above.")
+    )
+    return 1 if failed else 0
 
 
 async def back_up(settings: Settings, file: Path | None) -> int:

@@ -1,0 +1,115 @@
+"""`houqin doctor` on day one: green when the database, Telegram, Slack, PUBLIC_URL, fonts, clock, access
+and disk are right — against the platforms' test doubles — and red, on the right line with what to do,
+when one is not."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from bot.app import create_app
+from bot.cli import examine
+from bot.service import build_service
+from bot.settings import Settings, load_settings
+from handlers.core import charts
+from storage.db import Database
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.telegram_api import FakeBotAPI
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def public_houqin(db: Database) -> AsyncIterator[str]:
+    """A Houqin answering on a real port, as PUBLIC_URL would reach it (its /healthz)."""
+    service = build_service(load_settings(database_url=db.url, web_enabled=False, jobs_enabled=False))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110  (uvicorn says so by a flag, not an event)
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+    await service.db.dispose()
+
+
+def configured(db: Database, bot_api: FakeBotAPI, slack_api: FakeSlackAPI, public: str, **changed: object) -> Settings:
+    return load_settings(
+        **{
+            "database_url": db.url,
+            "telegram_bot_token": bot_api.token,
+            "telegram_api_base_url": bot_api.base_url.removesuffix("/bot"),
+            "slack_bot_token": slack_api.token,
+            "slack_signing_secret": "s",
+            "slack_api_base_url": slack_api.base_url,
+            "public_url": public,
+            "admins": "telegram:1",
+            "access_policy": "invite",
+        }
+        | changed
+    )
+
+
+async def test_all_green_against_the_platforms_doubles(
+    db: Database, bot_api: FakeBotAPI, slack_api: FakeSlackAPI, public_houqin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await examine(configured(db, bot_api, slack_api, public_houqin)) == 0
+    said = capsys.readouterr().out
+    for line in (
+        "✓ database",
+        "reachable and migrated",
+        "✓ telegram",
+        "token answers: @houqin_test_bot",
+        "✓ slack",
+        "✓ PUBLIC_URL",
+        "/healthz answered 200",
+        "✓ chart fonts",
+        "✓ time zone",
+        "Asia/Shanghai",
+        "✓ access",
+        "ACCESS_POLICY=invite",
+    ):
+        assert line in said, said
+    assert ("✓ disk (database)" in said) == db.url.startswith("sqlite")  # PostgreSQL's disk is its server's
+    assert "✗" not in said and said.rstrip().endswith("checks pass.")
+
+
+async def test_each_problem_is_red_on_its_own_line_with_what_to_do(
+    db: Database,
+    bot_api: FakeBotAPI,
+    slack_api: FakeSlackAPI,
+    public_houqin: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wrong_token = configured(db, bot_api, slack_api, public_houqin, telegram_bot_token="123456:WRONG")
+    assert await examine(wrong_token) == 1
+    said = capsys.readouterr().out
+    assert "✗ telegram" in said and "getMe refused the token: Unauthorized" in said
+    assert "→ check TELEGRAM_BOT_TOKEN (from @BotFather)" in said and "✓ slack" in said
+
+    # A database nobody has migrated yet.
+    unmigrated = configured(
+        db, bot_api, slack_api, public_houqin, database_url=f"sqlite+aiosqlite:///{tmp_path}/new.db"
+    )
+    assert await examine(unmigrated) == 1
+    said = capsys.readouterr().out
+    assert "✗ database" in said and "→ run `houqin migrate`" in said
+
+    # A machine without Chinese fonts: the charts would show boxes.
+    monkeypatch.setattr(charts, "font_families", lambda: ("DejaVu Sans",))
+    assert await examine(configured(db, bot_api, slack_api, public_houqin)) == 1
+    said = capsys.readouterr().out
+    assert "✗ chart fonts" in said and "→ apt-get install fonts-noto-cjk" in said
+    assert [line.split()[1:3] for line in said.splitlines() if line.startswith("✗")] == [["chart", "fonts"]]

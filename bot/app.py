@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.metrics import metrics_route
 from bot.service import Service
@@ -38,4 +40,19 @@ def create_app(service: Service) -> Starlette:
         finally:
             await service.stop()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RefuseWhileStopping, service=service)])
+
+
+class RefuseWhileStopping:
+    """Once a stop has begun, every request is answered 503 with Retry-After: Telegram and Slack send
+    their updates again (to this process once restarted, or to another), the browser page tries again."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.service.stopping:
+            refusal = PlainTextResponse("stopping; try again shortly\n", status_code=503, headers={"Retry-After": "5"})
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

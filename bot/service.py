@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -30,8 +31,11 @@ class Service:
     houqin: Houqin
     jobs: Jobs | None = None
     channels: list[Channel] = field(default_factory=list)
+    # Set when a stop begins (SIGTERM): from then on the app answers requests 503, to be retried.
+    stopping: bool = False
 
     async def start(self) -> None:
+        self.stopping = False
         uploads.warm_up()
         if self.jobs is not None:
             self.jobs.start()
@@ -44,10 +48,11 @@ class Service:
             log.info("channels off: %s", ", ".join(off))
 
     async def stop(self) -> None:
+        """Each channel finishes what it has in hand, at the same time (bounded by their grace)."""
+        self.stopping = True
         if self.jobs is not None:
             self.jobs.stop()
-        for channel in self.channels:
-            await channel.stop()
+        await asyncio.gather(*(channel.stop() for channel in self.channels))
         await self.db.dispose()
 
     def channel_names(self) -> list[str]:

@@ -122,7 +122,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "engine: a duplicate delivery is handled again instead of handing back the first outcome",
         "handlers/core/engine.py",
-        "                if earlier := await self.earlier_outcome(inbound):\n                    return earlier, True\n",
+        "                if earlier := await self.earlier_outcome(inbound):\n"
+        "                    return earlier, True\n",
         "",
         DELIVERY_TESTS,
     ),

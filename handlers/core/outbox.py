@@ -423,11 +423,17 @@ async def _send_in_order(outbox: Outbox, channel: str, send: Send, pending: list
     return done
 
 
-async def keep_draining(step: Callable[[], Awaitable[int]], wake: asyncio.Event, what: str, poll: float) -> None:
-    """A channel's sender: run `step` (send or hand out a batch; how many rows it took) for ever; when
-    it took nothing, wait until woken (something was queued here) or `poll` seconds pass (something
-    may have been queued by another process)."""
-    while True:
+async def keep_draining(
+    step: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    what: str,
+    poll: float,
+    stopping: asyncio.Event | None = None,
+) -> None:
+    """A channel's sender: run `step` (send or hand out a batch; how many rows it took) until
+    `stopping` is set; when it took nothing, wait until woken (something was queued here) or `poll`
+    seconds pass (something may have been queued by another process)."""
+    while stopping is None or not stopping.is_set():
         try:
             took = await step()
         except Exception as exc:
@@ -440,6 +446,25 @@ async def keep_draining(step: Callable[[], Awaitable[int]], wake: asyncio.Event,
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll):
                     await wake.wait()
+
+
+# How long a stopping channel lets the notice in hand go out (its send and its "sent" mark) before
+# cutting it off; within the 10 s a service manager allows for the whole stop.
+STOP_GRACE_SECONDS = 4.0
+
+
+async def finish(task: asyncio.Task[Any] | None, stopping: asyncio.Event, wake: asyncio.Event) -> None:
+    """Stop a sender after the batch in hand: it takes no new one, and the one being sent is let
+    finish (within STOP_GRACE_SECONDS), so nothing it sent goes out again after a restart."""
+    if task is None or task.done():
+        return
+    stopping.set()
+    wake.set()
+    done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # What /metrics reads of the outbox (handlers/core/metrics.py): how much waits, and for how long.

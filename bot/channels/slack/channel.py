@@ -44,7 +44,7 @@ from handlers.core.conversation import (
 )
 from handlers.core.engine import Houqin
 from handlers.core.i18n import commands_typed, pick_locale, translate
-from handlers.core.outbox import Outbox, Pending
+from handlers.core.outbox import STOP_GRACE_SECONDS, Outbox, Pending
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -166,7 +166,12 @@ class SlackChannel:
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         await self.outbound.stop()
-        await self.settled()
+        # What requests started (handled after Slack was answered) is finished, within the grace.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_SECONDS)
+        for task in list(self._tasks):  # past the grace: its delivery is handled again when Slack retries
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Work that goes on after Slack was acknowledged; kept so it is neither lost nor unlogged."""

@@ -8,7 +8,6 @@ the drain never waits for a slow one, and a 429 holds only its conversation for 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine, Sequence
 from datetime import timedelta
@@ -21,7 +20,16 @@ from bot.channels.pacing import BudgetShare, Pacer
 from bot.channels.slack import blocks
 from handlers.core.conversation import FileOut, Reply
 from handlers.core.i18n import commands_typed
-from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.outbox import (
+    STOP_GRACE_SECONDS,
+    Outbox,
+    Pending,
+    RetryLater,
+    Unreachable,
+    drain,
+    finish,
+    keep_draining,
+)
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
@@ -51,6 +59,7 @@ class Outbound:
         self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
         self._held_until: dict[str, float] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._chains: set[asyncio.Task[int]] = set()
         self._order: dict[str, asyncio.Lock] = {}
@@ -122,11 +131,11 @@ class Outbound:
         self._sender = asyncio.create_task(self._send_notices(), name="slack-outbox")
 
     async def stop(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
-        # Notices being sent are let go: their claims expire and they are sent again later (at least once).
+        """Claim nothing new; let each conversation's notices in hand go out within the grace, then
+        let go of the rest (their claims expire and they are sent later, once)."""
+        await finish(self._sender, self._stopping, self._wake)
+        if self._chains:
+            await asyncio.wait(list(self._chains), timeout=STOP_GRACE_SECONDS)
         for chain in list(self._chains):
             chain.cancel()
         await asyncio.gather(*self._chains, return_exceptions=True)
@@ -140,7 +149,9 @@ class Outbound:
         without waiting for them: a conversation held back by its pace (or a 429) waits alone.
         Notices are rendered as they are claimed, naming commands as Slack types them."""
         with commands_typed(blocks.typed_in_slack):
-            await keep_draining(self.hand_out, self._wake, "draining the Slack outbox", NOTICE_POLL_SECONDS)
+            await keep_draining(
+                self.hand_out, self._wake, "draining the Slack outbox", NOTICE_POLL_SECONDS, self._stopping
+            )
 
     async def hand_out(self) -> int:
         """Claim a batch and start a sender per conversation in it; returns how many rows were claimed."""

@@ -55,7 +55,7 @@ from handlers.core.engine import Houqin
 from handlers.core.i18n import LOCALES, pick_locale, translate, typed_as_is
 from handlers.core.menus import EVERYONE, MENU_CARD, CommandMenu, refresh_all
 from handlers.core.outages import is_outage, log_failure
-from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, finish, keep_draining
 
 # python-telegram-bot's documented opt-in to timedelta durations (RetryAfter.retry_after), which
 # become the only form in its next major version; read when the value is accessed.
@@ -95,6 +95,9 @@ class TelegramChannel:
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.updater(None).build()
         self._poller: asyncio.Task[None] | None = None
         self._menus: asyncio.Task[None] | None = None
+        # Set by stop(): no new updates are fetched nor notices claimed; those in hand are finished.
+        self._stopping = asyncio.Event()
+        self._handling = False  # the poller is between fetching a batch and confirming it
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -123,11 +126,18 @@ class TelegramChannel:
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
 
     async def stop(self) -> None:
-        for task in (self._menus, self._poller, self._sender):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Take nothing new; finish the batch of updates and the notice in hand (a long poll waiting
+        for updates is simply ended), then close."""
+        self._stopping.set()
+        if self._menus is not None:
+            self._menus.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._menus
+        if self._poller is not None and not self._handling:
+            self._poller.cancel()
+        await asyncio.gather(
+            finish(self._poller, self._stopping, self._wake), finish(self._sender, self._stopping, self._wake)
+        )
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
@@ -268,7 +278,7 @@ class TelegramChannel:
         # again with every fetch until it does, and are passed over here, not handled again.
         handled: set[int] = set()
         pending: list[int] = []
-        while True:
+        while not self._stopping.is_set():
             try:
                 updates = await self.application.bot.get_updates(
                     offset=offset,
@@ -283,7 +293,11 @@ class TelegramChannel:
             if not updates:
                 pending = []  # whatever waited is not handed out any more: back to long polls
                 continue
-            handled |= await self._handle_batch(due(updates, handled, retry_at), failures, retry_at)
+            self._handling = True
+            try:
+                handled |= await self._handle_batch(due(updates, handled, retry_at), failures, retry_at)
+            finally:
+                self._handling = False
             pending = [u.update_id for u in updates if u.update_id not in handled]
             # Confirm up to the first update not yet handled.
             offset = pending[0] if pending else updates[-1].update_id + 1
@@ -294,6 +308,10 @@ class TelegramChannel:
                 # Look again soon for other people's new updates; sooner still if a retry is due.
                 wait = min(retry_at.values(), default=0.0) - time.monotonic()
                 await asyncio.sleep(min(WAITING_POLL_SECONDS, max(wait, 0.0)))
+        if offset is not None:
+            # Stopping: confirm what was handled, so the next start is not handed it again.
+            with contextlib.suppress(TelegramError):
+                await self.application.bot.get_updates(offset=offset, timeout=0, limit=1)
 
     async def _handle_batch(
         self, updates: Sequence[Update], failures: dict[int, int], retry_at: dict[int, float]
@@ -405,7 +423,7 @@ class TelegramChannel:
         async def batch() -> int:
             return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
 
-        await keep_draining(batch, self._wake, "draining the Telegram outbox", NOTICE_POLL_SECONDS)
+        await keep_draining(batch, self._wake, "draining the Telegram outbox", NOTICE_POLL_SECONDS, self._stopping)
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: edit the card it replaces when there is one, else send it; returns the message id."""

@@ -15,7 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import digest, fan_out, footprint, handling_latency, slack_ack, telegram, telegram_throughput, web_api
+from bench import (
+    demo_past,
+    digest,
+    fan_out,
+    footprint,
+    handling_latency,
+    slack_ack,
+    telegram,
+    telegram_throughput,
+    web_api,
+)
 from bench.common import Context, Databases, Row, machine
 from bench.system import SystemLoad, wait_until_quiet
 
@@ -27,6 +37,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     footprint.NAME: footprint.run,
     digest.NAME: digest.run,
     fan_out.NAME: fan_out.run,
+    demo_past.NAME: demo_past.run,
 }
 RESULTS = Path(__file__).parent / "results"
 DISTURBED_CORES = 0.25  # other processes using more than this meanwhile make a result suspect

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--demo", action="store_true", help="demo mode: the browser chat with a person picker")
     commands.add_parser("migrate", help="bring the database schema up to date")
-    commands.add_parser("demo", help="seed the demo organisation (idempotent)")
+    demo = commands.add_parser("demo", help="seed the demo organisation, with six months of its past (idempotent)")
+    demo.add_argument("--no-history", action="store_true", help="only the organisation: people, places, stores")
     qr = commands.add_parser("qr", help="write a printable door sign (PNG) per room: scan it to report a repair there")
     qr.add_argument("--building", action="append", default=[], metavar="CODE", help="only this building (repeatable)")
     qr.add_argument("--out", type=Path, default=Path("var/qr"), metavar="DIR", help="output folder (default ./var/qr)")
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"houqin: {problem}", file=sys.stderr)
         return 2
     if args.command == "demo":
-        return asyncio.run(seed_demo(settings))
+        return asyncio.run(seed_demo(settings, history=not args.no_history))
     if args.command == "qr":
         return asyncio.run(door_signs(settings, args.building, args.out))
     if args.command == "supply":
@@ -160,12 +161,24 @@ async def restore_backup(settings: Settings, file: Path, *, force: bool) -> int:
     return 0
 
 
-async def seed_demo(settings: Settings) -> int:
+async def seed_demo(settings: Settings, history: bool = True) -> int:
+    from bot.areas import AREAS
+    from handlers.core.demo import write_past
+    from storage.db import Database
     from storage.demo import seed_database
+    from storage.models import utcnow
 
     added = await seed_database(settings.database_url)
     summary = ", ".join(f"{count} {kind}" for kind, count in added.items())
     logging.getLogger("houqin").info("demo data: added %s", summary)
+    if history:
+        db = Database(settings.database_url)
+        try:
+            past = await write_past(db, AREAS, utcnow(), settings.zone)
+        finally:
+            await db.dispose()
+        said = ", ".join(f"{count} {kind}" for kind, count in past.items()) if past is not None else "written before"
+        logging.getLogger("houqin").info("demo past: %s", said or "nothing")
     return 0
 
 

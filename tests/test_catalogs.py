@@ -32,6 +32,7 @@ from handlers.surveys.definitions import PROBLEMS as SURVEY_PROBLEMS
 ROOT = Path(__file__).resolve().parent.parent
 # Message keys are dotted names under these families; any such string literal in code is a key it says.
 FAMILIES = (
+    "chart",
     "dialog",
     "repair",
     "menu",

@@ -67,3 +67,21 @@ def test_counts_are_ticked_in_whole_numbers() -> None:
     assert ticks == [0, 1, 2]
     same = Chart("每周报修", ["电气照明", "给排水"], [Series("新增", [2, 0]), Series("解决", [1, 0])])
     assert any(tick % 1 for tick in drawn(same).axes[0].get_yticks()), "what matplotlib would do by itself"
+
+
+@pytest.mark.parametrize(("locale", "note"), [("zh_CN", "这段时间没有数据"), ("en", "Nothing in this period")])
+def test_a_period_with_nothing_says_so_instead_of_an_empty_frame(locale: str, note: str) -> None:
+    from handlers.core.i18n import translate
+
+    quiet = Chart(
+        "每周报修",
+        WEEKS,
+        [Series("新增", [0, 0, 0, 0]), Series("解决", [0, 0, None, 0])],
+        counts=True,
+        nothing=translate(locale, "chart.nothing"),
+    )
+    axes = drawn(quiet).axes[0]
+    assert [text.get_text() for text in axes.texts] == [note]
+    assert not axes.axison  # no frame, no 0.0 … 1.0 axis around nothing
+    busy = Chart("每周报修", WEEKS, [Series("新增", [0, 1, 0, 0])], counts=True, nothing=note)
+    assert len(drawn(busy).axes[0].texts) == 0 and drawn(busy).axes[0].axison

@@ -26,6 +26,7 @@ from storage.models import Person, Photo
 if TYPE_CHECKING:
     # Types only: these modules' own imports reach back here.
     from handlers.core.authz import Rule as Permission
+    from handlers.core.demo import History
     from handlers.core.digest import DigestButton, Section
     from handlers.core.housekeeping import KeepSends, TidyStep
     from handlers.core.jobs import Job
@@ -128,6 +129,8 @@ class Area:
     leavers: tuple[Leaver, ...] = ()
     # Its figures on /metrics, read from the database when scraped (handlers/core/metrics.py).
     gauges: tuple[Gauges, ...] = ()
+    # Its part of the demo's past (handlers/core/demo.py): what `houqin demo` writes of months before today.
+    demo: tuple[History, ...] = ()
 
 
 class AreaClash(ValueError):

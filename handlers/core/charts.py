@@ -44,6 +44,12 @@ class Chart:
     y_max: float | None = None
     # Whole numbers (tickets, requisitions): ticks at integers only, never 0.25 … 1.75.
     counts: bool = False
+    # What it says, in the reader's language, when it has no figure at all: an empty frame tells nothing.
+    nothing: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not any(value for series in self.series for value in series.values)
 
 
 @cache
@@ -80,6 +86,11 @@ def drawn(chart: Chart) -> Figure:
     figure = Figure(figsize=(8, 4.5), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
+    if chart.empty and chart.nothing:
+        axes.set_axis_off()
+        axes.set_title(chart.title, fontfamily=families, fontsize=13)
+        axes.text(0.5, 0.5, chart.nothing, ha="center", va="center", fontsize=14, color="#555555", fontfamily=families)
+        return figure
     positions = list(range(len(chart.categories)))
     count = max(len(chart.series), 1)
     width = 0.8 / count

@@ -223,9 +223,8 @@ class Trend:
                 Series(msg("digest.chart.opened").render(locale), [w.opened for w in self.weeks]),
                 Series(msg("digest.chart.resolved").render(locale), [w.resolved for w in self.weeks]),
             ],
-            # A quiet month still gets an axis from zero, not one around it.
-            y_max=None if any(w.opened or w.resolved for w in self.weeks) else 1,
             counts=True,
+            nothing=msg("chart.nothing").render(locale),
         )
 
 

@@ -68,5 +68,6 @@ async def repair_figures(ctx: StepContext, period: Period) -> StatsPart:
             Series(translate(ctx.locale, "stats.chart.resolved"), [resolved.get(c, 0) for c in CATEGORIES]),
         ],
         counts=True,
+        nothing=translate(ctx.locale, "chart.nothing"),
     )
     return StatsPart((line,), chart)

@@ -14,6 +14,7 @@ from handlers.core.area import Area
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Lines, Renderable, msg
 from handlers.core.metrics import Reading
+from handlers.repairs import demo as repair_demo
 from handlers.repairs import digest, tickets
 from handlers.repairs.intake import ticket_line
 from storage.models import Ticket
@@ -59,4 +60,11 @@ async def gauges(session: AsyncSession, now: datetime) -> list[Reading]:
     return [*readings, Reading("houqin_tickets_overdue", "Open repair tickets past their due time", overdue)]
 
 
-AREA = Area("oversight", mine=my_part, digest=digest.SECTIONS, digest_buttons=(digest.REMIND,), gauges=(gauges,))
+AREA = Area(
+    "oversight",
+    mine=my_part,
+    digest=digest.SECTIONS,
+    digest_buttons=(digest.REMIND,),
+    gauges=(gauges,),
+    demo=(repair_demo.write,),
+)

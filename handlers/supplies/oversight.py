@@ -30,6 +30,7 @@ from handlers.core.flow import Action, StepContext
 from handlers.core.i18n import Label, Lines, Renderable, msg
 from handlers.core.metrics import Reading
 from handlers.core.rules import SupplyRules
+from handlers.supplies import demo as supply_demo
 from handlers.supplies import requisitions as req
 from storage.models import Department, Person, Requisition, RequisitionEvent, RequisitionLine, StockMovement, SupplyItem
 
@@ -164,6 +165,7 @@ async def gauges(session: AsyncSession, now: datetime) -> list[Reading]:
 AREA = Area(
     "supplies_oversight",
     gauges=(gauges,),
+    demo=(supply_demo.write,),
     digest=(Section(20, week_of_supplies),),
     digest_buttons=(DigestButton("queue", place=10, offer=offer_queue, press=press_queue),),
 )

@@ -329,6 +329,7 @@ async def satisfaction_command(ctx: StepContext, args: str) -> Action:
         series=[Series(msg("survey.chart.average").render(ctx.locale), [week.average for week in weeks])],
         kind="line",
         y_max=5,
+        nothing=msg("chart.nothing").render(ctx.locale),
     )
     picture = files.Later("satisfaction.png", files.PNG, partial(render, chart))
     return Action(say=((msg("survey.satisfaction.head", lines=Lines(lines)), ()),), later=(picture,))

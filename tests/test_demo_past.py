@@ -1,0 +1,110 @@
+"""`houqin demo` writes six months of the demo organisation's past: every manager's first digest has
+figures for each of the last four weeks — the same as counting the rows by hand —, the stock ledger
+explains every figure, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+
+from bot.areas import AREAS
+from handlers.core.demo import write_past
+from handlers.digest.send import dry_run
+from storage.db import Database
+from storage.demo import seed
+from storage.models import Department, Person, Requisition, StockMovement, Ticket, TicketEvent
+from tests.jobs.org import SCHEDULE, local
+from tests.supplies import ledger_disagreements
+
+NOW = local(30, 9)  # Monday 30 November 2026, 09:00 in Shanghai: the past ends on Sunday the 29th
+# A trend line of the digest, in either language: the week's first day, opened, resolved.
+TREND = re.compile(r"(\d\d-\d\d) 起一周：新增 (\d+)，解决 (\d+)|week of (\d\d-\d\d): (\d+) opened, (\d+) resolved")
+
+
+def copied(template: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(template, folder / "demo.db"))
+
+
+async def demo_database(template: Path, folder: Path) -> Database:
+    path = copied(template, folder)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    async with db.unit_of_work() as session:
+        await seed(session)
+    return db
+
+
+async def opened_in_week(db: Database, department: str, week_start: str) -> int:
+    """Tickets of a department's people (reported or mended) opened in the week starting that day."""
+    start = local(int(week_start[3:]), 0, month=int(week_start[:2]))
+    async with db.unit_of_work() as session:
+        members = select(Person.id).join(Department).where(Department.code == department)
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Ticket)
+                .where(or_(Ticket.reporter_id.in_(members), Ticket.assignee_id.in_(members)))
+                .where(Ticket.created_at >= start, Ticket.created_at < start + timedelta(days=7))
+            )
+            or 0
+        )
+
+
+async def test_every_managers_first_digest_has_four_weeks_of_figures_that_the_rows_bear_out(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    db = await demo_database(sqlite_template, tmp_path)
+    added = await write_past(db, AREAS, NOW, SCHEDULE.zone)
+    assert added is not None and added["past tickets"] > 500 and added["past requisitions"] > 100
+
+    digests = [d for d in await dry_run(db, SCHEDULE, NOW, "zh_CN", None, areas=AREAS) if "dept:" in d.heading]
+    assert len(digests) == 5  # one per department's manager
+    for digest in digests:
+        department = digest.heading.split("dept:")[1].split(",")[0]
+        weeks = [tuple(part for part in found if part) for found in TREND.findall(digest.text)]
+        assert len(weeks) == 4, digest.text
+        for week_start, opened, resolved in weeks:
+            assert int(opened) > 0 and int(resolved) > 0, digest.text
+            assert int(opened) == await opened_in_week(db, department, week_start), (department, week_start)
+        assert "★" in digest.text and ("📦 物资：申领" in digest.text or "📦 Supplies:" in digest.text)
+        assert digest.chart is not None
+
+    assert await ledger_disagreements(db) == {}
+    async with db.unit_of_work() as session:
+        latest = await session.scalar(select(func.max(TicketEvent.at)))
+        assert latest is not None and latest.replace(tzinfo=NOW.tzinfo) < local(30, 0)  # it ends yesterday
+        reopened = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.reopen_count > 0))
+        overdue = await session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.resolved_at.is_(None), Ticket.due_at < NOW)
+        )
+        assert reopened and overdue  # a few low ratings, a few late
+        first = await session.scalar(select(func.min(StockMovement.at)))
+        assert first is not None and first.replace(tzinfo=NOW.tzinfo) < NOW - timedelta(days=170)
+    await db.dispose()
+
+
+async def test_a_second_run_changes_nothing_and_every_demo_has_the_same_past(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    first = await demo_database(sqlite_template, tmp_path / "a")
+    second = await demo_database(sqlite_template, tmp_path / "b")
+    for db in (first, second):
+        assert await write_past(db, AREAS, NOW, SCHEDULE.zone) is not None
+
+    async def rows(db: Database) -> tuple[list[tuple[object, ...]], int]:
+        async with db.unit_of_work() as session:
+            tickets = (
+                await session.execute(select(Ticket.number, Ticket.category, Ticket.status, Ticket.rating))
+            ).all()
+            requisitions = await session.scalar(select(func.count()).select_from(Requisition))
+        return [tuple(t) for t in tickets], int(requisitions or 0)
+
+    before = await rows(first)
+    assert await write_past(first, AREAS, NOW + timedelta(days=1), SCHEDULE.zone) is None
+    assert await rows(first) == before == await rows(second)
+    for db in (first, second):
+        await db.dispose()

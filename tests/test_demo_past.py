@@ -61,7 +61,10 @@ async def test_every_managers_first_digest_has_four_weeks_of_figures_that_the_ro
     added = await write_past(db, AREAS, NOW, SCHEDULE.zone)
     assert added is not None and added["past tickets"] > 500 and added["past requisitions"] > 100
 
-    digests = [d for d in await dry_run(db, SCHEDULE, NOW, "zh_CN", None, areas=AREAS) if "dept:" in d.heading]
+    every = await dry_run(db, SCHEDULE, NOW, "zh_CN", None, areas=AREAS)
+    [whole] = [d for d in every if d.heading.startswith("系统管理员 Admin")]
+    assert "📋 问卷：平均" in whole.text and "💡 建言献策：" in whole.text  # surveys answered, suggestions made
+    digests = [d for d in every if "dept:" in d.heading]
     assert len(digests) == 5  # one per department's manager
     for digest in digests:
         department = digest.heading.split("dept:")[1].split(",")[0]

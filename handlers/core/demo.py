@@ -15,10 +15,12 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.jobs import run_once
 from storage.db import Database
+from storage.models import Person
 
 if TYPE_CHECKING:
     from handlers.core.area import Area
@@ -51,6 +53,11 @@ class Past:
 
     def weighted(self, choices: dict[str, float]) -> str:
         return self.rng.choices(list(choices), weights=list(choices.values()))[0]
+
+
+async def demo_people(session: AsyncSession) -> list[Person]:
+    """The demo organisation's people, in a fixed order (so the same seed gives the same past)."""
+    return list(await session.scalars(select(Person).where(Person.demo_key.is_not(None)).order_by(Person.id)))
 
 
 # An area's past: writes it into the session, returns what it added by kind.

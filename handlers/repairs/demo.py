@@ -10,10 +10,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core.demo import Past
+from handlers.core.demo import Past, demo_people
 from handlers.core.rules import RepairRules
 from handlers.repairs.intake import ticket_number
-from storage.models import Person, PersonRole, Room, Ticket, TicketEvent
+from storage.models import PersonRole, Room, Ticket, TicketEvent
 
 CATEGORIES = {
     "electrical": 5.0,
@@ -53,9 +53,7 @@ async def write(session: AsyncSession, past: Past) -> dict[str, int]:
     for role in await session.scalars(select(PersonRole).where(PersonRole.role == "technician")):
         technicians.setdefault(role.scope, []).append(role.person_id)
     working = {pid for ids in technicians.values() for pid in ids}
-    reporters = [
-        p.id for p in await session.scalars(select(Person).where(Person.demo_key.is_not(None))) if p.id not in working
-    ]
+    reporters = [p.id for p in await demo_people(session) if p.id not in working]
     rooms = list(await session.scalars(select(Room).order_by(Room.id)))
     if not (technicians and reporters and rooms):
         return {}
@@ -113,7 +111,7 @@ def life(
     if accepted >= end_of_past:
         return ticket, events
     event("assigned", "accepted", accepted, assignee)
-    if past.last - day < timedelta(days=10) and due < end_of_past and rng.random() < 0.3:
+    if past.last - day < timedelta(days=10) and due < end_of_past and rng.random() < 0.15:
         # Stuck waiting for parts, and past its time by now (what the reminders chase).
         event("accepted", "in_progress", accepted + timedelta(minutes=30), assignee)
         event(

@@ -41,6 +41,7 @@ from handlers.core.i18n import Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
 from handlers.core.refusals import refused
 from handlers.core.sheets import Cell
+from handlers.suggestions import demo as suggestion_demo
 from storage.models import Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
 
 TOPICS = ("facilities", "canteen", "cleaning", "supplies", "other")
@@ -566,4 +567,5 @@ AREA = Area(
             suggestion_rows,
         )
     },
+    demo=(suggestion_demo.write,),
 )

@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core.demo import Past
+from handlers.core.demo import Past, demo_people
 from handlers.core.rules import SupplyRules
 from handlers.supplies import stock
 from handlers.supplies.requisitions import requisition_number
 from storage.models import (
     Department,
-    Person,
     PersonRole,
     Requisition,
     RequisitionEvent,
@@ -40,9 +39,7 @@ async def write(session: AsyncSession, past: Past) -> dict[str, int]:
     admins = [r.person_id for r in roles if r.role == "logistics_admin"]
     storekeepers = [r.person_id for r in roles if r.role == "logistics_staff"] or admins
     requesters = [
-        p
-        for p in await session.scalars(select(Person).where(Person.demo_key.is_not(None)))
-        if p.department_id in managers and managers[p.department_id] != p.id
+        p for p in await demo_people(session) if p.department_id in managers and managers[p.department_id] != p.id
     ]
     items = list(await session.scalars(select(SupplyItem).where(SupplyItem.active.is_(True)).order_by(SupplyItem.id)))
     if not (requesters and items and admins):

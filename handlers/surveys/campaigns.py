@@ -55,6 +55,7 @@ from handlers.core.schedule import LOOK_BACK_DAYS
 from handlers.core.sends import Delivery, fixed
 from handlers.surveys import builder as survey_builder
 from handlers.surveys import definitions as survey_definitions
+from handlers.surveys import demo as survey_demo
 from handlers.surveys import results as survey_results
 from handlers.surveys import satisfaction
 from handlers.surveys.definitions import (
@@ -880,4 +881,5 @@ AREA = Area(
     digest=(satisfaction.DIGEST,),
     # Surveys past their closing time lose their own key, looked at or not.
     tidy=(close_expired,),
+    demo=(survey_demo.write,),
 )

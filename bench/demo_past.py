@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bench.common import Context, Row
 from bot.areas import AREAS
 from handlers.core.demo import write_past
+from handlers.core.schedule import Schedule
 from storage.db import Database
 from storage.demo import seed_database
 from storage.migrate import upgrade_async
@@ -29,7 +30,7 @@ async def run(ctx: Context) -> list[Row]:
         db = Database(url)
         try:
             began, cpu = time.perf_counter(), time.process_time()
-            added = await write_past(db, AREAS, utcnow(), ZoneInfo("Asia/Shanghai"))
+            added = await write_past(db, AREAS, utcnow(), Schedule(ZoneInfo("Asia/Shanghai")))
             wall, used = time.perf_counter() - began, time.process_time() - cpu
         finally:
             await db.dispose()

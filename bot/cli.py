@@ -164,6 +164,7 @@ async def restore_backup(settings: Settings, file: Path, *, force: bool) -> int:
 async def seed_demo(settings: Settings, history: bool = True) -> int:
     from bot.areas import AREAS
     from handlers.core.demo import write_past
+    from handlers.core.org_settings import current_schedule
     from storage.db import Database
     from storage.demo import seed_database
     from storage.models import utcnow
@@ -174,7 +175,8 @@ async def seed_demo(settings: Settings, history: bool = True) -> int:
     if history:
         db = Database(settings.database_url)
         try:
-            past = await write_past(db, AREAS, utcnow(), settings.zone)
+            schedule = await current_schedule(db, settings.schedule)
+            past = await write_past(db, AREAS, utcnow(), schedule)
         finally:
             await db.dispose()
         said = ", ".join(f"{count} {kind}" for kind, count in past.items()) if past is not None else "written before"

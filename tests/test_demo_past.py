@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
@@ -20,6 +21,10 @@ from storage.models import Department, Person, Requisition, StockMovement, Ticke
 from tests.jobs.org import SCHEDULE, local
 from tests.supplies import ledger_disagreements
 
+# The office shut for 国庆 (1–8 October), open on the make-up Saturday after it.
+NATIONAL_DAY = replace(
+    SCHEDULE, holidays=frozenset(date(2026, 10, d) for d in range(1, 9)), makeup_days=frozenset({date(2026, 10, 10)})
+)
 NOW = local(30, 9)  # Monday 30 November 2026, 09:00 in Shanghai: the past ends on Sunday the 29th
 # A trend line of the digest, in either language: the week's first day, opened, resolved.
 TREND = re.compile(r"(\d\d-\d\d) 起一周：新增 (\d+)，解决 (\d+)|week of (\d\d-\d\d): (\d+) opened, (\d+) resolved")
@@ -58,7 +63,7 @@ async def test_every_managers_first_digest_has_four_weeks_of_figures_that_the_ro
     sqlite_template: Path, tmp_path: Path
 ) -> None:
     db = await demo_database(sqlite_template, tmp_path)
-    added = await write_past(db, AREAS, NOW, SCHEDULE.zone)
+    added = await write_past(db, AREAS, NOW, NATIONAL_DAY)
     assert added is not None and added["past tickets"] > 500 and added["past requisitions"] > 100
 
     every = await dry_run(db, SCHEDULE, NOW, "zh_CN", None, areas=AREAS)
@@ -78,6 +83,13 @@ async def test_every_managers_first_digest_has_four_weeks_of_figures_that_the_ro
 
     assert await ledger_disagreements(db) == {}
     async with db.unit_of_work() as session:
+        # Nobody asks the stores for anything while they are shut for the holiday; they do on its make-up day.
+        in_holiday = (Requisition.created_at >= local(1, 0, month=10)) & (
+            Requisition.created_at < local(9, 0, month=10)
+        )
+        assert await session.scalar(select(func.count()).select_from(Requisition).where(in_holiday)) == 0
+        makeup = (Requisition.created_at >= local(10, 0, month=10)) & (Requisition.created_at < local(11, 0, month=10))
+        assert await session.scalar(select(func.count()).select_from(Requisition).where(makeup))
         latest = await session.scalar(select(func.max(TicketEvent.at)))
         assert latest is not None and latest.replace(tzinfo=NOW.tzinfo) < local(30, 0)  # it ends yesterday
         reopened = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.reopen_count > 0))
@@ -96,7 +108,7 @@ async def test_a_second_run_changes_nothing_and_every_demo_has_the_same_past(
     first = await demo_database(sqlite_template, tmp_path / "a")
     second = await demo_database(sqlite_template, tmp_path / "b")
     for db in (first, second):
-        assert await write_past(db, AREAS, NOW, SCHEDULE.zone) is not None
+        assert await write_past(db, AREAS, NOW, SCHEDULE) is not None
 
     async def rows(db: Database) -> tuple[list[tuple[object, ...]], int]:
         async with db.unit_of_work() as session:
@@ -107,7 +119,7 @@ async def test_a_second_run_changes_nothing_and_every_demo_has_the_same_past(
         return [tuple(t) for t in tickets], int(requisitions or 0)
 
     before = await rows(first)
-    assert await write_past(first, AREAS, NOW + timedelta(days=1), SCHEDULE.zone) is None
+    assert await write_past(first, AREAS, NOW + timedelta(days=1), SCHEDULE) is None
     assert await rows(first) == before == await rows(second)
     for db in (first, second):
         await db.dispose()

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.jobs import run_once
+from handlers.core.schedule import Schedule
 from storage.db import Database
 from storage.models import Person
 
@@ -36,8 +37,15 @@ class Past:
 
     first: date
     last: date  # yesterday
-    zone: ZoneInfo
+    schedule: Schedule  # the organisation's working days, holidays (国庆, 春节…) and make-up days
     rng: random.Random
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.schedule.zone
+
+    def works_on(self, day: date) -> bool:
+        return self.schedule.works_on(day)
 
     def days(self) -> Iterator[date]:
         day = self.first
@@ -64,10 +72,10 @@ async def demo_people(session: AsyncSession) -> list[Person]:
 History = Callable[[AsyncSession, Past], Awaitable[dict[str, int]]]
 
 
-async def write_past(db: Database, areas: Sequence[Area], now: datetime, zone: ZoneInfo) -> dict[str, int] | None:
+async def write_past(db: Database, areas: Sequence[Area], now: datetime, schedule: Schedule) -> dict[str, int] | None:
     """Every area's past, in one transaction, once per database; None when it was written before."""
-    today = now.astimezone(zone).date()
-    past = Past(today - timedelta(days=DAYS), today - timedelta(days=1), zone, random.Random(SEED))
+    today = now.astimezone(schedule.zone).date()
+    past = Past(today - timedelta(days=DAYS), today - timedelta(days=1), schedule, random.Random(SEED))
     added: dict[str, int] = {}
 
     async def work(session: AsyncSession) -> object:

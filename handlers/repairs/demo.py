@@ -42,8 +42,8 @@ SEASONAL = {12: 3.0, 1: 3.0, 2: 2.5, 6: 2.0, 7: 3.0, 8: 3.0}  # hvac reports by 
 
 
 def per_day(day: date, past: Past) -> int:
-    """How many reports a day brings: Mondays most, weekends few."""
-    mean = {0: 9.0, 1: 6.5, 2: 6.0, 3: 6.0, 4: 5.0, 5: 1.0, 6: 0.6}[day.weekday()]
+    """How many reports a day brings: Mondays most; days off (weekends, holidays) few."""
+    mean = {0: 9.0, 1: 6.5, 2: 6.0, 3: 6.0, 4: 5.0, 5: 1.0, 6: 0.6}[day.weekday()] if past.works_on(day) else 0.8
     return max(0, round(past.rng.gauss(mean, mean / 3)))
 
 

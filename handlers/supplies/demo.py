@@ -55,7 +55,7 @@ async def write(session: AsyncSession, past: Past) -> dict[str, int]:
     end_of_past = past.at(past.last, 18, 19)
     made = 0
     for day in past.days():
-        if day.weekday() >= 5:
+        if not past.works_on(day):  # the stores are shut on days off
             continue
         for _ in range(max(0, round(rng.gauss(1.6, 0.9)))):
             requester = rng.choice(requesters)

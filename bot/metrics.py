@@ -7,7 +7,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -48,7 +48,7 @@ def metrics_route(service: Service) -> Route:
         now = service.houqin.clock()
         scraped = CollectorRegistry(auto_describe=False)
         scraped.register(Readings(await metrics.read_all(service.db, gauges, now)))
-        body = generate_latest(REGISTRY) + generate_latest(scraped)
+        body = generate_latest(metrics.REGISTRY) + generate_latest(scraped)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", scrape)

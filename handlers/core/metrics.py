@@ -15,33 +15,50 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, PlatformCollector, ProcessCollector
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 
+# Houqin's own registry (not the library's global one): what it counts, with the process's CPU,
+# memory and Python version beside it; a module imported afresh (tests do) starts a registry afresh.
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
 UPDATES = Counter(
-    "houqin_updates", "Updates handled, by channel and outcome (handled, repeat, failed)", ["channel", "outcome"]
+    "houqin_updates",
+    "Updates handled, by channel and outcome (handled, repeat, failed)",
+    ["channel", "outcome"],
+    registry=REGISTRY,
 )
 HANDLING = Histogram(
     "houqin_handling_seconds",
     "Time to handle one update in the core, by channel",
     ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
 )
 NOTICES = Counter(
     "houqin_notices",
     "Notices to people (cards, reminders, digests), by channel and outcome: sent; retry_later (the "
     "platform asked to wait: 429s); held (our own pacing); unreachable; failed",
     ["channel", "outcome"],
+    registry=REGISTRY,
 )
 JOB_RUNS = Counter(
-    "houqin_job_runs", "Scheduled job runs, by job and outcome (done, skipped, failed)", ["job", "outcome"]
+    "houqin_job_runs",
+    "Scheduled job runs, by job and outcome (done, skipped, failed)",
+    ["job", "outcome"],
+    registry=REGISTRY,
 )
 JOB_LAST_SUCCESS = Gauge(
-    "houqin_job_last_success_timestamp_seconds", "When each job last finished its period (Unix time)", ["job"]
+    "houqin_job_last_success_timestamp_seconds",
+    "When each job last finished its period (Unix time)",
+    ["job"],
+    registry=REGISTRY,
 )
-BUILD = Info("houqin_build", "The running Houqin")
+BUILD = Info("houqin_build", "The running Houqin", registry=REGISTRY)
 BUILD.info({"version": metadata.version("houqin"), "python": sys.version.split()[0]})
 
 

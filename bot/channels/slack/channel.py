@@ -16,7 +16,6 @@ import logging
 import secrets
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.channels import acked
 from bot.channels.slack import blocks, listeners
 from bot.channels.slack.files import SlackFiles
 from bot.channels.slack.outbound import CHANNEL, Outbound
@@ -54,11 +54,6 @@ HOME_COMMAND = blocks.HOME_COMMAND
 MAX_REQUEST_BYTES = 1024 * 1024
 # Files handled from one DM message (Slack allows ten; a repair takes three photos).
 MAX_FILES_PER_MESSAGE = 3
-# A repeat of a request whose replies are not out yet. Slack acknowledges before the work, so a repeat
-# (an event retried, a payload sent again) usually meets the first handling still at work, here or in
-# another process: it leaves the replies to it. Older than this, the first is taken to have died
-# between commit and send, and the repeat (Slack retries events after a minute, then five) sends them.
-IN_FLIGHT = timedelta(seconds=30)
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -129,7 +124,7 @@ class SlackChannel:
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         self._socket: AsyncSocketModeHandler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.background = acked.Background("Slack work", in_slack_words)
         self._people: dict[str, Profile] = {}
         self._spoken: dict[str, str] = {}
         # Keys the digest of submitted answers in delivery keys; derived from the server key, so every
@@ -174,21 +169,12 @@ class SlackChannel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """Work that goes on after Slack was acknowledged; kept so it is neither lost nor unlogged."""
-        task = asyncio.ensure_future(in_slack_words(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        return task
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("Slack work failed", exc_info=exc)
+        """Work that goes on after Slack was acknowledged (in Slack's words)."""
+        return self.background.spawn(work)
 
     async def settled(self) -> None:
         """Until every piece of work started by a request (and what it started) is done."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.background.settled()
 
     # --- inbound --------------------------------------------------------------------------------
 
@@ -280,12 +266,7 @@ class SlackChannel:
 
     def answered(self, outcome: Outcome) -> bool:
         """A repeat whose replies were sent, or are being sent by the first handling."""
-        if not outcome.duplicate:
-            return False
-        if outcome.replied:
-            return True
-        recorded = outcome.recorded_at
-        return recorded is not None and self.houqin.clock() - recorded < IN_FLIGHT
+        return acked.answered(outcome, self.houqin.clock())
 
     async def apologise(self, sender: Sender, view_id: str | None) -> None:
         """The core failed (nothing was kept): say so where the person is looking."""

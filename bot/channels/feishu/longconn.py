@@ -86,8 +86,9 @@ class LongConnection:
         return asyncio.run_coroutine_threadsafe(self.dispatch(from_sdk(payload)), self._houqin_loop)
 
     def _event(self, data: Any) -> None:
-        """An event: handed to the channel, which acknowledges it at once and works in a task."""
-        self._handed(marshalled(data))
+        """An event: handed to the channel, which takes it (its work goes on in a task) before Feishu
+        is told it arrived."""
+        self._handed(marshalled(data)).result(timeout=self.ack_within)
 
     def _card_action(self, data: Any) -> P2CardActionTriggerResponse:
         """A card's button: the channel's answer (toast and redrawn card), within Feishu's time."""

@@ -101,3 +101,29 @@ async def test_an_anonymous_suggestion_with_a_picture(db: Database, feishu_user:
     async with db.unit_of_work() as session:
         suggestion = await session.get(Suggestion, 1)
         assert suggestion is not None and suggestion.author_id is None
+
+
+async def test_an_export_arrives_as_a_file_and_the_stats_with_their_chart_as_an_image(
+    db: Database, feishu_user: Callable[..., FeishuPerson]
+) -> None:
+    import io
+
+    import openpyxl
+
+    from tests.dialog.test_feishu_tickets import report_leak
+
+    admin, wang = feishu_user("ou_admin", "管理员"), feishu_user("ou_wang", "小王")
+    number = await report_leak(wang)
+    await admin.writes("/export tickets xlsx")
+    assert admin.chat[-2].shown == "📎 报修单导出（全部时间），共 1 行："
+    # Uploaded (im/v1/files), then sent as a file message.
+    assert admin.chat[-1].msg_type == "file"
+    name, content = admin.world.api.files[admin.chat[-1].content["file_key"]]
+    assert name == "tickets-all.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    assert sheet is not None and [row[0] for row in sheet.iter_rows(values_only=True)] == ["单号", number]
+
+    await admin.writes("/stats month")
+    # The chart uploaded as an image (im/v1/images) and sent after the words.
+    assert admin.chat[-1].msg_type == "image"
+    assert admin.world.api.images[admin.chat[-1].content["image_key"]].startswith(b"\x89PNG")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import undefer
 
 from storage.db import Database
 from storage.models import Photo, Ticket
-from tests.dialog.feishu_person import FeishuPerson
+from tests.dialog.feishu_person import FeishuPerson, FeishuWorld
 from tests.dialog.telegram_person import PNG_BYTES
 
 TICKET = re.compile(r"R-\d{4}-\d{6}")
@@ -78,3 +78,18 @@ async def test_the_keyword_starts_a_repair_in_english_after_choosing_the_languag
     async with db.unit_of_work() as session:
         ticket = await session.scalar(select(Ticket))
         assert ticket is not None and ticket.urgency == "urgent" and ticket.channel == "feishu"
+
+
+async def test_a_core_slower_than_feishu_waits_gets_its_card_patched_afterwards(
+    feishu_world: FeishuWorld, feishu_user: Callable[..., FeishuPerson]
+) -> None:
+    wang = feishu_user("ou_wang", "小王")
+    await wang.writes("/repair")
+    feishu_world.channel.ack_within = 0  # Feishu gives 3 s; this core takes longer than that
+    answer = await wang.presses("给排水")
+    # Answered at once without the card; the pressed card is patched when the core is done.
+    assert answer.body == {}
+    question = wang.latest("需要维修的是哪一类？")
+    assert question.shown == "需要维修的是哪一类？\n→ 给排水" and question.labels == []
+    assert feishu_world.api.called(f"PATCH /open-apis/im/v1/messages/{question.id}") == 1
+    assert wang.said == "在哪栋楼？"

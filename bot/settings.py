@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     feishu_verification_token: str | None = None
     feishu_encrypt_key: str | None = None
     feishu_api_base_url: str = "https://open.feishu.cn"
+    # Daily, Houqin reads the contact directory (the app's contact scope): departments, their leaders
+    # as managers, people; under ACCESS_POLICY=directory leavers leave. `houqin feishu sync` does it now.
+    feishu_directory_sync: bool = True
     # Notices sent to Feishu per second by all processes together (Feishu allows an app about 50
     # messages a second, and 5 a second to one person).
     feishu_send_rate: float = Field(default=20.0, gt=0, le=50)

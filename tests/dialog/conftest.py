@@ -200,6 +200,7 @@ def feishu_settings(db: Database, api: FakeFeishu, **overrides: object) -> Setti
         "feishu_api_base_url": api.base_url,
         "web_enabled": False,
         "admins": "feishu:ou_admin",
+        "feishu_directory_sync": False,  # the directory tests say when (test_feishu_directory.py)
         "access_policy": "open",  # as telegram_settings
     }
     return load_settings(**(given | overrides))

@@ -35,6 +35,7 @@ from bot.channels.feishu import cards, events
 from bot.channels.feishu.api import FeishuAPI, FeishuError
 from bot.channels.pacing import BudgetShare, Pacer
 from bot.settings import Settings
+from handlers.core import directory
 from handlers.core.conversation import (
     MAX_DOCUMENT,
     MAX_TEXT,
@@ -50,6 +51,7 @@ from handlers.core.conversation import (
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import pick_locale, translate, typed_as_is
+from handlers.core.outages import log_failure
 from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ PERSON_INTERVAL = 0.25
 # A person Feishu told to wait longer than this is not waited for in memory: the notice goes back to
 # the outbox, no attempt spent.
 PATIENCE_SECONDS = 10.0
+# How often a process looks whether today's directory sync is done.
+DIRECTORY_EVERY_SECONDS = 3600.0
 # Codes meaning this person cannot be written to (the app is not available to them, or they left).
 UNREACHABLE = frozenset({230013, 230002, 99992361, 99992364})
 
@@ -88,6 +92,7 @@ class FeishuChannel:
         self.background = acked.Background("Feishu work")
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        self._daily: asyncio.Task[None] | None = None
         self._connection: Any = None  # longconn.LongConnection, imported only in that mode
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -101,6 +106,8 @@ class FeishuChannel:
 
     async def start(self) -> None:
         self._sender = asyncio.create_task(self._send_notices(), name="feishu-outbox")
+        if self.settings.feishu_directory_sync:
+            self._daily = asyncio.create_task(self._sync_daily(), name="feishu-directory")
         if not self.settings.feishu_webhook:
             from bot.channels.feishu.longconn import LongConnection
 
@@ -110,14 +117,38 @@ class FeishuChannel:
     async def stop(self) -> None:
         if self._connection is not None:
             await self._connection.stop()
-        if self._sender is not None:
-            self._sender.cancel()
-            await asyncio.gather(self._sender, return_exceptions=True)
+        for task in (self._sender, self._daily):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.settled()
 
     async def settled(self) -> None:
         """Until every piece of work started by an event (and what it started) is done."""
         await self.background.settled()
+
+    # --- the directory --------------------------------------------------------------------------
+
+    async def sync_directory(self, period: str | None = None) -> directory.Applied | None:
+        """Feishu's departments, leaders and people into Houqin (`houqin feishu sync`, and daily)."""
+        from bot.channels.feishu.directory import read
+
+        return await self.houqin.directory_sync(CHANNEL, await read(self.api), period)
+
+    async def _sync_daily(self) -> None:
+        """Once a day (the organisation's day), by whichever process comes first: the directory read
+        and applied. A directory that cannot be read (no contact scope yet) is tried again hourly."""
+        while True:
+            day = self.houqin.clock().astimezone(self.settings.zone).date().isoformat()
+            try:
+                applied = await self.sync_directory(period=day)
+                if applied is not None:
+                    log.info("Feishu directory for %s: %s", day, applied)
+            except FeishuError as exc:
+                log.warning("could not read the Feishu directory (%s); trying again in an hour", exc)
+            except Exception as exc:
+                log_failure(log, exc, "applying the Feishu directory")
+            await asyncio.sleep(DIRECTORY_EVERY_SECONDS)
 
     # --- inbound --------------------------------------------------------------------------------
 

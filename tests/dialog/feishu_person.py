@@ -22,7 +22,7 @@ import httpx
 
 from bot.channels.feishu import FeishuChannel
 from storage.db import Database
-from tests.dialog.slack_person import notices_delivered
+from tests.dialog.slack_person import delivery_replied, notices_delivered
 from tests.fakes.feishu_api import APP_ID, ENCRYPT_KEY, VERIFICATION_TOKEN, FakeFeishu, FeishuMessage, encrypted, signed
 
 JSON = dict[str, Any]
@@ -52,13 +52,20 @@ class Answer:
 
 @dataclass
 class FeishuWorld:
-    """Houqin's ASGI app (or its long connection), its Feishu channel and the fake Open Platform."""
+    """Houqin's ASGI app (or its long connection), its Feishu channel and the fake Open Platform.
+    Without a channel, Houqin is another process (`houqin run`): what it did is read from the database."""
 
     api: FakeFeishu
-    channel: FeishuChannel
+    channel: FeishuChannel | None
     db: Database
     http: httpx.AsyncClient | None = None
     channels: tuple[str, ...] = ("feishu",)
+
+    @property
+    def feishu(self) -> FeishuChannel:
+        """The channel, when Houqin runs in this process."""
+        assert self.channel is not None, "Houqin runs in another process"
+        return self.channel
 
     async def deliver(
         self, payload: JSON, *, age: int = 0, encrypt_key: str = ENCRYPT_KEY, settle: bool = True
@@ -74,12 +81,15 @@ class FeishuWorld:
             response = await self.http.post("/feishu/events", content=body, headers=signed(body, age=age))
             delivered = Answer(response.status_code, response.json() if response.content else {})
         if settle:
-            await self.settle()
+            await self.settle(payload)
         return delivered
 
-    async def settle(self) -> None:
+    async def settle(self, payload: JSON | None = None) -> None:
         """Until Houqin has done what the event started and sent every notice it queued."""
-        await self.channel.settled()
+        if self.channel is not None:
+            await self.channel.settled()
+        elif payload is not None:
+            await delivery_replied(self.db, "feishu", delivery_key(payload))
         await notices_delivered(self.db, self.channels)
 
 
@@ -142,10 +152,10 @@ class FeishuPerson:
     async def picks(self, label: str) -> Answer:
         """An option of the newest drop-down offering it."""
         for message in reversed(self.chat):
-            for select in message.selects:
-                for option in select["options"]:
+            for menu in message.selects:
+                for option in menu["options"]:
                     if str(option["text"]["content"]).startswith(label):
-                        value = select["behaviors"][0]["value"]
+                        value = menu["behaviors"][0]["value"]
                         return await self.press(message, value, "select_static", option=option["value"])
         raise AssertionError(f"no option {label!r} for {self.name}")
 
@@ -163,13 +173,14 @@ class FeishuPerson:
             "host": "im_message",
             "context": {"open_message_id": message.id, "open_chat_id": f"oc_{self.open_id}"},
         }
-        answer = await self.world.deliver(event_payload("card.action.trigger", event, event_id), settle=False)
+        payload = event_payload("card.action.trigger", event, event_id)
+        answer = await self.world.deliver(payload, settle=False)
         # What Feishu does with the answer: the toast shown, the card replaced in place.
         if toast := answer.body.get("toast"):
             self.toasts.append(str(toast["content"]))
         if card := answer.body.get("card"):
             message.content, message.edits = card["data"], message.edits + 1
-        await self.world.settle()
+        await self.world.settle(payload)
         return answer
 
     async def _message(self, kind: str, content: JSON, event_id: str | None = None) -> Answer:
@@ -189,3 +200,10 @@ class FeishuPerson:
             },
         }
         return await self.world.deliver(event_payload("im.message.receive_v1", event, event_id))
+
+
+def delivery_key(payload: JSON) -> str:
+    """The key Houqin keeps an event's handling under (bot/channels/feishu/channel.py)."""
+    header = payload["header"]
+    kind = "press" if header["event_type"] == "card.action.trigger" else "event"
+    return f"{kind}:{header['event_id']}"

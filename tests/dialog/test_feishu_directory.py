@@ -71,24 +71,24 @@ async def test_houqin_feishu_sync_brings_in_departments_managers_and_people(
 
 
 async def test_the_daily_sync_runs_once_a_day_and_marks_who_left(db: Database, tenant: FeishuWorld) -> None:
-    first = await tenant.channel.sync_directory(period="day one")
+    first = await tenant.feishu.sync_directory(period="day one")
     assert first is not None and first.people_added == 4
     # Another process, the same day: already done.
-    assert await tenant.channel.sync_directory(period="day one") is None
+    assert await tenant.feishu.sync_directory(period="day one") is None
 
     tenant.api.users["ou_zhou"].resigned = True
-    second = await tenant.channel.sync_directory(period="day two")
+    second = await tenant.feishu.sync_directory(period="day two")
     assert second is not None and second.left == 1
     assert not (await person_of(db, "ou_zhou")).member
 
     # Someone the directory lists but who had left comes back in.
     tenant.api.users["ou_zhou"].resigned = False
-    third = await tenant.channel.sync_directory(period="day three")
+    third = await tenant.feishu.sync_directory(period="day three")
     assert third is not None and third.rejoined == 1
 
 
 async def test_a_leaver_event_turns_them_away_at_once(db: Database, tenant: FeishuWorld) -> None:
-    await tenant.channel.sync_directory()
+    await tenant.feishu.sync_directory()
     wang = FeishuPerson.of(tenant, "ou_wang", "王芳")
     await wang.writes("我的")
     assert "你" in wang.said  # a member: her requests (none yet)

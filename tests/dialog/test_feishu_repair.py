@@ -85,7 +85,7 @@ async def test_a_core_slower_than_feishu_waits_gets_its_card_patched_afterwards(
 ) -> None:
     wang = feishu_user("ou_wang", "小王")
     await wang.writes("/repair")
-    feishu_world.channel.ack_within = 0  # Feishu gives 3 s; this core takes longer than that
+    feishu_world.feishu.ack_within = 0  # Feishu gives 3 s; this core takes longer than that
     answer = await wang.presses("给排水")
     # Answered at once without the card; the pressed card is patched when the core is done.
     assert answer.body == {}

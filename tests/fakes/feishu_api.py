@@ -126,6 +126,11 @@ class FakeFeishu:
     # The next so many sends (or patches) to a person are answered 429 / 99991400 (see limit).
     storms: dict[str, tuple[int, int]] = field(default_factory=dict)
     rate_limited_answers: int = 0
+    # Feishu's limits, enforced when set (enforce): messages a second per app and per person.
+    per_app: float | None = None
+    per_person: float | None = None
+    accepted_at: list[float] = field(default_factory=list)
+    _recent: dict[str, list[float]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     # The long connection: the SDK's socket, and the answers it gave to frames, by frame message id.
@@ -192,8 +197,36 @@ class FakeFeishu:
         their cards) are refused with 429, the limit resetting after `reset_after` seconds."""
         self.storms[open_id] = (times, reset_after)
 
+    def enforce(self, per_app: float, per_person: float) -> None:
+        """From now on, messages beyond these rates (in any second) are refused as Feishu does."""
+        self.per_app, self.per_person = per_app, per_person
+
+    def measured_rate(self) -> float:
+        """Messages accepted a second, first to last."""
+        if len(self.accepted_at) < 2:
+            return 0.0
+        return (len(self.accepted_at) - 1) / (self.accepted_at[-1] - self.accepted_at[0])
+
+    def _over_limit(self, open_id: str) -> bool:
+        now = time.monotonic()
+        everyone = self._recent.setdefault("", [])
+        theirs = self._recent.setdefault(open_id, [])
+        for window in (everyone, theirs):
+            while window and window[0] <= now - 1.0:
+                window.pop(0)
+        if (self.per_app is not None and len(everyone) >= self.per_app) or (
+            self.per_person is not None and len(theirs) >= self.per_person
+        ):
+            return True
+        everyone.append(now)
+        theirs.append(now)
+        self.accepted_at.append(now)
+        return False
+
     def _storming(self, open_id: str) -> web.Response | None:
         times, reset_after = self.storms.get(open_id, (0, 0))
+        if times <= 0 and self._over_limit(open_id):
+            times, reset_after = 1, 1
         if times <= 0:
             return None
         self.storms[open_id] = (times - 1, reset_after)

@@ -61,7 +61,9 @@ JSON = dict[str, Any]
 # Feishu's events are a few KiB; anything near this is not one of them.
 MAX_REQUEST_BYTES = 1024 * 1024
 NOTICE_POLL_SECONDS = 1.0
-NOTICE_BATCH = 60
+# Notices claimed at once: ten seconds' worth at the default rate, so the pause between batches (the
+# claim, the last slow send) is a small part of the time (a claim lasts two minutes).
+NOTICE_BATCH = 200
 # Feishu lets an app send one person about five messages a second; a little slower than that.
 PERSON_INTERVAL = 0.25
 # A person Feishu told to wait longer than this is not waited for in memory: the notice goes back to
@@ -122,6 +124,7 @@ class FeishuChannel:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.settled()
+        await self.api.close()
 
     async def settled(self) -> None:
         """Until every piece of work started by an event (and what it started) is done."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import lark_oapi as lark
-
-from bot.channels.feishu.api import FeishuAPI
+from bot.channels.feishu.api import FeishuAPI, segment
 from handlers.core.directory import Directory, DirectoryDepartment, DirectoryMember
 
 ROOT = "0"
@@ -20,7 +18,7 @@ async def pages(api: FeishuAPI, path: str, queries: list[tuple[str, str]]) -> li
     token = ""
     while True:
         page = [*queries, ("page_size", PAGE), *([("page_token", token)] if token else [])]
-        data = await api.call(lark.HttpMethod.GET, path, queries=page)
+        data = await api.call("GET", path, queries=page)
         items.extend(item for item in data.get("items") or [] if isinstance(item, dict))
         token = str(data.get("page_token") or "")
         if not data.get("has_more") or not token:
@@ -33,7 +31,7 @@ async def read(api: FeishuAPI) -> Directory:
     waiting = [ROOT]
     while waiting:
         parent = waiting.pop(0)
-        for item in await pages(api, f"/open-apis/contact/v3/departments/{parent}/children", ids):
+        for item in await pages(api, f"/open-apis/contact/v3/departments/{segment(parent)}/children", ids):
             key = str(item.get("open_department_id") or "")
             if not key:
                 continue

@@ -104,10 +104,17 @@ class LongConnection:
         if loop is None or client is None or self._thread is None:
             return
         client._auto_reconnect = False
+        # Closing it, the SDK logs its receive loop's end as an error: expected here, not worth a line.
+        logging.getLogger("Lark").setLevel(logging.CRITICAL)
+        loop.set_exception_handler(_ending)
         closing = asyncio.run_coroutine_threadsafe(client._disconnect(), loop)
         await asyncio.wrap_future(closing)
         loop.call_soon_threadsafe(loop.stop)
         await asyncio.to_thread(self._thread.join, 5)
+
+
+def _ending(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The SDK's tasks ending with the connection Houqin closed: nothing to report."""
 
 
 def marshalled(data: Any) -> JSON:

@@ -38,6 +38,8 @@ async def test_a_leak_reported_in_chinese_from_a_typed_command_to_a_ticket_numbe
     await xiaoli.presses("教学楼")
     await xiaoli.presses("301 三楼卫生间")
     await xiaoli.writes("洗手池水龙头关不紧，一直滴水")
+    # The question answered by typing keeps its words and loses its buttons (← 上一步, ✖ 取消).
+    assert xiaoli.latest("请描述问题").labels == []
     assert "照片" in xiaoli.said
     await xiaoli.sends_image(PNG_BYTES)
     assert xiaoli.said.startswith("已收到 1 张照片")
@@ -47,6 +49,8 @@ async def test_a_leak_reported_in_chinese_from_a_typed_command_to_a_ticket_numbe
     await xiaoli.presses("✔ 提交")
     number = TICKET.search(xiaoli.latest("报修已提交").shown)
     assert number is not None
+    # Every card that carried a question was answered: only the closing menu can be pressed.
+    assert xiaoli.buttons_on_screen() == ["报修", "物资申领", "我的申请", "帮助"]
 
     async with db.unit_of_work() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.number == number.group()))

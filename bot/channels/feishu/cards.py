@@ -82,6 +82,11 @@ def reply_cards(reply: Reply, placeholder: str = "…") -> list[JSON]:
     return cards
 
 
+def question_of(reply: Reply) -> str:
+    """The words of the card that carries a reply's buttons (its last part)."""
+    return split_text(reply.text, TEXT_LIMIT)[-1]
+
+
 def retired(question: str, chosen: str | None) -> JSON:
     """A pressed question: the same words, what was chosen, no buttons (none can be pressed twice)."""
     elements = [text_block(question)]

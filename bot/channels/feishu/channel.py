@@ -69,6 +69,7 @@ PERSON_INTERVAL = 0.25
 # A person Feishu told to wait longer than this is not waited for in memory: the notice goes back to
 # the outbox, no attempt spent.
 PATIENCE_SECONDS = 10.0
+REMEMBERED_QUESTIONS = 5_000
 # How often a process looks whether today's directory sync is done.
 DIRECTORY_EVERY_SECONDS = 3600.0
 # Codes meaning this person cannot be written to (the app is not available to them, or they left).
@@ -90,6 +91,9 @@ class FeishuChannel:
         self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
         self._held_until: dict[str, float] = {}
         self._names: dict[str, str] = {}
+        # The words of the question cards this process sent, by message id, so one answered by
+        # typing can lose its buttons (oldest forgotten first).
+        self._questions: dict[str, str] = {}
         self._spoken: dict[str, str] = {}
         self.background = acked.Background("Feishu work")
         self._wake = asyncio.Event()
@@ -244,8 +248,24 @@ class FeishuChannel:
             raise
         if self.answered(outcome):
             return
+        await self.retire(outcome)
         prompt = await self.post_replies(inbound.sender.address, outcome.replies)
         await self.done(outcome, prompt)
+
+    async def retire(self, outcome: Outcome, pressed: str = "") -> None:
+        """The question answered by typing (or a picture) loses its buttons, as a pressed one does:
+        redrawn with its words, which this process remembers for the cards it sent (another process's
+        card keeps its buttons, and a press on them is told it is stale)."""
+        ref = outcome.retire_prompt
+        if not outcome.has_buttons or not ref or ref == pressed or outcome.duplicate:
+            return
+        question = self._questions.pop(ref, None)
+        if question is None:
+            return
+        try:
+            await self.api.update_card(ref, cards.retired(question, None))
+        except FeishuError as exc:
+            log.info("could not retire the buttons of %s: %s", ref, exc.msg)
 
     async def to_inbound(self, sender: Sender, key: str, message: JSON) -> Inbound:
         try:
@@ -312,7 +332,7 @@ class FeishuChannel:
         answer = cards.toast(outcome.toast)
         if not outcome.duplicate and not outcome.on_card:
             answer["card"] = {"type": "raw", "data": cards.retired(question, outcome.chosen)}
-        self.background.spawn(self._after_press(outcome, open_id))
+        self.background.spawn(self._after_press(outcome, open_id, message_id))
         return answer
 
     async def _press(self, open_id: str, key: str, payload: str) -> Outcome:
@@ -328,9 +348,10 @@ class FeishuChannel:
                 await self.api.update_card(message_id, cards.retired(question, outcome.chosen))
             except FeishuError as exc:
                 log.info("could not redraw the pressed card %s: %s", message_id, exc)
-        await self._after_press(outcome, open_id)
+        await self._after_press(outcome, open_id, message_id)
 
-    async def _after_press(self, outcome: Outcome, open_id: str) -> None:
+    async def _after_press(self, outcome: Outcome, open_id: str, pressed: str) -> None:
+        await self.retire(outcome, pressed)
         prompt = await self.post_replies(open_id, outcome.replies)
         await self.done(outcome, prompt)
 
@@ -366,6 +387,8 @@ class FeishuChannel:
                 sent = await self._own(open_id, "interactive", drawn)
                 if reply.buttons:
                     prompt = sent
+            if prompt is not None and reply.buttons:
+                self.remember(prompt, cards.question_of(reply))
             await self.send_files(open_id, reply.files, paced=False)
         return prompt
 
@@ -380,6 +403,11 @@ class FeishuChannel:
             self.hold(open_id, wait)
             await asyncio.sleep(wait)
             return await self.api.send(open_id, msg_type, content)
+
+    def remember(self, message_id: str, question: str) -> None:
+        self._questions[message_id] = question
+        while len(self._questions) > REMEMBERED_QUESTIONS:
+            self._questions.pop(next(iter(self._questions)))
 
     def hold(self, open_id: str, seconds: float) -> None:
         """Feishu said 429: nothing more to this person for that long, from anyone here."""

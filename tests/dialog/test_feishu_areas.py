@@ -127,3 +127,40 @@ async def test_an_export_arrives_as_a_file_and_the_stats_with_their_chart_as_an_
     # The chart uploaded as an image (im/v1/images) and sent after the words.
     assert admin.chat[-1].msg_type == "image"
     assert admin.world.api.images[admin.chat[-1].content["image_key"]].startswith(b"\x89PNG")
+
+
+@pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
+async def test_an_anonymous_answer_from_feishu_leaves_its_words_only_in_the_response(
+    db: Database, feishu_user: Callable[..., FeishuPerson], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Feishu's own layers (the SDK's logger, the channel, the delivery keys of presses) keep the promise too."""
+    import logging
+
+    from bot.channels.registry import quieten_transport
+    from tests.dialog.traces import logged, tables_holding
+
+    caplog.set_level(logging.DEBUG)
+    quieten_transport()
+    admin, wang = feishu_user("ou_admin", "管理员"), feishu_user("ou_wang", "王芳")
+    await linked(admin, wang, "wang.fang")
+    await admin.writes("/survey import")
+    await admin.sends_file("survey.yml", definition(anonymous=True))
+    await admin.writes("/survey launch 1 dept:finance 7")
+    await wang.presses("📝 填写问卷")
+    caplog.clear()
+
+    secret = "食堂的秘密意见丁"
+    await wang.presses("▶ 开始")
+    await wang.presses("5")
+    await wang.picks("10")
+    await wang.presses("网络")
+    await wang.presses("✔ 选好了")
+    await wang.writes(secret)
+    assert secret not in wang.said  # nothing of the answers is repeated back
+    await wang.presses("✔ 提交")
+    assert "匿名答案已收到" in wang.latest("匿名答案已收到").shown
+    log_lines = logged(caplog)
+    async with db.unit_of_work() as session:
+        [response] = (await session.scalars(select(SurveyResponse))).all()
+    assert await tables_holding(db, secret) == {"survey_responses"} and response.person_id is None
+    assert [line for line in log_lines if secret in line or "ou_wang" in line] == []

@@ -97,3 +97,16 @@ async def test_a_core_slower_than_feishu_waits_gets_its_card_patched_afterwards(
     assert question.shown == "需要维修的是哪一类？\n→ 给排水" and question.labels == []
     assert feishu_world.api.called(f"PATCH /open-apis/im/v1/messages/{question.id}") == 1
     assert wang.said == "在哪栋楼？"
+
+
+async def test_the_bots_menu_starts_a_repair(
+    feishu_world: FeishuWorld, feishu_user: Callable[..., FeishuPerson]
+) -> None:
+    from tests.dialog.feishu_person import event_payload
+
+    wang = feishu_user("ou_wang", "小王")
+    # 机器人菜单: an entry whose event key is the command it stands for.
+    pressed = {"operator": {"operator_id": {"open_id": "ou_wang", "union_id": "on_wang"}}, "event_key": "repair"}
+    answer = await feishu_world.deliver(event_payload("application.bot.menu_v6", pressed))
+    assert answer.status == 200
+    assert wang.said == "需要维修的是哪一类？"

@@ -149,6 +149,13 @@ class FeishuPerson:
                     return await self.press(message, button["behaviors"][0]["value"], "button")
         raise AssertionError(f"no button {label!r} for {self.name}; buttons: {self.buttons_on_screen()}")
 
+    async def fills(self, words: str) -> Answer:
+        """Words typed into the box on the newest card that has one, and sent."""
+        for message in reversed(self.chat):
+            for box in message.inputs:
+                return await self.press(message, box["behaviors"][0]["value"], "input", typed=words)
+        raise AssertionError(f"no card with a box for {self.name}; chat: {[m.shown for m in self.chat]}")
+
     async def picks(self, label: str) -> Answer:
         """An option of the newest drop-down offering it."""
         for message in reversed(self.chat):
@@ -160,12 +167,21 @@ class FeishuPerson:
         raise AssertionError(f"no option {label!r} for {self.name}")
 
     async def press(
-        self, message: FeishuMessage, value: JSON, tag: str, *, option: str | None = None, event_id: str | None = None
+        self,
+        message: FeishuMessage,
+        value: JSON,
+        tag: str,
+        *,
+        option: str | None = None,
+        typed: str | None = None,
+        event_id: str | None = None,
     ) -> Answer:
         """A card callback for this message (a forged one: any value of one's own making)."""
         action: JSON = {"value": value, "tag": tag}
         if option is not None:
             action["option"] = option
+        if typed is not None:
+            action["input_value"] = typed
         event = {
             "operator": {"tenant_key": "tenant-houqin", "open_id": self.open_id, "union_id": f"on_{self.open_id}"},
             "token": f"c-{next(_ids)}",

@@ -37,8 +37,9 @@ async def test_a_leak_reported_in_chinese_from_a_typed_command_to_a_ticket_numbe
     assert xiaoli.said == "在哪栋楼？"
     await xiaoli.presses("教学楼")
     await xiaoli.presses("301 三楼卫生间")
-    await xiaoli.writes("洗手池水龙头关不紧，一直滴水")
-    # The question answered by typing keeps its words and loses its buttons (← 上一步, ✖ 取消).
+    # The description is typed into the box on the question's card (typing it in the chat does as well).
+    await xiaoli.fills("洗手池水龙头关不紧，一直滴水")
+    assert xiaoli.latest("请描述问题").shown.endswith("→ 洗手池水龙头关不紧，一直滴水")
     assert xiaoli.latest("请描述问题").labels == []
     assert "照片" in xiaoli.said
     await xiaoli.sends_image(PNG_BYTES)
@@ -73,6 +74,10 @@ async def test_the_keyword_starts_a_repair_in_english_after_choosing_the_languag
     await sam.presses("Canteen")
     await sam.presses("102 Kitchen")
     await sam.writes("The extractor fan is very loud and smells of burning.")
+    # The question answered by typing in the chat keeps its words and loses its buttons and its box.
+    assert sam.latest("describe the problem").labels == [] and all(
+        e["tag"] == "div" for e in sam.latest("describe the problem").content["body"]["elements"]
+    )
     await sam.presses("Skip")
     await sam.presses("Urgent")
     assert "Location: Canteen 102 Kitchen" in sam.chat[-2].shown

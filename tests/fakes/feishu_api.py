@@ -72,6 +72,11 @@ class FeishuMessage:
         return [str(b["text"]["content"]) for b in self.buttons]
 
     @property
+    def inputs(self) -> list[JSON]:
+        elements = self.content.get("body", {}).get("elements", []) if self.msg_type == "interactive" else []
+        return [e for e in elements if e.get("tag") == "input"]
+
+    @property
     def selects(self) -> list[JSON]:
         elements = self.content.get("body", {}).get("elements", []) if self.msg_type == "interactive" else []
         return [e for e in elements if e.get("tag") == "select_static"]

@@ -24,7 +24,7 @@ def test_a_question_with_two_rows_of_buttons() -> None:
     value = rows[0]["columns"][0]["elements"][0]["behaviors"][0]["value"]
     # The payload, and the question's words so that whoever answers the press can redraw the card.
     assert value == {"p": "s3:B", "q": "在哪栋楼？"}
-    assert cards.pressed({"tag": "button", "value": value}) == ("s3:B", "在哪栋楼？")
+    assert cards.pressed({"tag": "button", "value": value}) == cards.Press("s3:B", "在哪栋楼？")
 
 
 def test_words_stay_words_and_long_ones_go_over_several_cards() -> None:
@@ -42,10 +42,8 @@ def test_eleven_choices_are_a_drop_down_whose_option_is_the_payload() -> None:
     [card] = cards.reply_cards(Reply("会推荐给同事吗？", (row,)), placeholder="请选择…")
     [select] = [e for e in card["body"]["elements"] if e["tag"] == "select_static"]
     assert [o["value"] for o in select["options"]] == [f"s5:{n}" for n in range(11)]
-    assert cards.pressed({"tag": "select_static", "option": "s5:9", "value": select["behaviors"][0]["value"]}) == (
-        "s5:9",
-        "会推荐给同事吗？",
-    )
+    chosen = {"tag": "select_static", "option": "s5:9", "value": select["behaviors"][0]["value"]}
+    assert cards.pressed(chosen) == cards.Press("s5:9", "会推荐给同事吗？")
 
 
 def test_a_pressed_card_keeps_its_question_shows_the_choice_and_loses_its_buttons() -> None:
@@ -62,3 +60,17 @@ def test_commands_typed_with_a_slash_or_as_a_chinese_keyword() -> None:
         ("help", ""),
     ]
     assert cards.command_in("我要报修") is None and cards.command_in("/") is None
+
+
+def test_a_text_step_has_its_own_box_whose_words_answer_the_version_it_showed() -> None:
+    from handlers.core.conversation import ChoiceView, TextView
+
+    step = TextView(prompt="请描述问题：", max_length=500, version=7)
+    field = cards.input_field(step, "请描述问题：", "在这里输入回答")
+    assert field is not None and field["tag"] == "input" and field["input_type"] == "multiline_text"
+    [card] = cards.reply_cards(Reply("请描述问题：", ((Button("✖ 取消", "s7:_cancel"),),)), field=field)
+    assert [e["tag"] for e in card["body"]["elements"]] == ["div", "input", "column_set"]
+    typed = {"tag": "input", "input_value": "灯不亮了", "value": field["behaviors"][0]["value"]}
+    assert cards.pressed(typed) == cards.Press("", "请描述问题：", "灯不亮了", 7)
+    # A choice has buttons, not a box.
+    assert cards.input_field(ChoiceView(prompt="哪一类？"), "哪一类？", "…") is None

@@ -8,9 +8,10 @@ plain_text (never lark_md): what people typed is shown as typed, never as a link
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from handlers.core.conversation import Reply, split_text
+from handlers.core.conversation import NumberView, Reply, StepView, TextView, split_text
 
 JSON = dict[str, Any]
 # A card holds up to 30 KB of JSON; a plain_text block this many characters keeps well inside it.
@@ -63,15 +64,17 @@ def card(elements: list[JSON]) -> JSON:
     return {"schema": "2.0", "config": {"update_multi": True}, "body": {"elements": elements or [text_block(" ")]}}
 
 
-def reply_cards(reply: Reply, placeholder: str = "…") -> list[JSON]:
+def reply_cards(reply: Reply, placeholder: str = "…", field: JSON | None = None) -> list[JSON]:
     """A reply as cards: its text (split where long) with the buttons on the last one, one row of
-    buttons a line, a crowded row a drop-down."""
+    buttons a line, a crowded row a drop-down; `field` (a step's input) above the buttons."""
     if not reply.text and not reply.buttons:
         return []  # a reply that is only files
     parts = split_text(reply.text, TEXT_LIMIT)
     cards = [card([text_block(part)]) for part in parts[:-1]]
     question = parts[-1]
     elements = [text_block(question)] if question else []
+    if field is not None:
+        elements.append(field)
     for row in reply.buttons:
         if len(row) > ROW_BUTTONS:
             elements.append(select([(b.label, b.payload) for b in row], question, placeholder))
@@ -80,6 +83,36 @@ def reply_cards(reply: Reply, placeholder: str = "…") -> list[JSON]:
         elements.append({"tag": "column_set", "flex_mode": "flow", "columns": columns})
     cards.append(card(elements))
     return cards
+
+
+def input_field(step: StepView, question: str, placeholder: str) -> JSON | None:
+    """A text or number step's own box on its card: what is typed there (and sent) answers it, as
+    words typed in the chat do. Its value names the dialog version it answers (an old card's box is
+    stale, never misapplied)."""
+    if not isinstance(step, TextView | NumberView):
+        return None
+    field: JSON = {
+        "tag": "input",
+        "name": "answer",
+        "placeholder": {"tag": "plain_text", "content": placeholder},
+        "behaviors": [{"type": "callback", "value": {"q": question[:QUESTION_LIMIT], "v": step.version}}],
+    }
+    if isinstance(step, TextView):
+        field["max_length"] = min(step.max_length, 1000)
+        if step.max_length > 100:
+            field["input_type"] = "multiline_text"
+    return field
+
+
+@dataclass(frozen=True)
+class Press:
+    """What a card callback says: a button's (or drop-down option's) payload, or words typed into a
+    step's box with the dialog version they answer; and the words of the question on the card."""
+
+    payload: str
+    question: str
+    typed: str | None = None
+    version: int | None = None
 
 
 def question_of(reply: Reply) -> str:
@@ -95,12 +128,17 @@ def retired(question: str, chosen: str | None) -> JSON:
     return card(elements)
 
 
-def pressed(action: JSON) -> tuple[str, str]:
-    """A callback's payload (a button's, or a drop-down's chosen option) and the question it answered."""
+def pressed(action: JSON) -> Press:
+    """What the person did on the card: pressed a button, chose an option, or typed into the box."""
     value = action.get("value")
     value = value if isinstance(value, dict) else {}
+    question = str(value.get("q") or "")
+    if action.get("tag") == "input":
+        version = value.get("v")
+        typed = str(action.get("input_value") or "")
+        return Press("", question, typed, version if isinstance(version, int) else -1)
     payload = action.get("option") if action.get("tag") == "select_static" else value.get("p")
-    return str(payload or ""), str(value.get("q") or "")
+    return Press(str(payload or ""), question)
 
 
 def toast(text: str | None) -> JSON:

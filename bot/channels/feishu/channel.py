@@ -47,6 +47,8 @@ from handlers.core.conversation import (
     PhotoIn,
     Reply,
     Sender,
+    StepView,
+    asks,
 )
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
@@ -249,7 +251,8 @@ class FeishuChannel:
         if self.answered(outcome):
             return
         await self.retire(outcome)
-        prompt = await self.post_replies(inbound.sender.address, outcome.replies)
+        step = await self.asking(inbound.sender, outcome)
+        prompt = await self.post_replies(inbound.sender.address, outcome.replies, step)
         await self.done(outcome, prompt)
 
     async def retire(self, outcome: Outcome, pressed: str = "") -> None:
@@ -314,16 +317,17 @@ class FeishuChannel:
         event = envelope.event
         open_id = str((event.get("operator") or {}).get("open_id") or "")
         action = event.get("action") or {}
-        payload, question = cards.pressed(action if isinstance(action, dict) else {})
+        press = cards.pressed(action if isinstance(action, dict) else {})
+        question = press.question
         message_id = str((event.get("context") or {}).get("open_message_id") or "")
         if not open_id:
             return {}
-        work = self.background.spawn(self._press(open_id, f"press:{envelope.event_id}", payload))
+        work = self.background.spawn(self._press(open_id, f"press:{envelope.event_id}", press))
         try:
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=self.ack_within)
         except TimeoutError:
             # Feishu stops waiting at 3 s: answered now, the card patched when the core is done.
-            self.background.spawn(self._late_press(work, open_id, message_id, question))
+            self.background.spawn(self._late_press(work, open_id, message_id, press))
             return {}
         except Exception:
             return cards.toast(translate(self.locale_hint(open_id), "dialog.error.internal"))
@@ -331,29 +335,41 @@ class FeishuChannel:
             return {}
         answer = cards.toast(outcome.toast)
         if not outcome.duplicate and not outcome.on_card:
-            answer["card"] = {"type": "raw", "data": cards.retired(question, outcome.chosen)}
+            answer["card"] = {"type": "raw", "data": cards.retired(question, press.typed or outcome.chosen)}
         self.background.spawn(self._after_press(outcome, open_id, message_id))
         return answer
 
-    async def _press(self, open_id: str, key: str, payload: str) -> Outcome:
+    async def _press(self, open_id: str, key: str, press: cards.Press) -> Outcome:
         sender = await self.sender(open_id)
-        return await self.handle(Inbound(sender, Kind.BUTTON, key, text=payload[:MAX_TEXT]))
+        if press.typed is not None:
+            # Words typed into the card's box: as if typed in the chat, for the question it showed.
+            return await self.handle(Inbound(sender, Kind.TEXT, key, text=press.typed, version=press.version))
+        return await self.handle(Inbound(sender, Kind.BUTTON, key, text=press.payload[:MAX_TEXT]))
 
-    async def _late_press(self, work: asyncio.Task[Outcome], open_id: str, message_id: str, question: str) -> None:
+    async def _late_press(self, work: asyncio.Task[Outcome], open_id: str, message_id: str, press: cards.Press) -> None:
         outcome = await work
         if self.answered(outcome):
             return
         if not outcome.duplicate and not outcome.on_card and message_id:
             try:
-                await self.api.update_card(message_id, cards.retired(question, outcome.chosen))
+                await self.api.update_card(message_id, cards.retired(press.question, press.typed or outcome.chosen))
             except FeishuError as exc:
                 log.info("could not redraw the pressed card %s: %s", message_id, exc)
         await self._after_press(outcome, open_id, message_id)
 
     async def _after_press(self, outcome: Outcome, open_id: str, pressed: str) -> None:
         await self.retire(outcome, pressed)
-        prompt = await self.post_replies(open_id, outcome.replies)
+        prompt = await self.post_replies(
+            open_id, outcome.replies, await self.asking(await self.sender(open_id), outcome)
+        )
         await self.done(outcome, prompt)
+
+    async def asking(self, sender: Sender, outcome: Outcome) -> StepView | None:
+        """The question this turn asked, when it is one a card's box can answer (text, a number)."""
+        if not outcome.has_buttons:
+            return None
+        step = await self.houqin.current_step(sender)
+        return step if step is not None and asks(outcome, step) else None
 
     async def user_left(self, envelope: events.Envelope) -> None:
         """The directory says this person left: under ACCESS_POLICY=directory they leave Houqin too."""
@@ -377,13 +393,18 @@ class FeishuChannel:
 
     # --- outbound -------------------------------------------------------------------------------
 
-    async def post_replies(self, open_id: str, replies: Sequence[Reply]) -> str | None:
+    async def post_replies(self, open_id: str, replies: Sequence[Reply], step: StepView | None = None) -> str | None:
         """Answers to the person's own action, as cards in their chat (not paced: they are few and
-        must not queue behind a fan-out); returns the message carrying the newest buttons."""
+        must not queue behind a fan-out); the question of `step` with its box for words. Returns the
+        message carrying the newest buttons."""
         prompt = None
-        placeholder = translate(self.locale_hint(open_id), "feishu.card.choose")
+        locale = self.locale_hint(open_id)
+        placeholder = translate(locale, "feishu.card.choose")
         for reply in replies:
-            for drawn in cards.reply_cards(reply, placeholder):
+            field = None
+            if step is not None and any(b.payload.startswith(step.payload("")) for row in reply.buttons for b in row):
+                field = cards.input_field(step, cards.question_of(reply), translate(locale, "feishu.card.type"))
+            for drawn in cards.reply_cards(reply, placeholder, field):
                 sent = await self._own(open_id, "interactive", drawn)
                 if reply.buttons:
                     prompt = sent

@@ -41,6 +41,7 @@ from handlers.core.conversation import (
     Reply,
     Sender,
     StepView,
+    asks,
 )
 from handlers.core.engine import Houqin
 from handlers.core.i18n import commands_typed, pick_locale, translate
@@ -486,7 +487,8 @@ class SlackChannel:
         """Show an outcome: as the modal page of the flow the person is now in, else in their DM."""
         step: StepView | None = await self.houqin.current_step(sender) if (view_id or trigger_id) else None
         locale = outcome.locale or self.locale_hint(sender)
-        if step is not None and asked(outcome, step):
+        # A turn that asked the current question shows it as a modal page; otherwise the replies go to the DM.
+        if step is not None and asks(outcome, step):
             page = blocks.step_modal(step, locale, blocks.notes_of(outcome, step))
             if view_id is not None:
                 await self.client.views_update(view_id=view_id, view=page)
@@ -518,15 +520,6 @@ async def in_slack_words(work: Awaitable[T]) -> T:
     """Whatever the core says while doing this names commands as Slack types them (/houqin my)."""
     with commands_typed(blocks.typed_in_slack):
         return await work
-
-
-def asked(outcome: Outcome, step: StepView) -> bool:
-    """Whether this turn asked the person's current question (its buttons carry the step's version):
-    then it is shown as a modal page. Otherwise the replies stand alone (a language choice asked
-    mid-flow keeps its own buttons) and go to the DM."""
-    prefix = step.payload("")
-    payloads = (button.payload for reply in outcome.replies for row in reply.buttons for button in row)
-    return any(payload.startswith(prefix) for payload in payloads)
 
 
 def submission_key(view: dict[str, Any], salt: bytes) -> str:

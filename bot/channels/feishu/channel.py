@@ -6,9 +6,10 @@ or webhook mode (Feishu posts to /feishu/events, signed and encrypted; events.py
 anything else). Either hands an Envelope to `dispatch`:
 - a message in a one-to-one chat (im.message.receive_v1) is acknowledged at once and handled in a
   task: words, a command (/repair, or 报修 领用 我的 帮助), a picture or a file (fetched first);
-- a card's button (card.action.trigger) waits for the core up to `ack_within` (Feishu gives 3 s):
-  the answer redraws the pressed card with the choice and no buttons, and the replies follow as new
-  cards; a slower core gets an empty answer now and the card patched when it is done;
+- a card's button or drop-down, or words typed into a question card's box (card.action.trigger),
+  waits for the core up to `ack_within` (Feishu gives 3 s): the answer redraws the pressed card with
+  the choice and no buttons, and the replies follow as new cards; a slower core gets an empty answer
+  now and the card patched when it is done;
 - a leaver from the directory (contact.user.deleted_v3) leaves Houqin under ACCESS_POLICY=directory;
 - the bot's menu (application.bot.menu_v6) is a command: its event key names it.
 Every event's id is its delivery key, so an event Feishu delivers twice is handled once.
@@ -22,7 +23,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -55,6 +56,10 @@ from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import pick_locale, translate, typed_as_is
 from handlers.core.outages import log_failure
 from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+
+if TYPE_CHECKING:
+    # The SDK's WebSocket client, imported only in that mode.
+    from bot.channels.feishu.longconn import LongConnection
 
 log = logging.getLogger(__name__)
 CHANNEL = "feishu"
@@ -101,7 +106,7 @@ class FeishuChannel:
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._daily: asyncio.Task[None] | None = None
-        self._connection: Any = None  # longconn.LongConnection, imported only in that mode
+        self._connection: LongConnection | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -227,9 +232,10 @@ class FeishuChannel:
         event = envelope.event
         message = event.get("message") or {}
         who = (event.get("sender") or {}).get("sender_id") or {}
-        if message.get("chat_type") != "p2p" or (event.get("sender") or {}).get("sender_type") != "user":
+        open_id = str(who.get("open_id") or "")
+        if message.get("chat_type") != "p2p" or (event.get("sender") or {}).get("sender_type") != "user" or not open_id:
             return
-        sender = await self.sender(str(who.get("open_id")))
+        sender = await self.sender(open_id)
         inbound = await self.to_inbound(sender, f"event:{envelope.event_id}", message)
         await self.converse(inbound)
 

@@ -44,6 +44,15 @@ class Background:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def finish(self, grace: float) -> None:
+        """Stopping: what requests started is finished within `grace`; past it, cut off (its delivery
+        is handled again when the platform delivers it again)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
 
 def answered(outcome: Outcome, now: datetime) -> bool:
     """A repeat whose replies were sent, or are being sent by the first handling."""

@@ -55,7 +55,16 @@ from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import pick_locale, translate, typed_as_is
 from handlers.core.outages import log_failure
-from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.outbox import (
+    STOP_GRACE_SECONDS,
+    Outbox,
+    Pending,
+    RetryLater,
+    Unreachable,
+    drain,
+    finish,
+    keep_draining,
+)
 
 if TYPE_CHECKING:
     # The SDK's WebSocket client, imported only in that mode.
@@ -68,9 +77,9 @@ JSON = dict[str, Any]
 # Feishu's events are a few KiB; anything near this is not one of them.
 MAX_REQUEST_BYTES = 1024 * 1024
 NOTICE_POLL_SECONDS = 1.0
-# Notices claimed at once: ten seconds' worth at the default rate, so the pause between batches (the
-# claim, the last slow send) is a small part of the time (a claim lasts two minutes).
-NOTICE_BATCH = 200
+# Notices claimed at once: three seconds' worth at this process's pace, so a stopping channel sees
+# the batch in hand out within the grace (handlers/core/outbox.STOP_GRACE_SECONDS).
+BATCH_SECONDS = 3.0
 # Feishu lets an app send one person about five messages a second; a little slower than that.
 PERSON_INTERVAL = 0.25
 # A person Feishu told to wait longer than this is not waited for in memory: the notice goes back to
@@ -104,6 +113,8 @@ class FeishuChannel:
         self._spoken: dict[str, str] = {}
         self.background = acked.Background("Feishu work")
         self._wake = asyncio.Event()
+        # Set by stop(): the sender claims nothing new and lets the batch in hand go out.
+        self._stopping = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._daily: asyncio.Task[None] | None = None
         self._connection: LongConnection | None = None
@@ -128,13 +139,16 @@ class FeishuChannel:
             await self._connection.start()
 
     async def stop(self) -> None:
+        """Take nothing new (the connection closed; the app answers 503 meanwhile); let the notices in
+        hand and the work events started finish within the grace, then close."""
         if self._connection is not None:
             await self._connection.stop()
-        for task in (self._sender, self._daily):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await self.settled()
+        if self._daily is not None:
+            self._daily.cancel()
+            await asyncio.gather(self._daily, return_exceptions=True)
+        await asyncio.gather(
+            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
+        )
         await self.api.close()
 
     async def settled(self) -> None:
@@ -465,10 +479,9 @@ class FeishuChannel:
             await self.api.send(open_id, "image", {"image_key": await self.api.upload_image(photo.content)})
 
     async def _send_notices(self) -> None:
-        async def batch() -> int:
-            return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
-
-        await keep_draining(batch, self._wake, "draining the Feishu outbox", NOTICE_POLL_SECONDS)
+        await keep_draining(
+            self.drain_once, self._wake, "draining the Feishu outbox", NOTICE_POLL_SECONDS, self._stopping
+        )
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice, paced: the card it replaces patched in place when there is one, else sent anew."""
@@ -504,8 +517,10 @@ class FeishuChannel:
             raise
 
     async def drain_once(self) -> int:
-        """One claimed batch sent to the end; for tests and tools that want to see it done."""
-        return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
+        """One claimed batch sent to the end: as many as this process's pace sends in BATCH_SECONDS,
+        so a stopping channel sees the batch in hand out within the grace."""
+        limit = max(10, int(BATCH_SECONDS / self.pacer.gap))
+        return await drain(self.outbox, CHANNEL, self.send_notice, limit=limit)
 
 
 def post_text(content: JSON) -> str:

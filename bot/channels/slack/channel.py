@@ -163,11 +163,7 @@ class SlackChannel:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         await self.outbound.stop()
         # What requests started (handled after Slack was answered) is finished, within the grace.
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_SECONDS)
-        for task in list(self._tasks):  # past the grace: its delivery is handled again when Slack retries
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.background.finish(STOP_GRACE_SECONDS)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Work that goes on after Slack was acknowledged (in Slack's words)."""

@@ -223,7 +223,8 @@ class FeishuChannel:
                 user = await self.api.user(open_id)
                 name = str(user.get("name") or user.get("en_name") or open_id)
             except FeishuError as exc:
-                log.info("contact lookup of %s failed (%s); using the open_id", open_id, exc.msg)
+                # Not naming them: the line's time could sit beside an anonymous answer of theirs.
+                log.info("a contact lookup failed (%s); using the open_id as the name", exc.msg)
                 name = open_id
             self._names[open_id] = name
         return Sender(CHANNEL, open_id, open_id, name)

@@ -77,6 +77,8 @@ def open_request(
         raise Refused("not a 2.0 event", 400)
     if not _same(str(header.get("token", "")), verification_token):
         raise Refused("wrong verification token")
+    if not header.get("event_id"):
+        raise Refused("an event without its id", 400)  # its id is what makes a repeat harmless
     event = payload.get("event")
     return Envelope(
         str(header.get("event_type", "")),

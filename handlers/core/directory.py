@@ -1,7 +1,8 @@
 """The organisation as a platform's directory says it is (Feishu's contact API): its departments
-become Houqin's, their leaders managers of them, its people members with an account on that
-channel, and — when the directory decides membership (ACCESS_POLICY=directory) — whoever is no
-longer in it leaves, as by /org leave with the system acting.
+become Houqin's, their leaders managers of them, its people's departments follow it; and when the
+directory decides membership (ACCESS_POLICY=directory) its people are members with an account on
+that channel and whoever is no longer in it leaves, as by /org leave with the system acting. Under
+another policy nobody becomes a member by being in the directory (they join as that policy says).
 
 A channel reads the directory (network, no transaction) and hands `apply` the whole of it; applying
 is one transaction. Departments are matched by a code kept from the directory's own id, else by
@@ -87,6 +88,8 @@ async def apply(ctx: StepContext, directory: Directory, *, decides_membership: b
     for member in directory.members:
         department = departments.get(member.department or "")
         account = accounts.get(member.external_id)
+        if account is None and not decides_membership:
+            continue
         if account is None:
             person = membership.newcomer(member.name, department.id if department else None, ctx.now)
             session.add(person)

@@ -100,3 +100,17 @@ async def test_a_leaver_event_turns_them_away_at_once(db: Database, tenant: Feis
     assert not (await person_of(db, "ou_wang")).member
     await wang.writes("/repair")
     assert "您的账号还不是成员" in wang.said
+
+
+async def test_under_invite_the_directory_brings_departments_but_makes_nobody_a_member(
+    db: Database, feishu_api: FakeFeishu
+) -> None:
+    feishu_api.departments["od-it-ops"] = FeishuDepartment("od-it-ops", "运维组", leader_open_id="ou_zhou")
+    feishu_api.person("ou_zhou", "周涛", department_ids=["od-it-ops"])
+    service = build_service(feishu_settings(db, feishu_api, access_policy="invite"))
+    async for world in feishu_world_for(service, feishu_api, db):
+        applied = await world.feishu.sync_directory()
+        assert applied is not None and (applied.departments_added, applied.people_added) == (1, 0)
+        async with db.unit_of_work() as session:
+            account = await session.scalar(select(ChannelAccount).where(ChannelAccount.channel == "feishu"))
+        assert account is None  # 周涛 joins by invitation, as ACCESS_POLICY=invite says

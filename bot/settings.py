@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     feishu_encrypt_key: str | None = None
     feishu_api_base_url: str = "https://open.feishu.cn"
     # Daily, Houqin reads the contact directory (the app's contact scope): departments, their leaders
-    # as managers, people; under ACCESS_POLICY=directory leavers leave. `houqin feishu sync` does it now.
+    # as managers, people's departments; under ACCESS_POLICY=directory its people are members and
+    # leavers leave. `houqin feishu sync` does it now.
     feishu_directory_sync: bool = True
     # Notices sent to Feishu per second by all processes together (Feishu allows an app about 50
     # messages a second, and 5 a second to one person).

@@ -138,8 +138,10 @@ class FakeFeishu:
     _recent: dict[str, list[float]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
-    # The long connection: the SDK's socket, and the answers it gave to frames, by frame message id.
-    _socket: web.WebSocketResponse | None = None
+    # The long connections (one per process, Feishu's cluster mode: each event goes to one of them,
+    # here in turn), and the answers they gave to frames, by frame message id.
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    pushed: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     _answers: dict[str, asyncio.Future[JSON]] = field(default_factory=dict)
 
@@ -168,8 +170,8 @@ class FakeFeishu:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._socket is not None:
-            await self._socket.close()
+        for socket in list(self.sockets):
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -367,7 +369,7 @@ class FakeFeishu:
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
-        self._socket = socket
+        self.sockets.append(socket)
         self.connected.set()
         async for message in socket:
             if message.type != WSMsgType.BINARY:
@@ -378,13 +380,16 @@ class FakeFeishu:
             waiting = self._answers.pop(headers.get("message_id", ""), None)
             if waiting is not None and not waiting.done():
                 waiting.set_result(json.loads(frame.payload))
-        self._socket = None
-        self.connected.clear()
+        self.sockets.remove(socket)
+        if not self.sockets:
+            self.connected.clear()
         return socket
 
     async def push(self, payload: JSON) -> JSON:
         """An event over the long connection, as Feishu frames it; the SDK's answer (code, data)."""
-        assert self._socket is not None, "no long connection"
+        assert self.sockets, "no long connection"
+        socket = self.sockets[self.pushed % len(self.sockets)]
+        self.pushed += 1
         frame = Frame()
         frame.SeqID, frame.LogID, frame.service, frame.method = 0, 0, 1, 1  # method 1: a data frame
         message_id = f"msg_{next(self._ids):06d}"
@@ -400,7 +405,7 @@ class FakeFeishu:
         frame.payload = json.dumps(payload, ensure_ascii=False).encode()
         answer: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
         self._answers[message_id] = answer
-        await self._socket.send_bytes(frame.SerializeToString())
+        await socket.send_bytes(frame.SerializeToString())
         return await asyncio.wait_for(answer, timeout=10)
 
 

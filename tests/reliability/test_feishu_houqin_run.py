@@ -100,3 +100,24 @@ async def test_long_connection_from_a_repair_message_to_a_ticket(
     await wait_until(lambda: feishu_api.connected.is_set(), 60, "the long connection", alive=houqin.death)
     await a_repair(FeishuWorld(feishu_api, None, db))
     await houqin.stop()
+
+
+async def test_two_processes_share_the_long_connection_events_in_turn(
+    db: Database, launch: Launch, feishu_api: FakeFeishu
+) -> None:
+    """Feishu's cluster mode: each of two `houqin run` processes holds a connection and each event goes
+    to one of them (here in turn), so one person's conversation moves between them mid-flow: the
+    dialog lives in the database, and a card is redrawn by whichever process its press reaches."""
+    first = launch("houqin-feishu-a", feishu_env(db, feishu_api, "long_connection"))
+    second = launch("houqin-feishu-b", feishu_env(db, feishu_api, "long_connection"))
+    first.start()
+    second.start()
+    await wait_until(lambda: len(feishu_api.sockets) == 2, 60, "two long connections", alive=first.death)
+    world = FeishuWorld(feishu_api, None, db)
+    number = await a_repair(world)
+    assert feishu_api.pushed >= 8  # every step of the repair, alternating between the two
+    async with db.unit_of_work() as session:
+        tickets = (await session.scalars(select(Ticket))).all()
+    assert [ticket.number for ticket in tickets] == [number]
+    await first.stop()
+    await second.stop()

@@ -19,6 +19,7 @@ from bench import (
     demo_past,
     digest,
     fan_out,
+    feishu,
     footprint,
     handling_latency,
     slack_ack,
@@ -38,6 +39,8 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     digest.NAME: digest.run,
     fan_out.NAME: fan_out.run,
     demo_past.NAME: demo_past.run,
+    feishu.ACK: feishu.run_ack,
+    feishu.FAN_OUT: feishu.run_fan_out,
 }
 RESULTS = Path(__file__).parent / "results"
 DISTURBED_CORES = 0.25  # other processes using more than this meanwhile make a result suspect

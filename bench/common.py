@@ -103,6 +103,13 @@ class Databases:
         shutil.copy(self._sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
 
+    async def both(self) -> list[tuple[str, str]]:
+        """("SQLite", url) and, when a server answers, ("PostgreSQL", url): fresh, seeded."""
+        found = [("SQLite", await self.sqlite())]
+        if (pg := await self.postgresql()) is not None:
+            found.append(("PostgreSQL", pg))
+        return found
+
     async def postgresql(self) -> str | None:
         """A freshly seeded PostgreSQL database, or None (with pg_problem set) when none answers."""
         if self.pg_problem is not None:

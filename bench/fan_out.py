@@ -86,16 +86,18 @@ async def measure(url: str, people: int, budget: float) -> list[Row]:
         ]
 
 
-async def make_people(db: Database, ids: range) -> list[int]:
+async def make_people(db: Database, ids: range, channel: str = "telegram", prefix: str = "") -> list[int]:
+    """People 员工<id>, each with an account on `channel` whose id and address are prefix + id."""
     async with db.unit_of_work() as session:
         await session.execute(insert(Person), [{"display_name": f"员工{i}", "locale": "zh_CN"} for i in ids])
         made = (
             await session.execute(select(Person.id, Person.display_name).where(Person.display_name.like("员工%")))
         ).all()
-        await session.execute(
-            insert(ChannelAccount),
-            [{"person_id": pid, "channel": "telegram", "external_id": n[2:], "address": n[2:]} for pid, n in made],
-        )
+        accounts = [
+            {"person_id": pid, "channel": channel, "external_id": prefix + n[2:], "address": prefix + n[2:]}
+            for pid, n in made
+        ]
+        await session.execute(insert(ChannelAccount), accounts)
     return [pid for pid, _ in made]
 
 

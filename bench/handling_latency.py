@@ -50,10 +50,7 @@ async def run(ctx: Context) -> list[Row]:
 
 
 async def _databases(ctx: Context) -> list[tuple[str, str]]:
-    found = [("SQLite", await ctx.databases.sqlite())]
-    if (pg := await ctx.databases.postgresql()) is not None:
-        found.append(("PostgreSQL", pg))
-    return found
+    return await ctx.databases.both()
 
 
 def _rows(variant: str, measured: Measured, extra: str = "") -> list[Row]:

@@ -31,9 +31,7 @@ SLACK_LIMIT_MS = 3000.0
 
 async def run(ctx: Context) -> list[Row]:
     rounds = 10 if ctx.quick else 200
-    databases = [("SQLite", await ctx.databases.sqlite())]
-    if (pg := await ctx.databases.postgresql()) is not None:
-        databases.append(("PostgreSQL", pg))
+    databases = await ctx.databases.both()
     rows: list[Row] = []
     for db_name, url in databases:
         commands, pages = await measure(url, rounds)

@@ -35,9 +35,7 @@ class Measured:
 
 async def run(ctx: Context) -> list[Row]:
     conversations = 1 if ctx.quick else 5
-    databases = [("SQLite", await ctx.databases.sqlite())]
-    if (pg := await ctx.databases.postgresql()) is not None:
-        databases.append(("PostgreSQL", pg))
+    databases = await ctx.databases.both()
     rows: list[Row] = []
     everyone = [key for key, *_ in PEOPLE]
     for db_name, url in databases:

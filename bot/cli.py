@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         "import", help="import a survey definition (YAML or JSON) as a draft; /survey launch sends it"
     )
     survey_import.add_argument("file", type=Path, metavar="FILE", help="a .yml, .yaml or .json file")
+    feishu = commands.add_parser("feishu", help="Feishu / Lark")
+    feishu_commands = feishu.add_subparsers(dest="feishu_command", required=True)
+    feishu_commands.add_parser(
+        "sync", help="read the contact directory now: departments, leaders as managers, people (and leavers)"
+    )
     commands.add_parser("jobs", help="list the scheduled jobs: when each runs next, and its last runs")
     digest = commands.add_parser("digest", help="build the weekly digest on demand")
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return import_catalog(settings, args.file)
     if args.command == "survey":
         return import_survey(settings, args.file)
+    if args.command == "feishu":
+        return asyncio.run(feishu_sync(settings))
     if args.command == "jobs":
         return asyncio.run(list_jobs(settings))
     if args.command == "digest":
@@ -300,6 +307,29 @@ async def store_file(
     finally:
         await db.dispose()
     print(said)
+    return 0
+
+
+async def feishu_sync(settings: Settings) -> int:
+    """`houqin feishu sync`: the Feishu directory applied now (as the daily sync does), what changed said."""
+    from bot.channels.feishu import FeishuChannel
+    from bot.channels.feishu.api import FeishuError
+    from bot.service import build_service
+
+    if not settings.feishu_enabled:
+        print("houqin: FEISHU_APP_ID and FEISHU_APP_SECRET are needed to read the Feishu directory", file=sys.stderr)
+        return 2
+    service = build_service(settings)
+    channel = service.channel("feishu")
+    assert isinstance(channel, FeishuChannel)
+    try:
+        applied = await channel.sync_directory()
+    except FeishuError as problem:
+        print(f"houqin: Feishu refused to give the directory ({problem}); does the app have the contact scope?")
+        return 1
+    finally:
+        await service.db.dispose()
+    print(f"Feishu directory: {applied}")
     return 0
 
 

@@ -161,6 +161,39 @@ async def slack(settings: Settings) -> list[Finding]:
     return [Finding("slack", True, f"token answers: {said.get('team')} as {said.get('user')}")]
 
 
+async def feishu(settings: Settings) -> list[Finding]:
+    """The app's credentials answer (a tenant access token), and, when the directory is synced, the
+    contact scope lets it read the organisation."""
+    if not settings.feishu_enabled or not settings.feishu_app_id or not settings.feishu_app_secret:
+        return []
+    from bot.channels.feishu.api import FeishuAPI, FeishuError
+
+    api = FeishuAPI(settings.feishu_app_id, settings.feishu_app_secret, settings.feishu_api_base_url)
+    try:
+        try:
+            await api.tenant_token()
+        except FeishuError as exc:
+            fix = "check FEISHU_APP_ID and FEISHU_APP_SECRET (凭证与基础信息, Credentials & Basic Info)"
+            return [Finding("feishu", False, f"the app's credentials were refused: {exc.code} {exc.msg}", fix)]
+        except httpx.HTTPError as exc:
+            unreachable = f"cannot reach {settings.feishu_api_base_url}: {type(exc).__name__}"
+            return [Finding("feishu", False, unreachable, "check the network or FEISHU_API_BASE_URL")]
+        found = [Finding("feishu", True, f"app {settings.feishu_app_id} answers ({settings.feishu_mode.value})")]
+        if settings.feishu_directory_sync:
+            try:
+                await api.call("GET", "/open-apis/contact/v3/departments/0/children", queries=[("page_size", "1")])
+                found.append(Finding("feishu directory", True, "the contact scope reads the organisation"))
+            except FeishuError as exc:
+                fix = (
+                    "grant the contact scopes and their data range (README: Connecting Feishu / Lark), "
+                    "or set FEISHU_DIRECTORY_SYNC=false"
+                )
+                found.append(Finding("feishu directory", False, f"refused: {exc.code} {exc.msg}", fix))
+        return found
+    finally:
+        await api.close()
+
+
 async def public_url(settings: Settings) -> list[Finding]:
     if not settings.public_url:
         needed = "door signs and browser sign-in links need it" if settings.web_enabled else "door signs need it"
@@ -226,7 +259,7 @@ async def disk(settings: Settings) -> list[Finding]:
     return found
 
 
-CHECKS: tuple[Check, ...] = (database, clock, access, telegram, slack, public_url, fonts, disk)
+CHECKS: tuple[Check, ...] = (database, clock, access, telegram, slack, feishu, public_url, fonts, disk)
 
 
 async def examine(settings: Settings, checks: tuple[Check, ...] = CHECKS) -> list[Finding]:

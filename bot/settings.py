@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
@@ -43,6 +44,11 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class FeishuMode(StrEnum):
+    LONG_CONNECTION = "long_connection"  # the SDK dials Feishu over a WebSocket: no public URL needed
+    WEBHOOK = "webhook"  # Feishu posts events and card callbacks to /feishu/events
+
+
 class AccessPolicy(StrEnum):
     """Who may use Houqin (handlers/core/membership.py keeps the door)."""
 
@@ -66,6 +72,22 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_base_url: str = "https://slack.com/api/"
+    # Feishu / Lark: on when FEISHU_APP_ID is set (a 企业自建应用's credentials). The long connection
+    # needs no public URL; webhook mode takes events at /feishu/events, signed and encrypted with the
+    # encrypt key and carrying the verification token. The API base is https://open.larksuite.com for Lark.
+    feishu_app_id: str | None = None
+    feishu_app_secret: str | None = None
+    feishu_mode: FeishuMode = FeishuMode.LONG_CONNECTION
+    feishu_verification_token: str | None = None
+    feishu_encrypt_key: str | None = None
+    feishu_api_base_url: str = "https://open.feishu.cn"
+    # Daily, Houqin reads the contact directory (the app's contact scope): departments, their leaders
+    # as managers, people's departments; under ACCESS_POLICY=directory its people are members and
+    # leavers leave. `houqin feishu sync` does it now.
+    feishu_directory_sync: bool = True
+    # Notices sent to Feishu per second by all processes together (Feishu allows an app about 50
+    # messages a second, and 5 a second to one person).
+    feishu_send_rate: float = Field(default=20.0, gt=0, le=50)
     web_enabled: bool = True
     demo_mode: bool = False
     # Demo mode's browser chat lets anyone act as anyone: it listens only on a loopback HTTP_HOST
@@ -161,6 +183,10 @@ class Settings(BaseSettings):
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",
+        "feishu_app_id",
+        "feishu_app_secret",
+        "feishu_verification_token",
+        "feishu_encrypt_key",
         "survey_secret",
         "oidc_issuer",
         "oidc_client_id",
@@ -206,6 +232,15 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return http_url(value)
+
+    @field_validator("feishu_api_base_url")
+    @classmethod
+    def _feishu_origin(cls, value: str) -> str:
+        # The SDK takes an origin only (scheme, host and port): its paths begin with /open-apis.
+        url = http_url(value)
+        if urlsplit(url).path:
+            raise ValueError("must be an origin such as https://open.feishu.cn, without a path")
+        return url
 
     @field_validator("default_locale")
     @classmethod
@@ -297,6 +332,14 @@ class Settings(BaseSettings):
         return self.slack_enabled and self.slack_app_token is not None
 
     @property
+    def feishu_enabled(self) -> bool:
+        return self.feishu_app_id is not None
+
+    @property
+    def feishu_webhook(self) -> bool:
+        return self.feishu_enabled and self.feishu_mode is FeishuMode.WEBHOOK
+
+    @property
     def web_chat_enabled(self) -> bool:
         # Demo mode: anyone picks who they are. Otherwise people sign in through links to PUBLIC_URL.
         return self.web_enabled and (self.demo_mode or self.public_url is not None)
@@ -330,6 +373,13 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN (or SLACK_APP_TOKEN for Socket Mode)"
             )
+        if self.feishu_enabled and not self.feishu_app_secret:
+            raise SettingsError("FEISHU_APP_SECRET is required with FEISHU_APP_ID")
+        if self.feishu_webhook and not (self.feishu_encrypt_key and self.feishu_verification_token):
+            raise SettingsError(
+                "FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN are required when FEISHU_MODE=webhook "
+                "(the app's Events and Callbacks page, Encryption Strategy)"
+            )
         oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
         if any(oidc) and not all(oidc):
             raise SettingsError("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set together or not at all")
@@ -340,7 +390,7 @@ class Settings(BaseSettings):
             )
 
 
-CHANNELS = ("telegram", "slack", "web")
+CHANNELS = ("telegram", "slack", "feishu", "web")
 
 
 def parse_admins(value: str) -> tuple[AdminAccount, ...]:
@@ -348,7 +398,7 @@ def parse_admins(value: str) -> tuple[AdminAccount, ...]:
     for item in filter(None, (part.strip() for part in value.split(","))):
         channel, sep, external_id = item.partition(":")
         if not sep or channel not in CHANNELS or not external_id:
-            raise ValueError(f"entry {item!r} should look like telegram:123 or slack:U456")
+            raise ValueError(f"entry {item!r} should look like telegram:123, slack:U456 or feishu:ou_…")
         accounts.append(AdminAccount(channel, external_id))
     return tuple(accounts)
 

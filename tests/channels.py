@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.channels.feishu import FeishuChannel
 from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
 from bot.service import Service
@@ -16,4 +17,10 @@ def telegram_of(service: Service) -> TelegramChannel:
 def slack_of(service: Service) -> SlackChannel:
     channel = service.channel("slack")
     assert isinstance(channel, SlackChannel), "Slack is not on in this service"
+    return channel
+
+
+def feishu_of(service: Service) -> FeishuChannel:
+    channel = service.channel("feishu")
+    assert isinstance(channel, FeishuChannel), "Feishu is not on in this service"
     return channel

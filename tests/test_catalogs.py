@@ -47,6 +47,7 @@ FAMILIES = (
     "requisition",
     "stock",
     "slack",
+    "feishu",
     "account",
     "survey",
     "suggest",

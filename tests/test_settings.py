@@ -70,12 +70,35 @@ def test_access_policy_is_invite_unless_demo_mode_or_said(monkeypatch: pytest.Mo
     assert load_settings().access is AccessPolicy.INVITE
     monkeypatch.setenv("ACCESS_POLICY", "Directory")
     assert load_settings(demo_mode=True).access is AccessPolicy.DIRECTORY
-    # Who becomes a member by writing: anyone, nobody, or Slack's workspace (Telegram has no directory).
+    # Who becomes a member by writing: anyone, nobody, or Slack's workspace and Feishu's tenant
+    # (Telegram has no directory).
     assert admission(AccessPolicy.OPEN).admits("telegram")
     assert not admission(AccessPolicy.INVITE).admits("slack")
     directory = admission(AccessPolicy.DIRECTORY)
     assert directory.admits("slack") and not directory.admits("telegram") and not directory.admits("web")
-    assert directory.directories == frozenset({"slack"})
+    assert directory.admits("feishu")
+    assert directory.directories == frozenset({"slack", "feishu"})
+
+
+def test_feishu_is_on_with_its_app_and_webhook_mode_needs_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings().feishu_enabled
+    monkeypatch.setenv("FEISHU_APP_ID", "cli_a1b2")
+    with pytest.raises(SettingsError, match="FEISHU_APP_SECRET is required"):
+        load_settings()
+    monkeypatch.setenv("FEISHU_APP_SECRET", "s3cret")
+    settings = load_settings()
+    # The long connection by default: no public URL, nothing to verify.
+    assert settings.feishu_enabled and not settings.feishu_webhook
+    assert settings.feishu_api_base_url == "https://open.feishu.cn"
+    monkeypatch.setenv("FEISHU_MODE", "webhook")
+    with pytest.raises(SettingsError, match="FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN are required"):
+        load_settings()
+    monkeypatch.setenv("FEISHU_ENCRYPT_KEY", "k")
+    monkeypatch.setenv("FEISHU_VERIFICATION_TOKEN", "t")
+    assert load_settings().feishu_webhook
+    monkeypatch.setenv("FEISHU_API_BASE_URL", "https://open.larksuite.com/open-apis")
+    with pytest.raises(SettingsError, match="FEISHU_API_BASE_URL is invalid: must be an origin"):
+        load_settings()
 
 
 def test_webhook_mode_needs_its_url_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,14 @@ CHANNELS: tuple[ChannelKind, ...] = (
         ("slack_sdk", "slack_bolt"),
         directory=True,
     ),
+    # lark-oapi's logger writes every event's payload at DEBUG.
+    ChannelKind(
+        "feishu",
+        lambda s: s.feishu_enabled,
+        "bot.channels.feishu:FeishuChannel",
+        ("Lark",),
+        directory=True,
+    ),
     ChannelKind("web", lambda s: s.web_chat_enabled, "bot.channels.web:WebChat"),
 )
 

@@ -285,3 +285,12 @@ class FileView(StepView):
 @dataclass(frozen=True, kw_only=True)
 class ConfirmView(StepView):
     summary: str
+
+
+def asks(outcome: Outcome, step: StepView) -> bool:
+    """Whether this turn asked the person's current question (its buttons carry the step's version):
+    a channel then draws it as the step's own input (a Slack modal page, a Feishu card's input).
+    Otherwise the replies stand alone (a language choice asked mid-flow keeps its own buttons)."""
+    prefix = step.payload("")
+    payloads = (button.payload for reply in outcome.replies for row in reply.buttons for button in row)
+    return any(payload.startswith(prefix) for payload in payloads)

@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from handlers.core import (
     audit,
     authz,
+    directory,
     files,
     keys,
     logcontext,
@@ -68,6 +69,7 @@ from handlers.core.flow import (
 )
 from handlers.core.i18n import LOCALES, Msg, Renderable, msg, pick_locale, translate
 from handlers.core.ids import parse_id
+from handlers.core.jobs import run_once
 from handlers.core.membership import EVERYONE, Admission, NotMember
 from handlers.core.people import AdminAccount, identify, see
 from handlers.core.replied import Mark, ReplyMarks
@@ -324,21 +326,43 @@ class Houqin:
             account = await membership.account_of(session, channel, external_id)
             if account is None or not account.person.member:
                 return False
-            system = Person(display_name="Houqin")  # never added to the session: the system acting
-            ctx = StepContext(
-                session,
-                system,
-                self.default_locale,
-                channel,
-                self.clock(),
-                self.zone,
-                {},
-                self.rules,
-                self.supply_rules,
-                self.areas,
-            )
-            await membership.leave(ctx, account.person, "directory")
+            await membership.leave(self._system(session, channel), account.person, "directory")
         return True
+
+    async def directory_sync(
+        self, channel: str, found: directory.Directory, period: str | None = None
+    ) -> directory.Applied | None:
+        """The organisation as the platform's directory has it (handlers/core/directory.py): its
+        departments, managers and people, and, when the directory decides (ACCESS_POLICY=directory),
+        who left. With a period (a day), at most once in it whichever process asks; None if done."""
+        decides = channel in self.admission.directories
+        if period is None:
+            async with self.db.unit_of_work() as session:
+                return await directory.apply(self._system(session, channel), found, decides_membership=decides)
+        applied: list[directory.Applied] = []
+
+        async def work(session: AsyncSession) -> directory.Applied:
+            applied.append(await directory.apply(self._system(session, channel), found, decides_membership=decides))
+            return applied[-1]
+
+        ran = await run_once(self.db, f"directory:{channel}", period, self.clock(), work)
+        return applied[-1] if ran else None
+
+    def _system(self, session: AsyncSession, channel: str) -> StepContext:
+        """The system acting on a channel's behalf (a directory): a person never added to the session."""
+        system = Person(display_name="Houqin")
+        return StepContext(
+            session,
+            system,
+            self.default_locale,
+            channel,
+            self.clock(),
+            self.zone,
+            {},
+            self.rules,
+            self.supply_rules,
+            self.areas,
+        )
 
     # --- command menus (handlers/core/menus.py) ---------------------------------------------------------
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -10,10 +11,12 @@ from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
-from tests.channels import slack_of, telegram_of
+from tests.channels import feishu_of, slack_of, telegram_of
+from tests.dialog.feishu_person import FeishuPerson, FeishuWorld
 from tests.dialog.slack_person import SIGNING_SECRET, SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
+from tests.fakes.feishu_api import ENCRYPT_KEY, VERIFICATION_TOKEN, FakeFeishu
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -181,3 +184,55 @@ async def directory_world(db: Database, slack_api: FakeSlackAPI, bot_api: FakeBo
     """office_with ACCESS_POLICY=directory: the Slack workspace decides; Telegram invites."""
     async for world in slack_world_for(office_with(db, slack_api, bot_api, "directory"), slack_api, db):
         yield world
+
+
+# --- Feishu: events encrypted and signed into Houqin's ASGI app, its SDK on a fake Open Platform ----
+
+
+def feishu_settings(db: Database, api: FakeFeishu, **overrides: object) -> Settings:
+    given: dict[str, object] = {
+        "database_url": db.url,
+        "feishu_app_id": api.app_id,
+        "feishu_app_secret": api.app_secret,
+        "feishu_mode": "webhook",
+        "feishu_encrypt_key": ENCRYPT_KEY,
+        "feishu_verification_token": VERIFICATION_TOKEN,
+        "feishu_api_base_url": api.base_url,
+        "web_enabled": False,
+        "admins": "feishu:ou_admin",
+        "feishu_directory_sync": False,  # the directory tests say when (test_feishu_directory.py)
+        "access_policy": "open",  # as telegram_settings
+    }
+    return load_settings(**(given | overrides))
+
+
+@pytest.fixture
+async def feishu_api() -> AsyncIterator[FakeFeishu]:
+    async with FakeFeishu() as api:
+        yield api
+
+
+async def feishu_world_for(service: Service, api: FakeFeishu, db: Database) -> AsyncIterator[FeishuWorld]:
+    feishu = feishu_of(service)
+    feishu.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    await service.start()
+    if service.settings.feishu_webhook:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:
+            yield FeishuWorld(api, feishu, db, http)
+    else:
+        await asyncio.wait_for(api.connected.wait(), timeout=20)
+        yield FeishuWorld(api, feishu, db)
+    await service.stop()
+
+
+@pytest.fixture
+async def feishu_world(db: Database, feishu_api: FakeFeishu) -> AsyncIterator[FeishuWorld]:
+    """Houqin with Feishu on in webhook mode, as `houqin run` does with FEISHU_* set."""
+    async for world in feishu_world_for(build_service(feishu_settings(db, feishu_api)), feishu_api, db):
+        yield world
+
+
+@pytest.fixture
+def feishu_user(feishu_world: FeishuWorld) -> Callable[..., FeishuPerson]:
+    return lambda open_id, name: FeishuPerson.of(feishu_world, open_id, name)

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from bot.channels.slack import SlackChannel
 from handlers.core.outbox import GIVE_UP_AFTER, due_by
 from storage.db import Database
-from storage.models import OutboxMessage, utcnow
+from storage.models import OutboxMessage, ProcessedDelivery, utcnow
 from tests.fakes.slack_api import FakeSlackAPI, FakeView, SlackMessage
 
 JSON = dict[str, Any]
@@ -379,3 +379,18 @@ async def notices_delivered(db: Database, channels: tuple[str, ...], timeout: fl
             if not waiting:
                 return
             await asyncio.sleep(0.01)
+
+
+async def delivery_replied(db: Database, channel: str, key: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    """Until a delivery (handled here or by another process) has had its replies sent."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with db.unit_of_work() as session:
+                done = await session.scalar(
+                    select(ProcessedDelivery.replied_at).where(
+                        ProcessedDelivery.channel == channel, ProcessedDelivery.key == key
+                    )
+                )
+            if done is not None:
+                return
+            await asyncio.sleep(0.02)

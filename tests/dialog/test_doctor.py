@@ -113,3 +113,23 @@ async def test_each_problem_is_red_on_its_own_line_with_what_to_do(
     said = capsys.readouterr().out
     assert "✗ chart fonts" in said and "→ apt-get install fonts-noto-cjk" in said
     assert [line.split()[1:3] for line in said.splitlines() if line.startswith("✗")] == [["chart", "fonts"]]
+
+
+async def test_feishu_credentials_and_the_contact_scope_are_checked(
+    db: Database, bot_api: FakeBotAPI, slack_api: FakeSlackAPI, public_houqin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.feishu_api import FakeFeishu
+
+    async with FakeFeishu() as fake:
+        feishu = {"feishu_app_id": fake.app_id, "feishu_app_secret": fake.app_secret}
+        feishu["feishu_api_base_url"] = fake.base_url
+        assert await examine(configured(db, bot_api, slack_api, public_houqin, **feishu)) == 0
+        said = capsys.readouterr().out
+        assert "✓ feishu" in said and f"app {fake.app_id} answers (long_connection)" in said
+        assert "✓ feishu directory" in said
+
+        wrong = feishu | {"feishu_app_secret": "not-the-secret"}
+        assert await examine(configured(db, bot_api, slack_api, public_houqin, **wrong)) == 1
+        said = capsys.readouterr().out
+        assert "✗ feishu" in said and "the app's credentials were refused: 10014" in said
+        assert "→ check FEISHU_APP_ID and FEISHU_APP_SECRET" in said

@@ -10,15 +10,16 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from bot.channels.registry import TRANSPORT_LOGGERS, quieten_transport
+from bot.channels.registry import quieten_transport
 from bot.channels.slack.channel import submission_key
 from handlers.core import keys
 from handlers.core.discreet import sealed_key
 from storage.db import Database
-from storage.models import Base, ProcessedDelivery, SurveyResponse
+from storage.models import ProcessedDelivery, SurveyResponse
 from tests.dialog.slack_person import SlackPerson
 from tests.dialog.test_slack_repair import linked
 from tests.dialog.test_surveys_telegram import YAML_MIME, definition
+from tests.dialog.traces import logged, tables_holding
 
 
 @pytest.mark.subprocess  # the file is parsed in a child process (handlers/core/uploads.py)
@@ -81,18 +82,10 @@ async def test_an_anonymous_answer_from_slack_leaves_its_words_only_in_the_respo
     assert secret not in wang.page  # nothing of the answers is repeated back
     await wang.submits()
     assert "匿名答案已收到" in wang.dm[-1].shown
-    log_lines = [record.getMessage() for record in caplog.records]
-    for name in TRANSPORT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.NOTSET)
-
+    log_lines = logged(caplog)
     async with db.unit_of_work() as session:
-        holding = set()
-        for table in Base.metadata.sorted_tables:
-            for row in (await session.execute(table.select())).mappings():
-                if secret in json.dumps(dict(row), default=str, ensure_ascii=False):
-                    holding.add(table.name)
         [response] = (await session.scalars(select(SurveyResponse))).all()
-    assert holding == {"survey_responses"} and response.person_id is None
+    assert await tables_holding(db, secret) == {"survey_responses"} and response.person_id is None
     assert [line for line in log_lines if secret in line or "UWANG" in line] == []
 
     # The pages' delivery keys cannot be recomputed from the server key to test a guessed answer:

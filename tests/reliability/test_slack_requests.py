@@ -7,7 +7,6 @@ no Slack Web API call at all.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import ProcessedDelivery
-from tests.dialog.slack_person import SIGNING_SECRET, signed_headers
+from tests.dialog.slack_person import SIGNING_SECRET, delivery_replied, signed_headers
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.reliability.conftest import Variant
 from tests.reliability.harness import (
@@ -54,18 +53,8 @@ class SlackService:
         """(delivery rows, Slack accounts, audit entries)"""
         return await footprint_of(self.db, "slack")
 
-    async def replied(self, key: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            while True:
-                async with self.db.unit_of_work() as session:
-                    done = await session.scalar(
-                        select(ProcessedDelivery.replied_at).where(
-                            ProcessedDelivery.channel == "slack", ProcessedDelivery.key == key
-                        )
-                    )
-                if done is not None:
-                    return
-                await asyncio.sleep(0.02)
+    async def replied(self, key: str) -> None:
+        await delivery_replied(self.db, "slack", key)
 
 
 @pytest.fixture

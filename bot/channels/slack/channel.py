@@ -16,7 +16,6 @@ import logging
 import secrets
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.channels import acked
 from bot.channels.slack import blocks, listeners
 from bot.channels.slack.files import SlackFiles
 from bot.channels.slack.outbound import CHANNEL, Outbound
@@ -41,6 +41,7 @@ from handlers.core.conversation import (
     Reply,
     Sender,
     StepView,
+    asks,
 )
 from handlers.core.engine import Houqin
 from handlers.core.i18n import commands_typed, pick_locale, translate
@@ -54,11 +55,6 @@ HOME_COMMAND = blocks.HOME_COMMAND
 MAX_REQUEST_BYTES = 1024 * 1024
 # Files handled from one DM message (Slack allows ten; a repair takes three photos).
 MAX_FILES_PER_MESSAGE = 3
-# A repeat of a request whose replies are not out yet. Slack acknowledges before the work, so a repeat
-# (an event retried, a payload sent again) usually meets the first handling still at work, here or in
-# another process: it leaves the replies to it. Older than this, the first is taken to have died
-# between commit and send, and the repeat (Slack retries events after a minute, then five) sends them.
-IN_FLIGHT = timedelta(seconds=30)
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -129,7 +125,7 @@ class SlackChannel:
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         self._socket: AsyncSocketModeHandler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.background = acked.Background("Slack work", in_slack_words)
         self._people: dict[str, Profile] = {}
         self._spoken: dict[str, str] = {}
         # Keys the digest of submitted answers in delivery keys; derived from the server key, so every
@@ -167,28 +163,15 @@ class SlackChannel:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         await self.outbound.stop()
         # What requests started (handled after Slack was answered) is finished, within the grace.
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_SECONDS)
-        for task in list(self._tasks):  # past the grace: its delivery is handled again when Slack retries
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.background.finish(STOP_GRACE_SECONDS)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """Work that goes on after Slack was acknowledged; kept so it is neither lost nor unlogged."""
-        task = asyncio.ensure_future(in_slack_words(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        return task
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("Slack work failed", exc_info=exc)
+        """Work that goes on after Slack was acknowledged (in Slack's words)."""
+        return self.background.spawn(work)
 
     async def settled(self) -> None:
         """Until every piece of work started by a request (and what it started) is done."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.background.settled()
 
     # --- inbound --------------------------------------------------------------------------------
 
@@ -280,12 +263,7 @@ class SlackChannel:
 
     def answered(self, outcome: Outcome) -> bool:
         """A repeat whose replies were sent, or are being sent by the first handling."""
-        if not outcome.duplicate:
-            return False
-        if outcome.replied:
-            return True
-        recorded = outcome.recorded_at
-        return recorded is not None and self.houqin.clock() - recorded < IN_FLIGHT
+        return acked.answered(outcome, self.houqin.clock())
 
     async def apologise(self, sender: Sender, view_id: str | None) -> None:
         """The core failed (nothing was kept): say so where the person is looking."""
@@ -505,7 +483,8 @@ class SlackChannel:
         """Show an outcome: as the modal page of the flow the person is now in, else in their DM."""
         step: StepView | None = await self.houqin.current_step(sender) if (view_id or trigger_id) else None
         locale = outcome.locale or self.locale_hint(sender)
-        if step is not None and asked(outcome, step):
+        # A turn that asked the current question shows it as a modal page; otherwise the replies go to the DM.
+        if step is not None and asks(outcome, step):
             page = blocks.step_modal(step, locale, blocks.notes_of(outcome, step))
             if view_id is not None:
                 await self.client.views_update(view_id=view_id, view=page)
@@ -537,15 +516,6 @@ async def in_slack_words(work: Awaitable[T]) -> T:
     """Whatever the core says while doing this names commands as Slack types them (/houqin my)."""
     with commands_typed(blocks.typed_in_slack):
         return await work
-
-
-def asked(outcome: Outcome, step: StepView) -> bool:
-    """Whether this turn asked the person's current question (its buttons carry the step's version):
-    then it is shown as a modal page. Otherwise the replies stand alone (a language choice asked
-    mid-flow keeps its own buttons) and go to the DM."""
-    prefix = step.payload("")
-    payloads = (button.payload for reply in outcome.replies for row in reply.buttons for button in row)
-    return any(payload.startswith(prefix) for payload in payloads)
 
 
 def submission_key(view: dict[str, Any], salt: bytes) -> str:

@@ -1,0 +1,64 @@
+"""For channels that answer their platform before the work is done (Slack, Feishu: 3 s to answer):
+the work they go on with, kept, and how they tell a repeat still being handled from one to redo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from handlers.core.conversation import Outcome
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A repeat of a request whose replies are not out yet. The platform was answered before the work, so a
+# repeat (an event retried, a payload sent again) usually meets the first handling still at work,
+# here or in another process: it leaves the replies to it. Older than this, the first is taken to
+# have died between commit and send, and the repeat (retried after a minute, then five) sends them.
+IN_FLIGHT = timedelta(seconds=30)
+
+
+class Background:
+    """Work that goes on after the platform was answered: kept, so it is neither lost nor unlogged,
+    and so a test (or stop()) can wait until all of it, and what it started, is done."""
+
+    def __init__(self, what: str, within: Callable[[Awaitable[Any]], Awaitable[Any]] | None = None) -> None:
+        self.what = what
+        self.within = within
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task: asyncio.Task[T] = asyncio.ensure_future(self.within(work) if self.within else work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed", self.what, exc_info=exc)
+
+    async def settled(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def finish(self, grace: float) -> None:
+        """Stopping: what requests started is finished within `grace`; past it, cut off (its delivery
+        is handled again when the platform delivers it again)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def answered(outcome: Outcome, now: datetime) -> bool:
+    """A repeat whose replies were sent, or are being sent by the first handling."""
+    if not outcome.duplicate:
+        return False
+    if outcome.replied:
+        return True
+    recorded = outcome.recorded_at
+    return recorded is not None and now - recorded < IN_FLIGHT

@@ -4,6 +4,7 @@ explains every figure, and a second run changes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import replace
@@ -17,7 +18,7 @@ from handlers.core.demo import write_past
 from handlers.digest.send import dry_run
 from storage.db import Database
 from storage.demo import seed
-from storage.models import Department, Person, Requisition, StockMovement, Ticket, TicketEvent
+from storage.models import Department, OutboxMessage, Person, Requisition, StockMovement, Ticket, TicketEvent
 from tests.jobs.org import SCHEDULE, local
 from tests.supplies import ledger_disagreements
 
@@ -97,6 +98,9 @@ async def test_every_managers_first_digest_has_four_weeks_of_figures_that_the_ro
             select(func.count()).select_from(Ticket).where(Ticket.resolved_at.is_(None), Ticket.due_at < NOW)
         )
         assert reopened and overdue  # a few low ratings, a few late
+        # Yesterday's stock-take found the toner shelf short: a low-stock alert waits for the logistics admins.
+        notices = (await session.scalars(select(OutboxMessage))).all()
+        assert [n for n in notices if "stock.alert.low" in json.dumps(n.body)]
         first = await session.scalar(select(func.min(StockMovement.at)))
         assert first is not None and first.replace(tzinfo=NOW.tzinfo) < NOW - timedelta(days=170)
     await db.dispose()

@@ -10,6 +10,8 @@ upgrade comes back at its own schema and is brought up to date.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import shutil
 import sqlite3
 from datetime import datetime
@@ -64,7 +66,8 @@ def _pg_tool(name: str) -> str:
 async def backup(url: str, dest: Path) -> Path:
     """Write the whole database to `dest` (a new file; its folder is made) while Houqin may be running."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".partial")
+    # Its own partial file: a backup asked for by hand while the daily one runs does not write into it.
+    partial = dest.with_name(f"{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     if engine_of(url) == "sqlite":
         await asyncio.to_thread(_sqlite_copy, _sqlite_path(url), partial)
     else:

@@ -92,7 +92,9 @@ async def polling_houqin(db: Database, bot_api: FakeBotAPI, tmp_path: Path) -> A
     }
     process = start_houqin(env, tmp_path)
     try:
-        await bot_api.wait_for(lambda: bool(bot_api.calls_to("getUpdates")), timeout=15)
+        await bot_api.wait_for(
+            lambda: bool(bot_api.calls_to("getUpdates")), timeout=40
+        )  # a loaded CI machine starts slowly
         yield process
     finally:
         output = await asyncio.to_thread(stop, process)

@@ -35,6 +35,7 @@ from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.feishu import cards, events
 from bot.channels.feishu.api import FeishuAPI, FeishuError
 from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.typed import command_in
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -300,7 +301,7 @@ class FeishuChannel:
         message_id = str(message.get("message_id") or "")
         if kind == "text":
             text = str(content.get("text") or "")
-            typed = cards.command_in(text)
+            typed = command_in(text)
             if typed is not None:
                 return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
             return Inbound(sender, Kind.TEXT, key, text=text)

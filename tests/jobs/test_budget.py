@@ -61,6 +61,7 @@ async def test_a_pacer_spaces_messages_overall_and_per_chat() -> None:
         times.append(round(now[0], 3))
     assert times == [0.0, 0.1, 0.2, 1.0]  # 10/s overall; chat a waits for its second
     pacer.hold("b", 5)
+    assert (pacer.held_for("b"), pacer.held_until("c")) == (5.0, 0.0)
     await pacer.wait("c")
     assert round(now[0], 3) == 1.2, "a chat told to wait holds up only itself"
     await pacer.wait("b")

@@ -140,4 +140,3 @@ def pressed(action: JSON) -> Press:
 
 def toast(text: str | None) -> JSON:
     return {"toast": {"type": "info", "content": text}} if text else {}
-

@@ -106,7 +106,6 @@ class FeishuChannel:
         self.api = FeishuAPI(settings.feishu_app_id, settings.feishu_app_secret, settings.feishu_api_base_url)
         self.pacer = Pacer(settings.feishu_send_rate, chat_interval=PERSON_INTERVAL)
         self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
-        self._held_until: dict[str, float] = {}
         self._names: dict[str, str] = {}
         # The words of the question cards this process sent, by message id, so one answered by
         # typing can lose its buttons (oldest forgotten first).
@@ -455,7 +454,6 @@ class FeishuChannel:
     def hold(self, open_id: str, seconds: float) -> None:
         """Feishu said 429: nothing more to this person for that long, from anyone here."""
         self.pacer.hold(open_id, seconds)
-        self._held_until[open_id] = max(self._held_until.get(open_id, 0.0), self.pacer.clock() + seconds)
 
     async def send_files(self, open_id: str, files: Sequence[FileOut], *, paced: bool = True) -> None:
         """Files made for this person: pictures (a digest's chart) as images, the rest as files."""
@@ -487,7 +485,7 @@ class FeishuChannel:
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice, paced: the card it replaces patched in place when there is one, else sent anew."""
-        held = self._held_until.get(pending.address, 0.0) - self.pacer.clock()
+        held = self.pacer.held_for(pending.address)
         if held > PATIENCE_SECONDS:
             raise RetryLater(f"held for {held:.0f}s", timedelta(seconds=held), tried=False)
         await self.budget.refresh()

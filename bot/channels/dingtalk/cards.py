@@ -1,0 +1,99 @@
+"""Houqin's neutral replies drawn as DingTalk robot messages, and a pressed button read back.
+
+A robot's one-to-one message cannot call the robot back when a button is pressed (only an
+interactive card from a template can), so a button is a link that makes the person send the answer:
+dtmd://dingtalkclient/sendMessage?content=… puts `<label> 〔<payload>〕` in their chat, as if typed,
+and DingTalk delivers it like any message. `pressed` recognises it and hands the core the payload,
+which carries the dialog's version: a button from a card the dialog has moved past is answered as
+stale, one never shown (typed by hand) as forged, as any channel's.
+
+Up to five buttons: an ActionCard (sampleActionCard, or sampleActionCard2…5, buttons one under the
+other). More (a long catalog page): a markdown message with each choice a link. Words are markdown
+there, so what people typed is escaped: it shows as typed, never as a link or a heading.
+
+Pure functions: no API calls here, so what a person sees can be tested without DingTalk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from handlers.core.conversation import Button, Reply, split_text
+
+JSON = dict[str, object]
+# An ActionCard's text is kept well inside what DingTalk shows whole.
+TEXT_LIMIT = 2500
+BUTTON_LABEL = 30
+TITLE_LIMIT = 30
+ACTION_CARD_BUTTONS = 5
+SEND = "dtmd://dingtalkclient/sendMessage?content="
+# What a button makes the person send: its label, then its payload between these brackets.
+OPEN, CLOSE = "〔", "〕"
+PRESSED = re.compile(rf"^(?P<label>.*?)\s*{OPEN}(?P<payload>[^{OPEN}{CLOSE}\s]{{1,64}}){CLOSE}\s*$", re.DOTALL)
+# Markdown's own characters in what people typed, each kept as itself.
+MARKDOWN = re.compile(r"([\\`*_\[\]()#>!|~<-])")
+
+
+def escaped(text: str) -> str:
+    """Words shown as they are in DingTalk's markdown: its characters escaped, each line its own."""
+    lines = [MARKDOWN.sub(r"\\\1", line) for line in text.split("\n")]
+    return "  \n".join(lines)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def answer_of(button: Button) -> str:
+    """What pressing it sends: `给排水 〔s3:W〕`."""
+    return f"{clip(button.label, BUTTON_LABEL)} {OPEN}{button.payload}{CLOSE}"
+
+
+def link(button: Button) -> str:
+    return SEND + quote(answer_of(button), safe="")
+
+
+def title_of(text: str) -> str:
+    """The line DingTalk shows in the chat list and the notification."""
+    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    return clip(first, TITLE_LIMIT) or "Houqin"
+
+
+def message(text: str, buttons: Sequence[Button]) -> tuple[str, JSON]:
+    """One message: its msgKey and msgParam."""
+    title, body = title_of(text), escaped(text) or " "
+    if not buttons:
+        return "sampleMarkdown", {"title": title, "text": body}
+    if len(buttons) == 1:
+        [only] = buttons
+        single = clip(only.label, BUTTON_LABEL)
+        return "sampleActionCard", {"title": title, "text": body, "singleTitle": single, "singleURL": link(only)}
+    if len(buttons) <= ACTION_CARD_BUTTONS:
+        param: JSON = {"title": title, "text": body}
+        for number, button in enumerate(buttons, start=1):
+            param[f"actionTitle{number}"] = clip(button.label, BUTTON_LABEL)
+            param[f"actionURL{number}"] = link(button)
+        return f"sampleActionCard{len(buttons)}", param
+    choices = "\n".join(f"- [{escaped(clip(b.label, BUTTON_LABEL))}]({link(b)})" for b in buttons)
+    return "sampleMarkdown", {"title": title, "text": f"{body}\n\n{choices}"}
+
+
+def reply_messages(reply: Reply, note: str | None = None) -> list[tuple[str, JSON]]:
+    """A reply as messages: its text (split where long) with its buttons on the last; `note` (this
+    card replaces an earlier one) above the words."""
+    if not reply.text and not reply.buttons:
+        return []  # a reply that is only files
+    text = f"{note}\n{reply.text}" if note else reply.text
+    parts = split_text(text, TEXT_LIMIT) or [""]
+    buttons = [button for row in reply.buttons for button in row]
+    return [message(part, []) for part in parts[:-1]] + [message(parts[-1], buttons)]
+
+
+def pressed(text: str) -> tuple[str, str] | None:
+    """A button's answer sent back by the person: (its label, its payload), else None."""
+    found = PRESSED.match(text.strip())
+    if found is None:
+        return None
+    return found.group("label").strip(), found.group("payload")

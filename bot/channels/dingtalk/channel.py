@@ -1,0 +1,351 @@
+"""DingTalk (钉钉): the robot's one-to-one messages into Houqin's neutral Inbound, Outcomes and
+outbox notices back out as robot messages (ActionCards), through DingTalk's open platform.
+
+Two ways in, one path after: Stream mode (the official dingtalk-stream SDK dials DingTalk; stream.py)
+or webhook mode (DingTalk posts to /dingtalk/events, signed; events.py checks it before anything
+else). Either hands the robot's message to `take`, which acknowledges it at once and handles it in
+a task: words, a command (/repair, or 报修 领用 我的 帮助), a button's answer (cards.py: a button makes
+the person send `label 〔payload〕`), a picture or a file (downloaded first). The message's msgId is
+its delivery key, so a message DingTalk delivers twice, by either way, is handled once.
+
+A robot's message cannot be edited, so a notice that replaces a card (a ticket that moved) is sent
+anew and says so; an old card's button still sends its answer, which the core answers as stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels import acked
+from bot.channels.bodies import read_limited
+from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
+from bot.channels.daily import sync_daily
+from bot.channels.dingtalk import cards, events
+from bot.channels.dingtalk.api import DingTalkAPI, DingTalkError, Sent
+from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.typed import command_in
+from bot.settings import Settings
+from handlers.core import directory
+from handlers.core.conversation import (
+    MAX_DOCUMENT,
+    MAX_TEXT,
+    DocumentIn,
+    FileOut,
+    Inbound,
+    Kind,
+    PhotoIn,
+    Reply,
+    Sender,
+)
+from handlers.core.engine import Houqin
+from handlers.core.flow import sniff_image_type
+from handlers.core.i18n import pick_locale, translate, typed_as_is
+from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+
+log = logging.getLogger(__name__)
+CHANNEL = "dingtalk"
+EVENTS_PATH = "/dingtalk/events"
+JSON = dict[str, Any]
+# A robot message is a few KiB; anything near this is not one.
+MAX_REQUEST_BYTES = 1024 * 1024
+NOTICE_POLL_SECONDS = 1.0
+NOTICE_BATCH = 60
+# Messages to one person at most this often from here (DingTalk's flow control is per person too).
+PERSON_INTERVAL = 0.25
+# A person DingTalk told to wait longer than this is not waited for in memory: the notice goes back
+# to the outbox, no attempt spent.
+PATIENCE_SECONDS = 10.0
+# When DingTalk says "too fast" without saying for how long.
+DEFAULT_WAIT = 1.0
+ONE_TO_ONE = "1"
+
+
+class DingTalkChannel:
+    name = CHANNEL
+
+    def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox) -> None:
+        assert settings.dingtalk_client_id and settings.dingtalk_client_secret, "built only when the app is set"
+        self.settings = settings
+        self.houqin = houqin
+        self.outbox = outbox
+        self.api = DingTalkAPI(
+            settings.dingtalk_client_id,
+            settings.dingtalk_client_secret,
+            settings.dingtalk_robot,
+            settings.dingtalk_api_base_url,
+            settings.dingtalk_oapi,
+        )
+        self.pacer = Pacer(settings.dingtalk_send_rate, chat_interval=PERSON_INTERVAL)
+        self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
+        self._spoken: dict[str, str] = {}
+        self.background = acked.Background("DingTalk work")
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._daily: asyncio.Task[None] | None = None
+        self._stream: Any = None  # stream.Stream, imported only in that mode
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        return f"{CHANNEL} ({self.settings.dingtalk_mode.value})"
+
+    def command_syntax(self, command: str) -> str:
+        return typed_as_is(command)
+
+    async def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_notices(), name="dingtalk-outbox")
+        if self.settings.dingtalk_directory_sync:
+            daily = sync_daily("DingTalk", self.sync_directory, self.houqin.clock, self.settings.zone, DingTalkError)
+            self._daily = asyncio.create_task(daily, name="dingtalk-directory")
+        if not self.settings.dingtalk_webhook:
+            from bot.channels.dingtalk.stream import Stream
+
+            self._stream = Stream(self.settings, self)
+            await self._stream.start()
+
+    async def stop(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+        for task in (self._sender, self._daily):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self.settled()
+        await self.api.close()
+
+    async def settled(self) -> None:
+        """Until every piece of work started by a message (and what it started) is done."""
+        await self.background.settled()
+
+    # --- the directory --------------------------------------------------------------------------
+
+    async def sync_directory(self, period: str | None = None) -> directory.Applied | None:
+        """DingTalk's departments, 主管 and people into Houqin (`houqin dingtalk sync`, and daily)."""
+        from bot.channels.dingtalk.directory import read
+
+        return await self.houqin.directory_sync(CHANNEL, await read(self.api), period)
+
+    async def left(self, user_ids: Sequence[str]) -> None:
+        """The directory says they left (user_leave_org): under ACCESS_POLICY=directory they leave Houqin."""
+        for user_id in user_ids:
+            await self.houqin.directory_left(CHANNEL, user_id)
+
+    # --- inbound --------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route(EVENTS_PATH, self.endpoint, methods=["POST"])] if self.settings.dingtalk_webhook else []
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await read_limited(request, MAX_REQUEST_BYTES)
+        if body is None:
+            return JSONResponse({"error": "request too large"}, status_code=413)
+        try:
+            message = events.open_request(
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+                secret=self.settings.dingtalk_client_secret or "",
+                now=time.time(),
+            )
+        except events.Refused as refused:
+            log.warning("refused a request to %s: %s", EVENTS_PATH, refused)
+            return JSONResponse({"error": str(refused)}, status_code=refused.status)
+        self.take(message)
+        return JSONResponse({})
+
+    def take(self, message: JSON) -> None:
+        """A message to the robot, however it came: handled in a task, DingTalk answered at once."""
+        self.background.spawn(self.message(message))
+
+    async def message(self, message: JSON) -> None:
+        """What someone sent the robot in their one-to-one chat (group chats are not Houqin's)."""
+        staff_id = str(message.get("senderStaffId") or "")
+        corp, robot_corp = message.get("senderCorpId"), message.get("chatbotCorpId")
+        if (
+            message.get("conversationType") != ONE_TO_ONE
+            or not staff_id
+            or (corp and robot_corp and corp != robot_corp)
+        ):
+            # No staff id, or another organisation's: someone the robot cannot write to, not a member.
+            return
+        sender = Sender(CHANNEL, staff_id, staff_id, str(message.get("senderNick") or staff_id))
+        inbound = await self.to_inbound(sender, f"msg:{message.get('msgId')}", message)
+        await self.converse(inbound)
+
+    async def to_inbound(self, sender: Sender, key: str, message: JSON) -> Inbound:
+        kind = message.get("msgtype")
+        content = message.get("content")
+        content = content if isinstance(content, dict) else {}
+        if kind == "text":
+            return self.words(sender, key, str((message.get("text") or {}).get("content") or ""))
+        if kind == "picture":
+            return Inbound(sender, Kind.PHOTO, key, photo=await self.photo(str(content.get("downloadCode") or "")))
+        if kind == "richText":
+            parts = [p for p in content.get("richText") or [] if isinstance(p, dict)]
+            picture = next((p for p in parts if p.get("downloadCode")), None)
+            if picture is not None:
+                return Inbound(sender, Kind.PHOTO, key, photo=await self.photo(str(picture["downloadCode"])))
+            return self.words(sender, key, "".join(str(p.get("text") or "") for p in parts))
+        if kind == "file":
+            code = str(content.get("downloadCode") or "")
+            document = DocumentIn(name=str(content.get("fileName") or "file"), content=None, file_id=code)
+            fetched = await fetch_document(document, lambda: self.download(code, MAX_DOCUMENT))
+            return Inbound(sender, Kind.DOCUMENT, key, document=fetched)
+        return Inbound(sender, Kind.UNSUPPORTED, key)
+
+    @staticmethod
+    def words(sender: Sender, key: str, text: str) -> Inbound:
+        """Typed words: a button's answer (`label 〔payload〕`), a command, or an answer."""
+        pressed = cards.pressed(text)
+        if pressed is not None:
+            return Inbound(sender, Kind.BUTTON, key, text=pressed[1])
+        typed = command_in(text)
+        if typed is not None:
+            return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
+        return Inbound(sender, Kind.TEXT, key, text=text.strip())
+
+    async def photo(self, code: str) -> PhotoIn:
+        """A picture someone sent, downloaded before the core's transaction; bytes that are no image
+        are passed on as such, and the step refuses them in the person's words."""
+        content = await self.download(code, MAX_PHOTO_BYTES)
+        kind = sniff_image_type(content) if content is not None else None
+        return PhotoIn(file_id=code, content=content or b"", content_type=kind or "unknown")
+
+    async def download(self, code: str, limit: int) -> bytes | None:
+        try:
+            return await self.api.download(code, limit)
+        except DingTalkError as exc:
+            log.info("could not fetch a file sent to the robot: %s", exc)
+            return None
+
+    async def converse(self, inbound: Inbound) -> None:
+        try:
+            outcome = await self.houqin.handle(inbound)
+        except Exception:
+            await self.apologise(inbound.sender)
+            raise
+        if outcome.locale:
+            self._spoken[inbound.sender.external_id] = outcome.locale
+        if acked.answered(outcome, self.houqin.clock()):
+            return
+        prompt = await self.post_replies(inbound.sender.address, outcome.replies)
+        await self.houqin.mark_replied(outcome, prompt_ref=prompt)
+        self._wake.set()
+
+    def locale_hint(self, user_id: str) -> str:
+        return pick_locale(self._spoken.get(user_id), None, self.settings.default_locale)
+
+    async def apologise(self, sender: Sender) -> None:
+        """The core failed (nothing was kept): say so in their chat."""
+        sorry = Reply(translate(self.locale_hint(sender.external_id), "dialog.error.internal"))
+        try:
+            await self.post_replies(sender.address, [sorry])
+        except DingTalkError as exc:
+            log.warning("could not tell %s about a failure: %s", sender.external_id, exc)
+
+    # --- outbound -------------------------------------------------------------------------------
+
+    async def post_replies(self, user_id: str, replies: Sequence[Reply]) -> str | None:
+        """Answers to the person's own action (not paced: they are few and must not queue behind a
+        fan-out); returns the key of the message carrying the newest buttons."""
+        prompt = None
+        for reply in replies:
+            for msg_key, param in cards.reply_messages(reply):
+                sent = await self._own(user_id, msg_key, param)
+                if reply.buttons:
+                    prompt = sent.key
+            await self.send_files(user_id, reply.files, paced=False)
+        return prompt
+
+    async def _own(self, user_id: str, msg_key: str, param: JSON) -> Sent:
+        """One answer; told to slow down, it waits that out once (this person only) rather than be lost."""
+        try:
+            return self._reached(user_id, await self.api.send(user_id, msg_key, param))
+        except DingTalkError as exc:
+            if not exc.rate_limited:
+                raise
+            wait = exc.retry_after or DEFAULT_WAIT
+            self.pacer.hold(user_id, wait)
+            await asyncio.sleep(wait)
+            return self._reached(user_id, await self.api.send(user_id, msg_key, param))
+
+    @staticmethod
+    def _reached(user_id: str, sent: Sent) -> Sent:
+        """batchSend answers 200 even when it did not send: the person is invalid or flow-controlled."""
+        if user_id in sent.invalid:
+            raise Unreachable(f"DingTalk cannot reach {user_id}")
+        if user_id in sent.flow_controlled:
+            raise DingTalkError(200, "flowControlled", f"{user_id} is flow-controlled")
+        return sent
+
+    async def send_files(self, user_id: str, files: Sequence[FileOut], *, paced: bool = True) -> None:
+        """Files made for this person: pictures (a digest's chart) as images, the rest as files."""
+        for file in files:
+            kept = await self.outbox.file(file.id)
+            if kept is None:
+                log.warning("file %s is gone; not sent to %s", file.id, user_id)
+                continue
+            if paced:
+                await self.pacer.wait(user_id)
+            if file.is_image:
+                media = await self.api.upload("image", kept.name, kept.content, file.content_type)
+                await self._own(user_id, "sampleImageMsg", {"photoURL": media})
+            else:
+                media = await self.api.upload("file", kept.name, kept.content, file.content_type)
+                kind = kept.name.rpartition(".")[2].lower() or "file"
+                await self._own(user_id, "sampleFile", {"mediaId": media, "fileName": kept.name, "fileType": kind})
+
+    async def send_photos(self, user_id: str, photo_ids: Sequence[int]) -> None:
+        """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps."""
+        for photo_id in photo_ids:
+            photo = await self.outbox.photo(photo_id)
+            if photo is None or not photo.content:
+                continue
+            await self.pacer.wait(user_id)
+            kind = sniff_image_type(photo.content) or "image/jpeg"
+            media = await self.api.upload("image", "photo." + kind.rpartition("/")[2], photo.content, kind)
+            await self._own(user_id, "sampleImageMsg", {"photoURL": media})
+
+    async def _send_notices(self) -> None:
+        async def batch() -> int:
+            return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
+
+        await keep_draining(batch, self._wake, "draining the DingTalk outbox", NOTICE_POLL_SECONDS)
+
+    async def send_notice(self, pending: Pending) -> str | None:
+        """One notice, paced. A card that replaces one sent before (pending.card_ref) is sent anew,
+        saying so: DingTalk cannot edit a robot's message."""
+        held = self.pacer.held_for(pending.address)
+        if held > PATIENCE_SECONDS:
+            raise RetryLater(f"held for {held:.0f}s", timedelta(seconds=held), tried=False)
+        await self.budget.refresh()
+        note = None
+        if pending.card_ref is not None:
+            note = translate(pending.locale or self.settings.default_locale, "dingtalk.card.replaces")
+        try:
+            await self.send_photos(pending.address, pending.photos)
+            ref = pending.card_ref
+            for msg_key, param in cards.reply_messages(pending.reply, note):
+                await self.pacer.wait(pending.address)
+                ref = self._reached(pending.address, await self.api.send(pending.address, msg_key, param)).key
+            await self.send_files(pending.address, pending.reply.files)
+            return ref
+        except DingTalkError as exc:
+            if exc.rate_limited or exc.code == "flowControlled":
+                wait = exc.retry_after or DEFAULT_WAIT
+                self.pacer.hold(pending.address, wait)
+                raise RetryLater(f"rate limited for {wait:.0f}s", timedelta(seconds=wait)) from exc
+            raise
+
+    async def drain_once(self) -> int:
+        """One claimed batch sent to the end; for tests and tools that want to see it done."""
+        return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 TICKET = re.compile(r"R-\d{4}-\d{6}")
+REQUISITION = re.compile(r"S-\d{4}-\d{6}")
 
 
 class Shown(Protocol):
@@ -63,6 +64,8 @@ class ChatPerson(Protocol):
 
     async def presses(self, label: str) -> Any: ...
 
+    async def sends_image(self, content: bytes) -> Any: ...
+
 
 async def linked(admin: ChatPerson, who: ChatPerson, web_account: str) -> None:
     """An admin joins someone's chat account to a person of the demo organisation (their browser account)."""
@@ -83,3 +86,33 @@ async def report_leak(who: ChatPerson, description: str = "三楼卫生间洗手
     number = TICKET.search(who.latest("报修已提交").shown)
     assert number is not None, who.said
     return number.group()
+
+
+async def request_batteries(who: ChatPerson, approver: str = "黄丽") -> str:
+    """Five AA batteries for the meeting room's remote, from 领用 to the requisition's number."""
+    await who.writes("领用")
+    await who.writes("电池")  # words where the categories are offered search the catalog
+    await who.presses("5 号电池")
+    await who.writes("5")
+    await who.presses("✔ 选好了")
+    await who.writes("会议室遥控器")
+    assert approver in who.latest("请确认物资申领").shown  # the confirmation names who will approve
+    await who.presses("✔ 提交")
+    number = REQUISITION.search(who.latest("已为你预留").shown)
+    assert number is not None, who.said
+    return number.group()
+
+
+async def suggest_anonymously(who: ChatPerson, picture: bytes) -> None:
+    """An anonymous, public suggestion about the canteen, with a picture."""
+    await who.writes("/suggest")
+    assert "想就哪方面提建议？" in who.said
+    await who.presses("食堂")
+    await who.writes("希望食堂每周增加一次川菜")
+    await who.sends_image(picture)
+    await who.presses("🔒 匿名")
+    await who.presses("📢 公开")
+    summary = who.latest("附照片").shown
+    assert "附照片 1 张" in summary and "🔒 匿名 · 📢 公开" in summary
+    await who.presses("✔ 提交")
+    assert "谢谢！你的建议 #1 已提交。" in who.latest("谢谢").shown

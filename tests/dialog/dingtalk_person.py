@@ -22,7 +22,7 @@ import httpx
 from bot.channels.dingtalk import DingTalkChannel
 from storage.db import Database
 from tests.dialog.chat_person import Reads
-from tests.dialog.slack_person import delivery_replied, notices_delivered
+from tests.dialog.slack_person import notices_delivered
 from tests.fakes.dingtalk_api import CHATBOT_TOPIC, CLIENT_ID, DingTalkMessage, FakeDingTalk, signed
 
 JSON = dict[str, Any]
@@ -58,14 +58,12 @@ class DingTalkWorld:
             response = await self.http.post("/dingtalk/events", content=body, headers=headers)
             delivered = Answer(response.status_code, response.json() if response.content else {})
         if settle and delivered.status == 200:
-            await self.settle(message)
+            await self.settle()
         return delivered
 
-    async def settle(self, message: JSON | None = None) -> None:
+    async def settle(self) -> None:
         """Until Houqin has done what the message started and sent every notice it queued."""
         await self.channel.settled()
-        if message is not None and message.get("senderStaffId"):
-            await delivery_replied(self.db, "dingtalk", f"msg:{message['msgId']}")
         await notices_delivered(self.db, self.channels)
 
 

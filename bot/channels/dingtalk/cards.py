@@ -32,13 +32,20 @@ SEND = "dtmd://dingtalkclient/sendMessage?content="
 # What a button makes the person send: its label, then its payload between these brackets.
 OPEN, CLOSE = "〔", "〕"
 PRESSED = re.compile(rf"^(?P<label>.*?)\s*{OPEN}(?P<payload>[^{OPEN}{CLOSE}\s]{{1,64}}){CLOSE}\s*$", re.DOTALL)
-# Markdown's own characters in what people typed, each kept as itself.
-MARKDOWN = re.compile(r"([\\`*_\[\]()#>!|~<-])")
+# Markdown's own characters in what people typed, each kept as itself: those that make emphasis,
+# code, links (no link without its brackets) or HTML anywhere, and those that start a heading, a
+# quote or a list at the start of a line. Nothing else is escaped, so no stray backslash shows.
+INLINE = re.compile(r"([\\`*_\[\]<])")
+LINE_START = re.compile(r"^(\s*)([#>+-])")
+NUMBERED = re.compile(r"^(\s*\d+)\.")
 
 
 def escaped(text: str) -> str:
     """Words shown as they are in DingTalk's markdown: its characters escaped, each line its own."""
-    lines = [MARKDOWN.sub(r"\\\1", line) for line in text.split("\n")]
+    lines = []
+    for line in text.split("\n"):
+        line = LINE_START.sub(r"\1\\\2", INLINE.sub(r"\\\1", line))
+        lines.append(NUMBERED.sub(r"\1\\.", line))
     return "  \n".join(lines)
 
 

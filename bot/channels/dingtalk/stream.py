@@ -49,7 +49,9 @@ class Stream:
         self._houqin_loop = asyncio.get_running_loop()
         dingtalk_stream.DingTalkStreamClient.OPEN_CONNECTION_API = self.settings.dingtalk_api_base_url + OPEN_PATH
         credential = dingtalk_stream.Credential(self.settings.dingtalk_client_id, self.settings.dingtalk_client_secret)
-        client = dingtalk_stream.DingTalkStreamClient(credential, logger=logging.getLogger("dingtalk_stream.client"))
+        logger = logging.getLogger("dingtalk_stream.client")
+        logger.setLevel(logging.NOTSET)  # as quiet as its package's logger (registry.py), again after a stop
+        client = dingtalk_stream.DingTalkStreamClient(credential, logger=logger)
         client.register_callback_handler(ChatbotMessage.TOPIC, Chatbot(self))
         client.register_all_event_handler(Events(self))
         self.client = client
@@ -82,6 +84,9 @@ class Stream:
         loop, main, thread = self._loop, self._main, self._thread
         if loop is None or main is None or thread is None:
             return
+
+        # The SDK logs the cancellation below as a network error; stopping is not one.
+        logging.getLogger("dingtalk_stream.client").setLevel(logging.CRITICAL)
 
         async def end() -> None:
             # The SDK catches a cancellation once (and sleeps to reconnect): cancel until it is done.

@@ -54,12 +54,23 @@ class Pacer:
             await self.sleep(ready - now)
             now = self.clock()
         # Taken only once the chat is ready, so a waiting chat never holds a slot others could use.
+        at = self._take(chat, now)
+        if at > now:
+            await self.sleep(at - now)
+            now = self.clock()
+            if now - at > self.gap:
+                # Woken later than its slot by more than a slot (the loop was busy): others waiting
+                # woke with it, and all sending now would arrive together. Once, a new slot after theirs.
+                at = self._take(chat, now)
+                if at > now:
+                    await self.sleep(at - now)
+        self._forget(at)
+
+    def _take(self, chat: str, now: float) -> float:
         at = max(now, self._next)
         self._next = at + self.gap
         self._chat_next[chat] = at + self.chat_interval
-        if at > now:
-            await self.sleep(at - now)
-        self._forget(at)
+        return at
 
     def share(self, processes: int) -> None:
         """`processes` are sending on this channel now (handlers/core/budget.py): take an even part of the budget."""

@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     # The legacy API (contact directory, media upload): https://oapi.dingtalk.com beside the real API,
     # else DINGTALK_API_BASE_URL (a test double serves both).
     dingtalk_oapi_base_url: str | None = None
-    # An interactive card template for steps. Not used yet: steps are ActionCards whose buttons make
-    # the person send the answer, which needs no template.
+    # An interactive card template (made from docs/dingtalk-card-template.json): in stream mode steps
+    # and tickets' cards are then cards updated in place; without one (and in webhook mode) they are
+    # ActionCards whose buttons make the person send the answer.
     dingtalk_card_template_id: str | None = None
     # Daily, Houqin reads the contact directory; `houqin dingtalk sync` does it now.
     dingtalk_directory_sync: bool = True

@@ -23,7 +23,7 @@ from bot.channels.dingtalk import DingTalkChannel
 from storage.db import Database
 from tests.dialog.chat_person import Reads
 from tests.dialog.slack_person import notices_delivered
-from tests.fakes.dingtalk_api import CHATBOT_TOPIC, CLIENT_ID, DingTalkMessage, FakeDingTalk, signed
+from tests.fakes.dingtalk_api import CARD, CARD_TOPIC, CHATBOT_TOPIC, CLIENT_ID, DingTalkMessage, FakeDingTalk, signed
 
 JSON = dict[str, Any]
 _ids = itertools.count(1)
@@ -89,17 +89,39 @@ class DingTalkPerson(Reads[DingTalkMessage]):
 
     # --- what they do ---------------------------------------------------------------------------
 
-    def button(self, label: str, message: DingTalkMessage | None = None) -> str:
-        """What the newest button with that label (on this message, if given) sends."""
+    def find(self, label: str, message: DingTalkMessage | None = None) -> tuple[DingTalkMessage, str]:
+        """The newest button with that label (on this message, if given): where, and what it sends."""
         for shown in [message] if message is not None else reversed(self.chat):
             for text, answer in shown.buttons:
                 if text.startswith(label):
-                    return answer
+                    return shown, answer
         raise AssertionError(f"no button {label!r} for {self.name}; buttons: {self.buttons_on_screen()}")
 
+    def button(self, label: str, message: DingTalkMessage | None = None) -> str:
+        return self.find(label, message)[1]
+
     async def presses(self, label: str, message: DingTalkMessage | None = None) -> Answer:
-        """The button's link makes DingTalk send its answer in their chat, as if typed."""
-        return await self.writes(self.button(label, message))
+        """An ActionCard's button makes DingTalk send its answer in their chat, as if typed; a
+        template card's calls back over the stream, and DingTalk applies the answer to the card."""
+        shown, answer = self.find(label, message)
+        if shown.msg_key != CARD:
+            return await self.writes(answer)
+        content = {"cardPrivateData": {"actionIds": ["press"], "params": {"payload": answer}}}
+        callback = {
+            "outTrackId": shown.key,
+            "corpId": "ding-corp",
+            "userId": self.user_id,
+            "userIdType": 1,
+            "type": "actionCallback",
+            "spaceType": "IM_ROBOT",
+            "content": json.dumps(content, ensure_ascii=False),
+            "extension": "{}",
+        }
+        ack = await self.world.api.push("CALLBACK", CARD_TOPIC, callback)
+        response = json.loads(ack.get("data") or "{}").get("response") or {}
+        shown.param.update((response.get("cardData") or {}).get("cardParamMap") or {})
+        await self.world.settle()
+        return Answer(int(ack["code"]), response)
 
     async def writes(self, text: str, msg_id: str | None = None) -> Answer:
         return await self.world.deliver(self.message("text", {"text": {"content": text}}, msg_id))

@@ -75,3 +75,19 @@ def test_only_an_answer_in_the_buttons_form_is_a_press() -> None:
     assert cards.pressed("〔s3:W〕") == ("", "s3:W")
     for words in ("给排水", "见〔s3:W〕后面", "〔有 空格〕", "〔〕", "a 〔" + "x" * 65 + "〕"):
         assert cards.pressed(words) is None, words
+
+
+def test_the_shipped_template_has_the_variables_houqin_fills_and_calls_back_with_the_payload() -> None:
+    import json
+    from pathlib import Path
+
+    template = json.loads((Path(__file__).parents[2] / "docs" / "dingtalk-card-template.json").read_text())
+    filled = cards.card_params("在哪栋楼？", [Button("教学楼", "s3:B")])
+    assert (
+        {v["name"] for v in template["variables"]} == filled.keys() == cards.retired_params("x").keys() | {"markdown"}
+    )
+    [group] = [c for c in template["layout"] if c["component"] == "buttonGroup"]
+    assert template["callbackType"] == "STREAM" and group["item"]["action"]["params"] == {"payload": "${item.payload}"}
+    assert json.loads(filled["buttons"]) == [{"text": "教学楼", "payload": "s3:B"}]
+    content = json.dumps({"cardPrivateData": {"actionIds": ["press"], "params": {"payload": "s3:B"}}})
+    assert cards.card_pressed(content) == "s3:B" and cards.card_pressed("{") is None

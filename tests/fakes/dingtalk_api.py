@@ -34,6 +34,8 @@ CLIENT_ID = "dinghouqintest"
 CLIENT_SECRET = "test-client-secret-0123456789"
 SEND = "dtmd://dingtalkclient/sendMessage?content="
 CHATBOT_TOPIC = "/v1.0/im/bot/messages/get"
+CARD_TOPIC = "/v1.0/card/instances/callback"
+CARD = "interactiveCard"
 LINK = re.compile(r"\[((?:\\.|[^\]])*)\]\((dtmd://[^)]*)\)")
 ESCAPE = re.compile(r"\\(.)")
 
@@ -49,18 +51,24 @@ class DingTalkMessage:
     user_id: str
     msg_key: str
     param: JSON
+    edits: int = 0
 
     @property
     def shown(self) -> str:
         """What the person reads: the card's words (a crowded card's links are its buttons)."""
         if self.msg_key in ("sampleImageMsg", "sampleFile"):
             return f"[{self.msg_key}]"
+        if self.msg_key == CARD:  # a template card: its words, and what was chosen on it
+            chosen = str(self.param.get("chosen") or "")
+            return unescaped(str(self.param.get("markdown") or "")) + (f"\n{chosen}" if chosen else "")
         text = str(self.param.get("text") or self.param.get("content") or "")
         return unescaped(LINK.sub("", text).rstrip("\n -"))
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
-        """(label, what pressing it sends), top to bottom."""
+        """(label, what pressing it sends — a template card's: its payload), top to bottom."""
+        if self.msg_key == CARD:
+            return [(str(b["text"]), str(b["payload"])) for b in json.loads(str(self.param.get("buttons") or "[]"))]
         found: list[tuple[str, str]] = []
         if "singleTitle" in self.param:
             found.append((str(self.param["singleTitle"]), str(self.param["singleURL"])))
@@ -105,10 +113,16 @@ class FakeDingTalk:
     # What people sent the robot (pictures, files), by download code.
     files: dict[str, bytes] = field(default_factory=dict)
     users: dict[str, DirectoryUser] = field(default_factory=dict)
+    # Interactive cards by outTrackId (also in their person's chat).
+    cards: dict[str, DingTalkMessage] = field(default_factory=dict)
     departments: dict[int, Department] = field(default_factory=dict)
     # The next so many sends to a person are refused as too fast (see limit).
     storms: dict[str, int] = field(default_factory=dict)
     rate_limited_answers: int = 0
+    # DingTalk's per-app QPS limit on batchSend, when a test (or a benchmark) plays it: more sends
+    # than this within any second are refused as too fast.
+    qps: float | None = None
+    sent_times: list[float] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     # Stream mode: tickets handed out, the SDK's socket, and its acknowledgements by message id.
@@ -125,6 +139,8 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/oauth2/accessToken", self._token)
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._send)
         app.router.add_post("/v1.0/robot/messageFiles/download", self._download)
+        app.router.add_post("/v1.0/card/instances/createAndDeliver", self._create_card)
+        app.router.add_put("/v1.0/card/instances", self._update_card)
         app.router.add_get("/files/{code}", self._file)
         app.router.add_post("/media/upload", self._upload)
         app.router.add_post("/topapi/v2/department/listsub", self._listsub)
@@ -151,6 +167,12 @@ class FakeDingTalk:
 
     def called(self, what: str) -> int:
         return sum(1 for call in self.calls if call.startswith(what))
+
+    def measured_rate(self) -> float:
+        """Messages accepted per second, first to last."""
+        if len(self.sent_times) < 2:
+            return 0.0
+        return (len(self.sent_times) - 1) / (self.sent_times[-1] - self.sent_times[0])
 
     def limit(self, user_id: str, times: int) -> None:
         """DingTalk's QPS limit: the next `times` messages to this person are refused as too fast."""
@@ -185,8 +207,10 @@ class FakeDingTalk:
         body = await request.json()
         assert body["robotCode"] == self.client_id, body
         [user_id] = body["userIds"]
-        if self.storms.get(user_id, 0) > 0:
-            self.storms[user_id] -= 1
+        now = time.monotonic()
+        recent = sum(1 for t in self.sent_times[-int(self.qps or 0) - 1 :] if now - t < 1.0)
+        if self.storms.get(user_id, 0) > 0 or (self.qps is not None and recent >= self.qps):
+            self.storms[user_id] = max(0, self.storms.get(user_id, 0) - 1)
             self.rate_limited_answers += 1
             return web.json_response(
                 {"code": "Forbidden.AccessDenied.QpsLimitForApi", "message": "调用频率超过限制"}, status=403
@@ -196,7 +220,36 @@ class FakeDingTalk:
             return web.json_response({"processQueryKey": key, "invalidStaffIdList": [user_id]})
         message = DingTalkMessage(key, user_id, str(body["msgKey"]), json.loads(body["msgParam"]))
         self.chat_of(user_id).append(message)
+        self.sent_times.append(now)
         return web.json_response({"processQueryKey": key, "invalidStaffIdList": [], "flowControlledStaffIdList": []})
+
+    async def _create_card(self, request: web.Request) -> web.Response:
+        self.calls.append(request.path)
+        if not self._authorised(request):
+            return self._denied()
+        body = await request.json()
+        assert body["callbackType"] == "STREAM" and body["imRobotOpenDeliverModel"]["robotCode"] == self.client_id
+        user_id = str(body["openSpaceId"]).removeprefix("dtv1.card//IM_ROBOT.")
+        params = body["cardData"]["cardParamMap"]
+        assert all(isinstance(value, str) for value in params.values()), "cardParamMap takes strings"
+        card = DingTalkMessage(str(body["outTrackId"]), user_id, CARD, dict(params))
+        card.param["template"] = str(body["cardTemplateId"])
+        self.chat_of(user_id).append(card)
+        self.cards[card.key] = card
+        result = {"outTrackId": card.key, "deliverResults": [{"spaceType": "IM_ROBOT", "success": True}]}
+        return web.json_response({"success": True, "result": result})
+
+    async def _update_card(self, request: web.Request) -> web.Response:
+        self.calls.append(request.path)
+        if not self._authorised(request):
+            return self._denied()
+        body = await request.json()
+        card = self.cards.get(str(body["outTrackId"]))
+        if card is None:
+            return web.json_response({"code": "card.not.exist", "message": "卡片不存在"}, status=400)
+        card.param.update(body["cardData"]["cardParamMap"])
+        card.edits += 1
+        return web.json_response({"success": True, "result": True})
 
     async def _download(self, request: web.Request) -> web.Response:
         self.calls.append(request.path)

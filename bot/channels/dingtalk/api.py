@@ -112,10 +112,10 @@ class DingTalkAPI:
 
     # --- calls ----------------------------------------------------------------------------------
 
-    async def call(self, path: str, body: JSON) -> JSON:
-        """One call to the new API (POST, JSON) with the token; DingTalkError otherwise."""
+    async def call(self, path: str, body: JSON, method: str = "POST") -> JSON:
+        """One call to the new API (JSON) with the token; DingTalkError otherwise."""
         return await self._with_token(
-            lambda token: self.http.post(self.base_url + path, json=body, headers={TOKEN_HEADER: token})
+            lambda token: self.http.request(method, self.base_url + path, json=body, headers={TOKEN_HEADER: token})
         )
 
     async def legacy(self, path: str, body: JSON | None = None, files: dict[str, Any] | None = None) -> JSON:
@@ -171,6 +171,36 @@ class DingTalkAPI:
             str(answer.get("processQueryKey") or ""),
             tuple(str(u) for u in answer.get("invalidStaffIdList") or ()),
             tuple(str(u) for u in answer.get("flowControlledStaffIdList") or ()),
+        )
+
+    async def create_card(self, template_id: str, track_id: str, user_id: str, params: dict[str, str]) -> None:
+        """An interactive card from a template in the person's chat with the robot; its presses come
+        back over the stream (callbackType STREAM) with `track_id` (outTrackId)."""
+        await self.call(
+            "/v1.0/card/instances/createAndDeliver",
+            {
+                "cardTemplateId": template_id,
+                "outTrackId": track_id,
+                "callbackType": "STREAM",
+                "cardData": {"cardParamMap": params},
+                "openSpaceId": f"dtv1.card//IM_ROBOT.{user_id}",
+                "imRobotOpenSpaceModel": {"supportForward": False},
+                "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": self.robot_code},
+                "userIdType": 1,
+            },
+        )
+
+    async def update_card(self, track_id: str, params: dict[str, str]) -> None:
+        """A card sent before, its variables changed where it is (PUT /v1.0/card/instances)."""
+        await self.call(
+            "/v1.0/card/instances",
+            {
+                "outTrackId": track_id,
+                "cardData": {"cardParamMap": params},
+                "cardUpdateOptions": {"updateCardDataByKey": True},
+                "userIdType": 1,
+            },
+            method="PUT",
         )
 
     async def download(self, download_code: str, limit: int) -> bytes | None:

@@ -16,6 +16,7 @@ Pure functions: no API calls here, so what a person sees can be tested without D
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from urllib.parse import quote
@@ -87,15 +88,20 @@ def message(text: str, buttons: Sequence[Button]) -> tuple[str, JSON]:
     return "sampleMarkdown", {"title": title, "text": f"{body}\n\n{choices}"}
 
 
-def reply_messages(reply: Reply, note: str | None = None) -> list[tuple[str, JSON]]:
-    """A reply as messages: its text (split where long) with its buttons on the last; `note` (this
+def parts(reply: Reply, note: str | None = None) -> tuple[list[str], str, list[Button]]:
+    """A reply's text split where long, the last part and the buttons that go with it; `note` (this
     card replaces an earlier one) above the words."""
+    text = f"{note}\n{reply.text}" if note else reply.text
+    split = split_text(text, TEXT_LIMIT) or [""]
+    return split[:-1], split[-1], [button for row in reply.buttons for button in row]
+
+
+def reply_messages(reply: Reply, note: str | None = None) -> list[tuple[str, JSON]]:
+    """A reply as robot messages, its buttons on the last."""
     if not reply.text and not reply.buttons:
         return []  # a reply that is only files
-    text = f"{note}\n{reply.text}" if note else reply.text
-    parts = split_text(text, TEXT_LIMIT) or [""]
-    buttons = [button for row in reply.buttons for button in row]
-    return [message(part, []) for part in parts[:-1]] + [message(parts[-1], buttons)]
+    earlier, last, buttons = parts(reply, note)
+    return [message(part, []) for part in earlier] + [message(last, buttons)]
 
 
 def pressed(text: str) -> tuple[str, str] | None:
@@ -104,3 +110,30 @@ def pressed(text: str) -> tuple[str, str] | None:
     if found is None:
         return None
     return found.group("label").strip(), found.group("payload")
+
+
+# --- interactive cards from the template (docs/dingtalk-card-template.json) -----------------------
+# Its variables, all strings as DingTalk's cardParamMap wants them: `markdown` (the words), `buttons`
+# (a JSON list of {"text", "payload"}, each drawn as a button whose press calls back with
+# {"payload": …}) and `chosen` (what was pressed, shown where the buttons were).
+CARD_ACTION = "press"
+
+
+def card_params(text: str, buttons: Sequence[Button], chosen: str = "") -> dict[str, str]:
+    shown = [{"text": clip(b.label, BUTTON_LABEL), "payload": b.payload} for b in buttons]
+    return {"markdown": escaped(text) or " ", "buttons": json.dumps(shown, ensure_ascii=False), "chosen": chosen}
+
+
+def retired_params(chosen: str | None) -> dict[str, str]:
+    """A pressed card: its buttons gone, the choice shown (its words stay as they were)."""
+    return {"buttons": "[]", "chosen": f"→ {chosen}" if chosen else ""}
+
+
+def card_pressed(content: str) -> str | None:
+    """The payload of a template card's button, from its callback's content."""
+    try:
+        private = json.loads(content).get("cardPrivateData") or {}
+    except (ValueError, AttributeError):
+        return None
+    payload = (private.get("params") or {}).get("payload") if isinstance(private, dict) else None
+    return str(payload) if payload else None

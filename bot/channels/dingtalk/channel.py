@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,6 +43,7 @@ from handlers.core.conversation import (
     FileOut,
     Inbound,
     Kind,
+    Outcome,
     PhotoIn,
     Reply,
     Sender,
@@ -67,16 +69,23 @@ PATIENCE_SECONDS = 10.0
 # When DingTalk says "too fast" without saying for how long.
 DEFAULT_WAIT = 1.0
 ONE_TO_ONE = "1"
+# What an interactive card's outTrackId begins with (a robot message's key never does).
+TRACK = "hq-card-"
+T = TypeVar("T")
 
 
 class DingTalkChannel:
     name = CHANNEL
 
-    def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox) -> None:
+    def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
         assert settings.dingtalk_client_id and settings.dingtalk_client_secret, "built only when the app is set"
         self.settings = settings
         self.houqin = houqin
         self.outbox = outbox
+        # A card template's presses come back over the stream only: in webhook mode steps stay
+        # ActionCards. How long a press waits for the core before DingTalk is answered without it.
+        self.template = settings.dingtalk_card_template_id if not settings.dingtalk_webhook else None
+        self.ack_within = ack_within
         self.api = DingTalkAPI(
             settings.dingtalk_client_id,
             settings.dingtalk_client_secret,
@@ -107,6 +116,8 @@ class DingTalkChannel:
         if self.settings.dingtalk_directory_sync:
             daily = sync_daily("DingTalk", self.sync_directory, self.houqin.clock, self.settings.zone, DingTalkError)
             self._daily = asyncio.create_task(daily, name="dingtalk-directory")
+        if self.settings.dingtalk_card_template_id and self.settings.dingtalk_webhook:
+            log.warning("DINGTALK_CARD_TEMPLATE_ID is used in stream mode only (its presses come over the stream)")
         if not self.settings.dingtalk_webhook:
             from bot.channels.dingtalk.stream import Stream
 
@@ -228,6 +239,11 @@ class DingTalkChannel:
             return None
 
     async def converse(self, inbound: Inbound) -> None:
+        outcome = await self.handle(inbound)
+        if not acked.answered(outcome, self.houqin.clock()):
+            await self.reply(outcome, inbound.sender.address)
+
+    async def handle(self, inbound: Inbound) -> Outcome:
         try:
             outcome = await self.houqin.handle(inbound)
         except Exception:
@@ -235,11 +251,47 @@ class DingTalkChannel:
             raise
         if outcome.locale:
             self._spoken[inbound.sender.external_id] = outcome.locale
-        if acked.answered(outcome, self.houqin.clock()):
-            return
-        prompt = await self.post_replies(inbound.sender.address, outcome.replies)
+        return outcome
+
+    async def reply(self, outcome: Outcome, user_id: str) -> None:
+        prompt = await self.post_replies(user_id, outcome.replies)
         await self.houqin.mark_replied(outcome, prompt_ref=prompt)
         self._wake.set()
+
+    async def card_press(self, data: JSON, key: str) -> JSON:
+        """A template card's button (the stream's card callback topic): answered within DingTalk's
+        time with the pressed card redrawn (the choice, no buttons); the replies follow as messages.
+        A slower core gets an empty answer now and the card updated when it is done."""
+        user_id, track = str(data.get("userId") or ""), str(data.get("outTrackId") or "")
+        payload = cards.card_pressed(str(data.get("content") or ""))
+        if not user_id or payload is None:
+            return {}
+        inbound = Inbound(Sender(CHANNEL, user_id, user_id, user_id), Kind.BUTTON, key, text=payload[:MAX_TEXT])
+        work = self.background.spawn(self.handle(inbound))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(work), timeout=self.ack_within)
+        except TimeoutError:
+            self.background.spawn(self._late_press(work, user_id, track))
+            return {}
+        except Exception:
+            return {}  # apologised for in its chat
+        if acked.answered(outcome, self.houqin.clock()):
+            return {}
+        self.background.spawn(self.reply(outcome, user_id))
+        if outcome.duplicate or outcome.on_card:
+            return {}
+        return {"cardData": {"cardParamMap": cards.retired_params(outcome.chosen)}}
+
+    async def _late_press(self, work: asyncio.Task[Outcome], user_id: str, track: str) -> None:
+        outcome = await work
+        if acked.answered(outcome, self.houqin.clock()):
+            return
+        if not outcome.duplicate and not outcome.on_card and track:
+            try:
+                await self.api.update_card(track, cards.retired_params(outcome.chosen))
+            except DingTalkError as exc:
+                log.info("could not redraw the pressed card %s: %s", track, exc)
+        await self.reply(outcome, user_id)
 
     def locale_hint(self, user_id: str) -> str:
         return pick_locale(self._spoken.get(user_id), None, self.settings.default_locale)
@@ -256,27 +308,55 @@ class DingTalkChannel:
 
     async def post_replies(self, user_id: str, replies: Sequence[Reply]) -> str | None:
         """Answers to the person's own action (not paced: they are few and must not queue behind a
-        fan-out); returns the key of the message carrying the newest buttons."""
+        fan-out); returns what carries the newest buttons."""
         prompt = None
         for reply in replies:
-            for msg_key, param in cards.reply_messages(reply):
-                sent = await self._own(user_id, msg_key, param)
-                if reply.buttons:
-                    prompt = sent.key
+            shown = await self.show(user_id, reply, paced=False)
+            if reply.buttons:
+                prompt = shown
             await self.send_files(user_id, reply.files, paced=False)
         return prompt
 
-    async def _own(self, user_id: str, msg_key: str, param: JSON) -> Sent:
-        """One answer; told to slow down, it waits that out once (this person only) rather than be lost."""
+    async def show(
+        self, user_id: str, reply: Reply, *, paced: bool, card_ref: str | None = None, note: str | None = None
+    ) -> str | None:
+        """A reply's words and buttons: robot messages (the buttons an ActionCard's), or with a card
+        template the last part a card, a card sent before updated where it is. What shows it now."""
+        if not reply.text and not reply.buttons:
+            return card_ref
+        in_place = bool(self.template and card_ref and card_ref.startswith(TRACK))
+        earlier, last, buttons = cards.parts(reply, None if in_place else note)
+        for text in earlier:
+            await self._send(user_id, *cards.message(text, []), paced=paced)
+        if self.template and (buttons or in_place):
+            params = cards.card_params(last, buttons)
+            if in_place and card_ref:
+                await self._once_more(user_id, lambda: self.api.update_card(card_ref, params), paced=paced)
+                return card_ref
+            track = f"{TRACK}{uuid.uuid4().hex}"
+            template = self.template
+            await self._once_more(user_id, lambda: self.api.create_card(template, track, user_id, params), paced=paced)
+            return track
+        return await self._send(user_id, *cards.message(last, buttons), paced=paced)
+
+    async def _send(self, user_id: str, msg_key: str, param: JSON, *, paced: bool) -> str:
+        sent = await self._once_more(user_id, lambda: self.api.send(user_id, msg_key, param), paced=paced)
+        return self._reached(user_id, sent).key
+
+    async def _once_more(self, user_id: str, call: Callable[[], Awaitable[T]], *, paced: bool) -> T:
+        """One call to DingTalk for this person. Paced, "too fast" holds the person and is raised (the
+        notice goes back to the outbox); an answer to their own action waits that out once instead."""
+        if paced:
+            await self.pacer.wait(user_id)
         try:
-            return self._reached(user_id, await self.api.send(user_id, msg_key, param))
+            return await call()
         except DingTalkError as exc:
-            if not exc.rate_limited:
+            if paced or not exc.rate_limited:
                 raise
             wait = exc.retry_after or DEFAULT_WAIT
             self.pacer.hold(user_id, wait)
             await asyncio.sleep(wait)
-            return self._reached(user_id, await self.api.send(user_id, msg_key, param))
+            return await call()
 
     @staticmethod
     def _reached(user_id: str, sent: Sent) -> Sent:
@@ -294,15 +374,14 @@ class DingTalkChannel:
             if kept is None:
                 log.warning("file %s is gone; not sent to %s", file.id, user_id)
                 continue
-            if paced:
-                await self.pacer.wait(user_id)
             if file.is_image:
                 media = await self.api.upload("image", kept.name, kept.content, file.content_type)
-                await self._own(user_id, "sampleImageMsg", {"photoURL": media})
+                await self._send(user_id, "sampleImageMsg", {"photoURL": media}, paced=paced)
             else:
                 media = await self.api.upload("file", kept.name, kept.content, file.content_type)
                 kind = kept.name.rpartition(".")[2].lower() or "file"
-                await self._own(user_id, "sampleFile", {"mediaId": media, "fileName": kept.name, "fileType": kind})
+                param = {"mediaId": media, "fileName": kept.name, "fileType": kind}
+                await self._send(user_id, "sampleFile", param, paced=paced)
 
     async def send_photos(self, user_id: str, photo_ids: Sequence[int]) -> None:
         """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps."""
@@ -310,10 +389,9 @@ class DingTalkChannel:
             photo = await self.outbox.photo(photo_id)
             if photo is None or not photo.content:
                 continue
-            await self.pacer.wait(user_id)
             kind = sniff_image_type(photo.content) or "image/jpeg"
             media = await self.api.upload("image", "photo." + kind.rpartition("/")[2], photo.content, kind)
-            await self._own(user_id, "sampleImageMsg", {"photoURL": media})
+            await self._send(user_id, "sampleImageMsg", {"photoURL": media}, paced=True)
 
     async def _send_notices(self) -> None:
         async def batch() -> int:
@@ -333,10 +411,7 @@ class DingTalkChannel:
             note = translate(pending.locale or self.settings.default_locale, "dingtalk.card.replaces")
         try:
             await self.send_photos(pending.address, pending.photos)
-            ref = pending.card_ref
-            for msg_key, param in cards.reply_messages(pending.reply, note):
-                await self.pacer.wait(pending.address)
-                ref = self._reached(pending.address, await self.api.send(pending.address, msg_key, param)).key
+            ref = await self.show(pending.address, pending.reply, paced=True, card_ref=pending.card_ref, note=note)
             await self.send_files(pending.address, pending.reply.files)
             return ref
         except DingTalkError as exc:

@@ -53,6 +53,9 @@ class Stream:
         logger.setLevel(logging.NOTSET)  # as quiet as its package's logger (registry.py), again after a stop
         client = dingtalk_stream.DingTalkStreamClient(credential, logger=logger)
         client.register_callback_handler(ChatbotMessage.TOPIC, Chatbot(self))
+        if channel_template := self.channel.template:
+            log.info("interactive cards from template %s", channel_template)
+            client.register_callback_handler(CallbackHandler.TOPIC_CARD_CALLBACK, CardPresses(self))
         client.register_all_event_handler(Events(self))
         self.client = client
         started = threading.Event()
@@ -114,6 +117,21 @@ class Chatbot(CallbackHandler):  # type: ignore[misc]
 
         await asyncio.to_thread(self.stream.hand, take())
         return AckMessage.STATUS_OK, "OK"
+
+
+class CardPresses(CallbackHandler):  # type: ignore[misc]
+    """A template card's button (topic /v1.0/card/instances/callback): acknowledged with the pressed
+    card's new variables, within DingTalk's time whatever the core does."""
+
+    def __init__(self, stream: Stream) -> None:
+        super().__init__()
+        self.stream = stream
+
+    async def process(self, message: CallbackMessage) -> tuple[int, Any]:
+        data = message.data if isinstance(message.data, dict) else {}
+        key = f"press:{message.headers.message_id}"
+        answer = await asyncio.to_thread(self.stream.hand, self.stream.channel.card_press(data, key))
+        return AckMessage.STATUS_OK, answer
 
 
 class Events(EventHandler):  # type: ignore[misc]

@@ -51,7 +51,16 @@ from handlers.core.conversation import (
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import pick_locale, translate, typed_as_is
-from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.outbox import (
+    STOP_GRACE_SECONDS,
+    Outbox,
+    Pending,
+    RetryLater,
+    Unreachable,
+    drain,
+    finish,
+    keep_draining,
+)
 
 log = logging.getLogger(__name__)
 CHANNEL = "dingtalk"
@@ -60,7 +69,9 @@ JSON = dict[str, Any]
 # A robot message is a few KiB; anything near this is not one.
 MAX_REQUEST_BYTES = 1024 * 1024
 NOTICE_POLL_SECONDS = 1.0
-NOTICE_BATCH = 60
+# Notices claimed at once: three seconds' worth at this process's pace, so a stopping channel sees
+# the batch in hand out within the grace (handlers/core/outbox.STOP_GRACE_SECONDS).
+BATCH_SECONDS = 3.0
 # Messages to one person at most this often from here (DingTalk's flow control is per person too).
 PERSON_INTERVAL = 0.25
 # A person DingTalk told to wait longer than this is not waited for in memory: the notice goes back
@@ -98,6 +109,8 @@ class DingTalkChannel:
         self._spoken: dict[str, str] = {}
         self.background = acked.Background("DingTalk work")
         self._wake = asyncio.Event()
+        # Set by stop(): the sender claims nothing new and lets the batch in hand go out.
+        self._stopping = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._daily: asyncio.Task[None] | None = None
         self._stream: Any = None  # stream.Stream, imported only in that mode
@@ -125,13 +138,16 @@ class DingTalkChannel:
             await self._stream.start()
 
     async def stop(self) -> None:
+        """Take nothing new (the stream closed; the app answers 503 meanwhile); let the notices in hand
+        and the work messages started finish within the grace, then close."""
         if self._stream is not None:
             await self._stream.stop()
-        for task in (self._sender, self._daily):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await self.settled()
+        if self._daily is not None:
+            self._daily.cancel()
+            await asyncio.gather(self._daily, return_exceptions=True)
+        await asyncio.gather(
+            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
+        )
         await self.api.close()
 
     async def settled(self) -> None:
@@ -394,10 +410,9 @@ class DingTalkChannel:
             await self._send(user_id, "sampleImageMsg", {"photoURL": media}, paced=True)
 
     async def _send_notices(self) -> None:
-        async def batch() -> int:
-            return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
-
-        await keep_draining(batch, self._wake, "draining the DingTalk outbox", NOTICE_POLL_SECONDS)
+        await keep_draining(
+            self.drain_once, self._wake, "draining the DingTalk outbox", NOTICE_POLL_SECONDS, self._stopping
+        )
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice, paced. A card that replaces one sent before (pending.card_ref) is sent anew,
@@ -422,5 +437,7 @@ class DingTalkChannel:
             raise
 
     async def drain_once(self) -> int:
-        """One claimed batch sent to the end; for tests and tools that want to see it done."""
-        return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
+        """One claimed batch sent to the end: as many as this process's pace sends in BATCH_SECONDS,
+        so a stopping channel sees the batch in hand out within the grace."""
+        limit = max(10, int(BATCH_SECONDS / self.pacer.gap))
+        return await drain(self.outbox, CHANNEL, self.send_notice, limit=limit)

@@ -22,7 +22,7 @@ import httpx
 from bot.channels.dingtalk import DingTalkChannel
 from storage.db import Database
 from tests.dialog.chat_person import Reads
-from tests.dialog.slack_person import notices_delivered
+from tests.dialog.slack_person import delivery_replied, notices_delivered
 from tests.fakes.dingtalk_api import CARD, CARD_TOPIC, CHATBOT_TOPIC, CLIENT_ID, DingTalkMessage, FakeDingTalk, signed
 
 JSON = dict[str, Any]
@@ -39,10 +39,11 @@ class Answer:
 
 @dataclass
 class DingTalkWorld:
-    """Houqin (its webhook route, or its Stream connection), its DingTalk channel and the fake platform."""
+    """Houqin (its webhook route, or its Stream connection), its DingTalk channel and the fake platform.
+    Without a channel, Houqin is another process (`houqin run`): what it did is read from the database."""
 
     api: FakeDingTalk
-    channel: DingTalkChannel
+    channel_in_process: DingTalkChannel | None
     db: Database
     http: httpx.AsyncClient | None = None
     channels: tuple[str, ...] = ("dingtalk",)
@@ -58,12 +59,21 @@ class DingTalkWorld:
             response = await self.http.post("/dingtalk/events", content=body, headers=headers)
             delivered = Answer(response.status_code, response.json() if response.content else {})
         if settle and delivered.status == 200:
-            await self.settle()
+            await self.settle(message)
         return delivered
 
-    async def settle(self) -> None:
+    @property
+    def channel(self) -> DingTalkChannel:
+        """The channel, when Houqin runs in this process."""
+        assert self.channel_in_process is not None, "Houqin runs in another process"
+        return self.channel_in_process
+
+    async def settle(self, message: JSON | None = None) -> None:
         """Until Houqin has done what the message started and sent every notice it queued."""
-        await self.channel.settled()
+        if self.channel_in_process is not None:
+            await self.channel_in_process.settled()
+        elif message is not None:
+            await delivery_replied(self.db, "dingtalk", f"msg:{message['msgId']}")
         await notices_delivered(self.db, self.channels)
 
 

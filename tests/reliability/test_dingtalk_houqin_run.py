@@ -6,7 +6,6 @@ own dingtalk-stream client opening its connection at the fake and taking frames 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,13 +14,12 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Ticket
+from tests.dialog.chat_person import report_leak
 from tests.dialog.dingtalk_person import DingTalkPerson, DingTalkWorld
 from tests.fakes.dingtalk_api import FakeDingTalk, signed
 from tests.reliability.harness import Launch, footprint_of, start_webhook, wait_until
 
 pytestmark = pytest.mark.reliability
-
-TICKET = re.compile(r"R-\d{4}-\d{6}")
 
 
 def dingtalk_env(db: Database, api: FakeDingTalk, mode: str) -> dict[str, str]:
@@ -44,21 +42,12 @@ async def dingtalk_api() -> AsyncIterator[FakeDingTalk]:
 
 
 async def a_repair(world: DingTalkWorld) -> str:
-    wang = DingTalkPerson.of(world, "staff_wang", "小王")
-    await wang.writes("/repair")
-    assert wang.said == "需要维修的是哪一类？"
-    for label in ("给排水", "教学楼", "301 三楼卫生间"):
-        await wang.presses(label)
-    await wang.writes("洗手池水龙头关不紧，一直滴水")
-    await wang.presses("跳过")
-    await wang.presses("一般")
-    await wang.presses("✔ 提交")
-    number = TICKET.search(wang.latest("报修已提交").shown)
-    assert number is not None, wang.said
+    """A leak reported from a typed command through the robot's buttons to its ticket number."""
+    number = await report_leak(DingTalkPerson.of(world, "staff_wang", "小王"))
     async with world.db.unit_of_work() as session:
-        ticket = await session.scalar(select(Ticket).where(Ticket.number == number.group()))
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
     assert ticket is not None and ticket.channel == "dingtalk"
-    return number.group()
+    return number
 
 
 async def test_webhook_mode_from_a_signed_repair_message_to_a_ticket_and_forgeries_change_nothing(

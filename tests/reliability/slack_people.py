@@ -166,7 +166,7 @@ class SlackLine(SlackWorld):
         self.front, self.http, self.api, self.db, self.channels = front, front.http, front.api, front.db, ("slack",)
         self.keys: list[str] = []
         self._waiting: list[str] = []
-        self._homes: int | None = None
+        self._homes: tuple[str, int] | None = None  # whose App Home was opened, and its publishes then
 
     async def post(self, body: bytes, content_type: str, **headers: str) -> httpx.Response:
         key = delivery_key(body, content_type)
@@ -174,7 +174,8 @@ class SlackLine(SlackWorld):
             self.keys.append(key)
             self._waiting.append(key)
         elif self._homes is None:
-            self._homes = len(self.api.called("views.publish"))
+            user = home_opener(body)
+            self._homes = (user, self.publishes(user))
         response, clicks = await self.front.deliver(body, content_type, headers)
         for click in clicks:
             if (again := delivery_key(click, content_type)) is not None:
@@ -185,7 +186,9 @@ class SlackLine(SlackWorld):
     async def settle(self) -> None:
         homes, self._homes = self._homes, None
         if homes is not None:
-            await wait_until(lambda: len(self.api.called("views.publish")) > homes, 20, "App Home to be published")
+            # This person's own App Home: another's, republished meanwhile (a link), says nothing of theirs.
+            user, before = homes
+            await wait_until(lambda: self.publishes(user) > before, 20, f"{user}'s App Home to be published")
         waiting, self._waiting = self._waiting, []
         deadline = time.monotonic() + 30
         while not await replied(self.db, waiting):
@@ -193,6 +196,19 @@ class SlackLine(SlackWorld):
                 raise HarnessError(f"not replied within 30 s: {waiting}")
             await asyncio.sleep(POLL)
         await slack_outbox_drained(self.db)
+
+    def publishes(self, user: str) -> int:
+        """App Home publishes for `user` ("": for anyone)."""
+        published = self.api.called("views.publish")
+        return sum(1 for params in published if not user or str(params.get("user_id")) == user)
+
+
+def home_opener(body: bytes) -> str:
+    """Who opened their App Home, from the event's body ("" when the body is not one)."""
+    try:
+        return str(json.loads(body).get("event", {}).get("user", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 async def replied(db: Database, keys: Sequence[str]) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from bench import (
     demo_past,
     digest,
+    dingtalk,
     fan_out,
     feishu,
     footprint,
@@ -41,6 +42,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     demo_past.NAME: demo_past.run,
     feishu.ACK: feishu.run_ack,
     feishu.FAN_OUT: feishu.run_fan_out,
+    dingtalk.NAME: dingtalk.run,
 }
 RESULTS = Path(__file__).parent / "results"
 DISTURBED_CORES = 0.25  # other processes using more than this meanwhile make a result suspect

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import func, insert, select
 
 from bench.common import Context, Row, bench_settings
-from bot.service import build_service
+from bot.service import Service, build_service
 from handlers.core.i18n import Lines, msg
 from handlers.core.outbox import Notice
 from handlers.core.sends import Delivery, deliver_all, fixed
@@ -60,25 +61,14 @@ async def measure(url: str, people: int, budget: float) -> list[Row]:
         await service.start()
         try:
             api.enforce_limits(per_chat_per_second=1.0, global_per_second=ALLOWED)
-            reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
-            queued_at = time.perf_counter()
-            deliveries = [
-                Delivery("reminder.approvals", "queue", pid, "bench", fixed(Notice(pid, reminder)))
-                for pid in person_ids
-            ]
-            tally = await deliver_all(service.db, deliveries, utcnow())
-            queued = time.perf_counter() - queued_at
-            telegram_of(service)._wake.set()
-            deadline = time.monotonic() + people / budget * 2 + 60
-            while await unsent(service.db) and time.monotonic() < deadline:
-                await _pause()
-            left = await unsent(service.db)
+            patience = people / budget * 2 + 60
+            queued, logged, left = await remind(service, person_ids, telegram_of(service)._wake, patience)
         finally:
             await service.stop()
         served = len({chat_id for chat_id in ids if api.messages(chat_id)})
         rate = api.measured_rate()
         variant = f"{people:,} reminders, budget {budget:g}/s"
-        note = f"queued in {queued:.1f} s ({tally.sent} sent-log rows); served {served:,}; never sent {left}"
+        note = f"queued in {queued:.1f} s ({logged} sent-log rows); served {served:,}; never sent {left}"
         return [
             Row(NAME, variant, "achieved rate", rate, "msg/s"),
             Row(NAME, variant, "of Telegram's 30/s", rate / ALLOWED, "", f"≥ {TARGET:.0%}", rate / ALLOWED >= TARGET),
@@ -99,6 +89,26 @@ async def make_people(db: Database, ids: range, channel: str = "telegram", prefi
         ]
         await session.execute(insert(ChannelAccount), accounts)
     return [pid for pid, _ in made]
+
+
+async def remind(
+    service: Service, person_ids: Sequence[int], wake: asyncio.Event, patience: float
+) -> tuple[float, int, int]:
+    """Reminders queued for everyone as the reminder job queues them (a send-log and an outbox row
+    each), the channel's sender woken; until they are out or `patience` seconds pass. How long the
+    queueing took, the send-log rows written, and how many were never sent."""
+    reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
+    queued_at = time.perf_counter()
+    deliveries = [
+        Delivery("reminder.approvals", "queue", pid, "bench", fixed(Notice(pid, reminder))) for pid in person_ids
+    ]
+    tally = await deliver_all(service.db, deliveries, utcnow())
+    queued = time.perf_counter() - queued_at
+    wake.set()
+    deadline = time.monotonic() + patience
+    while await unsent(service.db) and time.monotonic() < deadline:
+        await _pause()
+    return queued, tally.sent, await unsent(service.db)
 
 
 async def unsent(db: Database) -> int:

@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     feishu_commands.add_parser(
         "sync", help="read the contact directory now: departments, leaders as managers, people (and leavers)"
     )
+    dingtalk = commands.add_parser("dingtalk", help="DingTalk (钉钉)")
+    dingtalk_commands = dingtalk.add_subparsers(dest="dingtalk_command", required=True)
+    dingtalk_commands.add_parser(
+        "sync", help="read the contact directory now: departments, their 主管 as managers, people (and leavers)"
+    )
     commands.add_parser("jobs", help="list the scheduled jobs: when each runs next, and its last runs")
     digest = commands.add_parser("digest", help="build the weekly digest on demand")
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
@@ -106,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return import_catalog(settings, args.file)
     if args.command == "survey":
         return import_survey(settings, args.file)
-    if args.command == "feishu":
-        return asyncio.run(feishu_sync(settings))
+    if args.command in ("feishu", "dingtalk"):
+        return asyncio.run(directory_sync(settings, args.command))
     if args.command == "jobs":
         return asyncio.run(list_jobs(settings))
     if args.command == "digest":
@@ -310,26 +315,30 @@ async def store_file(
     return 0
 
 
-async def feishu_sync(settings: Settings) -> int:
-    """`houqin feishu sync`: the Feishu directory applied now (as the daily sync does), what changed said."""
-    from bot.channels.feishu import FeishuChannel
+async def directory_sync(settings: Settings, name: str) -> int:
+    """`houqin feishu sync`, `houqin dingtalk sync`: the platform's directory applied now (as the daily
+    sync does), what changed said."""
+    from bot.channels.dingtalk.api import DingTalkError
     from bot.channels.feishu.api import FeishuError
     from bot.service import build_service
 
-    if not settings.feishu_enabled:
-        print("houqin: FEISHU_APP_ID and FEISHU_APP_SECRET are needed to read the Feishu directory", file=sys.stderr)
+    platform, enabled, needed = {
+        "feishu": ("Feishu", settings.feishu_enabled, "FEISHU_APP_ID and FEISHU_APP_SECRET"),
+        "dingtalk": ("DingTalk", settings.dingtalk_enabled, "DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET"),
+    }[name]
+    if not enabled:
+        print(f"houqin: {needed} are needed to read the {platform} directory", file=sys.stderr)
         return 2
     service = build_service(settings)
-    channel = service.channel("feishu")
-    assert isinstance(channel, FeishuChannel)
+    channel: Any = service.channel(name)
     try:
         applied = await channel.sync_directory()
-    except FeishuError as problem:
-        print(f"houqin: Feishu refused to give the directory ({problem}); does the app have the contact scope?")
+    except (FeishuError, DingTalkError) as problem:
+        print(f"houqin: {platform} refused to give the directory ({problem}); may the app read the contacts?")
         return 1
     finally:
         await service.db.dispose()
-    print(f"Feishu directory: {applied}")
+    print(f"{platform} directory: {applied}")
     return 0
 
 

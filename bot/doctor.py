@@ -194,6 +194,45 @@ async def feishu(settings: Settings) -> list[Finding]:
         await api.close()
 
 
+async def dingtalk(settings: Settings) -> list[Finding]:
+    """The app's credentials answer (an access token), and, when the directory is synced, the app may
+    read the organisation's contacts."""
+    if not settings.dingtalk_enabled or not settings.dingtalk_client_id or not settings.dingtalk_client_secret:
+        return []
+    from bot.channels.dingtalk.api import DingTalkAPI, DingTalkError
+
+    api = DingTalkAPI(
+        settings.dingtalk_client_id,
+        settings.dingtalk_client_secret,
+        settings.dingtalk_robot,
+        settings.dingtalk_api_base_url,
+        settings.dingtalk_oapi,
+    )
+    try:
+        try:
+            await api.access_token()
+        except DingTalkError as exc:
+            fix = "check DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET (the app's Credentials page)"
+            return [Finding("dingtalk", False, f"the app's credentials were refused: {exc.code} {exc.msg}", fix)]
+        except httpx.HTTPError as exc:
+            unreachable = f"cannot reach {settings.dingtalk_api_base_url}: {type(exc).__name__}"
+            return [Finding("dingtalk", False, unreachable, "check the network or DINGTALK_API_BASE_URL")]
+        mode = settings.dingtalk_mode.value
+        found = [Finding("dingtalk", True, f"app {settings.dingtalk_client_id} answers ({mode})")]
+        if settings.dingtalk_directory_sync:
+            try:
+                await api.legacy("/topapi/v2/department/listsub", {"dept_id": 1})
+                found.append(Finding("dingtalk directory", True, "the app reads the organisation's contacts"))
+            except (DingTalkError, httpx.HTTPError) as exc:
+                fix = (
+                    "grant the contacts read permission (README: Connecting DingTalk), or DINGTALK_DIRECTORY_SYNC=false"
+                )
+                found.append(Finding("dingtalk directory", False, f"refused: {exc}", fix))
+        return found
+    finally:
+        await api.close()
+
+
 async def public_url(settings: Settings) -> list[Finding]:
     if not settings.public_url:
         needed = "door signs and browser sign-in links need it" if settings.web_enabled else "door signs need it"
@@ -259,7 +298,7 @@ async def disk(settings: Settings) -> list[Finding]:
     return found
 
 
-CHECKS: tuple[Check, ...] = (database, clock, access, telegram, slack, feishu, public_url, fonts, disk)
+CHECKS: tuple[Check, ...] = (database, clock, access, telegram, slack, feishu, dingtalk, public_url, fonts, disk)
 
 
 async def examine(settings: Settings, checks: tuple[Check, ...] = CHECKS) -> list[Finding]:

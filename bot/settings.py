@@ -49,6 +49,11 @@ class FeishuMode(StrEnum):
     WEBHOOK = "webhook"  # Feishu posts events and card callbacks to /feishu/events
 
 
+class DingTalkMode(StrEnum):
+    STREAM = "stream"  # the dingtalk-stream SDK dials DingTalk over a WebSocket: no public URL needed
+    WEBHOOK = "webhook"  # DingTalk posts the robot's messages to /dingtalk/events (HTTP mode)
+
+
 class AccessPolicy(StrEnum):
     """Who may use Houqin (handlers/core/membership.py keeps the door)."""
 
@@ -88,6 +93,26 @@ class Settings(BaseSettings):
     # Notices sent to Feishu per second by all processes together (Feishu allows an app about 50
     # messages a second, and 5 a second to one person).
     feishu_send_rate: float = Field(default=20.0, gt=0, le=50)
+    # DingTalk (钉钉): on when DINGTALK_CLIENT_ID is set (an internal app's AppKey, with its robot).
+    # Stream mode needs no public URL; webhook mode takes the robot's messages at /dingtalk/events,
+    # signed with the client secret. The robot code is the AppKey unless the console says otherwise.
+    dingtalk_client_id: str | None = None
+    dingtalk_client_secret: str | None = None
+    dingtalk_robot_code: str | None = None
+    dingtalk_mode: DingTalkMode = DingTalkMode.STREAM
+    dingtalk_api_base_url: str = "https://api.dingtalk.com"
+    # The legacy API (contact directory, media upload): https://oapi.dingtalk.com beside the real API,
+    # else DINGTALK_API_BASE_URL (a test double serves both).
+    dingtalk_oapi_base_url: str | None = None
+    # An interactive card template (made from docs/dingtalk-card-template.json): in stream mode steps
+    # and tickets' cards are then cards updated in place; without one (and in webhook mode) they are
+    # ActionCards whose buttons make the person send the answer.
+    dingtalk_card_template_id: str | None = None
+    # Daily, Houqin reads the contact directory; `houqin dingtalk sync` does it now.
+    dingtalk_directory_sync: bool = True
+    # Notices sent to DingTalk per second by all processes together (DingTalk allows an internal
+    # app's robot about 20 calls a second to its send API).
+    dingtalk_send_rate: float = Field(default=15.0, gt=0, le=40)
     web_enabled: bool = True
     demo_mode: bool = False
     # Demo mode's browser chat lets anyone act as anyone: it listens only on a loopback HTTP_HOST
@@ -187,6 +212,11 @@ class Settings(BaseSettings):
         "feishu_app_secret",
         "feishu_verification_token",
         "feishu_encrypt_key",
+        "dingtalk_client_id",
+        "dingtalk_client_secret",
+        "dingtalk_robot_code",
+        "dingtalk_oapi_base_url",
+        "dingtalk_card_template_id",
         "survey_secret",
         "oidc_issuer",
         "oidc_client_id",
@@ -240,6 +270,17 @@ class Settings(BaseSettings):
         url = http_url(value)
         if urlsplit(url).path:
             raise ValueError("must be an origin such as https://open.feishu.cn, without a path")
+        return url
+
+    @field_validator("dingtalk_api_base_url", "dingtalk_oapi_base_url")
+    @classmethod
+    def _dingtalk_origin(cls, value: str | None) -> str | None:
+        # Paths (/v1.0/..., /topapi/...) are joined onto it: an origin only.
+        if value is None:
+            return None
+        url = http_url(value)
+        if urlsplit(url).path:
+            raise ValueError("must be an origin such as https://api.dingtalk.com, without a path")
         return url
 
     @field_validator("default_locale")
@@ -340,6 +381,28 @@ class Settings(BaseSettings):
         return self.feishu_enabled and self.feishu_mode is FeishuMode.WEBHOOK
 
     @property
+    def dingtalk_enabled(self) -> bool:
+        return self.dingtalk_client_id is not None
+
+    @property
+    def dingtalk_webhook(self) -> bool:
+        return self.dingtalk_enabled and self.dingtalk_mode is DingTalkMode.WEBHOOK
+
+    @property
+    def dingtalk_robot(self) -> str:
+        """The robot's code (robotCode): the AppKey unless set apart."""
+        return self.dingtalk_robot_code or self.dingtalk_client_id or ""
+
+    @property
+    def dingtalk_oapi(self) -> str:
+        """The legacy API's origin: oapi.dingtalk.com beside the real API, else the one configured."""
+        if self.dingtalk_oapi_base_url:
+            return self.dingtalk_oapi_base_url
+        if self.dingtalk_api_base_url == "https://api.dingtalk.com":
+            return "https://oapi.dingtalk.com"
+        return self.dingtalk_api_base_url
+
+    @property
     def web_chat_enabled(self) -> bool:
         # Demo mode: anyone picks who they are. Otherwise people sign in through links to PUBLIC_URL.
         return self.web_enabled and (self.demo_mode or self.public_url is not None)
@@ -380,6 +443,8 @@ class Settings(BaseSettings):
                 "FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN are required when FEISHU_MODE=webhook "
                 "(the app's Events and Callbacks page, Encryption Strategy)"
             )
+        if self.dingtalk_enabled and not self.dingtalk_client_secret:
+            raise SettingsError("DINGTALK_CLIENT_SECRET is required with DINGTALK_CLIENT_ID")
         oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
         if any(oidc) and not all(oidc):
             raise SettingsError("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set together or not at all")
@@ -390,7 +455,7 @@ class Settings(BaseSettings):
             )
 
 
-CHANNELS = ("telegram", "slack", "feishu", "web")
+CHANNELS = ("telegram", "slack", "feishu", "dingtalk", "web")
 
 
 def parse_admins(value: str) -> tuple[AdminAccount, ...]:
@@ -398,7 +463,9 @@ def parse_admins(value: str) -> tuple[AdminAccount, ...]:
     for item in filter(None, (part.strip() for part in value.split(","))):
         channel, sep, external_id = item.partition(":")
         if not sep or channel not in CHANNELS or not external_id:
-            raise ValueError(f"entry {item!r} should look like telegram:123, slack:U456 or feishu:ou_…")
+            raise ValueError(
+                f"entry {item!r} should look like telegram:123, slack:U456, feishu:ou_… or dingtalk:<userId>"
+            )
         accounts.append(AdminAccount(channel, external_id))
     return tuple(accounts)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.channels.dingtalk import DingTalkChannel
 from bot.channels.feishu import FeishuChannel
 from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
@@ -23,4 +24,10 @@ def slack_of(service: Service) -> SlackChannel:
 def feishu_of(service: Service) -> FeishuChannel:
     channel = service.channel("feishu")
     assert isinstance(channel, FeishuChannel), "Feishu is not on in this service"
+    return channel
+
+
+def dingtalk_of(service: Service) -> DingTalkChannel:
+    channel = service.channel("dingtalk")
+    assert isinstance(channel, DingTalkChannel), "DingTalk is not on in this service"
     return channel

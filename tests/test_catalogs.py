@@ -48,6 +48,7 @@ FAMILIES = (
     "stock",
     "slack",
     "feishu",
+    "dingtalk",
     "account",
     "survey",
     "suggest",

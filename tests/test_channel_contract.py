@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 from bot.channels.contract import Channel, SendsNotices
+from bot.channels.dingtalk import DingTalkChannel
 from bot.channels.feishu import FeishuChannel
 from bot.channels.registry import CHANNELS, TRANSPORT_LOGGERS
 from bot.channels.slack import SlackChannel
@@ -13,16 +14,18 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChat
 
 
-def conforming(telegram: TelegramChannel, slack: SlackChannel, feishu: FeishuChannel, web: WebChat) -> list[Channel]:
+def conforming(
+    telegram: TelegramChannel, slack: SlackChannel, feishu: FeishuChannel, dingtalk: DingTalkChannel, web: WebChat
+) -> list[Channel]:
     """Never called: mypy checks here that each channel keeps the contract."""
-    pushing: list[SendsNotices] = [telegram, slack, feishu]
+    pushing: list[SendsNotices] = [telegram, slack, feishu, dingtalk]
     assert pushing
-    return [telegram, slack, feishu, web]
+    return [telegram, slack, feishu, dingtalk, web]
 
 
 def test_every_registered_channel_is_built_by_its_own_package() -> None:
     names = [kind.name for kind in CHANNELS]
-    assert names == ["telegram", "slack", "feishu", "web"]
+    assert names == ["telegram", "slack", "feishu", "dingtalk", "web"]
     for kind in CHANNELS:
         module, _, attribute = kind.builder.partition(":")
         assert module == f"bot.channels.{kind.name}"
@@ -31,4 +34,12 @@ def test_every_registered_channel_is_built_by_its_own_package() -> None:
 
 
 def test_each_channels_transport_stays_quiet() -> None:
-    assert {"telegram", "slack_sdk", "slack_bolt", "Lark", "httpx", "sqlalchemy.engine"} <= TRANSPORT_LOGGERS.keys()
+    assert {
+        "telegram",
+        "slack_sdk",
+        "slack_bolt",
+        "Lark",
+        "dingtalk_stream",
+        "httpx",
+        "sqlalchemy.engine",
+    } <= TRANSPORT_LOGGERS.keys()

@@ -76,8 +76,30 @@ def test_access_policy_is_invite_unless_demo_mode_or_said(monkeypatch: pytest.Mo
     assert not admission(AccessPolicy.INVITE).admits("slack")
     directory = admission(AccessPolicy.DIRECTORY)
     assert directory.admits("slack") and not directory.admits("telegram") and not directory.admits("web")
-    assert directory.admits("feishu")
-    assert directory.directories == frozenset({"slack", "feishu"})
+    assert directory.admits("feishu") and directory.admits("dingtalk")
+    assert directory.directories == frozenset({"slack", "feishu", "dingtalk"})
+
+
+def test_dingtalk_is_on_with_its_client_id_in_stream_mode_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings().dingtalk_enabled
+    monkeypatch.setenv("DINGTALK_CLIENT_ID", "dingabc123")
+    with pytest.raises(SettingsError, match="DINGTALK_CLIENT_SECRET"):
+        load_settings()
+    monkeypatch.setenv("DINGTALK_CLIENT_SECRET", "s3cret")
+    settings = load_settings()
+    assert settings.dingtalk_enabled and not settings.dingtalk_webhook
+    # The robot code is the AppKey unless the console gave another; the legacy API beside the real one.
+    assert settings.dingtalk_robot == "dingabc123" and settings.dingtalk_oapi == "https://oapi.dingtalk.com"
+    monkeypatch.setenv("DINGTALK_MODE", "webhook")
+    monkeypatch.setenv("DINGTALK_ROBOT_CODE", "dingrobot9")
+    monkeypatch.setenv("DINGTALK_API_BASE_URL", "http://127.0.0.1:9/")
+    settings = load_settings()
+    assert settings.dingtalk_webhook and settings.dingtalk_robot == "dingrobot9"
+    # A test double (or proxy) serves both APIs.
+    assert settings.dingtalk_oapi == "http://127.0.0.1:9"
+    monkeypatch.setenv("DINGTALK_API_BASE_URL", "https://api.dingtalk.com/v1.0")
+    with pytest.raises(SettingsError, match="without a path"):
+        load_settings()
 
 
 def test_feishu_is_on_with_its_app_and_webhook_mode_needs_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:

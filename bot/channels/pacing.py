@@ -43,6 +43,8 @@ class Pacer:
         self.clock = clock
         self._next = 0.0
         self._chat_next: dict[str, float] = {}
+        # Until when the platform asked each chat to wait (by this pacer's clock).
+        self._held: dict[str, float] = {}
 
     async def wait(self, chat: str) -> None:
         """Return when a message to `chat` may go: its chat's turn has come, then a global slot."""
@@ -52,20 +54,42 @@ class Pacer:
             await self.sleep(ready - now)
             now = self.clock()
         # Taken only once the chat is ready, so a waiting chat never holds a slot others could use.
+        at = self._take(chat, now)
+        if at > now:
+            await self.sleep(at - now)
+            now = self.clock()
+            if now - at > self.gap:
+                # Woken later than its slot by more than a slot (the loop was busy): others waiting
+                # woke with it, and all sending now would arrive together. Once, a new slot after theirs.
+                at = self._take(chat, now)
+                if at > now:
+                    await self.sleep(at - now)
+        self._forget(at)
+
+    def _take(self, chat: str, now: float) -> float:
         at = max(now, self._next)
         self._next = at + self.gap
         self._chat_next[chat] = at + self.chat_interval
-        if at > now:
-            await self.sleep(at - now)
-        self._forget(at)
+        return at
 
     def share(self, processes: int) -> None:
         """`processes` are sending on this channel now (handlers/core/budget.py): take an even part of the budget."""
         self.gap = max(1, processes) / self.per_second
 
     def hold(self, chat: str, seconds: float) -> None:
-        """The platform asked this chat to wait (RetryAfter): only it does."""
-        self._chat_next[chat] = max(self._chat_next.get(chat, 0.0), self.clock() + seconds)
+        """The platform asked this chat to wait (RetryAfter, 429): only it does, from anyone here."""
+        until = self.clock() + seconds
+        self._chat_next[chat] = max(self._chat_next.get(chat, 0.0), until)
+        self._held[chat] = max(self._held.get(chat, 0.0), until)
+
+    def held_until(self, chat: str) -> float:
+        """When the platform's last wait for this chat ends (0 if it never asked one)."""
+        return self._held.get(chat, 0.0)
+
+    def held_for(self, chat: str) -> float:
+        """How much longer the platform asked this chat to wait (0 or less: not held): a sender
+        may put a notice back rather than wait that long in memory."""
+        return self.held_until(chat) - self.clock()
 
     def _forget(self, now: float) -> None:
         # A chat whose turn has passed is as free as one never seen: keep the map to the busy ones.

@@ -25,6 +25,14 @@ CHANNELS: tuple[ChannelKind, ...] = (
         ("Lark",),
         directory=True,
     ),
+    # dingtalk-stream's loggers write each frame it receives (with people's words) at INFO and below.
+    ChannelKind(
+        "dingtalk",
+        lambda s: s.dingtalk_enabled,
+        "bot.channels.dingtalk:DingTalkChannel",
+        ("dingtalk_stream",),
+        directory=True,
+    ),
     ChannelKind("web", lambda s: s.web_chat_enabled, "bot.channels.web:WebChat"),
 )
 

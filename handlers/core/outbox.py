@@ -155,6 +155,8 @@ class Pending:
     card_ref: str | None
     photos: tuple[int, ...] = ()
     discreet: bool = False
+    # The language it was rendered in, for a channel's own words around it.
+    locale: str = ""
 
 
 def render_body(body: dict[str, Any], locale: str) -> Reply:
@@ -294,18 +296,22 @@ class Outbox:
         ).all()
         # The organisation's default language may have been changed from chat (/settings).
         default = await org_settings.default_locale(session, self.default_locale) if rows else self.default_locale
-        return [
-            Pending(
-                message.id,
-                message.address,
-                render_body(message.body, pick_locale(chosen, hint or message.body.get("locale"), default)),
-                message.card_key,
-                ref,
-                tuple(message.body.get("photos", ())),
-                bool(message.body.get("discreet")),
+        pending = []
+        for message, chosen, hint, ref in rows:
+            locale = pick_locale(chosen, hint or message.body.get("locale"), default)
+            pending.append(
+                Pending(
+                    message.id,
+                    message.address,
+                    render_body(message.body, locale),
+                    message.card_key,
+                    ref,
+                    tuple(message.body.get("photos", ())),
+                    bool(message.body.get("discreet")),
+                    locale,
+                )
             )
-            for message, chosen, hint, ref in rows
-        ]
+        return pending
 
     async def _remember_card(self, session: AsyncSession, key: str, channel: str, address: str, ref: str) -> None:
         where = (CardRef.card_key == key) & (CardRef.channel == channel) & (CardRef.address == address)

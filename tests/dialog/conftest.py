@@ -11,11 +11,13 @@ from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
-from tests.channels import feishu_of, slack_of, telegram_of
+from tests.channels import dingtalk_of, feishu_of, slack_of, telegram_of
+from tests.dialog.dingtalk_person import DingTalkPerson, DingTalkWorld
 from tests.dialog.feishu_person import FeishuPerson, FeishuWorld
 from tests.dialog.slack_person import SIGNING_SECRET, SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
+from tests.fakes.dingtalk_api import FakeDingTalk
 from tests.fakes.feishu_api import ENCRYPT_KEY, VERIFICATION_TOKEN, FakeFeishu
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
@@ -236,3 +238,53 @@ async def feishu_world(db: Database, feishu_api: FakeFeishu) -> AsyncIterator[Fe
 @pytest.fixture
 def feishu_user(feishu_world: FeishuWorld) -> Callable[..., FeishuPerson]:
     return lambda open_id, name: FeishuPerson.of(feishu_world, open_id, name)
+
+
+# --- DingTalk: the robot's messages signed into Houqin's ASGI app (or over the Stream), a fake platform ----
+
+
+def dingtalk_settings(db: Database, api: FakeDingTalk, **overrides: object) -> Settings:
+    given: dict[str, object] = {
+        "database_url": db.url,
+        "dingtalk_client_id": api.client_id,
+        "dingtalk_client_secret": api.client_secret,
+        "dingtalk_mode": "webhook",
+        "dingtalk_api_base_url": api.base_url,
+        "web_enabled": False,
+        "admins": "dingtalk:admin01",
+        "dingtalk_directory_sync": False,  # the directory tests say when (test_dingtalk_directory.py)
+        "access_policy": "open",  # as telegram_settings
+    }
+    return load_settings(**(given | overrides))
+
+
+@pytest.fixture
+async def dingtalk_api() -> AsyncIterator[FakeDingTalk]:
+    async with FakeDingTalk() as api:
+        yield api
+
+
+async def dingtalk_world_for(service: Service, api: FakeDingTalk, db: Database) -> AsyncIterator[DingTalkWorld]:
+    dingtalk = dingtalk_of(service)
+    dingtalk.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    await service.start()
+    if service.settings.dingtalk_webhook:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:
+            yield DingTalkWorld(api, dingtalk, db, http)
+    else:
+        await asyncio.wait_for(api.connected.wait(), timeout=20)
+        yield DingTalkWorld(api, dingtalk, db)
+    await service.stop()
+
+
+@pytest.fixture
+async def dingtalk_world(db: Database, dingtalk_api: FakeDingTalk) -> AsyncIterator[DingTalkWorld]:
+    """Houqin with DingTalk on in webhook mode, as `houqin run` does with DINGTALK_MODE=webhook."""
+    async for world in dingtalk_world_for(build_service(dingtalk_settings(db, dingtalk_api)), dingtalk_api, db):
+        yield world
+
+
+@pytest.fixture
+def dingtalk_user(dingtalk_world: DingTalkWorld) -> Callable[..., DingTalkPerson]:
+    return lambda user_id, name: DingTalkPerson.of(dingtalk_world, user_id, name)

@@ -133,3 +133,23 @@ async def test_feishu_credentials_and_the_contact_scope_are_checked(
         said = capsys.readouterr().out
         assert "✗ feishu" in said and "the app's credentials were refused: 10014" in said
         assert "→ check FEISHU_APP_ID and FEISHU_APP_SECRET" in said
+
+
+async def test_dingtalk_credentials_and_the_contacts_permission_are_checked(
+    db: Database, bot_api: FakeBotAPI, slack_api: FakeSlackAPI, public_houqin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.dingtalk_api import FakeDingTalk
+
+    async with FakeDingTalk() as fake:
+        dingtalk = {"dingtalk_client_id": fake.client_id, "dingtalk_client_secret": fake.client_secret}
+        dingtalk["dingtalk_api_base_url"] = fake.base_url
+        assert await examine(configured(db, bot_api, slack_api, public_houqin, **dingtalk)) == 0
+        said = capsys.readouterr().out
+        assert "✓ dingtalk" in said and f"app {fake.client_id} answers (stream)" in said
+        assert "✓ dingtalk directory" in said
+
+        wrong = dingtalk | {"dingtalk_client_secret": "not-the-secret"}
+        assert await examine(configured(db, bot_api, slack_api, public_houqin, **wrong)) == 1
+        said = capsys.readouterr().out
+        assert "✗ dingtalk" in said and "the app's credentials were refused: invalidClientIdOrSecret" in said
+        assert "→ check DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET" in said

@@ -4,7 +4,6 @@ invitation card, an anonymous suggestion with a picture."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
@@ -12,12 +11,10 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Requisition, Suggestion, SurveyResponse
+from tests.dialog.chat_person import linked, request_batteries, suggest_anonymously
 from tests.dialog.feishu_person import FeishuPerson
 from tests.dialog.telegram_person import PNG_BYTES
-from tests.dialog.test_feishu_tickets import linked
 from tests.dialog.test_surveys_telegram import definition
-
-REQUISITION = re.compile(r"S-\d{4}-\d{6}")
 
 
 async def test_batteries_requested_and_approved_from_the_managers_card(
@@ -31,25 +28,16 @@ async def test_batteries_requested_and_approved_from_the_managers_card(
     await linked(admin, wang, "wang.fang")
     await linked(admin, huang, "huang.li")
 
-    await wang.writes("领用")
-    await wang.writes("电池")  # words where the categories are offered search the catalog
-    await wang.presses("5 号电池")
-    await wang.writes("5")
-    await wang.presses("✔ 选好了")
-    await wang.writes("会议室遥控器")
-    assert "黄丽" in wang.chat[-2].shown  # the confirmation names who will approve
-    await wang.presses("✔ 提交")
-    number = REQUISITION.search(wang.latest("已为你预留").shown)
-    assert number is not None
+    number = await request_batteries(wang)
 
-    approval = huang.latest(number.group())
+    approval = huang.latest(number)
     assert approval.labels == ["✔ 批准", "✖ 驳回"]
     await huang.presses("✔ 批准")
     # The manager's card, patched in place: approved, its buttons gone.
     assert approval.edits >= 1 and "✔ 批准" not in approval.labels
-    assert "批准" in wang.latest(number.group()).shown
+    assert "批准" in wang.latest(number).shown
     async with db.unit_of_work() as session:
-        requisition = await session.scalar(select(Requisition).where(Requisition.number == number.group()))
+        requisition = await session.scalar(select(Requisition).where(Requisition.number == number))
         assert requisition is not None and requisition.status != "pending_manager"
 
 
@@ -88,16 +76,7 @@ async def test_a_survey_imported_from_a_file_sent_in_the_chat_and_answered_from_
 
 async def test_an_anonymous_suggestion_with_a_picture(db: Database, feishu_user: Callable[..., FeishuPerson]) -> None:
     wang = feishu_user("ou_wang", "小王")
-    await wang.writes("/suggest")
-    assert "想就哪方面提建议？" in wang.said
-    await wang.presses("食堂")
-    await wang.writes("希望食堂每周增加一次川菜")
-    await wang.sends_image(PNG_BYTES)
-    await wang.presses("🔒 匿名")
-    await wang.presses("📢 公开")
-    assert "附照片 1 张" in wang.chat[-2].shown and "🔒 匿名 · 📢 公开" in wang.chat[-2].shown
-    await wang.presses("✔ 提交")
-    assert "谢谢！你的建议 #1 已提交。" in wang.latest("谢谢").shown
+    await suggest_anonymously(wang, PNG_BYTES)
     async with db.unit_of_work() as session:
         suggestion = await session.get(Suggestion, 1)
         assert suggestion is not None and suggestion.author_id is None
@@ -110,7 +89,7 @@ async def test_an_export_arrives_as_a_file_and_the_stats_with_their_chart_as_an_
 
     import openpyxl
 
-    from tests.dialog.test_feishu_tickets import report_leak
+    from tests.dialog.chat_person import report_leak
 
     admin, wang = feishu_user("ou_admin", "管理员"), feishu_user("ou_wang", "小王")
     number = await report_leak(wang)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.cli import feishu_sync
+from bot.cli import directory_sync
 from bot.service import build_service
 from storage.db import Database
 from storage.models import ChannelAccount, Department, Person
@@ -48,7 +48,7 @@ async def test_houqin_feishu_sync_brings_in_departments_managers_and_people(
     db: Database, tenant: FeishuWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = feishu_settings(db, tenant.api, access_policy="directory")
-    assert await feishu_sync(settings) == 0
+    assert await directory_sync(settings, "feishu") == 0
     said = capsys.readouterr().out
     # 运维组 is new; 财务处 and 信息中心 were Houqin's already (the demo organisation's).
     assert "departments added 1, people added 4" in said and "managers added 2" in said
@@ -66,7 +66,7 @@ async def test_houqin_feishu_sync_brings_in_departments_managers_and_people(
     assert zhou.member
 
     # Run again: nothing new.
-    assert await feishu_sync(settings) == 0
+    assert await directory_sync(settings, "feishu") == 0
     assert "departments added 0, people added 0, moved 0, managers added 0, left 0" in capsys.readouterr().out
 
 

@@ -173,7 +173,7 @@ async def test_a_rate_limited_dm_waits_alone(db: Database, slack_api: FakeSlackA
         assert waiting is not None and waiting.address == "DUA" and waiting.error
         assert waiting.claimed_until is not None and waiting.claimed_until - now >= timedelta(seconds=29)
     # Meanwhile the pacer holds that DM: nothing more to it until Slack's time is up.
-    assert slack.outbound._held_until["DUA"] - slack.outbound.pacer.clock() > 25
+    assert slack.outbound.pacer.held_for("DUA") > 25
     await service.db.dispose()
 
 

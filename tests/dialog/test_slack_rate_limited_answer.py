@@ -22,4 +22,4 @@ async def test_an_answer_slack_rate_limits_goes_after_retry_after(
     assert tries[0]["text"] == tries[1]["text"] and "/houqin help" in tries[1]["text"]
     assert [m.shown for m in wang.dm] == [tries[1]["text"]]
     # The DM stays held for Slack's second: the channel's notices to it wait their turn too.
-    assert wang.world.channel.outbound._held_until[dm] > 0
+    assert wang.world.channel.outbound.pacer.held_until(dm) > 0

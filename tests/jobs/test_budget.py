@@ -61,7 +61,24 @@ async def test_a_pacer_spaces_messages_overall_and_per_chat() -> None:
         times.append(round(now[0], 3))
     assert times == [0.0, 0.1, 0.2, 1.0]  # 10/s overall; chat a waits for its second
     pacer.hold("b", 5)
+    assert (pacer.held_for("b"), pacer.held_until("c")) == (5.0, 0.0)
     await pacer.wait("c")
     assert round(now[0], 3) == 1.2, "a chat told to wait holds up only itself"
     await pacer.wait("b")
     assert round(now[0], 3) == 6.0
+
+
+async def test_a_sender_woken_late_takes_a_new_slot_rather_than_send_with_the_next() -> None:
+    now = [0.0]
+    oversleep = [0.4]  # the event loop was busy: the first sleep ends 0.4 s late
+
+    async def late_sleep(seconds: float) -> None:
+        now[0] += seconds + oversleep[0]
+        oversleep[0] = 0.0
+
+    pacer = Pacer(10, chat_interval=0, clock=lambda: now[0], sleep=late_sleep)
+    await pacer.wait("a")  # at once
+    await pacer.wait("b")  # its slot was 0.1; woken at 0.5, later than a slot: it takes 0.5 anew
+    assert round(now[0], 3) == 0.5
+    await pacer.wait("c")  # not at 0.5 with b, but a slot after
+    assert round(now[0], 3) == 0.6

@@ -32,9 +32,11 @@ from starlette.routing import BaseRoute, Route
 from bot.channels import acked
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
+from bot.channels.daily import sync_daily
 from bot.channels.feishu import cards, events
 from bot.channels.feishu.api import FeishuAPI, FeishuError
 from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.typed import command_in
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -54,7 +56,6 @@ from handlers.core.conversation import (
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import pick_locale, translate, typed_as_is
-from handlers.core.outages import log_failure
 from handlers.core.outbox import (
     STOP_GRACE_SECONDS,
     Outbox,
@@ -86,8 +87,6 @@ PERSON_INTERVAL = 0.25
 # the outbox, no attempt spent.
 PATIENCE_SECONDS = 10.0
 REMEMBERED_QUESTIONS = 5_000
-# How often a process looks whether today's directory sync is done.
-DIRECTORY_EVERY_SECONDS = 3600.0
 # Codes meaning this person cannot be written to (the app is not available to them, or they left).
 UNREACHABLE = frozenset({230013, 230002, 99992361, 99992364})
 
@@ -105,7 +104,6 @@ class FeishuChannel:
         self.api = FeishuAPI(settings.feishu_app_id, settings.feishu_app_secret, settings.feishu_api_base_url)
         self.pacer = Pacer(settings.feishu_send_rate, chat_interval=PERSON_INTERVAL)
         self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
-        self._held_until: dict[str, float] = {}
         self._names: dict[str, str] = {}
         # The words of the question cards this process sent, by message id, so one answered by
         # typing can lose its buttons (oldest forgotten first).
@@ -131,7 +129,8 @@ class FeishuChannel:
     async def start(self) -> None:
         self._sender = asyncio.create_task(self._send_notices(), name="feishu-outbox")
         if self.settings.feishu_directory_sync:
-            self._daily = asyncio.create_task(self._sync_daily(), name="feishu-directory")
+            daily = sync_daily("Feishu", self.sync_directory, self.houqin.clock, self.settings.zone, FeishuError)
+            self._daily = asyncio.create_task(daily, name="feishu-directory")
         if not self.settings.feishu_webhook:
             from bot.channels.feishu.longconn import LongConnection
 
@@ -162,21 +161,6 @@ class FeishuChannel:
         from bot.channels.feishu.directory import read
 
         return await self.houqin.directory_sync(CHANNEL, await read(self.api), period)
-
-    async def _sync_daily(self) -> None:
-        """Once a day (the organisation's day), by whichever process comes first: the directory read
-        and applied. A directory that cannot be read (no contact scope yet) is tried again hourly."""
-        while True:
-            day = self.houqin.clock().astimezone(self.settings.zone).date().isoformat()
-            try:
-                applied = await self.sync_directory(period=day)
-                if applied is not None:
-                    log.info("Feishu directory for %s: %s", day, applied)
-            except FeishuError as exc:
-                log.warning("could not read the Feishu directory (%s); trying again in an hour", exc)
-            except Exception as exc:
-                log_failure(log, exc, "applying the Feishu directory")
-            await asyncio.sleep(DIRECTORY_EVERY_SECONDS)
 
     # --- inbound --------------------------------------------------------------------------------
 
@@ -300,7 +284,7 @@ class FeishuChannel:
         message_id = str(message.get("message_id") or "")
         if kind == "text":
             text = str(content.get("text") or "")
-            typed = cards.command_in(text)
+            typed = command_in(text)
             if typed is not None:
                 return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
             return Inbound(sender, Kind.TEXT, key, text=text)
@@ -454,7 +438,6 @@ class FeishuChannel:
     def hold(self, open_id: str, seconds: float) -> None:
         """Feishu said 429: nothing more to this person for that long, from anyone here."""
         self.pacer.hold(open_id, seconds)
-        self._held_until[open_id] = max(self._held_until.get(open_id, 0.0), self.pacer.clock() + seconds)
 
     async def send_files(self, open_id: str, files: Sequence[FileOut], *, paced: bool = True) -> None:
         """Files made for this person: pictures (a digest's chart) as images, the rest as files."""
@@ -486,7 +469,7 @@ class FeishuChannel:
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice, paced: the card it replaces patched in place when there is one, else sent anew."""
-        held = self._held_until.get(pending.address, 0.0) - self.pacer.clock()
+        held = self.pacer.held_for(pending.address)
         if held > PATIENCE_SECONDS:
             raise RetryLater(f"held for {held:.0f}s", timedelta(seconds=held), tried=False)
         await self.budget.refresh()

@@ -57,7 +57,6 @@ class Outbound:
         self.outbox = outbox
         self.pacer = Pacer(SEND_RATE, chat_interval=CONVERSATION_INTERVAL)
         self.budget = BudgetShare(self.pacer, CHANNEL, outbox)
-        self._held_until: dict[str, float] = {}
         self._sender: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -90,7 +89,6 @@ class Outbound:
     def hold(self, conversation: str, seconds: float) -> None:
         """Slack said 429: nothing more to this conversation for Retry-After, from anyone here."""
         self.pacer.hold(conversation, seconds)
-        self._held_until[conversation] = max(self._held_until.get(conversation, 0.0), self.pacer.clock() + seconds)
 
     async def send_photos(self, conversation: str, photo_ids: Sequence[int]) -> None:
         """A new card comes with the ticket's photos above it, uploaded from the bytes Houqin keeps
@@ -197,7 +195,7 @@ class Outbound:
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice: chat.update of the card it replaces when there is one, else a new message (its ts)."""
-        held = self._held_until.get(pending.address, 0.0) - self.pacer.clock()
+        held = self.pacer.held_for(pending.address)
         if held > PATIENCE_SECONDS:
             raise RetryLater(f"held for {held:.0f}s", timedelta(seconds=held), tried=False)
         await self.budget.refresh()

@@ -51,17 +51,6 @@ def test_a_pressed_card_keeps_its_question_shows_the_choice_and_loses_its_button
     assert cards.retired("x", None)["body"]["elements"] == [cards.text_block("x")]
 
 
-def test_commands_typed_with_a_slash_or_as_a_chinese_keyword() -> None:
-    assert cards.command_in("/Repair 301") == ("repair", "301")
-    assert [cards.command_in(word) for word in ("报修", "领用", "我的", "帮助")] == [
-        ("repair", ""),
-        ("supply", ""),
-        ("my", ""),
-        ("help", ""),
-    ]
-    assert cards.command_in("我要报修") is None and cards.command_in("/") is None
-
-
 def test_a_text_step_has_its_own_box_whose_words_answer_the_version_it_showed() -> None:
     from handlers.core.conversation import ChoiceView, TextView
 

@@ -24,9 +24,6 @@ QUESTION_LIMIT = 600
 # "more" buttons where it has them.
 ROW_BUTTONS = 5
 
-# Commands typed as words in a one-to-one chat, beside /repair and the rest.
-KEYWORDS = {"报修": "repair", "领用": "supply", "我的": "my", "帮助": "help"}
-
 
 def text_block(text: str) -> JSON:
     return {"tag": "div", "text": {"tag": "plain_text", "content": text or " "}}
@@ -143,14 +140,3 @@ def pressed(action: JSON) -> Press:
 
 def toast(text: str | None) -> JSON:
     return {"toast": {"type": "info", "content": text}} if text else {}
-
-
-def command_in(text: str) -> tuple[str, str] | None:
-    """A command typed in the chat: /repair 301, or one of the Chinese keywords alone (报修)."""
-    stripped = text.strip()
-    if stripped.startswith("/") and len(stripped) > 1:
-        head, _, args = stripped[1:].partition(" ")
-        return head.lower(), args.strip()
-    if stripped in KEYWORDS:
-        return KEYWORDS[stripped], ""
-    return None

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels import acked
+from bot.channels import acked, typed
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.feishu import cards, events
@@ -300,9 +300,9 @@ class FeishuChannel:
         message_id = str(message.get("message_id") or "")
         if kind == "text":
             text = str(content.get("text") or "")
-            typed = cards.command_in(text)
-            if typed is not None:
-                return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
+            command = typed.command_in(text)
+            if command is not None:
+                return Inbound(sender, Kind.COMMAND, key, text=command[1][:MAX_TEXT], command=command[0])
             return Inbound(sender, Kind.TEXT, key, text=text)
         if kind == "post":
             return Inbound(sender, Kind.TEXT, key, text=post_text(content))

@@ -67,6 +67,10 @@ class Pacer:
         """The platform asked this chat to wait (RetryAfter): only it does."""
         self._chat_next[chat] = max(self._chat_next.get(chat, 0.0), self.clock() + seconds)
 
+    def pause(self, seconds: float) -> None:
+        """The platform said the whole app is over its limit: every chat waits that long."""
+        self._next = max(self._next, self.clock() + seconds)
+
     def _forget(self, now: float) -> None:
         # A chat whose turn has passed is as free as one never seen: keep the map to the busy ones.
         if len(self._chat_next) > 1_000:

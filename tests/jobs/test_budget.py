@@ -65,3 +65,19 @@ async def test_a_pacer_spaces_messages_overall_and_per_chat() -> None:
     assert round(now[0], 3) == 1.2, "a chat told to wait holds up only itself"
     await pacer.wait("b")
     assert round(now[0], 3) == 6.0
+
+
+async def test_a_pause_for_the_whole_app_holds_every_chat() -> None:
+    """WeCom's 45009 (the app over its frequency limit) is not one chat's to wait out."""
+    now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = Pacer(10, chat_interval=1.0, clock=lambda: now[0], sleep=fake_sleep)
+    await pacer.wait("a")
+    pacer.pause(3)
+    await pacer.wait("b")
+    assert round(now[0], 3) == 3.0, "a chat never seen waits for the app's pause too"
+    await pacer.wait("c")
+    assert round(now[0], 3) == 3.1

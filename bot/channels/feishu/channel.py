@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels import acked, typed
+from bot.channels import acked, directories, typed
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.feishu import cards, events
@@ -54,7 +54,6 @@ from handlers.core.conversation import (
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import pick_locale, translate, typed_as_is
-from handlers.core.outages import log_failure
 from handlers.core.outbox import (
     STOP_GRACE_SECONDS,
     Outbox,
@@ -86,8 +85,6 @@ PERSON_INTERVAL = 0.25
 # the outbox, no attempt spent.
 PATIENCE_SECONDS = 10.0
 REMEMBERED_QUESTIONS = 5_000
-# How often a process looks whether today's directory sync is done.
-DIRECTORY_EVERY_SECONDS = 3600.0
 # Codes meaning this person cannot be written to (the app is not available to them, or they left).
 UNREACHABLE = frozenset({230013, 230002, 99992361, 99992364})
 
@@ -131,7 +128,10 @@ class FeishuChannel:
     async def start(self) -> None:
         self._sender = asyncio.create_task(self._send_notices(), name="feishu-outbox")
         if self.settings.feishu_directory_sync:
-            self._daily = asyncio.create_task(self._sync_daily(), name="feishu-directory")
+            daily = directories.sync_daily(
+                self.houqin, self.settings.zone, self.sync_directory, "Feishu", (FeishuError,)
+            )
+            self._daily = asyncio.create_task(daily, name="feishu-directory")
         if not self.settings.feishu_webhook:
             from bot.channels.feishu.longconn import LongConnection
 
@@ -162,21 +162,6 @@ class FeishuChannel:
         from bot.channels.feishu.directory import read
 
         return await self.houqin.directory_sync(CHANNEL, await read(self.api), period)
-
-    async def _sync_daily(self) -> None:
-        """Once a day (the organisation's day), by whichever process comes first: the directory read
-        and applied. A directory that cannot be read (no contact scope yet) is tried again hourly."""
-        while True:
-            day = self.houqin.clock().astimezone(self.settings.zone).date().isoformat()
-            try:
-                applied = await self.sync_directory(period=day)
-                if applied is not None:
-                    log.info("Feishu directory for %s: %s", day, applied)
-            except FeishuError as exc:
-                log.warning("could not read the Feishu directory (%s); trying again in an hour", exc)
-            except Exception as exc:
-                log_failure(log, exc, "applying the Feishu directory")
-            await asyncio.sleep(DIRECTORY_EVERY_SECONDS)
 
     # --- inbound --------------------------------------------------------------------------------
 

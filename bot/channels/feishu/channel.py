@@ -53,7 +53,7 @@ from handlers.core.conversation import (
 )
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
-from handlers.core.i18n import pick_locale, translate, typed_as_is
+from handlers.core.i18n import translate, typed_as_is
 from handlers.core.outbox import (
     STOP_GRACE_SECONDS,
     Outbox,
@@ -89,7 +89,7 @@ REMEMBERED_QUESTIONS = 5_000
 UNREACHABLE = frozenset({230013, 230002, 99992361, 99992364})
 
 
-class FeishuChannel:
+class FeishuChannel(acked.Conversing):
     name = CHANNEL
 
     def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
@@ -213,19 +213,6 @@ class FeishuChannel:
                 name = open_id
             self._names[open_id] = name
         return Sender(CHANNEL, open_id, open_id, name)
-
-    async def handle(self, inbound: Inbound) -> Outcome:
-        outcome = await self.houqin.handle(inbound)
-        if outcome.locale:
-            self._spoken[inbound.sender.external_id] = outcome.locale
-        return outcome
-
-    def locale_hint(self, open_id: str) -> str:
-        return pick_locale(self._spoken.get(open_id), None, self.settings.default_locale)
-
-    def answered(self, outcome: Outcome) -> bool:
-        """A repeat whose replies were sent, or are being sent by the first handling."""
-        return acked.answered(outcome, self.houqin.clock())
 
     async def message(self, envelope: events.Envelope) -> None:
         """What someone sent the app in their one-to-one chat (group chats are not Houqin's)."""
@@ -392,10 +379,6 @@ class FeishuChannel:
             )
         except FeishuError as exc:
             log.warning("could not tell %s about a failure: %s", sender.external_id, exc)
-
-    async def done(self, outcome: Outcome, prompt: str | None = None) -> None:
-        await self.houqin.mark_replied(outcome, prompt_ref=prompt)
-        self._wake.set()
 
     # --- outbound -------------------------------------------------------------------------------
 

@@ -108,6 +108,10 @@ class FeishuPerson:
     # --- what they see --------------------------------------------------------------------------
 
     @property
+    def account(self) -> str:
+        return f"feishu:{self.open_id}"
+
+    @property
     def chat(self) -> list[FeishuMessage]:
         return self.world.api.chat_of(self.open_id)
 

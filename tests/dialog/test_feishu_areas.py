@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Requisition, Suggestion, SurveyResponse
+from tests.dialog.card_person import linked
 from tests.dialog.feishu_person import FeishuPerson
 from tests.dialog.telegram_person import PNG_BYTES
-from tests.dialog.test_feishu_tickets import linked
 from tests.dialog.test_surveys_telegram import definition
 
 REQUISITION = re.compile(r"S-\d{4}-\d{6}")
@@ -110,7 +110,7 @@ async def test_an_export_arrives_as_a_file_and_the_stats_with_their_chart_as_an_
 
     import openpyxl
 
-    from tests.dialog.test_feishu_tickets import report_leak
+    from tests.dialog.card_person import report_leak
 
     admin, wang = feishu_user("ou_admin", "管理员"), feishu_user("ou_wang", "小王")
     number = await report_leak(wang)

@@ -103,7 +103,7 @@ async def test_a_forged_button_is_refused_and_creates_nothing(
 async def test_a_storm_of_429s_holds_the_person_and_every_notice_still_arrives(
     db: Database, feishu_world: FeishuWorld, feishu_user: Callable[..., FeishuPerson]
 ) -> None:
-    from tests.dialog.test_feishu_tickets import linked, report_leak
+    from tests.dialog.card_person import linked, report_leak
 
     admin, sun, wang = feishu_user("ou_admin", "管理员"), feishu_user("ou_sun", "孙强"), feishu_user("ou_wang", "小王")
     await linked(admin, sun, "sun.qiang")

@@ -3,36 +3,14 @@ as he accepts, starts and resolves it, and the reporter's rating from the stars 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Ticket
+from tests.dialog.card_person import linked, report_leak
 from tests.dialog.feishu_person import FeishuPerson
-
-TICKET = re.compile(r"R-\d{4}-\d{6}")
-
-
-async def linked(admin: FeishuPerson, who: FeishuPerson, web_account: str) -> None:
-    """An admin joins a Feishu user to a person of the demo organisation (their browser account)."""
-    await who.writes("/start")
-    await admin.writes(f"/link feishu:{who.open_id} web:{web_account}")
-    assert f"已将 feishu:{who.open_id} 关联到" in admin.said, admin.said
-
-
-async def report_leak(who: FeishuPerson, description: str = "三楼卫生间洗手池下面漏水") -> str:
-    await who.writes("报修")
-    for label in ("给排水", "教学楼", "301 三楼卫生间"):
-        await who.presses(label)
-    await who.writes(description)
-    await who.presses("跳过")
-    await who.presses("较急")
-    await who.presses("✔ 提交")
-    number = TICKET.search(who.latest("报修已提交").shown)
-    assert number is not None, who.said
-    return number.group()
 
 
 async def test_a_leak_from_report_to_rating_all_in_feishu(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.channels.feishu import FeishuChannel
 from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
+from bot.channels.wecom import WeComChannel
 from bot.service import Service
 
 
@@ -23,4 +24,10 @@ def slack_of(service: Service) -> SlackChannel:
 def feishu_of(service: Service) -> FeishuChannel:
     channel = service.channel("feishu")
     assert isinstance(channel, FeishuChannel), "Feishu is not on in this service"
+    return channel
+
+
+def wecom_of(service: Service) -> WeComChannel:
+    channel = service.channel("wecom")
+    assert isinstance(channel, WeComChannel), "WeCom is not on in this service"
     return channel

@@ -83,9 +83,9 @@ class Callback:
         except Exception as exc:
             raise Refused("cannot be decrypted") from exc
         message = Message(_xml(str(plain).encode()))
-        if message.get("ToUserName") != self.corp_id:
+        if message.get("ToUserName") != self.corp_id or Message(outer).get("ToUserName") not in ("", self.corp_id):
             raise Refused("for another corp")
-        if message.get("AgentID") not in ("", self.agent_id):
+        if {message.get("AgentID"), Message(outer).get("AgentID")} - {"", self.agent_id}:
             raise Refused("for another app", 403)
         return message
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import logs
 from bot.settings import Settings, SettingsError, load_settings
@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from bot.channels.wecom import WeComChannel
     from bot.service import Service
     from handlers.core.i18n import Msg
     from handlers.core.uploads import Parser
+
+C = TypeVar("C")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     feishu_commands.add_parser(
         "sync", help="read the contact directory now: departments, leaders as managers, people (and leavers)"
     )
+    wecom = commands.add_parser("wecom", help="WeCom (企业微信)")
+    wecom_commands = wecom.add_subparsers(dest="wecom_command", required=True)
+    wecom_commands.add_parser(
+        "sync", help="read the contact directory now: departments, leaders as managers, members (and leavers)"
+    )
+    wecom_commands.add_parser("menu", help="set the app's menu: Repair, Supplies, More (my requests, surveys, …)")
     commands.add_parser("jobs", help="list the scheduled jobs: when each runs next, and its last runs")
     digest = commands.add_parser("digest", help="build the weekly digest on demand")
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return import_survey(settings, args.file)
     if args.command == "feishu":
         return asyncio.run(feishu_sync(settings))
+    if args.command == "wecom":
+        return asyncio.run(wecom_sync(settings) if args.wecom_command == "sync" else wecom_menu(settings))
     if args.command == "jobs":
         return asyncio.run(list_jobs(settings))
     if args.command == "digest":
@@ -314,22 +325,77 @@ async def feishu_sync(settings: Settings) -> int:
     """`houqin feishu sync`: the Feishu directory applied now (as the daily sync does), what changed said."""
     from bot.channels.feishu import FeishuChannel
     from bot.channels.feishu.api import FeishuError
-    from bot.service import build_service
+
+    async def sync(channel: FeishuChannel) -> str:
+        return f"Feishu directory: {await channel.sync_directory()}"
 
     if not settings.feishu_enabled:
         print("houqin: FEISHU_APP_ID and FEISHU_APP_SECRET are needed to read the Feishu directory", file=sys.stderr)
         return 2
+    refused = (FeishuError, "give the directory", "does the app have the contact scope?")
+    return await with_channel(settings, FeishuChannel, sync, "Feishu", *refused)
+
+
+async def wecom_sync(settings: Settings) -> int:
+    """`houqin wecom sync`: the WeCom directory applied now (as the daily sync does), what changed said."""
+    from bot.channels.wecom.api import WeComError
+
+    async def sync(channel: WeComChannel) -> str:
+        return f"WeCom directory: {await channel.sync_directory()}"
+
+    return await with_wecom(settings, sync, (WeComError, "give the directory", "may the app read the contacts?"))
+
+
+async def wecom_menu(settings: Settings) -> int:
+    """`houqin wecom menu`: the app's menu set (menu/create), what it now holds said."""
+    from bot.channels.wecom.api import WeComError
+
+    async def create(channel: WeComChannel) -> str:
+        menu = await channel.create_menu()
+        entries = [
+            entry["name"] + (f" ({', '.join(s['name'] for s in entry['sub_button'])})" if "sub_button" in entry else "")
+            for entry in menu["button"]
+        ]
+        return f"WeCom menu set: {' | '.join(entries)}"
+
+    return await with_wecom(settings, create, (WeComError, "set the menu", "is WECOM_SECRET this app's?"))
+
+
+async def with_wecom(
+    settings: Settings, work: Callable[[WeComChannel], Awaitable[str]], refused: tuple[type[Exception], str, str]
+) -> int:
+    from bot.channels.wecom import WeComChannel
+
+    if not settings.wecom_enabled:
+        print("houqin: WECOM_CORP_ID and the app's settings (WECOM_*) are needed", file=sys.stderr)
+        return 2
+    return await with_channel(settings, WeComChannel, work, "WeCom", *refused)
+
+
+async def with_channel(
+    settings: Settings,
+    kind: type[C],
+    work: Callable[[C], Awaitable[str]],
+    platform: str,
+    refused: type[Exception],
+    what: str,
+    hint: str,
+) -> int:
+    """A channel built (not started) for one piece of work (`houqin feishu sync`, `houqin wecom menu`):
+    what it says printed, or what its platform refused."""
+    from bot.service import build_service
+
     service = build_service(settings)
-    channel = service.channel("feishu")
-    assert isinstance(channel, FeishuChannel)
+    channel = next(c for c in service.channels if isinstance(c, kind))
     try:
-        applied = await channel.sync_directory()
-    except FeishuError as problem:
-        print(f"houqin: Feishu refused to give the directory ({problem}); does the app have the contact scope?")
+        said = await work(channel)
+    except refused as problem:
+        print(f"houqin: {platform} refused to {what} ({problem}); {hint}")
         return 1
     finally:
+        await channel.stop()
         await service.db.dispose()
-    print(f"Feishu directory: {applied}")
+    print(said)
     return 0
 
 

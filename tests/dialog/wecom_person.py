@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 
 from bot.channels.wecom import WeComChannel
+from bot.channels.wecom.callback import Message
 from storage.db import Database
-from tests.dialog.slack_person import notices_delivered
+from tests.dialog.slack_person import delivery_replied, notices_delivered
 from tests.fakes.wecom_api import AGENT_ID, CORP_ID, FakeWeCom, WeComMessage, sealed
 
 JSON = dict[str, Any]
@@ -29,25 +30,38 @@ _ids = itertools.count(1)
 
 @dataclass
 class WeComWorld:
-    """Houqin's ASGI app, its WeCom channel and the fake WeCom."""
+    """Houqin's ASGI app, its WeCom channel and the fake WeCom. Without a channel, Houqin is another
+    process (`houqin run`) reached over HTTP: what it did is read from the database."""
 
     api: FakeWeCom
-    wecom: WeComChannel
+    channel: WeComChannel | None
     db: Database
     http: httpx.AsyncClient
     channels: tuple[str, ...] = ("wecom",)
+
+    @property
+    def wecom(self) -> WeComChannel:
+        """The channel, when Houqin runs in this process."""
+        assert self.channel is not None, "Houqin runs in another process"
+        return self.channel
 
     async def deliver(self, fields: JSON, *, settle: bool = True, **sealing: Any) -> httpx.Response:
         """One callback as WeCom sends it: `fields` encrypted, signed and POSTed to /wecom/callback."""
         query, body = sealed(fields, **sealing)
         response = await self.http.post(f"/wecom/callback?{query}", content=body)
-        if settle:
+        if settle and response.status_code == 200:
+            await self.settle(fields)
+        elif settle and self.channel is not None:
             await self.settle()
         return response
 
-    async def settle(self) -> None:
+    async def settle(self, fields: JSON | None = None) -> None:
         """Until Houqin has done what the callback started and sent every notice it queued."""
-        await self.wecom.settled()
+        if self.channel is not None:
+            await self.channel.settled()
+        elif fields is not None:
+            key = WeComChannel.delivery_key(Message({name: str(value) for name, value in fields.items()}))
+            await delivery_replied(self.db, "wecom", key)
         await notices_delivered(self.db, self.channels)
 
 

@@ -193,13 +193,15 @@ class WeComChannel(acked.Conversing):
 
     @staticmethod
     def delivery_key(message: Message) -> str:
-        """A message's MsgId; an event has none, so who, when and what it was (as WeCom retries it)."""
+        """A message's MsgId; an event has none, so who, when and what it was (as WeCom retries it):
+        a card's press (press:…) or another event (event:…)."""
         if message.get("MsgId"):
             return f"msg:{message.get('MsgId')}"
         what = "|".join(
             message.get(name) for name in ("FromUserName", "CreateTime", "Event", "EventKey", "TaskId", "ChangeType")
         )
-        return f"event:{hashlib.sha256(what.encode()).hexdigest()[:40]}"
+        kind = "press" if message.get("Event") == "template_card_event" else "event"
+        return f"{kind}:{hashlib.sha256(what.encode()).hexdigest()[:40]}"
 
     async def sender(self, userid: str) -> Sender:
         """Who this is to Houqin: their name from the directory (asked once per process), reached at
@@ -275,8 +277,8 @@ class WeComChannel(acked.Conversing):
         if not userid:
             return
         sender = await self.sender(userid)
-        key = f"press:{self.delivery_key(message).partition(':')[2]}"
-        outcome = await self.handle(Inbound(sender, Kind.BUTTON, key, text=message.get("EventKey")[:MAX_TEXT]))
+        payload = message.get("EventKey")[:MAX_TEXT]
+        outcome = await self.handle(Inbound(sender, Kind.BUTTON, self.delivery_key(message), text=payload))
         if self.answered(outcome):
             return
         if code and task:

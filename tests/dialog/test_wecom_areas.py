@@ -1,7 +1,7 @@
 """Supplies, a survey and a suggestion in WeCom, card by card: the manager's approval card changed in
-place as she approves, a survey from a template answered from its invitation card (eleven choices as
-two cards), an anonymous suggestion with a picture; an export arriving as a file and /stats with its
-chart as an image (media/upload)."""
+place as she approves, a survey from a template answered from its invitation card (eleven choices over
+several cards), an anonymous suggestion with a picture; an export arriving as a file, /stats and the
+weekly digest with their charts as images (media/upload)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ from collections.abc import Callable
 import openpyxl
 from sqlalchemy import select
 
+from bot.areas import AREAS
+from handlers.digest.send import send_weekly
 from storage.db import Database
-from storage.models import Requisition, Suggestion, SurveyResponse
+from storage.models import Person, Requisition, Suggestion, SurveyResponse, utcnow
 from tests.dialog.card_person import linked, report_leak
+from tests.dialog.slack_person import notices_delivered
 from tests.dialog.telegram_person import PNG_BYTES
 from tests.dialog.wecom_person import WeComPerson, WeComWorld
+from tests.jobs.org import SCHEDULE, requisition
 
 REQUISITION = re.compile(r"S-\d{4}-\d{6}")
 
@@ -121,3 +125,34 @@ async def test_an_export_arrives_as_a_file_and_the_stats_with_their_chart_as_an_
     assert admin.chat[-1].msgtype == "image"
     kind, _, chart = wecom_world.api.uploads[admin.chat[-1].body["image"]["media_id"]]
     assert kind == "image" and chart.startswith(b"\x89PNG")
+
+
+async def test_the_weekly_digest_comes_with_its_chart_and_its_button_approves_whats_pending(
+    db: Database, wecom_world: WeComWorld, wecom_user: Callable[..., WeComPerson]
+) -> None:
+    admin, huang = wecom_user("admin", "管理员"), wecom_user("HuangLi", "黄丽")
+    await linked(admin, huang, "huang.li")  # the demo's finance manager, now in WeCom
+    number = await requisition(db, created=utcnow(), lines=(("PAPER-A4", 2),))
+    async with db.unit_of_work() as session:
+        huang_id = await session.scalar(select(Person.id).where(Person.display_name == "黄丽"))
+    assert huang_id is not None
+
+    now = utcnow()
+    assert (await send_weekly(db, SCHEDULE, now, now, only=[huang_id], areas=AREAS)).sent == 1
+    await wecom_world.settle()
+    wecom_world.wecom._wake.set()
+    await notices_delivered(db, ("wecom",))
+
+    # The digest's words, its button on a card, then its chart: an image uploaded with media/upload.
+    digest, button, chart = huang.chat[-3:]
+    assert digest.shown.startswith("📊 每周简报 — 财务处") and "目前待审批 1 个" in digest.shown
+    assert button.labels == ["✔ 审批待办（1）"]
+    kind, _, picture = wecom_world.api.uploads[chart.body["image"]["media_id"]]
+    assert (chart.msgtype, kind) == ("image", "image") and picture.startswith(b"\x89PNG\r\n\x1a\n")
+
+    await huang.presses("✔ 审批待办")
+    await huang.presses(number)
+    await huang.presses("✔ 批准")
+    async with db.unit_of_work() as session:
+        status = await session.scalar(select(Requisition.status).where(Requisition.number == number))
+    assert status == "approved"

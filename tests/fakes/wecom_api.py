@@ -127,6 +127,11 @@ class FakeWeCom:
     # The next so many sends to a person are refused with this errcode (see limit).
     storms: dict[str, tuple[int, int]] = field(default_factory=dict)
     rate_limited_answers: int = 0
+    # Enforced limits (enforce_limits): the app's messages a second, one person's a minute; when each was sent.
+    app_per_second: float | None = None
+    person_per_minute: int | None = None
+    sent_times: list[float] = field(default_factory=list)
+    _sent_to: dict[str, list[float]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
 
@@ -170,6 +175,25 @@ class FakeWeCom:
         """The next `times` messages to this person are refused with `errcode` (45009 or 45033)."""
         self.storms[userid] = (times, errcode)
 
+    def enforce_limits(self, app_per_second: float, person_per_minute: int = 30) -> None:
+        """From now on a send beyond the app's rate (in any one second) or one person's 30 a minute is
+        refused with 45009 — where WeCom itself would refuse the app, or silently drop the message."""
+        self.app_per_second, self.person_per_minute = app_per_second, person_per_minute
+
+    def measured_rate(self) -> float:
+        """Messages a second taken between the first and the last so far."""
+        if len(self.sent_times) < 2:
+            return 0.0
+        return (len(self.sent_times) - 1) / (self.sent_times[-1] - self.sent_times[0])
+
+    def _over_limits(self, userid: str) -> bool:
+        if self.app_per_second is None or self.person_per_minute is None:
+            return False
+        now = time.monotonic()
+        last_second = [t for t in self.sent_times[-int(self.app_per_second) - 1 :] if now - t < 1.0]
+        theirs = [t for t in self._sent_to.get(userid, []) if now - t < 60.0]
+        return len(last_second) >= self.app_per_second or len(theirs) >= self.person_per_minute
+
     def press_code(self, message: WeComMessage) -> str:
         """The ResponseCode WeCom puts in a card's press event: it may change that card once."""
         code = f"rc-press-{next(self._ids):06d}"
@@ -211,6 +235,9 @@ class FakeWeCom:
             self.storms[userid] = (times - 1, errcode)
             self.rate_limited_answers += 1
             return self._error(errcode, "api freq out of limit" if errcode == 45009 else "api concurrent out of limit")
+        if self._over_limits(userid):
+            self.rate_limited_answers += 1
+            return self._error(45009, "api freq out of limit")
         user = self.users.get(userid)
         if user is None or user.status in (2, 5):
             return self._error(81013, "user & party & tag all invalid")
@@ -223,6 +250,8 @@ class FakeWeCom:
             message.response_code = answer["response_code"] = f"rc-send-{next(self._ids):06d}"
             self.codes[message.response_code] = message
         self.chat_of(userid).append(message)
+        self.sent_times.append(time.monotonic())
+        self._sent_to.setdefault(userid, []).append(self.sent_times[-1])
         return web.json_response(answer)
 
     def _invalid(self, msgtype: str, body: JSON) -> str | None:

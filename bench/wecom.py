@@ -1,0 +1,153 @@
+"""wecom: how soon WeCom's callback is acknowledged (WeCom retries after 5 s), and the rate notices
+fan out at against a fake WeCom that refuses (45009) anything over the app's rate or one person's
+30 messages a minute.
+
+Acknowledgement: encrypted, signed callbacks through the ASGI app as `houqin run` builds it with
+WECOM_* set (httpx's ASGITransport, no sockets), the channel's API on the fake WeCom on 127.0.0.1:
+a /repair text and a card press each round (the work after the answer is waited out, not timed).
+Fan-out: a notice to each of N people queued as the reminder job queues them, then the channel's
+outbox sender paces them out at WECOM_SEND_RATE; the fake allows the app that rate plus 10%.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from bench.common import Context, Row, bench_settings, latency_rows
+from bench.fan_out import make_people, unsent
+from bot.app import create_app
+from bot.channels.pacing import Pacer
+from bot.service import build_service
+from bot.settings import Settings
+from handlers.core.i18n import Lines, msg
+from handlers.core.outbox import Notice
+from handlers.core.sends import Delivery, deliver_all, fixed
+from storage.db import Database
+from storage.models import utcnow
+from tests.channels import wecom_of
+from tests.dialog.wecom_person import event_fields, message_fields
+from tests.fakes.wecom_api import ENCODING_AES_KEY, TOKEN, FakeWeCom, sealed
+
+NAME = "wecom"
+WECOM_RETRIES_AFTER_MS = 5000.0
+FIRST_ID = 900_000
+
+
+def settings_for(url: str, api: FakeWeCom, **more: object) -> Settings:
+    return bench_settings(
+        database_url=url,
+        web_enabled=False,
+        telegram_bot_token="",
+        wecom_corp_id=api.corp_id,
+        wecom_agent_id=api.agent_id,
+        wecom_secret=api.secret,
+        wecom_token=TOKEN,
+        wecom_encoding_aes_key=ENCODING_AES_KEY,
+        wecom_api_base_url=api.base_url,
+        wecom_directory_sync=False,
+        **more,
+    )
+
+
+async def run(ctx: Context) -> list[Row]:
+    rounds = 10 if ctx.quick else 200
+    rows: list[Row] = []
+    databases = [("SQLite", await ctx.databases.sqlite())]
+    if (pg := await ctx.databases.postgresql()) is not None:
+        databases.append(("PostgreSQL", pg))
+    for db_name, url in databases:
+        texts, presses = await acknowledgements(url, rounds)
+        rows.extend(latency_rows(NAME, f"ack of a text, {db_name}", texts, p99_target_ms=WECOM_RETRIES_AFTER_MS))
+        rows.extend(
+            latency_rows(NAME, f"ack of a card press, {db_name}", presses, p99_target_ms=WECOM_RETRIES_AFTER_MS)
+        )
+    rows.extend(await fan_out(await ctx.databases.sqlite(), 100 if ctx.quick else 1_000, 20.0))
+    return rows
+
+
+async def acknowledgements(url: str, rounds: int) -> tuple[list[float], list[float]]:
+    texts: list[float] = []
+    presses: list[float] = []
+    async with FakeWeCom() as api:
+        api.person("Bench", "测试")
+        service = build_service(settings_for(url, api))
+        wecom = wecom_of(service)
+        wecom.pacer = Pacer(1000, chat_interval=0)
+        await service.start()
+        try:
+            transport = httpx.ASGITransport(app=create_app(service))
+            async with httpx.AsyncClient(transport=transport, base_url="http://houqin.bench", timeout=30) as http:
+
+                async def post(fields: dict[str, object]) -> float:
+                    query, body = sealed(fields)
+                    started = time.perf_counter()
+                    response = await http.post(f"/wecom/callback?{query}", content=body)
+                    took = time.perf_counter() - started
+                    response.raise_for_status()
+                    await wecom.settled()
+                    return took
+
+                for round_ in range(rounds + 1):  # the first is a warm-up
+                    took_text = await post(message_fields("Bench", "text", Content="/repair"))
+                    card = api.chat_of("Bench")[-1]
+                    button = card.buttons[0]
+                    press = event_fields(
+                        "Bench",
+                        "template_card_event",
+                        EventKey=button["key"],
+                        TaskId=card.task_id,
+                        ResponseCode=api.press_code(card),
+                    )
+                    took_press = await post(press)
+                    await post(message_fields("Bench", "text", Content="/cancel"))
+                    if round_:
+                        texts.append(took_text)
+                        presses.append(took_press)
+        finally:
+            await service.stop()
+    return texts, presses
+
+
+async def fan_out(url: str, people: int, budget: float) -> list[Row]:
+    async with FakeWeCom() as api:
+        ids = range(FIRST_ID, FIRST_ID + people)
+        for userid in ids:
+            api.person(str(userid), f"员工{userid}")
+        db = Database(url)
+        try:
+            person_ids = await make_people(db, ids, "wecom")
+        finally:
+            await db.dispose()
+        service = build_service(settings_for(url, api, wecom_send_rate=budget))
+        await service.start()
+        try:
+            api.enforce_limits(app_per_second=budget * 1.1, person_per_minute=30)
+            reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
+            deliveries = [
+                Delivery("reminder.approvals", "queue", pid, "bench-wecom", fixed(Notice(pid, reminder)))
+                for pid in person_ids
+            ]
+            await deliver_all(service.db, deliveries, utcnow())
+            wecom_of(service)._wake.set()
+            deadline = time.monotonic() + people / budget * 2 + 60
+            while await unsent(service.db) and time.monotonic() < deadline:
+                await _pause()
+            left = await unsent(service.db)
+        finally:
+            await service.stop()
+        rate = api.measured_rate()
+        variant = f"{people:,} notices, budget {budget:g}/s"
+        note = f"never sent {left}"
+        refused = api.rate_limited_answers
+        return [
+            Row(NAME, variant, "achieved rate", rate, "msg/s"),
+            Row(NAME, variant, "of the budget", rate / budget, "", "≥ 95%", rate / budget >= 0.95),
+            Row(NAME, variant, "45009s", refused, "", "0", refused == 0, note),
+        ]
+
+
+async def _pause() -> None:
+    await asyncio.sleep(0.5)

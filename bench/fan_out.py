@@ -19,7 +19,7 @@ from bench.common import Context, Row, bench_settings
 from bot.service import build_service
 from handlers.core.i18n import Lines, msg
 from handlers.core.outbox import Notice
-from handlers.core.sends import Delivery, deliver_all, fixed
+from handlers.core.sends import Delivery, Tally, deliver_all, fixed
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
 from tests.channels import telegram_of
@@ -60,19 +60,11 @@ async def measure(url: str, people: int, budget: float) -> list[Row]:
         await service.start()
         try:
             api.enforce_limits(per_chat_per_second=1.0, global_per_second=ALLOWED)
-            reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
             queued_at = time.perf_counter()
-            deliveries = [
-                Delivery("reminder.approvals", "queue", pid, "bench", fixed(Notice(pid, reminder)))
-                for pid in person_ids
-            ]
-            tally = await deliver_all(service.db, deliveries, utcnow())
+            tally = await remind(service.db, person_ids, "bench")
             queued = time.perf_counter() - queued_at
             telegram_of(service)._wake.set()
-            deadline = time.monotonic() + people / budget * 2 + 60
-            while await unsent(service.db) and time.monotonic() < deadline:
-                await _pause()
-            left = await unsent(service.db)
+            left = await sent_out(service.db, people / budget * 2 + 60)
         finally:
             await service.stop()
         served = len({chat_id for chat_id in ids if api.messages(chat_id)})
@@ -99,6 +91,23 @@ async def make_people(db: Database, ids: range, channel: str = "telegram", prefi
         ]
         await session.execute(insert(ChannelAccount), accounts)
     return [pid for pid, _ in made]
+
+
+async def remind(db: Database, person_ids: list[int], subject: str) -> Tally:
+    """A reminder for each of them, queued as the reminder job queues it (a send-log row, an outbox row)."""
+    reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
+    deliveries = [
+        Delivery("reminder.approvals", "queue", pid, subject, fixed(Notice(pid, reminder))) for pid in person_ids
+    ]
+    return await deliver_all(db, deliveries, utcnow())
+
+
+async def sent_out(db: Database, within: float) -> int:
+    """Until the outbox is empty, or `within` seconds have passed: how many were never sent."""
+    deadline = time.monotonic() + within
+    while await unsent(db) and time.monotonic() < deadline:
+        await _pause()
+    return await unsent(db)
 
 
 async def unsent(db: Database) -> int:

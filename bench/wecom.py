@@ -11,22 +11,17 @@ outbox sender paces them out at WECOM_SEND_RATE; the fake allows the app that ra
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
 
 from bench.common import Context, Row, bench_settings, latency_rows
-from bench.fan_out import make_people, unsent
+from bench.fan_out import make_people, remind, sent_out
 from bot.app import create_app
 from bot.channels.pacing import Pacer
 from bot.service import build_service
 from bot.settings import Settings
-from handlers.core.i18n import Lines, msg
-from handlers.core.outbox import Notice
-from handlers.core.sends import Delivery, deliver_all, fixed
 from storage.db import Database
-from storage.models import utcnow
 from tests.channels import wecom_of
 from tests.dialog.wecom_person import event_fields, message_fields
 from tests.fakes.wecom_api import ENCODING_AES_KEY, TOKEN, FakeWeCom, sealed
@@ -125,17 +120,9 @@ async def fan_out(url: str, people: int, budget: float) -> list[Row]:
         await service.start()
         try:
             api.enforce_limits(app_per_second=budget * 1.1, person_per_minute=30)
-            reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
-            deliveries = [
-                Delivery("reminder.approvals", "queue", pid, "bench-wecom", fixed(Notice(pid, reminder)))
-                for pid in person_ids
-            ]
-            await deliver_all(service.db, deliveries, utcnow())
+            await remind(service.db, person_ids, "bench-wecom")
             wecom_of(service)._wake.set()
-            deadline = time.monotonic() + people / budget * 2 + 60
-            while await unsent(service.db) and time.monotonic() < deadline:
-                await _pause()
-            left = await unsent(service.db)
+            left = await sent_out(service.db, people / budget * 2 + 60)
         finally:
             await service.stop()
         rate = api.measured_rate()
@@ -147,7 +134,3 @@ async def fan_out(url: str, people: int, budget: float) -> list[Row]:
             Row(NAME, variant, "of the budget", rate / budget, "", "≥ 95%", rate / budget >= 0.95),
             Row(NAME, variant, "45009s", refused, "", "0", refused == 0, note),
         ]
-
-
-async def _pause() -> None:
-    await asyncio.sleep(0.5)

@@ -48,6 +48,7 @@ FAMILIES = (
     "stock",
     "slack",
     "feishu",
+    "wecom",
     "account",
     "survey",
     "suggest",

@@ -1,12 +1,13 @@
 """wecom: how soon WeCom's callback is acknowledged (WeCom retries after 5 s), and the rate notices
-fan out at against a fake WeCom that refuses (45009) anything over the app's rate or one person's
-30 messages a minute.
+fan out at against a fake WeCom that refuses (45009) anything over WeCom's limits: an app's 10,000
+calls of one API a minute, and one person's 30 messages a minute (beyond which WeCom drops them).
 
 Acknowledgement: encrypted, signed callbacks through the ASGI app as `houqin run` builds it with
 WECOM_* set (httpx's ASGITransport, no sockets), the channel's API on the fake WeCom on 127.0.0.1:
 a /repair text and a card press each round (the work after the answer is waited out, not timed).
-Fan-out: a notice to each of N people queued as the reminder job queues them, then the channel's
-outbox sender paces them out at WECOM_SEND_RATE; the fake allows the app that rate plus 10%.
+Fan-out: five notices to each of N people queued as the reminder job queues them, then the
+channel's outbox sender paces them out at WECOM_SEND_RATE (the default 20/s and the most, 100/s),
+one person every 2 s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bench.common import Context, Row, bench_settings, latency_rows
 from bench.fan_out import make_people, remind, sent_out
 from bot.app import create_app
 from bot.channels.pacing import Pacer
+from bot.channels.wecom.channel import PERSON_INTERVAL
 from bot.service import build_service
 from bot.settings import Settings
 from storage.db import Database
@@ -29,6 +31,7 @@ from tests.fakes.wecom_api import ENCODING_AES_KEY, TOKEN, FakeWeCom, sealed
 NAME = "wecom"
 WECOM_RETRIES_AFTER_MS = 5000.0
 FIRST_ID = 900_000
+EACH = 5
 
 
 def settings_for(url: str, api: FakeWeCom, **more: object) -> Settings:
@@ -59,7 +62,8 @@ async def run(ctx: Context) -> list[Row]:
         rows.extend(
             latency_rows(NAME, f"ack of a card press, {db_name}", presses, p99_target_ms=WECOM_RETRIES_AFTER_MS)
         )
-    rows.extend(await fan_out(await ctx.databases.sqlite(), 100 if ctx.quick else 1_000, 20.0))
+    for budget in (20.0, 100.0):
+        rows.extend(await fan_out(await ctx.databases.sqlite(), 40 if ctx.quick else 200, budget))
     return rows
 
 
@@ -119,18 +123,21 @@ async def fan_out(url: str, people: int, budget: float) -> list[Row]:
         service = build_service(settings_for(url, api, wecom_send_rate=budget))
         await service.start()
         try:
-            api.enforce_limits(app_per_second=budget * 1.1, person_per_minute=30)
-            await remind(service.db, person_ids, "bench-wecom")
+            api.enforce_limits()
+            for round_ in range(EACH):
+                await remind(service.db, person_ids, f"bench-wecom-{round_}")
             wecom_of(service)._wake.set()
-            left = await sent_out(service.db, people / budget * 2 + 60)
+            left = await sent_out(service.db, people * EACH / budget * 2 + EACH * 2 + 60)
         finally:
             await service.stop()
         rate = api.measured_rate()
-        variant = f"{people:,} notices, budget {budget:g}/s"
+        variant = f"{people:,} people × {EACH} notices, budget {budget:g}/s"
         note = f"never sent {left}"
         refused = api.rate_limited_answers
+        # One person gets one every 2 s: fewer people than twice the budget cannot use all of it.
+        possible = min(budget, people / PERSON_INTERVAL)
         return [
             Row(NAME, variant, "achieved rate", rate, "msg/s"),
-            Row(NAME, variant, "of the budget", rate / budget, "", "≥ 95%", rate / budget >= 0.95),
+            Row(NAME, variant, "of the possible", rate / possible, "", "≥ 95%", rate / possible >= 0.95),
             Row(NAME, variant, "45009s", refused, "", "0", refused == 0, note),
         ]

@@ -127,8 +127,8 @@ class FakeWeCom:
     # The next so many sends to a person are refused with this errcode (see limit).
     storms: dict[str, tuple[int, int]] = field(default_factory=dict)
     rate_limited_answers: int = 0
-    # Enforced limits (enforce_limits): the app's messages a second, one person's a minute; when each was sent.
-    app_per_second: float | None = None
+    # Enforced limits (enforce_limits): the app's messages a minute, one person's; when each was sent.
+    app_per_minute: int | None = None
     person_per_minute: int | None = None
     sent_times: list[float] = field(default_factory=list)
     _sent_to: dict[str, list[float]] = field(default_factory=dict)
@@ -175,10 +175,11 @@ class FakeWeCom:
         """The next `times` messages to this person are refused with `errcode` (45009 or 45033)."""
         self.storms[userid] = (times, errcode)
 
-    def enforce_limits(self, app_per_second: float, person_per_minute: int = 30) -> None:
-        """From now on a send beyond the app's rate (in any one second) or one person's 30 a minute is
-        refused with 45009 — where WeCom itself would refuse the app, or silently drop the message."""
-        self.app_per_second, self.person_per_minute = app_per_second, person_per_minute
+    def enforce_limits(self, app_per_minute: int = 10_000, person_per_minute: int = 30) -> None:
+        """From now on a send beyond WeCom's limits in the last minute — the app's calls of one API
+        (10,000), one person's messages (30) — is refused with 45009 (where WeCom itself refuses the
+        app, or drops the message without a word)."""
+        self.app_per_minute, self.person_per_minute = app_per_minute, person_per_minute
 
     def measured_rate(self) -> float:
         """Messages a second taken between the first and the last so far."""
@@ -187,12 +188,12 @@ class FakeWeCom:
         return (len(self.sent_times) - 1) / (self.sent_times[-1] - self.sent_times[0])
 
     def _over_limits(self, userid: str) -> bool:
-        if self.app_per_second is None or self.person_per_minute is None:
+        if self.app_per_minute is None or self.person_per_minute is None:
             return False
         now = time.monotonic()
-        last_second = [t for t in self.sent_times[-int(self.app_per_second) - 1 :] if now - t < 1.0]
-        theirs = [t for t in self._sent_to.get(userid, []) if now - t < 60.0]
-        return len(last_second) >= self.app_per_second or len(theirs) >= self.person_per_minute
+        last_minute = [t for t in self.sent_times[-self.app_per_minute :] if now - t < 60.0]
+        theirs = [t for t in self._sent_to.get(userid, [])[-self.person_per_minute :] if now - t < 60.0]
+        return len(last_minute) >= self.app_per_minute or len(theirs) >= self.person_per_minute
 
     def press_code(self, message: WeComMessage) -> str:
         """The ResponseCode WeCom puts in a card's press event: it may change that card once."""

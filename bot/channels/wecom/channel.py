@@ -145,7 +145,10 @@ class WeComChannel(acked.Conversing):
 
         async def later() -> None:
             await asyncio.sleep(self.resync_after)
-            await self.sync_directory()
+            try:
+                await self.sync_directory()
+            except WeComError as exc:
+                log.warning("could not read the WeCom directory after a change (%s)", exc)
 
         self._resync = self.background.spawn(later())
 
@@ -358,6 +361,8 @@ class WeComChannel(acked.Conversing):
                 if sent.response_code:
                     self.remember(ref, sent.response_code)
                 self.siblings[ref] = tasks
+        while len(self.siblings) > CODES_KEPT:  # the oldest cards' questions are long answered
+            del self.siblings[next(iter(self.siblings))]
         return ref
 
     async def _own(self, userid: str, message: JSON) -> Sent:

@@ -47,7 +47,16 @@ from handlers.core.conversation import MAX_TEXT, FileOut, Inbound, Kind, PhotoIn
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import translate, typed_as_is
-from handlers.core.outbox import Outbox, Pending, RetryLater, Unreachable, drain, keep_draining
+from handlers.core.outbox import (
+    STOP_GRACE_SECONDS,
+    Outbox,
+    Pending,
+    RetryLater,
+    Unreachable,
+    drain,
+    finish,
+    keep_draining,
+)
 
 log = logging.getLogger(__name__)
 CHANNEL = "wecom"
@@ -100,6 +109,7 @@ class WeComChannel(acked.Conversing):
         self._spoken: dict[str, str] = {}
         self.background = acked.Background("WeCom work")
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._daily: asyncio.Task[None] | None = None
         self._resync: asyncio.Task[None] | None = None
@@ -120,11 +130,15 @@ class WeComChannel(acked.Conversing):
             self._daily = asyncio.create_task(daily, name="wecom-directory")
 
     async def stop(self) -> None:
-        for task in (self._sender, self._daily, self._resync):
+        """Take nothing new (the app answers 503 meanwhile, and WeCom retries); let the notices in hand
+        and the work callbacks started finish within the grace, then close."""
+        for task in (self._daily, self._resync):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        await self.settled()
+        await asyncio.gather(
+            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
+        )
         await self.api.close()
 
     async def settled(self) -> None:
@@ -413,10 +427,9 @@ class WeComChannel(acked.Conversing):
             await self.api.send(userid, {"msgtype": "image", "image": {"media_id": media_id}})
 
     async def _send_notices(self) -> None:
-        async def batch() -> int:
-            return await drain(self.outbox, CHANNEL, self.send_notice, limit=NOTICE_BATCH)
-
-        await keep_draining(batch, self._wake, "draining the WeCom outbox", NOTICE_POLL_SECONDS)
+        await keep_draining(
+            self.drain_once, self._wake, "draining the WeCom outbox", NOTICE_POLL_SECONDS, self._stopping
+        )
 
     async def send_notice(self, pending: Pending) -> str | None:
         """One notice, paced: the card it replaces changed in place when this process holds a code for

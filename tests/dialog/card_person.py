@@ -8,7 +8,7 @@ buttons and takes commands typed as words (Feishu, WeCom): the helpers their tes
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 TICKET = re.compile(r"R-\d{4}-\d{6}")
 
@@ -16,6 +16,45 @@ TICKET = re.compile(r"R-\d{4}-\d{6}")
 class Shown(Protocol):
     @property
     def shown(self) -> str: ...
+
+
+class OnScreen(Protocol):
+    """A message in a chat as a test reads it: its words and the labels of its buttons."""
+
+    @property
+    def shown(self) -> str: ...
+
+    @property
+    def labels(self) -> list[str]: ...
+
+
+M = TypeVar("M", bound=OnScreen)
+
+
+class Sees(Generic[M]):
+    """What a person sees in their chat with Houqin, read the same way on every platform: `chat` is the
+    platform's messages to them, oldest first."""
+
+    name: str
+
+    @property
+    def chat(self) -> list[M]:
+        raise NotImplementedError
+
+    @property
+    def said(self) -> str:
+        """The newest message's words."""
+        assert self.chat, f"nothing was said to {self.name}"
+        return self.chat[-1].shown
+
+    def latest(self, fragment: str) -> M:
+        for message in reversed(self.chat):
+            if fragment in message.shown:
+                return message
+        raise AssertionError(f"{self.name} never saw {fragment!r}; chat: {[m.shown for m in self.chat]}")
+
+    def buttons_on_screen(self) -> list[str]:
+        return [label for message in self.chat for label in message.labels]
 
 
 class CardPerson(Protocol):

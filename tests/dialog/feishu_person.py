@@ -22,6 +22,7 @@ import httpx
 
 from bot.channels.feishu import FeishuChannel
 from storage.db import Database
+from tests.dialog.card_person import Sees
 from tests.dialog.slack_person import delivery_replied, notices_delivered
 from tests.fakes.feishu_api import APP_ID, ENCRYPT_KEY, VERIFICATION_TOKEN, FakeFeishu, FeishuMessage, encrypted, signed
 
@@ -94,7 +95,7 @@ class FeishuWorld:
 
 
 @dataclass
-class FeishuPerson:
+class FeishuPerson(Sees[FeishuMessage]):
     world: FeishuWorld
     open_id: str
     name: str
@@ -114,21 +115,6 @@ class FeishuPerson:
     @property
     def chat(self) -> list[FeishuMessage]:
         return self.world.api.chat_of(self.open_id)
-
-    @property
-    def said(self) -> str:
-        """The newest card's words."""
-        assert self.chat, f"nothing was said to {self.name}"
-        return self.chat[-1].shown
-
-    def latest(self, fragment: str) -> FeishuMessage:
-        for message in reversed(self.chat):
-            if fragment in message.shown:
-                return message
-        raise AssertionError(f"{self.name} never saw {fragment!r}; chat: {[m.shown for m in self.chat]}")
-
-    def buttons_on_screen(self) -> list[str]:
-        return [label for message in self.chat for label in message.labels]
 
     # --- what they do ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import httpx
 from bot.channels.wecom import WeComChannel
 from bot.channels.wecom.callback import Message
 from storage.db import Database
+from tests.dialog.card_person import Sees
 from tests.dialog.slack_person import delivery_replied, notices_delivered
 from tests.fakes.wecom_api import AGENT_ID, CORP_ID, FakeWeCom, WeComMessage, sealed
 
@@ -91,7 +92,7 @@ def event_fields(userid: str, event: str, create_time: int | None = None, **give
 
 
 @dataclass
-class WeComPerson:
+class WeComPerson(Sees[WeComMessage]):
     world: WeComWorld
     userid: str
     name: str
@@ -110,21 +111,6 @@ class WeComPerson:
     @property
     def chat(self) -> list[WeComMessage]:
         return self.world.api.chat_of(self.userid)
-
-    @property
-    def said(self) -> str:
-        """The newest message's words."""
-        assert self.chat, f"nothing was said to {self.name}"
-        return self.chat[-1].shown
-
-    def latest(self, fragment: str) -> WeComMessage:
-        for message in reversed(self.chat):
-            if fragment in message.shown:
-                return message
-        raise AssertionError(f"{self.name} never saw {fragment!r}; chat: {[m.shown for m in self.chat]}")
-
-    def buttons_on_screen(self) -> list[str]:
-        return [label for message in self.chat for label in message.labels]
 
     # --- what they do ---------------------------------------------------------------------------
 

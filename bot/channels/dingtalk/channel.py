@@ -26,14 +26,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels import acked
+from bot.channels import acked, typed
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.daily import sync_daily
 from bot.channels.dingtalk import cards, events
 from bot.channels.dingtalk.api import DingTalkAPI, DingTalkError, Sent
 from bot.channels.pacing import BudgetShare, Pacer
-from bot.channels.typed import command_in
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -50,7 +49,7 @@ from handlers.core.conversation import (
 )
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
-from handlers.core.i18n import pick_locale, translate, typed_as_is
+from handlers.core.i18n import translate, typed_as_is
 from handlers.core.outbox import (
     STOP_GRACE_SECONDS,
     Outbox,
@@ -85,7 +84,7 @@ TRACK = "hq-card-"
 T = TypeVar("T")
 
 
-class DingTalkChannel:
+class DingTalkChannel(acked.Conversing):
     name = CHANNEL
 
     def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
@@ -235,9 +234,9 @@ class DingTalkChannel:
         pressed = cards.pressed(text)
         if pressed is not None:
             return Inbound(sender, Kind.BUTTON, key, text=pressed[1])
-        typed = command_in(text)
-        if typed is not None:
-            return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
+        command = typed.command_in(text)
+        if command is not None:
+            return Inbound(sender, Kind.COMMAND, key, text=command[1][:MAX_TEXT], command=command[0])
         return Inbound(sender, Kind.TEXT, key, text=text.strip())
 
     async def photo(self, code: str) -> PhotoIn:
@@ -256,23 +255,18 @@ class DingTalkChannel:
 
     async def converse(self, inbound: Inbound) -> None:
         outcome = await self.handle(inbound)
-        if not acked.answered(outcome, self.houqin.clock()):
+        if not self.answered(outcome):
             await self.reply(outcome, inbound.sender.address)
 
     async def handle(self, inbound: Inbound) -> Outcome:
         try:
-            outcome = await self.houqin.handle(inbound)
+            return await super().handle(inbound)
         except Exception:
             await self.apologise(inbound.sender)
             raise
-        if outcome.locale:
-            self._spoken[inbound.sender.external_id] = outcome.locale
-        return outcome
 
     async def reply(self, outcome: Outcome, user_id: str) -> None:
-        prompt = await self.post_replies(user_id, outcome.replies)
-        await self.houqin.mark_replied(outcome, prompt_ref=prompt)
-        self._wake.set()
+        await self.done(outcome, await self.post_replies(user_id, outcome.replies))
 
     async def card_press(self, data: JSON, key: str) -> JSON:
         """A template card's button (the stream's card callback topic): answered within DingTalk's
@@ -291,7 +285,7 @@ class DingTalkChannel:
             return {}
         except Exception:
             return {}  # apologised for in its chat
-        if acked.answered(outcome, self.houqin.clock()):
+        if self.answered(outcome):
             return {}
         self.background.spawn(self.reply(outcome, user_id))
         if outcome.duplicate or outcome.on_card:
@@ -300,7 +294,7 @@ class DingTalkChannel:
 
     async def _late_press(self, work: asyncio.Task[Outcome], user_id: str, track: str) -> None:
         outcome = await work
-        if acked.answered(outcome, self.houqin.clock()):
+        if self.answered(outcome):
             return
         if not outcome.duplicate and not outcome.on_card and track:
             try:
@@ -308,9 +302,6 @@ class DingTalkChannel:
             except DingTalkError as exc:
                 log.info("could not redraw the pressed card %s: %s", track, exc)
         await self.reply(outcome, user_id)
-
-    def locale_hint(self, user_id: str) -> str:
-        return pick_locale(self._spoken.get(user_id), None, self.settings.default_locale)
 
     async def apologise(self, sender: Sender) -> None:
         """The core failed (nothing was kept): say so in their chat."""

@@ -1,5 +1,5 @@
-"""For channels that answer their platform before the work is done (Slack, Feishu: 3 s to answer;
-WeCom: 5 s): the work they go on with, kept, how they tell a repeat still being handled from one to
+"""For channels that answer their platform before the work is done (Slack, Feishu, DingTalk: 3 s to
+answer; WeCom: 5 s): the work they go on with, kept, how they tell a repeat still being handled from one to
 redo, and (Conversing) their side of one delivery's turn with the core."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from bot.settings import Settings
 from handlers.core.conversation import Inbound, Outcome
 from handlers.core.engine import Houqin
 from handlers.core.i18n import pick_locale
+from handlers.core.outbox import STOP_GRACE_SECONDS, finish
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,8 +76,11 @@ class Conversing:
 
     houqin: Houqin
     settings: Settings
+    background: Background
     _spoken: dict[str, str]
     _wake: asyncio.Event
+    _stopping: asyncio.Event
+    _sender: asyncio.Task[None] | None
 
     async def handle(self, inbound: Inbound) -> Outcome:
         outcome = await self.houqin.handle(inbound)
@@ -94,3 +98,18 @@ class Conversing:
     async def done(self, outcome: Outcome, prompt: str | None = None) -> None:
         await self.houqin.mark_replied(outcome, prompt_ref=prompt)
         self._wake.set()
+
+    async def wind_down(self, *tasks: asyncio.Task[None] | None) -> None:
+        """Stopping, once the platform sends nothing more: `tasks` (a daily sync) cancelled, the notices
+        in hand and the work its deliveries started finished within the grace."""
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(
+            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
+        )
+
+    async def settled(self) -> None:
+        """Until every piece of work started by a delivery (and what it started) is done."""
+        await self.background.settled()

@@ -56,13 +56,11 @@ from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import translate, typed_as_is
 from handlers.core.outbox import (
-    STOP_GRACE_SECONDS,
     Outbox,
     Pending,
     RetryLater,
     Unreachable,
     drain,
-    finish,
     keep_draining,
 )
 
@@ -141,17 +139,8 @@ class FeishuChannel(acked.Conversing):
         hand and the work events started finish within the grace, then close."""
         if self._connection is not None:
             await self._connection.stop()
-        if self._daily is not None:
-            self._daily.cancel()
-            await asyncio.gather(self._daily, return_exceptions=True)
-        await asyncio.gather(
-            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
-        )
+        await self.wind_down(self._daily)
         await self.api.close()
-
-    async def settled(self) -> None:
-        """Until every piece of work started by an event (and what it started) is done."""
-        await self.background.settled()
 
     # --- the directory --------------------------------------------------------------------------
 

@@ -49,13 +49,11 @@ from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
 from handlers.core.i18n import translate, typed_as_is
 from handlers.core.outbox import (
-    STOP_GRACE_SECONDS,
     Outbox,
     Pending,
     RetryLater,
     Unreachable,
     drain,
-    finish,
     keep_draining,
 )
 
@@ -132,18 +130,8 @@ class WeComChannel(acked.Conversing):
     async def stop(self) -> None:
         """Take nothing new (the app answers 503 meanwhile, and WeCom retries); let the notices in hand
         and the work callbacks started finish within the grace, then close."""
-        for task in (self._daily, self._resync):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await asyncio.gather(
-            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
-        )
+        await self.wind_down(self._daily, self._resync)
         await self.api.close()
-
-    async def settled(self) -> None:
-        """Until every piece of work started by a callback (and what it started) is done."""
-        await self.background.settled()
 
     # --- the directory and the menu -------------------------------------------------------------
 

@@ -11,7 +11,6 @@ hours (WeCom throttles an app that fetches tokens over and over).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from bot.channels.tokens import CachedToken
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -44,12 +45,6 @@ class WeComError(Exception):
         return self.code in RATE_LIMITED or self.status == 429
 
 
-@dataclass
-class Token:
-    value: str
-    refresh_at: float
-
-
 @dataclass(frozen=True)
 class Sent:
     """A message WeCom took: its id, and for an interactive card the code that may update it once."""
@@ -70,8 +65,7 @@ class WeComAPI:
         self.corp_id, self.secret, self.agent_id = corp_id, secret, agent_id
         self.clock = clock
         self.http = httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT)
-        self._token: Token | None = None
-        self._lock = asyncio.Lock()
+        self._token = CachedToken(self._fetch_token, REFRESH_BEFORE, lambda: self.clock())
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -79,18 +73,15 @@ class WeComAPI:
     # --- the access token -----------------------------------------------------------------------
 
     async def access_token(self) -> str:
-        async with self._lock:  # one fetch however many calls wait for it
-            if self._token is None or self.clock() >= self._token.refresh_at:
-                response = await self.http.get(
-                    "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
-                )
-                answer = self._answer(response)
-                lifetime = int(answer.get("expires_in") or 7200)
-                self._token = Token(str(answer["access_token"]), self.clock() + lifetime - REFRESH_BEFORE)
-            return self._token.value
+        return await self._token.get()
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        response = await self.http.get("/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret})
+        answer = self._answer(response)
+        return str(answer["access_token"]), int(answer.get("expires_in") or 7200)
 
     def forget_token(self) -> None:
-        self._token = None
+        self._token.forget()
 
     # --- calls ----------------------------------------------------------------------------------
 

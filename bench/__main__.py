@@ -27,6 +27,7 @@ from bench import (
     telegram,
     telegram_throughput,
     web_api,
+    wecom,
 )
 from bench.common import Context, Databases, Row, machine
 from bench.system import SystemLoad, wait_until_quiet
@@ -43,6 +44,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     feishu.ACK: feishu.run_ack,
     feishu.FAN_OUT: feishu.run_fan_out,
     dingtalk.NAME: dingtalk.run,
+    wecom.NAME: wecom.run,
 }
 RESULTS = Path(__file__).parent / "results"
 DISTURBED_CORES = 0.25  # other processes using more than this meanwhile make a result suspect

@@ -21,7 +21,7 @@ import time
 import httpx
 
 from bench.common import Context, Row, bench_settings, latency_rows
-from bench.fan_out import make_people, remind
+from bench.fan_out import make_people, remind, sent_out
 from bot.app import create_app
 from bot.channels.pacing import Pacer
 from bot.service import build_service
@@ -116,7 +116,9 @@ async def fan_out(url: str, people: int, budget: float) -> list[Row]:
         service = build_service(settings)
         await service.start()
         try:
-            _, _, left = await remind(service, person_ids, dingtalk_of(service)._wake, people / budget * 2 + 60)
+            await remind(service.db, person_ids, "bench")
+            dingtalk_of(service)._wake.set()
+            left = await sent_out(service.db, people / budget * 2 + 60)
         finally:
             await service.stop()
         rate = api.measured_rate()

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 
 from sqlalchemy import func, insert, select
 
 from bench.common import Context, Row, bench_settings
-from bot.service import Service, build_service
+from bot.service import build_service
 from handlers.core.i18n import Lines, msg
 from handlers.core.outbox import Notice
-from handlers.core.sends import Delivery, deliver_all, fixed
+from handlers.core.sends import Delivery, Tally, deliver_all, fixed
 from storage.db import Database
 from storage.models import ChannelAccount, OutboxMessage, Person, utcnow
 from tests.channels import telegram_of
@@ -61,14 +60,17 @@ async def measure(url: str, people: int, budget: float) -> list[Row]:
         await service.start()
         try:
             api.enforce_limits(per_chat_per_second=1.0, global_per_second=ALLOWED)
-            patience = people / budget * 2 + 60
-            queued, logged, left = await remind(service, person_ids, telegram_of(service)._wake, patience)
+            queued_at = time.perf_counter()
+            tally = await remind(service.db, person_ids, "bench")
+            queued = time.perf_counter() - queued_at
+            telegram_of(service)._wake.set()
+            left = await sent_out(service.db, people / budget * 2 + 60)
         finally:
             await service.stop()
         served = len({chat_id for chat_id in ids if api.messages(chat_id)})
         rate = api.measured_rate()
         variant = f"{people:,} reminders, budget {budget:g}/s"
-        note = f"queued in {queued:.1f} s ({logged} sent-log rows); served {served:,}; never sent {left}"
+        note = f"queued in {queued:.1f} s ({tally.sent} sent-log rows); served {served:,}; never sent {left}"
         return [
             Row(NAME, variant, "achieved rate", rate, "msg/s"),
             Row(NAME, variant, "of Telegram's 30/s", rate / ALLOWED, "", f"≥ {TARGET:.0%}", rate / ALLOWED >= TARGET),
@@ -91,24 +93,21 @@ async def make_people(db: Database, ids: range, channel: str = "telegram", prefi
     return [pid for pid, _ in made]
 
 
-async def remind(
-    service: Service, person_ids: Sequence[int], wake: asyncio.Event, patience: float
-) -> tuple[float, int, int]:
-    """Reminders queued for everyone as the reminder job queues them (a send-log and an outbox row
-    each), the channel's sender woken; until they are out or `patience` seconds pass. How long the
-    queueing took, the send-log rows written, and how many were never sent."""
+async def remind(db: Database, person_ids: list[int], subject: str) -> Tally:
+    """A reminder for each of them, queued as the reminder job queues it (a send-log row, an outbox row)."""
     reminder = msg("reminder.approvals", count=1, lines=Lines((msg("digest.hours", hours="1"),)))
-    queued_at = time.perf_counter()
     deliveries = [
-        Delivery("reminder.approvals", "queue", pid, "bench", fixed(Notice(pid, reminder))) for pid in person_ids
+        Delivery("reminder.approvals", "queue", pid, subject, fixed(Notice(pid, reminder))) for pid in person_ids
     ]
-    tally = await deliver_all(service.db, deliveries, utcnow())
-    queued = time.perf_counter() - queued_at
-    wake.set()
-    deadline = time.monotonic() + patience
-    while await unsent(service.db) and time.monotonic() < deadline:
+    return await deliver_all(db, deliveries, utcnow())
+
+
+async def sent_out(db: Database, within: float) -> int:
+    """Until the outbox is empty, or `within` seconds have passed: how many were never sent."""
+    deadline = time.monotonic() + within
+    while await unsent(db) and time.monotonic() < deadline:
         await _pause()
-    return queued, tally.sent, await unsent(service.db)
+    return await unsent(db)
 
 
 async def unsent(db: Database) -> int:

@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     dingtalk_commands.add_parser(
         "sync", help="read the contact directory now: departments, their 主管 as managers, people (and leavers)"
     )
+    wecom = commands.add_parser("wecom", help="WeCom (企业微信)")
+    wecom_commands = wecom.add_subparsers(dest="wecom_command", required=True)
+    wecom_commands.add_parser(
+        "sync", help="read the contact directory now: departments, leaders as managers, members (and leavers)"
+    )
+    wecom_commands.add_parser("menu", help="set the app's menu: Repair, Supplies, More (my requests, surveys, …)")
     commands.add_parser("jobs", help="list the scheduled jobs: when each runs next, and its last runs")
     digest = commands.add_parser("digest", help="build the weekly digest on demand")
     digest.add_argument("--now", action="store_true", required=True, help="the last 7 days, now (required)")
@@ -111,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return import_catalog(settings, args.file)
     if args.command == "survey":
         return import_survey(settings, args.file)
-    if args.command in ("feishu", "dingtalk"):
+    if args.command == "wecom" and args.wecom_command == "menu":
+        return asyncio.run(wecom_menu(settings))
+    if args.command in ("feishu", "dingtalk", "wecom"):
         return asyncio.run(directory_sync(settings, args.command))
     if args.command == "jobs":
         return asyncio.run(list_jobs(settings))
@@ -316,29 +324,77 @@ async def store_file(
 
 
 async def directory_sync(settings: Settings, name: str) -> int:
-    """`houqin feishu sync`, `houqin dingtalk sync`: the platform's directory applied now (as the daily
-    sync does), what changed said."""
+    """`houqin feishu sync`, `houqin dingtalk sync`, `houqin wecom sync`: the platform's directory applied
+    now (as the daily sync does), what changed said."""
     from bot.channels.dingtalk.api import DingTalkError
     from bot.channels.feishu.api import FeishuError
-    from bot.service import build_service
+    from bot.channels.wecom.api import WeComError
 
-    platform, enabled, needed = {
-        "feishu": ("Feishu", settings.feishu_enabled, "FEISHU_APP_ID and FEISHU_APP_SECRET"),
-        "dingtalk": ("DingTalk", settings.dingtalk_enabled, "DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET"),
+    platform, enabled, needed, refused = {
+        "feishu": ("Feishu", settings.feishu_enabled, "FEISHU_APP_ID and FEISHU_APP_SECRET", FeishuError),
+        "dingtalk": (
+            "DingTalk",
+            settings.dingtalk_enabled,
+            "DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET",
+            DingTalkError,
+        ),
+        "wecom": ("WeCom", settings.wecom_enabled, "WECOM_CORP_ID and the app's settings (WECOM_*)", WeComError),
     }[name]
     if not enabled:
         print(f"houqin: {needed} are needed to read the {platform} directory", file=sys.stderr)
         return 2
+
+    async def sync(channel: Any) -> str:
+        return f"{platform} directory: {await channel.sync_directory()}"
+
+    hint = "may the app read the contacts?"
+    return await with_channel(settings, name, sync, platform, refused, "give the directory", hint)
+
+
+async def wecom_menu(settings: Settings) -> int:
+    """`houqin wecom menu`: the app's menu set (menu/create), what it now holds said."""
+    from bot.channels.wecom.api import WeComError
+
+    async def create(channel: Any) -> str:
+        menu = await channel.create_menu()
+        entries = [
+            entry["name"] + (f" ({', '.join(s['name'] for s in entry['sub_button'])})" if "sub_button" in entry else "")
+            for entry in menu["button"]
+        ]
+        return f"WeCom menu set: {' | '.join(entries)}"
+
+    if not settings.wecom_enabled:
+        print("houqin: WECOM_CORP_ID and the app's settings (WECOM_*) are needed", file=sys.stderr)
+        return 2
+    return await with_channel(
+        settings, "wecom", create, "WeCom", WeComError, "set the menu", "is WECOM_SECRET this app's?"
+    )
+
+
+async def with_channel(
+    settings: Settings,
+    name: str,
+    work: Callable[[Any], Awaitable[str]],
+    platform: str,
+    refused: type[Exception],
+    what: str,
+    hint: str,
+) -> int:
+    """A channel built (not started) for one piece of work (`houqin feishu sync`, `houqin wecom menu`):
+    what it says printed, or what its platform refused."""
+    from bot.service import build_service
+
     service = build_service(settings)
     channel: Any = service.channel(name)
     try:
-        applied = await channel.sync_directory()
-    except (FeishuError, DingTalkError) as problem:
-        print(f"houqin: {platform} refused to give the directory ({problem}); may the app read the contacts?")
+        said = await work(channel)
+    except refused as problem:
+        print(f"houqin: {platform} refused to {what} ({problem}); {hint}")
         return 1
     finally:
+        await channel.stop()
         await service.db.dispose()
-    print(f"{platform} directory: {applied}")
+    print(said)
     return 0
 
 

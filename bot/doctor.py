@@ -233,6 +233,45 @@ async def dingtalk(settings: Settings) -> list[Finding]:
         await api.close()
 
 
+async def wecom(settings: Settings) -> list[Finding]:
+    """The app's secret answers (an access token, from this machine's address: WeCom refuses IPs the
+    app does not trust), and, when the directory is synced, the app can read the departments."""
+    if not settings.wecom_enabled or not settings.wecom_corp_id or not settings.wecom_secret:
+        return []
+    from bot.channels.wecom.api import WeComAPI, WeComError
+
+    corp, agent = settings.wecom_corp_id, settings.wecom_agent_id or 0
+    api = WeComAPI(corp, settings.wecom_secret, agent, settings.wecom_api_base_url)
+    try:
+        try:
+            await api.access_token()
+        except WeComError as exc:
+            fix = (
+                "add this machine's address to the app's trusted IPs (企业可信IP)"
+                if exc.code == UNTRUSTED_IP
+                else "check WECOM_CORP_ID and WECOM_SECRET (the app's page in the admin console)"
+            )
+            return [Finding("wecom", False, f"gettoken was refused: {exc.code} {exc.msg}", fix)]
+        except httpx.HTTPError as exc:
+            unreachable = f"cannot reach {settings.wecom_api_base_url}: {type(exc).__name__}"
+            return [Finding("wecom", False, unreachable, "check the network or WECOM_API_BASE_URL")]
+        found = [Finding("wecom", True, f"app {agent} of {corp} answers")]
+        if settings.wecom_directory_sync:
+            try:
+                departments = await api.departments()
+                found.append(Finding("wecom directory", True, f"{len(departments)} departments visible to the app"))
+            except WeComError as exc:
+                fix = "widen the app's visible range (可见范围) to the organisation, or set WECOM_DIRECTORY_SYNC=false"
+                found.append(Finding("wecom directory", False, f"refused: {exc.code} {exc.msg}", fix))
+        return found
+    finally:
+        await api.close()
+
+
+# WeCom's answer to a call from an address the app does not trust.
+UNTRUSTED_IP = 60020
+
+
 async def public_url(settings: Settings) -> list[Finding]:
     if not settings.public_url:
         needed = "door signs and browser sign-in links need it" if settings.web_enabled else "door signs need it"
@@ -298,7 +337,7 @@ async def disk(settings: Settings) -> list[Finding]:
     return found
 
 
-CHECKS: tuple[Check, ...] = (database, clock, access, telegram, slack, feishu, dingtalk, public_url, fonts, disk)
+CHECKS: tuple[Check, ...] = (database, clock, access, telegram, slack, feishu, dingtalk, wecom, public_url, fonts, disk)
 
 
 async def examine(settings: Settings, checks: tuple[Check, ...] = CHECKS) -> list[Finding]:

@@ -113,6 +113,21 @@ class Settings(BaseSettings):
     # Notices sent to DingTalk per second by all processes together (DingTalk allows an internal
     # app's robot about 20 calls a second to its send API).
     dingtalk_send_rate: float = Field(default=15.0, gt=0, le=40)
+    # WeCom (企业微信): on when WECOM_CORP_ID is set (a self-built app, 自建应用). WeCom posts messages and
+    # events to /wecom/callback, signed with the token and encrypted with the EncodingAESKey; the API
+    # base is another host for a private deployment (政务微信).
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: str | None = None
+    wecom_token: str | None = None
+    wecom_encoding_aes_key: str | None = None
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    # Daily, Houqin reads the contact directory (departments, leaders as managers, members); under
+    # ACCESS_POLICY=directory leavers leave. `houqin wecom sync` does it now.
+    wecom_directory_sync: bool = True
+    # Notices sent to WeCom per second by all processes together (WeCom allows an app thousands of
+    # calls a minute, and one person 30 messages a minute, which the per-person pace keeps).
+    wecom_send_rate: float = Field(default=20.0, gt=0, le=100)
     web_enabled: bool = True
     demo_mode: bool = False
     # Demo mode's browser chat lets anyone act as anyone: it listens only on a loopback HTTP_HOST
@@ -182,6 +197,11 @@ class Settings(BaseSettings):
         # ACCESS_POLICY= (as .env.example leaves it) means the default, not a bad value.
         return (value.strip().lower() or None) if isinstance(value, str) else value
 
+    @field_validator("wecom_agent_id", mode="before")
+    @classmethod
+    def _blank_number_is_absent(cls, value: object) -> object:
+        return (value.strip() or None) if isinstance(value, str) else value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -217,6 +237,10 @@ class Settings(BaseSettings):
         "dingtalk_robot_code",
         "dingtalk_oapi_base_url",
         "dingtalk_card_template_id",
+        "wecom_corp_id",
+        "wecom_secret",
+        "wecom_token",
+        "wecom_encoding_aes_key",
         "survey_secret",
         "oidc_issuer",
         "oidc_client_id",
@@ -282,6 +306,23 @@ class Settings(BaseSettings):
         if urlsplit(url).path:
             raise ValueError("must be an origin such as https://api.dingtalk.com, without a path")
         return url
+
+    @field_validator("wecom_api_base_url")
+    @classmethod
+    def _wecom_origin(cls, value: str) -> str:
+        # Paths begin with /cgi-bin, on WeCom's host or a private deployment's.
+        url = http_url(value)
+        if urlsplit(url).path:
+            raise ValueError("must be an origin such as https://qyapi.weixin.qq.com, without a path")
+        return url
+
+    @field_validator("wecom_encoding_aes_key")
+    @classmethod
+    def _wecom_aes_key(cls, value: str | None) -> str | None:
+        # WeCom's EncodingAESKey: 43 characters of base64, the AES-256 key without its "=".
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9+/]{43}", value):
+            raise ValueError("must be the 43 characters WeCom shows as EncodingAESKey")
+        return value
 
     @field_validator("default_locale")
     @classmethod
@@ -403,6 +444,10 @@ class Settings(BaseSettings):
         return self.dingtalk_api_base_url
 
     @property
+    def wecom_enabled(self) -> bool:
+        return self.wecom_corp_id is not None
+
+    @property
     def web_chat_enabled(self) -> bool:
         # Demo mode: anyone picks who they are. Otherwise people sign in through links to PUBLIC_URL.
         return self.web_enabled and (self.demo_mode or self.public_url is not None)
@@ -445,6 +490,22 @@ class Settings(BaseSettings):
             )
         if self.dingtalk_enabled and not self.dingtalk_client_secret:
             raise SettingsError("DINGTALK_CLIENT_SECRET is required with DINGTALK_CLIENT_ID")
+        if self.wecom_enabled:
+            missing = [
+                name
+                for name, value in (
+                    ("WECOM_AGENT_ID", self.wecom_agent_id),
+                    ("WECOM_SECRET", self.wecom_secret),
+                    ("WECOM_TOKEN", self.wecom_token),
+                    ("WECOM_ENCODING_AES_KEY", self.wecom_encoding_aes_key),
+                )
+                if value is None
+            ]
+            if missing:
+                raise SettingsError(
+                    f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required with WECOM_CORP_ID "
+                    "(the app's page: AgentId and Secret; its API receiving settings: Token and EncodingAESKey)"
+                )
         oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
         if any(oidc) and not all(oidc):
             raise SettingsError("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set together or not at all")
@@ -455,7 +516,7 @@ class Settings(BaseSettings):
             )
 
 
-CHANNELS = ("telegram", "slack", "feishu", "dingtalk", "web")
+CHANNELS = ("telegram", "slack", "feishu", "dingtalk", "wecom", "web")
 
 
 def parse_admins(value: str) -> tuple[AdminAccount, ...]:
@@ -464,7 +525,8 @@ def parse_admins(value: str) -> tuple[AdminAccount, ...]:
         channel, sep, external_id = item.partition(":")
         if not sep or channel not in CHANNELS or not external_id:
             raise ValueError(
-                f"entry {item!r} should look like telegram:123, slack:U456, feishu:ou_… or dingtalk:<userId>"
+                f"entry {item!r} should look like telegram:123, slack:U456, feishu:ou_…, dingtalk:<userId> "
+                "or wecom:<UserID>"
             )
         accounts.append(AdminAccount(channel, external_id))
     return tuple(accounts)

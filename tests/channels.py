@@ -6,6 +6,7 @@ from bot.channels.dingtalk import DingTalkChannel
 from bot.channels.feishu import FeishuChannel
 from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
+from bot.channels.wecom import WeComChannel
 from bot.service import Service
 
 
@@ -30,4 +31,10 @@ def feishu_of(service: Service) -> FeishuChannel:
 def dingtalk_of(service: Service) -> DingTalkChannel:
     channel = service.channel("dingtalk")
     assert isinstance(channel, DingTalkChannel), "DingTalk is not on in this service"
+    return channel
+
+
+def wecom_of(service: Service) -> WeComChannel:
+    channel = service.channel("wecom")
+    assert isinstance(channel, WeComChannel), "WeCom is not on in this service"
     return channel

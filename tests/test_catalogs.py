@@ -49,6 +49,7 @@ FAMILIES = (
     "slack",
     "feishu",
     "dingtalk",
+    "wecom",
     "account",
     "survey",
     "suggest",

@@ -76,8 +76,8 @@ def test_access_policy_is_invite_unless_demo_mode_or_said(monkeypatch: pytest.Mo
     assert not admission(AccessPolicy.INVITE).admits("slack")
     directory = admission(AccessPolicy.DIRECTORY)
     assert directory.admits("slack") and not directory.admits("telegram") and not directory.admits("web")
-    assert directory.admits("feishu") and directory.admits("dingtalk")
-    assert directory.directories == frozenset({"slack", "feishu", "dingtalk"})
+    assert directory.admits("feishu") and directory.admits("dingtalk") and directory.admits("wecom")
+    assert directory.directories == frozenset({"slack", "feishu", "dingtalk", "wecom"})
 
 
 def test_dingtalk_is_on_with_its_client_id_in_stream_mode_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,6 +100,33 @@ def test_dingtalk_is_on_with_its_client_id_in_stream_mode_unless_told(monkeypatc
     monkeypatch.setenv("DINGTALK_API_BASE_URL", "https://api.dingtalk.com/v1.0")
     with pytest.raises(SettingsError, match="without a path"):
         load_settings()
+
+
+def test_wecom_is_on_with_its_corp_id_and_needs_the_app_and_its_callback_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert not load_settings().wecom_enabled
+    monkeypatch.setenv("WECOM_CORP_ID", "ww0123456789abcdef")
+    monkeypatch.setenv("WECOM_AGENT_ID", "")  # as .env.example leaves it
+    with pytest.raises(SettingsError, match="WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN, WECOM_ENCODING_AES_KEY are"):
+        load_settings()
+    monkeypatch.setenv("WECOM_AGENT_ID", "1000002")
+    monkeypatch.setenv("WECOM_SECRET", "s3cret")
+    monkeypatch.setenv("WECOM_TOKEN", "t0ken")
+    monkeypatch.setenv("WECOM_ENCODING_AES_KEY", "too-short")
+    with pytest.raises(SettingsError, match="WECOM_ENCODING_AES_KEY is invalid: must be the 43 characters"):
+        load_settings()
+    monkeypatch.setenv("WECOM_ENCODING_AES_KEY", "a" * 43)
+    settings = load_settings()
+    assert settings.wecom_enabled and settings.wecom_agent_id == 1000002
+    assert settings.wecom_api_base_url == "https://qyapi.weixin.qq.com"
+    # A private deployment (政务微信) is another origin; a path is a mistake.
+    monkeypatch.setenv("WECOM_API_BASE_URL", "https://wecom.gov.example/cgi-bin")
+    with pytest.raises(SettingsError, match="WECOM_API_BASE_URL is invalid: must be an origin"):
+        load_settings()
+    monkeypatch.setenv("ADMINS", "wecom:ZhangSan")
+    monkeypatch.setenv("WECOM_API_BASE_URL", "https://wecom.gov.example")
+    assert load_settings().admin_accounts[0].channel == "wecom"
 
 
 def test_feishu_is_on_with_its_app_and_webhook_mode_needs_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
-"""For channels that answer their platform before the work is done (Slack, Feishu: 3 s to answer):
-the work they go on with, kept, and how they tell a repeat still being handled from one to redo."""
+"""For channels that answer their platform before the work is done (Slack, Feishu, DingTalk: 3 s to
+answer; WeCom: 5 s): the work they go on with, kept, how they tell a repeat still being handled from one to
+redo, and (Conversing) their side of one delivery's turn with the core."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from handlers.core.conversation import Outcome
+from bot.settings import Settings
+from handlers.core.conversation import Inbound, Outcome
+from handlers.core.engine import Houqin
+from handlers.core.i18n import pick_locale
+from handlers.core.outbox import STOP_GRACE_SECONDS, finish
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,3 +67,49 @@ def answered(outcome: Outcome, now: datetime) -> bool:
         return True
     recorded = outcome.recorded_at
     return recorded is not None and now - recorded < IN_FLIGHT
+
+
+class Conversing:
+    """Mixed into such a channel: a delivery handled by the core, the language each person was last
+    answered in remembered (for the words the channel says itself: a failure, a placeholder), a repeat
+    told apart, and a turn marked replied — which wakes the channel's notice sender."""
+
+    houqin: Houqin
+    settings: Settings
+    background: Background
+    _spoken: dict[str, str]
+    _wake: asyncio.Event
+    _stopping: asyncio.Event
+    _sender: asyncio.Task[None] | None
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        outcome = await self.houqin.handle(inbound)
+        if outcome.locale:
+            self._spoken[inbound.sender.external_id] = outcome.locale
+        return outcome
+
+    def locale_hint(self, external_id: str) -> str:
+        return pick_locale(self._spoken.get(external_id), None, self.settings.default_locale)
+
+    def answered(self, outcome: Outcome) -> bool:
+        """A repeat whose replies were sent, or are being sent by the first handling."""
+        return answered(outcome, self.houqin.clock())
+
+    async def done(self, outcome: Outcome, prompt: str | None = None) -> None:
+        await self.houqin.mark_replied(outcome, prompt_ref=prompt)
+        self._wake.set()
+
+    async def wind_down(self, *tasks: asyncio.Task[None] | None) -> None:
+        """Stopping, once the platform sends nothing more: `tasks` (a daily sync) cancelled, the notices
+        in hand and the work its deliveries started finished within the grace."""
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(
+            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
+        )
+
+    async def settled(self) -> None:
+        """Until every piece of work started by a delivery (and what it started) is done."""
+        await self.background.settled()

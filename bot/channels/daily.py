@@ -1,6 +1,6 @@
 """A platform's directory read and applied once a day (the organisation's day), by whichever process
 comes first (Houqin.directory_sync keeps the day's run in job_runs); one that cannot be read (the
-app lacks the contact permission yet) is tried again hourly. Feishu and DingTalk run it."""
+app lacks the contact permission yet) is tried again hourly. Feishu, DingTalk and WeCom run it."""
 
 from __future__ import annotations
 

@@ -91,6 +91,10 @@ class Pacer:
         may put a notice back rather than wait that long in memory."""
         return self.held_until(chat) - self.clock()
 
+    def pause(self, seconds: float) -> None:
+        """The platform said the whole app is over its limit: every chat waits that long."""
+        self._next = max(self._next, self.clock() + seconds)
+
     def _forget(self, now: float) -> None:
         # A chat whose turn has passed is as free as one never seen: keep the map to the busy ones.
         if len(self._chat_next) > 1_000:

@@ -33,6 +33,8 @@ CHANNELS: tuple[ChannelKind, ...] = (
         ("dingtalk_stream",),
         directory=True,
     ),
+    # The WeCom channel calls its API with httpx (quietened above) and logs no payloads itself.
+    ChannelKind("wecom", lambda s: s.wecom_enabled, "bot.channels.wecom:WeComChannel", (), directory=True),
     ChannelKind("web", lambda s: s.web_chat_enabled, "bot.channels.web:WebChat"),
 )
 

@@ -1,5 +1,9 @@
 """What a person does in any chat channel where commands are typed and buttons pressed by their label
-(Feishu, DingTalk), and the conversations several tests of those channels begin with."""
+(Feishu, DingTalk, WeCom), and the conversations several tests of those channels begin with.
+
+    await linked(admin, sun, "sun.qiang")   # an admin joins sun's account to a demo person
+    number = await report_leak(wang)        # a leak reported in Chinese, its ticket number
+"""
 
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ class Reads(Generic[M]):
 class ChatPerson(Protocol):
     @property
     def account(self) -> str:
-        """How an admin names their account: feishu:ou_…, dingtalk:<userId>."""
+        """How an admin names their account: feishu:ou_…, dingtalk:<userId>, wecom:<UserID>."""
         ...
 
     @property

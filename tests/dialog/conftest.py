@@ -11,16 +11,18 @@ from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
-from tests.channels import dingtalk_of, feishu_of, slack_of, telegram_of
+from tests.channels import dingtalk_of, feishu_of, slack_of, telegram_of, wecom_of
 from tests.dialog.dingtalk_person import DingTalkPerson, DingTalkWorld
 from tests.dialog.feishu_person import FeishuPerson, FeishuWorld
 from tests.dialog.slack_person import SIGNING_SECRET, SlackPerson, SlackWorld
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.web_person import WebPerson
+from tests.dialog.wecom_person import WeComPerson, WeComWorld
 from tests.fakes.dingtalk_api import FakeDingTalk
 from tests.fakes.feishu_api import ENCRYPT_KEY, VERIFICATION_TOKEN, FakeFeishu
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.fakes.wecom_api import ENCODING_AES_KEY, TOKEN, FakeWeCom
 
 
 @pytest.fixture
@@ -288,3 +290,51 @@ async def dingtalk_world(db: Database, dingtalk_api: FakeDingTalk) -> AsyncItera
 @pytest.fixture
 def dingtalk_user(dingtalk_world: DingTalkWorld) -> Callable[..., DingTalkPerson]:
     return lambda user_id, name: DingTalkPerson.of(dingtalk_world, user_id, name)
+
+
+# --- WeCom: callbacks encrypted and signed into Houqin's ASGI app, its API on a fake WeCom ----------
+
+
+def wecom_settings(db: Database, api: FakeWeCom, **overrides: object) -> Settings:
+    given: dict[str, object] = {
+        "database_url": db.url,
+        "wecom_corp_id": api.corp_id,
+        "wecom_agent_id": api.agent_id,
+        "wecom_secret": api.secret,
+        "wecom_token": TOKEN,
+        "wecom_encoding_aes_key": ENCODING_AES_KEY,
+        "wecom_api_base_url": api.base_url,
+        "web_enabled": False,
+        "admins": "wecom:admin",
+        "wecom_directory_sync": False,  # the directory tests say when (test_wecom_directory.py)
+        "access_policy": "open",  # as telegram_settings
+    }
+    return load_settings(**(given | overrides))
+
+
+@pytest.fixture
+async def wecom_api() -> AsyncIterator[FakeWeCom]:
+    async with FakeWeCom() as api:
+        yield api
+
+
+async def wecom_world_for(service: Service, api: FakeWeCom, db: Database) -> AsyncIterator[WeComWorld]:
+    wecom = wecom_of(service)
+    wecom.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    await service.start()
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as http:
+        yield WeComWorld(api, wecom, db, http)
+    await service.stop()
+
+
+@pytest.fixture
+async def wecom_world(db: Database, wecom_api: FakeWeCom) -> AsyncIterator[WeComWorld]:
+    """Houqin with WeCom on, as `houqin run` does with WECOM_* set."""
+    async for world in wecom_world_for(build_service(wecom_settings(db, wecom_api)), wecom_api, db):
+        yield world
+
+
+@pytest.fixture
+def wecom_user(wecom_world: WeComWorld) -> Callable[..., WeComPerson]:
+    return lambda userid, name: WeComPerson.of(wecom_world, userid, name)

@@ -153,3 +153,24 @@ async def test_dingtalk_credentials_and_the_contacts_permission_are_checked(
         said = capsys.readouterr().out
         assert "✗ dingtalk" in said and "the app's credentials were refused: invalidClientIdOrSecret" in said
         assert "→ check DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET" in said
+
+
+async def test_wecom_credentials_and_the_directory_are_checked(
+    db: Database, bot_api: FakeBotAPI, slack_api: FakeSlackAPI, public_houqin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.wecom_api import ENCODING_AES_KEY, TOKEN, FakeWeCom
+
+    async with FakeWeCom() as fake:
+        wecom: dict[str, object] = {"wecom_corp_id": fake.corp_id, "wecom_agent_id": fake.agent_id}
+        wecom |= {"wecom_secret": fake.secret, "wecom_token": TOKEN, "wecom_encoding_aes_key": ENCODING_AES_KEY}
+        wecom["wecom_api_base_url"] = fake.base_url
+        assert await examine(configured(db, bot_api, slack_api, public_houqin, **wecom)) == 0
+        said = capsys.readouterr().out
+        assert "✓ wecom" in said and f"app {fake.agent_id} of {fake.corp_id} answers" in said
+        assert "✓ wecom directory" in said and "1 departments visible to the app" in said
+
+        wrong = wecom | {"wecom_secret": "not-the-secret"}
+        assert await examine(configured(db, bot_api, slack_api, public_houqin, **wrong)) == 1
+        said = capsys.readouterr().out
+        assert "✗ wecom" in said and "gettoken was refused: 40001" in said
+        assert "→ check WECOM_CORP_ID and WECOM_SECRET" in said

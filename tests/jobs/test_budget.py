@@ -82,3 +82,19 @@ async def test_a_sender_woken_late_takes_a_new_slot_rather_than_send_with_the_ne
     assert round(now[0], 3) == 0.5
     await pacer.wait("c")  # not at 0.5 with b, but a slot after
     assert round(now[0], 3) == 0.6
+
+
+async def test_a_pause_for_the_whole_app_holds_every_chat() -> None:
+    """WeCom's 45009 (the app over its frequency limit) is not one chat's to wait out."""
+    now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = Pacer(10, chat_interval=1.0, clock=lambda: now[0], sleep=fake_sleep)
+    await pacer.wait("a")
+    pacer.pause(3)
+    await pacer.wait("b")
+    assert round(now[0], 3) == 3.0, "a chat never seen waits for the app's pause too"
+    await pacer.wait("c")
+    assert round(now[0], 3) == 3.1

@@ -13,7 +13,6 @@ what Houqin needs (the contact directory, media upload).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from bot.channels.tokens import CachedToken
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -59,12 +60,6 @@ class DingTalkError(Exception):
         return self.status == 429 or self.code in RATE_LIMIT_CODES
 
 
-@dataclass
-class Token:
-    value: str
-    refresh_at: float
-
-
 @dataclass(frozen=True)
 class Sent:
     """What batchSend said: the key of the message sent, and anyone it could not or would not reach."""
@@ -88,8 +83,7 @@ class DingTalkAPI:
         self.base_url, self.oapi_url = base_url, oapi_url
         self.clock = clock
         self.http = httpx.AsyncClient(timeout=TIMEOUT)
-        self._token: Token | None = None
-        self._lock = asyncio.Lock()
+        self._token = CachedToken(self._fetch_token, REFRESH_BEFORE, lambda: self.clock())
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -97,18 +91,17 @@ class DingTalkAPI:
     # --- the access token -----------------------------------------------------------------------
 
     async def access_token(self) -> str:
-        async with self._lock:  # one fetch however many sends wait for it
-            if self._token is None or self.clock() >= self._token.refresh_at:
-                response = await self.http.post(
-                    self.base_url + TOKEN_PATH, json={"appKey": self.client_id, "appSecret": self.client_secret}
-                )
-                answer = self._checked(response)
-                expire = int(answer.get("expireIn") or 7200)
-                self._token = Token(str(answer["accessToken"]), self.clock() + expire - REFRESH_BEFORE)
-            return self._token.value
+        return await self._token.get()
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        response = await self.http.post(
+            self.base_url + TOKEN_PATH, json={"appKey": self.client_id, "appSecret": self.client_secret}
+        )
+        answer = self._checked(response)
+        return str(answer["accessToken"]), int(answer.get("expireIn") or 7200)
 
     def forget_token(self) -> None:
-        self._token = None
+        self._token.forget()
 
     # --- calls ----------------------------------------------------------------------------------
 

@@ -26,14 +26,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels import acked
+from bot.channels import acked, typed
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.daily import sync_daily
 from bot.channels.dingtalk import cards, events
 from bot.channels.dingtalk.api import DingTalkAPI, DingTalkError, Sent
 from bot.channels.pacing import BudgetShare, Pacer
-from bot.channels.typed import command_in
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -50,15 +49,13 @@ from handlers.core.conversation import (
 )
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
-from handlers.core.i18n import pick_locale, translate, typed_as_is
+from handlers.core.i18n import translate, typed_as_is
 from handlers.core.outbox import (
-    STOP_GRACE_SECONDS,
     Outbox,
     Pending,
     RetryLater,
     Unreachable,
     drain,
-    finish,
     keep_draining,
 )
 
@@ -85,7 +82,7 @@ TRACK = "hq-card-"
 T = TypeVar("T")
 
 
-class DingTalkChannel:
+class DingTalkChannel(acked.Conversing):
     name = CHANNEL
 
     def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
@@ -142,17 +139,8 @@ class DingTalkChannel:
         and the work messages started finish within the grace, then close."""
         if self._stream is not None:
             await self._stream.stop()
-        if self._daily is not None:
-            self._daily.cancel()
-            await asyncio.gather(self._daily, return_exceptions=True)
-        await asyncio.gather(
-            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
-        )
+        await self.wind_down(self._daily)
         await self.api.close()
-
-    async def settled(self) -> None:
-        """Until every piece of work started by a message (and what it started) is done."""
-        await self.background.settled()
 
     # --- the directory --------------------------------------------------------------------------
 
@@ -235,9 +223,9 @@ class DingTalkChannel:
         pressed = cards.pressed(text)
         if pressed is not None:
             return Inbound(sender, Kind.BUTTON, key, text=pressed[1])
-        typed = command_in(text)
-        if typed is not None:
-            return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
+        command = typed.command_in(text)
+        if command is not None:
+            return Inbound(sender, Kind.COMMAND, key, text=command[1][:MAX_TEXT], command=command[0])
         return Inbound(sender, Kind.TEXT, key, text=text.strip())
 
     async def photo(self, code: str) -> PhotoIn:
@@ -256,23 +244,18 @@ class DingTalkChannel:
 
     async def converse(self, inbound: Inbound) -> None:
         outcome = await self.handle(inbound)
-        if not acked.answered(outcome, self.houqin.clock()):
+        if not self.answered(outcome):
             await self.reply(outcome, inbound.sender.address)
 
     async def handle(self, inbound: Inbound) -> Outcome:
         try:
-            outcome = await self.houqin.handle(inbound)
+            return await super().handle(inbound)
         except Exception:
             await self.apologise(inbound.sender)
             raise
-        if outcome.locale:
-            self._spoken[inbound.sender.external_id] = outcome.locale
-        return outcome
 
     async def reply(self, outcome: Outcome, user_id: str) -> None:
-        prompt = await self.post_replies(user_id, outcome.replies)
-        await self.houqin.mark_replied(outcome, prompt_ref=prompt)
-        self._wake.set()
+        await self.done(outcome, await self.post_replies(user_id, outcome.replies))
 
     async def card_press(self, data: JSON, key: str) -> JSON:
         """A template card's button (the stream's card callback topic): answered within DingTalk's
@@ -291,7 +274,7 @@ class DingTalkChannel:
             return {}
         except Exception:
             return {}  # apologised for in its chat
-        if acked.answered(outcome, self.houqin.clock()):
+        if self.answered(outcome):
             return {}
         self.background.spawn(self.reply(outcome, user_id))
         if outcome.duplicate or outcome.on_card:
@@ -300,7 +283,7 @@ class DingTalkChannel:
 
     async def _late_press(self, work: asyncio.Task[Outcome], user_id: str, track: str) -> None:
         outcome = await work
-        if acked.answered(outcome, self.houqin.clock()):
+        if self.answered(outcome):
             return
         if not outcome.duplicate and not outcome.on_card and track:
             try:
@@ -308,9 +291,6 @@ class DingTalkChannel:
             except DingTalkError as exc:
                 log.info("could not redraw the pressed card %s: %s", track, exc)
         await self.reply(outcome, user_id)
-
-    def locale_hint(self, user_id: str) -> str:
-        return pick_locale(self._spoken.get(user_id), None, self.settings.default_locale)
 
     async def apologise(self, sender: Sender) -> None:
         """The core failed (nothing was kept): say so in their chat."""

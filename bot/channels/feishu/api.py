@@ -11,16 +11,16 @@ processes of one Houqin share it without talking to each other.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from bot.channels.tokens import CachedToken
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -46,12 +46,6 @@ class FeishuError(Exception):
         return self.status == 429 or self.code == RATE_LIMITED
 
 
-@dataclass
-class Token:
-    value: str
-    refresh_at: float
-
-
 class FeishuAPI:
     def __init__(
         self, app_id: str, app_secret: str, base_url: str, clock: Callable[[], float] = time.monotonic
@@ -59,8 +53,7 @@ class FeishuAPI:
         self.app_id, self.app_secret, self.base_url = app_id, app_secret, base_url
         self.clock = clock
         self._http: httpx.AsyncClient | None = None
-        self._token: Token | None = None
-        self._lock = asyncio.Lock()
+        self._token = CachedToken(self._fetch_token, REFRESH_BEFORE, lambda: self.clock())
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -76,16 +69,15 @@ class FeishuAPI:
     # --- the tenant access token ----------------------------------------------------------------
 
     async def tenant_token(self) -> str:
-        async with self._lock:  # one fetch however many sends wait for it
-            if self._token is None or self.clock() >= self._token.refresh_at:
-                credentials = {"app_id": self.app_id, "app_secret": self.app_secret}
-                answer = await self._answer(await self.http.post(TOKEN_PATH, json=credentials))
-                expire = int(answer.get("expire") or 7200)
-                self._token = Token(str(answer["tenant_access_token"]), self.clock() + expire - REFRESH_BEFORE)
-            return self._token.value
+        return await self._token.get()
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        credentials = {"app_id": self.app_id, "app_secret": self.app_secret}
+        answer = await self._answer(await self.http.post(TOKEN_PATH, json=credentials))
+        return str(answer["tenant_access_token"]), int(answer.get("expire") or 7200)
 
     def forget_token(self) -> None:
-        self._token = None
+        self._token.forget()
 
     # --- calls ----------------------------------------------------------------------------------
 

@@ -29,14 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels import acked
+from bot.channels import acked, typed
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.daily import sync_daily
 from bot.channels.feishu import cards, events
 from bot.channels.feishu.api import FeishuAPI, FeishuError
 from bot.channels.pacing import BudgetShare, Pacer
-from bot.channels.typed import command_in
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -55,15 +54,13 @@ from handlers.core.conversation import (
 )
 from handlers.core.engine import Houqin
 from handlers.core.flow import sniff_image_type
-from handlers.core.i18n import pick_locale, translate, typed_as_is
+from handlers.core.i18n import translate, typed_as_is
 from handlers.core.outbox import (
-    STOP_GRACE_SECONDS,
     Outbox,
     Pending,
     RetryLater,
     Unreachable,
     drain,
-    finish,
     keep_draining,
 )
 
@@ -91,7 +88,7 @@ REMEMBERED_QUESTIONS = 5_000
 UNREACHABLE = frozenset({230013, 230002, 99992361, 99992364})
 
 
-class FeishuChannel:
+class FeishuChannel(acked.Conversing):
     name = CHANNEL
 
     def __init__(self, settings: Settings, houqin: Houqin, outbox: Outbox, *, ack_within: float = 2.5) -> None:
@@ -142,17 +139,8 @@ class FeishuChannel:
         hand and the work events started finish within the grace, then close."""
         if self._connection is not None:
             await self._connection.stop()
-        if self._daily is not None:
-            self._daily.cancel()
-            await asyncio.gather(self._daily, return_exceptions=True)
-        await asyncio.gather(
-            finish(self._sender, self._stopping, self._wake), self.background.finish(STOP_GRACE_SECONDS)
-        )
+        await self.wind_down(self._daily)
         await self.api.close()
-
-    async def settled(self) -> None:
-        """Until every piece of work started by an event (and what it started) is done."""
-        await self.background.settled()
 
     # --- the directory --------------------------------------------------------------------------
 
@@ -213,19 +201,6 @@ class FeishuChannel:
             self._names[open_id] = name
         return Sender(CHANNEL, open_id, open_id, name)
 
-    async def handle(self, inbound: Inbound) -> Outcome:
-        outcome = await self.houqin.handle(inbound)
-        if outcome.locale:
-            self._spoken[inbound.sender.external_id] = outcome.locale
-        return outcome
-
-    def locale_hint(self, open_id: str) -> str:
-        return pick_locale(self._spoken.get(open_id), None, self.settings.default_locale)
-
-    def answered(self, outcome: Outcome) -> bool:
-        """A repeat whose replies were sent, or are being sent by the first handling."""
-        return acked.answered(outcome, self.houqin.clock())
-
     async def message(self, envelope: events.Envelope) -> None:
         """What someone sent the app in their one-to-one chat (group chats are not Houqin's)."""
         event = envelope.event
@@ -284,9 +259,9 @@ class FeishuChannel:
         message_id = str(message.get("message_id") or "")
         if kind == "text":
             text = str(content.get("text") or "")
-            typed = command_in(text)
-            if typed is not None:
-                return Inbound(sender, Kind.COMMAND, key, text=typed[1][:MAX_TEXT], command=typed[0])
+            command = typed.command_in(text)
+            if command is not None:
+                return Inbound(sender, Kind.COMMAND, key, text=command[1][:MAX_TEXT], command=command[0])
             return Inbound(sender, Kind.TEXT, key, text=text)
         if kind == "post":
             return Inbound(sender, Kind.TEXT, key, text=post_text(content))
@@ -391,10 +366,6 @@ class FeishuChannel:
             )
         except FeishuError as exc:
             log.warning("could not tell %s about a failure: %s", sender.external_id, exc)
-
-    async def done(self, outcome: Outcome, prompt: str | None = None) -> None:
-        await self.houqin.mark_replied(outcome, prompt_ref=prompt)
-        self._wake.set()
 
     # --- outbound -------------------------------------------------------------------------------
 

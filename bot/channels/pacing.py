@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 CHAT_INTERVAL = 1.1
 
 
+# A channel's sender looks this often for notices other processes queued (woken at once for its own).
+NOTICE_POLL_SECONDS = 1.0
+# A person the platform told to wait longer than this is not waited for in memory: the notice goes back
+# to the outbox, no attempt spent.
+PATIENCE_SECONDS = 10.0
+# Notices claimed at once: this many seconds' worth at the process's pace, so a stopping channel sees
+# the batch in hand out within the grace (handlers/core/outbox.STOP_GRACE_SECONDS).
+BATCH_SECONDS = 3.0
+
+
 class Pacer:
     def __init__(
         self,
@@ -125,3 +135,8 @@ class BudgetShare:
         except Exception as exc:
             # Keep the last known share: the message itself may still go out.
             log.warning("could not share the %s send budget (%s)", self.channel, exc)
+
+
+def batch_of(pacer: Pacer) -> int:
+    """How many notices to claim at once: BATCH_SECONDS' worth at this pace, at least ten."""
+    return max(10, int(BATCH_SECONDS / pacer.gap))

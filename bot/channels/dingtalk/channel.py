@@ -32,7 +32,7 @@ from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.daily import sync_daily
 from bot.channels.dingtalk import cards, events
 from bot.channels.dingtalk.api import DingTalkAPI, DingTalkError, Sent
-from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.pacing import NOTICE_POLL_SECONDS, PATIENCE_SECONDS, BudgetShare, Pacer, batch_of
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -65,15 +65,8 @@ EVENTS_PATH = "/dingtalk/events"
 JSON = dict[str, Any]
 # A robot message is a few KiB; anything near this is not one.
 MAX_REQUEST_BYTES = 1024 * 1024
-NOTICE_POLL_SECONDS = 1.0
-# Notices claimed at once: three seconds' worth at this process's pace, so a stopping channel sees
-# the batch in hand out within the grace (handlers/core/outbox.STOP_GRACE_SECONDS).
-BATCH_SECONDS = 3.0
 # Messages to one person at most this often from here (DingTalk's flow control is per person too).
 PERSON_INTERVAL = 0.25
-# A person DingTalk told to wait longer than this is not waited for in memory: the notice goes back
-# to the outbox, no attempt spent.
-PATIENCE_SECONDS = 10.0
 # When DingTalk says "too fast" without saying for how long.
 DEFAULT_WAIT = 1.0
 ONE_TO_ONE = "1"
@@ -419,5 +412,5 @@ class DingTalkChannel(acked.Conversing):
     async def drain_once(self) -> int:
         """One claimed batch sent to the end: as many as this process's pace sends in BATCH_SECONDS,
         so a stopping channel sees the batch in hand out within the grace."""
-        limit = max(10, int(BATCH_SECONDS / self.pacer.gap))
+        limit = batch_of(self.pacer)
         return await drain(self.outbox, CHANNEL, self.send_notice, limit=limit)

@@ -35,7 +35,7 @@ from bot.channels.contract import MAX_PHOTO_BYTES, fetch_document
 from bot.channels.daily import sync_daily
 from bot.channels.feishu import cards, events
 from bot.channels.feishu.api import FeishuAPI, FeishuError
-from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.pacing import NOTICE_POLL_SECONDS, PATIENCE_SECONDS, BudgetShare, Pacer, batch_of
 from bot.settings import Settings
 from handlers.core import directory
 from handlers.core.conversation import (
@@ -74,15 +74,8 @@ EVENTS_PATH = "/feishu/events"
 JSON = dict[str, Any]
 # Feishu's events are a few KiB; anything near this is not one of them.
 MAX_REQUEST_BYTES = 1024 * 1024
-NOTICE_POLL_SECONDS = 1.0
-# Notices claimed at once: three seconds' worth at this process's pace, so a stopping channel sees
-# the batch in hand out within the grace (handlers/core/outbox.STOP_GRACE_SECONDS).
-BATCH_SECONDS = 3.0
 # Feishu lets an app send one person about five messages a second; a little slower than that.
 PERSON_INTERVAL = 0.25
-# A person Feishu told to wait longer than this is not waited for in memory: the notice goes back to
-# the outbox, no attempt spent.
-PATIENCE_SECONDS = 10.0
 REMEMBERED_QUESTIONS = 5_000
 # Codes meaning this person cannot be written to (the app is not available to them, or they left).
 UNREACHABLE = frozenset({230013, 230002, 99992361, 99992364})
@@ -474,7 +467,7 @@ class FeishuChannel(acked.Conversing):
     async def drain_once(self) -> int:
         """One claimed batch sent to the end: as many as this process's pace sends in BATCH_SECONDS,
         so a stopping channel sees the batch in hand out within the grace."""
-        limit = max(10, int(BATCH_SECONDS / self.pacer.gap))
+        limit = batch_of(self.pacer)
         return await drain(self.outbox, CHANNEL, self.send_notice, limit=limit)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.pacing import NOTICE_POLL_SECONDS, PATIENCE_SECONDS, BudgetShare, Pacer
 from bot.channels.slack import blocks
 from handlers.core.conversation import FileOut, Reply
 from handlers.core.i18n import commands_typed
@@ -33,16 +33,12 @@ from handlers.core.outbox import (
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
-NOTICE_POLL_SECONDS = 1.0
 # Notices claimed for one conversation at a time: at ~1 a second, well inside a claim's 2 minutes.
 MAX_QUEUED_PER_CONVERSATION = 30
 # Slack's chat.postMessage allows about one message a second per conversation (short bursts above it);
 # overall, this many a second from all Houqin processes together (split through handlers/core/budget.py).
 SEND_RATE = 10.0
 CONVERSATION_INTERVAL = 1.0
-# A conversation Slack told to wait longer than this is not waited for in memory: its notices go
-# back to the outbox (no attempt spent) and are claimed again when it may be written to.
-PATIENCE_SECONDS = 10.0
 # Slack errors that mean this person cannot be written to any more.
 UNREACHABLE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_not_found", "cannot_dm_bot", "user_disabled"}

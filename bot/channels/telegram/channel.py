@@ -37,7 +37,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels.bodies import read_limited
 from bot.channels.contract import fetch_document
-from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.pacing import NOTICE_POLL_SECONDS, BudgetShare, Pacer
 from bot.settings import Settings, TelegramMode
 from handlers.core.conversation import (
     MAX_TEXT,
@@ -490,7 +490,6 @@ class TelegramChannel:
                 await self.application.bot.send_photo(chat, photo.content)
 
 
-NOTICE_POLL_SECONDS = 1.0
 # Notices claimed at once: enough different chats to fill the paced rate while one chat waits its turn.
 NOTICE_BATCH = 60
 POLL_TIMEOUT_SECONDS = 10

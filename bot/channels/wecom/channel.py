@@ -38,7 +38,7 @@ from bot.channels import acked, typed
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES
 from bot.channels.daily import sync_daily
-from bot.channels.pacing import BudgetShare, Pacer
+from bot.channels.pacing import NOTICE_POLL_SECONDS, PATIENCE_SECONDS, BudgetShare, Pacer
 from bot.channels.wecom import cards
 from bot.channels.wecom.api import JSON, NOBODY_REACHABLE, Sent, WeComAPI, WeComError
 from bot.channels.wecom.callback import Callback, Message, Refused
@@ -62,12 +62,9 @@ CHANNEL = "wecom"
 CALLBACK_PATH = "/wecom/callback"
 # WeCom's callbacks are a few KiB of XML; anything near this is not one of them.
 MAX_REQUEST_BYTES = 256 * 1024
-NOTICE_POLL_SECONDS = 1.0
 NOTICE_BATCH = 60
 # WeCom drops (silently) what an app sends one person beyond 30 messages a minute: one per 2 s.
 PERSON_INTERVAL = 2.0
-# A person held longer than this is not waited for in memory: the notice goes back to the outbox.
-PATIENCE_SECONDS = 10.0
 # How long to wait when WeCom says the app is over its frequency limit (45009: the whole app) or
 # has too many calls at once (45033).
 RATE_LIMIT_WAIT = {45009: 60.0, 45033: 2.0}

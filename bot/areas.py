@@ -8,6 +8,7 @@ from handlers.accounts import links as accounts
 from handlers.admin import menu as admin
 from handlers.core.area import Area
 from handlers.digest import send as digest_send
+from handlers.inspections import inspect as inspections
 from handlers.repairs import actions as ticket_actions
 from handlers.repairs import intake as repair
 from handlers.repairs import oversight
@@ -25,6 +26,7 @@ AREAS: tuple[Area, ...] = (
     stock.AREA,
     surveys.AREA,
     suggestions.AREA,
+    inspections.AREA,
     digest_send.AREA,
     admin.AREA,
     accounts.AREA,

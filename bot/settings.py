@@ -183,6 +183,8 @@ class Settings(BaseSettings):
     holidays: str = ""
     makeup_days: str = ""
     escalate_after_hours: int = Field(default=24, ge=0)
+    # An inspection round not done this many hours after its due time goes to the inspector's manager.
+    inspection_escalate_after_hours: int = Field(default=4, ge=0)
     catch_up_hours: int = Field(default=12, ge=0)
     # Whether this process runs the scheduled jobs. Every process may (the database keeps each
     # period's work to one); false leaves them to the others, e.g. a process that only serves webhooks.
@@ -380,6 +382,7 @@ class Settings(BaseSettings):
             digest_weekday=parse_weekday(self.digest_weekday),
             digest_time=parse_time(self.digest_time),
             escalate_after=timedelta(hours=self.escalate_after_hours),
+            inspection_escalate_after=timedelta(hours=self.inspection_escalate_after_hours),
             catch_up=timedelta(hours=self.catch_up_hours),
         )
 

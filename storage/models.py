@@ -793,3 +793,107 @@ class JoinRequest(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
 
     __table_args__ = (Index("ix_join_requests_account", "channel", "external_id", "created_at"),)
+
+
+# --- inspection rounds (巡检) -------------------------------------------------------------------------
+
+
+class InspectionRoute(Base):
+    """A route (行政楼消防巡检): checkpoints walked in order, each with its checklist. Its definition is
+    versioned: a re-import makes a new version, and a round keeps the version it started with."""
+
+    __tablename__ = "inspection_routes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    # The version new rounds take (InspectionRouteVersion.version).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionRouteVersion(Base):
+    """One version of a route's checkpoints and checklists, as imported (handlers/inspections/routes.py)."""
+
+    __tablename__ = "inspection_route_versions"
+    __table_args__ = (UniqueConstraint("route_id", "version"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("inspection_routes.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionCheckpoint(Base):
+    """A checkpoint's stable identity across versions: what its door code (/start ck_<id>) names."""
+
+    __tablename__ = "inspection_checkpoints"
+    __table_args__ = (UniqueConstraint("route_id", "code"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("inspection_routes.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+
+
+class InspectionSchedule(Base):
+    """When a route is walked: daily (working days), weekly on some weekdays, or monthly on a day;
+    by one person or by whoever holds a technician specialty; due by a local time."""
+
+    __tablename__ = "inspection_schedules"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("inspection_routes.id", ondelete="CASCADE"), index=True)
+    every: Mapped[str] = mapped_column(String(10))  # daily, weekly, monthly
+    weekdays: Mapped[str | None] = mapped_column(String(20))  # "0,3" (Monday is 0)
+    monthday: Mapped[int | None] = mapped_column(Integer)
+    due: Mapped[str] = mapped_column(String(5))  # local "HH:MM"
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    specialty: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class InspectionRound(Base):
+    """One walk of a route on a day: due, then started by one inspector (a conditional UPDATE: of two
+    starting at once one wins), then done with its number I-2026-000123."""
+
+    __tablename__ = "inspection_rounds"
+    __table_args__ = (UniqueConstraint("schedule_id", "day"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("inspection_routes.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("inspection_route_versions.id"))
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_schedules.id", ondelete="SET NULL"))
+    day: Mapped[str] = mapped_column(String(10), index=True)  # local date, ISO
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    # Who should walk it: a person, or anyone of a technician specialty.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    specialty: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default="due", index=True)  # due, in_progress, done
+    inspector_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionResult(Base):
+    """One checklist item answered on a round (item -1: the inspector scanned the checkpoint's code)."""
+
+    __tablename__ = "inspection_results"
+    __table_args__ = (UniqueConstraint("round_id", "checkpoint", "item"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("inspection_rounds.id", ondelete="CASCADE"), index=True)
+    checkpoint: Mapped[str] = mapped_column(String(32))
+    item: Mapped[int] = mapped_column(Integer)
+    # ok, fail, or seen (a scan)
+    outcome: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+    # The repair ticket a failure opened, or the open one it found already there (opened False).
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    opened_ticket: Mapped[bool] = mapped_column(default=False)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -183,7 +183,14 @@ def test_an_area_job_taking_the_name_of_one_of_the_cores_stops_the_jobs_at_start
 def test_the_areas_jobs_run_beside_the_cores_in_rank_order() -> None:
     jobs = Jobs(Database("sqlite+aiosqlite:///:memory:"), Schedule(SHANGHAI), areas=AREAS)
     names = [job.name for job in jobs.table]
-    assert names == ["repairs.autoclose", "housekeeping", "reminders", "weekly_digest", "scorecards.monthly"]
+    assert names == [
+        "repairs.autoclose",
+        "inspections.plan",
+        "housekeeping",
+        "reminders",
+        "weekly_digest",
+        "scorecards.monthly",
+    ]
 
 
 async def lamps_lent(ctx: StepContext, period: Period) -> StatsPart:

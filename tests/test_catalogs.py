@@ -17,6 +17,9 @@ from handlers.core import authz, org_settings
 from handlers.core.authz import ROLES
 from handlers.core.i18n import LOCALES, MissingMessage, catalog, translate
 from handlers.core.rules import URGENCIES
+from handlers.inspections.routes import KINDS as INSPECTION_KINDS
+from handlers.inspections.routes import PROBLEMS as INSPECTION_PROBLEMS
+from handlers.inspections.routes import WEEKDAYS
 from handlers.repairs.intake import CATEGORIES
 from handlers.repairs.tickets import STATUSES
 from handlers.repairs.tickets import TRANSITIONS as TICKET_MOVES
@@ -66,6 +69,7 @@ FAMILIES = (
     "org",
     "member",
     "signin",
+    "inspect",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -147,6 +151,8 @@ def keys_used_in_code() -> set[str]:
     used |= {f"suggest.button.{s}" for s in ("review", "adopted", "declined")}
     used |= {f"suggest.flow.{f}" for f in ("reply", "answer", "outcome")}
     used |= {f"member.status.{s}" for s in ("pending", "approved", "denied")}
+    used |= {f"inspect.kind.{k}" for k in INSPECTION_KINDS} | {f"inspect.weekday.{d}" for d in WEEKDAYS}
+    used |= {f"inspect.import.error.{p}" for p in INSPECTION_PROBLEMS} | {"command.inspect"}
     return used
 
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.adminkit import Period
 from handlers.core.charts import Chart
+from handlers.core.faults import FaultDesk
 from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
 from handlers.core.i18n import Renderable
 from handlers.core.metrics import Gauges
@@ -68,6 +70,10 @@ class StatsPart:
 
     lines: tuple[Renderable, ...]
     chart: Chart | None = None
+
+
+# A condition on photos: those an area still holds although no ticket has them.
+KeepPhotos = Callable[[], ColumnElement[bool]]
 
 
 # (session, person, a photo they did not send) → may they see it? The area keeping such photos says
@@ -131,6 +137,10 @@ class Area:
     gauges: tuple[Gauges, ...] = ()
     # Its part of the demo's past (handlers/core/demo.py): what `houqin demo` writes of months before today.
     demo: tuple[History, ...] = ()
+    # The area keeping repair tickets opens one for a fault another area found (handlers/core/faults.py).
+    faults: FaultDesk | None = None
+    # Photos it keeps that belong to no ticket (a round's photo item): housekeeping leaves them be.
+    keep_photos: tuple[KeepPhotos, ...] = ()
 
 
 class AreaClash(ValueError):

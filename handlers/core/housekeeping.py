@@ -66,8 +66,16 @@ class Tidied:
 async def tidy(session: AsyncSession, now: datetime, areas: Sequence[Area] = ()) -> Tidied:
     """Forget what nobody needs any more; then each area's own tidying (Area.tidy)."""
     keys = await session.execute(delete(ProcessedDelivery).where(ProcessedDelivery.at < now - KEEP_DELIVERY_KEYS))
+    # Photos an area still holds with no ticket (a round's photo item) are not unsubmitted.
+    held = [keep() for area in areas for keep in area.keep_photos]
     photos = await session.execute(
-        delete(Photo).where(Photo.ticket_id.is_(None), Photo.created_at < now - KEEP_UNSUBMITTED_PHOTOS)
+        delete(Photo)
+        .where(
+            Photo.ticket_id.is_(None),
+            Photo.created_at < now - KEEP_UNSUBMITTED_PHOTOS,
+            *([not_(or_(*held))] if held else []),
+        )
+        .execution_options(synchronize_session=False)
     )
     dialogs = await session.execute(
         update(DialogState)

@@ -149,6 +149,8 @@ class Schedule:
     digest_time: time = time(8, 0)
     # An overdue ticket still overdue this long after its due time goes to the technician's manager.
     escalate_after: timedelta = timedelta(hours=24)
+    # An inspection round still not done this long after its due time goes to the inspector's manager.
+    inspection_escalate_after: timedelta = timedelta(hours=4)
     # A scheduled run missed (the service was down) is made up on start if it is no older than this.
     catch_up: timedelta = timedelta(hours=12)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import audit, ids, org_settings
 from handlers.core.actor import repair_actor
 from handlers.core.area import Area
+from handlers.core.faults import Fault, Reported
 from handlers.core.flow import (
     Action,
     ChoiceStep,
@@ -30,7 +31,7 @@ from handlers.core.rules import URGENCIES
 from handlers.core.specialties import SPECIALTIES
 from handlers.repairs import figures, tickets
 from handlers.repairs import reminders as ticket_reminders
-from storage.models import Building, Photo, Room, Ticket, TicketEvent, TicketFollower
+from storage.models import Building, Person, Photo, Room, Ticket, TicketEvent, TicketFollower
 
 # A report is filed under the specialty that mends it, so it reaches the technicians who can fix it.
 CATEGORIES = SPECIALTIES
@@ -75,25 +76,43 @@ async def submit(ctx: StepContext) -> Submitted:
     data, session = ctx.data, ctx.session
     location = data["location"]
     room = await session.get(Room, location["room"]) if "room" in location else None
+    photo_ids = tuple(int(i) for i in data.get("photos", []))
+    ticket, technician = await open_ticket(
+        ctx, data["category"], room, location.get("text"), data["description"], data["urgency"], photo_ids
+    )
+    return Submitted(submitted(ticket, technician), str(ticket.number))
+
+
+async def open_ticket(
+    ctx: StepContext,
+    category: str,
+    room: Room | None,
+    location_text: str | None,
+    description: str,
+    urgency: str,
+    photo_ids: Sequence[int],
+) -> tuple[Ticket, Person | None]:
+    """A new ticket in the person's name, its first history event, its audit line and its photos
+    (only their own, still unattached ones), offered to a technician: by a report or a fault found."""
+    session = ctx.session
     ticket = Ticket(
         reporter_id=ctx.person.id,
-        category=data["category"],
+        category=category,
         building_id=room.building_id if room else None,
         room_id=room.id if room else None,
-        location_text=location.get("text"),
-        description=data["description"],
-        urgency=data["urgency"],
+        location_text=location_text,
+        description=description,
+        urgency=urgency,
         status="new",
         channel=ctx.channel,
         created_at=ctx.now,
-        due_at=tickets.due_at(ctx.now, data["urgency"], await org_settings.sla_rules(session, ctx.rules)),
+        due_at=tickets.due_at(ctx.now, urgency, await org_settings.sla_rules(session, ctx.rules)),
     )
     session.add(ticket)
     await session.flush()
     ticket.number = ticket_number(ticket.id, ctx.now.astimezone(ctx.zone).year)
     session.add(TicketEvent(ticket_id=ticket.id, to_status="new", actor_id=ctx.person.id, at=ctx.now))
     await session.flush()
-    photo_ids = [int(i) for i in data.get("photos", [])]
     if photo_ids:
         # Only this person's own, still unattached photos: ids in dialog data are ours, but be strict.
         await session.execute(
@@ -104,19 +123,47 @@ async def submit(ctx: StepContext) -> Submitted:
     audit.done(ctx, action="ticket.create", record=ticket.number)
     await session.refresh(ticket, ["photos"])
     technician = await tickets.auto_assign(repair_actor(ctx), ticket)
+    return ticket, technician
+
+
+def submitted(ticket: Ticket, technician: Person | None) -> Msg:
     who = (
         msg("repair.submitted.assigned", technician=technician.display_name)
         if technician
         else msg("repair.submitted.queued")
     )
-    submitted = msg(
+    return msg(
         "repair.submitted",
         number=ticket.number,
         category=msg(f"repair.category.{ticket.category}"),
         urgency=msg(f"repair.urgency.{ticket.urgency}"),
         technician=who,
     )
-    return Submitted(submitted, str(ticket.number))
+
+
+class Desk:
+    """Faults found elsewhere (an inspection round) become tickets here (handlers/core/faults.py)."""
+
+    async def report(self, ctx: StepContext, fault: Fault) -> Reported:
+        room = await ctx.session.get(Room, fault.room_id) if fault.room_id is not None else None
+        ticket, technician = await open_ticket(
+            ctx,
+            fault.category,
+            room,
+            None if room else (fault.location or "—"),
+            fault.description,
+            fault.urgency,
+            fault.photo_ids,
+        )
+        return Reported(ticket.id, str(ticket.number), submitted(ticket, technician))
+
+    async def still_open(self, session: AsyncSession, ticket_ids: Sequence[int]) -> dict[int, str]:
+        if not ticket_ids:
+            return {}
+        found = await session.execute(
+            select(Ticket.id, Ticket.number).where(Ticket.id.in_(ticket_ids), Ticket.status.in_(tickets.OPEN))
+        )
+        return {ticket_id: str(number) for ticket_id, number in found.all()}
 
 
 # --- the same problem reported again ----------------------------------------------------------
@@ -339,4 +386,5 @@ AREA = Area(
     reminders=ticket_reminders.RULES,
     keep_sends=(ticket_reminders.escalations_still_needed,),
     stats=(figures.repair_figures,),
+    faults=Desk(),
 )

@@ -23,7 +23,6 @@ JSON is read by the same YAML parser (JSON is YAML), so its problems carry lines
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from handlers.core import uploads
-from handlers.core.i18n import Label, Lines, Msg, msg
+from handlers.core import marked, uploads
+from handlers.core.i18n import Label, Msg, msg
 
 TYPES = ("rating", "nps", "single", "multiple", "text")
 CHOICE_TYPES = ("single", "multiple")
@@ -48,6 +47,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 TOP_FIELDS = ("title", "anonymous", "questions")
 # Every problem a definition can have: survey.import.error.<problem> in the catalogs.
 PROBLEMS = (
+    "encoding",
+    "syntax",
     "missing",
     "not_list",
     "no_questions",
@@ -78,19 +79,11 @@ class Definition:
         return {"questions": self.questions}
 
 
-class DefinitionProblems(uploads.FileProblem):
+class DefinitionProblems(marked.Problems):
     """What is wrong with a definition file, each with its line; nothing was imported."""
 
-    def __init__(self, problems: list[Msg]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
-
-    def __reduce__(self) -> tuple[type[DefinitionProblems], tuple[list[Msg]]]:
-        return (DefinitionProblems, (self.problems,))
-
-    def message(self) -> Msg:
-        shown = tuple(self.problems[:MAX_PROBLEMS])
-        return msg("survey.import.problems", count=len(self.problems), lines=Lines(shown))
+    def __init__(self, problems: list[Msg], key: str = "survey.import.problems") -> None:
+        super().__init__(problems, key)
 
 
 # A file in chat or on the command line is read in a child process by uploads, within these limits:
@@ -104,48 +97,19 @@ def parse(name: str, content: bytes) -> Definition:
     """The definition in a .yml/.yaml/.json file's bytes, or DefinitionProblems naming every line
     (uploads.FileRefused past FILE's limits)."""
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DefinitionProblems([msg("survey.import.error.encoding")]) from None
-    if name.lower().endswith(".json"):
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as problem:
-            raise DefinitionProblems(
-                [msg("survey.import.error.syntax", line=problem.lineno, column=problem.colno)]
-            ) from None
-        except RecursionError:
-            # Nested deeper than the decoder goes ([[[[…): no survey is.
-            raise uploads.FileRefused(msg("dialog.upload.too_complex")) from None
-    try:
-        root = uploads.compose_yaml(text, FILE.limits)
-    except yaml.MarkedYAMLError as problem:
-        mark = problem.problem_mark or problem.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise DefinitionProblems([msg("survey.import.error.syntax", line=line, column=column)]) from None
-    except yaml.YAMLError:
-        raise DefinitionProblems([msg("survey.import.error.syntax", line=1, column=1)]) from None
+        root = marked.compose(name, content, FILE.limits, "survey.import.error.", "survey.import.problems")
+    except marked.Problems as problems:
+        raise DefinitionProblems(problems.problems) from None
     return Reader().definition(root)
 
 
-def line_of(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-class Reader:
+class Reader(marked.Reader):
     def __init__(self) -> None:
-        self.problems: list[Msg] = []
-        # A block list or mapping starts on the line after its key; a problem with it is told at the key.
-        self.key_of: dict[int, yaml.Node] = {}
-
-    def problem(self, node: yaml.Node, key: str, **params: Any) -> None:
-        if isinstance(node, yaml.CollectionNode) and id(node) in self.key_of:
-            node = self.key_of[id(node)]
-        self.problems.append(msg(f"survey.import.error.{key}", line=line_of(node), **params))
+        super().__init__("survey.import.error.")
 
     def definition(self, root: yaml.Node | None) -> Definition:
         if not isinstance(root, yaml.MappingNode):
-            raise DefinitionProblems([msg("survey.import.error.not_mapping", line=line_of(root) if root else 1)])
+            raise DefinitionProblems([msg("survey.import.error.not_mapping", line=marked.line_of(root) if root else 1)])
         fields = self.fields(root, TOP_FIELDS)
         title = self.label(fields.get("title"), root, "title", MAX_TITLE)
         anonymous = self.boolean(fields.get("anonymous"), "anonymous", default=False)
@@ -166,59 +130,8 @@ class Reader:
                 if question is not None:
                     questions.append(question)
         if self.problems or title is None:
-            raise DefinitionProblems(sorted(self.problems, key=lambda problem: int(problem.params["line"])))
+            raise DefinitionProblems(self.in_order())
         return Definition(title, anonymous, questions)
-
-    def fields(self, node: yaml.MappingNode, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
-        found: dict[str, yaml.Node] = {}
-        for key, value in node.value:
-            name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
-            if name not in allowed:
-                self.problem(key, "unknown_field", field=name[:30], allowed=", ".join(allowed))
-            elif name in found:
-                self.problem(key, "repeated_field", field=name)
-            else:
-                found[name] = value
-                self.key_of[id(value)] = key
-        return found
-
-    def text(self, node: yaml.Node | None, field: str, limit: int) -> str | None:
-        if node is None:
-            return None
-        if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
-            self.problem(node, "not_text", field=field)
-            return None
-        value = str(node.value).strip()
-        if len(value) > limit:
-            self.problem(node, "too_long", field=field, max=limit)
-            return None
-        return value
-
-    def label(self, node: yaml.Node | None, parent: yaml.Node, field: str, limit: int) -> Label | None:
-        """Words in both languages: {zh: ..., en: ...}."""
-        if node is None:
-            self.problem(parent, "missing", field=field)
-            return None
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "needs_both_languages", field=field)
-            return None
-        parts = self.fields(node, ("zh", "en"))
-        zh = self.text(parts.get("zh"), f"{field}.zh", limit)
-        en = self.text(parts.get("en"), f"{field}.en", limit)
-        if ("zh" not in parts or "en" not in parts) and not self.problems_about(node):
-            self.problem(node, "needs_both_languages", field=field)
-        return Label(zh, en) if zh and en else None
-
-    def problems_about(self, node: yaml.Node) -> bool:
-        return any(problem.params.get("line") == line_of(node) for problem in self.problems)
-
-    def boolean(self, node: yaml.Node | None, field: str, default: bool) -> bool:
-        if node is None:
-            return default
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":bool"):
-            return str(node.value).lower() in ("true", "yes", "on")
-        self.problem(node, "not_boolean", field=field)
-        return default
 
     def question(self, node: yaml.Node, number: int, seen: set[str]) -> dict[str, Any] | None:
         if not isinstance(node, yaml.MappingNode):

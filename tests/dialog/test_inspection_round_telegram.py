@@ -1,0 +1,126 @@
+"""An inspection round (巡检) walked in Telegram, through python-telegram-bot's Application against the
+fake Bot API: the logistics admin imports the route, the electrician walks it, a reading out of range
+asks what is wrong and opens a repair ticket with the photo, and the round ends with its number; bad
+answers change nothing; two inspectors cannot both have one round; a door code jumps to its
+checkpoint; leaving halfway and coming back resumes; a second fault at a checkpoint whose ticket is
+still open is noted on that ticket."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from storage.db import Database
+from storage.models import InspectionCheckpoint, InspectionResult, InspectionRound, Photo, Ticket
+from tests.dialog.admin_people import link_telegram
+from tests.dialog.inspection_routes import FIRE_ROUND, every_day_a_working_day
+from tests.dialog.telegram_person import TelegramPerson
+
+
+async def imported(db: Database, telegram_user: Callable[..., TelegramPerson]) -> None:
+    await every_day_a_working_day(db)
+    lin = await link_telegram(db, telegram_user, 8100, "lin.hua")  # logistics admin
+    heard = await lin.sends_file("fire.yml", "application/x-yaml", FIRE_ROUND.encode(), caption="/inspect import")
+    assert heard.texts == ["行政楼消防巡检（FIRE-A）：检查点 2 个，检查项 4 项，排班 1 条。", "确认导入这条路线？"]
+    assert (await lin.presses("✔ 提交")).texts == ["路线 行政楼消防巡检（FIRE-A）已导入，编号 #1，第 1 版。"]
+
+
+async def test_a_round_with_a_reading_out_of_range_opens_a_ticket_with_its_photo(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    await imported(db, telegram_user)
+    zhao = await link_telegram(db, telegram_user, 8102, "zhao.lei")  # an electrician: the round is theirs
+
+    assert (await zhao.says("/inspect")).texts == ["你今天有 1 项巡检：\n• 行政楼消防巡检 · 23:59 前 · 未开始"]
+    assert (await zhao.presses("▶ 开始：行政楼消防巡检")).texts == [
+        "🔍 行政楼消防巡检\n检查点 1/2：一楼大厅消防点\n\n灭火器在位\n是否正常？\n\n已完成 0/4 项。"
+    ]
+    assert (await zhao.presses("✅ 正常")).texts == [
+        "🔍 行政楼消防巡检\n检查点 1/2：一楼大厅消防点\n\n压力表读数\n请输入读数，单位 MPa（正常范围：0.8–1.2 MPa）。"
+        "\n\n已完成 1/4 项。"
+    ]
+    # Answers that are not a reading are refused, and nothing is kept.
+    assert "请输入数字读数" in (await zhao.says("不知道")).text
+    assert "单位是 MPa，不是“kPa”" in (await zhao.says("150 kPa")).text
+    assert "读数不能为负数" in (await zhao.says("-1")).text
+    assert "太大了" in (await zhao.says("99999999999")).text
+    assert "请输入数字读数" in (await zhao.sends_photo()).text
+    async with db.unit_of_work() as session:
+        assert len((await session.scalars(select(InspectionResult))).all()) == 1
+
+    assert (await zhao.says("1.5 MPa")).texts == [
+        "一楼大厅消防点 的“压力表读数”有什么问题（读数 1.5 MPa，正常范围 0.8–1.2 MPa）？请向维修人员描述。"
+    ]
+    await zhao.says("压力表指针在红区，需要更换")
+    await zhao.sends_photo()
+    heard = await zhao.presses("完成")
+    assert re.fullmatch(
+        r"🛠 已开报修单：✅ 报修已提交，单号 R-\d{4}-000001。\n其他 · 一般\n已派给维修工 周军。\n.*",
+        heard.texts[0],
+        re.S,
+    )
+    assert heard.texts[1].startswith("🔍 行政楼消防巡检\n检查点 2/2：会议室消防点\n\n消火栓箱照片\n请拍照发送。")
+    assert "这一项需要照片" in (await zhao.says("拍好了")).text
+    await zhao.sends_photo()
+    heard = await zhao.says("一切正常")
+    assert re.fullmatch(r"行政楼消防巡检：检查点 2 个，已填 4 项，异常 1 项。报修单：R-\d{4}-000001。", heard.texts[0])
+    heard = await zhao.presses("✔ 提交")
+    assert re.fullmatch(
+        r"✅ 巡检 I-\d{4}-000001 已完成：行政楼消防巡检，异常 1 项。(（超过规定时间完成）)?", heard.texts[0]
+    )
+
+    async with db.unit_of_work() as session:
+        round_ = await session.scalar(select(InspectionRound))
+        assert round_ is not None and round_.status == "done" and round_.number == heard.texts[0].split()[2]
+        results = (await session.scalars(select(InspectionResult).order_by(InspectionResult.id))).all()
+        ticket = await session.scalar(select(Ticket))
+        assert ticket is not None and ticket.room_id is not None and ticket.category == "other"
+        assert "压力表读数: 压力表指针在红区，需要更换 (1.5 MPa)" in ticket.description
+        assert [(r.checkpoint, r.item, r.outcome, r.value, r.ticket_id, r.opened_ticket) for r in results] == [
+            ("A-101-FIRE", 0, "ok", None, None, False),
+            ("A-101-FIRE", 1, "fail", "1.5", ticket.id, True),
+            ("A-201-FIRE", 0, "ok", None, None, False),
+            ("A-201-FIRE", 1, "ok", None, None, False),
+        ]
+        photos = (await session.scalars(select(Photo).order_by(Photo.id))).all()
+        # The fault's photo went with the ticket; the hydrant cabinet's is the round's own.
+        assert [p.ticket_id for p in photos] == [ticket.id, None] and results[2].photo_id == photos[1].id
+
+
+async def test_one_round_one_inspector_a_door_code_jumps_and_a_paused_round_resumes(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    await imported(db, telegram_user)
+    zhao = await link_telegram(db, telegram_user, 8103, "zhao.lei")
+    tom = await link_telegram(db, telegram_user, 8104, "tom.baker")  # IT technician, reads English
+    assert (await tom.says("/inspect")).texts == [
+        "No inspection rounds wait for you today. /inspect routes lists the routes."
+    ]
+    await zhao.says("/inspect")
+    start = next(b for m in zhao.chat for b in m.buttons if str(b["text"]).startswith("▶ 开始"))
+    await zhao.presses("▶ 开始")
+    await zhao.presses("✅ 正常")
+    # Pausing keeps what was answered; /inspect shows it under way and Continue goes on from there.
+    assert (await zhao.says("/cancel")).texts[
+        0
+    ] == "已暂停：行政楼消防巡检，已完成 1/4 项并保存。发送 /inspect 可从中断处继续。"
+    assert "赵磊 正在巡检（1/4）" in (await zhao.says("/inspect")).text
+    assert "压力表读数" in (await zhao.presses("▶ 继续")).text
+    # The same Start button pressed by someone whose round it is not: refused on the server.
+    forged = await tom.presses_data(tom.chat[-1].message_id, str(start["callback_data"]), strict=False)
+    assert forged.texts[0] == "Admin building fire round is not assigned to you."
+
+    # The second checkpoint's door code: recorded, and the round goes on there.
+    async with db.unit_of_work() as session:
+        door = await session.scalar(select(InspectionCheckpoint).where(InspectionCheckpoint.code == "A-201-FIRE"))
+        assert door is not None
+    heard = await zhao.says(f"/start ck_{door.id}")
+    assert re.fullmatch(r"📍 会议室消防点：已记录你于 \d\d:\d\d 到达。", heard.texts[-2]) or any(
+        "📍 会议室消防点" in t for t in heard.texts
+    )
+    assert "检查点 2/2：会议室消防点" in heard.texts[-1]
+    async with db.unit_of_work() as session:
+        seen = await session.scalar(select(InspectionResult).where(InspectionResult.item == -1))
+        assert seen is not None and (seen.checkpoint, seen.outcome) == ("A-201-FIRE", "seen")

@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="bring the database schema up to date")
     demo = commands.add_parser("demo", help="seed the demo organisation, with six months of its past (idempotent)")
     demo.add_argument("--no-history", action="store_true", help="only the organisation: people, places, stores")
-    qr = commands.add_parser("qr", help="write a printable door sign (PNG) per room: scan it to report a repair there")
+    qr = commands.add_parser(
+        "qr",
+        help="write a printable door sign (PNG) per room: scan it to report a repair there; and one per "
+        "inspection checkpoint (into DIR/inspections): scanned on a round, it records the visit",
+    )
     qr.add_argument("--building", action="append", default=[], metavar="CODE", help="only this building (repeatable)")
     qr.add_argument("--out", type=Path, default=Path("var/qr"), metavar="DIR", help="output folder (default ./var/qr)")
     supply = commands.add_parser("supply", help="the supplies catalog")
@@ -50,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         "import", help="import a survey definition (YAML or JSON) as a draft; /survey launch sends it"
     )
     survey_import.add_argument("file", type=Path, metavar="FILE", help="a .yml, .yaml or .json file")
+    inspect = commands.add_parser("inspect", help="inspection rounds (巡检)")
+    inspect_commands = inspect.add_subparsers(dest="inspect_command", required=True)
+    route_import = inspect_commands.add_parser(
+        "import", help="import an inspection route (YAML or JSON): checkpoints, checklists, schedules"
+    )
+    route_import.add_argument("file", type=Path, metavar="FILE", help="a .yml, .yaml or .json file")
     feishu = commands.add_parser("feishu", help="Feishu / Lark")
     feishu_commands = feishu.add_subparsers(dest="feishu_command", required=True)
     feishu_commands.add_parser(
@@ -117,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return import_catalog(settings, args.file)
     if args.command == "survey":
         return import_survey(settings, args.file)
+    if args.command == "inspect":
+        return import_route(settings, args.file)
     if args.command == "wecom" and args.wecom_command == "menu":
         return asyncio.run(wecom_menu(settings))
     if args.command in ("feishu", "dingtalk", "wecom"):
@@ -205,8 +217,16 @@ async def seed_demo(settings: Settings, history: bool = True) -> int:
 
 
 async def door_signs(settings: Settings, building_codes: list[str], out_dir: Path) -> int:
-    from bot.qr import BotLookupError, clean_bot_username, fetch_bot_username, find_fonts, write_signs
+    from bot.qr import (
+        BotLookupError,
+        clean_bot_username,
+        fetch_bot_username,
+        find_fonts,
+        write_checkpoint_signs,
+        write_signs,
+    )
     from handlers.core.rooms import UnknownBuildingError, rooms_of
+    from handlers.inspections.routes import door_checkpoints
     from storage.db import Database
 
     def say(line: str) -> None:
@@ -221,6 +241,7 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
     try:
         async with db.unit_of_work() as session:
             rooms = await rooms_of(session, building_codes)
+            checkpoints = await door_checkpoints(session)
     except UnknownBuildingError as problem:
         say(str(problem))
         return 2
@@ -251,6 +272,17 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
         print(f"{sign.path}  {'  '.join(sign.links)}")
     kind = "Telegram and browser links" if username else "browser links only"
     print(f"{len(signs)} door signs in {out_dir} ({kind})" if signs else "no rooms: no door signs written")
+    if checkpoints:
+        points = write_checkpoint_signs(
+            checkpoints,
+            bot_username=username,
+            browser_url=settings.browser_url,
+            out_dir=out_dir / "inspections",
+            fonts=fonts,
+        )
+        for point in points:
+            print(f"{point.path}  {'  '.join(point.links)}")
+        print(f"{len(points)} inspection checkpoint codes in {out_dir / 'inspections'} ({kind})")
     return 0
 
 
@@ -273,6 +305,22 @@ def import_survey(settings: Settings, path: Path) -> int:
 
     async def store(session: AsyncSession, definition: Definition, now: datetime) -> Msg:
         return imported(await store_definition(session, definition, None, now))
+
+    return import_file(settings, path, FILE, store)
+
+
+def import_route(settings: Settings, path: Path) -> int:
+    """`houqin inspect import FILE`: the same checks as /inspect import, each problem with its line
+    (rooms and people included); a route already there gets a new version if it changed."""
+    from handlers.core.i18n import Label, msg
+    from handlers.inspections.routes import FILE, keep, resolve
+
+    async def store(session: AsyncSession, route: dict[str, Any], now: datetime) -> Msg:
+        # A room or person the organisation does not have: RouteProblems, told by store_file.
+        kept = await keep(session, await resolve(session, route), None)
+        key = "inspect.import.done" if kept.changed else "inspect.import.unchanged"
+        name = Label(kept.route.name_zh, kept.route.name_en)
+        return msg(key, name=name, code=kept.route.code, version=kept.route.version, id=kept.route.id)
 
     return import_file(settings, path, FILE, store)
 
@@ -309,6 +357,7 @@ def import_file(
 async def store_file(
     settings: Settings, parsed: Any, store: Callable[[AsyncSession, Any, datetime], Awaitable[Msg]]
 ) -> int:
+    from handlers.core import uploads
     from storage.db import Database
     from storage.models import utcnow
 
@@ -317,6 +366,10 @@ async def store_file(
         async with db.unit_of_work() as session:
             # Rendered while the session is open: the message may read what was just stored.
             said = (await store(session, parsed, utcnow())).render(settings.default_locale)
+    except uploads.FileProblem as problems:
+        # Found only against the database (a room the file names that is not there): nothing stored.
+        print(problems.message().render(settings.default_locale), file=sys.stderr)
+        return 1
     finally:
         await db.dispose()
     print(said)

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_H
 
 from handlers.core.rooms import DoorRoom
+from handlers.inspections.routes import DoorCheckpoint
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -290,6 +291,18 @@ def _url_lines(draw: ImageDraw.ImageDraw, link: str, face: Face, width: int) -> 
 
 
 def render_sign(room: DoorRoom, telegram: str | None, browser: str, fonts: Fonts) -> Image.Image:
+    """A room's door sign: scan it to report a repair there."""
+    heading = "报修  Report a repair" if fonts.cjk else "Report a repair"
+    hint = "Scan to report a problem in this room"
+    if fonts.cjk:
+        hint = f"扫码即可报修，地点已自动填好    {hint}"
+    return draw_sign(heading, _place_lines(room, fonts.cjk), hint, telegram, browser, fonts)
+
+
+def draw_sign(
+    heading: str, place: Sequence[str], hint: str, telegram: str | None, browser: str, fonts: Fonts
+) -> Image.Image:
+    """A printable sign: the heading on a black band, the place in two lines, the codes, a hint."""
     sign = Image.new("L", (WIDTH, HEIGHT), WHITE)
     draw = ImageDraw.Draw(sign)
     inner = WIDTH - 2 * MARGIN
@@ -298,12 +311,10 @@ def render_sign(room: DoorRoom, telegram: str | None, browser: str, fonts: Fonts
     # The heading, white on a black band: it reads from across a corridor.
     band_bottom = MARGIN + 136
     draw.rounded_rectangle((MARGIN, MARGIN, WIDTH - MARGIN, band_bottom), radius=28, fill=INK)
-    heading = "报修  Report a repair" if fonts.cjk else "Report a repair"
     font, heading = _fit(draw, heading, fonts.bold, 88, inner - 80, 48)
     draw.text((middle, (MARGIN + band_bottom) // 2), heading, font=font, fill=WHITE, anchor="mm")
 
     y = band_bottom + 26
-    place = _place_lines(room, fonts.cjk)
     for number, text in enumerate(place):
         first = number == 0
         font, text = _fit(draw, text, fonts.bold if first else fonts.regular, 72 if first else 44, inner, 28)
@@ -339,9 +350,6 @@ def render_sign(room: DoorRoom, telegram: str | None, browser: str, fonts: Fonts
             draw.text((centre, line_top), line, font=fonts.regular.at(url_size), fill=TEXT, anchor="ma")
             line_top += url_size + 8
 
-    hint = "Scan to report a problem in this room"
-    if fonts.cjk:
-        hint = f"扫码即可报修，地点已自动填好    {hint}"
     font, hint = _fit(draw, hint, fonts.regular, 30, inner, 20)
     draw.text((middle, HEIGHT - MARGIN), hint, font=font, fill=MUTED, anchor="md")
     return sign
@@ -375,4 +383,51 @@ def write_signs(
         path = out_dir / f"{stem}.png"
         render_sign(room, telegram, browser, fonts).save(path, format="PNG", dpi=(DPI, DPI), optimize=True)
         written.append(Sign(path, room.id, telegram, browser))
+    return written
+
+
+# --- inspection checkpoints ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointSign:
+    path: Path
+    checkpoint_id: int
+    telegram_link: str | None
+    browser_link: str
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        return (self.telegram_link, self.browser_link) if self.telegram_link else (self.browser_link,)
+
+
+def write_checkpoint_signs(
+    checkpoints: Iterable[DoorCheckpoint],
+    *,
+    bot_username: str | None,
+    browser_url: str,
+    out_dir: Path,
+    fonts: Fonts | None = None,
+) -> list[CheckpointSign]:
+    """Write `<route>-<checkpoint>.png` per inspection checkpoint: the inspector scans it there, and
+    the round records the visit and goes on at that checkpoint (/start ck_<id>)."""
+    fonts = fonts or find_fonts()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[CheckpointSign] = []
+    for checkpoint in checkpoints:
+        payload = f"ck_{checkpoint.id}"
+        telegram = f"https://t.me/{bot_username}?start={payload}" if bot_username else None
+        browser = f"{browser_url.rstrip('/')}/?start={payload}"
+        heading = "巡检点  Inspection point" if fonts.cjk else "Inspection point"
+        english = f"{checkpoint.name_en} – {checkpoint.route_en}"
+        place = [f"{checkpoint.name_zh} {checkpoint.route_zh}", english] if fonts.cjk else [english]
+        hint = "Scan here during the round"
+        if fonts.cjk:
+            hint = f"巡检时在此扫码签到    {hint}"
+        stem = UNSAFE_IN_FILE_NAME.sub("_", f"{checkpoint.route_code}-{checkpoint.code}")
+        path = out_dir / f"{stem}.png"
+        draw_sign(heading, place, hint, telegram, browser, fonts).save(
+            path, format="PNG", dpi=(DPI, DPI), optimize=True
+        )
+        written.append(CheckpointSign(path, checkpoint.id, telegram, browser))
     return written

@@ -460,3 +460,43 @@ def check_name(item: dict[str, Any]) -> Label:
 
 def template_names() -> list[str]:
     return sorted(path.stem for path in TEMPLATES.glob("*.yml"))
+
+
+@dataclass(frozen=True)
+class DoorCheckpoint:
+    """What a checkpoint's printed code shows (`houqin qr`): its id is what the code carries."""
+
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+    route_code: str
+    route_zh: str
+    route_en: str
+
+
+async def door_checkpoints(session: AsyncSession) -> list[DoorCheckpoint]:
+    """The checkpoints of the active routes, as they stand in each route's current version."""
+    found = await session.execute(
+        select(InspectionCheckpoint, InspectionRoute)
+        .join(InspectionRoute, InspectionRoute.id == InspectionCheckpoint.route_id)
+        .where(InspectionRoute.active.is_(True))
+        .order_by(InspectionRoute.code, InspectionCheckpoint.id)
+    )
+    signs = []
+    for checkpoint, route in found.all():
+        version = await version_of(session, route.id, route.version)
+        current = {c["code"] for c in version.definition["checkpoints"]} if version else set()
+        if checkpoint.code in current:
+            signs.append(
+                DoorCheckpoint(
+                    checkpoint.id,
+                    checkpoint.code,
+                    checkpoint.name_zh,
+                    checkpoint.name_en,
+                    route.code,
+                    route.name_zh,
+                    route.name_en,
+                )
+            )
+    return signs

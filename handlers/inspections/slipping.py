@@ -35,7 +35,7 @@ async def late_rounds(ctx: Context, older_than: datetime) -> list[tuple[Inspecti
         .where(InspectionRound.status != "done", InspectionRound.due_at <= older_than)
         .order_by(InspectionRound.due_at, InspectionRound.id)
     )
-    return list(found.tuples().all())
+    return list(found.all())
 
 
 def name_of(route: InspectionRoute) -> Label:

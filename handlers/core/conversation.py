@@ -242,6 +242,9 @@ class StepView:
     flow: str = ""
     flow_title: str = ""
     step: str = ""
+    # Which of the things a step asks in turn this page is (an inspection round's item, all one step):
+    # a page answered by photos is done only while the same part is still asked.
+    part: str = ""
     version: int = 0
     can_go_back: bool = False
     discreet: bool = False  # an anonymous answer: see Flow.discreet

@@ -252,12 +252,15 @@ class CheckStep(Step):
         found, prompt, buttons, controls = await self._asked(ctx)
         shown = prompt.render(ctx.locale)
         kind = found.item["kind"]
+        assert found.place is not None
+        part = f"{found.place.checkpoint}.{found.place.item}"
         if kind == "pass_fail":
-            return ChoiceView(prompt=shown, buttons=choices_in(buttons, ctx.locale))
+            return ChoiceView(prompt=shown, part=part, buttons=choices_in(buttons, ctx.locale))
         if kind == "photo":
-            return PhotoView(prompt=shown, asked=shown, buttons=(), skip=None, max_files=1)
+            return PhotoView(prompt=shown, part=part, asked=shown, buttons=(), skip=None, max_files=1)
         return TextView(
             prompt=shown,
+            part=part,
             buttons=choices_in(controls, ctx.locale),
             skip=DONE if controls else None,
             optional=bool(controls),

@@ -354,7 +354,7 @@ class SlackChannel:
                 return await self.screen_after(sender, outcome, version, "photo")
             await self.houqin.mark_replied(outcome)
         now = await self.houqin.current_step(sender)
-        if now is not None and now.flow == step.flow and now.step == step.step and now.skip:
+        if now is not None and (now.flow, now.step, now.part) == (step.flow, step.step, step.part) and now.skip:
             done = Inbound(sender, Kind.BUTTON, f"{key}:done", text=now.payload(now.skip))
             outcome = await self.handle(done)
         assert outcome is not None

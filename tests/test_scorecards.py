@@ -21,8 +21,20 @@ from handlers.admin.monthly import NOTHING_NOW, SCORECARDS, SENT, monthly_scorec
 from handlers.admin.scorecards import department_card, person_card, score
 from handlers.core.adminkit import month_period
 from handlers.core.schedule import Schedule, parse_dates
+from handlers.inspections.routes import keep, parse, resolve, version_of
 from storage.db import Database
-from storage.models import Department, JobRun, OrgSetting, OutboxMessage, Person, PersonRole, Requisition, Ticket
+from storage.models import (
+    Department,
+    InspectionRound,
+    JobRun,
+    OrgSetting,
+    OutboxMessage,
+    Person,
+    PersonRole,
+    Requisition,
+    Ticket,
+)
+from tests.dialog.inspection_routes import FIRE_ROUND
 
 ZONE = ZoneInfo("Asia/Shanghai")
 OCTOBER = month_period(datetime(2026, 10, 1).date())
@@ -95,6 +107,8 @@ async def test_a_technicians_month_matches_the_hand_computed_figures(db: Databas
             "turnaround": "—",
             "handed_out": 0,
             "points": "-2",
+            "rounds": "",
+            "rounds_line": "",
         }
         assert (scores[guo].handed_out, scores[guo].figures()["turnaround"]) == (2, "4.0")
         person = await session.get(Person, zhao)
@@ -105,6 +119,39 @@ async def test_a_technicians_month_matches_the_hand_computed_figures(db: Databas
             "Requisitions handed out: 0 · average turnaround — h\n"
             "Points: -2"
         )
+
+
+async def test_inspection_rounds_done_and_done_on_time_are_on_the_card(db: Database) -> None:
+    zhao, _ = await october(db)
+    async with db.unit_of_work() as session:
+        route = (await keep(session, await resolve(session, parse("fire.yml", FIRE_ROUND.encode())), None)).route
+        version = await version_of(session, route.id, route.version)
+        assert version is not None
+        # Two rounds finished in October (one by its due time, one after), one in November.
+        for day, due, finished in [(5, at(5, 10), at(5, 9)), (6, at(6, 10), at(6, 15)), (31, at(31, 10), at(1, 9, 11))]:
+            session.add(
+                InspectionRound(
+                    route_id=route.id,
+                    version_id=version.id,
+                    day=f"2026-10-{day:02d}",
+                    due_at=due,
+                    status="done",
+                    inspector_id=zhao,
+                    finished_at=finished,
+                )
+            )
+    async with db.unit_of_work() as session:
+        person = await session.get(Person, zhao)
+        assert person is not None
+        assert (
+            (await person_card(session, person, OCTOBER, ZONE))
+            .render("en")
+            .endswith("Points: -2\nInspection rounds done: 2 · on time 1")
+        )
+        logistics = await session.scalar(select(Department).where(Department.code == "logistics"))
+        assert logistics is not None
+        card = (await department_card(session, logistics, OCTOBER, ZONE)).render("zh_CN")
+        assert "\n完成巡检：2 次 · 按时 1 次\n" in card and "赵磊：3 单" in card and "巡检 2 次（按时 1）" in card
 
 
 async def test_a_department_adds_up_its_people_and_the_rules_can_change(db: Database) -> None:

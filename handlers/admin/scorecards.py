@@ -27,7 +27,7 @@ from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.core.outbox import Notice, notify
 from handlers.core.people import find_person, managed_departments
 from handlers.core.refusals import Refused
-from storage.models import Department, Person, PersonRole, Requisition, Ticket
+from storage.models import Department, InspectionRound, Person, PersonRole, Requisition, Ticket
 
 WORKERS = authz.WORKERS
 CARDS_PER_PAGE = 2
@@ -43,6 +43,9 @@ class Score:
     reopened: int = 0
     handed_out: int = 0
     turnaround_hours: float = 0.0
+    # Inspection rounds (巡检) they finished in the month, and of those by the round's due time.
+    rounds: int = 0
+    rounds_on_time: int = 0
     points: int = 0
 
     def add(self, other: Score) -> None:
@@ -52,6 +55,8 @@ class Score:
         self.reopened += other.reopened
         self.turnaround_hours += other.turnaround_hours
         self.handed_out += other.handed_out
+        self.rounds += other.rounds
+        self.rounds_on_time += other.rounds_on_time
         self.points += other.points
 
     @property
@@ -70,6 +75,11 @@ class Score:
             "turnaround": f"{self.turnaround_hours / self.handed_out:.1f}" if self.handed_out else "—",
             "handed_out": self.handed_out,
             "points": f"{self.points:+d}",
+            # Said only of those who walk rounds: other cards read as they always did.
+            "rounds": msg("scorecard.rounds", done=self.rounds, on_time=self.rounds_on_time) if self.rounds else "",
+            "rounds_line": msg("scorecard.rounds_line", done=self.rounds, on_time=self.rounds_on_time)
+            if self.rounds
+            else "",
         }
 
 
@@ -110,6 +120,18 @@ async def score(session: AsyncSession, person_ids: Sequence[int], period: Period
         mine = scores[requisition.handler_id]
         mine.handed_out += 1
         mine.turnaround_hours += (requisition.closed_at - requisition.created_at).total_seconds() / 3600
+    walked = await session.execute(
+        select(InspectionRound.inspector_id, InspectionRound.finished_at, InspectionRound.due_at).where(
+            InspectionRound.inspector_id.in_(person_ids),
+            InspectionRound.status == "done",
+            InspectionRound.finished_at >= start,
+            InspectionRound.finished_at < end,
+        )
+    )
+    for inspector_id, finished_at, due_at in walked.all():
+        mine = scores[inspector_id]
+        mine.rounds += 1
+        mine.rounds_on_time += finished_at <= due_at
     return scores
 
 

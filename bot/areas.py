@@ -26,12 +26,12 @@ AREAS: tuple[Area, ...] = (
     stock.AREA,
     surveys.AREA,
     suggestions.AREA,
-    inspections.AREA,
     digest_send.AREA,
     admin.AREA,
     accounts.AREA,
     oversight.AREA,
     supplies_oversight.AREA,
+    inspections.AREA,
 )
 
 

@@ -18,7 +18,18 @@ from handlers.core.demo import write_past
 from handlers.digest.send import dry_run
 from storage.db import Database
 from storage.demo import seed
-from storage.models import Department, OutboxMessage, Person, Requisition, StockMovement, Ticket, TicketEvent
+from storage.models import (
+    Department,
+    InspectionResult,
+    InspectionRound,
+    InspectionRoute,
+    OutboxMessage,
+    Person,
+    Requisition,
+    StockMovement,
+    Ticket,
+    TicketEvent,
+)
 from tests.jobs.org import SCHEDULE, local
 from tests.supplies import ledger_disagreements
 
@@ -103,6 +114,27 @@ async def test_every_managers_first_digest_has_four_weeks_of_figures_that_the_ro
         assert [n for n in notices if "stock.alert.low" in json.dumps(n.body)]
         first = await session.scalar(select(func.min(StockMovement.at)))
         assert first is not None and first.replace(tzinfo=NOW.tzinfo) < NOW - timedelta(days=170)
+        # Two inspection routes with their schedules; yesterday's power-room round done, with a fault
+        # whose repair ticket is still open; the weeks before walked, now and then late.
+        assert (await session.scalars(select(InspectionRoute.code).order_by(InspectionRoute.code))).all() == [
+            "FIRE-A",
+            "POWER-DAILY",
+        ]
+        yesterday = await session.scalar(
+            select(InspectionRound).where(InspectionRound.day == "2026-11-29", InspectionRound.status == "done")
+        )
+        assert yesterday is not None and yesterday.number is not None
+        fault = await session.scalar(
+            select(InspectionResult).where(
+                InspectionResult.round_id == yesterday.id, InspectionResult.outcome == "fail"
+            )
+        )
+        assert fault is not None and fault.ticket_id is not None and fault.opened_ticket
+        ticket = await session.get(Ticket, fault.ticket_id)
+        assert ticket is not None and ticket.status == "assigned" and ticket.category == "electrical"
+        late = InspectionRound.finished_at > InspectionRound.due_at
+        assert await session.scalar(select(func.count()).select_from(InspectionRound).where(late))
+    assert "🔍 巡检：应完成" in whole.text
     await db.dispose()
 
 

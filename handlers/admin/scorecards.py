@@ -129,6 +129,7 @@ async def score(session: AsyncSession, person_ids: Sequence[int], period: Period
         )
     )
     for inspector_id, finished_at, due_at in walked.all():
+        assert inspector_id is not None and finished_at is not None
         mine = scores[inspector_id]
         mine.rounds += 1
         mine.rounds_on_time += finished_at <= due_at

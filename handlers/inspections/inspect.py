@@ -25,7 +25,7 @@ from handlers.core.flow import (
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg
 from handlers.core.refusals import refused
 from handlers.core.schedule import Schedule
-from handlers.inspections import rounds, slipping, walk
+from handlers.inspections import demo, rounds, slipping, walk
 from handlers.inspections.routes import (
     FILE,
     TEMPLATES,
@@ -370,4 +370,5 @@ AREA = Area(
     jobs=(slipping.PLAN,),
     keep_photos=(slipping.photos_kept,),
     photos=slipping.may_see_photo,
+    demo=(demo.write,),
 )

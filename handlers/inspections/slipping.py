@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
@@ -26,13 +26,20 @@ from handlers.core.sends import Delivery, fixed
 from handlers.inspections import rounds
 from storage.models import InspectionResult, InspectionRound, InspectionRoute, Person, Photo, Send
 
+FORGOTTEN_AFTER = timedelta(days=7)
+
 
 async def late_rounds(ctx: Context, older_than: datetime) -> list[tuple[InspectionRound, InspectionRoute]]:
     await rounds.plan(ctx.session, ctx.schedule, ctx.schedule.local(ctx.now).date())
     found = await ctx.session.execute(
         select(InspectionRound, InspectionRoute)
         .join(InspectionRoute, InspectionRoute.id == InspectionRound.route_id)
-        .where(InspectionRound.status != "done", InspectionRound.due_at <= older_than)
+        # A round missed more than a week ago is history (the digest counted it), not news.
+        .where(
+            InspectionRound.status != "done",
+            InspectionRound.due_at <= older_than,
+            InspectionRound.due_at > ctx.now - FORGOTTEN_AFTER,
+        )
         .order_by(InspectionRound.due_at, InspectionRound.id)
     )
     return list(found.all())

@@ -55,6 +55,8 @@ MAY: dict[str, frozenset[str]] = {
     "settings.view": frozenset({"logistics_admin", "admin"}),
     "settings.change": frozenset({"admin"}),
     "stock.manage": frozenset({"logistics_admin", "admin"}),
+    "inspect.manage": frozenset({"logistics_admin", "admin"}),
+    "inspect.view": frozenset({"technician", "manager", "logistics_staff", "logistics_admin", "admin"}),
     "requisition.second_approval": frozenset({"logistics_admin", "admin"}),
     "requisition.fulfil": frozenset({"logistics_staff", "logistics_admin"}),
     "requisition.delegate": frozenset({"manager"}),

@@ -51,6 +51,8 @@ COMMANDS = {
     "settings.view": "/settings",
     "settings.change": "/settings sla_hours urgent=1,high=2,normal=3,low=4",
     "stock.manage": "/stock add PAPER-A4 5",
+    "inspect.manage": "/inspect import fire_safety",
+    "inspect.view": "/inspect routes",
     "export.tickets": "/export tickets",
     "export.requisitions": "/export requisitions xlsx",
     "export.stock": "/export stock",

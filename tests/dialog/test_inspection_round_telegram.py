@@ -124,3 +124,58 @@ async def test_one_round_one_inspector_a_door_code_jumps_and_a_paused_round_resu
     async with db.unit_of_work() as session:
         seen = await session.scalar(select(InspectionResult).where(InspectionResult.item == -1))
         assert seen is not None and (seen.checkpoint, seen.outcome) == ("A-201-FIRE", "seen")
+
+
+async def test_a_fault_where_an_earlier_rounds_ticket_is_still_open_opens_no_second_ticket(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    await imported(db, telegram_user)
+    zhao = await link_telegram(db, telegram_user, 8105, "zhao.lei")
+    await zhao.says("/inspect")
+    await zhao.presses("▶ 开始")
+    await zhao.presses("❌ 异常")
+    await zhao.says("灭火器少了一个")
+    heard = await zhao.presses("跳过")
+    number = re.search(r"R-\d{4}-\d{6}", heard.texts[0])
+    assert number is not None
+    # Yesterday's round found it; today's round of the same route finds it again, still not mended.
+    async with db.unit_of_work() as session:
+        first = await session.scalar(select(InspectionRound))
+        assert first is not None
+        first.day, first.status, first.number = "2000-01-01", "done", "I-2000-000001"
+    await zhao.says("/cancel")
+    await zhao.says("/inspect")
+    await zhao.presses("▶ 开始")
+    heard = await zhao.presses("❌ 异常")
+    assert heard.texts[0] == (
+        f"该检查点已有未关闭的报修单 {number.group()}（一楼大厅消防点），本次异常已记录，不再重复报修。"
+    )
+    assert "压力表读数" in heard.texts[1]
+    async with db.unit_of_work() as session:
+        assert len((await session.scalars(select(Ticket))).all()) == 1
+        again = await session.scalar(
+            select(InspectionResult).where(
+                InspectionResult.outcome == "fail", InspectionResult.opened_ticket.is_(False)
+            )
+        )
+        first_ticket = await session.scalar(select(Ticket.id))
+        assert again is not None and again.ticket_id == first_ticket
+
+
+async def test_the_door_code_of_another_routes_checkpoint_is_named_and_the_round_goes_on(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    await imported(db, telegram_user)
+    lin = await link_telegram(db, telegram_user, 8106, "lin.hua")
+    assert "已导入" in (await lin.says("/inspect import power_room")).text  # the shipped template: another route
+    zhao = await link_telegram(db, telegram_user, 8107, "zhao.lei")
+    await zhao.says("/inspect")
+    await zhao.presses("▶ 开始：行政楼消防巡检")
+    async with db.unit_of_work() as session:
+        other = await session.scalar(select(InspectionCheckpoint).where(InspectionCheckpoint.code == "PWR-TR"))
+        assert other is not None
+    heard = await zhao.says(f"/start ck_{other.id}")
+    assert heard.texts[-2] == "变压器 属于 配电房日检，不在你正在进行的巡检（行政楼消防巡检）上。请继续你的巡检："
+    assert "检查点 1/2：一楼大厅消防点" in heard.texts[-1]
+    async with db.unit_of_work() as session:  # nothing recorded of a visit to the other route
+        assert (await session.scalars(select(InspectionResult))).all() == []

@@ -1,8 +1,9 @@
 """digest: how long the weekly digest takes to compute as the history grows.
 
 A scratch database gets a year of history, spread evenly: tickets (a tenth still open, most rated,
-some overdue), requisitions (a fifth of the tickets' count, two lines each, most approved) and
-anonymous survey answers (half the tickets' count; a rating and an NPS question). Then the
+some overdue), requisitions (a fifth of the tickets' count, two lines each, most approved),
+anonymous survey answers (half the tickets' count; a rating and an NPS question) and, whatever the
+size, a year of inspection rounds (six routes walked daily, ten items each, a fault now and then). Then the
 organisation's digest for the last full week (what admins receive: every section, the 4-week trend,
 survey satisfaction and suggestions) is computed three times; the median counts. One department's
 digest is timed too, because its scope is a subquery over people. Drawing the chart is timed apart.
@@ -34,6 +35,10 @@ from handlers.repairs.digest import Repairs
 from storage.db import Database
 from storage.models import (
     Department,
+    InspectionResult,
+    InspectionRound,
+    InspectionRoute,
+    InspectionRouteVersion,
     Person,
     PersonRole,
     Requisition,
@@ -53,6 +58,8 @@ NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
 WEEK_END = NOW
 WEEK_START = WEEK_END - timedelta(days=7)
 CHUNK = 20_000
+# A year of inspection rounds beside the other history: six routes, ten checklist items each.
+ROUTES, ITEMS = 6, 10
 RECENTLY, OPEN_RECENTLY, OPEN_LONG_AGO = timedelta(days=14), 0.4, 0.002
 CATEGORIES = ("electrical", "plumbing", "hvac", "furniture", "cleaning", "it", "other")
 URGENCY_HOURS = {"low": 72, "normal": 24, "high": 8, "urgent": 4}
@@ -164,6 +171,17 @@ async def fill(db: Database, tickets: int, rng: Random) -> None:
         session.add(survey)
         await session.flush()
         survey_id = survey.id
+        routes = []
+        for number in range(ROUTES):
+            route = InspectionRoute(
+                code=f"BENCH-{number}", name_zh=f"基准巡检 {number}", name_en=f"Bench round {number}"
+            )
+            session.add(route)
+            await session.flush()
+            version = InspectionRouteVersion(route_id=route.id, version=1, definition={"checkpoints": []})
+            session.add(version)
+            await session.flush()
+            routes.append((route.id, version.id))
     async with db.engine.begin() as connection:
         await load(connection, Ticket, ticket_rows(timeline(tickets, rng), people, technicians, rng))
         first_requisition = 1 + int(
@@ -176,6 +194,12 @@ async def fill(db: Database, tickets: int, rng: Random) -> None:
         await load(connection, RequisitionLine, line_rows(ids, items, rng))
         await load(connection, RequisitionEvent, event_rows(ids, asked, technicians, rng))
         await load(connection, SurveyResponse, answer_rows(survey_id, timeline(tickets // 2, rng), rng))
+        first_round = 1 + int(
+            await connection.scalar(select(InspectionRound.id).order_by(InspectionRound.id.desc()).limit(1)) or 0
+        )
+        walked = list(round_rows(routes, technicians, rng))
+        await load(connection, InspectionRound, iter(walked))
+        await load(connection, InspectionResult, result_rows(first_round, walked, rng))
     # As any live database has: PostgreSQL's autovacuum keeps statistics, SQLite's planner reads
     # sqlite_stat1. Right after a bulk load neither has any, and plans are guesses.
     async with db.engine.begin() as connection:
@@ -212,6 +236,53 @@ def chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def round_rows(routes: Sequence[tuple[int, int]], technicians: Sequence[int], rng: Random) -> Iterator[dict[str, Any]]:
+    """Each route's round of every day of the year, in day order: nearly all done (a tenth late),
+    the rest missed."""
+    for days_ago in range(365, 0, -1):
+        due = NOW - timedelta(days=days_ago, hours=rng.randint(0, 6))
+        for route_id, version_id in routes:
+            done = rng.random() < 0.95
+            finished = due + timedelta(minutes=rng.randint(-90, 240 if rng.random() < 0.1 else -5))
+            yield {
+                "route_id": route_id,
+                "version_id": version_id,
+                "schedule_id": None,
+                "day": due.date().isoformat(),
+                "due_at": due,
+                "person_id": None,
+                "specialty": "electrical",
+                "status": "done" if done else "due",
+                "inspector_id": rng.choice(technicians) if done else None,
+                "started_at": finished - timedelta(minutes=40) if done else None,
+                "finished_at": finished if done else None,
+                "created_at": due - timedelta(hours=9),
+                "number": None,
+            }
+
+
+def result_rows(first: int, walked: Sequence[dict[str, Any]], rng: Random) -> Iterator[dict[str, Any]]:
+    """Ten answers for each round walked; one in thirty a fault, half of those opening a ticket."""
+    for offset, round_ in enumerate(walked):
+        if round_["status"] != "done":
+            continue
+        for item in range(ITEMS):
+            fault = rng.random() < 1 / 30
+            yield {
+                "round_id": first + offset,
+                "checkpoint": f"P{item // 3}",
+                "item": item % 3,
+                "outcome": "fail" if fault else "ok",
+                "value": None,
+                "note": None,
+                "photo_id": None,
+                "ticket_id": None,
+                "opened_ticket": fault and rng.random() < 0.5,
+                "person_id": round_["inspector_id"],
+                "at": round_["finished_at"],
+            }
 
 
 def timeline(count: int, rng: Random) -> list[datetime]:

@@ -8,6 +8,7 @@ from handlers.accounts import links as accounts
 from handlers.admin import menu as admin
 from handlers.core.area import Area
 from handlers.digest import send as digest_send
+from handlers.energy import meters as energy
 from handlers.inspections import inspect as inspections
 from handlers.repairs import actions as ticket_actions
 from handlers.repairs import intake as repair
@@ -32,6 +33,7 @@ AREAS: tuple[Area, ...] = (
     oversight.AREA,
     supplies_oversight.AREA,
     inspections.AREA,
+    energy.AREA,
 )
 
 

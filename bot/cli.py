@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"houqin: {problem}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    from bot.service import configure_areas
+
+    configure_areas(settings)
     # Alembic narrates each step at INFO; only `houqin migrate` should say what it ran.
     logging.getLogger("alembic").setLevel(logging.INFO if args.command == "migrate" else logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -17,6 +17,7 @@ from handlers.core.engine import Houqin
 from handlers.core.jobs import Job
 from handlers.core.membership import EVERYONE, Admission
 from handlers.core.outbox import Outbox
+from handlers.energy import readings as energy_readings
 from jobs.backups import backup_job
 from jobs.scheduler import JOBS, Jobs
 from storage.db import Database
@@ -69,6 +70,7 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
     keys.configure(settings.survey_secret)
     # Where /web's sign-in links point; none when the browser chat has no sign-in (off, or the demo).
     signin.configure(settings.public_url if settings.web_signin else None)
+    configure_areas(settings)
     houqin = Houqin(
         db,
         areas,
@@ -91,6 +93,12 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
     service = Service(settings, db, houqin, jobs=jobs if settings.jobs_enabled else None)
     service.channels = [kind.build(settings, houqin, outbox) for kind in CHANNELS if kind.enabled(settings)]
     return service
+
+
+def configure_areas(settings: Settings) -> None:
+    """What areas read of the settings, given once (the service and the CLI's commands): the energy
+    area's thresholds and the organisation's zone."""
+    energy_readings.configure(settings.meter_jump_factor, settings.energy_flag_rise_percent, settings.zone)
 
 
 def core_jobs(settings: Settings) -> list[Job]:

@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     escalate_after_hours: int = Field(default=24, ge=0)
     # An inspection round not done this many hours after its due time goes to the inspector's manager.
     inspection_escalate_after_hours: int = Field(default=4, ge=0)
+    # Energy (节能降耗): a reading whose use since the last is more than this many times the meter's
+    # usual is questioned before it is kept; /energy flags buildings whose month rose by more than this.
+    meter_jump_factor: float = Field(default=3.0, gt=1, le=1000)
+    energy_flag_rise_percent: float = Field(default=15.0, ge=0, le=10000)
     catch_up_hours: int = Field(default=12, ge=0)
     # Whether this process runs the scheduled jobs. Every process may (the database keeps each
     # period's work to one); false leaves them to the others, e.g. a process that only serves webhooks.

@@ -144,6 +144,8 @@ class Building(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name_zh: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str] = mapped_column(String(100))
+    # How many people work or live there, for energy per head (/meter headcount); None: not known.
+    headcount: Mapped[int | None] = mapped_column(Integer)
     rooms: Mapped[list[Room]] = relationship(back_populates="building", order_by="Room.code")
 
 
@@ -897,3 +899,43 @@ class InspectionResult(Base):
     opened_ticket: Mapped[bool] = mapped_column(default=False)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Meter(Base):
+    """An electricity, water or gas meter of a building (perhaps of one floor). Its consumption is the
+    difference of its readings times its multiplier (a current transformer's ratio: 40 means the dial
+    moves one kWh for every 40 used)."""
+
+    __tablename__ = "meters"
+    __table_args__ = (CheckConstraint("multiplier > 0", name="multiplier_positive"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # E-A-01, upper case
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # electricity, water, gas
+    unit: Mapped[str] = mapped_column(String(8))  # as people type it: kWh, m³
+    multiplier: Mapped[int] = mapped_column(Integer, default=1)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
+    floor: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    building: Mapped[Building] = relationship(lazy="joined")
+
+
+class MeterReading(Base):
+    """What a meter's dial showed at a moment, in thousandths of its unit (exact sums on every
+    database). `reset` marks a new baseline (the meter was replaced or went round): the reading
+    before it is not subtracted from it (handlers/energy/readings.py has the rule)."""
+
+    __tablename__ = "meter_readings"
+    __table_args__ = (
+        Index("ix_meter_readings_meter_id_read_at", "meter_id", "read_at"),
+        CheckConstraint("thousandths >= 0", name="thousandths_not_negative"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id", ondelete="CASCADE"))
+    thousandths: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[datetime] = mapped_column(index=True)
+    reset: Mapped[bool] = mapped_column(default=False)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    # The inspection round it was read on, if any (no foreign key until the rounds' table exists).
+    round_id: Mapped[int | None] = mapped_column(Integer)

@@ -63,6 +63,10 @@ MAY: dict[str, frozenset[str]] = {
     "survey.run": frozenset({"logistics_admin", "admin"}),
     "suggest.office": frozenset({"logistics_admin", "admin"}),
     "ticket.supervise": frozenset({OWN_DEPARTMENT, "logistics_admin", "admin"}),
+    "meter.read": frozenset({"technician", "logistics_staff", "logistics_admin", "admin"}),
+    "meter.manage": frozenset({"logistics_admin", "admin"}),
+    "energy.view": frozenset({"manager", "logistics_admin", "admin"}),
+    "export.readings": frozenset({"logistics_admin", "admin"}),
 }
 
 

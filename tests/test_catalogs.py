@@ -17,6 +17,8 @@ from handlers.core import authz, org_settings
 from handlers.core.authz import ROLES
 from handlers.core.i18n import LOCALES, MissingMessage, catalog, translate
 from handlers.core.rules import URGENCIES
+from handlers.energy.meters import PROBLEMS as METER_PROBLEMS
+from handlers.energy.readings import KINDS as METER_KINDS
 from handlers.inspections.routes import KINDS as INSPECTION_KINDS
 from handlers.inspections.routes import PROBLEMS as INSPECTION_PROBLEMS
 from handlers.inspections.routes import WEEKDAYS
@@ -70,6 +72,8 @@ FAMILIES = (
     "member",
     "signin",
     "inspect",
+    "meter",
+    "energy",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -153,6 +157,8 @@ def keys_used_in_code() -> set[str]:
     used |= {f"member.status.{s}" for s in ("pending", "approved", "denied")}
     used |= {f"inspect.kind.{k}" for k in INSPECTION_KINDS} | {f"inspect.weekday.{d}" for d in WEEKDAYS}
     used |= {f"inspect.import.error.{p}" for p in INSPECTION_PROBLEMS} | {"command.inspect"}
+    used |= {f"command.{c}" for c in ("meter", "energy")} | {f"meter.kind.{k}" for k in METER_KINDS}
+    used |= {f"meter.{part}.{p}" for part in ("error", "import.row") for p in METER_PROBLEMS}
     return used
 
 

@@ -21,6 +21,7 @@ from handlers.core.charts import Chart
 from handlers.core.faults import FaultDesk
 from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
 from handlers.core.i18n import Renderable
+from handlers.core.meters import MeterDesk
 from handlers.core.metrics import Gauges
 from handlers.core.sheets import Cell
 from storage.models import Person, Photo
@@ -141,6 +142,9 @@ class Area:
     faults: FaultDesk | None = None
     # Photos it keeps that belong to no ticket (a round's photo item): housekeeping leaves them be.
     keep_photos: tuple[KeepPhotos, ...] = ()
+    # Where readings of meters are judged and kept (handlers/core/meters.py): the energy area's desk,
+    # which other areas (an inspection round's meter item) find among the running areas.
+    meters: MeterDesk | None = None
 
 
 class AreaClash(ValueError):
@@ -163,6 +167,8 @@ UNIQUE: tuple[tuple[str, Declared], ...] = (
     ("export", lambda area: area.exports),
     ("job", lambda area: (job.name for job in area.jobs)),
     ("digest button", lambda area: (button.value for button in area.digest_buttons)),
+    # One desk judges every reading: two would judge the same meter by two sets of rules.
+    ("meter desk", lambda area: ("meters",) if area.meters is not None else ()),
 )
 
 

@@ -223,7 +223,7 @@ class Desk:
                 unit=meter.unit,
                 day=day_of(ctx, last.read_at),
                 times=f"{Decimal(moved) / expected:.0f}",
-                usual=shown(int(usual)),
+                usual=f"{usual / SCALE:,.1f}",
             )
         return None
 

@@ -59,6 +59,10 @@ COMMANDS = {
     "export.suggestions": "/export suggestions",
     "export.audit": "/export audit csv",
     "stats.view": "/stats week",
+    "meter.read": "/meter E-A-01 12345.6",
+    "meter.manage": "/meter add E-A-09 电 A 行政楼三层电表",
+    "energy.view": "/energy",
+    "export.readings": "/export readings csv",
 }
 # Refused by the stores' own words (handlers/supplies/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}
@@ -89,6 +93,7 @@ BUTTONS = {
     "stock.manage": "adm:stock",
     "ticket.supervise": "adm:ticket",
     "survey.run": "adm:survey",
+    "meter.manage": "mt:list:0",
 }
 
 

@@ -201,3 +201,39 @@ async def test_a_reading_in_a_slack_modal_in_english(db: Database, slack_user: C
     assert kept == 3 + 3  # the three water readings, two of E-A-01's past and this one
     await admin.slash("/houqin", f"energy {past.month_label}")
     assert any("Water 30.5 m³ · 0.61 per head" in message.shown for message in admin.dm)
+
+
+METERS_WITH_MISTAKES = """code,kind,building,floor,multiplier,name
+E-C-01,electricity,C,,1,食堂总电表
+bad!,steam,Z,,0,
+E-C-01,water,C,,1,食堂总水表
+"""
+METERS = """表号,类型,楼栋,楼层,倍率,名称
+E-C-01,电,C,1F,40,食堂一层电表
+W-C-01,水,C,,,食堂总水表
+"""
+
+
+async def test_meters_imported_from_a_file_every_bad_line_named(
+    db: Database, person: Callable[[str], WebPerson]
+) -> None:
+    lin = person("lin.hua")
+    said = await lin.sends_file(METERS_WITH_MISTAKES.encode(), "meters.csv", caption="/meter import")
+    assert "未导入任何表计：文件有 6 处问题" in said
+    for problem in (
+        "第 3 行：表号 BAD! 不合规",
+        "第 3 行：不认识的类型 steam",
+        "第 3 行：没有楼栋 Z",
+        "第 3 行：倍率 0 应为 1 到 100000 的整数",
+        "第 3 行：缺少名称",
+        "第 4 行：表号 E-C-01 在文件里出现了两次",
+    ):
+        assert problem in said, said.text
+    async with db.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(Meter)) == 0
+    said = await lin.sends_file(METERS.encode("gb18030"), "meters.csv", caption="/meter import")
+    assert "已导入表计：新增 2 块，更新 0 块。" in said
+    said = await lin.says("/meter list")
+    assert "E-C-01 食堂一层电表 · 电 · 食堂 1F · kWh ×40" in said and "W-C-01 食堂总水表 · 水 · 食堂 — · m³ ×1" in said
+    wang = person("wang.fang")
+    assert "管理表计" in await wang.sends_file(METERS.encode(), "meters.csv", caption="/meter import")

@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         "import", help="add or update catalog items from a CSV or XLSX file (columns as /stock import takes)"
     )
     catalog.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8 or GBK) or .xlsx file")
+    meter = commands.add_parser("meter", help="meters of electricity, water and gas (节能降耗)")
+    meter_commands = meter.add_subparsers(dest="meter_command", required=True)
+    meters = meter_commands.add_parser(
+        "import", help="add or update meters from a CSV or XLSX file (columns as /meter import takes)"
+    )
+    meters.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8 or GBK) or .xlsx file")
     survey = commands.add_parser("survey", help="satisfaction surveys")
     survey_commands = survey.add_subparsers(dest="survey_command", required=True)
     survey_import = survey_commands.add_parser(
@@ -132,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return import_survey(settings, args.file)
     if args.command == "inspect":
         return import_route(settings, args.file)
+    if args.command == "meter":
+        return import_meters(settings, args.file)
     if args.command == "wecom" and args.wecom_command == "menu":
         return asyncio.run(wecom_menu(settings))
     if args.command in ("feishu", "dingtalk", "wecom"):
@@ -299,6 +307,32 @@ def import_catalog(settings: Settings, path: Path) -> int:
         return msg("stock.import.done", added=done.added, updated=done.updated)
 
     return import_file(settings, path, CATALOG, store)
+
+
+def import_meters(settings: Settings, path: Path) -> int:
+    """`houqin meter import FILE`: the same rules as /meter import; nothing is imported if a line is wrong."""
+    from handlers.core import audit, uploads
+    from handlers.core.i18n import msg
+    from handlers.energy.meters import MeterProblems
+    from handlers.energy.meters import import_meters as store_meters
+
+    async def store(session: AsyncSession, table: list[list[str]], now: datetime) -> Msg:
+        added, updated = await store_meters(session, table, now)
+        audit.write(
+            session,
+            action="meter.import",
+            actor_id=None,
+            channel="cli",
+            at=now,
+            detail={"added": added, "updated": updated},
+        )
+        return msg("meter.import.done", added=added, updated=updated)
+
+    try:
+        return import_file(settings, path, uploads.TABLE, store)
+    except MeterProblems as problems:
+        print(problems.said.render(settings.default_locale), file=sys.stderr)
+        return 1
 
 
 def import_survey(settings: Settings, path: Path) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -302,22 +303,22 @@ def meter_problems(row: dict[str, str], buildings: dict[str, Building], line: in
     return problems
 
 
-async def put_meter(ctx: StepContext, row: dict[str, str], buildings: dict[str, Building]) -> bool:
+async def put_meter(session: AsyncSession, now: datetime, row: dict[str, str], buildings: dict[str, Building]) -> bool:
     """Add the meter, or change the one with its code; True when it is new."""
     kind = kind_named(row["kind"])
     assert kind is not None
-    meter = await ctx.session.scalar(select(Meter).where(Meter.code == row["code"]))
+    meter = await session.scalar(select(Meter).where(Meter.code == row["code"]))
     new = meter is None
     if meter is None:
-        meter = Meter(code=row["code"], created_at=ctx.now)
-        ctx.session.add(meter)
+        meter = Meter(code=row["code"], created_at=now)
+        session.add(meter)
     meter.name = row["name"]
     meter.kind = kind
     meter.unit = UNIT_OF[kind]
     meter.multiplier = int(row.get("multiplier") or 1)
     meter.building_id = buildings[row["building"]].id
     meter.floor = row.get("floor") or None
-    await ctx.session.flush()
+    await session.flush()
     return new
 
 
@@ -340,7 +341,7 @@ async def add_meter(ctx: StepContext, words: Sequence[str]) -> Action:
         return said(Lines(tuple(problems)))
     if await find_meter(ctx.session, row["code"]) is not None:
         return said(msg("meter.error.exists", code=row["code"]))
-    await put_meter(ctx, row, buildings)
+    await put_meter(ctx.session, ctx.now, row, buildings)
     done(
         ctx,
         action="meter.add",
@@ -415,9 +416,19 @@ def rows_of(table: Sequence[Sequence[str]]) -> tuple[list[dict[str, Any]], list[
     return rows, []
 
 
-async def import_meters(ctx: StepContext, table: Sequence[Sequence[str]]) -> Msg:
+class MeterProblems(Exception):
+    """A file of meters with something wrong: nothing of it is kept; `said` names every bad line."""
+
+    def __init__(self, said: Msg) -> None:
+        super().__init__(said.key)
+        self.said = said
+
+
+async def import_meters(session: AsyncSession, table: Sequence[Sequence[str]], now: datetime) -> tuple[int, int]:
+    """Every line checked first (MeterProblems naming each bad one), then every meter added or
+    changed: (added, updated). The chat's upload and `houqin meter import` both come here."""
     rows, problems = rows_of(table)
-    buildings = await buildings_by_code(ctx.session)
+    buildings = await buildings_by_code(session)
     seen: set[str] = set()
     for row in rows:
         problems += meter_problems(row, buildings, row["line"])
@@ -428,12 +439,11 @@ async def import_meters(ctx: StepContext, table: Sequence[Sequence[str]]) -> Msg
         shown_problems = problems[:MAX_SHOWN]
         more = len(problems) - len(shown_problems)
         listed = (*shown_problems, msg("meter.import.more", count=more)) if more else tuple(shown_problems)
-        return msg("meter.import.problems", count=len(problems), lines=Lines(listed))
+        raise MeterProblems(msg("meter.import.problems", count=len(problems), lines=Lines(listed)))
     added = 0
     for row in rows:
-        added += await put_meter(ctx, row, buildings)
-    done(ctx, action="meter.import", record=None, added=added, updated=len(rows) - added)
-    return msg("meter.import.done", added=added, updated=len(rows) - added)
+        added += await put_meter(session, now, row, buildings)
+    return added, len(rows) - added
 
 
 async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Action:
@@ -446,10 +456,13 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
         return said(refused.reason)
     try:
         # Past the parser's limits, or not fetched at all: said as a FileProblem.
-        table = await uploads.read(document, uploads.TABLE)
+        added, updated = await import_meters(ctx.session, await uploads.read(document, uploads.TABLE), ctx.now)
     except uploads.FileProblem as problem:
         return said(problem.message())
-    return said(await import_meters(ctx, table))
+    except MeterProblems as problems:
+        return said(problems.said)
+    done(ctx, action="meter.import", record=None, added=added, updated=updated)
+    return said(msg("meter.import.done", added=added, updated=updated))
 
 
 AREA = Area(

@@ -22,14 +22,15 @@ async def reading_rows(session: AsyncSession, period: Period | None, zone: ZoneI
         .join(Meter, Meter.id == MeterReading.meter_id)
         .join(Building, Building.id == Meter.building_id)
         .outerjoin(Person, Person.id == MeterReading.person_id)
-        .order_by(MeterReading.read_at, MeterReading.id)
+        # The newest MAX_ROWS, written oldest first.
+        .order_by(MeterReading.read_at.desc(), MeterReading.id.desc())
         .limit(MAX_ROWS)
     )
     if period is not None:
         start, end = period.bounds(zone)
         query = query.where(MeterReading.read_at >= start, MeterReading.read_at < end)
     rows: list[list[Cell]] = []
-    for reading, meter, building, who in (await session.execute(query)).all():
+    for reading, meter, building, who in reversed((await session.execute(query)).all()):
         rows.append(
             [
                 when(reading.read_at, zone),

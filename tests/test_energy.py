@@ -247,3 +247,25 @@ async def test_the_first_digest_of_a_month_tells_the_month_before_and_no_other_d
     assert "Administration Building Electricity +17%" in said
     assert isinstance(not_told, Said) and list(not_told.lines(ZONE)) == []
     assert isinstance(department, Said) and list(department.lines(ZONE)) == []
+
+
+async def test_the_org_digest_of_the_first_week_of_a_month_carries_the_month_and_the_next_does_not(
+    db: Database,
+) -> None:
+    from bot.areas import AREAS
+    from handlers.digest.send import dry_run
+    from tests.jobs.org import SCHEDULE
+
+    async with db.unit_of_work() as session:
+        a = await building(session, "A", 40)
+        power = await meter(session, "E-A-01", "electricity", a)
+        for at, value in ((local(2026, 10, 31), "100"), (local(2026, 11, 30), "1100")):
+            read(session, power, at, value)
+    first_monday, second_monday = local(2026, 12, 7, 9), local(2026, 12, 14, 9)
+    digests = await dry_run(db, SCHEDULE, first_monday, "zh_CN", None, areas=AREAS)
+    [whole] = [d for d in digests if d.heading.startswith("系统管理员 Admin")]
+    assert "⚡ 上月能耗 2026-11" in whole.text
+    assert "电 1,000.0 kWh · 人均 25.0 · 环比 — · 同比 —" in whole.text
+    assert all("上月能耗" not in d.text for d in digests if "dept:" in d.heading)
+    later = await dry_run(db, SCHEDULE, second_monday, "zh_CN", None, areas=AREAS)
+    assert later and all("上月能耗" not in d.text for d in later)

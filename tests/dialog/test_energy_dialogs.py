@@ -160,7 +160,10 @@ async def test_readings_and_the_month_in_the_browser_chat_in_english_and_chinese
     assert "Fine, type the reading again." in reentered and "The reading of E-A-01" in reentered
     assert "That is not a reading" in await tom.says("twelve hundred")
     assert "Kept E-A-01: 1,160.0 kWh, 10.0 kWh used since" in await tom.says("1160 kWh")
-    assert await readings_of(db, "E-A-01") == ["1000.0", "1100.0", "1150.0", "1160.0"]
+    said = await tom.says("/meter E-A-01 100")
+    assert "100.0 kWh is lower than the last reading (1,160.0 kWh" in said and "was the meter replaced?" in said
+    assert "Kept E-A-01: 100.0 kWh, as a new baseline (meter replaced or reset)." in await tom.presses("✔ Keep")
+    assert await readings_of(db, "E-A-01") == ["1000.0", "1100.0", "1150.0", "1160.0", "100.0"]
     assert "viewing energy use" in await tom.says("/energy")
 
     sarah = person("sarah.lin")  # a manager: sees the month, reads no meters
@@ -179,8 +182,14 @@ async def test_readings_and_the_month_in_the_browser_chat_in_english_and_chinese
     [export] = said.files
     rows = list(csv.reader(io.StringIO((await download(web_client, export["url"])).decode("utf-8-sig"))))
     assert rows[0][:3] == ["时间", "编码", "表计"]
-    assert [row[6] for row in rows[1:] if row[1] == "E-A-01"] == ["1000.0", "1100.0", "1150.0", "1160.0"]
-    assert [row[11] for row in rows[1:] if row[1] == "E-A-01"][-2:] == ["web", "web"]
+    readings = [(row[6], row[9], row[11]) for row in rows[1:] if row[1] == "E-A-01"]
+    assert readings == [
+        ("1000.0", "", ""),
+        ("1100.0", "", ""),
+        ("1150.0", "", "web"),
+        ("1160.0", "", "web"),
+        ("100.0", "✓", "web"),
+    ]
 
 
 async def test_a_reading_in_a_slack_modal_in_english(db: Database, slack_user: Callable[..., SlackPerson]) -> None:
@@ -199,6 +208,17 @@ async def test_a_reading_in_a_slack_modal_in_english(db: Database, slack_user: C
     async with db.unit_of_work() as session:
         kept = await session.scalar(select(func.count()).select_from(MeterReading))
     assert kept == 3 + 3  # the three water readings, two of E-A-01's past and this one
+    await admin.slash("/houqin", "meter E-A-01 1510")  # fine: kept at once, no page
+    assert admin.modal is None
+    assert "Kept E-A-01: 1,510.0 kWh, 10.0 kWh used since" in admin.dm[-1].shown
+    await admin.slash("/houqin", "meter E-A-01 15.1")  # a digit slipped: lower than the last
+    assert "15.1 kWh is lower than the last reading (1,510.0 kWh" in admin.page
+    await admin.chooses("✏️ Re-enter")
+    assert "The reading of E-A-01 行政楼总电表 (kWh)? Last: 1,510.0 kWh" in admin.page
+    await admin.types("1,520")
+    assert admin.modal is None
+    assert "Kept E-A-01: 1,520.0 kWh, 10.0 kWh used since" in admin.dm[-1].shown
+    assert await readings_of(db, "E-A-01") == ["1000.0", "1100.0", "1500.0", "1510.0", "1520.0"]
     await admin.slash("/houqin", f"energy {past.month_label}")
     assert any("Water 30.5 m³ · 0.61 per head" in message.shown for message in admin.dm)
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
@@ -302,30 +303,55 @@ class Consumed:
     moved: int
 
 
-async def consumed_between(session: AsyncSession, start: datetime, end: datetime) -> list[Consumed]:
-    """Every counting difference whose later reading falls in [start, end), by the rule above: one
-    query, each reading beside the one before it (LAG over the meter's readings up to `end`, so the
-    reading before `start` is its baseline)."""
+def _paired(end: datetime) -> Any:
+    """Each reading before `end` beside the one before it (LAG over the meter's readings), and what
+    it moved by the rule above. All history before `end` is read (0.1–0.2 s for 40,000 readings, a
+    year of 100 meters read daily, on SQLite); years of history would want a lower bound, each
+    meter's last older reading kept as the baseline."""
     before = (
         func.lag(MeterReading.thousandths)
         .over(partition_by=MeterReading.meter_id, order_by=(MeterReading.read_at, MeterReading.id))
         .label("before")
     )
-    paired = (
+    return (
         select(MeterReading.meter_id, MeterReading.read_at, MeterReading.thousandths, MeterReading.reset, before)
         .where(MeterReading.read_at < end)
         .subquery()
     )
-    moved = case(
+
+
+def _moved(paired: Any) -> Any:
+    return case(
         (paired.c.reset.is_(True), 0),
         (paired.c.before.is_(None), 0),
         (paired.c.thousandths < paired.c.before, 0),
         else_=paired.c.thousandths - paired.c.before,
     )
+
+
+async def consumed_between(session: AsyncSession, start: datetime, end: datetime) -> list[Consumed]:
+    """Every counting difference whose later reading falls in [start, end), by the rule above: one
+    query (the reading before `start` is its baseline)."""
+    paired = _paired(end)
+    moved = _moved(paired)
     rows = await session.execute(
         select(paired.c.meter_id, paired.c.read_at, moved.label("moved")).where(paired.c.read_at >= start, moved > 0)
     )
     return [Consumed(int(row.meter_id), row.read_at, int(row.moved)) for row in rows]
+
+
+async def consumed_in(session: AsyncSession, bounds: Sequence[datetime]) -> dict[tuple[int, int], int]:
+    """What each meter moved in each of the periods [bounds[i], bounds[i + 1]) (before its multiplier),
+    summed in the database: (meter, i) → thousandths; periods with nothing counted are absent."""
+    paired = _paired(bounds[-1])
+    moved = _moved(paired)
+    period = case(*((paired.c.read_at < bound, index) for index, bound in enumerate(bounds[1:])), else_=-1)
+    rows = await session.execute(
+        select(paired.c.meter_id, period.label("period"), func.sum(moved).label("moved"))
+        .where(paired.c.read_at >= bounds[0])
+        .group_by(paired.c.meter_id, period)
+    )
+    return {(int(row.meter_id), int(row.period)): int(row.moved) for row in rows if row.moved}
 
 
 def by_meter(consumed: Iterable[Consumed]) -> dict[int, int]:

@@ -7,7 +7,7 @@ Without a month: the last complete one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -23,7 +23,7 @@ from handlers.core.charts import Chart, Series, render
 from handlers.core.flow import Action, StepContext, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg, translate
 from handlers.core.refusals import Refused
-from handlers.energy.readings import KINDS, consumed_between, thresholds
+from handlers.energy.readings import KINDS, consumed_in, thresholds
 from storage.models import Building, Meter
 
 MONTHS_SHOWN = 13
@@ -112,43 +112,44 @@ async def figures(session: AsyncSession, month: date, zone: ZoneInfo) -> Figures
     found.meters = len(meters)
     if not meters:
         return found
-    first = months_before(month, MONTHS_SHOWN - 1)
-    end = month_start(months_before(month, -1), zone)
     months = found.months
-    index = {(m.year, m.month): i for i, m in enumerate(months)}
-    # (meter, month index) → what it consumed, times its multiplier.
-    used: dict[tuple[int, int], int] = {}
-    multiplier = {meter.id: meter.multiplier for meter in meters}
-    for item in await consumed_between(session, month_start(first, zone), end):
-        local = item.read_at.astimezone(zone)
-        key = (item.meter_id, index[(local.year, local.month)])
-        used[key] = used.get(key, 0) + item.moved * multiplier[item.meter_id]
+    bounds = [month_start(m, zone) for m in (*months, months_before(month, -1))]
+    moved = await consumed_in(session, bounds)
+    # (building, kind, month index) → what its meters consumed, times their multipliers.
+    used: dict[tuple[int, str, int], int] = {}
+    for meter in meters:
+        for at in range(MONTHS_SHOWN):
+            if (meter.id, at) in moved:
+                key = (meter.building_id, meter.kind, at)
+                used[key] = used.get(key, 0) + moved[meter.id, at] * meter.multiplier
 
-    def of(group: Sequence[Meter], at: int) -> int | None:
-        figures_then = [used[(meter.id, at)] for meter in group if (meter.id, at) in used]
-        return sum(figures_then) if figures_then else None
+    def of(building_ids: Iterable[int], kind: str, at: int) -> int | None:
+        found_then = [used[(b, kind, at)] for b in building_ids if (b, kind, at) in used]
+        return sum(found_then) if found_then else None
 
     now, before, year_ago = MONTHS_SHOWN - 1, MONTHS_SHOWN - 2, 0
     buildings: dict[int, Building] = {meter.building_id: meter.building for meter in meters}
     kinds = [kind for kind in KINDS if any(meter.kind == kind for meter in meters)]
+    units = {meter.kind: meter.unit for meter in meters}
+    measured = {(meter.building_id, meter.kind) for meter in meters}
     for building in buildings.values():
         for kind in kinds:
-            group = [meter for meter in meters if meter.building_id == building.id and meter.kind == kind]
-            if group:
+            if (building.id, kind) in measured:
+                one = (building.id,)
                 found.uses.append(
-                    Use(building, kind, group[0].unit, of(group, now), of(group, before), of(group, year_ago))
+                    Use(building, kind, units[kind], of(one, kind, now), of(one, kind, before), of(one, kind, year_ago))
                 )
     for kind in kinds:
-        group = [meter for meter in meters if meter.kind == kind]
-        measured = {meter.building_id for meter in group}
-        heads = [buildings[b].headcount for b in measured]
+        those = [b for b in buildings if (b, kind) in measured]
+        heads = [buildings[b].headcount for b in those]
         people = sum(h for h in heads if h) if all(heads) else None
-        found.totals.append(Total(kind, group[0].unit, of(group, now), of(group, before), of(group, year_ago), people))
+        found.totals.append(
+            Total(kind, units[kind], of(those, kind, now), of(those, kind, before), of(those, kind, year_ago), people)
+        )
     found.chart_kind = kinds[0]
     for building in buildings.values():
-        group = [m for m in meters if m.building_id == building.id and m.kind == found.chart_kind]
-        if group:
-            found.history[building.id] = [of(group, at) for at in range(MONTHS_SHOWN)]
+        if (building.id, found.chart_kind) in measured:
+            found.history[building.id] = [of((building.id,), found.chart_kind, at) for at in range(MONTHS_SHOWN)]
     return found
 
 

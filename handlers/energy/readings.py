@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -293,16 +293,6 @@ class Kept:
 # --- consumption ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Consumed:
-    """One difference that counts: the meter, when its later reading was taken, what it moved
-    (thousandths of the unit, before the multiplier)."""
-
-    meter_id: int
-    read_at: datetime
-    moved: int
-
-
 def _paired(end: datetime) -> Any:
     """Each reading before `end` beside the one before it (LAG over the meter's readings), and what
     it moved by the rule above. All history before `end` is read (0.1–0.2 s for 40,000 readings, a
@@ -329,17 +319,6 @@ def _moved(paired: Any) -> Any:
     )
 
 
-async def consumed_between(session: AsyncSession, start: datetime, end: datetime) -> list[Consumed]:
-    """Every counting difference whose later reading falls in [start, end), by the rule above: one
-    query (the reading before `start` is its baseline)."""
-    paired = _paired(end)
-    moved = _moved(paired)
-    rows = await session.execute(
-        select(paired.c.meter_id, paired.c.read_at, moved.label("moved")).where(paired.c.read_at >= start, moved > 0)
-    )
-    return [Consumed(int(row.meter_id), row.read_at, int(row.moved)) for row in rows]
-
-
 async def consumed_in(session: AsyncSession, bounds: Sequence[datetime]) -> dict[tuple[int, int], int]:
     """What each meter moved in each of the periods [bounds[i], bounds[i + 1]) (before its multiplier),
     summed in the database: (meter, i) → thousandths; periods with nothing counted are absent."""
@@ -352,10 +331,3 @@ async def consumed_in(session: AsyncSession, bounds: Sequence[datetime]) -> dict
         .group_by(paired.c.meter_id, period)
     )
     return {(int(row.meter_id), int(row.period)): int(row.moved) for row in rows if row.moved}
-
-
-def by_meter(consumed: Iterable[Consumed]) -> dict[int, int]:
-    total: dict[int, int] = {}
-    for item in consumed:
-        total[item.meter_id] = total.get(item.meter_id, 0) + item.moved
-    return total

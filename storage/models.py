@@ -937,5 +937,5 @@ class MeterReading(Base):
     reset: Mapped[bool] = mapped_column(default=False)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     channel: Mapped[str | None] = mapped_column(String(16))
-    # The inspection round it was read on, if any (no foreign key until the rounds' table exists).
-    round_id: Mapped[int | None] = mapped_column(Integer)
+    # The inspection round it was read on, if any (a reading outlives a round forgotten).
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_rounds.id", ondelete="SET NULL"))

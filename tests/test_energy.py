@@ -25,7 +25,16 @@ from handlers.energy.meters import AREA
 from handlers.energy.readings import parse
 from handlers.energy.report import chart_of, figures, report_text
 from storage.db import Database
-from storage.models import Building, Department, Meter, MeterReading, Person
+from storage.models import (
+    Building,
+    Department,
+    InspectionRound,
+    InspectionRoute,
+    InspectionRouteVersion,
+    Meter,
+    MeterReading,
+    Person,
+)
 from tests.test_charts import needs_a_chinese_font
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -217,11 +226,21 @@ async def test_a_reading_below_the_last_or_far_beyond_the_usual_is_doubted_and_a
             await DESK.doubt(ctx, "E-A-01", Decimal("-1"))
         with pytest.raises(Invalid):
             await DESK.doubt(ctx, "NOPE", Decimal("1"))
-        await DESK.keep(ctx, "E-A-01", Decimal("10"), round_id=7)
+        # Kept on an inspection round (a monthly 抄表 route): the reading names it.
+        route = InspectionRoute(code="METERS", name_zh="抄表", name_en="Meter round")
+        session.add(route)
+        await session.flush()
+        version = InspectionRouteVersion(route_id=route.id, version=1, definition={})
+        session.add(version)
+        await session.flush()
+        walked = InspectionRound(route_id=route.id, version_id=version.id, day="2026-04-02", due_at=ctx.now)
+        session.add(walked)
+        await session.flush()
+        await DESK.keep(ctx, "E-A-01", Decimal("10"), round_id=walked.id)
     async with db.unit_of_work() as session:
         kept = await session.scalar(select(MeterReading).order_by(MeterReading.id.desc()).limit(1))
         assert kept is not None
-        assert (kept.thousandths, kept.reset, kept.round_id) == (10_000, True, 7)
+        assert (kept.thousandths, kept.reset, kept.round_id) == (10_000, True, walked.id)
         # April: the reading of 1 April counts (99.5); the reset after it counts nothing.
         found = await figures(session, date(2026, 4, 1), ZONE)
     assert {(u.building.code, u.kind): u.now for u in found.uses}[("A", "electricity")] == 99_500

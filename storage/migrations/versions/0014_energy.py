@@ -48,13 +48,19 @@ def upgrade() -> None:
         sa.Column("reset", sa.Boolean(), nullable=False),
         sa.Column("person_id", Id, nullable=True),
         sa.Column("channel", sa.String(length=16), nullable=True),
-        sa.Column("round_id", sa.Integer(), nullable=True),
+        sa.Column("round_id", Id, nullable=True),
         sa.CheckConstraint("thousandths >= 0", name=op.f("ck_meter_readings_thousandths_not_negative")),
         sa.ForeignKeyConstraint(
             ["meter_id"], ["meters.id"], name=op.f("fk_meter_readings_meter_id_meters"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_meter_readings_person_id_people"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["round_id"],
+            ["inspection_rounds.id"],
+            name=op.f("fk_meter_readings_round_id_inspection_rounds"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_meter_readings")),
     )

@@ -25,6 +25,7 @@ from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.test_admin_web import download
 from tests.dialog.test_ticket_life_telegram import make_staff
 from tests.dialog.web_person import WebPerson
+from tests.dialog.wecom_person import WeComPerson, WeComWorld
 
 
 def at_nine(day: date) -> datetime:
@@ -257,3 +258,22 @@ async def test_meters_imported_from_a_file_every_bad_line_named(
     assert "E-C-01 食堂一层电表 · 电 · 食堂 1F · kWh ×40" in said and "W-C-01 食堂总水表 · 水 · 食堂 — · m³ ×1" in said
     wang = person("wang.fang")
     assert "管理表计" in await wang.sends_file(METERS.encode(), "meters.csv", caption="/meter import")
+
+
+async def test_the_words_chaobiao_and_nenghao_in_wecom(
+    db: Database, wecom_world: WeComWorld, wecom_user: Callable[..., WeComPerson]
+) -> None:
+    """In a chat without a command menu, 抄表 and 能耗 typed alone are /meter and /energy."""
+    past = Past()
+    await past.write(db, headcount=50)
+    admin = wecom_user("admin", "管理员")
+    await admin.writes("抄表")
+    assert "抄哪块表？" in admin.said
+    await admin.presses("E-A-01")
+    await admin.writes("1150")
+    assert f"已记录 E-A-01：1,150.0 kWh，自 {day_of(past.five_days_ago)} 以来用量 50.0 kWh。" in admin.said
+    await admin.writes("能耗")
+    assert any(f"⚡ 能耗 {past.month_label}" in message.shown for message in admin.chat)
+    assert admin.chat[-1].msgtype == "image"
+    kind, _, chart = wecom_world.api.uploads[admin.chat[-1].body["image"]["media_id"]]
+    assert kind == "image" and chart.startswith(b"\x89PNG")

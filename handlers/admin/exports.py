@@ -1,4 +1,5 @@
-"""/export tickets|requisitions|stock|suggestions|audit [csv|xlsx] [FROM TO]: a file sent in chat.
+"""/export <kind> [csv|xlsx] [FROM TO] (tickets, requisitions, stock, suggestions, audit, and what the
+other areas offer): a file sent in chat.
 
 Column headers, statuses and categories are in the asker's language, times in the organisation's
 time zone. The files are written by handlers/core/sheets.py, the one writer every export uses (no cell
@@ -22,7 +23,7 @@ from handlers.core.adminkit import MAX_ROWS, BadPeriod, Period, parse_period, wh
 from handlers.core.area import Area, Export
 from handlers.core.audit import done
 from handlers.core.flow import Action, StepContext, said
-from handlers.core.i18n import msg, translate
+from handlers.core.i18n import Msg, msg, translate
 from handlers.core.refusals import Refused
 from handlers.core.sheets import Cell, to_csv, to_xlsx
 
@@ -54,12 +55,17 @@ def kinds(areas: Sequence[Area]) -> dict[str, Export]:
     return {**{kind: export for area in areas for kind, export in area.exports.items()}, "audit": AUDIT}
 
 
+def usage(ctx: StepContext) -> Msg:
+    """How /export is typed, with the kinds the running areas offer (tickets, readings, bookings…)."""
+    return msg("export.usage", kinds="|".join(kinds(ctx.areas)))
+
+
 async def export_command(ctx: StepContext, args: str) -> Action:
     words = args.split()
     kind = words[0].lower() if words else ""
     export = kinds(ctx.areas).get(kind)
     if export is None:
-        return said(msg("export.usage"))
+        return said(usage(ctx))
     try:
         authz.require(ctx, f"export.{kind}")
     except Refused as refused:
@@ -71,7 +77,7 @@ async def export_command(ctx: StepContext, args: str) -> Action:
     try:
         period = parse_period(rest, ctx.now.astimezone(ctx.zone).date()) if rest else None
     except BadPeriod:
-        return said(msg("export.usage"))
+        return said(usage(ctx))
     rows = await export.rows(ctx.session, period, ctx.zone, ctx.locale)
     header = [translate(ctx.locale, f"export.column.{column}") for column in export.columns]
     name = f"{kind}-{period.compact if period else 'all'}.{fmt}"

@@ -49,7 +49,9 @@ async def admin_command(ctx: StepContext, args: str) -> Action:
     except Refused as refused:
         return said(refused.reason)
     names = visible(ctx)
-    lines = tuple(msg(f"admin.menu.line.{name}") for name in names)
+    # The export line names the kinds the running areas offer.
+    kinds = "|".join(exports.kinds(ctx.areas))
+    lines = tuple(msg(f"admin.menu.line.{name}", kinds=kinds) for name in names)
     buttons = tuple((msg(f"admin.menu.button.{name}"), f"adm:{name}") for name in names)
     rows = tuple(buttons[i : i + 2] for i in range(0, len(buttons), 2))
     return said(msg("admin.menu_text", lines=Lines(lines)), rows)

@@ -3,11 +3,12 @@ file or a shipped template, the templates themselves). The area's declaration is
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func, select
 
-from handlers.core import audit, authz, files, ids, org_settings, uploads
+from handlers.core import audit, authz, files, ids, meters, org_settings, uploads
 from handlers.core.adminkit import Joined
 from handlers.core.area import Area
 from handlers.core.conversation import DocumentIn
@@ -86,7 +87,7 @@ async def inspect_command(ctx: StepContext, args: str) -> Action:
             return said(msg("inspect.error.no_template", name=name[:30], names=", ".join(template_names())))
         path = TEMPLATES / f"{name}.yml"
         try:
-            route = await resolve(ctx.session, parse(path.name, path.read_bytes()))
+            route = await resolve(ctx.session, parse(path.name, path.read_bytes()), meter_known(ctx))
         except RouteProblems as problems:
             return said(problems.message())
         return said(await imported(ctx, await keep(ctx.session, route, ctx.person.id)))
@@ -285,12 +286,24 @@ async def imported(ctx: StepContext, kept: Kept) -> Msg:
     return msg(key, name=route_name(kept.route), code=kept.route.code, version=kept.route.version, id=kept.route.id)
 
 
+def meter_known(ctx: StepContext) -> Callable[[str], Awaitable[bool]] | None:
+    """Whether a meter a route names is one the energy area keeps (None: no meters are run)."""
+    desk = meters.desk_among(ctx.areas)
+    if desk is None:
+        return None
+
+    async def known(code: str) -> bool:
+        return await desk.find(ctx, code) is not None
+
+    return known
+
+
 async def read_upload(ctx: StepContext, document: DocumentIn) -> dict[str, Any]:
     if not authz.allowed(ctx.person, MANAGE):
         raise Invalid(authz.refusal(MANAGE))
     try:
         route: dict[str, Any] = await uploads.read(document, FILE)
-        return await resolve(ctx.session, route)
+        return await resolve(ctx.session, route, meter_known(ctx))
     except uploads.FileProblem as problems:
         raise Invalid(problems.message()) from None
 

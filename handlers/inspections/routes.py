@@ -33,6 +33,7 @@ A reading item may name a meter (`meter: E-A-01`): its value is then also kept a
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -95,6 +96,7 @@ PROBLEMS = (
     "one_of",
     "no_room",
     "no_person",
+    "no_meter",
 )
 TOP = ("code", "name", "category", "checkpoints", "schedules")
 CHECKPOINT = ("code", "name", "room", "category", "items")
@@ -239,7 +241,8 @@ class RouteReader(marked.Reader):
         item: dict[str, Any] = {"kind": kind}
         if kind == "reading":
             unit = self.text(fields.get("unit"), "unit", MAX_UNIT)
-            if unit is None and "unit" not in fields:
+            if unit is None and "unit" not in fields and "meter" not in fields:
+                # A meter's reading is in the meter's unit; any other reading names its own.
                 self.problem(node, "missing", field="unit")
             low, high = self.number(fields.get("min"), "min"), self.number(fields.get("max"), "max")
             if low is not None and high is not None and Decimal(low) >= Decimal(high):
@@ -247,6 +250,7 @@ class RouteReader(marked.Reader):
             item.update(unit=unit, min=low, max=high)
             if "meter" in fields:
                 item["meter"] = self.code(fields["meter"], node, "meter")
+                item["line"] = marked.line_of(fields["meter"])
         else:
             for field in ("unit", "min", "max", "meter"):
                 if field in fields:
@@ -321,13 +325,21 @@ class RouteReader(marked.Reader):
 # --- checked against the organisation, and kept ---------------------------------------------------
 
 
-async def resolve(session: AsyncSession, route: dict[str, Any]) -> dict[str, Any]:
+async def resolve(
+    session: AsyncSession, route: dict[str, Any], meter_known: Callable[[str], Awaitable[bool]] | None = None
+) -> dict[str, Any]:
     """The parsed route with its rooms and inspectors found (ids), or RouteProblems naming each line
-    whose room or person the organisation does not have."""
+    whose room or person the organisation does not have (or, given `meter_known`, meter)."""
     problems: list[Msg] = []
     checkpoints = []
     for checkpoint in route["checkpoints"]:
         kept = {key: value for key, value in checkpoint.items() if key != "line"}
+        items = []
+        for item in checkpoint["items"]:
+            if item.get("meter") and meter_known is not None and not await meter_known(item["meter"]):
+                problems.append(msg(f"{PREFIX}no_meter", line=item["line"], meter=item["meter"]))
+            items.append({key: value for key, value in item.items() if key != "line"})
+        kept["items"] = items
         if "room" in checkpoint:
             building_code, _, room_code = str(checkpoint["room"]).partition("/")
             room_id = await session.scalar(

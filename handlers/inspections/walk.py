@@ -13,12 +13,13 @@ from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 
-from handlers.core import audit, faults, ids
+from handlers.core import audit, faults, ids, meters
 from handlers.core.conversation import ChoiceView, PhotoView, StepView, TextView
 from handlers.core.flow import (
     DONE,
     Action,
     Answer,
+    ChoiceStep,
     ConfirmStep,
     Flow,
     Goto,
@@ -41,6 +42,7 @@ from handlers.inspections.routes import check_name, checkpoint_name, route_name
 from storage.models import InspectionCheckpoint, InspectionResult, InspectionRound, InspectionRoute, Photo
 
 OK, FAIL = "ok", "fail"
+KEEP, AGAIN = "keep", "again"
 MAX_VALUE = Decimal("1e9")
 
 
@@ -158,6 +160,9 @@ class CheckStep(Step):
         if kind == "pass_fail":
             buttons = (Option(OK, msg("inspect.button.ok")), Option(FAIL, msg("inspect.button.fail")))
             how: Renderable = msg("inspect.how.pass_fail")
+        elif kind == "reading" and item.get("meter"):
+            unit = await unit_of(ctx, item)
+            how = msg("inspect.how.meter", meter=item["meter"], unit=unit, range=reading_range({**item, "unit": unit}))
         elif kind == "reading":
             how = msg("inspect.how.reading", unit=item.get("unit") or "", range=reading_range(item))
         elif kind == "photo":
@@ -208,9 +213,17 @@ class CheckStep(Step):
         elif kind == "reading":
             if answer.photo is not None or answer.text is None:
                 raise Invalid(msg("inspect.error.not_a_reading", unit=item.get("unit") or ""))
-            value = parse_reading(answer.text, item.get("unit"))
-            failed = not in_range(item, value)
-            values.update(outcome=FAIL if failed else OK, value=str(value))
+            value = parse_reading(answer.text, await unit_of(ctx, item))
+            desk = await meter_desk(ctx, item)
+            if desk is not None and await desk.doubt(ctx, item["meter"], value) is not None:
+                # Questioned before it is kept: nothing is written until the inspector says keep.
+                place = found.place
+                ctx.data["doubt"] = {"checkpoint": place.checkpoint, "item": place.item, "value": str(value)}
+                ctx.data[self.key] = True
+                return Taken()
+            await record_reading(ctx, found, found.place, value)
+            ctx.data[self.key] = True
+            return Taken()
         elif kind == "photo":
             if answer.photo is None:
                 raise Invalid(msg("inspect.error.photo_needed"))
@@ -269,9 +282,66 @@ class CheckStep(Step):
         )
 
 
+async def unit_of(ctx: StepContext, item: dict[str, Any]) -> str | None:
+    """A reading's unit: the item's, else its meter's (the energy area knows it)."""
+    if item.get("unit") or not item.get("meter"):
+        return item.get("unit")
+    desk = meters.desk_among(ctx.areas)
+    shown = await desk.find(ctx, item["meter"]) if desk is not None else None
+    return shown.unit if shown is not None else None
+
+
+async def meter_desk(ctx: StepContext, item: dict[str, Any]) -> meters.MeterDesk | None:
+    """The desk that keeps this item's meter readings: None for a plain reading, or when the meter
+    is not (or no longer) known, when the value stays on the round alone."""
+    desk = meters.desk_among(ctx.areas) if item.get("meter") else None
+    if desk is None or await desk.find(ctx, item["meter"]) is None:
+        return None
+    return desk
+
+
+async def record_reading(ctx: StepContext, found: Where, place: rounds.Place, value: Decimal) -> None:
+    """The reading kept on the round (a fault when out of range) and, for a meter, as its reading."""
+    checkpoint = found.checkpoints[place.checkpoint]
+    item = checkpoint["items"][place.item]
+    failed = not in_range(item, value)
+    await keep_result(
+        ctx, found.round.id, checkpoint["code"], place.item, outcome=FAIL if failed else OK, value=str(value)
+    )
+    desk = await meter_desk(ctx, item)
+    if desk is not None:
+        await desk.keep(ctx, item["meter"], value, round_id=found.round.id)
+    if failed:
+        ctx.data["fault"] = {"checkpoint": place.checkpoint, "item": place.item, "value": str(value)}
+
+
+async def doubt_prompt(ctx: StepContext) -> Msg:
+    found = await where(ctx)
+    pending = ctx.data["doubt"]
+    item = found.checkpoints[pending["checkpoint"]]["items"][pending["item"]]
+    desk = await meter_desk(ctx, item)
+    doubt = await desk.doubt(ctx, item["meter"], Decimal(pending["value"])) if desk is not None else None
+    return msg("inspect.meter.doubt", doubt=doubt or as_is(pending["value"]))
+
+
+async def after_doubt(ctx: StepContext) -> str | None:
+    """A questioned meter reading: kept as typed (the energy area marks a lower one as a new
+    baseline), or asked again."""
+    pending = ctx.data.pop("doubt")
+    if ctx.data.pop("doubtful") != KEEP:
+        ctx.data.pop("check", None)
+        ctx.data["_trail"] = []
+        raise Goto("check", msg("inspect.meter.again"))
+    found = await where(ctx)
+    await record_reading(ctx, found, rounds.Place(pending["checkpoint"], pending["item"]), Decimal(pending["value"]))
+    return await after_check(ctx)
+
+
 async def after_check(ctx: StepContext) -> str | None:
     """After an item: a failure asks what is wrong (unless an earlier round's ticket for the
     checkpoint is still open); else the next item, or the end."""
+    if "doubt" in ctx.data:
+        return "doubtful"
     found = await where(ctx)
     fault = ctx.data.get("fault")
     if fault is not None:
@@ -303,7 +373,7 @@ async def link_ticket(ctx: StepContext, round_id: int, checkpoint: str, item: in
 
 def onward(ctx: StepContext, found: Where, say: Msg | None = None) -> Goto:
     """On to the next item, or to the end: with nothing to go Back to (each answer is kept already)."""
-    for key in ("what", "evidence"):
+    for key in ("what", "evidence", "doubtful"):
         ctx.data.pop(key, None)
     ctx.data["_trail"] = []
     left = rounds.next_item(found.checkpoints, found.answered, ctx.data.get("at"))
@@ -463,6 +533,14 @@ ROUND = Flow(
     description=msg("inspect.round.title"),
     steps=(
         CheckStep("check", msg("inspect.round.title"), then=after_check),
+        ChoiceStep(
+            "doubtful",
+            msg("inspect.meter.doubt_plain"),
+            options=(Option(KEEP, msg("inspect.button.keep")), Option(AGAIN, msg("inspect.button.again"))),
+            when=lambda d: "doubt" in d,
+            dynamic_prompt=doubt_prompt,
+            then=after_doubt,
+        ),
         TextStep(
             "what",
             msg("inspect.fault.what_plain"),
@@ -474,7 +552,9 @@ ROUND = Flow(
         PhotoStep(
             "evidence", msg("inspect.fault.photos"), max_photos=3, when=lambda d: "fault" in d, then=report_fault
         ),
-        ConfirmStep("finish", msg("inspect.ask_finish"), summary=summary, when=lambda d: "fault" not in d),
+        ConfirmStep(
+            "finish", msg("inspect.ask_finish"), summary=summary, when=lambda d: "fault" not in d and "doubt" not in d
+        ),
     ),
     submit=finish,
     listed=False,

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import InspectionCheckpoint, InspectionResult, InspectionRound, Photo, Ticket
+from storage.models import (
+    Building,
+    InspectionCheckpoint,
+    InspectionResult,
+    InspectionRound,
+    Meter,
+    MeterReading,
+    Photo,
+    Ticket,
+    utcnow,
+)
 from tests.dialog.admin_people import link_telegram
 from tests.dialog.inspection_routes import FIRE_ROUND, every_day_a_working_day
 from tests.dialog.telegram_person import TelegramPerson
@@ -179,3 +190,66 @@ async def test_the_door_code_of_another_routes_checkpoint_is_named_and_the_round
     assert "检查点 1/2：一楼大厅消防点" in heard.texts[-1]
     async with db.unit_of_work() as session:  # nothing recorded of a visit to the other route
         assert (await session.scalars(select(InspectionResult))).all() == []
+
+
+# A monthly 抄表 round: the administration building's electricity meter, read as a checklist item.
+METER_ROUND = """\
+code: METER-A
+name: {zh: 行政楼抄表, en: Admin building meter reading}
+category: electrical
+checkpoints:
+  - code: A-METERS
+    name: {zh: 行政楼配电间, en: Admin building switch room}
+    room: A/101
+    items:
+      - check: {zh: 总电表读数, en: Main electricity meter}
+        kind: reading
+        meter: E-A-01
+schedules:
+  - every: daily
+    due: "23:59"
+    specialty: electrical
+"""
+
+
+async def test_a_meter_reading_on_a_round_is_questioned_then_kept_as_the_meters_reading(
+    db: Database, telegram_user: Callable[..., TelegramPerson]
+) -> None:
+    await every_day_a_working_day(db)
+    async with db.unit_of_work() as session:
+        building = await session.scalar(select(Building).where(Building.code == "A"))
+        assert building is not None
+        meter = Meter(code="E-A-01", name="行政楼总电表", kind="electricity", unit="kWh", building_id=building.id)
+        session.add(meter)
+        await session.flush()
+        session.add(MeterReading(meter_id=meter.id, thousandths=12_400_000, read_at=utcnow() - timedelta(days=30)))
+    lin = await link_telegram(db, telegram_user, 8108, "lin.hua")
+    heard = await lin.sends_file(
+        "meter.yml", "application/x-yaml", METER_ROUND.replace("E-A-01", "E-A-99").encode(), caption="/inspect import"
+    )
+    assert heard.texts[-1].endswith("第 11 行：没有表计 E-A-99。")  # the chat's import knows the meters
+    await lin.sends_file("meter.yml", "application/x-yaml", METER_ROUND.encode(), caption="/inspect import")
+    assert "已导入" in (await lin.presses("✔ 提交")).text
+
+    zhao = await link_telegram(db, telegram_user, 8109, "zhao.lei")
+    await zhao.says("/inspect")
+    heard = await zhao.presses("▶ 开始")
+    assert "请抄读电表/水表 E-A-01，输入以 kWh 计的读数（正常范围：不限）。" in heard.text
+    # Lower than last month's 12,400 kWh: questioned, nothing kept; typed again, it is questioned once
+    # more; kept, it is the meter's new baseline and the round's answer.
+    heard = await zhao.says("12,300 kWh")
+    assert heard.texts[-1].startswith("请核对这个读数：12,300") and "换表了吗" in heard.texts[-1]
+    assert "请重新输入读数。" in (await zhao.presses("↺ 重新输入")).text
+    await zhao.says("12300")
+    heard = await zhao.presses("✔ 确认保存")
+    assert "确认完成本次巡检？" in heard.text
+    async with db.unit_of_work() as session:
+        round_ = await session.scalar(select(InspectionRound))
+        readings = (await session.scalars(select(MeterReading).order_by(MeterReading.id))).all()
+        assert round_ is not None
+        assert [(r.thousandths, r.reset, r.round_id) for r in readings] == [
+            (12_400_000, False, None),
+            (12_300_000, True, round_.id),
+        ]
+        [result] = (await session.scalars(select(InspectionResult))).all()
+        assert (result.outcome, result.value) == ("ok", "12300")

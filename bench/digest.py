@@ -3,7 +3,8 @@
 A scratch database gets a year of history, spread evenly: tickets (a tenth still open, most rated,
 some overdue), requisitions (a fifth of the tickets' count, two lines each, most approved),
 anonymous survey answers (half the tickets' count; a rating and an NPS question) and, whatever the
-size, a year of inspection rounds (six routes walked daily, ten items each, a fault now and then). Then the
+size, a year of inspection rounds (six routes walked daily, ten items each, a fault now and then)
+and of meter readings (eight meters read daily). Then the
 organisation's digest for the last full week (what admins receive: every section, the 4-week trend,
 survey satisfaction and suggestions) is computed three times; the median counts. One department's
 digest is timed too, because its scope is a subquery over people. Drawing the chart is timed apart.
@@ -34,11 +35,14 @@ from handlers.digest.send import sections_of
 from handlers.repairs.digest import Repairs
 from storage.db import Database
 from storage.models import (
+    Building,
     Department,
     InspectionResult,
     InspectionRound,
     InspectionRoute,
     InspectionRouteVersion,
+    Meter,
+    MeterReading,
     Person,
     PersonRole,
     Requisition,
@@ -60,6 +64,7 @@ WEEK_START = WEEK_END - timedelta(days=7)
 CHUNK = 20_000
 # A year of inspection rounds beside the other history: six routes, ten checklist items each.
 ROUTES, ITEMS = 6, 10
+METERS = 8
 RECENTLY, OPEN_RECENTLY, OPEN_LONG_AGO = timedelta(days=14), 0.4, 0.002
 CATEGORIES = ("electrical", "plumbing", "hvac", "furniture", "cleaning", "it", "other")
 URGENCY_HOURS = {"low": 72, "normal": 24, "high": 8, "urgent": 4}
@@ -182,6 +187,19 @@ async def fill(db: Database, tickets: int, rng: Random) -> None:
             session.add(version)
             await session.flush()
             routes.append((route.id, version.id))
+        buildings = list((await session.scalars(select(Building.id).order_by(Building.id))).all())
+        meters = []
+        for number in range(METERS):
+            meter = Meter(
+                code=f"E-BENCH-{number}",
+                name=f"基准电表 {number}",
+                kind="electricity" if number % 2 == 0 else "water",
+                unit="kWh" if number % 2 == 0 else "m³",
+                building_id=buildings[number % len(buildings)],
+            )
+            session.add(meter)
+            await session.flush()
+            meters.append(meter.id)
     async with db.engine.begin() as connection:
         await load(connection, Ticket, ticket_rows(timeline(tickets, rng), people, technicians, rng))
         first_requisition = 1 + int(
@@ -200,6 +218,7 @@ async def fill(db: Database, tickets: int, rng: Random) -> None:
         walked = list(round_rows(routes, technicians, rng))
         await load(connection, InspectionRound, iter(walked))
         await load(connection, InspectionResult, result_rows(first_round, walked, rng))
+        await load(connection, MeterReading, reading_rows(meters, technicians, rng))
     # As any live database has: PostgreSQL's autovacuum keeps statistics, SQLite's planner reads
     # sqlite_stat1. Right after a bulk load neither has any, and plans are guesses.
     async with db.engine.begin() as connection:
@@ -282,6 +301,24 @@ def result_rows(first: int, walked: Sequence[dict[str, Any]], rng: Random) -> It
                 "opened_ticket": fault and rng.random() < 0.5,
                 "person_id": round_["inspector_id"],
                 "at": round_["finished_at"],
+            }
+
+
+def reading_rows(meters: Sequence[int], technicians: Sequence[int], rng: Random) -> Iterator[dict[str, Any]]:
+    """Every meter read each morning of the year, rising by a day's use."""
+    dial = {meter: rng.randrange(1_000_000, 50_000_000) for meter in meters}
+    for days_ago in range(365, 0, -1):
+        at = NOW - timedelta(days=days_ago, hours=rng.randint(0, 2))
+        for meter in meters:
+            dial[meter] += rng.randrange(200_000, 900_000)  # thousandths: 200–900 units a day
+            yield {
+                "meter_id": meter,
+                "thousandths": dial[meter],
+                "read_at": at,
+                "reset": False,
+                "person_id": rng.choice(technicians),
+                "channel": "web",
+                "round_id": None,
             }
 
 

@@ -14,6 +14,7 @@ def test_commands_typed_with_a_slash_or_as_a_chinese_keyword() -> None:
         ("my", ""),
         ("help", ""),
     ]
+    assert [command_in(word) for word in ("抄表", "能耗", "巡检")] == [("meter", ""), ("energy", ""), ("inspect", "")]
     assert command_in("我要报修") is None and command_in("/") is None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from handlers.accounts import links as accounts
 from handlers.admin import menu as admin
+from handlers.bookings import book as bookings
 from handlers.core.area import Area
 from handlers.digest import send as digest_send
 from handlers.energy import meters as energy
@@ -34,6 +35,7 @@ AREAS: tuple[Area, ...] = (
     supplies_oversight.AREA,
     inspections.AREA,
     energy.AREA,
+    bookings.AREA,
 )
 
 

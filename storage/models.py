@@ -939,3 +939,57 @@ class MeterReading(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     # The inspection round it was read on, if any (a reading outlives a round forgotten).
     round_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_rounds.id", ondelete="SET NULL"))
+# --- bookings: meeting rooms booked from chat (handlers/bookings/) ---
+
+
+class BookingResource(Base):
+    """Something people book by the half hour: a meeting room (one of the rooms table's), with its
+    capacity, its equipment, who may book it and, when it is closed for maintenance, for how long."""
+
+    __tablename__ = "booking_resources"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), default="room")
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"), unique=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    # Comma-separated words of handlers/bookings/resources.EQUIPMENT: "projector,video".
+    equipment: Mapped[str] = mapped_column(String(100), default="")
+    # Department codes whose people may book it, comma-separated; empty: everyone.
+    departments: Mapped[str] = mapped_column(String(500), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    closed_from: Mapped[datetime | None] = mapped_column()
+    closed_until: Mapped[datetime | None] = mapped_column()
+
+    room: Mapped[Room | None] = relationship(lazy="joined")
+
+
+class Booking(Base):
+    """A resource held from `starts_at` to `ends_at` (会议室预订). Two confirmed bookings of one resource
+    never overlap: on PostgreSQL an exclusion constraint says so (migration 0013_bookings), on SQLite
+    the one conditional INSERT that makes a booking (handlers/bookings/ledger.py), under the write lock
+    every transaction takes at BEGIN."""
+
+    __tablename__ = "bookings"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # B-2026-000123: the year it was made and the row id.
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("booking_resources.id"))
+    booker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    # confirmed, cancelled, or released (nobody checked in).
+    status: Mapped[str] = mapped_column(String(12), default="confirmed")
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_in_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+    resource: Mapped[BookingResource] = relationship(lazy="joined")
+    booker: Mapped[Person] = relationship(lazy="joined", foreign_keys=[booker_id])
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_bookings_resource_time", "resource_id", "starts_at"),
+        Index("ix_bookings_starts_at", "starts_at"),
+    )

@@ -188,6 +188,7 @@ def test_the_areas_jobs_run_beside_the_cores_in_rank_order() -> None:
         "inspections.plan",
         "housekeeping",
         "reminders",
+        "bookings.attendance",
         "weekly_digest",
         "scorecards.monthly",
     ]

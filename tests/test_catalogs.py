@@ -13,6 +13,7 @@ from bot.channels.registry import CHANNELS
 from bot.channels.web import STATIC
 from handlers.admin import exports, org
 from handlers.admin import menu as admin
+from handlers.bookings.rooms import EQUIPMENT as BOOKING_EQUIPMENT
 from handlers.core import authz, org_settings
 from handlers.core.authz import ROLES
 from handlers.core.i18n import LOCALES, MissingMessage, catalog, translate
@@ -74,6 +75,7 @@ FAMILIES = (
     "inspect",
     "meter",
     "energy",
+    "booking",
 )
 # Audit action names (action="ticket.assign") share the dotted style but are not words said to anyone.
 LITERAL_KEY = re.compile(
@@ -159,6 +161,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"inspect.import.error.{p}" for p in INSPECTION_PROBLEMS} | {"command.inspect"}
     used |= {f"command.{c}" for c in ("meter", "energy")} | {f"meter.kind.{k}" for k in METER_KINDS}
     used |= {f"meter.{part}.{p}" for part in ("error", "import.row") for p in METER_PROBLEMS}
+    used |= {"command.book"} | {f"booking.equipment.{e}" for e in BOOKING_EQUIPMENT}
     return used
 
 
@@ -209,6 +212,9 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "digest.count_line",
         "audit.line",
         "role.with_scope",
+        "booking.line",
+        "booking.equipment_list",
+        "booking.today.entry",
         # Brand names, written the same in Chinese.
         "audit.channel.telegram",
         "audit.channel.slack",

@@ -799,7 +799,7 @@ class Houqin:
 
     def _finish(self, turn: Turn, flow: Flow, done: Submitted) -> None:
         self._leave_flow(turn)
-        turn.say(done.message, self._menu_buttons(turn) if flow.listed or flow.menu_after else ())
+        turn.say(done.message, self._menu_buttons(turn) if flow.listed or flow.menu_after else (), done.files)
 
     async def _answer(
         self,

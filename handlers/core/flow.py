@@ -637,6 +637,8 @@ class Submitted:
 
     message: Renderable
     record: str
+    # Files sent with the message (a booking's .ics), kept with handlers/core/files.keep.
+    files: tuple[FileOut, ...] = ()
 
 
 @dataclass(frozen=True)

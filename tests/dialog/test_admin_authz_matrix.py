@@ -63,6 +63,7 @@ COMMANDS = {
     "meter.manage": "/meter add E-A-09 电 A 行政楼三层电表",
     "energy.view": "/energy",
     "export.readings": "/export readings csv",
+    "booking.manage": "/book room A 201 12 projector",
 }
 # Refused by the stores' own words (handlers/supplies/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}

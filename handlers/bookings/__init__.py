@@ -1,0 +1,1 @@
+"""Bookings (会议室预订): meeting rooms booked from chat, never two at once."""

@@ -1,0 +1,463 @@
+"""/book (预订): a meeting room in a few taps — which room (or any room for N people with a
+projector), the day, a free start time, how long, a title — and a B-2026-000123 with an .ics file.
+
+/book my lists the person's coming bookings with Cancel (and Check in when it is time), /book today
+the day's agenda of every room or of one, /book cancel B-… cancels (the booker, or logistics, who
+then tell the booker). Logistics admins make rooms bookable with /book room. The reminder, the
+check-in window and the release of rooms nobody came to are handlers/bookings/attendance.py.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.bookings import attendance, calendar_file, ledger
+from handlers.bookings.rooms import (
+    CLOSES,
+    EQUIPMENT,
+    GRID,
+    LENGTHS,
+    LONGEST,
+    OPENS,
+    bookable,
+    calendar,
+    closed_for,
+    described,
+    fits,
+    grid,
+    make_bookable,
+    opening,
+    room_at,
+    room_name,
+    today_of,
+)
+from handlers.bookings.steps import DayStep, DurationStep, TimeSlotStep, read_date
+from handlers.core import audit, authz, files, ids
+from handlers.core.area import AdminEntry, Area
+from handlers.core.flow import (
+    Action,
+    ChoiceStep,
+    ConfirmStep,
+    Flow,
+    Goto,
+    NumberStep,
+    Option,
+    Rows,
+    StepContext,
+    Submitted,
+    TextStep,
+    as_is,
+    said,
+)
+from handlers.core.i18n import Lines, Msg, Renderable, msg
+from handlers.core.outbox import Notice, notify
+from handlers.core.refusals import Refused
+from storage.models import Booking, BookingResource
+
+ANY = "any"
+MAX_LISTED = 10
+# Logistics admins manage the rooms and may cancel anyone's booking (declared below, judged by authz).
+MANAGE = "booking.manage"
+
+
+# --- the flow's questions -----------------------------------------------------------------------
+
+
+async def room_options(ctx: StepContext) -> list[Option]:
+    rooms = [Option(str(found.id), described(found)) for found in await bookable(ctx)]
+    return [*rooms, Option(ANY, msg("booking.any_room"))] if rooms else []
+
+
+async def equipment_options(ctx: StepContext) -> list[Option]:
+    return [Option("none", msg("booking.equipment.none"))] + [
+        Option(word, msg(f"booking.equipment.{word}")) for word in EQUIPMENT
+    ]
+
+
+async def check_people(ctx: StepContext, people: int) -> Msg | None:
+    largest = max((found.capacity for found in await bookable(ctx)), default=0)
+    return msg("booking.error.too_many", count=people, largest=largest) if people > largest else None
+
+
+async def candidates(ctx: StepContext) -> list[BookingResource]:
+    """The rooms this booking may go to: the one chosen, or every one that fits (smallest first)."""
+    rooms = await bookable(ctx)
+    if ctx.data.get("resource") == ANY:
+        people, wanted = int(ctx.data.get("people", 1)), ctx.data.get("equipment")
+        return [found for found in rooms if fits(found, people, wanted)]
+    return [found for found in rooms if str(found.id) == ctx.data.get("resource")]
+
+
+def day_of(ctx: StepContext) -> date:
+    return date.fromisoformat(ctx.data["day"])
+
+
+def start_of(ctx: StepContext) -> datetime:
+    hour, minute = (int(part) for part in ctx.data["start"].split(":"))
+    return datetime.combine(day_of(ctx), OPENS, tzinfo=ctx.zone).replace(hour=hour, minute=minute)
+
+
+async def free_rooms(ctx: StepContext, starts: datetime, ends: datetime) -> list[BookingResource]:
+    """The candidate rooms free for all of [starts, ends), in the order they are tried."""
+    rooms = await candidates(ctx)
+    taken = {b.resource_id for b in await ledger.busy(ctx.session, [r.id for r in rooms], starts, ends)}
+    return [found for found in rooms if found.id not in taken and not closed_for(found, starts, ends)]
+
+
+async def free_starts(ctx: StepContext, day: date) -> list[datetime]:
+    """The grid's start times still to come that day at which some candidate room is free."""
+    rooms = await candidates(ctx)
+    opens, closes = opening(day, ctx.zone)
+    held = await ledger.busy(ctx.session, [r.id for r in rooms], opens, closes)
+    found = []
+    for starts in grid(day, ctx.zone):
+        if starts < ctx.now:
+            continue
+        ends = starts + timedelta(minutes=GRID)
+        if any(
+            not closed_for(room, starts, ends)
+            and not any(b.resource_id == room.id and b.starts < ends and b.ends > starts for b in held)
+            for room in rooms
+        ):
+            found.append(starts)
+    return found
+
+
+async def check_day(ctx: StepContext, day: date) -> Msg | None:
+    return None if await free_starts(ctx, day) else msg("booking.error.day_full", day=day.isoformat())
+
+
+async def slot_options(ctx: StepContext) -> list[Option]:
+    return [Option(f"{s:%H:%M}", as_is(f"{s:%H:%M}")) for s in await free_starts(ctx, day_of(ctx))]
+
+
+async def judge_start(ctx: StepContext, minutes: int) -> Msg | None:
+    day = day_of(ctx)
+    starts = datetime.combine(day, OPENS, tzinfo=ctx.zone).replace(hour=minutes // 60, minute=minutes % 60)
+    if minutes % GRID:
+        return msg("booking.error.grid", minutes=GRID)
+    opens, closes = opening(day, ctx.zone)
+    if starts < opens or starts + timedelta(minutes=GRID) > closes:
+        return msg("booking.error.outside_hours", opens=f"{OPENS:%H:%M}", closes=f"{CLOSES:%H:%M}")
+    if starts < ctx.now:
+        return msg("booking.error.past_time", start=f"{starts:%H:%M}")
+    return None
+
+
+async def fitting_lengths(ctx: StepContext) -> list[int]:
+    return [minutes for minutes in LENGTHS if await judge_length(ctx, minutes) is None]
+
+
+async def judge_length(ctx: StepContext, minutes: int) -> Msg | None:
+    starts = start_of(ctx)
+    ends = starts + timedelta(minutes=minutes)
+    if minutes % GRID:
+        return msg("booking.error.grid_length", minutes=GRID)
+    if minutes > LONGEST:
+        return msg("booking.error.too_long", max=LONGEST // 60)
+    if ends > opening(day_of(ctx), ctx.zone)[1]:
+        return msg("booking.error.ends_after_hours", closes=f"{CLOSES:%H:%M}")
+    if not await free_rooms(ctx, starts, ends):
+        return msg("booking.error.overlaps", start=f"{starts:%H:%M}", end=f"{ends:%H:%M}")
+    return None
+
+
+def title_of(ctx: StepContext) -> str:
+    return str(ctx.data.get("title") or ctx.data.get("kept_title") or "")
+
+
+async def summary(ctx: StepContext) -> Msg:
+    starts = start_of(ctx)
+    ends = starts + timedelta(minutes=int(ctx.data["length"]))
+    rooms = await candidates(ctx)
+    room: Renderable = (
+        room_name(rooms[0])
+        if ctx.data["resource"] != ANY and rooms
+        else msg("booking.any_room_for", count=int(ctx.data.get("people", 1)))
+    )
+    return msg(
+        "booking.summary",
+        room=room,
+        day=day_of(ctx).isoformat(),
+        start=f"{starts:%H:%M}",
+        end=f"{ends:%H:%M}",
+        title=title_of(ctx),
+    )
+
+
+async def book(ctx: StepContext) -> Submitted:
+    """Try the candidate rooms in order; the database says which, if any, is still free."""
+    starts = start_of(ctx)
+    ends = starts + timedelta(minutes=int(ctx.data["length"]))
+    title = title_of(ctx)
+    if starts < ctx.now:
+        ctx.data["kept_title"] = title
+        raise Goto("day", msg("booking.error.past_time", start=f"{starts:%H:%M}"))
+    for room in await free_rooms(ctx, starts, ends):
+        made = await ledger.reserve(
+            ctx.session,
+            resource_id=room.id,
+            booker_id=ctx.person.id,
+            title=title,
+            starts=starts,
+            ends=ends,
+            channel=ctx.channel,
+            now=ctx.now,
+        )
+        if made is not None:
+            return await confirmed(ctx, made)
+    # Beaten to it: back to the slots (as they are now), the title kept.
+    ctx.data["kept_title"] = title
+    raise Goto("start", msg("booking.error.taken", start=f"{starts:%H:%M}"))
+
+
+async def confirmed(ctx: StepContext, made: Booking) -> Submitted:
+    place = room_name(made.resource)
+    sheet = calendar_file.ics(made, place.render(ctx.locale))
+    attached = await files.keep(
+        ctx.session, ctx.person.id, f"{made.number}.ics", calendar_file.CONTENT_TYPE, sheet, ctx.now
+    )
+    told = msg("booking.done", number=str(made.number), when=when_of(made, ctx), room=place, title=made.title)
+    return Submitted(told, str(made.number), files=(attached,))
+
+
+def when_of(booking: Booking, ctx: StepContext) -> str:
+    starts, ends = booking.starts_at.astimezone(ctx.zone), booking.ends_at.astimezone(ctx.zone)
+    return f"{starts:%Y-%m-%d %H:%M}–{ends:%H:%M}"
+
+
+BOOK = Flow(
+    "booking",
+    msg("booking.title"),
+    msg("booking.description"),
+    (
+        ChoiceStep("resource", msg("booking.ask.room"), options=room_options, columns=1),
+        NumberStep(
+            "people",
+            msg("booking.ask.people"),
+            when=lambda data: data.get("resource") == ANY,
+            min_value=1,
+            max_value=500,
+            check=check_people,
+            quick=(4, 8, 12, 20),
+        ),
+        ChoiceStep(
+            "equipment",
+            msg("booking.ask.equipment"),
+            when=lambda data: data.get("resource") == ANY,
+            options=equipment_options,
+            columns=3,
+        ),
+        DayStep("day", msg("booking.ask.day"), calendar=calendar, check=check_day),
+        TimeSlotStep(
+            "start", msg("booking.ask.start"), options=slot_options, columns=4, page_size=12, judge=judge_start
+        ),
+        DurationStep("length", msg("booking.ask.length"), lengths=fitting_lengths, judge=judge_length),
+        TextStep("title", msg("booking.ask.title"), max_length=100, when=lambda data: not data.get("kept_title")),
+        ConfirmStep("confirm", msg("booking.ask.confirm"), summary=summary),
+    ),
+    book,
+    listed=False,
+)
+
+
+# --- /book and its buttons ------------------------------------------------------------------------
+
+
+async def found(session: AsyncSession, ref: str) -> Booking | None:
+    """A booking by its number (B-2026-000123) or its row id."""
+    words = ref.strip().upper()
+    if words.startswith("B-"):
+        booking: Booking | None = await session.scalar(select(Booking).where(Booking.number == words[:20]))
+        return booking
+    booking_id = ids.parse_id(words)
+    return None if booking_id is None else await session.get(Booking, booking_id, populate_existing=True)
+
+
+def buttons_for(booking: Booking, ctx: StepContext) -> Rows:
+    row: list[tuple[Renderable, str]] = [(msg("booking.button.cancel"), f"bk:{booking.id}:cancel")]
+    if attendance.may_check_in(booking, ctx.now):
+        row.insert(0, (msg("booking.button.checkin"), f"bk:{booking.id}:checkin"))
+    return (tuple(row),)
+
+
+def line_of(booking: Booking, ctx: StepContext) -> Msg:
+    return msg(
+        "booking.line",
+        number=str(booking.number),
+        when=when_of(booking, ctx),
+        room=room_name(booking.resource),
+        title=booking.title,
+    )
+
+
+async def mine(ctx: StepContext) -> Action:
+    query = (
+        select(Booking)
+        .where(Booking.booker_id == ctx.person.id, Booking.status == ledger.CONFIRMED, Booking.ends_at > ctx.now)
+        .order_by(Booking.starts_at)
+        .limit(MAX_LISTED)
+    )
+    coming = list(await ctx.session.scalars(query))
+    if not coming:
+        return said(msg("booking.my.none"))
+    return Action(
+        say=(
+            (msg("booking.my.title", count=len(coming)), ()),
+            *((line_of(booking, ctx), buttons_for(booking, ctx)) for booking in coming),
+        )
+    )
+
+
+async def agenda(ctx: StepContext, args: str) -> Action:
+    """The day's bookings room by room (one room when named: /book today A 201)."""
+    words = args.split()
+    day = ctx.now.astimezone(ctx.zone).date()
+    if words and (typed := read_date(words[0], day)) is not None:
+        day, words = typed, words[1:]
+    rooms = await bookable(ctx)
+    if len(words) == 2:
+        named = await room_at(ctx.session, words[0], words[1])
+        rooms = [found for found in rooms if named is not None and found.room_id == named.id]
+        if not rooms:
+            return said(msg("booking.error.no_such_room", room=" ".join(words)[:40]))
+    if not rooms:
+        return said(msg("booking.error.no_rooms"))
+    held = await today_of(ctx.session, [room.id for room in rooms], day, ctx.zone)
+    parts: list[Renderable] = [msg("booking.today.title", day=day.isoformat())]
+    for room in rooms:
+        mine_here = [b for b in held if b.resource_id == room.id]
+        parts.append(msg("booking.today.room", room=room_name(room), count=len(mine_here)))
+        for booking in mine_here:
+            starts, ends = booking.starts_at.astimezone(ctx.zone), booking.ends_at.astimezone(ctx.zone)
+            parts.append(
+                msg(
+                    "booking.today.entry",
+                    start=f"{starts:%H:%M}",
+                    end=f"{ends:%H:%M}",
+                    title=booking.title,
+                    who=booking.booker.display_name,
+                )
+            )
+        if not mine_here:
+            parts.append(msg("booking.today.free"))
+    return said(Lines(tuple(parts)))
+
+
+async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:
+    """The booker cancels their own; logistics anyone's (audited, the booker told)."""
+    if booking is None:
+        return msg("booking.error.not_found", number=ref[:24])
+    own = booking.booker_id == ctx.person.id
+    if not own:
+        try:
+            authz.require(ctx, MANAGE, str(booking.number))
+        except Refused as refused:
+            return refused.reason
+    if booking.status != ledger.CONFIRMED or booking.ends_at <= ctx.now:
+        return msg("booking.error.not_cancellable", number=str(booking.number))
+    # Conditional: of two cancels (or a cancel and the no-show release) at once, one changes it.
+    changed = await ctx.session.execute(
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.status == ledger.CONFIRMED)
+        .values(status="cancelled", ended_at=ctx.now, ended_by=ctx.person.id)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        return msg("booking.error.not_cancellable", number=str(booking.number))
+    if not own:
+        audit.done(ctx, MANAGE, str(booking.number), did="cancel")
+        told = msg(
+            "booking.cancelled_for_you",
+            number=str(booking.number),
+            when=when_of(booking, ctx),
+            who=ctx.person.display_name,
+        )
+        await notify(ctx.session, Notice(booking.booker_id, told), ctx.now)
+    return msg("booking.cancelled", number=str(booking.number))
+
+
+async def manage_room(ctx: StepContext, words: list[str]) -> Action:
+    """/book room A 201 12 [projector] [video] [dept CODE,CODE]: a room made bookable, or changed."""
+    try:
+        authz.require(ctx, MANAGE)
+    except Refused as refused:
+        return said(refused.reason)
+    if len(words) < 3 or not words[2].isdigit() or not 1 <= int(words[2]) <= 500:
+        return said(msg("booking.room.usage"))
+    room = await room_at(ctx.session, words[0], words[1])
+    if room is None:
+        return said(msg("booking.error.no_such_room", room=" ".join(words[:2])[:40]))
+    rest = [word.lower() for word in words[3:]]
+    departments: list[str] = []
+    if "dept" in rest:
+        at = rest.index("dept")
+        departments = [code.upper() for code in ",".join(words[3 + at + 1 :]).split(",") if code]
+        rest = rest[:at]
+    unknown = [word for word in rest if word not in EQUIPMENT]
+    if unknown:
+        return said(msg("booking.room.usage"))
+    resource = await make_bookable(ctx.session, room, int(words[2]), rest, departments)
+    audit.done(ctx, MANAGE, f"room:{resource.id}", did="room", capacity=resource.capacity)
+    return said(msg("booking.room.done", room=described(resource)))
+
+
+async def book_command(ctx: StepContext, args: str) -> Action:
+    """/book · /book my · /book today [DATE] [BUILDING ROOM] · /book cancel B-… · /book room …"""
+    words = args.split()
+    sub = words[0].lower() if words else ""
+    if sub == "":
+        if not await bookable(ctx):
+            return said(msg("booking.error.no_rooms"))
+        return Action(start=(BOOK.name, {}))
+    if sub in ("my", "我的"):
+        return await mine(ctx)
+    if sub in ("today", "今天"):
+        return await agenda(ctx, " ".join(words[1:]))
+    if sub in ("cancel", "取消") and len(words) == 2:
+        return said(await cancel(ctx, await found(ctx.session, words[1]), words[1]))
+    if sub == "room":
+        return await manage_room(ctx, words[1:])
+    return said(msg("booking.usage"))
+
+
+async def on_button(ctx: StepContext, value: str) -> Action:
+    """bk:<booking>:cancel | bk:<booking>:checkin — re-read and re-judged on every press."""
+    ref, _, act = value.partition(":")
+    booking = await found(ctx.session, ref)
+    if act == "cancel":
+        return said(await cancel(ctx, booking, ref))
+    if act == "checkin":
+        return said(await attendance.check_in(ctx, booking))
+    return said(msg("dialog.error.forged_button"))
+
+
+async def scanned(ctx: StepContext, value: str) -> Action:
+    """The room's door QR (/start bkin_<resource>): checks in the booking whose window is open now."""
+    resource_id = ids.parse_id(value)
+    booking = None if resource_id is None else await attendance.due_in(ctx.session, resource_id, ctx.now)
+    return said(await attendance.check_in(ctx, booking, by_door=True))
+
+
+async def my_part(ctx: StepContext) -> list[Renderable]:
+    count = await ctx.session.scalar(
+        select(Booking.id)
+        .where(Booking.booker_id == ctx.person.id, Booking.status == ledger.CONFIRMED, Booking.ends_at > ctx.now)
+        .limit(1)
+    )
+    return [msg("booking.my.hint")] if count is not None else []
+
+
+AREA = Area(
+    "bookings",
+    flows=(BOOK,),
+    commands={"book": book_command},
+    buttons={"bk": on_button},
+    links={"bkin": scanned},
+    mine=my_part,
+    actions={MANAGE: authz.rule(*authz.STORES)},
+    admin=(AdminEntry("book", MANAGE, book_command, on_its_own=False, place=90, usage="booking.room.usage"),),
+    jobs=(attendance.JOB,),
+)

@@ -1,0 +1,91 @@
+"""Where bookings are made and read: the one conditional INSERT that never double-books a resource,
+and the busy times the free slots are worked out from.
+
+The check a person sees (only free slots are offered) is a courtesy; the promise is kept here. The
+INSERT … SELECT … WHERE NOT EXISTS (an overlapping confirmed booking) is one statement: on SQLite
+every transaction holds the write lock from BEGIN (storage/db.py), so no other writer can slip in
+between its check and its write; on PostgreSQL two such statements can both see no overlap, and the
+exclusion constraint (migration 0013_bookings) fails the second, which is taken as "taken".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Booking
+
+CONFIRMED = "confirmed"
+STATUSES = ("confirmed", "cancelled", "released")
+
+
+@dataclass(frozen=True)
+class Busy:
+    resource_id: int
+    starts: datetime
+    ends: datetime
+
+
+def number_of(booking_id: int, made: datetime) -> str:
+    return f"B-{made.year}-{booking_id:06d}"
+
+
+async def reserve(
+    session: AsyncSession,
+    *,
+    resource_id: int,
+    booker_id: int,
+    title: str,
+    starts: datetime,
+    ends: datetime,
+    channel: str,
+    now: datetime,
+) -> Booking | None:
+    """The booking, made; or None when the resource is no longer free then (nothing written)."""
+    table = Booking.__table__
+    overlapping = select(Booking.id).where(
+        Booking.resource_id == resource_id,
+        Booking.status == CONFIRMED,
+        Booking.starts_at < ends,
+        Booking.ends_at > starts,
+    )
+    values = {
+        "resource_id": resource_id,
+        "booker_id": booker_id,
+        "title": title,
+        "starts_at": starts,
+        "ends_at": ends,
+        "status": CONFIRMED,
+        "channel": channel,
+        "created_at": now,
+    }
+    row = select(*(literal(value, table.c[name].type).label(name) for name, value in values.items())).where(
+        ~exists(overlapping)
+    )
+    statement = insert(Booking).from_select(list(values), row).returning(Booking.id)
+    try:
+        async with session.begin_nested():
+            made = (await session.execute(statement)).scalar_one_or_none()
+    except IntegrityError:
+        return None  # PostgreSQL's exclusion constraint: another booking got there first
+    if made is None:
+        return None
+    await session.execute(update(Booking).where(Booking.id == made).values(number=number_of(made, now)))
+    return await session.get(Booking, made, populate_existing=True)
+
+
+async def busy(session: AsyncSession, resource_ids: list[int], starts: datetime, ends: datetime) -> list[Busy]:
+    """The confirmed bookings of these resources that overlap [starts, ends)."""
+    if not resource_ids:
+        return []
+    query = select(Booking.resource_id, Booking.starts_at, Booking.ends_at).where(
+        Booking.resource_id.in_(resource_ids),
+        Booking.status == CONFIRMED,
+        Booking.starts_at < ends,
+        Booking.ends_at > starts,
+    )
+    return [Busy(resource, start, end) for resource, start, end in (await session.execute(query)).all()]

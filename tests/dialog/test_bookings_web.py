@@ -1,0 +1,99 @@
+"""Booking a meeting room in the browser chat, in Chinese and in English: the room, the day, a free
+time, how long, a title; the .ics that comes with the confirmation opens in a real calendar library;
+/book my, /book today and cancelling; and every bad answer said plainly, changing nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from icalendar import Calendar
+
+from storage.db import Database
+from tests.bookings import TUESDAY_MORNING, at, bookings_made, browser_chat_at, rooms_bookable
+from tests.dialog.web_person import WebPerson
+from tests.jobs.org import SHANGHAI
+
+
+async def download(client: httpx.AsyncClient, url: str) -> bytes:
+    response = await client.get(url)
+    assert response.status_code == 200
+    return response.content
+
+
+async def test_wang_fang_books_room_201_for_tomorrow_and_gets_a_calendar_file(db: Database) -> None:
+    async with browser_chat_at(db, at(TUESDAY_MORNING)) as client:
+        lin = WebPerson(client, "lin.hua")  # a logistics admin makes the room bookable
+        assert "已设为可预订：行政楼 201 第一会议室（12 人，投影仪）" in await lin.says("/book room A 201 12 projector")
+        wang = WebPerson(client, "wang.fang")
+        asked = await wang.says("/book")
+        assert "订哪间会议室？" in asked
+        assert asked.labels[:2] == ["行政楼 201 第一会议室（12 人，投影仪）", "🔎 任意合适的会议室"]
+        assert "哪一天？" in await wang.presses("行政楼 201")
+        slots = await wang.presses("明天")
+        assert "几点开始？" in slots and "第 1/2 页" in slots.text
+        assert slots.labels[:4] == ["08:00", "08:30", "09:00", "09:30"]
+        assert "开多久？" in await wang.presses("10:00")
+        assert "会议主题是什么？" in await wang.presses("1 小时")
+        summary = await wang.says("财务月度例会")
+        assert "会议室：行政楼 201 第一会议室\n时间：2026-11-25 10:00–11:00\n主题：财务月度例会" in summary
+        done = await wang.presses("✔ 提交")
+        assert "✅ 已预订 B-2026-000001：行政楼 201 第一会议室，2026-11-25 10:00–11:00，「财务月度例会」。" in done
+        [ics] = done.files
+        assert ics["name"] == "B-2026-000001.ics"
+        event = Calendar.from_ical(await download(client, ics["url"])).walk("VEVENT")[0]
+        assert str(event["SUMMARY"]) == "财务月度例会" and str(event["UID"]) == "B-2026-000001@houqin"
+        assert event.decoded("DTSTART") == datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI).astimezone(UTC)
+        assert event.decoded("DTEND") == datetime(2026, 11, 25, 11, 0, tzinfo=SHANGHAI).astimezone(UTC)
+        assert "第一会议室" in str(event["LOCATION"])
+
+        mine = await wang.says("/book my")
+        assert "你有 1 个待开的预订：" in mine and "B-2026-000001 · 2026-11-25 10:00–11:00" in mine
+        assert mine.labels == ["✖ 取消预订"]  # check-in opens 15 minutes before the start
+        today = await lin.says("/book today 2026-11-25")
+        assert "📅 2026-11-25 会议室安排" in today and "10:00–11:00  财务月度例会（王芳）" in today
+        assert "已取消预订 B-2026-000001，会议室已释放。" in await wang.presses("✖ 取消预订")
+        assert await bookings_made(db) == 0
+
+
+async def test_emma_books_any_room_for_30_with_video_in_english(db: Database) -> None:
+    await rooms_bookable(db)
+    async with browser_chat_at(db, at(TUESDAY_MORNING)) as client:
+        emma = WebPerson(client, "emma.clark")
+        assert "Which room?" in await emma.says("/book")
+        assert "How many people?" in await emma.presses("🔎 Any room that fits")
+        assert "No room seats 80: the largest seats 60." in await emma.says("80")
+        assert "What equipment do you need?" in await emma.says("30")
+        assert "Which day?" in await emma.presses("video conferencing")
+        slots = await emma.presses("Today")
+        assert slots.labels[:2] == ["09:30", "10:00"]  # 09:10 now: earlier times have passed
+        assert "How long?" in await emma.says("14:00")
+        assert "What is the meeting called?" in await emma.says("1.5h")
+        assert "Room: any room for 30 people\nWhen: 2026-11-24 14:00–15:30" in await emma.says("IT all-hands")
+        done = await emma.presses("✔ Submit")
+        assert "✅ Booked B-2026-000001: Teaching Building 102 Lecture hall, 2026-11-24 14:00–15:30" in done
+
+
+async def test_bad_days_times_and_lengths_are_refused_in_the_persons_language(db: Database) -> None:
+    await rooms_bookable(db)
+    async with browser_chat_at(db, at(TUESDAY_MORNING)) as client:
+        wang = WebPerson(client, "wang.fang")
+        admin = WebPerson(client, "admin")
+        assert "已修改法定节假日" in await admin.says("/settings holidays 2026-11-26")
+        await wang.says("/book")
+        await wang.presses("行政楼 201")
+        assert "2026-11-23 已经过去了" in await wang.says("2026-11-23")
+        assert "2026-11-28 不是工作日" in await wang.says("2026-11-28")
+        assert "2026-11-26 是节假日" in await wang.says("11-26")
+        assert "最多只能提前 60 天预订" in await wang.says("2027-06-01")
+        assert "请按按钮，或输入日期" in await wang.says("下周吧")
+        await wang.presses("今天")
+        assert "会议室开放时间为 08:00–18:00" in await wang.says("19:00")
+        assert "09:00 已经过去了" in await wang.says("09:00")
+        assert "请选整点或半点开始" in await wang.says("10:15")
+        await wang.says("16:00")
+        assert "会议室 18:00 关闭" in await wang.says("3小时")
+        assert "时长请按半小时计" in await wang.says("45")
+        assert "一次最多预订 4 小时" in await wang.says("300")
+        assert "会议主题是什么？" in await wang.says("2小时")
+        assert await bookings_made(db) == 0

@@ -956,6 +956,10 @@ class BookingResource(Base):
     # Department codes whose people may book it, comma-separated; empty: everyone.
     departments: Mapped[str] = mapped_column(String(500), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # A vehicle's plate, its type in words (商务车, minibus) and the handles of who may drive it.
+    plate: Mapped[str | None] = mapped_column(String(20), unique=True)
+    model: Mapped[str] = mapped_column(String(50), default="")
+    drivers: Mapped[str] = mapped_column(String(500), default="")
     closed_from: Mapped[datetime | None] = mapped_column()
     closed_until: Mapped[datetime | None] = mapped_column()
 
@@ -993,3 +997,38 @@ class Booking(Base):
         Index("ix_bookings_resource_time", "resource_id", "starts_at"),
         Index("ix_bookings_starts_at", "starts_at"),
     )
+
+
+class Trip(Base):
+    """A vehicle asked for (用车申请): where, who and why, from when to when; the department manager
+    approves, a logistics admin assigns a vehicle and a driver, the driver finishes it with the
+    mileage. An assigned vehicle or driver is never on two trips at once: on PostgreSQL two exclusion
+    constraints say so (migration 0013_bookings), on SQLite the conditional UPDATE that assigns."""
+
+    __tablename__ = "trips"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # V-2026-000123: the year it was asked for and the row id.
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    destination: Mapped[str] = mapped_column(String(200))
+    passengers: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(500))
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime] = mapped_column()
+    # pending_manager, pending_assignment, assigned, finished, rejected, cancelled.
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("booking_resources.id"))
+    driver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    mileage_km: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    requester: Mapped[Person] = relationship(lazy="joined", foreign_keys=[requester_id])
+    department: Mapped[Department | None] = relationship(lazy="joined")
+    vehicle: Mapped[BookingResource | None] = relationship(lazy="joined")
+    driver: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[driver_id])
+
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)

@@ -63,6 +63,7 @@ MAY: dict[str, frozenset[str]] = {
     "survey.run": frozenset({"logistics_admin", "admin"}),
     "suggest.office": frozenset({"logistics_admin", "admin"}),
     "booking.manage": frozenset({"logistics_admin", "admin"}),
+    "booking.trip_approve": frozenset({OWN_DEPARTMENT}),
     "ticket.supervise": frozenset({OWN_DEPARTMENT, "logistics_admin", "admin"}),
     "meter.read": frozenset({"technician", "logistics_staff", "logistics_admin", "admin"}),
     "meter.manage": frozenset({"logistics_admin", "admin"}),

@@ -55,13 +55,15 @@ async def test_fifty_presses_of_one_free_slot_make_one_booking(
     bookers = [Booker(a if n % 2 else b, n) for n in range(PEOPLE)]
     submits = [await booker.up_to_confirming() for booker in bookers]
 
-    outcomes = await asyncio.gather(*(booker.does(Kind.BUTTON, submit) for booker, submit in zip(bookers, submits)))
+    outcomes = await asyncio.gather(
+        *(booker.does(Kind.BUTTON, submit) for booker, submit in zip(bookers, submits, strict=True))
+    )
     texts = ["\n".join(reply.text for reply in outcome.replies) for outcome in outcomes]
     booked = [text for text in texts if "✅ 已预订 B-2026-" in text]
     beaten = [text for text in texts if "来晚一步：10:00 这个时段刚被别人订走了。请重新选一个时间。" in text]
     assert len(booked) == 1 and len(beaten) == PEOPLE - 1
     # The beaten are back at the free times, 10:00 no longer among them.
-    beaten_outcome = next(o for o, t in zip(outcomes, texts) if t in beaten)
+    beaten_outcome = next(o for o, t in zip(outcomes, texts, strict=True) if t in beaten)
     shown = [b.label for r in beaten_outcome.replies for row in r.buttons for b in row]
     assert "09:30" in shown and "10:00" not in shown and "11:00" in shown
     async with db.unit_of_work() as session:

@@ -14,6 +14,7 @@ from bot.channels.web import STATIC
 from handlers.admin import exports, org
 from handlers.admin import menu as admin
 from handlers.bookings.rooms import EQUIPMENT as BOOKING_EQUIPMENT
+from handlers.bookings.vehicles import STATUSES as TRIP_STATUSES
 from handlers.core import authz, org_settings
 from handlers.core.authz import ROLES
 from handlers.core.i18n import LOCALES, MissingMessage, catalog, translate
@@ -162,6 +163,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"command.{c}" for c in ("meter", "energy")} | {f"meter.kind.{k}" for k in METER_KINDS}
     used |= {f"meter.{part}.{p}" for part in ("error", "import.row") for p in METER_PROBLEMS}
     used |= {"command.book"} | {f"booking.equipment.{e}" for e in BOOKING_EQUIPMENT}
+    used |= {f"booking.trip.status.{s}" for s in TRIP_STATUSES}
     return used
 
 
@@ -213,6 +215,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
         "audit.line",
         "role.with_scope",
         "booking.line",
+        "booking.trip.line",
         "booking.equipment_list",
         "booking.today.entry",
         # Brand names, written the same in Chinese.

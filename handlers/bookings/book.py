@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.bookings import attendance, calendar_file, ledger
+from handlers.bookings import attendance, calendar_file, ledger, vehicles
 from handlers.bookings.rooms import (
     CLOSES,
     EQUIPMENT,
@@ -302,14 +302,15 @@ async def mine(ctx: StepContext) -> Action:
         .limit(MAX_LISTED)
     )
     coming = list(await ctx.session.scalars(query))
-    if not coming:
+    trips = await vehicles.mine(ctx)
+    if not coming and not trips:
         return said(msg("booking.my.none"))
-    return Action(
-        say=(
-            (msg("booking.my.title", count=len(coming)), ()),
-            *((line_of(booking, ctx), buttons_for(booking, ctx)) for booking in coming),
-        )
+    rooms = (
+        (msg("booking.my.title", count=len(coming)), ()),
+        *((line_of(booking, ctx), buttons_for(booking, ctx)) for booking in coming),
     )
+    asked = ((msg("booking.trip.mine", count=len(trips)), ()), *((trip, ()) for trip in trips))
+    return Action(say=(*(rooms if coming else ()), *(asked if trips else ())))
 
 
 async def agenda(ctx: StepContext, args: str) -> Action:
@@ -405,7 +406,8 @@ async def manage_room(ctx: StepContext, words: list[str]) -> Action:
 
 
 async def book_command(ctx: StepContext, args: str) -> Action:
-    """/book · /book my · /book today [DATE] [BUILDING ROOM] · /book cancel B-… · /book room …"""
+    """/book · /book car · /book my · /book today [DATE] [BUILDING ROOM] · /book cancel B-…|V-… ·
+    logistics: /book room … · /book vehicle …"""
     words = args.split()
     sub = words[0].lower() if words else ""
     if sub == "":
@@ -416,8 +418,16 @@ async def book_command(ctx: StepContext, args: str) -> Action:
         return await mine(ctx)
     if sub in ("today", "今天"):
         return await agenda(ctx, " ".join(words[1:]))
+    if sub in ("cancel", "取消") and len(words) == 2 and words[1].upper().startswith("V-"):
+        return said(await vehicles.cancel(ctx, words[1]))
     if sub in ("cancel", "取消") and len(words) == 2:
         return said(await cancel(ctx, await found(ctx.session, words[1]), words[1]))
+    if sub in ("car", "用车") and len(words) == 1:
+        if not await vehicles.vehicles(ctx.session):
+            return said(msg("booking.trip.no_vehicles"))
+        return Action(start=(vehicles.TRIP.name, {}))
+    if sub == "vehicle":
+        return await vehicles.add_vehicle(ctx, words[1:])
     if sub == "room":
         return await manage_room(ctx, words[1:])
     return said(msg("booking.usage"))
@@ -452,12 +462,12 @@ async def my_part(ctx: StepContext) -> list[Renderable]:
 
 AREA = Area(
     "bookings",
-    flows=(BOOK,),
+    flows=(BOOK, vehicles.TRIP, vehicles.ASSIGN, vehicles.FINISH),
     commands={"book": book_command},
-    buttons={"bk": on_button},
+    buttons={"bk": on_button, "vt": vehicles.on_button},
     links={"bkin": scanned},
     mine=my_part,
-    actions={MANAGE: authz.rule(*authz.STORES)},
+    actions={MANAGE: authz.rule(*authz.STORES), vehicles.APPROVE: authz.rule("manager", department=True)},
     admin=(AdminEntry("book", MANAGE, book_command, on_its_own=False, place=90, usage="booking.room.usage"),),
     jobs=(attendance.JOB,),
 )

@@ -77,6 +77,7 @@ ELSEWHERE = {
     "requisition.delegate",
     "survey.run",
     "suggest.office",
+    "booking.trip_approve",
 }
 
 

@@ -1,4 +1,4 @@
-"""bookings: bookable meeting rooms and their bookings, never two at once on PostgreSQL by constraint
+"""bookings: meeting rooms and vehicles, their bookings and trips, never two at once on PostgreSQL by constraint
 
 Revision ID: 0013_bookings
 Revises: 0012_web_signin
@@ -29,11 +29,15 @@ def upgrade() -> None:
         sa.Column("equipment", sa.String(length=100), nullable=False),
         sa.Column("departments", sa.String(length=500), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("plate", sa.String(length=20), nullable=True),
+        sa.Column("model", sa.String(length=50), nullable=False),
+        sa.Column("drivers", sa.String(length=500), nullable=False),
         sa.Column("closed_from", When, nullable=True),
         sa.Column("closed_until", When, nullable=True),
         sa.ForeignKeyConstraint(["room_id"], ["rooms.id"], name=op.f("fk_booking_resources_room_id_rooms")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_booking_resources")),
         sa.UniqueConstraint("room_id", name=op.f("uq_booking_resources_room_id")),
+        sa.UniqueConstraint("plate", name=op.f("uq_booking_resources_plate")),
     )
     op.create_table(
         "bookings",
@@ -62,6 +66,39 @@ def upgrade() -> None:
     op.create_index(op.f("ix_bookings_booker_id"), "bookings", ["booker_id"])
     op.create_index("ix_bookings_resource_time", "bookings", ["resource_id", "starts_at"])
     op.create_index("ix_bookings_starts_at", "bookings", ["starts_at"])
+    op.create_table(
+        "trips",
+        sa.Column("id", Id, nullable=False),
+        sa.Column("number", sa.String(length=20), nullable=True),
+        sa.Column("requester_id", Id, nullable=False),
+        sa.Column("department_id", Id, nullable=True),
+        sa.Column("destination", sa.String(length=200), nullable=False),
+        sa.Column("passengers", sa.Integer(), nullable=False),
+        sa.Column("purpose", sa.String(length=500), nullable=False),
+        sa.Column("starts_at", When, nullable=False),
+        sa.Column("ends_at", When, nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("created_at", When, nullable=False),
+        sa.Column("approver_id", Id, nullable=True),
+        sa.Column("vehicle_id", Id, nullable=True),
+        sa.Column("driver_id", Id, nullable=True),
+        sa.Column("mileage_km", sa.Integer(), nullable=True),
+        sa.Column("closed_at", When, nullable=True),
+        sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_trips_ends_after_start")),
+        sa.ForeignKeyConstraint(["approver_id"], ["people.id"], name=op.f("fk_trips_approver_id_people")),
+        sa.ForeignKeyConstraint(["department_id"], ["departments.id"], name=op.f("fk_trips_department_id_departments")),
+        sa.ForeignKeyConstraint(["driver_id"], ["people.id"], name=op.f("fk_trips_driver_id_people")),
+        sa.ForeignKeyConstraint(["requester_id"], ["people.id"], name=op.f("fk_trips_requester_id_people")),
+        sa.ForeignKeyConstraint(
+            ["vehicle_id"], ["booking_resources.id"], name=op.f("fk_trips_vehicle_id_booking_resources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trips")),
+        sa.UniqueConstraint("number", name=op.f("uq_trips_number")),
+    )
+    op.create_index(op.f("ix_trips_requester_id"), "trips", ["requester_id"])
+    op.create_index(op.f("ix_trips_starts_at"), "trips", ["starts_at"])
+    op.create_index(op.f("ix_trips_status"), "trips", ["status"])
     if op.get_bind().dialect.name == "postgresql":
         # Two confirmed bookings of one resource never overlap, whatever the application checked:
         # an exclusion constraint over the half-open time range per resource (btree_gist gives GiST
@@ -72,8 +109,15 @@ def upgrade() -> None:
             "ALTER TABLE bookings ADD CONSTRAINT ex_bookings_no_overlap EXCLUDE USING gist "
             "(resource_id WITH =, tstzrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'confirmed')"
         )
+        # Nor is a vehicle, or a driver, on two assigned trips at once.
+        for column in ("vehicle_id", "driver_id"):
+            op.execute(
+                f"ALTER TABLE trips ADD CONSTRAINT ex_trips_{column}_no_overlap EXCLUDE USING gist "
+                f"({column} WITH =, tstzrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'assigned')"
+            )
 
 
 def downgrade() -> None:
+    op.drop_table("trips")
     op.drop_table("bookings")
     op.drop_table("booking_resources")

@@ -15,7 +15,7 @@ from bot.service import Service, build_service
 from bot.settings import load_settings
 from handlers.bookings.rooms import make_bookable, room_at
 from storage.db import Database
-from storage.models import Booking
+from storage.models import Booking, OrgSetting
 from tests.jobs.org import local
 
 # Tuesday 24 November 2026, 09:10 in Shanghai: a working day, most of it still to come.
@@ -54,3 +54,10 @@ async def browser_chat_at(db: Database, clock: Callable[[], datetime]) -> AsyncI
     async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
         yield client
     await service.db.dispose()
+
+
+async def office_calendar(db: Database, holidays: str, makeup_days: str = "none") -> None:
+    """The organisation's holidays and make-up days, as /settings would have stored them."""
+    async with db.unit_of_work() as session:
+        session.add(OrgSetting(key="holidays", value=holidays))
+        session.add(OrgSetting(key="makeup_days", value=makeup_days))

@@ -9,6 +9,7 @@ check-in window and the release of rooms nobody came to are handlers/bookings/at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -58,6 +59,10 @@ from handlers.core.refusals import Refused
 from storage.models import Booking, BookingResource
 
 ANY = "any"
+ONCE, WEEKLY, WORKDAYS = "once", "weekly", "workdays"
+REST, NONE = "rest", "none"
+# A series longer than this is a typo in its end date, not a meeting.
+MOST_OCCURRENCES = 60
 MAX_LISTED = 10
 # Logistics admins manage the rooms and may cancel anyone's booking (declared below, judged by authz).
 MANAGE = "booking.manage"
@@ -178,7 +183,7 @@ async def summary(ctx: StepContext) -> Msg:
         if ctx.data["resource"] != ANY and rooms
         else msg("booking.any_room_for", count=int(ctx.data.get("people", 1)))
     )
-    return msg(
+    said = msg(
         "booking.summary",
         room=room,
         day=day_of(ctx).isoformat(),
@@ -186,16 +191,38 @@ async def summary(ctx: StepContext) -> Msg:
         end=f"{ends:%H:%M}",
         title=title_of(ctx),
     )
+    if ctx.data.get("repeat", ONCE) == ONCE:
+        return said
+    booked = len(await occurrences(ctx)) - (len(await clashes(ctx)) if ctx.data.get("clashes") == REST else 0)
+    series = msg(
+        "booking.repeat.summary",
+        how=msg(f"booking.repeat.{ctx.data['repeat']}"),
+        until=ctx.data["until"],
+        count=booked,
+        summary=said,
+    )
+    return series
 
 
 async def book(ctx: StepContext) -> Submitted:
     """Try the candidate rooms in order; the database says which, if any, is still free."""
     starts = start_of(ctx)
-    ends = starts + timedelta(minutes=int(ctx.data["length"]))
     title = title_of(ctx)
     if starts < ctx.now:
         ctx.data["kept_title"] = title
         raise Goto("day", msg("booking.error.past_time", start=f"{starts:%H:%M}"))
+    if ctx.data.get("repeat", ONCE) != ONCE:
+        return await book_series(ctx, title)
+    made = await first_free(ctx, starts, title)
+    if made is None:
+        # Beaten to it: back to the slots (as they are now), the title kept.
+        ctx.data["kept_title"] = title
+        raise Goto("start", msg("booking.error.taken", start=f"{starts:%H:%M}"))
+    return await confirmed(ctx, [made])
+
+
+async def first_free(ctx: StepContext, starts: datetime, title: str) -> Booking | None:
+    ends = starts + timedelta(minutes=int(ctx.data["length"]))
     for room in await free_rooms(ctx, starts, ends):
         made = await ledger.reserve(
             ctx.session,
@@ -208,20 +235,93 @@ async def book(ctx: StepContext) -> Submitted:
             now=ctx.now,
         )
         if made is not None:
-            return await confirmed(ctx, made)
-    # Beaten to it: back to the slots (as they are now), the title kept.
-    ctx.data["kept_title"] = title
-    raise Goto("start", msg("booking.error.taken", start=f"{starts:%H:%M}"))
+            return made
+    return None
 
 
-async def confirmed(ctx: StepContext, made: Booking) -> Submitted:
-    place = room_name(made.resource)
-    sheet = calendar_file.ics(made, place.render(ctx.locale))
-    attached = await files.keep(
-        ctx.session, ctx.person.id, f"{made.number}.ics", calendar_file.CONTENT_TYPE, sheet, ctx.now
-    )
-    told = msg("booking.done", number=str(made.number), when=when_of(made, ctx), room=place, title=made.title)
-    return Submitted(told, str(made.number), files=(attached,))
+async def confirmed(ctx: StepContext, made: list[Booking], missed: Sequence[date] = ()) -> Submitted:
+    sheet = calendar_file.ics([(booking, room_name(booking.resource).render(ctx.locale)) for booking in made])
+    first = made[0]
+    name = f"{first.number}.ics" if len(made) == 1 else f"{first.number}-{len(made)}.ics"
+    attached = await files.keep(ctx.session, ctx.person.id, name, calendar_file.CONTENT_TYPE, sheet, ctx.now)
+    if len(made) == 1 and not missed:
+        told: Renderable = msg(
+            "booking.done",
+            number=str(first.number),
+            when=when_of(first, ctx),
+            room=room_name(first.resource),
+            title=first.title,
+        )
+    else:
+        parts: list[Renderable] = [msg("booking.repeat.done", count=len(made), title=first.title)]
+        parts += [line_of(booking, ctx) for booking in made]
+        if missed:
+            parts.append(msg("booking.repeat.missed", dates=", ".join(day.isoformat() for day in missed)))
+        told = Lines(tuple(parts))
+    return Submitted(told, str(first.number), files=(attached,))
+
+
+# --- recurring: weekly or every working day until a date ------------------------------------------
+
+
+async def occurrences(ctx: StepContext) -> list[date]:
+    """The days of the series: the first, then weekly or every working day up to `until`, skipping
+    the organisation's holidays (make-up days count as working days)."""
+    first, until = day_of(ctx), date.fromisoformat(ctx.data["until"])
+    office = await calendar(ctx)
+    step = timedelta(days=7 if ctx.data["repeat"] == WEEKLY else 1)
+    days: list[date] = []
+    day = first
+    while day <= until and len(days) < MOST_OCCURRENCES:
+        if office.works_on(day):
+            days.append(day)
+        day += step
+    return days
+
+
+def at_day(ctx: StepContext, day: date) -> datetime:
+    starts = start_of(ctx)
+    return datetime.combine(day, starts.timetz().replace(tzinfo=None), tzinfo=ctx.zone)
+
+
+async def clashes(ctx: StepContext) -> list[date]:
+    length = timedelta(minutes=int(ctx.data["length"]))
+    return [
+        day for day in await occurrences(ctx) if not await free_rooms(ctx, at_day(ctx, day), at_day(ctx, day) + length)
+    ]
+
+
+async def clash_options(ctx: StepContext) -> list[Option]:
+    if not await clashes(ctx):
+        return []
+    return [Option(REST, msg("booking.repeat.book_rest")), Option(NONE, msg("booking.repeat.book_none"))]
+
+
+async def clash_prompt(ctx: StepContext) -> Msg:
+    found = await clashes(ctx)
+    return msg("booking.repeat.clashes", count=len(found), dates=", ".join(day.isoformat() for day in found))
+
+
+async def check_until(ctx: StepContext, day: date) -> Msg | None:
+    if day <= day_of(ctx):
+        return msg("booking.repeat.until_before", day=day_of(ctx).isoformat())
+    return None
+
+
+async def book_series(ctx: StepContext, title: str) -> Submitted:
+    if ctx.data.get("clashes") == NONE:
+        return Submitted(msg("booking.repeat.none_booked"), "")
+    made, missed = [], []
+    for day in await occurrences(ctx):
+        booking = await first_free(ctx, at_day(ctx, day), title)
+        if booking is None:
+            missed.append(day)
+        else:
+            made.append(booking)
+    if not made:
+        ctx.data["kept_title"] = title
+        raise Goto("start", msg("booking.error.taken", start=f"{start_of(ctx):%H:%M}"))
+    return await confirmed(ctx, made, missed)
 
 
 def when_of(booking: Booking, ctx: StepContext) -> str:
@@ -256,7 +356,33 @@ BOOK = Flow(
             "start", msg("booking.ask.start"), options=slot_options, columns=4, page_size=12, judge=judge_start
         ),
         DurationStep("length", msg("booking.ask.length"), lengths=fitting_lengths, judge=judge_length),
+        ChoiceStep(
+            "repeat",
+            msg("booking.ask.repeat"),
+            options=(
+                Option(ONCE, msg("booking.repeat.once")),
+                Option(WEEKLY, msg("booking.repeat.weekly")),
+                Option(WORKDAYS, msg("booking.repeat.workdays")),
+            ),
+            columns=3,
+        ),
+        DayStep(
+            "until",
+            msg("booking.ask.until"),
+            when=lambda data: data.get("repeat") not in (None, ONCE),
+            check=check_until,
+            horizon_days=180,
+        ),
         TextStep("title", msg("booking.ask.title"), max_length=100, when=lambda data: not data.get("kept_title")),
+        ChoiceStep(
+            "clashes",
+            msg("booking.repeat.clashes"),
+            when=lambda data: data.get("repeat") not in (None, ONCE),
+            dynamic_prompt=clash_prompt,
+            options=clash_options,
+            skip_without_options=True,
+            columns=1,
+        ),
         ConfirmStep("confirm", msg("booking.ask.confirm"), summary=summary),
     ),
     book,

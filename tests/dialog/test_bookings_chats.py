@@ -49,7 +49,8 @@ async def test_telegram_books_a_room_in_chinese_and_gets_the_ics_as_a_document(
     assert "哪一天？" in await chen.presses("教学楼 102")
     assert "几点开始？" in await chen.presses("明天")
     assert "开多久？" in await chen.says("15:00")  # typed, not pressed
-    assert "会议主题是什么？" in await chen.presses("2 小时")
+    assert "重复吗？" in await chen.presses("2 小时")
+    assert "会议主题是什么？" in await chen.presses("只这一次")
     assert "时间：2026-11-25 15:00–17:00" in await chen.says("年度总结大会")
     done = await chen.presses("✔ 提交")
     assert "✅ 已预订 B-2026-000001：教学楼 102 阶梯教室，2026-11-25 15:00–17:00，「年度总结大会」。" in done
@@ -76,6 +77,8 @@ async def test_slack_books_a_room_in_english_page_by_page(slack: SlackWorld) -> 
     await emma.chooses("09:00")
     assert "How long?" in emma.page
     await emma.chooses("30 minutes")
+    assert "Does it repeat?" in emma.page
+    await emma.chooses("Just once")
     await emma.types("Budget check")
     assert "Room: Administration Building 201 Meeting room 1\nWhen: 2026-11-27 09:00–09:30" in emma.page
     await emma.submits()

@@ -34,7 +34,8 @@ async def test_wang_fang_books_room_201_for_tomorrow_and_gets_a_calendar_file(db
         assert "几点开始？" in slots and "第 1/2 页" in slots.text
         assert slots.labels[:4] == ["08:00", "08:30", "09:00", "09:30"]
         assert "开多久？" in await wang.presses("10:00")
-        assert "会议主题是什么？" in await wang.presses("1 小时")
+        assert "重复吗？" in await wang.presses("1 小时")
+        assert "会议主题是什么？" in await wang.presses("只这一次")
         summary = await wang.says("财务月度例会")
         assert "会议室：行政楼 201 第一会议室\n时间：2026-11-25 10:00–11:00\n主题：财务月度例会" in summary
         done = await wang.presses("✔ 提交")
@@ -68,7 +69,8 @@ async def test_emma_books_any_room_for_30_with_video_in_english(db: Database) ->
         slots = await emma.presses("Today")
         assert slots.labels[:2] == ["09:30", "10:00"]  # 09:10 now: earlier times have passed
         assert "How long?" in await emma.says("14:00")
-        assert "What is the meeting called?" in await emma.says("1.5h")
+        assert "Does it repeat?" in await emma.says("1.5h")
+        assert "What is the meeting called?" in await emma.presses("Just once")
         assert "Room: any room for 30 people\nWhen: 2026-11-24 14:00–15:30" in await emma.says("IT all-hands")
         done = await emma.presses("✔ Submit")
         assert "✅ Booked B-2026-000001: Teaching Building 102 Lecture hall, 2026-11-24 14:00–15:30" in done
@@ -95,5 +97,5 @@ async def test_bad_days_times_and_lengths_are_refused_in_the_persons_language(db
         assert "会议室 18:00 关闭" in await wang.says("3小时")
         assert "时长请按半小时计" in await wang.says("45")
         assert "一次最多预订 4 小时" in await wang.says("300")
-        assert "会议主题是什么？" in await wang.says("2小时")
+        assert "重复吗？" in await wang.says("2小时")
         assert await bookings_made(db) == 0

@@ -64,6 +64,7 @@ MAY: dict[str, frozenset[str]] = {
     "suggest.office": frozenset({"logistics_admin", "admin"}),
     "booking.manage": frozenset({"logistics_admin", "admin"}),
     "booking.trip_approve": frozenset({OWN_DEPARTMENT}),
+    "export.bookings": frozenset({"logistics_admin", "admin"}),
     "ticket.supervise": frozenset({OWN_DEPARTMENT, "logistics_admin", "admin"}),
     "meter.read": frozenset({"technician", "logistics_staff", "logistics_admin", "admin"}),
     "meter.manage": frozenset({"logistics_admin", "admin"}),

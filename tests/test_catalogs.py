@@ -13,6 +13,7 @@ from bot.channels.registry import CHANNELS
 from bot.channels.web import STATIC
 from handlers.admin import exports, org
 from handlers.admin import menu as admin
+from handlers.bookings.ledger import STATUSES as BOOKING_STATUSES
 from handlers.bookings.rooms import EQUIPMENT as BOOKING_EQUIPMENT
 from handlers.bookings.vehicles import STATUSES as TRIP_STATUSES
 from handlers.core import authz, org_settings
@@ -164,6 +165,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"meter.{part}.{p}" for part in ("error", "import.row") for p in METER_PROBLEMS}
     used |= {"command.book"} | {f"booking.equipment.{e}" for e in BOOKING_EQUIPMENT}
     used |= {f"booking.trip.status.{s}" for s in TRIP_STATUSES}
+    used |= {f"booking.status.{s}" for s in BOOKING_STATUSES}
     return used
 
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.bookings import attendance, calendar_file, ledger, vehicles
+from handlers.bookings import admin, attendance, calendar_file, ledger, vehicles
 from handlers.bookings.rooms import (
     CLOSES,
     EQUIPMENT,
@@ -36,8 +36,8 @@ from handlers.bookings.rooms import (
     today_of,
 )
 from handlers.bookings.steps import DayStep, DurationStep, TimeSlotStep, read_date
-from handlers.core import audit, authz, files, ids
-from handlers.core.area import AdminEntry, Area
+from handlers.core import audit, authz, files, ids, uploads
+from handlers.core.area import AdminEntry, Area, Export
 from handlers.core.flow import (
     Action,
     ChoiceStep,
@@ -50,6 +50,7 @@ from handlers.core.flow import (
     StepContext,
     Submitted,
     TextStep,
+    Upload,
     as_is,
     said,
 )
@@ -556,6 +557,10 @@ async def book_command(ctx: StepContext, args: str) -> Action:
         return await vehicles.add_vehicle(ctx, words[1:])
     if sub == "room":
         return await manage_room(ctx, words[1:])
+    if sub == "admin":
+        return await admin.overview(ctx)
+    if sub in ("close", "open"):
+        return await admin.close(ctx, words[1:], closing=sub == "close")
     return said(msg("booking.usage"))
 
 
@@ -593,7 +598,13 @@ AREA = Area(
     buttons={"bk": on_button, "vt": vehicles.on_button},
     links={"bkin": scanned},
     mine=my_part,
-    actions={MANAGE: authz.rule(*authz.STORES), vehicles.APPROVE: authz.rule("manager", department=True)},
-    admin=(AdminEntry("book", MANAGE, book_command, on_its_own=False, place=90, usage="booking.room.usage"),),
+    actions={
+        MANAGE: authz.rule(*authz.STORES),
+        vehicles.APPROVE: authz.rule("manager", department=True),
+        "export.bookings": authz.rule(*authz.STORES),
+    },
+    admin=(AdminEntry("book", MANAGE, admin.admin_entry, on_its_own=True, place=120),),
+    uploads={"book": Upload(admin.import_upload, uploads.TABLE, MANAGE)},
+    exports={"bookings": Export(admin.COLUMNS, admin.export_rows)},
     jobs=(attendance.JOB,),
 )

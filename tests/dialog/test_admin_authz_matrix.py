@@ -64,6 +64,7 @@ COMMANDS = {
     "energy.view": "/energy",
     "export.readings": "/export readings csv",
     "booking.manage": "/book room A 201 12 projector",
+    "export.bookings": "/export bookings csv",
 }
 # Refused by the stores' own words (handlers/supplies/stock.py asks the table through may_keep_stock).
 OWN_WORDS = {"stock.manage": "只有后勤主管和系统管理员可以管理库存。"}

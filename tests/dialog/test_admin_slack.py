@@ -28,7 +28,8 @@ async def test_the_admin_menu_and_one_of_its_buttons(slack_office: SlackWorld) -
     admin = await link_slack(slack_office, "UADM", "admin")
     await admin.slash("/houqin", "admin")
     assert [b["text"]["text"] for b in admin.dm[-1].buttons] == [
-        "角色", "组织架构", "审计日志", "导出", "统计", "群发通知", "系统设置", "考核", "库存", "报修单", "满意度调查",
+        "角色", "组织架构", "审计日志", "导出", "统计", "群发通知", "系统设置", "考核", "库存", "报修单",
+        "满意度调查", "会议室",
     ]  # fmt: skip
     await admin.presses("审计日志")
     log = admin.dm[-1].shown

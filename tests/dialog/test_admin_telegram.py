@@ -23,7 +23,8 @@ async def test_the_menu_buttons_open_the_commands(db: Database, telegram_user: C
     admin = await link_telegram(db, telegram_user, 7301, "admin")
     menu = await admin.says("/admin")
     assert [b["text"] for b in menu.messages[0].buttons] == [
-        "角色", "组织架构", "审计日志", "导出", "统计", "群发通知", "系统设置", "考核", "库存", "报修单", "满意度调查",
+        "角色", "组织架构", "审计日志", "导出", "统计", "群发通知", "系统设置", "考核", "库存", "报修单",
+        "满意度调查", "会议室",
     ]  # fmt: skip
     assert "📜 审计日志 · 全部人员 · 全部时间" in await admin.presses("审计日志")
     await admin.says("/admin")

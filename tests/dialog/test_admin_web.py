@@ -42,6 +42,7 @@ async def test_the_admin_menu_shows_buttons_that_open_each_command(person: Calla
         "库存",
         "报修单",
         "满意度调查",
+        "会议室",
     ]
     assert "/export tickets|requisitions|stock|suggestions|readings|audit [csv|xlsx] [起 止]" in menu.text
     assert "用法：\n/role @用户名" in await admin.presses("角色")  # needs arguments: its usage

@@ -166,6 +166,7 @@ def keys_used_in_code() -> set[str]:
     used |= {"command.book"} | {f"booking.equipment.{e}" for e in BOOKING_EQUIPMENT}
     used |= {f"booking.trip.status.{s}" for s in TRIP_STATUSES}
     used |= {f"booking.status.{s}" for s in BOOKING_STATUSES}
+    used |= {f"booking.weekday.{day}" for day in range(7)}
     return used
 
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.bookings import admin, attendance, calendar_file, ledger, vehicles
+from handlers.bookings import admin, attendance, calendar_file, digest, ledger, vehicles
 from handlers.bookings.rooms import (
     CLOSES,
     EQUIPMENT,
@@ -607,4 +607,5 @@ AREA = Area(
     uploads={"book": Upload(admin.import_upload, uploads.TABLE, MANAGE)},
     exports={"bookings": Export(admin.COLUMNS, admin.export_rows)},
     jobs=(attendance.JOB,),
+    digest=(digest.DIGEST,),
 )

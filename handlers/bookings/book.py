@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.bookings import admin, attendance, calendar_file, digest, ledger, vehicles
+from handlers.bookings import demo as bookings_demo
 from handlers.bookings.rooms import (
     CLOSES,
     EQUIPMENT,
@@ -608,4 +609,5 @@ AREA = Area(
     exports={"bookings": Export(admin.COLUMNS, admin.export_rows)},
     jobs=(attendance.JOB,),
     digest=(digest.DIGEST,),
+    demo=(bookings_demo.write,),
 )

@@ -25,7 +25,7 @@ from tests.fakes.telegram_api import FakeBotAPI
 
 EVERYONE = [
     "start", "repair", "supply", "my", "ticket", "requisition", "requisitions", "survey", "suggest", "link",
-    "web", "lang", "help", "cancel",
+    "web", "book", "lang", "help", "cancel",
 ]  # fmt: skip
 ADMIN = [
     "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "stock", "survey",
@@ -36,11 +36,17 @@ MANAGER = [
     "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "delegate", "survey",
     "suggest", "admin", "stats", "broadcast", "scorecard", "link", "web", "inspect", "energy", "lang", "help",
     "cancel",
+    "web", "inspect", "book", "lang", "help", "cancel",
+]  # fmt: skip
+MANAGER = [
+    "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "delegate", "survey",
+    "suggest", "admin", "stats", "broadcast", "scorecard", "link", "web", "inspect", "book", "lang", "help", "cancel",
 ]  # fmt: skip
 
 TECHNICIAN = [
     "start", "repair", "supply", "my", "ticket", "requisition", "requisitions", "survey", "suggest", "scorecard",
     "link", "web", "inspect", "meter", "lang", "help", "cancel",
+    "link", "web", "inspect", "book", "lang", "help", "cancel",
 ]  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from handlers.bookings.rooms import (
     room_name,
     today_of,
 )
-from handlers.bookings.steps import DayStep, DurationStep, TimeSlotStep, read_date
+from handlers.bookings.steps import DayStep, DurationStep, TimeSlotStep, read_clock, read_date, read_minutes
 from handlers.core import audit, authz, files, ids, uploads
 from handlers.core.area import AdminEntry, Area, Export
 from handlers.core.flow import (
@@ -476,6 +476,63 @@ async def agenda(ctx: StepContext, args: str) -> Action:
     return said(Lines(tuple(parts)))
 
 
+async def move(ctx: StepContext, words: list[str]) -> Msg:
+    """/book move B-… [DATE] HH:MM [MINUTES]: new times for a booking, by its booker or logistics,
+    judged like a new booking's (a working day, open hours, the grid, not past, not too long) and
+    kept only if the room is free then."""
+    booking = await found(ctx.session, words[0]) if words else None
+    if booking is None:
+        return msg("booking.error.not_found", number=(words[0] if words else "")[:24])
+    if booking.booker_id != ctx.person.id:
+        try:
+            authz.require(ctx, MANAGE, str(booking.number))
+        except Refused as refused:
+            return refused.reason
+    if booking.status != ledger.CONFIRMED or booking.ends_at <= ctx.now:
+        return msg("booking.error.not_cancellable", number=str(booking.number))
+    rest = words[1:]
+    today = ctx.now.astimezone(ctx.zone).date()
+    day = booking.starts_at.astimezone(ctx.zone).date()
+    if rest and (typed := read_date(rest[0], today)) is not None:
+        day, rest = typed, rest[1:]
+    at = read_clock(rest[0]) if rest else None
+    minutes = int((booking.ends_at - booking.starts_at).total_seconds() // 60)
+    if len(rest) == 2:
+        minutes = read_minutes(rest[1]) or 0
+    if at is None or len(rest) > 2 or minutes <= 0:
+        return msg("booking.move.usage")
+    starts = datetime.combine(day, at, tzinfo=ctx.zone)
+    ends = starts + timedelta(minutes=minutes)
+    opens, closes = opening(day, ctx.zone)
+    office = await calendar(ctx)
+    problem: Msg | None = None
+    if not office.works_on(day):
+        problem = msg(
+            "booking.error.holiday" if day in office.holidays else "booking.error.day_off", day=day.isoformat()
+        )
+    elif (at.hour * 60 + at.minute) % GRID or minutes % GRID:
+        problem = msg("booking.error.grid", minutes=GRID)
+    elif starts < opens or ends > closes:
+        problem = msg("booking.error.outside_hours", opens=f"{OPENS:%H:%M}", closes=f"{CLOSES:%H:%M}")
+    elif starts < ctx.now:
+        problem = msg("booking.error.past_time", start=f"{starts:%H:%M}")
+    elif minutes > LONGEST:
+        problem = msg("booking.error.too_long", max=LONGEST // 60)
+    elif closed_for(booking.resource, starts, ends):
+        problem = msg("booking.error.day_full", day=day.isoformat())
+    if problem is not None:
+        return problem
+    if not await ledger.move(ctx.session, booking, starts, ends):
+        return msg("booking.error.overlaps", start=f"{starts:%H:%M}", end=f"{ends:%H:%M}")
+    if booking.booker_id != ctx.person.id:
+        audit.done(ctx, MANAGE, str(booking.number), did="move")
+        told = msg(
+            "booking.moved_for_you", number=str(booking.number), when=when_of(booking, ctx), who=ctx.person.display_name
+        )
+        await notify(ctx.session, Notice(booking.booker_id, told), ctx.now)
+    return msg("booking.moved", number=str(booking.number), when=when_of(booking, ctx))
+
+
 async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:
     """The booker cancels their own; logistics anyone's (audited, the booker told)."""
     if booking is None:
@@ -556,6 +613,8 @@ async def book_command(ctx: StepContext, args: str) -> Action:
         return Action(start=(vehicles.TRIP.name, {}))
     if sub == "vehicle":
         return await vehicles.add_vehicle(ctx, words[1:])
+    if sub in ("move", "改期"):
+        return said(await move(ctx, words[1:]))
     if sub == "room":
         return await manage_room(ctx, words[1:])
     if sub == "admin":

@@ -95,3 +95,32 @@ async def busy(session: AsyncSession, resource_ids: list[int], starts: datetime,
         Booking.ends_at > starts,
     )
     return [Busy(resource, start, end) for resource, start, end in (await session.execute(query)).all()]
+
+
+async def move(session: AsyncSession, booking: Booking, starts: datetime, ends: datetime) -> bool:
+    """Change a confirmed booking's times: only if nothing else of its resource overlaps the new ones
+    (the same guarantee as reserve: the resource's row locked, one conditional UPDATE, and on
+    PostgreSQL the exclusion constraint). False, and nothing changed, when they are taken."""
+    await session.execute(select(BookingResource.id).where(BookingResource.id == booking.resource_id).with_for_update())
+    others = select(Booking.id).where(
+        Booking.resource_id == booking.resource_id,
+        Booking.id != booking.id,
+        Booking.status == CONFIRMED,
+        Booking.starts_at < ends,
+        Booking.ends_at > starts,
+    )
+    statement = (
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.status == CONFIRMED, ~exists(others))
+        .values(starts_at=starts, ends_at=ends, checked_in_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        async with session.begin_nested():
+            changed = await session.execute(statement)
+    except IntegrityError:
+        return False
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        return False
+    await session.refresh(booking)
+    return True

@@ -95,7 +95,7 @@ async def week_of_bookings(session: AsyncSession, scope: Scope, week: Week) -> B
     released = sum(1 for *_, status in found if status == "released")
     by_department: list[tuple[Renderable, int, int]] = [
         (
-            Label(d.name_zh, d.name_en) if d is not None else Label("未分部门", "No department"),
+            Label(d.name_zh, d.name_en) if d is not None else msg("booking.digest.no_department"),
             int(n or 0),
             int(km or 0),
         )

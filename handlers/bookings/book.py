@@ -480,6 +480,8 @@ async def move(ctx: StepContext, words: list[str]) -> Msg:
     """/book move B-… [DATE] HH:MM [MINUTES]: new times for a booking, by its booker or logistics,
     judged like a new booking's (a working day, open hours, the grid, not past, not too long) and
     kept only if the room is free then."""
+    if words and words[0].upper().startswith("V-"):
+        return await move_trip(ctx, words)
     booking = await found(ctx.session, words[0]) if words else None
     if booking is None:
         return msg("booking.error.not_found", number=(words[0] if words else "")[:24])
@@ -531,6 +533,19 @@ async def move(ctx: StepContext, words: list[str]) -> Msg:
         )
         await notify(ctx.session, Notice(booking.booker_id, told), ctx.now)
     return msg("booking.moved", number=str(booking.number), when=when_of(booking, ctx))
+
+
+async def move_trip(ctx: StepContext, words: list[str]) -> Msg:
+    """/book move V-… [DATE] HH:MM MINUTES: a trip's new times (vehicles.move judges them)."""
+    today = ctx.now.astimezone(ctx.zone).date()
+    rest, day = words[1:], today
+    if rest and (typed := read_date(rest[0], today)) is not None:
+        day, rest = typed, rest[1:]
+    at = read_clock(rest[0]) if rest else None
+    minutes = read_minutes(rest[1]) if len(rest) == 2 else None
+    if at is None or minutes is None or minutes <= 0:
+        return msg("booking.move.usage")
+    return await vehicles.move(ctx, words[0], datetime.combine(day, at, tzinfo=ctx.zone), minutes)
 
 
 async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:

@@ -540,3 +540,51 @@ async def mine(ctx: StepContext) -> list[Msg]:
         )
         for trip in await ctx.session.scalars(query)
     ]
+
+
+async def move(ctx: StepContext, number: str, starts: datetime, minutes: int) -> Msg:
+    """New times for a trip, by its requester or logistics: an assigned trip keeps its vehicle and
+    driver only if both are free at the new times (checked by the same conditional UPDATE and, on
+    PostgreSQL, the exclusion constraints), else nothing changes."""
+    trip: Trip | None = await ctx.session.scalar(select(Trip).where(Trip.number == number.upper()[:20]))
+    if trip is None:
+        return msg("booking.error.not_found", number=number[:24])
+    if trip.requester_id != ctx.person.id:
+        try:
+            authz.require(ctx, MANAGE, str(trip.number))
+        except Refused as refused:
+            return refused.reason
+    ends = starts + timedelta(minutes=minutes)
+    if minutes % 30 or (starts.hour * 60 + starts.minute) % 30:
+        return msg("booking.error.grid", minutes=30)
+    if minutes > LONGEST:
+        return msg("booking.error.too_long", max=LONGEST // 60)
+    if starts < ctx.now:
+        return msg("booking.error.past_time", start=f"{starts:%H:%M}")
+    if trip.status == "assigned":  # queue behind other assignments of this vehicle and driver
+        await ctx.session.execute(
+            select(BookingResource.id).where(BookingResource.id == trip.vehicle_id).with_for_update()
+        )
+        await ctx.session.execute(select(Person.id).where(Person.id == trip.driver_id).with_for_update())
+    free = ~overlapping(trip.id, starts, ends, vehicle_id=trip.vehicle_id, driver_id=trip.driver_id)
+    statement = (
+        update(Trip)
+        .where(Trip.id == trip.id, Trip.status.in_(OPEN), Trip.ends_at > ctx.now)
+        .where(free if trip.status == "assigned" else Trip.id == trip.id)
+        .values(starts_at=starts, ends_at=ends)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        async with ctx.session.begin_nested():
+            changed = await ctx.session.execute(statement)
+    except IntegrityError:
+        changed = None
+    if changed is None or not changed.rowcount:  # type: ignore[attr-defined]
+        if trip.status not in OPEN:
+            return msg("booking.error.not_cancellable", number=str(trip.number))
+        return msg("booking.trip.error.busy_then", number=str(trip.number))
+    await ctx.session.refresh(trip)
+    if trip.driver_id is not None:
+        told = msg("booking.trip.moved_for_driver", number=str(trip.number), when=when_of(trip, ctx))
+        await notify(ctx.session, Notice(trip.driver_id, told), ctx.now)
+    return msg("booking.moved", number=str(trip.number), when=when_of(trip, ctx))

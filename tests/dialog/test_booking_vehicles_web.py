@@ -17,6 +17,7 @@ from storage.db import Database
 from storage.models import BookingResource, Person, Trip
 from tests.bookings import TUESDAY_MORNING, at, browser_chat_at
 from tests.dialog.web_person import WebPerson
+from tests.jobs.org import local
 
 
 def texts(notices: list[dict[str, Any]]) -> str:
@@ -74,6 +75,10 @@ async def test_a_car_asked_approved_assigned_and_finished(db: Database) -> None:
         assert [b["label"] for b in lin.buttons[0]] == ["孙强"]
         await lin.presses("孙强")
         assert "已派车 V-2026-000002" in await lin.presses("✔ 提交")
+        moved = await wang.says("/book move V-2026-000001 2026-11-25 13:00 210")
+        assert "已改期 V-2026-000001：2026-11-25 13:00–16:30。" in moved  # the same car and driver: free
+        assert "出车任务 V-2026-000001 改到 2026-11-25 13:00–16:30。" in texts(await zhou.inbox())
+        assert "管理会议室预订" in await li.says("/book move V-2026-000001 14:00 60")  # not hers
         assert "已取消用车申请 V-2026-000002。" in await li.says("/book cancel V-2026-000002")
         assert "出车任务 V-2026-000002" in texts(await sun.inbox())
 
@@ -107,11 +112,32 @@ async def test_the_database_refuses_a_vehicle_or_driver_on_two_trips_at_once(db:
             "assigned",
             "pending_assignment",
         ]
+    # The second trip at 17:00 with the other car and the same driver; the first then cannot be
+    # moved into it: 周军 drives both.
+    async with db.unit_of_work() as session:
+        trip_two = await session.get(Trip, second.id)
+        assert trip_two is not None
+        trip_two.starts_at, trip_two.ends_at = local(25, 17), local(25, 18)
+    async with db.unit_of_work() as session:
+        trip_two = await session.get(Trip, second.id)
+        assert trip_two is not None and await assigned(session, trip_two, car_b.id, zhou.id)
+    async with browser_chat_at(db, at(TUESDAY_MORNING)) as client:
+        wang = WebPerson(client, "wang.fang")
+        refused = await wang.says("/book move V-2026-000001 2026-11-25 16:30 60")
+        assert "V-2026-000001 的车辆或司机在新的时间另有安排，时间未改。" in refused
+        assert "已改期 V-2026-000001" in await wang.says("/book move V-2026-000001 2026-11-25 15:30 90")
     if db.dialect == "postgresql":  # and past the application, the exclusion constraints themselves
         for column in ("vehicle_id", "driver_id"):
             with pytest.raises(IntegrityError, match=f"ex_trips_{column}_no_overlap"):
                 async with db.unit_of_work() as session:
-                    held = car_a.id if column == "vehicle_id" else zhou.id
+                    # The second trip moved onto the first's time, sharing only the vehicle, or only the driver.
+                    shared = (
+                        {"vehicle_id": car_a.id, "driver_id": None}
+                        if column == "vehicle_id"
+                        else {"vehicle_id": car_b.id, "driver_id": zhou.id}
+                    )
                     await session.execute(
-                        update(Trip).where(Trip.id == second.id).values(status="assigned", **{column: held})
+                        update(Trip)
+                        .where(Trip.id == second.id)
+                        .values(starts_at=local(25, 16), ends_at=local(25, 16, 30), **shared)
                     )

@@ -39,7 +39,7 @@ def test_an_operator_lists_the_jobs_previews_a_digest_and_sends_one(
     listed = capsys.readouterr().out
     assert "weekly_digest: the weekly digest to managers, logistics admins and admins\n  next run: " in listed
     assert "Mon (Asia/Shanghai)\n  no runs yet" in listed
-    assert listed.count("next run:") == 6  # with the monthly scorecards and the bookings attendance
+    assert listed.count("next run:") == 7  # with the monthly scorecards, inspections.plan and bookings.attendance
 
     assert main(["digest", "--now", "--dry-run", "--to", "sarah.lin"]) == 0
     shown = capsys.readouterr().out

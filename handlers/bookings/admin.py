@@ -10,32 +10,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.bookings import access
 from handlers.bookings.rooms import EQUIPMENT, described, make_bookable, room_at, room_name
 from handlers.bookings.steps import read_date
-from handlers.core import audit, authz, uploads
+from handlers.core import audit, uploads
 from handlers.core.adminkit import MAX_ROWS, Period, when
 from handlers.core.conversation import DocumentIn
 from handlers.core.flow import Action, StepContext, said
-from handlers.core.i18n import Lines, Msg, Renderable, msg, translate
-from handlers.core.refusals import Refused
+from handlers.core.i18n import Lines, Renderable, msg, translate
 from handlers.core.sheets import Cell
 from storage.models import Booking, BookingResource, Trip
 
-MANAGE = "booking.manage"
+MANAGE = access.MANAGE
 # The most rows one import takes.
 MOST_ROWS = 500
 
 
-def refused(ctx: StepContext) -> Msg | None:
-    try:
-        authz.require(ctx, MANAGE)
-    except Refused as refusal:
-        return refusal.reason
-    return None
-
-
 async def overview(ctx: StepContext) -> Action:
-    if (refusal := refused(ctx)) is not None:
+    if (refusal := access.refusal(ctx)) is not None:
         return said(refusal)
     found = list(await ctx.session.scalars(select(BookingResource).order_by(BookingResource.kind, BookingResource.id)))
     parts: list[Renderable] = [msg("booking.admin.title", count=len(found))]
@@ -60,7 +52,7 @@ async def overview(ctx: StepContext) -> Action:
 
 async def close(ctx: StepContext, words: list[str], closing: bool) -> Action:
     """/book close A 201 FROM TO (days, both included) · /book open A 201."""
-    if (refusal := refused(ctx)) is not None:
+    if (refusal := access.refusal(ctx)) is not None:
         return said(refusal)
     wanted = 4 if closing else 2
     if len(words) != wanted:
@@ -102,7 +94,7 @@ async def import_upload(ctx: StepContext, args: str, document: DocumentIn) -> Ac
     """A CSV or XLSX captioned /book import: building, room, seats, equipment, departments."""
     if args.strip().lower() != "import":
         return said(msg("booking.import.caption"))
-    if (refusal := refused(ctx)) is not None:
+    if (refusal := access.refusal(ctx)) is not None:
         return said(refusal)
     try:
         rows = await uploads.read(document, uploads.TABLE)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.bookings import access
 from handlers.core import authz
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Msg, msg
@@ -26,7 +27,6 @@ REMIND_BEFORE = timedelta(minutes=15)
 OPENS_BEFORE = timedelta(minutes=15)
 GRACE = timedelta(minutes=15)
 CONFIRMED, RELEASED = "confirmed", "released"
-MANAGE = "booking.manage"
 
 
 def may_check_in(booking: Booking, now: datetime) -> bool:
@@ -54,7 +54,7 @@ async def check_in(ctx: StepContext, booking: Booking | None, by_door: bool = Fa
     """By the booker's button (or logistics'), or by whoever scans the room's door: they are there."""
     if booking is None:
         return msg("booking.checkin.nothing_due" if by_door else "booking.error.not_found", number="")
-    if not by_door and booking.booker_id != ctx.person.id and not authz.allowed(ctx.person, MANAGE):
+    if not by_door and booking.booker_id != ctx.person.id and not authz.allowed(ctx.person, access.MANAGE):
         return msg("booking.checkin.not_yours", number=str(booking.number))
     if not may_check_in(booking, ctx.now):
         return msg("booking.checkin.not_now", number=str(booking.number))

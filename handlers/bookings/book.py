@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.bookings import admin, attendance, calendar_file, digest, ledger, vehicles
+from handlers.bookings import access, admin, attendance, calendar_file, digest, ledger, vehicles
 from handlers.bookings import demo as bookings_demo
 from handlers.bookings.rooms import (
     CLOSES,
@@ -57,7 +57,6 @@ from handlers.core.flow import (
 )
 from handlers.core.i18n import Lines, Msg, Renderable, msg
 from handlers.core.outbox import Notice, notify
-from handlers.core.refusals import Refused
 from storage.models import Booking, BookingResource
 
 ANY = "any"
@@ -66,8 +65,7 @@ REST, NONE = "rest", "none"
 # A series longer than this is a typo in its end date, not a meeting.
 MOST_OCCURRENCES = 60
 MAX_LISTED = 10
-# Logistics admins manage the rooms and may cancel anyone's booking (declared below, judged by authz).
-MANAGE = "booking.manage"
+MANAGE = access.MANAGE
 
 
 # --- the flow's questions -----------------------------------------------------------------------
@@ -485,11 +483,8 @@ async def move(ctx: StepContext, words: list[str]) -> Msg:
     booking = await found(ctx.session, words[0]) if words else None
     if booking is None:
         return msg("booking.error.not_found", number=(words[0] if words else "")[:24])
-    if booking.booker_id != ctx.person.id:
-        try:
-            authz.require(ctx, MANAGE, str(booking.number))
-        except Refused as refused:
-            return refused.reason
+    if booking.booker_id != ctx.person.id and (refused := access.refusal(ctx, str(booking.number))) is not None:
+        return refused
     if booking.status != ledger.CONFIRMED or booking.ends_at <= ctx.now:
         return msg("booking.error.not_cancellable", number=str(booking.number))
     rest = words[1:]
@@ -553,11 +548,8 @@ async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:
     if booking is None:
         return msg("booking.error.not_found", number=ref[:24])
     own = booking.booker_id == ctx.person.id
-    if not own:
-        try:
-            authz.require(ctx, MANAGE, str(booking.number))
-        except Refused as refused:
-            return refused.reason
+    if not own and (refused := access.refusal(ctx, str(booking.number))) is not None:
+        return refused
     if booking.status != ledger.CONFIRMED or booking.ends_at <= ctx.now:
         return msg("booking.error.not_cancellable", number=str(booking.number))
     # Conditional: of two cancels (or a cancel and the no-show release) at once, one changes it.
@@ -582,10 +574,8 @@ async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:
 
 async def manage_room(ctx: StepContext, words: list[str]) -> Action:
     """/book room A 201 12 [projector] [video] [dept CODE,CODE]: a room made bookable, or changed."""
-    try:
-        authz.require(ctx, MANAGE)
-    except Refused as refused:
-        return said(refused.reason)
+    if (refused := access.refusal(ctx)) is not None:
+        return said(refused)
     if len(words) < 3 or not words[2].isdigit() or not 1 <= int(words[2]) <= 500:
         return said(msg("booking.room.usage"))
     room = await room_at(ctx.session, words[0], words[1])

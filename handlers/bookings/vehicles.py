@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from handlers.bookings import access
 from handlers.bookings.steps import DayStep, DurationStep, TimeSlotStep
 from handlers.core import audit, authz, ids
 from handlers.core.flow import (
@@ -42,7 +43,7 @@ from handlers.core.people import find_person, people_with_role
 from handlers.core.refusals import Refused
 from storage.models import BookingResource, Person, Trip
 
-MANAGE = "booking.manage"
+MANAGE = access.MANAGE
 # A department manager approves the trips of their department's people (judged against the trip's).
 APPROVE = "booking.trip_approve"
 OPEN = ("pending_manager", "pending_assignment", "assigned")
@@ -460,10 +461,8 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     if act in ("approve", "reject"):
         return said(await decide(ctx, trip, act == "approve"))
     if act == "assign":
-        try:
-            authz.require(ctx, MANAGE, str(trip.number))
-        except Refused as refused:
-            return said(refused.reason)
+        if (refused := access.refusal(ctx, str(trip.number))) is not None:
+            return said(refused)
         if trip.status != "pending_assignment":
             return said(msg("booking.trip.not_waiting", number=str(trip.number)))
         if not await free_vehicles(replace(ctx, data={"trip": trip.id})):
@@ -476,15 +475,20 @@ async def on_button(ctx: StepContext, value: str) -> Action:
     return Action(start=(FINISH.name, {"trip": trip.id}))
 
 
-async def cancel(ctx: StepContext, number: str) -> Msg:
+async def requesters_trip(ctx: StepContext, number: str) -> Trip | Msg:
+    """The trip, for its requester or logistics; else why not."""
     trip: Trip | None = await ctx.session.scalar(select(Trip).where(Trip.number == number.upper()[:20]))
     if trip is None:
         return msg("booking.error.not_found", number=number[:24])
-    if trip.requester_id != ctx.person.id:
-        try:
-            authz.require(ctx, MANAGE, str(trip.number))
-        except Refused as refused:
-            return refused.reason
+    if trip.requester_id != ctx.person.id and (refused := access.refusal(ctx, str(trip.number))) is not None:
+        return refused
+    return trip
+
+
+async def cancel(ctx: StepContext, number: str) -> Msg:
+    trip = await requesters_trip(ctx, number)
+    if not isinstance(trip, Trip):
+        return trip
     changed = await ctx.session.execute(
         update(Trip)
         .where(Trip.id == trip.id, Trip.status.in_(OPEN), Trip.ends_at > ctx.now)
@@ -500,10 +504,8 @@ async def cancel(ctx: StepContext, number: str) -> Msg:
 
 async def add_vehicle(ctx: StepContext, words: Sequence[str]) -> Action:
     """/book vehicle PLATE SEATS MODEL @driver …: a vehicle made bookable (or changed)."""
-    try:
-        authz.require(ctx, MANAGE)
-    except Refused as refused:
-        return said(refused.reason)
+    if (refused := access.refusal(ctx)) is not None:
+        return said(refused)
     if len(words) < 4 or not words[1].isdigit() or not 1 <= int(words[1]) <= 60:
         return said(msg("booking.vehicle.usage"))
     drivers = [await find_person(ctx.session, ref) for ref in words[3:]]
@@ -546,14 +548,9 @@ async def move(ctx: StepContext, number: str, starts: datetime, minutes: int) ->
     """New times for a trip, by its requester or logistics: an assigned trip keeps its vehicle and
     driver only if both are free at the new times (checked by the same conditional UPDATE and, on
     PostgreSQL, the exclusion constraints), else nothing changes."""
-    trip: Trip | None = await ctx.session.scalar(select(Trip).where(Trip.number == number.upper()[:20]))
-    if trip is None:
-        return msg("booking.error.not_found", number=number[:24])
-    if trip.requester_id != ctx.person.id:
-        try:
-            authz.require(ctx, MANAGE, str(trip.number))
-        except Refused as refused:
-            return refused.reason
+    trip = await requesters_trip(ctx, number)
+    if not isinstance(trip, Trip):
+        return trip
     ends = starts + timedelta(minutes=minutes)
     if minutes % 30 or (starts.hour * 60 + starts.minute) % 30:
         return msg("booking.error.grid", minutes=30)

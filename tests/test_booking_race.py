@@ -40,7 +40,7 @@ class Booker:
 
     async def up_to_confirming(self) -> str:
         out = await self.does(Kind.COMMAND, command="book")
-        for label in ("行政楼 201", "明天", "10:00", "1 小时", "只这一次"):
+        for label in ("行政楼 201", "4", "明天", "10:00", "1 小时", "只这一次"):
             out = await self.does(Kind.BUTTON, payload(out, label))
         out = await self.does(Kind.TEXT, "项目评审会")
         assert "确认预订吗？" in out.replies[-1].text

@@ -83,7 +83,13 @@ async def equipment_options(ctx: StepContext) -> list[Option]:
 
 
 async def check_people(ctx: StepContext, people: int) -> Msg | None:
-    largest = max((found.capacity for found in await bookable(ctx)), default=0)
+    """A room too small for the meeting is refused here, naming what it seats; for any room, when
+    none seats that many, the largest."""
+    rooms = await bookable(ctx)
+    chosen = [found for found in rooms if str(found.id) == ctx.data.get("resource")]
+    if chosen and people > chosen[0].capacity:
+        return msg("booking.error.room_too_small", room=room_name(chosen[0]), count=people, seats=chosen[0].capacity)
+    largest = max((found.capacity for found in rooms), default=0)
     return msg("booking.error.too_many", count=people, largest=largest) if people > largest else None
 
 
@@ -338,7 +344,6 @@ BOOK = Flow(
         NumberStep(
             "people",
             msg("booking.ask.people"),
-            when=lambda data: data.get("resource") == ANY,
             min_value=1,
             max_value=500,
             check=check_people,

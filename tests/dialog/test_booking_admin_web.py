@@ -34,11 +34,13 @@ async def test_rooms_imported_closed_opened_and_exported(db: Database) -> None:
         assert "行政楼 201 第一会议室 在 2026-11-25 至 2026-11-26 维护停用" in closed
         await wang.says("/book")
         await wang.presses("行政楼 201")
+        await wang.presses("8")
         assert "2026-11-25 已经没有空闲时段了" in await wang.presses("明天")
         await wang.says("/cancel")
         assert "恢复可预订" in await lin.says("/book open A 201")
         await wang.says("/book")
         await wang.presses("行政楼 201")
+        await wang.presses("8")
         assert "几点开始？" in await wang.presses("明天")
         await wang.presses("10:00")
         await wang.presses("1 小时")

@@ -53,6 +53,7 @@ async def test_telegram_reminds_checks_in_and_releases(db: Database, bot_api: Fa
     for start, title in (("10:00", "预算评审"), ("14:00", "新人培训")):
         await chen.says("/book")
         await chen.presses("行政楼 201")
+        await chen.presses("4")
         await chen.presses("今天")
         await chen.presses(start)
         await chen.presses("1 小时")
@@ -80,6 +81,7 @@ async def test_slack_reminds_checks_in_and_releases(db: Database, slack: SlackWo
     for start, title in (("10:00", "Budget review"), ("14:00", "Onboarding")):
         await emma.slash("/houqin", "book")
         await emma.chooses("Administration Building 201")
+        await emma.types("4")
         await emma.chooses("Today")
         await emma.chooses(start)
         await emma.chooses("1 hour")

@@ -46,7 +46,8 @@ async def test_telegram_books_a_room_in_chinese_and_gets_the_ics_as_a_document(
         "教学楼 102 阶梯教室（60 人，投影仪、视频会议）",
         "🔎 任意合适的会议室",
     ]
-    assert "哪一天？" in await chen.presses("教学楼 102")
+    assert "多少人参加？" in await chen.presses("教学楼 102")
+    assert "哪一天？" in await chen.presses("20")
     assert "几点开始？" in await chen.presses("明天")
     assert "开多久？" in await chen.says("15:00")  # typed, not pressed
     assert "重复吗？" in await chen.presses("2 小时")
@@ -71,6 +72,10 @@ async def test_slack_books_a_room_in_english_page_by_page(slack: SlackWorld) -> 
         "Teaching Building 102 Lecture hall (seats 60, projector, video)",
     ]
     await emma.chooses("Administration Building 201")
+    assert "How many people?" in emma.page
+    await emma.types("14")
+    assert "Administration Building 201 Meeting room 1 has room for 12, not 14" in str(emma.errors)
+    await emma.types("6")
     assert "Which day?" in emma.page
     await emma.types("2026-11-27")
     assert "When does it start?" in emma.page and emma.options()[:2] == ["08:00", "08:30"]

@@ -29,7 +29,10 @@ async def test_wang_fang_books_room_201_for_tomorrow_and_gets_a_calendar_file(db
         asked = await wang.says("/book")
         assert "订哪间会议室？" in asked
         assert asked.labels[:2] == ["行政楼 201 第一会议室（12 人，投影仪）", "🔎 任意合适的会议室"]
-        assert "哪一天？" in await wang.presses("行政楼 201")
+        assert "多少人参加？" in await wang.presses("行政楼 201")
+        too_many = await wang.says("30")
+        assert "行政楼 201 第一会议室 最多容纳 12 人，坐不下 30 人。" in too_many
+        assert "哪一天？" in await wang.says("10")
         slots = await wang.presses("明天")
         assert "几点开始？" in slots and "第 1/2 页" in slots.text
         assert slots.labels[:4] == ["08:00", "08:30", "09:00", "09:30"]
@@ -84,6 +87,7 @@ async def test_bad_days_times_and_lengths_are_refused_in_the_persons_language(db
         assert "已修改法定节假日" in await admin.says("/settings holidays 2026-11-26")
         await wang.says("/book")
         await wang.presses("行政楼 201")
+        await wang.presses("8")
         assert "2026-11-23 已经过去了" in await wang.says("2026-11-23")
         assert "2026-11-28 不是工作日" in await wang.says("2026-11-28")
         assert "2026-11-26 是节假日" in await wang.says("11-26")

@@ -939,6 +939,8 @@ class MeterReading(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     # The inspection round it was read on, if any (a reading outlives a round forgotten).
     round_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_rounds.id", ondelete="SET NULL"))
+
+
 # --- bookings: meeting rooms booked from chat (handlers/bookings/) ---
 
 
@@ -968,7 +970,7 @@ class BookingResource(Base):
 
 class Booking(Base):
     """A resource held from `starts_at` to `ends_at` (会议室预订). Two confirmed bookings of one resource
-    never overlap: on PostgreSQL an exclusion constraint says so (migration 0014_bookings), on SQLite
+    never overlap: on PostgreSQL an exclusion constraint says so (migration 0015_bookings), on SQLite
     the one conditional INSERT that makes a booking (handlers/bookings/ledger.py), under the write lock
     every transaction takes at BEGIN."""
 
@@ -1003,7 +1005,7 @@ class Trip(Base):
     """A vehicle asked for (用车申请): where, who and why, from when to when; the department manager
     approves, a logistics admin assigns a vehicle and a driver, the driver finishes it with the
     mileage. An assigned vehicle or driver is never on two trips at once: on PostgreSQL two exclusion
-    constraints say so (migration 0014_bookings), on SQLite the conditional UPDATE that assigns."""
+    constraints say so (migration 0015_bookings), on SQLite the conditional UPDATE that assigns."""
 
     __tablename__ = "trips"
     id: Mapped[int] = mapped_column(Id, primary_key=True)

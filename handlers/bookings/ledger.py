@@ -6,7 +6,7 @@ INSERT … SELECT … WHERE NOT EXISTS (an overlapping confirmed booking) is one
 every transaction holds the write lock from BEGIN (storage/db.py), so no other writer can slip in
 between its check and its write. On PostgreSQL the resource's row is locked first (bookings of one
 room queue, each seeing the one before once it commits), and the exclusion constraint (migration
-0014_bookings) refuses an overlap whatever wrote it; a refusal is taken as "taken".
+0015_bookings) refuses an overlap whatever wrote it; a refusal is taken as "taken".
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ and its Trip finished button, which asks the mileage). The requester may cancel 
 An assigned vehicle or driver is never on two trips at once: the assignment is one conditional
 UPDATE that finds no other assigned trip of that vehicle or driver overlapping, on SQLite under the
 write lock; on PostgreSQL the vehicle's and the driver's rows are locked first and two exclusion
-constraints refuse an overlap whatever wrote it (migration 0014_bookings).
+constraints refuse an overlap whatever wrote it (migration 0015_bookings).
 """
 
 from __future__ import annotations

@@ -30,23 +30,17 @@ EVERYONE = [
 ADMIN = [
     "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "stock", "survey",
     "suggest", "admin", "role", "org", "audit", "export", "stats", "broadcast", "settings", "scorecard", "link",
-    "web", "inspect", "meter", "energy", "lang", "help", "cancel",
+    "web", "inspect", "meter", "energy", "book", "lang", "help", "cancel",
 ]  # fmt: skip
 MANAGER = [
     "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "delegate", "survey",
-    "suggest", "admin", "stats", "broadcast", "scorecard", "link", "web", "inspect", "energy", "lang", "help",
+    "suggest", "admin", "stats", "broadcast", "scorecard", "link", "web", "inspect", "energy", "book", "lang", "help",
     "cancel",
-    "web", "inspect", "book", "lang", "help", "cancel",
-]  # fmt: skip
-MANAGER = [
-    "start", "repair", "supply", "my", "ticket", "assign", "requisition", "requisitions", "delegate", "survey",
-    "suggest", "admin", "stats", "broadcast", "scorecard", "link", "web", "inspect", "book", "lang", "help", "cancel",
 ]  # fmt: skip
 
 TECHNICIAN = [
     "start", "repair", "supply", "my", "ticket", "requisition", "requisitions", "survey", "suggest", "scorecard",
-    "link", "web", "inspect", "meter", "lang", "help", "cancel",
-    "link", "web", "inspect", "book", "lang", "help", "cancel",
+    "link", "web", "inspect", "meter", "book", "lang", "help", "cancel",
 ]  # fmt: skip
 
 

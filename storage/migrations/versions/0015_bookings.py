@@ -1,7 +1,7 @@
 """bookings: meeting rooms and vehicles, their bookings and trips, never two at once on PostgreSQL by constraint
 
-Revision ID: 0014_bookings
-Revises: 0013_inspections
+Revision ID: 0015_bookings
+Revises: 0014_energy
 Create Date: 2026-12-03 15:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_bookings"
-down_revision: str | None = "0013_inspections"
+revision: str = "0015_bookings"
+down_revision: str | None = "0014_energy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Collection
 
 # Commands typed as words in a one-to-one chat, beside /repair and the rest.
-KEYWORDS = {"报修": "repair", "领用": "supply", "我的": "my", "帮助": "help", "抄表": "meter", "能耗": "energy", "巡检": "inspect"}
+KEYWORDS = {
+    "报修": "repair",
+    "领用": "supply",
+    "我的": "my",
+    "帮助": "help",
+    "抄表": "meter",
+    "能耗": "energy",
+    "巡检": "inspect",
+}
 
 
 def command_in(text: str, bare: Collection[str] = ()) -> tuple[str, str] | None:

@@ -70,7 +70,8 @@ async def on_button(ctx: StepContext, value: str) -> Action:
             return Action(say=((refused.reason, ()),), toast=refused.reason)
     if entry.on_its_own:
         return await entry.handler(ctx, "")
-    return said(msg(entry.usage or f"{value}.usage"))
+    # A usage may name the export kinds the running areas offer ({kinds}, as the menu's export line does).
+    return said(msg(entry.usage or f"{value}.usage", kinds="|".join(exports.kinds(ctx.areas))))
 
 
 AREA = Area(

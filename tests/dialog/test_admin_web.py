@@ -44,7 +44,7 @@ async def test_the_admin_menu_shows_buttons_that_open_each_command(person: Calla
         "满意度调查",
         "会议室",
     ]
-    assert "/export tickets|requisitions|stock|suggestions|readings|audit [csv|xlsx] [起 止]" in menu.text
+    assert "/export tickets|requisitions|stock|suggestions|readings|bookings|audit [csv|xlsx] [起 止]" in menu.text
     assert "用法：\n/role @用户名" in await admin.presses("角色")  # needs arguments: its usage
     await admin.says("/admin")
     assert "🏢 组织架构" in await admin.presses("组织架构")  # runs on its own

@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--no-history", action="store_true", help="only the organisation: people, places, stores")
     qr = commands.add_parser(
         "qr",
-        help="write a printable door sign (PNG) per room: scan it to report a repair there; and one per "
-        "inspection checkpoint (into DIR/inspections): scanned on a round, it records the visit",
+        help="write a printable door sign (PNG) per room: scan it to report a repair there; one per "
+        "inspection checkpoint (into DIR/inspections): scanned on a round, it records the visit; and one per "
+        "bookable meeting room (into DIR/bookings): scanned at the start, it checks the booking in",
     )
     qr.add_argument("--building", action="append", default=[], metavar="CODE", help="only this building (repeatable)")
     qr.add_argument("--out", type=Path, default=Path("var/qr"), metavar="DIR", help="output folder (default ./var/qr)")
@@ -233,9 +234,11 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
         clean_bot_username,
         fetch_bot_username,
         find_fonts,
+        write_checkin_signs,
         write_checkpoint_signs,
         write_signs,
     )
+    from handlers.bookings.rooms import door_check_ins
     from handlers.core.rooms import UnknownBuildingError, rooms_of
     from handlers.inspections.routes import door_checkpoints
     from storage.db import Database
@@ -253,6 +256,7 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
         async with db.unit_of_work() as session:
             rooms = await rooms_of(session, building_codes)
             checkpoints = await door_checkpoints(session)
+            bookable = await door_check_ins(session)
     except UnknownBuildingError as problem:
         say(str(problem))
         return 2
@@ -293,7 +297,16 @@ async def door_signs(settings: Settings, building_codes: list[str], out_dir: Pat
         )
         for point in points:
             print(f"{point.path}  {'  '.join(point.links)}")
-        print(f"{len(points)} inspection checkpoint codes in {out_dir / 'inspections'} ({kind})")
+        named = "checkpoint code" if len(points) == 1 else "checkpoint codes"
+        print(f"{len(points)} inspection {named} in {out_dir / 'inspections'} ({kind})")
+    if bookable:
+        check_ins = write_checkin_signs(
+            bookable, bot_username=username, browser_url=settings.browser_url, out_dir=out_dir / "bookings", fonts=fonts
+        )
+        for check_in in check_ins:
+            print(f"{check_in.path}  {'  '.join(check_in.links)}")
+        codes = "check-in code" if len(check_ins) == 1 else "check-in codes"
+        print(f"{len(check_ins)} meeting room {codes} in {out_dir / 'bookings'} ({kind})")
     return 0
 
 

@@ -431,3 +431,32 @@ def write_checkpoint_signs(
         )
         written.append(CheckpointSign(path, checkpoint.id, telegram, browser))
     return written
+
+
+def write_checkin_signs(
+    rooms: Iterable[tuple[int, DoorRoom]],
+    *,
+    bot_username: str | None,
+    browser_url: str,
+    out_dir: Path,
+    fonts: Fonts | None = None,
+) -> list[CheckpointSign]:
+    """Write `<building>-<room>.png` per bookable room: scanned by whoever booked it, within 15
+    minutes of the start, it checks the booking in (/start bkin_<resource>)."""
+    fonts = fonts or find_fonts()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[CheckpointSign] = []
+    for resource_id, room in rooms:
+        payload = f"bkin_{resource_id}"
+        telegram = f"https://t.me/{bot_username}?start={payload}" if bot_username else None
+        browser = f"{browser_url.rstrip('/')}/?start={payload}"
+        heading = "会议签到  Meeting check-in" if fonts.cjk else "Meeting check-in"
+        hint = "Scan when your meeting starts, or the room is released after 15 minutes"
+        if fonts.cjk:
+            hint = f"会议开始时扫码签到，15 分钟未签到将释放会议室    {hint}"
+        path = out_dir / f"{file_stem(room)}.png"
+        draw_sign(heading, _place_lines(room, fonts.cjk), hint, telegram, browser, fonts).save(
+            path, format="PNG", dpi=(DPI, DPI), optimize=True
+        )
+        written.append(CheckpointSign(path, resource_id, telegram, browser))
+    return written

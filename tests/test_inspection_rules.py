@@ -7,6 +7,7 @@ import` and the checkpoint codes of `houqin qr`."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.cli import main
+from handlers.bookings.rooms import make_bookable, room_at
 from handlers.core.digest import Scope, compute
 from handlers.core.reminders import due_now
 from handlers.core.rules import RepairRules
@@ -305,3 +307,39 @@ def test_an_operator_imports_a_route_and_prints_its_checkpoint_codes(
     with Image.open(sign) as image:
         codes = sorted(code.text for code in zxingcpp.read_barcodes(image))
     assert len(codes) == 2 and all("start=ck_" in code for code in codes)
+
+
+@pytest.mark.subprocess  # fc-match finds the fonts
+def test_a_bookable_rooms_check_in_code_is_printed_with_the_door_signs(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PUBLIC_URL", "https://houqin.example.org")
+    assert main(["migrate"]) == 0 and main(["demo", "--no-history"]) == 0
+    asyncio.run(bookable(database_url))
+    capsys.readouterr()
+    assert main(["qr", "--building", "A", "--out", str(tmp_path / "signs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"1 meeting room check-in code in {tmp_path / 'signs' / 'bookings'} (browser links only)"
+    with Image.open(tmp_path / "signs" / "bookings" / "A-201.png") as image:
+        [code] = [code.text for code in zxingcpp.read_barcodes(image)]
+    assert re.fullmatch(r"https://houqin.example.org/\?start=bkin_\d+", code)
+
+
+async def bookable(url: str) -> None:
+    db = Database(url)
+    try:
+        await rooms_bookable_a201(db)
+    finally:
+        await db.dispose()
+
+
+async def rooms_bookable_a201(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        room = await room_at(session, "A", "201")
+        assert room is not None
+        await make_bookable(session, room, 12, ["projector"])

@@ -14,6 +14,7 @@ from handlers.core import org_settings
 from handlers.core.adminkit import Joined
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Label, Msg, msg
+from handlers.core.rooms import DoorBuilding, DoorRoom
 from handlers.core.schedule import Schedule
 from storage.models import Booking, BookingResource, Building, Room
 
@@ -129,3 +130,19 @@ async def today_of(session: AsyncSession, resource_ids: list[int], day: date, zo
         .order_by(Booking.starts_at)
     )
     return list(await session.scalars(query))
+
+
+async def door_check_ins(session: AsyncSession) -> list[tuple[int, DoorRoom]]:
+    """The bookable rooms, each with the resource id its check-in code carries (`houqin qr`)."""
+    found = await session.scalars(
+        select(BookingResource)
+        .where(BookingResource.kind == "room", BookingResource.active.is_(True), BookingResource.room_id.is_not(None))
+        .order_by(BookingResource.id)
+    )
+    signs = []
+    for resource in found.all():
+        room = await session.get(Room, resource.room_id)
+        if room is not None:
+            building = DoorBuilding(room.building.code, room.building.name_zh, room.building.name_en)
+            signs.append((resource.id, DoorRoom(room.id, room.code, room.name_zh, room.name_en, building)))
+    return signs

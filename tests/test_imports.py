@@ -150,7 +150,18 @@ def test_no_import_cycles() -> None:
 
 # What Houqin is made of whatever it does: everything under handlers/core/ (areas plug into it,
 # handlers/core/area.py, never the reverse), and the jobs' bookkeeping.
-AREA_PACKAGES = ("accounts", "admin", "digest", "inspections", "repairs", "suggestions", "supplies", "surveys")
+AREA_PACKAGES = (
+    "accounts",
+    "admin",
+    "bookings",
+    "digest",
+    "energy",
+    "inspections",
+    "repairs",
+    "suggestions",
+    "supplies",
+    "surveys",
+)
 CORE = tuple(name for name in modules() if name.startswith("handlers.core"))
 CORE += ("jobs.runs", "jobs.scheduler")
 # The areas and the modules only they use: one package each.

@@ -119,6 +119,7 @@ async def test_the_command_menu_is_published_in_both_languages(bot_api: FakeBotA
         "suggest",
         "link",
         "web",
+        "book",
         "lang",
         "help",
         "cancel",

@@ -957,6 +957,8 @@ class BookingResource(Base):
     equipment: Mapped[str] = mapped_column(String(100), default="")
     # Department codes whose people may book it, comma-separated; empty: everyone.
     departments: Mapped[str] = mapped_column(String(500), default="")
+    # A room whose bookings a logistics admin approves first (pending until then, holding the slot).
+    needs_approval: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     # A vehicle's plate, its type in words (商务车, minibus) and the handles of who may drive it.
     plate: Mapped[str | None] = mapped_column(String(20), unique=True)

@@ -80,7 +80,7 @@ async def close(ctx: StepContext, words: list[str], closing: bool) -> Action:
         select(Booking.id)
         .where(
             Booking.resource_id == resource.id,
-            Booking.status == "confirmed",
+            Booking.status.in_(("confirmed", "pending")),
             Booking.starts_at < resource.closed_until,
             Booking.ends_at > resource.closed_from,
         )

@@ -10,13 +10,15 @@ check-in window and the release of rooms nobody came to are handlers/bookings/at
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.bookings import access, admin, attendance, calendar_file, digest, ledger, vehicles
 from handlers.bookings import demo as bookings_demo
+from handlers.bookings.agenda_picture import RoomDay, Slot, render_agenda
 from handlers.bookings.rooms import (
     CLOSES,
     EQUIPMENT,
@@ -57,6 +59,7 @@ from handlers.core.flow import (
 )
 from handlers.core.i18n import Lines, Msg, Renderable, msg
 from handlers.core.outbox import Notice, notify
+from handlers.core.people import people_with_role
 from storage.models import Booking, BookingResource
 
 ANY = "any"
@@ -239,6 +242,7 @@ async def first_free(ctx: StepContext, starts: datetime, title: str) -> Booking 
             ends=ends,
             channel=ctx.channel,
             now=ctx.now,
+            status=ledger.PENDING if room.needs_approval else ledger.CONFIRMED,
         )
         if made is not None:
             return made
@@ -246,6 +250,13 @@ async def first_free(ctx: StepContext, starts: datetime, title: str) -> Booking 
 
 
 async def confirmed(ctx: StepContext, made: list[Booking], missed: Sequence[date] = ()) -> Submitted:
+    waiting = [booking for booking in made if booking.status == ledger.PENDING]
+    if waiting:
+        await ask_approval(ctx, waiting)
+        made = [booking for booking in made if booking.status != ledger.PENDING]
+        if not made:
+            pending = msg("booking.pending", count=len(waiting), lines=Lines(tuple(line_of(b, ctx) for b in waiting)))
+            return Submitted(pending, str(waiting[0].number))
     sheet = calendar_file.ics([(booking, room_name(booking.resource).render(ctx.locale)) for booking in made])
     first = made[0]
     name = f"{first.number}.ics" if len(made) == 1 else f"{first.number}-{len(made)}.ics"
@@ -265,6 +276,59 @@ async def confirmed(ctx: StepContext, made: list[Booking], missed: Sequence[date
             parts.append(msg("booking.repeat.missed", dates=", ".join(day.isoformat() for day in missed)))
         told = Lines(tuple(parts))
     return Submitted(told, str(first.number), files=(attached,))
+
+
+# --- rooms that need approval ------------------------------------------------------------------
+
+
+async def ask_approval(ctx: StepContext, waiting: Sequence[Booking]) -> None:
+    """A card for each logistics admin per booking waiting: Approve or Reject, judged on the press."""
+    approvers = await people_with_role(ctx.session, "logistics_admin")
+    for booking in waiting:
+        card = msg("booking.approval.card", booker=ctx.person.display_name, line=line_of(booking, ctx))
+        buttons = (
+            (
+                (msg("booking.button.approve"), f"bk:{booking.id}:approve"),
+                (msg("booking.button.reject"), f"bk:{booking.id}:reject"),
+            ),
+        )
+        for approver in approvers:
+            if approver.id != ctx.person.id:
+                await notify(ctx.session, Notice(approver.id, card, buttons), ctx.now)
+
+
+async def decide(ctx: StepContext, booking: Booking | None, ref: str, approve: bool) -> Msg:
+    """A logistics admin approves or rejects a pending booking: once (a conditional UPDATE), audited,
+    the booker told — with the .ics when approved."""
+    if booking is None:
+        return msg("booking.error.not_found", number=ref[:24])
+    if (refused := access.refusal(ctx, str(booking.number))) is not None:
+        return refused
+    changed = await ctx.session.execute(
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.status == ledger.PENDING)
+        .values(status=ledger.CONFIRMED if approve else "cancelled")
+        .values(**({} if approve else {"ended_at": ctx.now, "ended_by": ctx.person.id}))
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        return msg("booking.approval.decided", number=str(booking.number))
+    await ctx.session.refresh(booking)
+    audit.done(ctx, MANAGE, str(booking.number), did="approve" if approve else "reject")
+    when = when_of(booking, ctx)
+    if approve:
+        sheet = calendar_file.ics([(booking, room_name(booking.resource).render(ctx.locale))])
+        attached = await files.keep(
+            ctx.session, booking.booker_id, f"{booking.number}.ics", calendar_file.CONTENT_TYPE, sheet, ctx.now
+        )
+        told = msg("booking.approval.approved", number=str(booking.number), when=when, room=room_name(booking.resource))
+        await notify(ctx.session, Notice(booking.booker_id, told, files=(attached,)), ctx.now)
+    else:
+        told = msg("booking.approval.rejected", number=str(booking.number), when=when, who=ctx.person.display_name)
+        await notify(ctx.session, Notice(booking.booker_id, told), ctx.now)
+    return msg(
+        "booking.approval.done_approve" if approve else "booking.approval.done_reject", number=str(booking.number)
+    )
 
 
 # --- recurring: weekly or every working day until a date ------------------------------------------
@@ -422,13 +486,14 @@ def line_of(booking: Booking, ctx: StepContext) -> Msg:
         when=when_of(booking, ctx),
         room=room_name(booking.resource),
         title=booking.title,
+        waiting=msg("booking.waiting_approval") if booking.status == ledger.PENDING else "",
     )
 
 
 async def mine(ctx: StepContext) -> Action:
     query = (
         select(Booking)
-        .where(Booking.booker_id == ctx.person.id, Booking.status == ledger.CONFIRMED, Booking.ends_at > ctx.now)
+        .where(Booking.booker_id == ctx.person.id, Booking.status.in_(ledger.HOLDING), Booking.ends_at > ctx.now)
         .order_by(Booking.starts_at)
         .limit(MAX_LISTED)
     )
@@ -459,10 +524,13 @@ async def agenda(ctx: StepContext, args: str) -> Action:
     if not rooms:
         return said(msg("booking.error.no_rooms"))
     held = await today_of(ctx.session, [room.id for room in rooms], day, ctx.zone)
-    parts: list[Renderable] = [msg("booking.today.title", day=day.isoformat())]
+    title = msg("booking.today.title", day=day.isoformat())
+    parts: list[Renderable] = [title]
+    pictured: list[RoomDay] = []
     for room in rooms:
         mine_here = [b for b in held if b.resource_id == room.id]
         parts.append(msg("booking.today.room", room=room_name(room), count=len(mine_here)))
+        slots = []
         for booking in mine_here:
             starts, ends = booking.starts_at.astimezone(ctx.zone), booking.ends_at.astimezone(ctx.zone)
             parts.append(
@@ -474,9 +542,26 @@ async def agenda(ctx: StepContext, args: str) -> Action:
                     who=booking.booker.display_name,
                 )
             )
+            slots.append(Slot(hours_of(starts), hours_of(ends), f"{starts:%H:%M}–{ends:%H:%M} {booking.title}"))
         if not mine_here:
             parts.append(msg("booking.today.free"))
-    return said(Lines(tuple(parts)))
+        pictured.append(RoomDay(room_name(room).render(ctx.locale), tuple(slots)))
+    # The same day as a picture, drawn after the delivery commits: rooms down the side, hours across.
+    picture = partial(
+        render_agenda,
+        title.render(ctx.locale).removeprefix("📅 "),
+        tuple(pictured),
+        hours_of(OPENS),
+        hours_of(CLOSES),
+        msg("booking.today.free").render(ctx.locale).strip(),
+    )
+    return Action(
+        say=((Lines(tuple(parts)), ()),), later=(files.Later(f"rooms-{day.isoformat()}.png", files.PNG, picture),)
+    )
+
+
+def hours_of(moment: datetime | time) -> float:
+    return moment.hour + moment.minute / 60
 
 
 async def move(ctx: StepContext, words: list[str]) -> Msg:
@@ -555,12 +640,12 @@ async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:
     own = booking.booker_id == ctx.person.id
     if not own and (refused := access.refusal(ctx, str(booking.number))) is not None:
         return refused
-    if booking.status != ledger.CONFIRMED or booking.ends_at <= ctx.now:
+    if booking.status not in ledger.HOLDING or booking.ends_at <= ctx.now:
         return msg("booking.error.not_cancellable", number=str(booking.number))
     # Conditional: of two cancels (or a cancel and the no-show release) at once, one changes it.
     changed = await ctx.session.execute(
         update(Booking)
-        .where(Booking.id == booking.id, Booking.status == ledger.CONFIRMED)
+        .where(Booking.id == booking.id, Booking.status.in_(ledger.HOLDING))
         .values(status="cancelled", ended_at=ctx.now, ended_by=ctx.person.id)
     )
     if not changed.rowcount:  # type: ignore[attr-defined]
@@ -578,7 +663,8 @@ async def cancel(ctx: StepContext, booking: Booking | None, ref: str) -> Msg:
 
 
 async def manage_room(ctx: StepContext, words: list[str]) -> Action:
-    """/book room A 201 12 [projector] [video] [dept CODE,CODE]: a room made bookable, or changed."""
+    """/book room A 201 12 [projector] [video] [approval] [dept CODE,CODE]: a room made bookable, or
+    changed; with `approval`, its bookings wait for a logistics admin's approval."""
     if (refused := access.refusal(ctx)) is not None:
         return said(refused)
     if len(words) < 3 or not words[2].isdigit() or not 1 <= int(words[2]) <= 500:
@@ -592,10 +678,12 @@ async def manage_room(ctx: StepContext, words: list[str]) -> Action:
         at = rest.index("dept")
         departments = [code.upper() for code in ",".join(words[3 + at + 1 :]).split(",") if code]
         rest = rest[:at]
+    approval = "approval" in rest or "审批" in rest
+    rest = [word for word in rest if word not in ("approval", "审批")]
     unknown = [word for word in rest if word not in EQUIPMENT]
     if unknown:
         return said(msg("booking.room.usage"))
-    resource = await make_bookable(ctx.session, room, int(words[2]), rest, departments)
+    resource = await make_bookable(ctx.session, room, int(words[2]), rest, departments, needs_approval=approval)
     audit.done(ctx, MANAGE, f"room:{resource.id}", did="room", capacity=resource.capacity)
     return said(msg("booking.room.done", room=described(resource)))
 
@@ -635,13 +723,15 @@ async def book_command(ctx: StepContext, args: str) -> Action:
 
 
 async def on_button(ctx: StepContext, value: str) -> Action:
-    """bk:<booking>:cancel | bk:<booking>:checkin — re-read and re-judged on every press."""
+    """bk:<booking>:cancel | checkin | approve | reject — re-read and re-judged on every press."""
     ref, _, act = value.partition(":")
     booking = await found(ctx.session, ref)
     if act == "cancel":
         return said(await cancel(ctx, booking, ref))
     if act == "checkin":
         return said(await attendance.check_in(ctx, booking))
+    if act in ("approve", "reject"):
+        return said(await decide(ctx, booking, ref, act == "approve"))
     return said(msg("dialog.error.forged_button"))
 
 

@@ -60,6 +60,7 @@ class Bookings:
                         hours=f"{hours:g}",
                         percent=round(100 * hours / open_hours) if open_hours else 0,
                         weekday=msg(f"booking.weekday.{busiest}"),
+                        days=by_weekday(bookings, zone),
                     )
                 )
         for department, trips, km in self.trips:
@@ -68,6 +69,16 @@ class Bookings:
 
     def chart(self, scope: Scope, locale: str, zone: ZoneInfo) -> Chart | None:
         return None
+
+
+def by_weekday(bookings: Sequence[Held], zone: ZoneInfo) -> Renderable:
+    """A room's hours on each weekday of the week (Monday to Friday, to Sunday when it was used then)."""
+    hours = [0.0] * 7
+    for held in bookings:
+        hours[held.starts.astimezone(zone).weekday()] += (held.ends - held.starts).total_seconds() / 3600
+    days = 7 if hours[5] or hours[6] else 5
+    shown = " · ".join(f"{h:g}" for h in hours[:days])
+    return msg("booking.digest.week" if days == 7 else "booking.digest.weekdays", days=shown)
 
 
 def working_days(week: Week) -> int:

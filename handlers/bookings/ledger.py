@@ -2,7 +2,7 @@
 and the busy times the free slots are worked out from.
 
 The check a person sees (only free slots are offered) is a courtesy; the promise is kept here. The
-INSERT … SELECT … WHERE NOT EXISTS (an overlapping confirmed booking) is one statement: on SQLite
+INSERT … SELECT … WHERE NOT EXISTS (an overlapping booking, confirmed or pending) is one statement: on SQLite
 every transaction holds the write lock from BEGIN (storage/db.py), so no other writer can slip in
 between its check and its write. On PostgreSQL the resource's row is locked first (bookings of one
 room queue, each seeing the one before once it commits), and the exclusion constraint (migration
@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingResource
 
-CONFIRMED = "confirmed"
-STATUSES = ("confirmed", "cancelled", "released")
+CONFIRMED, PENDING = "confirmed", "pending"
+STATUSES = ("confirmed", "pending", "cancelled", "released")
+# What holds a room's time: a booking made, or one waiting for a logistics admin's approval.
+HOLDING = (CONFIRMED, PENDING)
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,14 @@ async def reserve(
     ends: datetime,
     channel: str,
     now: datetime,
+    status: str = CONFIRMED,
 ) -> Booking | None:
-    """The booking, made; or None when the resource is no longer free then (nothing written)."""
+    """The booking, made (`status` pending for a room that needs approval: it holds the time all the
+    same); or None when the resource is no longer free then (nothing written)."""
     table = Booking.__table__
     overlapping = select(Booking.id).where(
         Booking.resource_id == resource_id,
-        Booking.status == CONFIRMED,
+        Booking.status.in_(HOLDING),
         Booking.starts_at < ends,
         Booking.ends_at > starts,
     )
@@ -60,7 +64,7 @@ async def reserve(
         "title": title,
         "starts_at": starts,
         "ends_at": ends,
-        "status": CONFIRMED,
+        "status": status,
         "channel": channel,
         "created_at": now,
     }
@@ -85,12 +89,12 @@ async def reserve(
 
 
 async def busy(session: AsyncSession, resource_ids: list[int], starts: datetime, ends: datetime) -> list[Busy]:
-    """The confirmed bookings of these resources that overlap [starts, ends)."""
+    """The bookings (made or awaiting approval) of these resources that overlap [starts, ends)."""
     if not resource_ids:
         return []
     query = select(Booking.resource_id, Booking.starts_at, Booking.ends_at).where(
         Booking.resource_id.in_(resource_ids),
-        Booking.status == CONFIRMED,
+        Booking.status.in_(HOLDING),
         Booking.starts_at < ends,
         Booking.ends_at > starts,
     )
@@ -105,7 +109,7 @@ async def move(session: AsyncSession, booking: Booking, starts: datetime, ends: 
     others = select(Booking.id).where(
         Booking.resource_id == booking.resource_id,
         Booking.id != booking.id,
-        Booking.status == CONFIRMED,
+        Booking.status.in_(HOLDING),
         Booking.starts_at < ends,
         Booking.ends_at > starts,
     )

@@ -47,6 +47,7 @@ def described(resource: BookingResource) -> Msg:
         room=room_name(resource),
         count=resource.capacity,
         equipment=msg("booking.equipment_list", items=Joined(tuple(kit))) if kit else "",
+        approval=msg("booking.needs_approval") if resource.needs_approval else "",
     )
 
 
@@ -100,7 +101,13 @@ async def room_at(session: AsyncSession, building: str, code: str) -> Room | Non
 
 
 async def make_bookable(
-    session: AsyncSession, room: Room, capacity: int, equipment: Sequence[str], departments: Sequence[str] = ()
+    session: AsyncSession,
+    room: Room,
+    capacity: int,
+    equipment: Sequence[str],
+    departments: Sequence[str] = (),
+    *,
+    needs_approval: bool = False,
 ) -> BookingResource:
     """Make a room bookable, or change what it seats and has (its bookings stay)."""
     resource = await session.scalar(select(BookingResource).where(BookingResource.room_id == room.id))
@@ -110,6 +117,7 @@ async def make_bookable(
     resource.capacity = capacity
     resource.equipment = ",".join(word for word in EQUIPMENT if word in equipment)
     resource.departments = ",".join(departments)
+    resource.needs_approval = needs_approval
     resource.active = True
     await session.flush()
     await session.refresh(resource)
@@ -123,7 +131,7 @@ async def today_of(session: AsyncSession, resource_ids: list[int], day: date, zo
         select(Booking)
         .where(
             Booking.resource_id.in_(resource_ids),
-            Booking.status == "confirmed",
+            Booking.status.in_(("confirmed", "pending")),
             Booking.starts_at < closes,
             Booking.ends_at > opens,
         )

@@ -11,7 +11,7 @@ from icalendar import Calendar
 
 from storage.db import Database
 from tests.bookings import TUESDAY_MORNING, at, bookings_made, browser_chat_at, rooms_bookable
-from tests.dialog.web_person import WebPerson
+from tests.dialog.web_person import Said, WebPerson
 from tests.jobs.org import SHANGHAI
 
 
@@ -56,6 +56,11 @@ async def test_wang_fang_books_room_201_for_tomorrow_and_gets_a_calendar_file(db
         assert mine.labels == ["✖ 取消预订"]  # check-in opens 15 minutes before the start
         today = await lin.says("/book today 2026-11-25")
         assert "📅 2026-11-25 会议室安排" in today and "10:00–11:00  财务月度例会（王芳）" in today
+        # The same day as a picture: the rooms down the side, the meeting a bar across its hours.
+        [picture] = today.files
+        assert picture["name"] == "rooms-2026-11-25.png" and picture["image"]
+        drawn = await client.get(picture["url"])
+        assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG")
         assert "已取消预订 B-2026-000001，会议室已释放。" in await wang.presses("✖ 取消预订")
         assert await bookings_made(db) == 0
 
@@ -103,3 +108,69 @@ async def test_bad_days_times_and_lengths_are_refused_in_the_persons_language(db
         assert "一次最多预订 4 小时" in await wang.says("300")
         assert "重复吗？" in await wang.says("2小时")
         assert await bookings_made(db) == 0
+
+
+async def book_201_tomorrow_at_ten(person: WebPerson, title: str) -> Said:
+    await person.says("/book")
+    await person.presses("行政楼 201")
+    await person.says("10")
+    await person.presses("明天")
+    await person.presses("10:00")
+    await person.presses("1 小时")
+    await person.presses("只这一次")
+    await person.says(title)
+    return await person.presses("✔ 提交")
+
+
+async def test_a_room_that_needs_approval_holds_the_time_until_logistics_decides(db: Database) -> None:
+    async with browser_chat_at(db, at(TUESDAY_MORNING)) as client:
+        lin = WebPerson(client, "lin.hua")
+        made = await lin.says("/book room A 201 12 projector approval")
+        assert "已设为可预订：行政楼 201 第一会议室（12 人，投影仪，须经后勤审批）" in made
+        wang = WebPerson(client, "wang.fang")
+        waiting = await book_201_tomorrow_at_ten(wang, "财务月度例会")
+        assert waiting.texts[0] == (
+            "📝 你的预订待后勤主管审批（1 个）：\n"
+            "B-2026-000001 · 2026-11-25 10:00–11:00 · 行政楼 201 第一会议室 · 财务月度例会 · 待审批\n"
+            "时段已为你保留，审批结果会通知你。"
+        )
+        assert waiting.files == [] and await bookings_made(db, "pending") == 1
+        # The time is held while it waits: the next person is not offered 10:00.
+        li = WebPerson(client, "li.na")
+        await li.says("/book")
+        await li.presses("行政楼 201")
+        await li.says("5")
+        slots = await li.presses("明天")
+        assert "10:00" not in slots.labels and "09:30" in slots.labels
+        await li.says("/cancel")
+
+        # The logistics admin's card: someone else's press is refused, a press decides once.
+        [card] = [n for n in await lin.inbox() if "申请预订须审批的会议室" in n["text"]]
+        approve = next(b["payload"] for row in card["buttons"] for b in row if b["label"] == "✔ 批准")
+        assert "没有权限" in (await wang.presses_payload(approve)).text
+        assert await bookings_made(db, "pending") == 1
+        assert (await lin.presses_payload(approve)).texts[0] == "已批准 B-2026-000001，已通知预订人。"
+        assert (await lin.presses_payload(approve)).texts[0] == "B-2026-000001 已经处理过了，未作改动。"
+        assert await bookings_made(db) == 1
+        [told] = [n for n in await wang.inbox() if "已获批准" in n["text"]]
+        assert told["text"].startswith(
+            "✅ 你的预订 B-2026-000001 已获批准：行政楼 201 第一会议室，2026-11-25 10:00–11:00。"
+        )
+        [ics] = told["files"]
+        event = Calendar.from_ical(await download(client, ics["url"])).walk("VEVENT")[0]
+        assert str(event["SUMMARY"]) == "财务月度例会"
+
+
+async def test_a_rejected_booking_frees_the_room(db: Database) -> None:
+    async with browser_chat_at(db, at(TUESDAY_MORNING)) as client:
+        lin = WebPerson(client, "lin.hua")
+        await lin.says("/book room A 201 12 projector approval")
+        wang = WebPerson(client, "wang.fang")
+        await book_201_tomorrow_at_ten(wang, "预算讨论")
+        [card] = [n for n in await lin.inbox() if "申请预订须审批的会议室" in n["text"]]
+        reject = next(b["payload"] for row in card["buttons"] for b in row if b["label"] == "✖ 驳回")
+        assert "已驳回 B-2026-000001" in (await lin.presses_payload(reject)).text
+        assert await bookings_made(db, "pending") == 0 and await bookings_made(db, "cancelled") == 1
+        assert any("未获 林华 批准，会议室已释放" in n["text"] for n in await wang.inbox())
+        again = await book_201_tomorrow_at_ten(WebPerson(client, "li.na"), "团建筹备")
+        assert "待后勤主管审批" in again.text  # 10:00 is free again

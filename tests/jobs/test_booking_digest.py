@@ -69,9 +69,12 @@ async def test_the_digest_tells_room_use_no_shows_and_trips(db: Database) -> Non
     assert "🏢 Rooms: 3 bookings this week; no-shows: 1 (33%)" in organisation
     assert (
         "▪ Administration Building 201 Meeting room 1: used 2 h, 4% of its open hours, busiest on Monday"
-        in organisation
+        " (Mon–Fri 2 · 0 · 0 · 0 · 0 h)" in organisation
     )
-    assert "▪ Teaching Building 102 Lecture hall: used 1 h, 2% of its open hours, busiest on Wednesday" in organisation
+    assert (
+        "▪ Teaching Building 102 Lecture hall: used 1 h, 2% of its open hours, busiest on Wednesday"
+        " (Mon–Fri 0 · 0 · 1 · 0 · 0 h)" in organisation
+    )
     assert "🚗 Finance Office: 1 trip, 45 km" in organisation
     [hr] = await sent_to(db, "xu.ming")  # HR's manager: 张伟's no-show only
     assert "🏢 Rooms: 1 booking this week; no-shows: 1 (100%)" in hr and "Finance" not in hr

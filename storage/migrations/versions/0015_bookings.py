@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("equipment", sa.String(length=100), nullable=False),
         sa.Column("departments", sa.String(length=500), nullable=False),
+        sa.Column("needs_approval", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("plate", sa.String(length=20), nullable=True),
         sa.Column("model", sa.String(length=50), nullable=False),
@@ -107,7 +108,7 @@ def upgrade() -> None:
         op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         op.execute(
             "ALTER TABLE bookings ADD CONSTRAINT ex_bookings_no_overlap EXCLUDE USING gist "
-            "(resource_id WITH =, tstzrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'confirmed')"
+            "(resource_id WITH =, tstzrange(starts_at, ends_at, '[)') WITH &&) WHERE (status IN ('confirmed', 'pending'))"
         )
         # Nor is a vehicle, or a driver, on two assigned trips at once.
         for column in ("vehicle_id", "driver_id"):

@@ -80,6 +80,7 @@ def build_service(settings: Settings, areas: tuple[Area, ...] = AREAS) -> Servic
         rules=settings.rules,
         supply_rules=settings.supply_rules,
         admission=admission(settings.access),
+        calendar=settings.schedule,
     )
     outbox = Outbox(db, settings.default_locale, houqin.clock)
     jobs = Jobs(

@@ -73,7 +73,7 @@ def fits(resource: BookingResource, people: int, wanted: str | None) -> bool:
 
 async def calendar(ctx: StepContext) -> Schedule:
     """The organisation's calendar as /settings left it (working days, holidays, make-up days)."""
-    return await org_settings.schedule(ctx.session, Schedule(ctx.zone))
+    return await org_settings.office(ctx.session, ctx.zone, ctx.calendar)
 
 
 def opening(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -74,6 +74,7 @@ from handlers.core.membership import EVERYONE, Admission, NotMember
 from handlers.core.people import AdminAccount, identify, see
 from handlers.core.replied import Mark, ReplyMarks
 from handlers.core.rules import RepairRules, SupplyRules
+from handlers.core.schedule import Schedule
 from storage.db import Database
 from storage.models import ChannelAccount, DialogState, Person, Photo, ProcessedDelivery, utcnow
 
@@ -115,6 +116,8 @@ class Turn:
     supply: SupplyRules = field(default_factory=SupplyRules)
     # The running areas, for a handler that lists what each declares (/admin's entries, exports).
     areas: tuple[Area, ...] = ()
+    # The environment's office calendar (StepContext.calendar).
+    calendar: Schedule | None = None
     # Files to make after the commit (Action.later), each with the index in `texts` of its reply.
     later: list[tuple[int, files.Later]] = field(default_factory=list)
 
@@ -142,6 +145,7 @@ class Turn:
             self.rules,
             self.supply,
             self.areas,
+            self.calendar,
         )
 
 
@@ -157,8 +161,11 @@ class Houqin:
         rules: RepairRules | None = None,
         supply_rules: SupplyRules | None = None,
         admission: Admission = EVERYONE,
+        calendar: Schedule | None = None,
     ) -> None:
         self.db = db
+        # The environment's office calendar, handed to areas through StepContext.calendar.
+        self.calendar = calendar
         # Who becomes a member by writing (ACCESS_POLICY: handlers/core/membership.py).
         self.admission = admission
         # Two areas answering the same command or button: refused here, at start-up, naming both.
@@ -457,7 +464,7 @@ class Houqin:
                 return membership.reply(membership.not_member()[0], locale, buttons=True), locale
             locale = await self._locale_of(session, account)
             state = DialogState(person_id=person.id, channel=sender.channel, data={}, version=0, updated_at=now)
-            turn = Turn(session, person, state, locale, sender.channel, now, self.zone)
+            turn = Turn(session, person, state, locale, sender.channel, now, self.zone, calendar=self.calendar)
             ctx = turn.context()
             parts = [part for mine in self.mine for part in await mine(ctx)]
             text = menu.my_requests(parts)
@@ -524,6 +531,7 @@ class Houqin:
             rules=self.rules,
             supply=self.supply_rules,
             areas=self.areas,
+            calendar=self.calendar,
         )
         await self._dispatch(turn, inbound)
         await session.flush()

@@ -34,6 +34,7 @@ from handlers.core.conversation import (
 from handlers.core.files import Later
 from handlers.core.i18n import Label, Msg, Renderable, msg
 from handlers.core.rules import RepairRules, SupplyRules
+from handlers.core.schedule import Schedule
 from handlers.core.text import visible_length
 from handlers.core.uploads import Parser
 from storage.models import Person, Photo
@@ -63,6 +64,9 @@ class StepContext:
     supply: SupplyRules = field(default_factory=SupplyRules)
     # The running areas (Houqin's), for a handler that lists what each declares: /admin's entries.
     areas: tuple[Area, ...] = ()
+    # The office calendar the environment gives (WORKING_DAYS, HOLIDAYS, MAKEUP_DAYS, the zone), for
+    # org_settings.office to lay /settings over: what a round's or a booking's day keeps to.
+    calendar: Schedule | None = None
 
 
 class Invalid(Exception):

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -262,6 +263,12 @@ async def schedule(session: AsyncSession, base: Schedule) -> Schedule:
         digest_weekday=await digest_weekday(session, base.digest_weekday),
         digest_time=await digest_time(session, base.digest_time),
     )
+
+
+async def office(session: AsyncSession, zone: ZoneInfo, base: Schedule | None) -> Schedule:
+    """The office calendar a handler keeps to: the environment's (`base`, StepContext.calendar), or a
+    plain one in `zone` when none was given, with the organisation's /settings laid over it."""
+    return await schedule(session, base or Schedule(zone))
 
 
 async def current_schedule(db: Database, base: Schedule) -> Schedule:

@@ -56,7 +56,7 @@ MANAGE, VIEW = "inspect.manage", "inspect.view"
 
 async def calendar(ctx: StepContext) -> Schedule:
     """The organisation's calendar as it stands now (its settings, else the environment's)."""
-    return await org_settings.schedule(ctx.session, Schedule(zone=ctx.zone))
+    return await org_settings.office(ctx.session, ctx.zone, ctx.calendar)
 
 
 def refusal(ctx: StepContext, action: str) -> Msg:

@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.service import build_service
+from handlers.inspections.routes import keep, parse, resolve
 from storage.db import Database
 from storage.models import (
     Building,
@@ -25,9 +27,12 @@ from storage.models import (
     Ticket,
     utcnow,
 )
+from tests.clock import today
 from tests.dialog.admin_people import link_telegram
+from tests.dialog.conftest import telegram_running, telegram_settings
 from tests.dialog.inspection_routes import FIRE_ROUND, every_day_a_working_day
 from tests.dialog.telegram_person import TelegramPerson
+from tests.fakes.telegram_api import FakeBotAPI
 
 
 async def imported(db: Database, telegram_user: Callable[..., TelegramPerson]) -> None:
@@ -253,3 +258,16 @@ async def test_a_meter_reading_on_a_round_is_questioned_then_kept_as_the_meters_
         ]
         [result] = (await session.scalars(select(InspectionResult))).all()
         assert (result.outcome, result.value) == ("ok", "12300")
+
+
+async def test_a_holiday_the_environment_names_has_no_rounds(db: Database, bot_api: FakeBotAPI) -> None:
+    """HOLIDAYS set in the environment (not by /settings) reaches the rounds' calendar too."""
+    await every_day_a_working_day(db)
+    async with db.unit_of_work() as session:
+        await keep(session, await resolve(session, parse("fire.yml", FIRE_ROUND.encode())), None)
+    settings = telegram_settings(db, bot_api, holidays=today().isoformat())
+    async for _ in telegram_running(build_service(settings)):
+        zhao = await link_telegram(
+            db, lambda *a, **k: TelegramPerson(bot_api, db, bot_api.user(*a, **k)), 8110, "zhao.lei"
+        )
+        assert (await zhao.says("/inspect")).texts == ["今天没有等你完成的巡检。/inspect routes 可查看巡检路线。"]

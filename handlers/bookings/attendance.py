@@ -26,7 +26,7 @@ REMIND_BEFORE = timedelta(minutes=15)
 # Check-in opens this long before the start and closes this long after it; then the room is released.
 OPENS_BEFORE = timedelta(minutes=15)
 GRACE = timedelta(minutes=15)
-CONFIRMED, RELEASED = "confirmed", "released"
+CONFIRMED, RELEASED, PENDING = "confirmed", "released", "pending"
 
 
 def may_check_in(booking: Booking, now: datetime) -> bool:
@@ -93,6 +93,29 @@ async def release_no_shows(running: Running, now: datetime) -> int:
     return released
 
 
+async def expire_undecided(running: Running, now: datetime) -> int:
+    """Bookings of rooms that need approval still pending at their start: nobody decided in time, so
+    the time is given back and the booker told. Returns how many."""
+    expired = 0
+    async with running.db.unit_of_work() as session:
+        undecided = await session.scalars(
+            select(Booking).where(
+                Booking.status == PENDING, Booking.starts_at <= now, Booking.starts_at > now - timedelta(days=2)
+            )
+        )
+        for booking in list(undecided):
+            changed = await session.execute(
+                update(Booking)
+                .where(Booking.id == booking.id, Booking.status == PENDING)
+                .values(status="cancelled", ended_at=now)
+            )
+            if changed.rowcount:  # type: ignore[attr-defined]
+                expired += 1
+                told = msg("booking.approval.expired", number=str(booking.number), title=booking.title)
+                await notify(session, Notice(booking.booker_id, told), now)
+    return expired
+
+
 async def remind(running: Running, now: datetime) -> str:
     async with running.db.unit_of_work() as session:
         soon = list(
@@ -132,7 +155,8 @@ async def remind(running: Running, now: datetime) -> str:
 
 async def attend(running: Running, scheduled: datetime, now: datetime) -> object:
     released = await release_no_shows(running, now)
-    return f"released {released}; reminders: {await remind(running, now)}"
+    expired = await expire_undecided(running, now)
+    return f"released {released}; undecided {expired}; reminders: {await remind(running, now)}"
 
 
 JOB = Job(

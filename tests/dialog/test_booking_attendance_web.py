@@ -78,3 +78,31 @@ async def test_reminded_checked_in_by_button_and_by_door_and_a_no_show_released(
         assert await bookings_made(db, "released") == 1
         clock.now = local(24, 17, 0)
         assert "This room has no booking to check in to right now." in await emma.says(f"/start bkin_{room}")
+
+
+async def test_a_booking_nobody_approved_before_its_start_gives_the_room_back(db: Database) -> None:
+    await rooms_bookable(db)
+    async with db.unit_of_work() as session:
+        room = await session.scalar(select(BookingResource).order_by(BookingResource.id).limit(1))
+        person = await session.scalar(select(Person).where(Person.handle == "wang.fang"))
+        assert room is not None and person is not None
+        waiting = await ledger.reserve(
+            session,
+            resource_id=room.id,
+            booker_id=person.id,
+            title="预算评审",
+            starts=local(24, 10),
+            ends=local(24, 11),
+            channel="web",
+            now=local(24, 9),
+            status=ledger.PENDING,
+        )
+        assert waiting is not None
+    jobs = Jobs(db, SCHEDULE, RepairRules(), areas=AREAS, clock=lambda: local(24, 10, 1))
+    await jobs.fire(JOB, now=local(24, 9, 56))  # before its start: still waiting
+    assert await bookings_made(db, "pending") == 1
+    await jobs.fire(JOB, now=local(24, 10, 1))
+    assert await bookings_made(db, "pending") == 0 and await bookings_made(db, "cancelled") == 1
+    async with browser_chat_at(db, lambda: local(24, 10, 2)) as client:
+        [told] = await WebPerson(client, "wang.fang").inbox()
+        assert told["text"] == f"你的预订 {waiting.number}（「预算评审」）在开始前未获审批，会议室已释放。"

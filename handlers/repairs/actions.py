@@ -78,7 +78,10 @@ async def accept(actor: RepairActor, ticket_id: int) -> Action:
         # Somebody else got there first (a claim race, or a reassignment): say who, change nothing.
         taken = msg("ticket.error.taken", number=ticket.number, technician=ticket.assignee.display_name)
         return Action(say=((taken, ()),), toast=taken)
-    ticket = await tickets.load(actor, ticket_id, "accept")
+    # Judged on the reading above: read again, a colleague's accept committed in between would look
+    # like a refusal; as it is, that accept makes this one's versioned write fail and the press is
+    # handled again, finding the ticket taken.
+    ticket = await tickets.load(actor, ticket_id, "accept", read=ticket)
     if ticket.assignee_id is None:
         ticket.assignee_id, ticket.assignee = actor.person.id, actor.person
     await tickets.move(actor, ticket, "accept")

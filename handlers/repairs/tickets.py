@@ -113,10 +113,13 @@ async def is_follower(session: AsyncSession, ticket: Ticket, person: Person) -> 
     return found is not None
 
 
-async def load(actor: RepairActor, ticket_ref: str | int, action: str) -> Ticket:
-    """The ticket, if it exists and the actor may do `action` to it now; else Refused (and audited)."""
+async def load(actor: RepairActor, ticket_ref: str | int, action: str, read: Ticket | None = None) -> Ticket:
+    """The ticket, if it exists and the actor may do `action` to it now; else Refused (and audited).
+    Given the ticket as the caller already `read` it, judged on that same reading (not read again)."""
     ticket_id = ticket_ref if isinstance(ticket_ref, int) else ids.parse_id(ticket_ref)
-    if ticket_id is not None:
+    if read is not None:
+        ticket: Ticket | None = read
+    elif ticket_id is not None:
         ticket = await actor.session.get(Ticket, ticket_id, populate_existing=True)
     else:
         ticket = await actor.session.scalar(select(Ticket).where(Ticket.number == str(ticket_ref).upper()))

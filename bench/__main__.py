@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    core_throughput,
     demo_past,
     digest,
     dingtalk,
@@ -35,6 +36,7 @@ from bench.system import SystemLoad, wait_until_quiet
 BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     telegram_throughput.NAME: telegram_throughput.run,
     handling_latency.NAME: handling_latency.run,
+    core_throughput.NAME: core_throughput.run,
     web_api.NAME: web_api.run,
     slack_ack.NAME: slack_ack.run,
     footprint.NAME: footprint.run,

@@ -386,19 +386,40 @@ def write_signs(
     return written
 
 
-# --- inspection checkpoints ---------------------------------------------------------------------------
+# --- inspection checkpoints and meeting-room check-ins --------------------------------------------
 
 
 @dataclass(frozen=True)
-class CheckpointSign:
+class CodeSign:
+    """A sign whose codes start something there (a round's visit, a booking's check-in)."""
+
     path: Path
-    checkpoint_id: int
+    subject_id: int
     telegram_link: str | None
     browser_link: str
 
     @property
     def links(self) -> tuple[str, ...]:
         return (self.telegram_link, self.browser_link) if self.telegram_link else (self.browser_link,)
+
+
+def write_code_sign(
+    payload: str,
+    subject_id: int,
+    text: tuple[str, Sequence[str], str],
+    path: Path,
+    *,
+    bot_username: str | None,
+    browser_url: str,
+    fonts: Fonts,
+) -> CodeSign:
+    """Draw and save one sign carrying `/start <payload>`: `text` is its heading, place and hint."""
+    telegram = f"https://t.me/{bot_username}?start={payload}" if bot_username else None
+    browser = f"{browser_url.rstrip('/')}/?start={payload}"
+    heading, place, hint = text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draw_sign(heading, place, hint, telegram, browser, fonts).save(path, format="PNG", dpi=(DPI, DPI), optimize=True)
+    return CodeSign(path, subject_id, telegram, browser)
 
 
 def write_checkpoint_signs(
@@ -408,16 +429,12 @@ def write_checkpoint_signs(
     browser_url: str,
     out_dir: Path,
     fonts: Fonts | None = None,
-) -> list[CheckpointSign]:
+) -> list[CodeSign]:
     """Write `<route>-<checkpoint>.png` per inspection checkpoint: the inspector scans it there, and
     the round records the visit and goes on at that checkpoint (/start ck_<id>)."""
     fonts = fonts or find_fonts()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[CheckpointSign] = []
+    written: list[CodeSign] = []
     for checkpoint in checkpoints:
-        payload = f"ck_{checkpoint.id}"
-        telegram = f"https://t.me/{bot_username}?start={payload}" if bot_username else None
-        browser = f"{browser_url.rstrip('/')}/?start={payload}"
         heading = "巡检点  Inspection point" if fonts.cjk else "Inspection point"
         english = f"{checkpoint.name_en} – {checkpoint.route_en}"
         place = [f"{checkpoint.name_zh} {checkpoint.route_zh}", english] if fonts.cjk else [english]
@@ -425,11 +442,17 @@ def write_checkpoint_signs(
         if fonts.cjk:
             hint = f"巡检时在此扫码签到    {hint}"
         stem = UNSAFE_IN_FILE_NAME.sub("_", f"{checkpoint.route_code}-{checkpoint.code}")
-        path = out_dir / f"{stem}.png"
-        draw_sign(heading, place, hint, telegram, browser, fonts).save(
-            path, format="PNG", dpi=(DPI, DPI), optimize=True
+        written.append(
+            write_code_sign(
+                f"ck_{checkpoint.id}",
+                checkpoint.id,
+                (heading, place, hint),
+                out_dir / f"{stem}.png",
+                bot_username=bot_username,
+                browser_url=browser_url,
+                fonts=fonts,
+            )
         )
-        written.append(CheckpointSign(path, checkpoint.id, telegram, browser))
     return written
 
 
@@ -440,23 +463,25 @@ def write_checkin_signs(
     browser_url: str,
     out_dir: Path,
     fonts: Fonts | None = None,
-) -> list[CheckpointSign]:
+) -> list[CodeSign]:
     """Write `<building>-<room>.png` per bookable room: scanned by whoever booked it, within 15
     minutes of the start, it checks the booking in (/start bkin_<resource>)."""
     fonts = fonts or find_fonts()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[CheckpointSign] = []
+    written: list[CodeSign] = []
     for resource_id, room in rooms:
-        payload = f"bkin_{resource_id}"
-        telegram = f"https://t.me/{bot_username}?start={payload}" if bot_username else None
-        browser = f"{browser_url.rstrip('/')}/?start={payload}"
         heading = "会议签到  Meeting check-in" if fonts.cjk else "Meeting check-in"
         hint = "Scan when your meeting starts, or the room is released after 15 minutes"
         if fonts.cjk:
             hint = f"会议开始时扫码签到，15 分钟未签到将释放会议室    {hint}"
-        path = out_dir / f"{file_stem(room)}.png"
-        draw_sign(heading, _place_lines(room, fonts.cjk), hint, telegram, browser, fonts).save(
-            path, format="PNG", dpi=(DPI, DPI), optimize=True
+        written.append(
+            write_code_sign(
+                f"bkin_{resource_id}",
+                resource_id,
+                (heading, _place_lines(room, fonts.cjk), hint),
+                out_dir / f"{file_stem(room)}.png",
+                bot_username=bot_username,
+                browser_url=browser_url,
+                fonts=fonts,
+            )
         )
-        written.append(CheckpointSign(path, resource_id, telegram, browser))
     return written

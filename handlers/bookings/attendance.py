@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.bookings import access
@@ -68,52 +68,36 @@ async def check_in(ctx: StepContext, booking: Booking | None, by_door: bool = Fa
     return msg("booking.checkin.done", number=str(booking.number))
 
 
-async def release_no_shows(running: Running, now: datetime) -> int:
-    """Rooms nobody checked in to within the grace: released, the booker told. Returns how many."""
-    released = 0
+async def end_each(
+    running: Running, now: datetime, still: ColumnElement[bool], status: str, told: str, starts_before: datetime
+) -> int:
+    """Each booking that is `still` so and began before `starts_before` (within two days) moves to
+    `status` by a conditional UPDATE (of two processes, one does it), its booker told `told`."""
+    ended = 0
     async with running.db.unit_of_work() as session:
-        late = await session.scalars(
-            select(Booking).where(
-                Booking.status == CONFIRMED,
-                Booking.checked_in_at.is_(None),
-                Booking.starts_at <= now - GRACE,
-                Booking.starts_at > now - timedelta(days=2),
-            )
-        )
-        for booking in list(late):
+        recent = Booking.starts_at > now - timedelta(days=2)
+        found = await session.scalars(select(Booking).where(still, Booking.starts_at <= starts_before, recent))
+        for booking in list(found):
             changed = await session.execute(
-                update(Booking)
-                .where(Booking.id == booking.id, Booking.status == CONFIRMED, Booking.checked_in_at.is_(None))
-                .values(status=RELEASED, ended_at=now)
+                update(Booking).where(Booking.id == booking.id, still).values(status=status, ended_at=now)
             )
             if changed.rowcount:  # type: ignore[attr-defined]
-                released += 1
-                told = msg("booking.released", number=str(booking.number), title=booking.title)
-                await notify(session, Notice(booking.booker_id, told), now)
-    return released
+                ended += 1
+                said = msg(told, number=str(booking.number), title=booking.title)
+                await notify(session, Notice(booking.booker_id, said), now)
+    return ended
+
+
+async def release_no_shows(running: Running, now: datetime) -> int:
+    """Rooms nobody checked in to within the grace: released, the booker told. Returns how many."""
+    unattended = and_(Booking.status == CONFIRMED, Booking.checked_in_at.is_(None))
+    return await end_each(running, now, unattended, RELEASED, "booking.released", now - GRACE)
 
 
 async def expire_undecided(running: Running, now: datetime) -> int:
     """Bookings of rooms that need approval still pending at their start: nobody decided in time, so
     the time is given back and the booker told. Returns how many."""
-    expired = 0
-    async with running.db.unit_of_work() as session:
-        undecided = await session.scalars(
-            select(Booking).where(
-                Booking.status == PENDING, Booking.starts_at <= now, Booking.starts_at > now - timedelta(days=2)
-            )
-        )
-        for booking in list(undecided):
-            changed = await session.execute(
-                update(Booking)
-                .where(Booking.id == booking.id, Booking.status == PENDING)
-                .values(status="cancelled", ended_at=now)
-            )
-            if changed.rowcount:  # type: ignore[attr-defined]
-                expired += 1
-                told = msg("booking.approval.expired", number=str(booking.number), title=booking.title)
-                await notify(session, Notice(booking.booker_id, told), now)
-    return expired
+    return await end_each(running, now, Booking.status == PENDING, "cancelled", "booking.approval.expired", now)
 
 
 async def remind(running: Running, now: datetime) -> str:

@@ -501,17 +501,7 @@ class PhotoStep(Step):
             raise Invalid(msg("dialog.error.expected_photo", button=shown))
         if problem := self.problem(photo):
             raise Invalid(problem)
-        stored = Photo(
-            person_id=ctx.person.id,
-            channel=ctx.channel,
-            file_id=photo.file_id,
-            content=photo.content,
-            content_type=photo.content_type,
-            size=len(photo.content) if photo.content is not None else None,
-            created_at=ctx.now,
-        )
-        ctx.session.add(stored)
-        await ctx.session.flush()
+        stored = await keep_photo(ctx, photo)
         photos.append(stored.id)
         ctx.data[self.key] = photos
         return Taken(done=len(photos) >= self.max_photos)
@@ -527,6 +517,22 @@ class PhotoStep(Step):
             skip=DONE,
             max_files=self.max_photos - have,
         )
+
+
+async def keep_photo(ctx: StepContext, photo: PhotoIn) -> Photo:
+    """A photo the person sent, kept in their name (attached to a ticket or a round later)."""
+    stored = Photo(
+        person_id=ctx.person.id,
+        channel=ctx.channel,
+        file_id=photo.file_id,
+        content=photo.content,
+        content_type=photo.content_type,
+        size=len(photo.content) if photo.content is not None else None,
+        created_at=ctx.now,
+    )
+    ctx.session.add(stored)
+    await ctx.session.flush()
+    return stored
 
 
 @dataclass(frozen=True)

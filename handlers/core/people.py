@@ -142,6 +142,16 @@ def managed_departments(person: Person) -> list[str]:
     return sorted({role.scope for role in person.roles if role.role == "manager" and role.scope})
 
 
+async def overseers_of(session: AsyncSession, worker: Person | None) -> list[Person]:
+    """Who hears that someone's work is late: their department's managers, or the logistics admins
+    when they have none (or nobody holds the work)."""
+    if worker is not None and worker.department is not None:
+        managers = await people_with_role(session, "manager", worker.department.code)
+        if managers:
+            return managers
+    return await people_with_role(session, "logistics_admin")
+
+
 async def people_with_role(session: AsyncSession, role: str, scope: str | None = None) -> list[Person]:
     """Who holds `role` (within `scope`: a technician's trade, a manager's department), by id: members
     only (someone who left keeps their roles for /org rejoin, but is nobody's to ask or tell)."""

@@ -8,4 +8,14 @@ schedules will be assigned to one too. Repairs files each report under the speci
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage.models import Person
+
 SPECIALTIES = ("electrical", "plumbing", "hvac", "it", "furniture", "cleaning", "other")
+
+
+def specialties_of(person: Person) -> set[str]:
+    """The specialties a person's technician roles are scoped by: what reaches them (a report, a round)."""
+    return {role.scope for role in person.roles if role.role == "technician" and role.scope}

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.schedule import Schedule
+from handlers.core.specialties import specialties_of
 from handlers.inspections.routes import version_of
 from storage.models import (
     InspectionResult,
@@ -84,10 +85,6 @@ async def plan(session: AsyncSession, calendar: Schedule, day: date) -> int:
         except IntegrityError:
             pass  # another process made it first
     return made
-
-
-def specialties_of(person: Person) -> set[str]:
-    return {role.scope for role in person.roles if role.role == "technician" and role.scope}
 
 
 def is_theirs(round_: InspectionRound, person: Person) -> bool:

@@ -20,7 +20,7 @@ from handlers.core.digest import Scope, Section, Week, percent, within
 from handlers.core.i18n import Label, Renderable, msg
 from handlers.core.jobs import Job, Running, local_format, run_once
 from handlers.core.outbox import Notice
-from handlers.core.people import people_with_role
+from handlers.core.people import overseers_of, people_with_role
 from handlers.core.reminders import Context
 from handlers.core.sends import Delivery, fixed
 from handlers.inspections import rounds
@@ -74,12 +74,7 @@ async def not_started(ctx: Context) -> list[Delivery]:
 async def managers_of(session: AsyncSession, round_: InspectionRound) -> list[Person]:
     """The inspector's (or assigned person's) department managers; else the logistics admins."""
     walker_id = round_.inspector_id or round_.person_id
-    walker = await session.get(Person, walker_id) if walker_id is not None else None
-    if walker is not None and walker.department is not None:
-        managers = await people_with_role(session, "manager", walker.department.code)
-        if managers:
-            return managers
-    return await people_with_role(session, "logistics_admin")
+    return await overseers_of(session, await session.get(Person, walker_id) if walker_id is not None else None)
 
 
 async def escalate(ctx: Context) -> list[Delivery]:

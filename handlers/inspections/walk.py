@@ -34,12 +34,13 @@ from handlers.core.flow import (
     TextStep,
     as_is,
     choices_in,
+    keep_photo,
     said,
 )
 from handlers.core.i18n import Label, Msg, Renderable, msg
 from handlers.inspections import rounds
 from handlers.inspections.routes import check_name, checkpoint_name, route_name
-from storage.models import InspectionCheckpoint, InspectionResult, InspectionRound, InspectionRoute, Photo
+from storage.models import InspectionCheckpoint, InspectionResult, InspectionRound, InspectionRoute
 
 OK, FAIL = "ok", "fail"
 KEEP, AGAIN = "keep", "again"
@@ -230,17 +231,7 @@ class CheckStep(Step):
             photos = PhotoStep(self.key, self.prompt, max_photos=1)
             if problem := photos.problem(answer.photo):
                 raise Invalid(problem)
-            photo = Photo(
-                person_id=ctx.person.id,
-                channel=ctx.channel,
-                file_id=answer.photo.file_id,
-                content=answer.photo.content,
-                content_type=answer.photo.content_type,
-                size=len(answer.photo.content) if answer.photo.content is not None else None,
-                created_at=ctx.now,
-            )
-            ctx.session.add(photo)
-            await ctx.session.flush()
+            photo = await keep_photo(ctx, answer.photo)
             values.update(outcome=OK, photo_id=photo.id)
         else:
             if answer.choice == DONE and controls:

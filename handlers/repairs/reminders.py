@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.i18n import msg
 from handlers.core.outbox import Notice
-from handlers.core.people import people_with_role
+from handlers.core.people import overseers_of
 from handlers.core.reminders import SETTLE, Context
 from handlers.core.sends import Delivery, fixed
 from handlers.repairs.tickets import OPEN, buttons_for, overdue, place
@@ -50,11 +50,7 @@ async def overdue_to_technicians(ctx: Context) -> list[Delivery]:
 
 async def escalation_targets(session: AsyncSession, ticket: Ticket) -> list[Person]:
     """The assignee's department manager; the logistics admins when there is no such manager."""
-    if ticket.assignee is not None and ticket.assignee.department is not None:
-        managers = await people_with_role(session, "manager", ticket.assignee.department.code)
-        if managers:
-            return managers
-    return await people_with_role(session, "logistics_admin")
+    return await overseers_of(session, ticket.assignee)
 
 
 async def escalate_to_managers(ctx: Context) -> list[Delivery]:

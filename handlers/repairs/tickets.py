@@ -21,6 +21,7 @@ from handlers.core.outbox import Notice, notify
 from handlers.core.people import people_with_role
 from handlers.core.refusals import Refused
 from handlers.core.rules import RepairRules
+from handlers.core.specialties import specialties_of
 from storage.models import (
     Person,
     PersonRole,
@@ -62,8 +63,7 @@ COMMENT_WAIT = timedelta(minutes=10)
 # --- who may do what --------------------------------------------------------------------------
 
 
-def specialties(person: Person) -> set[str]:
-    return {role.scope for role in person.roles if role.role == "technician"}
+specialties = specialties_of
 
 
 async def supervises(session: AsyncSession, person: Person, ticket: Ticket) -> bool:

@@ -211,7 +211,7 @@ class Houqin:
         inbound = await self._parse_upload(inbound)
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with self.db.unit_of_work() as session:
+                async with self.db.unit_of_work(brief=True) as session:
                     outcome, turn = await self._handle_once(session, inbound, sealed)
             except (IntegrityError, HandledDiscreetly):
                 # Either this delivery was handled already (by us or another process), or two

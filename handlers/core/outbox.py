@@ -180,7 +180,7 @@ class Outbox:
         not overwrite the truth with an older state.
         """
         now, token = self.clock(), secrets.token_hex(8)
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
             # A row held back until later (not_before) still counts as its card's newest version, so an
             # older one due now is superseded rather than sent after it.
@@ -251,7 +251,7 @@ class Outbox:
         where cards now live."""
         if not ids:
             return
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             rows = (
                 await session.scalars(
                     select(OutboxMessage).where(
@@ -330,7 +330,7 @@ class Outbox:
             )
 
     async def sent(self, pending: Pending, channel: str, message_ref: str | None) -> None:
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             if pending.discreet:
                 # Sent: forgotten, with who it was for and when (handlers/core/discreet.py).
                 await session.execute(delete(OutboxMessage).where(OutboxMessage.id == pending.id))
@@ -350,7 +350,7 @@ class Outbox:
         values: dict[str, Any] = {"claim": None, "claimed_until": self.clock() + retry_in, "error": error[:200]}
         if not tried:
             values["attempts"] = OutboxMessage.attempts - 1
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == pending.id)

@@ -106,7 +106,7 @@ class ReplyMarks:
                     done.set_result(None)
 
     async def _commit(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             for mark, _ in batch:
                 await apply(session, mark)
 

@@ -1,0 +1,78 @@
+"""Where SQLite's statements run: a brief unit of work (a delivery's turn) on the event loop's own
+thread once it holds the write lock; taking the lock, committing and every other unit of work on
+aiosqlite's thread (storage/db.py, SqliteConnection)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import event, text
+
+from storage.db import Database
+
+
+def recording_threads(database: Database) -> list[tuple[str, bool]]:
+    """(statement, whether it ran on this test's thread) for every statement, in order."""
+    seen: list[tuple[str, bool]] = []
+    here = threading.get_ident()
+
+    def traced(statement: str) -> None:
+        seen.append((statement.split()[0], threading.get_ident() == here))
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def _on_thread(dbapi_connection: object, _record: object) -> None:
+        # SQLite calls both back from whichever thread runs the statement.
+        raw = dbapi_connection.driver_connection._connection  # type: ignore[attr-defined]
+        raw.create_function("on_loop_thread", 0, lambda: threading.get_ident() == here)
+        raw.set_trace_callback(traced)
+
+    return seen
+
+
+async def test_a_brief_unit_of_work_runs_its_statements_on_the_loop_thread(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'brief.db'}")
+    recording_threads(database)
+    try:
+        async with database.unit_of_work(brief=True) as session:
+            assert await session.scalar(text("SELECT on_loop_thread()")) == 1
+            await session.execute(text("CREATE TABLE notes (body TEXT)"))
+            await session.execute(text("INSERT INTO notes VALUES ('kept')"))
+        async with database.unit_of_work() as session:
+            # Any other unit of work: the statement goes to aiosqlite's thread, the loop stays free.
+            assert await session.scalar(text("SELECT on_loop_thread()")) == 0
+            assert await session.scalar(text("SELECT body FROM notes")) == "kept"
+    finally:
+        await database.dispose()
+
+
+async def test_taking_the_lock_and_committing_stay_off_the_loop(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'brief.db'}")
+    statements = recording_threads(database)
+    try:
+        async with database.unit_of_work(brief=True) as session:
+            await session.execute(text("SELECT 1"))  # connected: the pragmas of a new connection are run
+        statements.clear()
+        async with database.unit_of_work(brief=True) as session:
+            await session.execute(text("SELECT 2"))
+        # BEGIN IMMEDIATE may wait for another process's write lock, COMMIT syncs the file: never on the loop.
+        assert statements == [("BEGIN", False), ("SELECT", True), ("COMMIT", False)]
+    finally:
+        await database.dispose()
+
+
+async def test_a_brief_unit_of_work_that_fails_is_rolled_back(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'brief.db'}")
+    try:
+        async with database.unit_of_work() as session:
+            await session.execute(text("CREATE TABLE notes (body TEXT)"))
+        try:
+            async with database.unit_of_work(brief=True) as session:
+                await session.execute(text("INSERT INTO notes VALUES ('lost')"))
+                raise RuntimeError("the turn failed")
+        except RuntimeError:
+            pass
+        async with database.unit_of_work(brief=True) as session:
+            assert await session.scalar(text("SELECT count(*) FROM notes")) == 0
+    finally:
+        await database.dispose()

@@ -23,7 +23,9 @@ from storage.migrate import upgrade_async
 from storage.models import Base
 
 PG_ADMIN_DSN = os.environ.get("HOUQIN_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-PG_BENCH_DB = "houqin_bench"
+# One scratch database per run: two runs at once (two checkouts, a developer and CI) must not drop
+# each other's.
+PG_BENCH_DB = f"houqin_bench_{os.getpid()}"
 
 
 @dataclass

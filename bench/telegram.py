@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from telegram import Update
@@ -32,6 +33,7 @@ from bot.service import Service, build_service
 from tests.fakes.telegram_api import FakeBotAPI, FakeUser, JSONDict
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 REPLY_TIMEOUT_S = 30.0  # one person waiting for one answer; far beyond any healthy run
 
 
@@ -58,7 +60,40 @@ class BenchBotAPI(FakeBotAPI):
         self.sent: dict[int, list[Sent]] = {}
         self.prompts: dict[int, list[Sent]] = {}  # messages carrying buttons, per chat
         self.calibration: list[tuple[Act, int]] = []  # one new person's acts, for the open loop
+        self.answered_in: list[float] = []  # closed loop: each act until the answer it waited for
         self._changed: dict[int, asyncio.Event] = {}
+        # Webhook mode (bench/scale_out.py): updates POSTed to these, each person always to the same
+        # one, as a load balancer with sticky sessions would; otherwise they wait for getUpdates.
+        self.webhooks: list[str] = []
+        self.webhook_secret = ""
+        self.webhook_failures: list[str] = []
+        self._client: httpx.AsyncClient | None = None
+        self._posting: set[asyncio.Task[None]] = set()
+
+    def _push(self, body: JSONDict) -> JSONDict:
+        if not self.webhooks:
+            return super()._push(body)
+        update: JSONDict = {"update_id": next(self._update_ids), **body}
+        person = int((body.get("message") or body.get("callback_query") or {})["from"]["id"])
+        posting = asyncio.get_running_loop().create_task(self._post(self.webhooks[person % len(self.webhooks)], update))
+        self._posting.add(posting)
+        posting.add_done_callback(self._posting.discard)
+        return update
+
+    async def _post(self, url: str, update: JSONDict) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=REPLY_TIMEOUT_S, limits=httpx.Limits(max_connections=200))
+        try:
+            answer = await self._client.post(url, json=update, headers={SECRET_HEADER: self.webhook_secret})
+            if answer.status_code != 200:
+                self.webhook_failures.append(f"{url}: {answer.status_code}")
+        except httpx.HTTPError as exc:
+            self.webhook_failures.append(f"{url}: {type(exc).__name__}")
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        await super().stop()
 
     async def _handle_api(self, request: Request) -> Response:
         if self.round_trip:
@@ -145,9 +180,11 @@ async def _repair(api: BenchBotAPI, user_id: int) -> list[tuple[Act, int]]:
             raise RuntimeError(f"person {user_id}: the conversation did not end in {MAX_STEPS} steps")
         shown = api.prompts.get(user_id, [])
         message_id = shown[-1].message_id if shown else 0
+        acted = time.monotonic()
         _do(user, act, message_id)
         done.append((act, message_id))
         act = decide((await api.until(user_id, len(done), prompts=True)).buttons)
+        api.answered_in.append(time.monotonic() - acted)
     return done
 
 
@@ -171,6 +208,7 @@ async def _closed_loop(api: BenchBotAPI, order: dict[str, Any]) -> dict[str, Any
     first: int = order["first_user"]
     for warm in range(order["warmup"]):
         await walk(first - 1 - warm)
+    api.answered_in.clear()
     cpu, started = time.process_time(), time.monotonic()
     async with asyncio.timeout(order["limit"]):
         done = await asyncio.gather(*(walk(first + i) for i in range(order["people"])), return_exceptions=True)
@@ -179,7 +217,8 @@ async def _closed_loop(api: BenchBotAPI, order: dict[str, Any]) -> dict[str, Any
         "elapsed": elapsed,
         "updates": sum(count for count in done if isinstance(count, int)),
         "cpu": time.process_time() - cpu,
-        "errors": [f"{type(e).__name__}: {e}" for e in done if isinstance(e, BaseException)],
+        "errors": [f"{type(e).__name__}: {e}" for e in done if isinstance(e, BaseException)] + api.webhook_failures[:5],
+        "answered_in": api.answered_in,
     }
 
 
@@ -242,7 +281,14 @@ async def _open_loop(api: BenchBotAPI, order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _webhooks(api: BenchBotAPI, order: dict[str, Any]) -> dict[str, Any]:
+    """From now on, POST updates to these webhooks instead of holding them for getUpdates."""
+    api.webhooks, api.webhook_secret = list(order["urls"]), order["secret"]
+    return {"webhooks": len(api.webhooks)}
+
+
 ORDERS: dict[str, Callable[[BenchBotAPI, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+    "webhooks": _webhooks,
     "closed": _closed_loop,
     "calibrate": _calibrate,
     "open": _open_loop,

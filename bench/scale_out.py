@@ -82,17 +82,24 @@ async def _measure(url: str, count: int, people: int) -> Measured:
             finally:
                 for process in processes:
                     await process.stop()
+                complaints = [line for process in processes for line in _complaints(process)]
     elapsed = float(answer["elapsed"])
     # The CPU is counted over the warm-up too (two people of `people`): a small overstatement.
     return Measured(
         int(answer["updates"]),
         elapsed,
         list(answer["answered_in"]),
-        list(answer["errors"]),
+        list(answer["errors"]) + complaints,
         houqin_cpu / elapsed,
         postgres_cpu / elapsed,
         float(answer["cpu"]) / elapsed,
     )
+
+
+def _complaints(process: HouqinProcess) -> list[str]:
+    """The first warnings and errors a process logged: what went wrong, when something did."""
+    lines = process.logs().splitlines()
+    return [f"{process.name}: {line[:200]}" for line in lines if " WARNING " in line or " ERROR " in line][:3]
 
 
 def _environment(url: str, fake: FakeTelegram) -> dict[str, str]:

@@ -38,6 +38,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.channels.bodies import read_limited
 from bot.channels.contract import fetch_document
 from bot.channels.pacing import NOTICE_POLL_SECONDS, BudgetShare, Pacer
+from bot.channels.telegram.transport import AiohttpRequest
 from bot.settings import Settings, TelegramMode
 from handlers.core.conversation import (
     MAX_TEXT,
@@ -89,6 +90,9 @@ class TelegramChannel:
             .token(settings.telegram_bot_token)
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
+            # Over aiohttp (transport.py): httpx was the largest share of the channel's CPU.
+            .request(AiohttpRequest(connection_pool_size=256))
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
         )
         # No Updater: its polling confirms an update to Telegram as soon as it is fetched, before it
         # is handled, so a crash in between would lose it. Houqin polls itself (see _poll).

@@ -29,6 +29,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 from bench.common import bench_settings
 from bench.load import schedule
 from bench.script import MAX_STEPS, START, Act, decide
+from bot.channels.telegram.transport import AiohttpRequest
 from bot.service import Service, build_service
 from tests.fakes.telegram_api import FakeBotAPI, FakeUser, JSONDict
 
@@ -398,17 +399,23 @@ async def shutdown() -> None:
 
 
 @asynccontextmanager
-async def echo_bot(fake: FakeTelegram) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
-    """The ceiling: python-telegram-bot with one MessageHandler that sends the text back."""
+async def echo_bot(
+    fake: FakeTelegram, transport: str = "httpx"
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    """The ceiling: python-telegram-bot with one MessageHandler that sends the text back; over PTB's
+    default httpx, or over aiohttp as Houqin's channel calls the Bot API (`transport`)."""
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_chat is not None and update.effective_message is not None
         await context.bot.send_message(update.effective_chat.id, update.effective_message.text or "")
 
     # Built like Houqin's channel (bot/channels/telegram/channel.py), so only what each does per update differs.
-    application = (
-        ApplicationBuilder().token(fake.token).base_url(fake.base_url).base_file_url(fake.base_file_url).build()
-    )
+    builder = ApplicationBuilder().token(fake.token).base_url(fake.base_url).base_file_url(fake.base_file_url)
+    if transport == "aiohttp":
+        builder = builder.request(AiohttpRequest(connection_pool_size=256)).get_updates_request(
+            AiohttpRequest(connection_pool_size=1)
+        )
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, echo))
     await application.initialize()
     await application.start()
@@ -456,7 +463,13 @@ class ClosedLoopResult:
 
 
 async def closed_loop(
-    mode: str, people: int, database_url: str | None = None, *, texts: int = 0, round_trip: float = 0.0
+    mode: str,
+    people: int,
+    database_url: str | None = None,
+    *,
+    texts: int = 0,
+    round_trip: float = 0.0,
+    transport: str = "httpx",
 ) -> ClosedLoopResult:
     """`people` people at once: Houqin's repair conversation, or `texts` plain texts each to the echo bot.
 
@@ -464,7 +477,7 @@ async def closed_loop(
     """
     warmup = 2
     async with fake_telegram(round_trip) as fake:
-        bot = echo_bot(fake) if database_url is None else houqin_bot(fake, database_url)
+        bot = echo_bot(fake, transport) if database_url is None else houqin_bot(fake, database_url)
         async with bot:
             cpu = time.process_time()
             answer = await fake.order(

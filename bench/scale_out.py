@@ -11,12 +11,14 @@ the cores this machine has: N processes can approach N× one only while there ar
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.common import Context, Row, latency_rows
@@ -40,6 +42,8 @@ class Measured:
     houqin_cores: float
     postgres_cores: float
     fake_cores: float
+    waits: dict[str, int]  # what PostgreSQL's busy sessions were waiting on, sampled
+    samples: int
 
 
 async def run(ctx: Context) -> list[Row]:
@@ -56,6 +60,12 @@ async def run(ctx: Context) -> list[Row]:
             f"{cores} cores here; Houqin processes used {measured.houqin_cores:.2f} cores, PostgreSQL "
             f"{measured.postgres_cores:.2f}, the fake {measured.fake_cores:.2f}"
         )
+        if measured.samples:
+            busy = sum(measured.waits.values())
+            waits = ", ".join(
+                f"{what} {count}" for what, count in sorted(measured.waits.items(), key=lambda kv: -kv[1])
+            )
+            note += f"; busy PostgreSQL sessions per sample {busy / measured.samples:.2f} ({waits or 'none'})"
         if measured.errors:
             note += f"; errors: {'; '.join(measured.errors[:3])}"
         rows.append(Row(NAME, variant, "updates/s", round(rate, 1), "/s", note=note))
@@ -75,9 +85,15 @@ async def _measure(url: str, count: int, people: int) -> Measured:
                 await fake.order(30, op="webhooks", urls=urls, secret=SECRET)
                 pids = [process.current.process.pid for process in processes]
                 before = _cpu_seconds(pids), _postgres_cpu_seconds()
-                answer: dict[str, Any] = await fake.order(
-                    300, op="closed", mode="repair", people=people, first_user=300_000, warmup=2, limit=240, texts=0
-                )
+                waits: dict[str, int] = {}
+                sampling = asyncio.create_task(_sample_waits(url, waits))
+                try:
+                    answer: dict[str, Any] = await fake.order(
+                        300, op="closed", mode="repair", people=people, first_user=300_000, warmup=2, limit=240, texts=0
+                    )
+                finally:
+                    sampling.cancel()
+                    await asyncio.gather(sampling, return_exceptions=True)
                 houqin_cpu, postgres_cpu = _cpu_seconds(pids) - before[0], _postgres_cpu_seconds() - before[1]
             finally:
                 for process in processes:
@@ -93,7 +109,28 @@ async def _measure(url: str, count: int, people: int) -> Measured:
         houqin_cpu / elapsed,
         postgres_cpu / elapsed,
         float(answer["cpu"]) / elapsed,
+        waits,
+        waits.pop("_samples", 0),
     )
+
+
+async def _sample_waits(url: str, waits: dict[str, int]) -> None:
+    """Every 50 ms, what each of the database's active sessions waits on (pg_stat_activity): a lock, a
+    client (Houqin not reading fast enough), I/O, or nothing (on CPU). Counted into `waits`."""
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    connection = await asyncpg.connect(dsn)
+    try:
+        while True:
+            rows = await connection.fetch(
+                "SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') AS what FROM pg_stat_activity"
+                " WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()"
+            )
+            waits["_samples"] = waits.get("_samples", 0) + 1
+            for row in rows:
+                waits[row["what"]] = waits.get(row["what"], 0) + 1
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
 
 
 def _complaints(process: HouqinProcess) -> list[str]:

@@ -63,17 +63,21 @@ def due_by(now: datetime) -> ColumnElement[bool]:
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
     """Queue a notice for the account the person used last; False when they cannot be reached."""
     # Someone who left hears nothing more (handlers/core/membership.py): no card, reminder or broadcast.
-    account = await session.scalar(
-        select(ChannelAccount)
-        .join(Person, Person.id == ChannelAccount.person_id)
-        .where(
-            ChannelAccount.person_id == notice.person_id,
-            ChannelAccount.unreachable_since.is_(None),
-            Person.left_at.is_(None),
+    # The two columns, not the account: loading it would load its person and their roles too, on
+    # every notice (issue 17).
+    account = (
+        await session.execute(
+            select(ChannelAccount.channel, ChannelAccount.address)
+            .join(Person, Person.id == ChannelAccount.person_id)
+            .where(
+                ChannelAccount.person_id == notice.person_id,
+                ChannelAccount.unreachable_since.is_(None),
+                Person.left_at.is_(None),
+            )
+            .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
+            .limit(1)
         )
-        .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
-        .limit(1)
-    )
+    ).first()
     if account is None or account.address is None:
         # Not for a discreet one: the line and its time would name the anonymous suggester.
         if not notice.discreet:

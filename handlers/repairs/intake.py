@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from handlers.core import audit, ids, org_settings
 from handlers.core.actor import repair_actor
@@ -121,7 +122,10 @@ async def open_ticket(
             .values(ticket_id=ticket.id)
         )
     audit.done(ctx, action="ticket.create", record=ticket.number)
-    await session.refresh(ticket, ["photos"])
+    if photo_ids:
+        await session.refresh(ticket, ["photos"])
+    else:
+        set_committed_value(ticket, "photos", [])  # a new ticket without photos: nothing to read back
     technician = await tickets.auto_assign(repair_actor(ctx), ticket)
     return ticket, technician
 

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from bot.service import Service, build_service
+from bot.service import Service, build_service, settle_memory
 from bot.settings import Settings, load_settings
 from storage.db import Database
 from storage.demo import seed_database
@@ -211,5 +211,8 @@ def bench_settings(**overrides: object) -> Settings:
 
 
 def core_service(database_url: str) -> Service:
-    """Houqin as the composition root builds it, with no channel and nothing started: for the core."""
-    return build_service(bench_settings(database_url=database_url, web_enabled=False, telegram_bot_token=""))
+    """Houqin as the composition root builds it, with no channel and nothing started: for the core.
+    Its start-up memory settled as `houqin run` settles it (bot/service.py:settle_memory)."""
+    service = build_service(bench_settings(database_url=database_url, web_enabled=False, telegram_bot_token=""))
+    settle_memory()
+    return service

@@ -30,7 +30,7 @@ from bench.common import bench_settings
 from bench.load import schedule
 from bench.script import MAX_STEPS, START, Act, decide
 from bot.channels.telegram.transport import AiohttpRequest
-from bot.service import Service, build_service
+from bot.service import Service, build_service, settle_memory
 from tests.fakes.telegram_api import FakeBotAPI, FakeUser, JSONDict
 
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -440,6 +440,7 @@ async def houqin_bot(fake: FakeTelegram, database_url: str) -> AsyncIterator[Ser
     )
     service = build_service(settings)
     await service.start()
+    settle_memory()  # as `houqin run` does after start-up
     try:
         yield service
     finally:

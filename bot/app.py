@@ -13,10 +13,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.metrics import metrics_route
-from bot.service import Service
+from bot.service import Service, settle_memory
 
 
-def create_app(service: Service) -> Starlette:
+def create_app(service: Service, *, settle: bool = False) -> Starlette:
+    """The ASGI app: /healthz, /metrics, every channel's routes; starts and stops the service.
+    `settle` (houqin run): the memory loaded by start-up is set aside from garbage collection."""
+
     async def healthz(request: Request) -> Response:
         database = await service.db.ping()
         body = {
@@ -35,6 +38,8 @@ def create_app(service: Service) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
+        if settle:
+            settle_memory()
         try:
             yield
         finally:

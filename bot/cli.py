@@ -608,7 +608,7 @@ def serve(settings: Settings) -> int:
         how = "sign-in" if settings.web_signin else "demo"
         logging.getLogger("houqin").info("browser chat at %s/ (%s)", settings.browser_url, how)
     config = uvicorn.Config(
-        create_app(service),
+        create_app(service, settle=True),
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),

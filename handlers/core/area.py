@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.adminkit import Period
 from handlers.core.charts import Chart
+from handlers.core.console import ConsolePage
 from handlers.core.faults import FaultDesk
 from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
 from handlers.core.i18n import Renderable
@@ -145,6 +146,9 @@ class Area:
     # Where readings of meters are judged and kept (handlers/core/meters.py): the energy area's desk,
     # which other areas (an inspection round's meter item) find among the running areas.
     meters: MeterDesk | None = None
+    # Its pages in the web console (handlers/core/console.py; bot/channels/web/console.py draws them):
+    # the navigation and the home page's "waiting for me" iterate over the areas' pages.
+    console: tuple[ConsolePage, ...] = ()
 
 
 class AreaClash(ValueError):
@@ -169,6 +173,7 @@ UNIQUE: tuple[tuple[str, Declared], ...] = (
     ("digest button", lambda area: (button.value for button in area.digest_buttons)),
     # One desk judges every reading: two would judge the same meter by two sets of rules.
     ("meter desk", lambda area: ("meters",) if area.meters is not None else ()),
+    ("console page", lambda area: (page.path for page in area.console)),
 )
 
 

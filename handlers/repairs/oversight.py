@@ -14,8 +14,8 @@ from handlers.core.area import Area
 from handlers.core.flow import StepContext
 from handlers.core.i18n import Lines, Renderable, msg
 from handlers.core.metrics import Reading
+from handlers.repairs import console, digest, tickets
 from handlers.repairs import demo as repair_demo
-from handlers.repairs import digest, tickets
 from handlers.repairs.intake import ticket_line
 from storage.models import Ticket
 
@@ -67,4 +67,5 @@ AREA = Area(
     digest_buttons=(digest.REMIND,),
     gauges=(gauges,),
     demo=(repair_demo.write,),
+    console=tuple(console.PAGES),
 )

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.channels.bodies import read_limited
 from bot.channels.contract import MAX_PHOTO_BYTES
+from bot.channels.web.console import Console
 from bot.channels.web.signin import SignIn, Visitor
 from bot.settings import Settings
 from handlers.accounts import history
@@ -62,6 +63,8 @@ class WebChat:
             from bot.channels.web.oidc import SingleSignOn  # Authlib, loaded only when configured
 
             self.sso = SingleSignOn(settings, houqin, self.signin)
+        # The console (/console) for those who run logistics: the same sign-in, the same demo picker idea.
+        self.console = Console(houqin, self.signin, settings.default_locale)
 
     async def start(self) -> None:
         """Nothing to start: the page asks (the API below) and fetches its own notices (/api/web/inbox)."""
@@ -87,6 +90,7 @@ class WebChat:
             # Ids as text, parsed by handlers/core/ids.py: Starlette's int takes digits of any size.
             Route("/api/web/photos/{photo_id}", self.photo_bytes),
             Route("/api/web/files/{file_id}", self.file_bytes),
+            *self.console.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="web-static"),
         ]
 

@@ -142,16 +142,17 @@ class SignIn:
         visitor = await self.visitor(request)
         return visitor if visitor is not None else self.unauthorised()
 
-    async def changing(self, request: Request) -> Visitor | Response:
+    async def changing(self, request: Request, token: str | None = None) -> Visitor | Response:
         """The signed-in person of a state-changing request with its CSRF token, from this site; or
-        401 (no session), or 403 (audited: the session was someone's)."""
+        401 (no session), or 403 (audited: the session was someone's). The token comes in the header,
+        or as `token` (a console form's hidden field: an HTML form sends no headers of its own)."""
         visitor = await self.visitor(request)
         if visitor is None:
             return self.unauthorised()
         if not self.from_own_site(request):
             await signin.refused_request(self.houqin.db, visitor.person_id, self.houqin.clock(), "cross-site")
             return JSONResponse({"error": "cross-site request refused"}, status_code=403)
-        if not signin.csrf_matches(visitor.session_id, request.headers.get(CSRF_HEADER)):
+        if not signin.csrf_matches(visitor.session_id, token or request.headers.get(CSRF_HEADER)):
             await signin.refused_request(self.houqin.db, visitor.person_id, self.houqin.clock(), "csrf")
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
         return visitor

@@ -1,0 +1,393 @@
+"""The web console (/console): pages for the people who run logistics, on the browser chat's app.
+
+HTML rendered on the server (Jinja2, every value escaped) in the viewer's language; a little script
+(static/console.js) polls the queue's mark and draws charts from JSON with the vendored Chart.js. The
+data and the rules are the areas' (handlers/<area>/console.py): this module translates requests into
+their calls and their answers into pages, never touching storage.
+
+Who is looking: outside the demo, whoever holds a browser session (signin.py: the same cookie as the
+chat); in the demo, the person picked at /console/demo (a cookie naming their browser account, as
+the chat's picker trusts the page). Every change is a POST with the session's CSRF token (a hidden
+field) from this site, refused 403 and audited otherwise; and the action itself asks authz again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels.web.signin import OWN_SITE, SignIn
+from handlers.accounts import views as account_views
+from handlers.accounts.signin import csrf_token
+from handlers.core import console
+from handlers.core.console import ConsolePage, Reach, Viewer
+from handlers.core.engine import Houqin
+from handlers.core.i18n import Label, Renderable, msg, pick_locale, translate
+from handlers.core.refusals import Refused, refused
+from handlers.repairs import console as repairs
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).parent / "templates"
+CHANNEL = "web"
+DEMO_COOKIE = "houqin_console_person"
+# Who may open the console at all: whoever oversees something (the chat's /admin menu).
+DOOR = "admin.menu"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+# How often a queue page asks whether anything changed (console.js), in milliseconds.
+POLL_MS = 5000
+
+
+@dataclass(frozen=True)
+class Looking:
+    """A request's viewer and how far the console's door lets them in."""
+
+    viewer: Viewer
+    pages: list[ConsolePage]
+    csrf: str
+
+
+class Console:
+    def __init__(self, houqin: Houqin, signin: SignIn | None, default_locale: str) -> None:
+        self.houqin = houqin
+        self.signin = signin
+        self.default_locale = default_locale
+        # The demo has no sessions: its forms carry a token keyed by this process's own random secret.
+        self.demo_secret = secrets.token_bytes(32)
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
+        )
+        self.area_pages = [page for area in houqin.areas for page in area.console]
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route("/console", self.home),
+            Route("/console/tickets", self.tickets),
+            Route("/console/tickets/mark", self.tickets_mark),
+            Route("/console/tickets/{number}", self.ticket),
+            Route("/console/tickets/{number}/{action}", self.ticket_action, methods=["POST"]),
+            Route("/console/photos/{photo_id}", self.photo),
+        ]
+        if self.signin is None:
+            routes.append(Route("/console/demo", self.demo_picker, methods=["GET", "POST"]))
+        return routes
+
+    # --- who is looking ----------------------------------------------------------------------------
+
+    async def person_key(self, request: Request) -> tuple[int | None, str | None, str] | Response:
+        """(person id, or the demo's account, the CSRF token their forms carry), or the page that
+        says how to sign in."""
+        if self.signin is not None:
+            visitor = await self.signin.visitor(request)
+            if visitor is None:
+                return self.sign_in_first(request)
+            return visitor.person_id, None, csrf_token(visitor.session_id)
+        account = request.cookies.get(DEMO_COOKIE, "")
+        if not account or len(account) > 64:
+            return RedirectResponse("/console/demo", status_code=303)
+        return None, account, self.demo_csrf(account)
+
+    def demo_csrf(self, account: str) -> str:
+        return hmac.new(self.demo_secret, account.encode(), hashlib.sha256).hexdigest()
+
+    @asynccontextmanager
+    async def looking(self, person_id: int | None, account: str | None, csrf: str) -> AsyncIterator[Looking | None]:
+        """The viewer, in a unit of work that commits when the page is done (a refusal's audit line
+        with it); None when the person is not there (left, or the demo's cookie names nobody)."""
+        async with self.houqin.db.unit_of_work() as session:
+            person = await console.member(session, person_id, account)
+            if person is None:
+                yield None
+                return
+            locale = pick_locale(person.locale, None, self.default_locale)
+            viewer = Viewer(
+                session,
+                person,
+                locale,
+                self.houqin.clock(),
+                self.houqin.zone,
+                self.houqin.rules,
+                self.houqin.supply_rules,
+            )
+            yield Looking(viewer, console.pages_for(person, self.area_pages), csrf)
+
+    async def changing(self, request: Request, token: str | None) -> Response | None:
+        """None when a POST may go on (session or demo cookie, its token, this site); else the refusal."""
+        if self.signin is not None:
+            visitor = await self.signin.changing(request, token)
+            return visitor if isinstance(visitor, Response) else None
+        account = request.cookies.get(DEMO_COOKIE, "")
+        if not self.from_own_site(request):
+            return JSONResponse({"error": "cross-site request refused"}, status_code=403)
+        if not account or not token or not hmac.compare_digest(self.demo_csrf(account), token):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        return None
+
+    def from_own_site(self, request: Request) -> bool:
+        if self.signin is not None:
+            return self.signin.from_own_site(request)
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in OWN_SITE:
+            return False
+        origin = request.headers.get("origin")
+        return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+    # --- pages ---------------------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        return await self.page(request, self._home)
+
+    async def _home(self, request: Request, looking: Looking) -> Response:
+        viewer = looking.viewer
+        waiting: list[tuple[ConsolePage, int]] = []
+        for page in looking.pages:
+            found = await console.reach(viewer.session, viewer.person, page.action)
+            if page.waiting is not None and found is not None:
+                waiting.append((page, await page.waiting(viewer, found)))
+        weeks: list[repairs.WeekOfRepairs] = []
+        found = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+        if found is not None:
+            weeks = await repairs.week_of(viewer, found)
+        charts = {f"trend-{n}": week.chart(viewer.locale, viewer.zone) for n, week in enumerate(weeks)}
+        return self.render(
+            request, looking, "home.html", "console.nav.home", weeks=weeks, waiting=waiting, charts=charts
+        )
+
+    async def tickets(self, request: Request) -> Response:
+        return await self.page(request, self._tickets, action=repairs.ACTION)
+
+    async def _tickets(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        params = dict(request.query_params)
+        filters = repairs.filters_from(params)
+        table = await repairs.ticket_table(looking.viewer, reach, filters)
+        choices = await repairs.choices(looking.viewer)
+        mark = await repairs.queue_mark(looking.viewer, reach)
+        return self.render(
+            request,
+            looking,
+            "tickets.html",
+            "console.nav.tickets",
+            reach=reach,
+            filters=filters,
+            table=table,
+            choices=choices,
+            mark=mark,
+            statuses=repairs.STATUSES,
+            categories=repairs.CATEGORIES,
+            sorts=repairs.SORTS,
+            poll_ms=POLL_MS,
+        )
+
+    async def tickets_mark(self, request: Request) -> Response:
+        """The live queue's cheap question: has anything it shows changed? (JSON, polled)."""
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        async with self.looking(*key) as looking:
+            if looking is None or not looking.pages:
+                return JSONResponse({"error": "not yours to see"}, status_code=403)
+            reach = await console.reach(looking.viewer.session, looking.viewer.person, repairs.ACTION)
+            if reach is None:
+                return JSONResponse({"error": "not yours to see"}, status_code=403)
+            mark = await repairs.queue_mark(looking.viewer, reach)
+        return JSONResponse({"mark": mark}, headers={"Cache-Control": "no-store"})
+
+    async def ticket(self, request: Request) -> Response:
+        return await self.page(request, self._ticket, action=repairs.ACTION)
+
+    async def _ticket(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        number = request.path_params["number"]
+        viewer = looking.viewer
+        try:
+            found = await repairs.ticket_page(viewer, reach, number)
+        except Refused as refusal:
+            return self.refusal(request, looking, refusal.reason, status=404 if not refusal.audit else 403)
+        done = request.query_params.get("done", "")
+        said = None
+        if done in repairs.ACTIONS:
+            technician = found.ticket.assignee.display_name if found.ticket.assignee else "—"
+            said = translate(viewer.locale, f"ticket.done.{done}", number=found.ticket.number, technician=technician)
+        return self.render(request, looking, "ticket_page.html", "console.ticket.title", page=found, said=said)
+
+    async def ticket_action(self, request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=8)
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        refusal = await self.changing(request, fields.get("csrf"))
+        if refusal is not None:
+            return refusal
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return key
+        number, action = request.path_params["number"], request.path_params["action"]
+        try:
+            async with self.looking(*key) as looking:
+                if looking is None:
+                    return self.sign_in_first(request)
+                if not looking.pages:
+                    return self.closed_door(request, looking)
+                try:
+                    await repairs.act(looking.viewer, number, action, fields)
+                except Refused as refused_now:
+                    # Caught inside the unit of work: the refusal's audit line is kept, nothing else changed.
+                    return self.refusal(request, looking, refused_now.reason, status=403)
+        except StaleDataError:
+            # Someone else moved the ticket between our reading and our writing: nothing was kept.
+            async with self.looking(*key) as looking:
+                assert looking is not None
+                return self.refusal(request, looking, msg("console.error.changed"), status=409)
+        return RedirectResponse(f"/console/tickets/{number}?done={action}", status_code=303)
+
+    async def photo(self, request: Request) -> Response:
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return key
+        async with self.looking(*key) as looking:
+            reach = None
+            if looking is not None and looking.pages:
+                reach = await console.reach(looking.viewer.session, looking.viewer.person, repairs.ACTION)
+            found = (
+                await repairs.photo(looking.viewer, reach, request.path_params["photo_id"])
+                if looking and reach
+                else None
+            )
+            if found is None or found.content is None:
+                return Response("no such photo", status_code=404, media_type="text/plain")
+            return Response(
+                found.content,
+                media_type=found.content_type or "application/octet-stream",
+                headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+            )
+
+    async def demo_picker(self, request: Request) -> Response:
+        """The demo's picker: who to be (any seeded person); the console then judges them as anyone."""
+        locale = self.browser_locale(request)
+        if request.method == "POST":
+            if not self.from_own_site(request):
+                return JSONResponse({"error": "cross-site request refused"}, status_code=403)
+            form = await request.form(max_files=0, max_fields=2)
+            person = form.get("person")
+            if not isinstance(person, str) or not 0 < len(person) <= 64:
+                return RedirectResponse("/console/demo", status_code=303)
+            response = RedirectResponse("/console", status_code=303)
+            response.set_cookie(DEMO_COOKIE, person, path="/", httponly=True, samesite="lax")
+            return response
+        members = await account_views.members(self.houqin.db, CHANNEL, self.default_locale)
+        html = self.env.get_template("demo.html").render(
+            **self.words(locale), members=members, title=translate(locale, "console.demo.title")
+        )
+        return HTMLResponse(html, headers=HEADERS)
+
+    # --- the frame around every page -------------------------------------------------------------
+
+    async def page(self, request: Request, draw: Callable[..., Any], action: str | None = None) -> Response:
+        """Who is looking, whether they may open the console (and this page), then the page."""
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return key
+        async with self.looking(*key) as looking:
+            if looking is None:
+                return self.sign_in_first(request)
+            if not looking.pages:
+                return self.closed_door(request, looking)
+            if action is None:
+                response: Response = await draw(request, looking)
+                return response
+            reach = await console.reach(looking.viewer.session, looking.viewer.person, action)
+            if reach is None:
+                reason = refused(looking.viewer, action, None, msg("console.error.not_yours"))
+                return self.refusal(request, looking, reason, status=403)
+            response = await draw(request, looking, reach)
+            return response
+
+    def closed_door(self, request: Request, looking: Looking) -> Response:
+        """Someone who oversees nothing (staff, a technician): refused, and audited like /admin."""
+        reason = refused(looking.viewer, DOOR, "console", msg("console.error.closed"))
+        return self.refusal(request, looking, reason, status=403)
+
+    def refusal(self, request: Request, looking: Looking, reason: Renderable, status: int) -> Response:
+        return self.render(
+            request,
+            looking,
+            "refused.html",
+            "console.refused.title",
+            reason=reason.render(looking.viewer.locale),
+            status=status,
+        )
+
+    def sign_in_first(self, request: Request) -> Response:
+        locale = self.browser_locale(request)
+        html = self.env.get_template("sign_in_first.html").render(
+            **self.words(locale), title=translate(locale, "console.signin.title")
+        )
+        return HTMLResponse(html, status_code=401, headers=HEADERS)
+
+    def browser_locale(self, request: Request) -> str:
+        first = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
+        return pick_locale(None, first or None, self.default_locale)
+
+    def words(self, locale: str) -> dict[str, Any]:
+        """What every template may call: its words in the locale, names, times, links."""
+        zone = self.houqin.zone
+
+        def t(key: str, **params: Any) -> str:
+            return translate(locale, key, **params)
+
+        def name(value: Label | Renderable) -> str:
+            return value.render(locale)
+
+        def when(moment: datetime | None) -> str:
+            return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment is not None else "—"
+
+        def link(path: str, query: Mapping[str, str] | None = None) -> str:
+            return f"{path}?{urlencode(query)}" if query else path
+
+        return {
+            "t": t,
+            "name": name,
+            "when": when,
+            "link": link,
+            "locale": locale,
+            "lang": "zh-CN" if locale == "zh_CN" else locale,
+        }
+
+    def render(
+        self, request: Request, looking: Looking, template: str, title: str, *, status: int = 200, **values: Any
+    ) -> Response:
+        locale = looking.viewer.locale
+        charts = values.pop("charts", {})
+        html = self.env.get_template(template).render(
+            **self.words(locale),
+            **values,
+            title=translate(locale, title),
+            viewer=looking.viewer,
+            pages=looking.pages,
+            here=request.url.path,
+            csrf=looking.csrf,
+            # Inside <script type="application/json">: no "<" may close the element early.
+            charts={
+                key: json.dumps(chart, ensure_ascii=False).replace("<", "\\u003c") for key, chart in charts.items()
+            },
+            demo=self.signin is None,
+        )
+        return HTMLResponse(html, status_code=status, headers=HEADERS)

@@ -1,0 +1,171 @@
+"""The web console's frame: who is looking (`Viewer`), how far they see (`Reach`), the pages the areas
+declare (`ConsolePage`, through Area.console) and a page of rows at a time (`Paged`).
+
+The console is another way in, not another set of rules: each area's console module answers with
+plain data for a viewer, asking handlers/core/authz exactly as the chat does, and its actions call the
+same functions the chat's buttons and commands call (so the same rules, notices and audit lines).
+The HTTP and HTML side is bot/channels/web/console.py; this module imports no area.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core import authz
+from handlers.core.charts import Chart
+from handlers.core.people import managed_departments
+from handlers.core.rules import RepairRules, SupplyRules
+from storage.models import ChannelAccount, Department, Person
+
+# The console acts as the browser channel: its audit lines and notices say "web", like the chat page's.
+CHANNEL = "web"
+PER_PAGE = 25
+# However a query string asks: no page is ever more than this many rows (and never everything).
+MOST_PER_PAGE = 100
+
+T = TypeVar("T")
+
+
+@dataclass
+class Viewer:
+    """Who is looking, in which language, at what time: the `Acting` of an action taken from a page."""
+
+    session: AsyncSession
+    person: Person
+    locale: str
+    now: datetime
+    zone: ZoneInfo
+    rules: RepairRules
+    supply: SupplyRules
+    channel: str = CHANNEL
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How much of something a viewer may see: all of it, or these departments' part (a manager's)."""
+
+    everything: bool
+    departments: tuple[Department, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(department.code for department in self.departments)
+
+
+async def reach(session: AsyncSession, person: Person, action: str) -> Reach | None:
+    """How far `person` may do `action` (authz's table): everywhere, their departments only (a
+    manager's role counts for its department), or not at all (None)."""
+    if authz.allowed(person, action):
+        return Reach(True)
+    codes = [code for code in managed_departments(person) if authz.allowed(person, action, department=code)]
+    if not codes:
+        return None
+    found = await session.scalars(select(Department).where(Department.code.in_(codes)).order_by(Department.code))
+    return Reach(False, tuple(found.all()))
+
+
+# (the viewer, how far they see the page's things) → how many wait for them there (0: nothing).
+Waiting = Callable[[Viewer, Reach], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class ConsolePage:
+    """A page an area brings to the console: its path under /console, its title (a catalog key), the
+    authz action whose holders see it (a manager: their departments' part), where it stands in the
+    navigation, and what waits there for the viewer (the home page's list), if anything does."""
+
+    path: str
+    title: str
+    action: str
+    place: int
+    waiting: Waiting | None = None
+    waiting_label: str | None = None
+
+
+def pages_for(person: Person, pages: list[ConsolePage]) -> list[ConsolePage]:
+    """The pages this person may open, in their places."""
+    return sorted((p for p in pages if authz.allowed_somewhere(person, p.action)), key=lambda p: p.place)
+
+
+@dataclass(frozen=True)
+class Paged(Generic[T]):
+    """One page of rows, and how many there are in all (a COUNT, never the rows themselves)."""
+
+    rows: list[T]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def page_number(params: Mapping[str, str]) -> int:
+    """The page a query string asks for: a positive number, else the first."""
+    raw = params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+def day_param(params: Mapping[str, str], name: str) -> date | None:
+    """A date typed as YYYY-MM-DD (an <input type=date>); anything else is no date."""
+    raw = params.get(name, "").strip()
+    try:
+        return date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        return None
+
+
+def id_param(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name, "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
+def chart_json(chart: Chart) -> dict[str, object]:
+    """A chart as the console's script draws it (Chart.js in the browser): the figures the server
+    computed, the same Chart the chat draws as a PNG."""
+    return {
+        "title": chart.title,
+        "type": chart.kind,
+        "labels": list(chart.categories),
+        "series": [{"name": series.label, "values": list(series.values)} for series in chart.series],
+        "y_max": chart.y_max,
+    }
+
+
+async def member(session: AsyncSession, person_id: int | None, account: str | None) -> Person | None:
+    """The member a request names: by id (a session's), or by their browser account (the demo's
+    picker); None for nobody, or someone who has left."""
+    if person_id is not None:
+        person = await session.get(Person, person_id)
+        return person if person is not None and person.left_at is None else None
+    return await person_of_account(session, CHANNEL, account) if account else None
+
+
+async def person_of_account(session: AsyncSession, channel: str, external_id: str) -> Person | None:
+    """The member behind a channel account (the demo's picker names a browser account), if any."""
+    account = await session.scalar(
+        select(ChannelAccount).where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+    )
+    if account is None or account.person.left_at is not None:
+        return None
+    return account.person

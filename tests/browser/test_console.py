@@ -1,0 +1,371 @@
+"""The web console in Chromium (issue 24), in demo mode with six months of the demo's past: each page
+as an admin, a manager (their department's tickets only, refused elsewhere) and a staff member
+(refused); the ticket actions with their audit lines; the queue updating without a reload; a phone's
+width; the keyboard; axe-core's accessibility check; and screenshots of the main pages in both
+languages, kept under var/screenshots/console/ (git-ignored, for a person to look at)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import create_engine, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.areas import AREAS
+from bot.settings import Settings, load_settings
+from handlers.core.demo import write_past
+from handlers.core.schedule import Schedule
+from storage.db import Database
+from storage.models import AuditEntry, Department, Person, Ticket, TicketComment, utcnow
+from tests.browser.conftest import fresh_page, live_houqin
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots" / "console"
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+@dataclass(frozen=True)
+class ConsoleHouqin:
+    base_url: str
+    database_url: str
+
+    def session(self) -> Iterator[Session]:
+        engine = create_engine(self.database_url.replace("+aiosqlite", ""))
+        try:
+            with Session(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+
+    def read(self, query: Any) -> list[Any]:
+        for session in self.session():
+            return list(session.execute(query).all())
+        return []
+
+    def audit(self, action: str, record: str | None = None) -> list[tuple[str, str | None, str | None]]:
+        """The audit lines of `action` (on `record`): (outcome, channel, actor's handle)."""
+        query = (
+            select(AuditEntry.outcome, AuditEntry.channel, Person.handle)
+            .outerjoin(Person, Person.id == AuditEntry.actor_id)
+            .where(AuditEntry.action == action)
+            .order_by(AuditEntry.id)
+        )
+        if record is not None:
+            query = query.where(AuditEntry.record == record)
+        return [tuple(row) for row in self.read(query)]
+
+
+@pytest.fixture(scope="module")
+def houqin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleHouqin]:
+    def demo(url: str, base_url: str, port: int) -> Settings:
+        return load_settings(
+            database_url=url, demo_mode=True, web_enabled=True, telegram_bot_token=None, http_port=port
+        )
+
+    with live_houqin(tmp_path_factory, demo) as live:
+        url = f"sqlite+aiosqlite:///{live.database_file}"
+
+        async def past() -> None:
+            db = Database(url)
+            try:
+                await write_past(db, AREAS, utcnow(), Schedule(demo(url, live.base_url, 8080).zone))
+            finally:
+                await db.dispose()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, past()).result()
+        yield ConsoleHouqin(live.base_url, url)
+
+
+@pytest.fixture
+def page(browser: Browser, houqin: ConsoleHouqin) -> Iterator[Page]:
+    with fresh_page(browser, houqin.base_url, "zh-CN") as page:
+        yield page
+
+
+def be(page: Page, handle: str) -> None:
+    """The demo's picker: act as this person from now on."""
+    page.goto("/console/demo")
+    page.get_by_test_id(f"pick-{handle}").click()
+    expect(page.get_by_test_id("console-person")).to_be_visible()
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
+
+
+def numbers_on(page: Page) -> list[str]:
+    return page.get_by_test_id("ticket-row").locator("th a").all_inner_texts()
+
+
+def finance_scope(houqin: ConsoleHouqin) -> set[str]:
+    """Finance's tickets as its digest counts them: reported by its people or assigned to them."""
+    reporter, assignee = aliased(Person), aliased(Person)
+    finance = select(Department.id).where(Department.code == "finance").scalar_subquery()
+    rows = houqin.read(
+        select(Ticket.number)
+        .join(reporter, reporter.id == Ticket.reporter_id)
+        .outerjoin(assignee, assignee.id == Ticket.assignee_id)
+        .where(or_(reporter.department_id == finance, assignee.department_id == finance))
+    )
+    return {str(row[0]) for row in rows}
+
+
+def a_ticket(houqin: ConsoleHouqin, *where: Any) -> str:
+    rows = houqin.read(select(Ticket.number).where(*where).order_by(Ticket.id.desc()).limit(1))
+    assert rows, "the demo's past has such a ticket"
+    return str(rows[0][0])
+
+
+# --- who sees what ------------------------------------------------------------------------------------
+
+
+def test_an_admin_sees_the_week_what_waits_and_every_ticket(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("概览")
+    expect(page.get_by_test_id("week")).to_have_count(1)
+    expect(page.get_by_test_id("console.week.opened")).to_have_text(re.compile(r"^\d+$"))
+    expect(page.get_by_test_id("waiting")).to_contain_text("张工单")
+    # The chart is drawn in the browser (Chart.js) from the JSON the page carries.
+    expect(page.locator("canvas[data-chart][data-drawn='1']")).to_have_count(1)
+    shot(page, "home.zh")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="报修工单").click()
+    expect(page.get_by_test_id("ticket-row")).to_have_count(25)
+    total = len(houqin.read(select(Ticket.id)))
+    expect(page.get_by_test_id("ticket-count")).to_have_text(f"共 {total} 张工单")
+    shot(page, "tickets.zh")
+    number = numbers_on(page)[0]
+    page.get_by_role("link", name=number, exact=True).click()
+    expect(page.get_by_test_id("ticket-number")).to_have_text(number)
+    expect(page.get_by_test_id("ticket-history").locator("li").first).to_be_visible()
+    shot(page, "ticket.zh")
+
+
+def test_a_manager_sees_their_department_only_and_is_refused_elsewhere(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "huang.li")  # 黄丽, manager of finance
+    page.goto("/console/tickets")
+    expect(page.get_by_test_id("scope")).to_contain_text("财务")
+    mine = finance_scope(houqin)
+    expect(page.get_by_test_id("ticket-count")).to_have_text(f"共 {len(mine)} 张工单")
+    listed = numbers_on(page)
+    assert listed and set(listed) <= mine
+    # Someone else's ticket, by its address: refused, and the refusal audited as the chat's.
+    elsewhere = a_ticket(houqin, Ticket.number.not_in(mine))
+    response = page.goto(f"/console/tickets/{elsewhere}")
+    assert response is not None and response.status == 403
+    expect(page.get_by_test_id("console-refused")).to_be_visible()
+    assert ("refused", "web", "huang.li") in houqin.audit("ticket.view", elsewhere)
+    # Her department's week on the home page, not the organisation's.
+    page.goto("/console")
+    expect(page.get_by_test_id("week")).to_contain_text("财务")
+
+
+def test_a_staff_member_is_refused_the_console_and_the_refusal_is_audited(page: Page, houqin: ConsoleHouqin) -> None:
+    be_refused = "wang.fang"
+    page.goto("/console/demo")
+    page.get_by_test_id(f"pick-{be_refused}").click()
+    expect(page.get_by_test_id("console-refused")).to_contain_text("管理台供管理人员和后勤管理员使用")
+    for path in ("/console/tickets", f"/console/tickets/{a_ticket(houqin)}", "/console/tickets/mark"):
+        response = page.goto(path)
+        assert response is not None and response.status == 403, path
+    assert ("refused", "web", "wang.fang") in houqin.audit("admin.menu", "console")
+    # No navigation to pages they may not open.
+    page.goto("/console")
+    expect(page.get_by_role("navigation").get_by_role("link", name="报修工单")).to_have_count(0)
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+
+def test_filters_sort_search_and_pages(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    page.goto("/console/tickets")
+    page.get_by_label("状态").select_option("closed")
+    page.get_by_label("类别").select_option("electrical")
+    page.get_by_role("button", name="筛选").click()
+    closed = {
+        str(n)
+        for (n,) in houqin.read(select(Ticket.number).where(Ticket.status == "closed", Ticket.category == "electrical"))
+    }
+    expect(page.get_by_test_id("ticket-count")).to_have_text(f"共 {len(closed)} 张工单")
+    assert set(numbers_on(page)) <= closed
+    # Sorted by number, ascending, then descending: the header says which (aria-sort).
+    page.get_by_role("link", name="单号").click()
+    expect(page.locator("th[aria-sort='ascending']")).to_have_count(1)
+    first = numbers_on(page)
+    assert first == sorted(first)
+    # The next page keeps the filters.
+    if len(closed) > 25:
+        page.get_by_role("link", name="下一页").click()
+        expect(page.get_by_text("第 2 /")).to_be_visible()
+        assert set(numbers_on(page)) <= closed
+    # A search by number finds that one ticket.
+    number = sorted(closed)[0]
+    page.goto("/console/tickets")
+    page.get_by_label("搜索（单号、描述、地点）").fill(number)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("ticket-row")).to_have_count(1)
+    assert numbers_on(page) == [number]
+
+
+# --- acting on a ticket: the chat's own functions, the chat's audit lines --------------------------------------
+
+
+def test_close_reopen_assign_and_comment_from_a_ticket_page(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "lin.hua")  # 林华, logistics admin
+    number = a_ticket(houqin, Ticket.status == "resolved")
+    page.goto(f"/console/tickets/{number}")
+    page.get_by_label("备注（可选）").first.fill("无人确认，代为关闭")
+    page.get_by_test_id("action-close").click()
+    expect(page.get_by_test_id("ticket-status")).to_have_text("已关闭")
+    expect(page.get_by_test_id("console-done")).to_be_visible()
+    assert houqin.audit("ticket.close", number)[-1] == ("ok", "web", "lin.hua")
+
+    page.get_by_test_id("action-reopen").click()
+    expect(page.get_by_test_id("ticket-status")).to_have_text("已重新打开")
+    assert houqin.audit("ticket.reopen", number)[-1] == ("ok", "web", "lin.hua")
+
+    page.get_by_label("改派给").select_option(label=page.get_by_label("改派给").locator("option").nth(1).inner_text())
+    page.get_by_test_id("action-assign").click()
+    expect(page.get_by_test_id("ticket-status")).to_have_text("已分派")
+    assert houqin.audit("ticket.assign", number)[-1] == ("ok", "web", "lin.hua")
+
+    page.get_by_label("评论（报修人和技术员会收到）").fill("明早九点前处理")
+    page.get_by_test_id("action-comment").click()
+    expect(page.get_by_test_id("ticket-comments")).to_contain_text("明早九点前处理")
+    bodies = houqin.read(select(TicketComment.body).join(Ticket).where(Ticket.number == number))
+    assert ("明早九点前处理",) in [tuple(b) for b in bodies]
+
+
+def test_a_forged_action_is_refused_on_the_server_and_audited(page: Page, houqin: ConsoleHouqin) -> None:
+    """黄丽 sees a finance ticket worked by a logistics technician but does not supervise it: the page
+    offers no action, and a POST made by hand (with her valid token) is refused as in chat."""
+    be(page, "huang.li")
+    technicians = select(Person.id).where(Person.handle.in_(("zhao.lei", "sun.qiang", "zhou.jun", "wu.min")))
+    number = a_ticket(
+        houqin,
+        Ticket.number.in_(finance_scope(houqin)),
+        Ticket.status == "resolved",
+        Ticket.assignee_id.in_(technicians),
+    )
+    page.goto(f"/console/tickets/{number}")
+    expect(page.get_by_test_id("action-close")).to_have_count(0)
+    answer = page.request.post(f"/console/tickets/{number}/close", form={"csrf": csrf_of(page, houqin)})
+    assert answer.status == 403
+    assert houqin.audit("ticket.close", number)[-1] == ("refused", "web", "huang.li")
+    # Without the token, or from another site: refused before anything is asked.
+    assert page.request.post(f"/console/tickets/{number}/close", form={"csrf": "nope"}).status == 403
+    cross = page.request.post(
+        f"/console/tickets/{number}/close",
+        form={"csrf": csrf_of(page, houqin)},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross.status == 403
+
+
+def csrf_of(page: Page, houqin: ConsoleHouqin) -> str:
+    """The viewer's form token, as every console page carries it (a <meta> for scripts, and hidden fields)."""
+    page.goto("/console")
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    assert token
+    return token
+
+
+# --- live -------------------------------------------------------------------------------------------------
+
+
+def test_the_queue_updates_itself_when_a_ticket_moves(browser: Browser, houqin: ConsoleHouqin) -> None:
+    number = a_ticket(houqin, Ticket.status == "resolved")
+    with (
+        fresh_page(browser, houqin.base_url, "zh-CN") as dispatcher,
+        fresh_page(browser, houqin.base_url, "zh-CN") as colleague,
+    ):
+        be(dispatcher, "admin")
+        dispatcher.goto(f"/console/tickets?q={number}")
+        row = dispatcher.get_by_test_id("ticket-row")
+        expect(row).to_contain_text("已修好待确认")
+        dispatcher.evaluate("() => { window.notReloaded = true; }")
+        be(colleague, "lin.hua")
+        colleague.goto(f"/console/tickets/{number}")
+        colleague.get_by_test_id("action-close").click()
+        expect(colleague.get_by_test_id("ticket-status")).to_have_text("已关闭")
+        # Within a few polls, without a reload (the page's own state survives).
+        expect(row).to_contain_text("已关闭", timeout=20_000)
+        assert dispatcher.evaluate("() => window.notReloaded") is True
+        expect(dispatcher.get_by_role("status")).to_have_text("列表已更新。")
+
+
+# --- made for use: phone, keyboard, accessibility, both languages ---------------------------------------------
+
+
+def test_on_a_phone_the_table_fits_and_the_keyboard_reaches_everything(browser: Browser, houqin: ConsoleHouqin) -> None:
+    context = browser.new_context(base_url=houqin.base_url, viewport={"width": 375, "height": 740}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        be(page, "admin")
+        page.goto("/console/tickets")
+        expect(page.get_by_test_id("ticket-row").first).to_be_visible()
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 375, f"the page is {width}px wide on a 375px phone"
+        shot(page, "tickets.phone.zh")
+        # The first Tab reaches the skip link, which takes the keyboard to the content.
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="跳到正文")).to_be_focused()
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("搜索（单号、描述、地点）")).to_be_focused()
+    finally:
+        context.close()
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_axe_finds_no_serious_accessibility_problem(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    number = a_ticket(houqin, Ticket.status == "resolved")
+    for path in ("/console", "/console/tickets", f"/console/tickets/{number}", "/console/demo"):
+        page.goto(path)
+        assert axe_violations(page) == [], path
+
+
+def test_the_main_pages_in_english(page: Page, houqin: ConsoleHouqin) -> None:
+    """Sarah Lin reads English (her own language rule): every word of her pages from the en catalog."""
+    be(page, "sarah.lin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    expect(page.get_by_test_id("week")).to_contain_text("The last 7 days")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    shot(page, "home.en")
+    page.get_by_role("link", name="Repair tickets").click()
+    expect(page.get_by_test_id("scope")).to_contain_text("IT Centre")
+    shot(page, "tickets.en")
+    numbers = numbers_on(page)
+    if numbers:
+        page.get_by_role("link", name=numbers[0], exact=True).click()
+        expect(page.get_by_role("heading", name="History")).to_be_visible()
+        shot(page, "ticket.en")
+
+
+def test_the_chart_carries_json_the_server_computed(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    data = json.loads(page.locator("script[type='application/json']").first.inner_text())
+    assert data["type"] == "bar" and len(data["labels"]) == 4
+    assert [s["name"] for s in data["series"]] == ["新增", "解决"]

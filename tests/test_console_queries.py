@@ -1,0 +1,176 @@
+"""The console's repairs, without a browser: who sees which tickets (the chat's authz table, a manager
+their department's), the table's filters and pages, a ticket refused and audited, an action through the
+chat's own functions, the live mark, and the home page's figures and chart against the weekly digest's
+for the same week (issue 24)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.areas import AREAS
+from handlers.core import console, digest
+from handlers.core.console import Viewer
+from handlers.core.digest import Scope, Week
+from handlers.core.refusals import Refused
+from handlers.core.rules import RepairRules, SupplyRules
+from handlers.digest.send import sections_of
+from handlers.repairs import console as repairs
+from handlers.repairs import digest as repair_digest
+from storage.db import Database
+from storage.models import AuditEntry, OutboxMessage, Person, TicketEvent
+from tests.tickets import ticket_in_room_201
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+
+
+@asynccontextmanager
+async def looking(db: Database, handle: str) -> AsyncIterator[Viewer]:
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == handle))
+        assert person is not None
+        yield Viewer(session, person, "zh_CN", NOW, SHANGHAI, RepairRules(), SupplyRules())
+
+
+async def tickets_of(db: Database) -> dict[str, str]:
+    """A finance ticket (王芳's) and an HR one (张伟's), both worked by 赵磊 (logistics): number by name."""
+    finance = await ticket_in_room_201(db, status="resolved", created=NOW - timedelta(days=2), due=NOW, resolved=NOW)
+    hr = await ticket_in_room_201(
+        db, status="assigned", created=NOW - timedelta(days=1), due=NOW - timedelta(hours=1), reporter="zhang.wei"
+    )
+    return {"finance": finance.number, "hr": hr.number}
+
+
+async def test_who_reaches_which_tickets_is_the_chat_table(db: Database) -> None:
+    for handle, everything, departments in (
+        ("admin", True, ()),
+        ("lin.hua", True, ()),  # logistics admin
+        ("huang.li", False, ("finance",)),  # manager of finance
+    ):
+        async with looking(db, handle) as viewer:
+            found = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+            assert found is not None and (found.everything, found.codes) == (everything, departments), handle
+    for handle in ("wang.fang", "zhao.lei", "guo.tao"):  # staff, a technician, logistics staff
+        async with looking(db, handle) as viewer:
+            assert await console.reach(viewer.session, viewer.person, repairs.ACTION) is None, handle
+            assert console.pages_for(viewer.person, list(repairs.PAGES)) == []
+
+
+async def test_a_manager_sees_their_department_and_is_refused_the_rest_audited(db: Database) -> None:
+    numbers = await tickets_of(db)
+    async with looking(db, "huang.li") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+        assert reach is not None
+        table = await repairs.ticket_table(viewer, reach, repairs.filters_from({}))
+        assert [row.number for row in table.rows] == [numbers["finance"]]
+        page = await repairs.ticket_page(viewer, reach, numbers["finance"])
+        # She sees it, but supervises only her own technicians' tickets (tickets.supervises): no action.
+        assert page.may == ()
+        with pytest.raises(Refused):
+            await repairs.ticket_page(viewer, reach, numbers["hr"])
+    async with db.unit_of_work() as session:
+        refused = await session.scalar(
+            select(func.count()).where(
+                AuditEntry.action == "ticket.view", AuditEntry.record == numbers["hr"], AuditEntry.outcome == "refused"
+            )
+        )
+    assert refused == 1
+
+
+async def test_filters_search_sort_and_pages_never_load_everything(db: Database) -> None:
+    numbers = await tickets_of(db)
+    for n in range(30):
+        await ticket_in_room_201(db, status="closed", created=NOW - timedelta(days=10, hours=n), due=NOW)
+    async with looking(db, "admin") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+        assert reach is not None
+
+        async def numbers_for(**params: str) -> tuple[list[str], int]:
+            table = await repairs.ticket_table(viewer, reach, repairs.filters_from(params))
+            return [row.number for row in table.rows], table.total
+
+        first, total = await numbers_for()
+        assert total == 32 and len(first) == console.PER_PAGE
+        second, _ = await numbers_for(page="2")
+        assert len(second) == 7 and not set(first) & set(second)
+        assert await numbers_for(overdue="1") == ([numbers["hr"]], 1)
+        assert await numbers_for(status="resolved") == ([numbers["finance"]], 1)
+        assert (await numbers_for(q=numbers["hr"].lower()))[0] == [numbers["hr"]]
+        assert (await numbers_for(since=(NOW.date() - timedelta(days=3)).isoformat()))[1] == 2
+        by_number, _ = await numbers_for(sort="number", status="closed")
+        assert by_number == sorted(by_number)
+        # Whatever a query string says, a page is a page and a filter only a known value.
+        assert (await numbers_for(page="50"))[0] == second
+        assert (await numbers_for(status="'; DROP TABLE tickets; --"))[1] == 32
+
+
+async def test_closing_from_the_console_is_the_chats_close(db: Database) -> None:
+    numbers = await tickets_of(db)
+    async with looking(db, "lin.hua") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+        assert reach is not None
+        before = await repairs.queue_mark(viewer, reach)
+        page = await repairs.ticket_page(viewer, reach, numbers["finance"])
+        assert set(page.may) == {"close", "reopen", "comment"}
+        said = await repairs.act(viewer, numbers["finance"], "close", {"note": "无人确认"})
+        assert said == "ticket.done.close"
+        assert await repairs.queue_mark(viewer, reach) != before
+    async with db.unit_of_work() as session:
+        line = (
+            await session.execute(
+                select(AuditEntry.outcome, AuditEntry.channel).where(
+                    AuditEntry.action == "ticket.close", AuditEntry.record == numbers["finance"]
+                )
+            )
+        ).one()
+        assert tuple(line) == ("ok", "web")
+        event = await session.scalar(select(TicketEvent).order_by(TicketEvent.id.desc()).limit(1))
+        assert event is not None and (event.to_status, event.note) == ("closed", "无人确认")
+        # The reporter hears of it as from the chat's /ticket close.
+        told = await session.scalar(select(func.count()).select_from(OutboxMessage))
+        assert told
+    async with looking(db, "huang.li") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+        assert reach is not None
+        with pytest.raises(Refused):
+            await repairs.act(viewer, numbers["finance"], "reopen", {})
+
+
+async def test_the_home_pages_figures_and_chart_are_the_digests(db: Database) -> None:
+    """The week as the console shows it (tiles and the chart's JSON) against the weekly digest's parts
+    computed for the same scope and week."""
+    await tickets_of(db)
+    await ticket_in_room_201(
+        db, status="closed", created=NOW - timedelta(days=9), due=NOW - timedelta(days=8), resolved=NOW, rating=4
+    )
+    async with looking(db, "admin") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, repairs.ACTION)
+        assert reach is not None
+        week = repairs.last_week(viewer)
+        [shown] = await repairs.week_of(viewer, reach, week)
+        computed = await digest.compute(viewer.session, Scope(), week.start, week.end, NOW, sections_of(AREAS))
+    repairs_part = computed.find(repair_digest.Repairs)
+    trend = computed.find(repair_digest.Trend)
+    assert repairs_part is not None and trend is not None
+    assert shown.repairs == repairs_part
+    assert shown.repairs.opened == 2 and shown.repairs.resolved == 2
+    chart = shown.chart("zh_CN", SHANGHAI)
+    assert chart["series"] == [
+        {"name": "新增", "values": [w.opened for w in trend.weeks]},
+        {"name": "解决", "values": [w.resolved for w in trend.weeks]},
+    ]
+    assert dict(shown.tiles("zh_CN"))["console.week.sla"] == "50%"
+
+
+def test_a_week_is_the_last_seven_local_days() -> None:
+    viewer = Viewer(None, None, "en", NOW, SHANGHAI, RepairRules(), SupplyRules())  # type: ignore[arg-type]
+    week = repairs.last_week(viewer)
+    assert week.end - week.start == timedelta(days=7)
+    assert week.end.astimezone(SHANGHAI).hour == 0 and week.now == NOW
+    assert isinstance(week, Week)

@@ -58,6 +58,7 @@ MAY: dict[str, frozenset[str]] = {
     "inspect.manage": frozenset({"logistics_admin", "admin"}),
     "inspect.view": frozenset({"technician", "manager", "logistics_staff", "logistics_admin", "admin"}),
     "requisition.second_approval": frozenset({"logistics_admin", "admin"}),
+    "requisition.oversee": frozenset({OWN_DEPARTMENT, "logistics_admin", "admin"}),
     "requisition.fulfil": frozenset({"logistics_staff", "logistics_admin"}),
     "requisition.delegate": frozenset({"manager"}),
     "survey.run": frozenset({"logistics_admin", "admin"}),

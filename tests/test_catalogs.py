@@ -128,6 +128,7 @@ def keys_used_in_code() -> set[str]:
     for path in (ROOT / "bot" / "channels" / "web" / "templates").glob("*.html"):
         used |= {match[0] for match in LITERAL_KEY.findall(path.read_text(encoding="utf-8"))}
     used |= {f"console.ticket.{action}" for action in ("close", "reopen")}
+    used |= {f"console.requisition.done.{action}" for action in ("approve", "reject", "ready", "handout")}
     # Keys built from the business vocabulary: one per value.
     used |= {f"repair.category.{c}" for c in CATEGORIES}
     used |= {f"repair.urgency.{u}" for u in URGENCIES}

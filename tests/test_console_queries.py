@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.areas import AREAS
 from handlers.core import console, digest
+from handlers.core.actor import Actor
 from handlers.core.console import Viewer
 from handlers.core.digest import Scope, Week
 from handlers.core.refusals import Refused
@@ -22,8 +23,10 @@ from handlers.core.rules import RepairRules, SupplyRules
 from handlers.digest.send import sections_of
 from handlers.repairs import console as repairs
 from handlers.repairs import digest as repair_digest
+from handlers.supplies import console as supplies
+from handlers.supplies import requisitions
 from storage.db import Database
-from storage.models import AuditEntry, OutboxMessage, Person, TicketEvent
+from storage.models import AuditEntry, OutboxMessage, Person, SupplyItem, TicketEvent
 from tests.tickets import ticket_in_room_201
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -174,3 +177,47 @@ def test_a_week_is_the_last_seven_local_days() -> None:
     assert week.end - week.start == timedelta(days=7)
     assert week.end.astimezone(SHANGHAI).hour == 0 and week.now == NOW
     assert isinstance(week, Week)
+
+
+# --- requisitions -------------------------------------------------------------------------------------
+
+
+async def submit(db: Database, handle: str, purpose: str) -> str:
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == handle))
+        item = await session.scalar(
+            select(SupplyItem).where(SupplyItem.on_hand - SupplyItem.reserved >= 2).order_by(SupplyItem.id).limit(1)
+        )
+        assert person is not None and item is not None
+        actor = Actor(session, person, "web", NOW, SHANGHAI, SupplyRules())
+        return str((await requisitions.submit(actor, [(item.id, 1)], purpose)).number)
+
+
+async def test_requisitions_a_manager_sees_their_departments_and_approves_through_the_chat(db: Database) -> None:
+    finance = await submit(db, "wang.fang", "打印纸")
+    hr = await submit(db, "zhang.wei", "文件夹")
+    async with looking(db, "huang.li") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, supplies.ACTION)
+        assert reach is not None and reach.codes == ("finance",)
+        table = await supplies.requisition_table(viewer, reach, supplies.filters_from({"status": "pending"}))
+        assert [row.number for row in table.rows] == [finance]
+        page = await supplies.requisition_page(viewer, reach, finance)
+        assert page.may == ("approve", "reject")
+        with pytest.raises(Refused):
+            await supplies.requisition_page(viewer, reach, hr)
+        before = await supplies.queue_mark(viewer, reach)
+        assert await supplies.act(viewer, finance, "approve", {}) == "console.requisition.done.approve"
+        assert await supplies.queue_mark(viewer, reach) != before
+        with pytest.raises(Refused):
+            await supplies.act(viewer, finance, "reject", {"reason": "x"})  # too short: asked again
+    async with db.unit_of_work() as session:
+        lines = (
+            await session.execute(
+                select(AuditEntry.action, AuditEntry.record, AuditEntry.outcome).where(
+                    AuditEntry.action.in_(("requisition.approve", "requisition.view"))
+                )
+            )
+        ).all()
+    assert set(map(tuple, lines)) == {("requisition.approve", finance, "ok"), ("requisition.view", hr, "refused")}
+    async with looking(db, "wang.fang") as viewer:
+        assert await console.reach(viewer.session, viewer.person, supplies.ACTION) is None

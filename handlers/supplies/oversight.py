@@ -30,6 +30,7 @@ from handlers.core.flow import Action, StepContext
 from handlers.core.i18n import Label, Lines, Renderable, msg
 from handlers.core.metrics import Reading
 from handlers.core.rules import SupplyRules
+from handlers.supplies import console as supply_console
 from handlers.supplies import demo as supply_demo
 from handlers.supplies import requisitions as req
 from storage.models import Department, Person, Requisition, RequisitionEvent, RequisitionLine, StockMovement, SupplyItem
@@ -168,4 +169,7 @@ AREA = Area(
     demo=(supply_demo.write,),
     digest=(Section(20, week_of_supplies),),
     digest_buttons=(DigestButton("queue", place=10, offer=offer_queue, press=press_queue),),
+    # Seeing the requisitions in the web console: everyone's, or a manager's department's.
+    actions={supply_console.ACTION: supply_console.OVERSEE},
+    console=tuple(supply_console.PAGES),
 )

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -22,10 +23,13 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.areas import AREAS
 from bot.settings import Settings, load_settings
+from handlers.core.actor import Actor
 from handlers.core.demo import write_past
+from handlers.core.rules import SupplyRules
 from handlers.core.schedule import Schedule
+from handlers.supplies import requisitions
 from storage.db import Database
-from storage.models import AuditEntry, Department, Person, Ticket, TicketComment, utcnow
+from storage.models import AuditEntry, Department, Person, SupplyItem, Ticket, TicketComment, utcnow
 from tests.browser.conftest import fresh_page, live_houqin
 
 pytestmark = pytest.mark.browser
@@ -369,3 +373,108 @@ def test_the_chart_carries_json_the_server_computed(page: Page, houqin: ConsoleH
     data = json.loads(page.locator("script[type='application/json']").first.inner_text())
     assert data["type"] == "bar" and len(data["labels"]) == 4
     assert [s["name"] for s in data["series"]] == ["新增", "解决"]
+
+
+# --- requisitions ------------------------------------------------------------------------------------------
+
+
+def submitted(houqin: ConsoleHouqin, handle: str, purpose: str, quantity: int = 1) -> str:
+    """A requisition as /supply submits it (requisitions.submit: stock reserved, approvers told)."""
+
+    async def submit() -> str:
+        db = Database(houqin.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                person = await session.scalar(select(Person).where(Person.handle == handle))
+                item = await session.scalar(
+                    select(SupplyItem)
+                    .where(SupplyItem.active.is_(True), SupplyItem.on_hand - SupplyItem.reserved >= 3)
+                    .where(or_(SupplyItem.monthly_limit.is_(None), SupplyItem.monthly_limit >= 20))
+                    .order_by((SupplyItem.on_hand - SupplyItem.reserved).desc())
+                    .limit(1)
+                )
+                assert person is not None and item is not None
+                actor = Actor(session, person, "web", utcnow(), ZoneInfo("Asia/Shanghai"), SupplyRules())
+                found = await requisitions.submit(actor, [(item.id, quantity)], purpose)
+                return str(found.number)
+        finally:
+            await db.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, submit()).result()
+
+
+def test_requisitions_as_a_manager_approve_reject_and_refused_elsewhere(page: Page, houqin: ConsoleHouqin) -> None:
+    paper = submitted(houqin, "wang.fang", "季度报表打印")  # finance
+    toner = submitted(houqin, "li.na", "打印机换粉盒")  # finance
+    hr = submitted(houqin, "zhang.wei", "新员工入职")  # hr
+    be(page, "huang.li")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="物资申领").click()
+    expect(page.get_by_test_id("scope")).to_contain_text("财务处")
+    departments = page.get_by_test_id("requisition-row").locator("td:nth-child(3)").all_inner_texts()
+    assert departments and set(departments) == {"财务处"}
+    page.get_by_label("状态").select_option("pending")
+    page.get_by_role("button", name="筛选").click()
+    expect(page.get_by_test_id("requisition-row").filter(has_text=paper)).to_have_count(1)
+    shot(page, "requisitions.zh")
+    page.get_by_role("link", name=paper, exact=True).click()
+    page.get_by_test_id("action-approve").click()
+    expect(page.get_by_test_id("console-done")).to_contain_text(paper)
+    expect(page.get_by_test_id("requisition-status")).to_have_text("已批准，待备货")
+    assert houqin.audit("requisition.approve", paper)[-1] == ("ok", "web", "huang.li")
+    shot(page, "requisition.zh")
+
+    page.goto(f"/console/requisitions/{toner}")
+    page.get_by_label("驳回理由").fill("上月已领")
+    page.get_by_test_id("action-reject").click()
+    expect(page.get_by_test_id("requisition-status")).to_contain_text("已驳回")
+    assert houqin.audit("requisition.reject", toner)[-1] == ("ok", "web", "huang.li")
+
+    response = page.goto(f"/console/requisitions/{hr}")
+    assert response is not None and response.status == 403
+    assert ("refused", "web", "huang.li") in houqin.audit("requisition.view", hr)
+
+
+def test_logistics_readies_and_hands_out_from_the_console(page: Page, houqin: ConsoleHouqin) -> None:
+    number = submitted(houqin, "zhang.wei", "会议用纸")
+    be(page, "xu.ming")  # HR's manager approves
+    page.goto(f"/console/requisitions/{number}")
+    page.get_by_test_id("action-approve").click()
+    expect(page.get_by_test_id("requisition-status")).to_have_text("已批准，待备货")
+    be(page, "lin.hua")
+    page.goto(f"/console/requisitions/{number}")
+    page.get_by_label("领取地点").fill("行政楼一楼库房")
+    page.get_by_test_id("action-ready").click()
+    expect(page.get_by_test_id("requisition-status")).to_contain_text("行政楼一楼库房")
+    page.get_by_test_id("action-handout").click()
+    expect(page.get_by_test_id("requisition-status")).to_have_text("已发放")
+    assert houqin.audit("requisition.ready", number)[-1] == ("ok", "web", "lin.hua")
+    assert houqin.audit("requisition.handout", number)[-1] == ("ok", "web", "lin.hua")
+    # Staff may not open it here, whatever they know of its number.
+    assert staff_opening(page, number) == 403
+
+
+def staff_opening(page: Page, number: str) -> int:
+    page.goto("/console/demo")
+    page.get_by_test_id("pick-guo.tao").click()  # logistics staff: hands things out in chat, no console
+    response = page.goto(f"/console/requisitions/{number}")
+    assert response is not None
+    return response.status
+
+
+def test_the_requisition_queue_updates_itself(browser: Browser, houqin: ConsoleHouqin) -> None:
+    with fresh_page(browser, houqin.base_url, "zh-CN") as page:
+        be(page, "lin.hua")
+        page.goto("/console/requisitions?status=pending")
+        page.evaluate("() => { window.notReloaded = true; }")
+        number = submitted(houqin, "emma.clark", "Printer paper for the IT desk")
+        expect(page.get_by_test_id("requisition-row").filter(has_text=number)).to_have_count(1, timeout=20_000)
+        assert page.evaluate("() => window.notReloaded") is True
+
+
+def test_axe_on_the_requisition_pages(page: Page, houqin: ConsoleHouqin) -> None:
+    number = submitted(houqin, "liu.yang", "教研室用笔")
+    be(page, "admin")
+    for path in ("/console/requisitions", f"/console/requisitions/{number}"):
+        page.goto(path)
+        assert axe_violations(page) == [], path

@@ -75,6 +75,8 @@ ELSEWHERE = {
     "ticket.supervise",
     "requisition.second_approval",
     "requisition.fulfil",
+    # the web console's requisitions page (tests/browser/test_console.py)
+    "requisition.oversee",
     "requisition.delegate",
     "survey.run",
     "suggest.office",

@@ -18,13 +18,13 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm.exc import StaleDataError
@@ -41,6 +41,7 @@ from handlers.core.engine import Houqin
 from handlers.core.i18n import Label, Renderable, msg, pick_locale, translate
 from handlers.core.refusals import Refused, refused
 from handlers.repairs import console as repairs
+from handlers.supplies import console as supplies
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -87,6 +88,10 @@ class Console:
             Route("/console/tickets/mark", self.tickets_mark),
             Route("/console/tickets/{number}", self.ticket),
             Route("/console/tickets/{number}/{action}", self.ticket_action, methods=["POST"]),
+            Route("/console/requisitions", self.requisitions),
+            Route("/console/requisitions/mark", self.requisitions_mark),
+            Route("/console/requisitions/{number}", self.requisition),
+            Route("/console/requisitions/{number}/{action}", self.requisition_action, methods=["POST"]),
             Route("/console/photos/{photo_id}", self.photo),
         ]
         if self.signin is None:
@@ -200,17 +205,23 @@ class Console:
         )
 
     async def tickets_mark(self, request: Request) -> Response:
-        """The live queue's cheap question: has anything it shows changed? (JSON, polled)."""
+        return await self.mark(request, repairs.ACTION, repairs.queue_mark)
+
+    async def requisitions_mark(self, request: Request) -> Response:
+        return await self.mark(request, supplies.ACTION, supplies.queue_mark)
+
+    async def mark(self, request: Request, action: str, mark_of: Callable[[Viewer, Reach], Awaitable[str]]) -> Response:
+        """A live queue's cheap question: has anything it shows changed? (JSON, polled)."""
         key = await self.person_key(request)
         if isinstance(key, Response):
             return JSONResponse({"error": "sign in first"}, status_code=401)
         async with self.looking(*key) as looking:
             if looking is None or not looking.pages:
                 return JSONResponse({"error": "not yours to see"}, status_code=403)
-            reach = await console.reach(looking.viewer.session, looking.viewer.person, repairs.ACTION)
+            reach = await console.reach(looking.viewer.session, looking.viewer.person, action)
             if reach is None:
                 return JSONResponse({"error": "not yours to see"}, status_code=403)
-            mark = await repairs.queue_mark(looking.viewer, reach)
+            mark = await mark_of(looking.viewer, reach)
         return JSONResponse({"mark": mark}, headers={"Cache-Control": "no-store"})
 
     async def ticket(self, request: Request) -> Response:
@@ -231,6 +242,14 @@ class Console:
         return self.render(request, looking, "ticket_page.html", "console.ticket.title", page=found, said=said)
 
     async def ticket_action(self, request: Request) -> Response:
+        return await self.act(request, "tickets", repairs.act)
+
+    async def requisition_action(self, request: Request) -> Response:
+        return await self.act(request, "requisitions", supplies.act)
+
+    async def act(self, request: Request, kind: str, act: Callable[..., Awaitable[str]]) -> Response:
+        """A form's POST: the session (or demo cookie), its CSRF token and this site first; then the
+        area's action as the viewer (which asks authz itself, as in chat); then back to the record."""
         form = await request.form(max_files=0, max_fields=8)
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         refusal = await self.changing(request, fields.get("csrf"))
@@ -247,16 +266,52 @@ class Console:
                 if not looking.pages:
                     return self.closed_door(request, looking)
                 try:
-                    await repairs.act(looking.viewer, number, action, fields)
+                    await act(looking.viewer, number, action, fields)
                 except Refused as refused_now:
                     # Caught inside the unit of work: the refusal's audit line is kept, nothing else changed.
                     return self.refusal(request, looking, refused_now.reason, status=403)
         except StaleDataError:
-            # Someone else moved the ticket between our reading and our writing: nothing was kept.
+            # Someone else moved it between our reading and our writing: nothing was kept.
             async with self.looking(*key) as looking:
                 assert looking is not None
                 return self.refusal(request, looking, msg("console.error.changed"), status=409)
-        return RedirectResponse(f"/console/tickets/{number}?done={action}", status_code=303)
+        return RedirectResponse(f"/console/{kind}/{quote(number)}?done={quote(action)}", status_code=303)
+
+    async def requisitions(self, request: Request) -> Response:
+        return await self.page(request, self._requisitions, action=supplies.ACTION)
+
+    async def _requisitions(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        filters = supplies.filters_from(dict(request.query_params))
+        return self.render(
+            request,
+            looking,
+            "requisitions.html",
+            "console.nav.requisitions",
+            reach=reach,
+            filters=filters,
+            table=await supplies.requisition_table(looking.viewer, reach, filters),
+            departments=await supplies.departments(looking.viewer, reach),
+            mark=await supplies.queue_mark(looking.viewer, reach),
+            statuses=supplies.STATUSES,
+            poll_ms=POLL_MS,
+        )
+
+    async def requisition(self, request: Request) -> Response:
+        return await self.page(request, self._requisition, action=supplies.ACTION)
+
+    async def _requisition(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        viewer = looking.viewer
+        try:
+            found = await supplies.requisition_page(viewer, reach, request.path_params["number"])
+        except Refused as refusal:
+            return self.refusal(request, looking, refusal.reason, status=403 if refusal.audit else 404)
+        done = request.query_params.get("done", "")
+        said = None
+        if done in supplies.ACTIONS:
+            said = translate(viewer.locale, f"console.requisition.done.{done}", number=found.requisition.number)
+        return self.render(
+            request, looking, "requisition_page.html", "console.requisition.title", page=found, said=said
+        )
 
     async def photo(self, request: Request) -> Response:
         key = await self.person_key(request)

@@ -1,0 +1,296 @@
+"""The requisitions in the web console: the table (filters, sort, search, a page at a time), a
+requisition's page (its lines, history and what the viewer may do now) and the actions approve /
+reject / ready / hand out, each the chat's own function (requisitions.approve, reject, ready, hand_out:
+the same approval chain, stock moves, notices and audit lines as the card's buttons).
+
+Who sees which: `requisition.oversee` — admins and logistics admins every requisition, a manager their
+department's (the ones they approve, and whose figures their digest counts). Who may act is decided
+again by the chat's rules at the moment of acting (requisitions.load: decides_now, logistics…).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+
+from handlers.core import authz, console
+from handlers.core.actor import Actor
+from handlers.core.console import ConsolePage, Paged, Reach, Viewer
+from handlers.core.i18n import Label, msg
+from handlers.core.refusals import Refused
+from handlers.core.rules import SupplyRules
+from handlers.supplies import requisitions, stock
+from storage.models import Department, Person, Requisition, RequisitionEvent
+
+ACTION = "requisition.oversee"
+OVERSEE = authz.rule("admin", "logistics_admin", "manager", department=True)
+STATUSES = requisitions.STATUSES
+SORTS: dict[str, Any] = {
+    "created": Requisition.created_at,
+    "number": Requisition.number,
+    "status": Requisition.status,
+    "value": Requisition.total_value,
+}
+DEFAULT_SORT = "-created"
+# What a requisition's page may offer, each one of the chat's buttons (partial hand-outs stay in chat).
+ACTIONS = ("approve", "reject", "ready", "handout")
+
+
+def scope_of(reach: Reach) -> ColumnElement[bool]:
+    if reach.everything:
+        return Requisition.id.is_not(None)
+    return Requisition.department_id.in_([department.id for department in reach.departments])
+
+
+def actor_of(viewer: Viewer) -> Actor[SupplyRules]:
+    return Actor(viewer.session, viewer.person, viewer.channel, viewer.now, viewer.zone, viewer.supply)
+
+
+@dataclass(frozen=True)
+class RequisitionFilters:
+    status: str = ""
+    department: int | None = None
+    since: Any = None
+    until: Any = None
+    search: str = ""
+    sort: str = DEFAULT_SORT
+    page: int = 1
+
+    def query(self, **changed: Any) -> dict[str, str]:
+        values = {
+            "status": self.status,
+            "department": str(self.department or ""),
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+            "q": self.search,
+            "sort": self.sort,
+            "page": str(self.page),
+        }
+        values.update({key: str(value) for key, value in changed.items()})
+        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+
+
+def filters_from(params: Mapping[str, str]) -> RequisitionFilters:
+    status = params.get("status", "")
+    sort = params.get("sort", DEFAULT_SORT)
+    return RequisitionFilters(
+        status=status if status in (*STATUSES, "open", "pending") else "",
+        department=console.id_param(params, "department"),
+        since=console.day_param(params, "since"),
+        until=console.day_param(params, "until"),
+        search=params.get("q", "").strip()[:60],
+        sort=sort if sort.removeprefix("-") in SORTS else DEFAULT_SORT,
+        page=console.page_number(params),
+    )
+
+
+@dataclass(frozen=True)
+class RequisitionRow:
+    number: str
+    requester: str
+    department: Label
+    status: str
+    quantity: int
+    value: str
+    created_at: datetime
+
+
+def conditions(viewer: Viewer, reach: Reach, filters: RequisitionFilters) -> list[ColumnElement[bool]]:
+    found = [scope_of(reach)]
+    if filters.status == "open":
+        found.append(Requisition.status.in_(requisitions.OPEN))
+    elif filters.status == "pending":
+        found.append(Requisition.status.in_(requisitions.PENDING))
+    elif filters.status:
+        found.append(Requisition.status == filters.status)
+    if filters.department is not None:
+        found.append(Requisition.department_id == filters.department)
+    if filters.since:
+        found.append(Requisition.created_at >= datetime.combine(filters.since, time(), viewer.zone))
+    if filters.until:
+        found.append(Requisition.created_at < datetime.combine(filters.until + timedelta(days=1), time(), viewer.zone))
+    if filters.search:
+        words = filters.search.lower()
+        found.append(
+            or_(
+                func.lower(Requisition.number).contains(words, autoescape=True),
+                func.lower(Requisition.purpose).contains(words, autoescape=True),
+            )
+        )
+    return found
+
+
+async def requisition_table(viewer: Viewer, reach: Reach, filters: RequisitionFilters) -> Paged[RequisitionRow]:
+    session = viewer.session
+    where = conditions(viewer, reach, filters)
+    total = int(await session.scalar(select(func.count(Requisition.id)).where(*where)) or 0)
+    column = SORTS[filters.sort.removeprefix("-")]
+    order = column.desc() if filters.sort.startswith("-") else column.asc()
+    per_page = console.PER_PAGE
+    page = min(filters.page, max(1, -(-total // per_page)))
+    query = (
+        select(
+            Requisition.number,
+            Requisition.status,
+            Requisition.total_quantity,
+            Requisition.total_value,
+            Requisition.created_at,
+            Person.display_name,
+            Department.name_zh,
+            Department.name_en,
+        )
+        .join(Person, Person.id == Requisition.requester_id)
+        .outerjoin(Department, Department.id == Requisition.department_id)
+        .where(*where)
+        .order_by(order.nulls_last(), Requisition.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    rows = [
+        RequisitionRow(
+            str(row.number),
+            row.display_name,
+            Label(row.name_zh or "—", row.name_en or "—"),
+            row.status,
+            int(row.total_quantity or 0),
+            stock.yuan(row.total_value) if row.total_value else "—",
+            row.created_at,
+        )
+        for row in await session.execute(query)
+    ]
+    return Paged(rows, page, per_page, total)
+
+
+async def departments(viewer: Viewer, reach: Reach) -> list[tuple[int, Label]]:
+    """The departments the filter offers: all, or the viewer's own."""
+    if not reach.everything:
+        return [(d.id, Label(d.name_zh, d.name_en)) for d in reach.departments]
+    found = await viewer.session.execute(select(Department.id, Department.name_zh, Department.name_en))
+    return [(row.id, Label(row.name_zh, row.name_en)) for row in found]
+
+
+async def queue_mark(viewer: Viewer, reach: Reach) -> str:
+    """Changes whenever a requisition the viewer sees is submitted or moves (MAX/COUNT, indexed)."""
+    mine = scope_of(reach)
+    newest, count = (
+        await viewer.session.execute(select(func.max(Requisition.id), func.count(Requisition.id)).where(mine))
+    ).one()
+    moved = await viewer.session.scalar(
+        select(func.max(RequisitionEvent.id))
+        .join(Requisition, Requisition.id == RequisitionEvent.requisition_id)
+        .where(mine)
+    )
+    return f"{newest or 0}.{count or 0}.{moved or 0}"
+
+
+# --- one requisition --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    name: Label
+    quantity: int
+    unit: Any
+    handed_out: int | None
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    to_status: str
+    actor: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class RequisitionPage:
+    requisition: Requisition
+    status: Any  # renderable: the status, with where to pick up or who rejected
+    value: str
+    lines: list[Line]
+    history: list[Event]
+    may: tuple[str, ...]
+
+
+async def find(viewer: Viewer, reach: Reach, number: str) -> Requisition:
+    """The requisition of this number if the viewer may see it here; else Refused (audited as the
+    chat's `requisition.view` refusal when it exists)."""
+    found = await requisitions.find(viewer.session, number.strip().upper()[:24])
+    if found is None or found.number != number.strip().upper()[:24]:
+        raise Refused(msg("requisition.error.not_found", ref=number[:24]), audit=False)
+    seen = await viewer.session.scalar(select(Requisition.id).where(Requisition.id == found.id, scope_of(reach)))
+    if seen is None:
+        requisitions.refuse(actor_of(viewer), "view", found)
+    return found
+
+
+async def requisition_page(viewer: Viewer, reach: Reach, number: str) -> RequisitionPage:
+    found = await find(viewer, reach, number)
+    actor = actor_of(viewer)
+    names = dict(
+        (
+            await viewer.session.execute(
+                select(Person.id, Person.display_name).where(
+                    Person.id.in_([e.actor_id for e in found.history if e.actor_id])
+                )
+            )
+        ).all()
+    )
+    may = tuple(action for action in await requisitions.actions_now(actor, found) if action in ACTIONS)
+    return RequisitionPage(
+        found,
+        requisitions.status_text(found),
+        stock.yuan(found.total_value) if found.total_value else "—",
+        [
+            Line(stock.item_label(line.item), line.quantity, stock.unit_of(line.item, line.quantity), line.handed_out)
+            for line in found.lines
+        ],
+        [Event(e.at, e.to_status, names.get(e.actor_id or 0, "Houqin"), e.note) for e in found.history],
+        may,
+    )
+
+
+async def act(viewer: Viewer, number: str, action: str, form: Mapping[str, str]) -> str:
+    """Do `action` as the viewer through the chat's own function; the catalog key to tell them."""
+    actor = actor_of(viewer)
+    found = await requisitions.find(viewer.session, number.strip().upper()[:24])
+    if found is None or action not in ACTIONS:
+        raise Refused(msg("requisition.error.not_found", ref=number[:24]), audit=False)
+    if action == "approve":
+        await requisitions.approve(actor, found.id)
+    elif action == "reject":
+        reason = form.get("reason", "").strip()[:500]
+        if len(reason) < 2:
+            raise Refused(msg("console.error.reason_needed"), audit=False)
+        await requisitions.reject(actor, found.id, reason)
+    elif action == "ready":
+        place = form.get("place", "").strip()[:200]
+        if len(place) < 2:
+            raise Refused(msg("console.error.place_needed"), audit=False)
+        await requisitions.ready(actor, found.id, place)
+    else:
+        await requisitions.hand_out(actor, found.id)
+    return f"console.requisition.done.{action}"
+
+
+async def waiting(viewer: Viewer, reach: Reach) -> int:
+    """Requisitions waiting for this viewer's decision, or (logistics) to be handed out: the chat's
+    /requisitions lists (each at most 20)."""
+    actor = actor_of(viewer)
+    return len(await requisitions.awaiting_decision(actor)) + len(await requisitions.to_fulfil(actor))
+
+
+PAGES: Sequence[ConsolePage] = (
+    ConsolePage(
+        "requisitions",
+        "console.nav.requisitions",
+        ACTION,
+        place=20,
+        waiting=waiting,
+        waiting_label="console.wait.requisitions",
+    ),
+)

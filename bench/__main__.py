@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    console,
     core_throughput,
     demo_past,
     digest,
@@ -49,6 +50,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     feishu.FAN_OUT: feishu.run_fan_out,
     dingtalk.NAME: dingtalk.run,
     wecom.NAME: wecom.run,
+    console.NAME: console.run,
 }
 RESULTS = Path(__file__).parent / "results"
 DISTURBED_CORES = 0.25  # other processes using more than this meanwhile make a result suspect

@@ -607,6 +607,7 @@ def serve(settings: Settings) -> int:
     if service.channel("web") is not None:
         how = "sign-in" if settings.web_signin else "demo"
         logging.getLogger("houqin").info("browser chat at %s/ (%s)", settings.browser_url, how)
+        logging.getLogger("houqin").info("web console at %s/console", settings.browser_url)
     config = uvicorn.Config(
         create_app(service, settle=True),
         host=settings.http_host,

@@ -72,10 +72,13 @@ async def demo_people(session: AsyncSession) -> list[Person]:
 History = Callable[[AsyncSession, Past], Awaitable[dict[str, int]]]
 
 
-async def write_past(db: Database, areas: Sequence[Area], now: datetime, schedule: Schedule) -> dict[str, int] | None:
-    """Every area's past, in one transaction, once per database; None when it was written before."""
+async def write_past(
+    db: Database, areas: Sequence[Area], now: datetime, schedule: Schedule, days: int = DAYS
+) -> dict[str, int] | None:
+    """Every area's past (`days` of it: a benchmark asks for a year), in one transaction, once per
+    database; None when it was written before."""
     today = now.astimezone(schedule.zone).date()
-    past = Past(today - timedelta(days=DAYS), today - timedelta(days=1), schedule, random.Random(SEED))
+    past = Past(today - timedelta(days=days), today - timedelta(days=1), schedule, random.Random(SEED))
     added: dict[str, int] = {}
 
     async def work(session: AsyncSession) -> object:

@@ -129,6 +129,7 @@ def keys_used_in_code() -> set[str]:
         used |= {match[0] for match in LITERAL_KEY.findall(path.read_text(encoding="utf-8"))}
     used |= {f"console.ticket.{action}" for action in ("close", "reopen")}
     used |= {f"console.requisition.done.{action}" for action in ("approve", "reject", "ready", "handout")}
+    used |= {f"console.stock.done.{change}" for change in ("add", "set")}
     # Keys built from the business vocabulary: one per value.
     used |= {f"repair.category.{c}" for c in CATEGORIES}
     used |= {f"repair.urgency.{u}" for u in URGENCIES}

@@ -221,3 +221,31 @@ async def test_requisitions_a_manager_sees_their_departments_and_approves_throug
     assert set(map(tuple, lines)) == {("requisition.approve", finance, "ok"), ("requisition.view", hr, "refused")}
     async with looking(db, "wang.fang") as viewer:
         assert await console.reach(viewer.session, viewer.person, supplies.ACTION) is None
+
+
+async def test_stock_a_delivery_from_the_console_is_stock_add(db: Database) -> None:
+    async with looking(db, "lin.hua") as viewer:
+        table = await supplies.stock_table(viewer, supplies.stock_filters_from({}))
+        code = table.rows[0].code
+        before = table.rows[0].on_hand
+        assert (
+            await supplies.change(viewer, code, "add", {"quantity": "12", "note": "到货"}) == "console.stock.done.add"
+        )
+        with pytest.raises(Refused):
+            await supplies.change(viewer, code, "add", {"quantity": "0"})  # /stock add takes 1 and more
+        page = await supplies.item_page(viewer, code, 1)
+        assert page.item.on_hand == before + 12
+        assert (page.ledger.rows[0].kind, page.ledger.rows[0].on_hand) == ("receipt", 12)
+    async with looking(db, "huang.li") as viewer:
+        with pytest.raises(Refused):
+            await supplies.change(viewer, code, "add", {"quantity": "5"})
+    async with db.unit_of_work() as session:
+        lines = (
+            await session.execute(
+                select(AuditEntry.outcome, Person.handle)
+                .join(Person, Person.id == AuditEntry.actor_id)
+                .where(AuditEntry.record == code, AuditEntry.action.in_(("stock.add", "stock.manage")))
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [tuple(line) for line in lines] == [("ok", "lin.hua"), ("refused", "huang.li")]

@@ -20,11 +20,11 @@ from sqlalchemy import ColumnElement, func, or_, select
 from handlers.core import authz, console
 from handlers.core.actor import Actor
 from handlers.core.console import ConsolePage, Paged, Reach, Viewer
-from handlers.core.i18n import Label, msg
+from handlers.core.i18n import Label, Msg, msg
 from handlers.core.refusals import Refused
 from handlers.core.rules import SupplyRules
 from handlers.supplies import requisitions, stock
-from storage.models import Department, Person, Requisition, RequisitionEvent
+from storage.models import Department, Person, Requisition, RequisitionEvent, StockMovement, SupplyItem
 
 ACTION = "requisition.oversee"
 OVERSEE = authz.rule("admin", "logistics_admin", "manager", department=True)
@@ -294,3 +294,178 @@ PAGES: Sequence[ConsolePage] = (
         waiting_label="console.wait.requisitions",
     ),
 )
+
+
+# --- stock: the stores, an item's ledger, a delivery or a count ------------------------------------------
+
+STOCK_ACTION = "stock.manage"
+STOCK_CATEGORIES = stock.CATEGORIES
+STOCK_SORTS: dict[str, Any] = {
+    "code": SupplyItem.code,
+    "category": SupplyItem.category,
+    "available": SupplyItem.on_hand - SupplyItem.reserved,
+}
+# What a stock page records, each /stock's own subcommand (stock.change_stock).
+STOCK_CHANGES = ("add", "set")
+
+
+@dataclass(frozen=True)
+class StockFilters:
+    category: str = ""
+    low: bool = False
+    search: str = ""
+    sort: str = "code"
+    page: int = 1
+
+    def query(self, **changed: Any) -> dict[str, str]:
+        values = {
+            "category": self.category,
+            "low": "1" if self.low else "",
+            "q": self.search,
+            "sort": self.sort,
+            "page": str(self.page),
+        }
+        values.update({key: str(value) for key, value in changed.items()})
+        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+
+
+def stock_filters_from(params: Mapping[str, str]) -> StockFilters:
+    category = params.get("category", "")
+    sort = params.get("sort", "code")
+    return StockFilters(
+        category=category if category in stock.CATEGORIES else "",
+        low=params.get("low") == "1",
+        search=params.get("q", "").strip()[:60],
+        sort=sort if sort.removeprefix("-") in STOCK_SORTS else "code",
+        page=console.page_number(params),
+    )
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    code: str
+    name: Label
+    category: str
+    unit: Any
+    on_hand: int
+    reserved: int
+    available: int
+    threshold: int
+    limit: int | None
+    low: bool
+
+
+def item_row(item: SupplyItem) -> ItemRow:
+    return ItemRow(
+        item.code,
+        stock.item_label(item),
+        item.category,
+        stock.unit_of(item),
+        item.on_hand,
+        item.reserved,
+        item.available,
+        item.reorder_at,
+        item.monthly_limit,
+        item.available <= item.reorder_at,
+    )
+
+
+async def stock_table(viewer: Viewer, filters: StockFilters) -> Paged[ItemRow]:
+    """A page of the stores (active items), with what is on hand, reserved, available and the threshold."""
+    where: list[ColumnElement[bool]] = [SupplyItem.active.is_(True)]
+    if filters.category:
+        where.append(SupplyItem.category == filters.category)
+    if filters.low:
+        where.append(SupplyItem.on_hand - SupplyItem.reserved <= SupplyItem.reorder_at)
+    if filters.search:
+        words = filters.search.lower()
+        where.append(
+            or_(
+                func.lower(SupplyItem.code).contains(words, autoescape=True),
+                func.lower(SupplyItem.name_zh).contains(words, autoescape=True),
+                func.lower(SupplyItem.name_en).contains(words, autoescape=True),
+            )
+        )
+    total = int(await viewer.session.scalar(select(func.count(SupplyItem.id)).where(*where)) or 0)
+    column = STOCK_SORTS[filters.sort.removeprefix("-")]
+    order = column.desc() if filters.sort.startswith("-") else column.asc()
+    page = min(filters.page, max(1, -(-total // console.PER_PAGE)))
+    found = await viewer.session.scalars(
+        select(SupplyItem)
+        .where(*where)
+        .order_by(order, SupplyItem.code)
+        .offset((page - 1) * console.PER_PAGE)
+        .limit(console.PER_PAGE)
+    )
+    return Paged([item_row(item) for item in found.all()], page, console.PER_PAGE, total)
+
+
+@dataclass(frozen=True)
+class Movement:
+    at: datetime
+    kind: str
+    on_hand: int
+    reserved: int
+    who: str
+    about: Any  # a requisition's number, or the ledger's note (Houqin's own notes said in the reader's words)
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    item: ItemRow
+    ledger: Paged[Movement]
+
+
+async def item_page(viewer: Viewer, code: str, page: int) -> ItemPage:
+    item = await stock.find_item(viewer.session, code[:32])
+    if item is None or item.code != code[:32]:
+        raise Refused(msg("stock.error.no_such_item", ref=code[:32]), audit=False)
+    total = int(
+        await viewer.session.scalar(select(func.count(StockMovement.id)).where(StockMovement.item_id == item.id)) or 0
+    )
+    page = min(page, max(1, -(-total // console.PER_PAGE)))
+    moves = await viewer.session.execute(
+        select(StockMovement, Person.display_name, Requisition.number)
+        .outerjoin(Person, Person.id == StockMovement.actor_id)
+        .outerjoin(Requisition, Requisition.id == StockMovement.requisition_id)
+        .where(StockMovement.item_id == item.id)
+        .order_by(StockMovement.id.desc())
+        .offset((page - 1) * console.PER_PAGE)
+        .limit(console.PER_PAGE)
+    )
+    ledger = [
+        Movement(
+            move.at,
+            move.kind,
+            move.on_hand_delta,
+            move.reserved_delta,
+            name or "Houqin",
+            number or stock.note_of(move.note),
+        )
+        for move, name, number in moves.all()
+    ]
+    return ItemPage(item_row(item), Paged(ledger, page, console.PER_PAGE, total))
+
+
+async def change(viewer: Viewer, code: str, sub: str, form: Mapping[str, str]) -> str:
+    """A delivery (/stock add) or a count (/stock set) recorded from the item's page: authz asked (a
+    refusal audited as the chat's), then stock.change_stock itself; the catalog key of what to tell
+    the viewer, or Refused with what /stock would have answered (a count below what is reserved…)."""
+    item = await stock.find_item(viewer.session, code[:32])
+    if item is None or sub not in STOCK_CHANGES:
+        raise Refused(msg("stock.error.no_such_item", ref=code[:32]), audit=False)
+    authz.require(viewer, STOCK_ACTION, item.code)
+    low = 1 if sub == "add" else 0
+    number = stock.whole(form.get("quantity", ""), low)
+    if number is None:
+        raise Refused(
+            msg("stock.error.bad_number", value=form.get("quantity", "")[:20], max=stock.MAX_STOCK), audit=False
+        )
+    note = form.get("note", "").strip()[:200] or None
+    said: Msg = await stock.change_stock(viewer, sub, item, number, note)
+    if not said.key.startswith("stock.done."):
+        raise Refused(said, audit=False)
+    return f"console.stock.done.{sub}"
+
+
+STOCK_PAGES: Sequence[ConsolePage] = (ConsolePage("stock", "console.nav.stock", STOCK_ACTION, place=30),)

@@ -171,5 +171,5 @@ AREA = Area(
     digest_buttons=(DigestButton("queue", place=10, offer=offer_queue, press=press_queue),),
     # Seeing the requisitions in the web console: everyone's, or a manager's department's.
     actions={supply_console.ACTION: supply_console.OVERSEE},
-    console=tuple(supply_console.PAGES),
+    console=(*supply_console.PAGES, *supply_console.STOCK_PAGES),
 )

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import audit, authz, uploads
 from handlers.core.adminkit import Period
 from handlers.core.area import AdminEntry, Area, Export
+from handlers.core.audit import Acting
 from handlers.core.conversation import DocumentIn
 from handlers.core.flow import Action, ConfirmStep, FileStep, Flow, Invalid, StepContext, Submitted, Upload, said
 from handlers.core.i18n import Label, Lines, Msg, Renderable, msg, translate
@@ -295,28 +296,34 @@ async def stock_command(ctx: StepContext, args: str) -> Action:
     if item is None:
         return said(msg("stock.error.no_such_item", ref=words[1][:32]))
     note = words[3].strip()[:200] if len(words) > 3 else None
-    change = Change(ctx.session, ctx.person.id, ctx.now, note=note)
     if sub == "limit" and words[2].lower() in ("none", "off", "无", "不限"):
         number: int | None = None
     else:
         number = whole(words[2], 1 if sub in ("add", "limit") else 0)
         if number is None:
             return said(msg("stock.error.bad_number", value=words[2][:20], max=MAX_STOCK))
+    return said(await change_stock(ctx, sub, item, number, note))
+
+
+async def change_stock(actor: Acting, sub: str, item: SupplyItem, number: int | None, note: str | None) -> Msg:
+    """/stock add|set|threshold|limit as `actor` (who may keep stock: the caller asked), audited; what
+    to tell them. The web console's stock page records deliveries and counts through it too."""
+    change = Change(actor.session, actor.person.id, actor.now, note=note)
     if sub == "add":
         assert number is not None
         await receive(change, item.id, number)
     elif sub == "set":
         if note is None:
-            return said(msg("stock.usage.set"))
+            return msg("stock.usage.set")
         assert number is not None
         try:
             before = await count(change, item.id, number)
         except BelowReserved as below:
-            return said(msg("stock.error.below_reserved", reserved=below.reserved, unit=unit_of(item)))
+            return msg("stock.error.below_reserved", reserved=below.reserved, unit=unit_of(item))
         note = f"{before}→{number}: {note}"
     elif sub == "threshold":
         assert number is not None
-        await ctx.session.execute(
+        await actor.session.execute(
             update(SupplyItem)
             .where(SupplyItem.id == item.id)
             .values(reorder_at=number)
@@ -324,15 +331,15 @@ async def stock_command(ctx: StepContext, args: str) -> Action:
         )
         await alert_if_low(change, item.id)
     else:
-        await ctx.session.execute(
+        await actor.session.execute(
             update(SupplyItem)
             .where(SupplyItem.id == item.id)
             .values(monthly_limit=number)
             .execution_options(synchronize_session=False)
         )
-    audit.done(ctx, f"stock.{sub}", item.code, value=number, note=note)
-    item = await fresh(ctx.session, item.id)
-    return said(msg(f"stock.done.{sub}", **figures(item)))
+    audit.done(actor, f"stock.{sub}", item.code, value=number, note=note)
+    item = await fresh(actor.session, item.id)
+    return msg(f"stock.done.{sub}", **figures(item))
 
 
 SUBCOMMANDS = ("add", "set", "threshold", "limit")

@@ -92,6 +92,9 @@ class Console:
             Route("/console/requisitions/mark", self.requisitions_mark),
             Route("/console/requisitions/{number}", self.requisition),
             Route("/console/requisitions/{number}/{action}", self.requisition_action, methods=["POST"]),
+            Route("/console/stock", self.stock),
+            Route("/console/stock/{number}", self.stock_item),
+            Route("/console/stock/{number}/{action}", self.stock_change, methods=["POST"]),
             Route("/console/photos/{photo_id}", self.photo),
         ]
         if self.signin is None:
@@ -312,6 +315,39 @@ class Console:
         return self.render(
             request, looking, "requisition_page.html", "console.requisition.title", page=found, said=said
         )
+
+    async def stock(self, request: Request) -> Response:
+        return await self.page(request, self._stock, action=supplies.STOCK_ACTION)
+
+    async def _stock(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        filters = supplies.stock_filters_from(dict(request.query_params))
+        table = await supplies.stock_table(looking.viewer, filters)
+        return self.render(
+            request,
+            looking,
+            "stores.html",
+            "console.nav.stock",
+            filters=filters,
+            table=table,
+            categories=supplies.STOCK_CATEGORIES,
+        )
+
+    async def stock_item(self, request: Request) -> Response:
+        return await self.page(request, self._stock_item, action=supplies.STOCK_ACTION)
+
+    async def _stock_item(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        viewer = looking.viewer
+        code = request.path_params["number"]
+        try:
+            found = await supplies.item_page(viewer, code, console.page_number(dict(request.query_params)))
+        except Refused as refusal:
+            return self.refusal(request, looking, refusal.reason, status=404)
+        done = request.query_params.get("done", "")
+        said = translate(viewer.locale, f"console.stock.done.{done}") if done in supplies.STOCK_CHANGES else None
+        return self.render(request, looking, "stores_item.html", "console.stock.title", page=found, said=said)
+
+    async def stock_change(self, request: Request) -> Response:
+        return await self.act(request, "stock", supplies.change)
 
     async def photo(self, request: Request) -> Response:
         key = await self.person_key(request)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.areas import AREAS
+from handlers.admin import console as admin_console
 from handlers.core import console, digest
 from handlers.core.actor import Actor
 from handlers.core.console import Viewer
@@ -249,3 +250,34 @@ async def test_stock_a_delivery_from_the_console_is_stock_add(db: Database) -> N
             )
         ).all()
     assert [tuple(line) for line in lines] == [("ok", "lin.hua"), ("refused", "huang.li")]
+
+
+async def test_the_statistics_weeks_count_as_the_digest_counts_its_week(db: Database) -> None:
+    """A bar of the repairs-by-week chart against the weekly digest's week_of_repairs for that week."""
+    await tickets_of(db)
+    await ticket_in_room_201(db, status="closed", created=NOW - timedelta(days=3), due=NOW, resolved=NOW)
+    await ticket_in_room_201(
+        db, status="closed", created=NOW - timedelta(days=12), due=NOW - timedelta(days=11), resolved=NOW
+    )
+    async with looking(db, "admin") as viewer:
+        period = console.period_of({}, viewer.today)
+        weeks = await repairs.weeks_of(viewer, period)
+        spans = console.buckets(period, SHANGHAI)
+        assert len(weeks) == console.DEFAULT_WEEKS == len(spans)
+        for (start, end), week in zip(spans, weeks, strict=True):
+            told = await repair_digest.week_of_repairs(viewer.session, Scope(), Week(start, end, NOW))
+            assert (week.opened, week.resolved, week.within_sla) == (told.opened, told.resolved, told.within_sla)
+        assert sum(w.opened for w in weeks) == 4
+        found = await admin_console.statistics(viewer, AREAS, period)
+        titles = [chart.title for chart in found.charts]
+        assert "每周报修：新增与解决" in titles and "各部门物资领用" in titles
+        assert found.lines  # /stats' own lines
+
+
+def test_a_period_is_asked_for_or_the_last_twelve_weeks() -> None:
+    today = NOW.date()
+    assert console.period_of({"since": "2026-01-01", "until": "2026-03-31"}, today).label == "2026-01-01 – 2026-03-31"
+    default = console.period_of({"since": "2026-05-01", "until": "2026-04-01"}, today)  # backwards: the default
+    assert (default.last, (default.last - default.first).days) == (today, 83)
+    long = console.period_of({"since": "2025-01-01", "until": "2026-11-30"}, today)
+    assert len(console.buckets(long, SHANGHAI)) <= console.MOST_BUCKETS

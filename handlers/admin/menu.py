@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from handlers.admin import audit_log as audit_command
 from handlers.admin import broadcast, exports, members, monthly, org, roles, scorecards, stats
+from handlers.admin import console as admin_console
 from handlers.admin import settings as settings_command
 from handlers.core import authz, membership, uploads
 from handlers.core.area import AdminEntry, Area
@@ -96,4 +97,5 @@ AREA = Area(
         "admin": "admin.menu",
         **{entry.command: entry.action for entry in OWN},
     },
+    console=admin_console.PAGES,
 )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.adminkit import Period
 from handlers.core.charts import Chart
+from handlers.core.console import Charts as ConsoleCharts
 from handlers.core.console import ConsolePage
 from handlers.core.faults import FaultDesk
 from handlers.core.flow import Flow, Handler, MineHandler, StepContext, Upload
@@ -149,6 +150,8 @@ class Area:
     # Its pages in the web console (handlers/core/console.py; bot/channels/web/console.py draws them):
     # the navigation and the home page's "waiting for me" iterate over the areas' pages.
     console: tuple[ConsolePage, ...] = ()
+    # Its charts on the console's statistics page over any period, drawn in the browser.
+    console_charts: tuple[ConsoleCharts, ...] = ()
 
 
 class AreaClash(ValueError):

@@ -9,17 +9,19 @@ The HTTP and HTML side is bot/channels/web/console.py; this module imports no ar
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Generic, TypeVar
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import authz
+from handlers.core.adminkit import MAX_PERIOD, Period
 from handlers.core.charts import Chart
+from handlers.core.flow import StepContext
 from handlers.core.people import managed_departments
 from handlers.core.rules import RepairRules, SupplyRules
 from storage.models import ChannelAccount, Department, Person
@@ -30,7 +32,14 @@ PER_PAGE = 25
 # However a query string asks: no page is ever more than this many rows (and never everything).
 MOST_PER_PAGE = 100
 
+if TYPE_CHECKING:
+    from handlers.core.area import Area
+
 T = TypeVar("T")
+# The statistics page's period when none is asked for: the last twelve weeks.
+DEFAULT_WEEKS = 12
+# However long the period, its trend charts have at most this many bars (buckets of whole weeks).
+MOST_BUCKETS = 26
 
 
 @dataclass
@@ -169,3 +178,49 @@ async def person_of_account(session: AsyncSession, channel: str, external_id: st
     if account is None or account.person.left_at is not None:
         return None
     return account.person
+
+
+def period_of(params: Mapping[str, str], today: date) -> Period:
+    """The period a query string asks for (`since`, `until`, days included); the last twelve weeks
+    when it asks for none or for nonsense (backwards, longer than /stats allows)."""
+    first, last = day_param(params, "since"), day_param(params, "until")
+    last = last or today
+    first = first or last - timedelta(weeks=DEFAULT_WEEKS) + timedelta(days=1)
+    if last < first or last - first > MAX_PERIOD:
+        return Period(today - timedelta(weeks=DEFAULT_WEEKS) + timedelta(days=1), today)
+    return Period(first, last)
+
+
+def buckets(period: Period, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The period cut into whole weeks (several weeks each when it is long), the last one ending
+    with the period: the bars of a trend."""
+    start, end = period.bounds(zone)
+    weeks = max(1, -(-(end - start).days // 7))
+    size = timedelta(weeks=max(1, -(-weeks // MOST_BUCKETS)))
+    found: list[tuple[datetime, datetime]] = []
+    upper = end
+    while upper > start:
+        found.append((max(start, upper - size), upper))
+        upper -= size
+    return found[::-1]
+
+
+def step_context(viewer: Viewer, areas: Sequence[Area]) -> StepContext:
+    """A step's context for the viewer, for the areas' parts of /stats (Area.stats), called as the
+    chat's /stats calls them: the console shows the same figures."""
+    return StepContext(
+        viewer.session,
+        viewer.person,
+        viewer.locale,
+        viewer.channel,
+        viewer.now,
+        viewer.zone,
+        {},
+        viewer.rules,
+        viewer.supply,
+        tuple(areas),
+    )
+
+
+# (the viewer, the period) → the area's charts of the statistics page, in the viewer's language.
+Charts = Callable[[Viewer, Period], Awaitable[list[Chart]]]

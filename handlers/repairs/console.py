@@ -11,19 +11,22 @@ the rules, the notices and the audit lines are the chat's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from handlers.core import console, ids
 from handlers.core.actor import Actor
+from handlers.core.adminkit import Period
+from handlers.core.charts import Chart, Series
 from handlers.core.console import ConsolePage, Paged, Reach, Viewer
 from handlers.core.digest import Scope, Week, hours, percent, stars
-from handlers.core.i18n import Label, msg
+from handlers.core.i18n import Label, msg, translate
 from handlers.core.people import people_with_role
 from handlers.core.refusals import Refused
 from handlers.core.rules import RepairRules
@@ -463,3 +466,75 @@ PAGES: Sequence[ConsolePage] = (
         "tickets", "console.nav.tickets", ACTION, place=10, waiting=waiting, waiting_label="console.wait.tickets"
     ),
 )
+
+
+# --- the statistics page: the period's weeks --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekCount:
+    start: datetime
+    opened: int
+    resolved: int
+    within_sla: int
+
+    @property
+    def sla(self) -> float | None:
+        return round(100 * self.within_sla / self.resolved, 1) if self.resolved else None
+
+
+async def weeks_of(viewer: Viewer, period: Period) -> list[WeekCount]:
+    """Each bucket of the period (console.buckets): opened, resolved, resolved within the SLA — each
+    counted as the weekly digest counts its week (created in it; resolved in it, on time by due_at)."""
+    session = viewer.session
+    found: list[WeekCount] = []
+    spans = console.buckets(period, viewer.zone)
+
+    def counted(column: Any, start: datetime, end: datetime, *more: Any) -> Any:
+        return func.sum(case((and_(column >= start, column < end, *more), 1), else_=0))
+
+    first, last = spans[0][0], spans[-1][1]
+    opened = (
+        await session.execute(
+            select(*(counted(Ticket.created_at, s, e) for s, e in spans)).where(
+                Ticket.created_at >= first, Ticket.created_at < last
+            )
+        )
+    ).one()
+    resolved = (
+        await session.execute(
+            select(
+                *(counted(Ticket.resolved_at, s, e) for s, e in spans),
+                *(counted(Ticket.resolved_at, s, e, Ticket.resolved_at <= Ticket.due_at) for s, e in spans),
+            ).where(Ticket.resolved_at >= first, Ticket.resolved_at < last)
+        )
+    ).one()
+    n = len(spans)
+    for i, (start, _) in enumerate(spans):
+        found.append(WeekCount(start, int(opened[i] or 0), int(resolved[i] or 0), int(resolved[n + i] or 0)))
+    return found
+
+
+async def charts(viewer: Viewer, period: Period) -> list[Chart]:
+    """The statistics page's repairs: opened and resolved by week, and the share resolved on time."""
+    weeks = await weeks_of(viewer, period)
+    labels = [w.start.astimezone(viewer.zone).strftime("%m-%d") for w in weeks]
+    t = functools.partial(translate, viewer.locale)
+    return [
+        Chart(
+            title=t("console.stats.repairs_by_week"),
+            categories=labels,
+            series=[
+                Series(t("console.week.opened"), [w.opened for w in weeks]),
+                Series(t("console.week.resolved"), [w.resolved for w in weeks]),
+            ],
+            counts=True,
+        ),
+        Chart(
+            title=t("console.stats.sla_by_week"),
+            categories=labels,
+            series=[Series(t("console.week.sla"), [w.sla for w in weeks])],
+            kind="line",
+            y_max=100,
+        ),
+    ]

@@ -68,4 +68,5 @@ AREA = Area(
     gauges=(gauges,),
     demo=(repair_demo.write,),
     console=tuple(console.PAGES),
+    console_charts=(console.charts,),
 )

@@ -19,8 +19,10 @@ from sqlalchemy import ColumnElement, func, or_, select
 
 from handlers.core import authz, console
 from handlers.core.actor import Actor
+from handlers.core.adminkit import Period
+from handlers.core.charts import Chart, Series
 from handlers.core.console import ConsolePage, Paged, Reach, Viewer
-from handlers.core.i18n import Label, Msg, msg
+from handlers.core.i18n import Label, Msg, msg, translate
 from handlers.core.refusals import Refused
 from handlers.core.rules import SupplyRules
 from handlers.supplies import requisitions, stock
@@ -469,3 +471,44 @@ async def change(viewer: Viewer, code: str, sub: str, form: Mapping[str, str]) -
 
 
 STOCK_PAGES: Sequence[ConsolePage] = (ConsolePage("stock", "console.nav.stock", STOCK_ACTION, place=30),)
+
+
+# --- the statistics page: supplies by department ----------------------------------------------------------
+
+
+async def charts(viewer: Viewer, period: Period) -> list[Chart]:
+    """What was handed out in the period by the asking department (the ledger's hand-outs, as the
+    weekly digest's consumption counts them), and the requisitions submitted by department."""
+    start, end = period.bounds(viewer.zone)
+    given = func.sum(-StockMovement.on_hand_delta)
+    used = (
+        await viewer.session.execute(
+            select(Department.name_zh, Department.name_en, given)
+            .join(Requisition, Requisition.id == StockMovement.requisition_id)
+            .join(Department, Department.id == Requisition.department_id)
+            .where(StockMovement.kind == "handout", StockMovement.at >= start, StockMovement.at < end)
+            .group_by(Department.id, Department.name_zh, Department.name_en)
+            .order_by(given.desc(), Department.name_en)
+        )
+    ).all()
+    asked = (
+        await viewer.session.execute(
+            select(Department.name_zh, Department.name_en, func.count(Requisition.id))
+            .join(Department, Department.id == Requisition.department_id)
+            .where(Requisition.created_at >= start, Requisition.created_at < end)
+            .group_by(Department.id, Department.name_zh, Department.name_en)
+        )
+    ).all()
+    names = [Label(zh, en).render(viewer.locale) for zh, en, _ in used]
+    counts = {Label(zh, en).render(viewer.locale): int(n) for zh, en, n in asked}
+    return [
+        Chart(
+            title=translate(viewer.locale, "console.stats.supplies_by_department"),
+            categories=names,
+            series=[
+                Series(translate(viewer.locale, "console.stats.handed_out"), [int(q) for _, _, q in used]),
+                Series(translate(viewer.locale, "console.stats.requisitions"), [counts.get(n, 0) for n in names]),
+            ],
+            counts=True,
+        )
+    ]

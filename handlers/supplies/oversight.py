@@ -172,4 +172,5 @@ AREA = Area(
     # Seeing the requisitions in the web console: everyone's, or a manager's department's.
     actions={supply_console.ACTION: supply_console.OVERSEE},
     console=(*supply_console.PAGES, *supply_console.STOCK_PAGES),
+    console_charts=(supply_console.charts,),
 )

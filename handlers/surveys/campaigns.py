@@ -54,6 +54,7 @@ from handlers.core.reminders import Context as ReminderContext
 from handlers.core.schedule import LOOK_BACK_DAYS
 from handlers.core.sends import Delivery, fixed
 from handlers.surveys import builder as survey_builder
+from handlers.surveys import console as survey_console
 from handlers.surveys import definitions as survey_definitions
 from handlers.surveys import demo as survey_demo
 from handlers.surveys import results as survey_results
@@ -882,4 +883,5 @@ AREA = Area(
     # Surveys past their closing time lose their own key, looked at or not.
     tidy=(close_expired,),
     demo=(survey_demo.write,),
+    console_charts=(survey_console.charts,),
 )

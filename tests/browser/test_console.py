@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -529,3 +530,30 @@ def test_axe_on_the_stock_pages(page: Page, houqin: ConsoleHouqin) -> None:
     code = page.get_by_test_id("item-row").first.locator("th a").inner_text()
     page.goto(f"/console/stock/{code}")
     assert axe_violations(page) == []
+
+
+# --- statistics ------------------------------------------------------------------------------------------
+
+
+def test_statistics_over_a_period_with_charts_drawn_in_the_browser(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="统计").click()
+    expect(page.get_by_test_id("stats-line").first).to_be_visible()
+    # The /stats chart by category, repairs by week, on time, satisfaction, NPS, supplies by department.
+    expect(page.locator("canvas[data-chart][data-drawn='1']")).to_have_count(6)
+    shot(page, "stats.zh")
+    assert axe_violations(page) == []
+    # The service runs on the real clock: a period of 200 days up to today there.
+    first = (utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=200)).isoformat()
+    page.get_by_label("从").fill(first)
+    page.get_by_role("button", name="查看").click()
+    expect(page.locator("#figures-title")).to_contain_text(first)
+    # A manager reads them as /stats lets her; staff are refused.
+    be(page, "sarah.lin")
+    page.goto("/console/stats")
+    expect(page.locator("canvas[data-chart][data-drawn='1']").first).to_be_visible()
+    shot(page, "stats.en")
+    page.goto("/console/demo")
+    page.get_by_test_id("pick-emma.clark").click()
+    response = page.goto("/console/stats")
+    assert response is not None and response.status == 403

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.web.signin import OWN_SITE, SignIn
 from handlers.accounts import views as account_views
 from handlers.accounts.signin import csrf_token
+from handlers.admin import console as admin
 from handlers.core import console
 from handlers.core.console import ConsolePage, Reach, Viewer
 from handlers.core.engine import Houqin
@@ -95,6 +96,7 @@ class Console:
             Route("/console/stock", self.stock),
             Route("/console/stock/{number}", self.stock_item),
             Route("/console/stock/{number}/{action}", self.stock_change, methods=["POST"]),
+            Route("/console/stats", self.stats),
             Route("/console/photos/{photo_id}", self.photo),
         ]
         if self.signin is None:
@@ -348,6 +350,16 @@ class Console:
 
     async def stock_change(self, request: Request) -> Response:
         return await self.act(request, "stock", supplies.change)
+
+    async def stats(self, request: Request) -> Response:
+        return await self.page(request, self._stats, action=admin.STATS)
+
+    async def _stats(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        viewer = looking.viewer
+        period = console.period_of(dict(request.query_params), viewer.today)
+        found = await admin.statistics(viewer, self.houqin.areas, period)
+        charts = {f"chart-{n}": console.chart_json(chart) for n, chart in enumerate(found.charts)}
+        return self.render(request, looking, "statistics.html", "console.nav.stats", found=found, charts=charts)
 
     async def photo(self, request: Request) -> Response:
         key = await self.person_key(request)

@@ -21,9 +21,10 @@
                      borderColor: colours[n % colours.length] };
           })
         },
-        options: { responsive: true, maintainAspectRatio: false, animation: false,
-                   plugins: { title: { display: !!data.title, text: data.title } },
-                   scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+        options: { responsive: true, maintainAspectRatio: false, animation: false, spanGaps: true,
+                   plugins: { title: { display: !!data.title && canvas.dataset.title !== "0", text: data.title } },
+                   scales: { y: { beginAtZero: true, max: data.y_max || undefined,
+                                  ticks: { precision: data.y_max ? undefined : 0 } } } }
       });
     });
   }

@@ -557,3 +557,34 @@ def test_statistics_over_a_period_with_charts_drawn_in_the_browser(page: Page, h
     page.get_by_test_id("pick-emma.clark").click()
     response = page.goto("/console/stats")
     assert response is not None and response.status == 403
+
+
+# --- the audit log -----------------------------------------------------------------------------------------
+
+
+def test_the_audit_log_with_filters_for_admins_only(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "wang.fang")  # refused: an audit line to find
+    be(page, "admin")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="审计日志").click()
+    expect(page.get_by_test_id("audit-row").first).to_be_visible()
+    shot(page, "audit.zh")
+    assert axe_violations(page) == []
+    page.get_by_label("人员（@账号或姓名）").fill("@wang.fang")
+    page.get_by_label("结果").select_option("refused")
+    page.get_by_role("button", name="筛选").click()
+    rows = page.get_by_test_id("audit-row")
+    expect(rows.first).to_contain_text("王芳")
+    assert all("已拒绝" in text for text in rows.all_inner_texts())
+    refused = houqin.read(
+        select(AuditEntry.id)
+        .join(Person, Person.id == AuditEntry.actor_id)
+        .where(Person.handle == "wang.fang", AuditEntry.outcome == "refused")
+    )
+    expect(page.get_by_test_id("audit-count")).to_have_text(f"共 {len(refused)} 条记录")
+    page.get_by_label("人员（@账号或姓名）").fill("@nobody.here")
+    page.get_by_role("button", name="筛选").click()
+    expect(page.get_by_test_id("audit-nobody")).to_be_visible()
+    # Managers and logistics admins may not read it (audit.view is the admins'), as /audit.
+    be(page, "lin.hua")
+    response = page.goto("/console/audit")
+    assert response is not None and response.status == 403

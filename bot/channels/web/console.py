@@ -97,6 +97,7 @@ class Console:
             Route("/console/stock/{number}", self.stock_item),
             Route("/console/stock/{number}/{action}", self.stock_change, methods=["POST"]),
             Route("/console/stats", self.stats),
+            Route("/console/audit", self.audit),
             Route("/console/photos/{photo_id}", self.photo),
         ]
         if self.signin is None:
@@ -360,6 +361,25 @@ class Console:
         found = await admin.statistics(viewer, self.houqin.areas, period)
         charts = {f"chart-{n}": console.chart_json(chart) for n, chart in enumerate(found.charts)}
         return self.render(request, looking, "statistics.html", "console.nav.stats", found=found, charts=charts)
+
+    async def audit(self, request: Request) -> Response:
+        return await self.page(request, self._audit, action=admin.AUDIT)
+
+    async def _audit(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        filters = admin.audit_filters_from(dict(request.query_params))
+        found = await admin.audit_table(looking.viewer, filters)
+        return self.render(
+            request,
+            looking,
+            "audit_log.html",
+            "console.nav.audit",
+            filters=filters,
+            found=found,
+            table=found.rows,
+            actions=admin.actions_named(),
+            channels=admin.channels_named(),
+            outcomes=admin.OUTCOMES,
+        )
 
     async def photo(self, request: Request) -> Response:
         key = await self.person_key(request)

@@ -131,6 +131,7 @@ def keys_used_in_code() -> set[str]:
     used |= {f"console.requisition.done.{action}" for action in ("approve", "reject", "ready", "handout")}
     used |= {f"console.stock.done.{change}" for change in ("add", "set")}
     used |= {f"console.audit.outcome.{outcome}" for outcome in ("ok", "refused")}
+    used |= {f"console.suggestion.done.{done}" for done in ("reply", "unreached", "status")}
     # Keys built from the business vocabulary: one per value.
     used |= {f"repair.category.{c}" for c in CATEGORIES}
     used |= {f"repair.urgency.{u}" for u in URGENCIES}

@@ -24,6 +24,8 @@ from handlers.core.rules import RepairRules, SupplyRules
 from handlers.digest.send import sections_of
 from handlers.repairs import console as repairs
 from handlers.repairs import digest as repair_digest
+from handlers.suggestions import box
+from handlers.suggestions import console as suggestion_console
 from handlers.supplies import console as supplies
 from handlers.supplies import requisitions
 from storage.db import Database
@@ -302,3 +304,32 @@ async def test_the_audit_log_is_audits_query_a_page_at_a_time(db: Database) -> N
         assert nobody.nobody and nobody.rows.total == 0
         # An action the log has no name for is no filter at all (never an error, never an injection).
         assert admin_console.audit_filters_from({"action": "x' OR 1=1"}).action == ""
+
+
+async def test_an_anonymous_suggestion_in_the_console_names_nobody_and_the_reply_reaches_its_writer(
+    db: Database,
+) -> None:
+    async with looking(db, "emma.clark") as writer:
+        ctx = console.step_context(writer, ())
+        ctx.data.update({"who": "anonymous", "topic": "canteen", "body": "午餐太咸", "share": "private"})
+        await box.submit_suggestion(ctx)
+    async with looking(db, "lin.hua") as viewer:
+        page = await suggestion_console.inbox(viewer, suggestion_console.filters_from({"status": "waiting"}))
+        [row] = [r for r in page.rows if r.excerpt == "午餐太咸"]
+        assert row.named is False
+        thread = await suggestion_console.thread(viewer, str(row.id))
+        shown = thread.card.render("en")
+        assert "Emma" not in shown and "emma" not in shown
+        told = await suggestion_console.act(viewer, str(row.id), "reply", {"body": "已转告食堂"})
+        assert told == "console.suggestion.done.reply"
+        with pytest.raises(Refused):
+            await suggestion_console.act(viewer, str(row.id), "status", {"status": "adopted"})
+    async with db.unit_of_work() as session:
+        writer_id = await session.scalar(select(Person.id).where(Person.handle == "emma.clark"))
+        notice = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.person_id == writer_id)
+        )
+        assert notice == 1
+    async with looking(db, "huang.li") as viewer:
+        with pytest.raises(Refused):
+            await suggestion_console.act(viewer, str(row.id), "reply", {"body": "x"})

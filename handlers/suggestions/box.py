@@ -41,6 +41,7 @@ from handlers.core.i18n import Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
 from handlers.core.refusals import refused
 from handlers.core.sheets import Cell
+from handlers.suggestions import console as suggestion_console
 from handlers.suggestions import demo as suggestion_demo
 from storage.models import Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
 
@@ -568,4 +569,5 @@ AREA = Area(
         )
     },
     demo=(suggestion_demo.write,),
+    console=tuple(suggestion_console.PAGES),
 )

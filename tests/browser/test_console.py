@@ -30,7 +30,16 @@ from handlers.core.rules import SupplyRules
 from handlers.core.schedule import Schedule
 from handlers.supplies import requisitions
 from storage.db import Database
-from storage.models import AuditEntry, Department, Person, SupplyItem, Ticket, TicketComment, utcnow
+from storage.models import (
+    AuditEntry,
+    Department,
+    Person,
+    Suggestion,
+    SupplyItem,
+    Ticket,
+    TicketComment,
+    utcnow,
+)
 from tests.browser.conftest import fresh_page, live_houqin
 
 pytestmark = pytest.mark.browser
@@ -587,4 +596,39 @@ def test_the_audit_log_with_filters_for_admins_only(page: Page, houqin: ConsoleH
     # Managers and logistics admins may not read it (audit.view is the admins'), as /audit.
     be(page, "lin.hua")
     response = page.goto("/console/audit")
+    assert response is not None and response.status == 403
+
+
+# --- suggestions -------------------------------------------------------------------------------------------
+
+
+def test_the_suggestion_box_reply_and_status_as_the_office_does_in_chat(page: Page, houqin: ConsoleHouqin) -> None:
+    [(reviewed,)] = houqin.read(
+        select(Suggestion.id).where(Suggestion.status == "review").order_by(Suggestion.id.desc()).limit(1)
+    )
+    be(page, "lin.hua")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="意见箱").click()
+    expect(page.get_by_test_id("suggestion-row").first).to_be_visible()
+    shot(page, "suggestions.zh")
+    assert axe_violations(page) == []
+    page.goto(f"/console/suggestions/{reviewed}")
+    expect(page.get_by_test_id("suggestion-card")).to_contain_text("研究中")
+    page.get_by_label("回复建议人（匿名建议也能收到）").fill("已安排维修，下周完成。")
+    page.get_by_test_id("action-reply").click()
+    expect(page.get_by_test_id("console-done")).to_be_visible()
+    expect(page.get_by_test_id("suggestion-thread")).to_contain_text("已安排维修，下周完成。")
+    assert houqin.audit("suggest.reply", f"suggestion:{reviewed}")[-1] == ("ok", "web", "lin.hua")
+    page.get_by_label("新状态").select_option("adopted")
+    page.get_by_test_id("action-status").click()
+    expect(page.get_by_test_id("console-refused")).to_contain_text("采纳建议时请写明做了什么")
+    page.goto(f"/console/suggestions/{reviewed}")
+    page.get_by_label("新状态").select_option("adopted")
+    page.get_by_label("采纳后做了什么（采纳时必填）").fill("更换了三楼饮水机")
+    page.get_by_test_id("action-status").click()
+    expect(page.get_by_test_id("suggestion-status")).to_have_text("已采纳")
+    assert houqin.audit("suggest.status", f"suggestion:{reviewed}")[-1] == ("ok", "web", "lin.hua")
+    assert axe_violations(page) == []
+    # A manager is not the office: refused, as /suggest inbox refuses her.
+    be(page, "huang.li")
+    response = page.goto("/console/suggestions")
     assert response is not None and response.status == 403

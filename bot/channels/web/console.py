@@ -42,6 +42,7 @@ from handlers.core.engine import Houqin
 from handlers.core.i18n import Label, Renderable, msg, pick_locale, translate
 from handlers.core.refusals import Refused, refused
 from handlers.repairs import console as repairs
+from handlers.suggestions import console as suggestions
 from handlers.supplies import console as supplies
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ class Console:
             Route("/console/stock", self.stock),
             Route("/console/stock/{number}", self.stock_item),
             Route("/console/stock/{number}/{action}", self.stock_change, methods=["POST"]),
+            Route("/console/suggestions", self.suggestions),
+            Route("/console/suggestions/{number}", self.suggestion),
+            Route("/console/suggestions/{number}/{action}", self.suggestion_action, methods=["POST"]),
             Route("/console/stats", self.stats),
             Route("/console/audit", self.audit),
             Route("/console/photos/{photo_id}", self.photo),
@@ -272,7 +276,7 @@ class Console:
                 if not looking.pages:
                     return self.closed_door(request, looking)
                 try:
-                    await act(looking.viewer, number, action, fields)
+                    said = await act(looking.viewer, number, action, fields)
                 except Refused as refused_now:
                     # Caught inside the unit of work: the refusal's audit line is kept, nothing else changed.
                     return self.refusal(request, looking, refused_now.reason, status=403)
@@ -281,7 +285,9 @@ class Console:
             async with self.looking(*key) as looking:
                 assert looking is not None
                 return self.refusal(request, looking, msg("console.error.changed"), status=409)
-        return RedirectResponse(f"/console/{kind}/{quote(number)}?done={quote(action)}", status_code=303)
+        # What to say once back on the record's page: the last word of the catalog key the action gave.
+        done = said.rsplit(".", 1)[-1]
+        return RedirectResponse(f"/console/{kind}/{quote(number)}?done={quote(done)}", status_code=303)
 
     async def requisitions(self, request: Request) -> Response:
         return await self.page(request, self._requisitions, action=supplies.ACTION)
@@ -361,6 +367,42 @@ class Console:
         found = await admin.statistics(viewer, self.houqin.areas, period)
         charts = {f"chart-{n}": console.chart_json(chart) for n, chart in enumerate(found.charts)}
         return self.render(request, looking, "statistics.html", "console.nav.stats", found=found, charts=charts)
+
+    async def suggestions(self, request: Request) -> Response:
+        return await self.page(request, self._suggestions, action=suggestions.ACTION)
+
+    async def _suggestions(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        filters = suggestions.filters_from(dict(request.query_params))
+        return self.render(
+            request,
+            looking,
+            "suggestion_box.html",
+            "console.nav.suggestions",
+            filters=filters,
+            table=await suggestions.inbox(looking.viewer, filters),
+            statuses=suggestions.statuses(),
+            topics=suggestions.topics(),
+        )
+
+    async def suggestion(self, request: Request) -> Response:
+        return await self.page(request, self._suggestion, action=suggestions.ACTION)
+
+    async def _suggestion(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        viewer = looking.viewer
+        try:
+            found = await suggestions.thread(viewer, request.path_params["number"])
+        except Refused as refusal:
+            return self.refusal(request, looking, refusal.reason, status=404)
+        done = request.query_params.get("done", "")
+        said = None
+        if done in ("reply", "unreached", "status"):
+            said = translate(viewer.locale, f"console.suggestion.done.{done}")
+        return self.render(
+            request, looking, "suggestion_thread.html", "console.suggestion.title", page=found, said=said
+        )
+
+    async def suggestion_action(self, request: Request) -> Response:
+        return await self.act(request, "suggestions", suggestions.act)
 
     async def audit(self, request: Request) -> Response:
         return await self.page(request, self._audit, action=admin.AUDIT)

@@ -884,4 +884,5 @@ AREA = Area(
     tidy=(close_expired,),
     demo=(survey_demo.write,),
     console_charts=(survey_console.charts,),
+    console=tuple(survey_console.PAGES),
 )

@@ -632,3 +632,32 @@ def test_the_suggestion_box_reply_and_status_as_the_office_does_in_chat(page: Pa
     be(page, "huang.li")
     response = page.goto("/console/suggestions")
     assert response is not None and response.status == 403
+
+
+# --- surveys -----------------------------------------------------------------------------------------------
+
+
+def test_survey_results_with_a_chart_per_question_and_the_export(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="问卷").click()
+    expect(page.get_by_test_id("survey-row").first).to_be_visible()
+    first = page.get_by_test_id("survey-row").first.locator("th a")
+    number = first.inner_text().lstrip("#")
+    first.click()
+    expect(page.get_by_test_id("survey-question").first).to_be_visible()
+    charted = page.locator("canvas[data-chart]").count()
+    assert charted >= 1
+    expect(page.locator("canvas[data-chart][data-drawn='1']")).to_have_count(charted)
+    shot(page, "survey.zh")
+    assert axe_violations(page) == []
+    with page.expect_download() as download:
+        page.get_by_role("link", name="导出 Excel").click()
+    assert download.value.suggested_filename == f"survey-{number}.xlsx"
+    # 马红 manages teaching: a survey to everyone, anonymous, is not hers to read (as /survey results).
+    be(page, "ma.hong")
+    page.goto("/console/surveys")
+    visible = [t.lstrip("#") for t in page.get_by_test_id("survey-row").locator("th a").all_inner_texts()]
+    if number not in visible:
+        response = page.goto(f"/console/surveys/{number}")
+        assert response is not None and response.status == 403
+        assert ("refused", "web", "ma.hong") in houqin.audit("survey.results")

@@ -13,6 +13,7 @@ field) from this site, refused 403 and audited otherwise; and the action itself 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -44,6 +45,7 @@ from handlers.core.refusals import Refused, refused
 from handlers.repairs import console as repairs
 from handlers.suggestions import console as suggestions
 from handlers.supplies import console as supplies
+from handlers.surveys import console as surveys
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -100,6 +102,9 @@ class Console:
             Route("/console/suggestions", self.suggestions),
             Route("/console/suggestions/{number}", self.suggestion),
             Route("/console/suggestions/{number}/{action}", self.suggestion_action, methods=["POST"]),
+            Route("/console/surveys", self.surveys),
+            Route("/console/surveys/{number}", self.survey),
+            Route("/console/surveys/{number}/export.{kind}", self.survey_export),
             Route("/console/stats", self.stats),
             Route("/console/audit", self.audit),
             Route("/console/photos/{photo_id}", self.photo),
@@ -403,6 +408,53 @@ class Console:
 
     async def suggestion_action(self, request: Request) -> Response:
         return await self.act(request, "suggestions", suggestions.act)
+
+    async def surveys(self, request: Request) -> Response:
+        return await self.page(request, self._surveys, action=surveys.DOOR)
+
+    async def _surveys(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        found = await surveys.surveys(looking.viewer)
+        return self.render(request, looking, "survey_list.html", "console.nav.surveys", found=found)
+
+    async def survey(self, request: Request) -> Response:
+        return await self.page(request, self._survey, action=surveys.DOOR)
+
+    async def _survey(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        try:
+            found = await surveys.survey_results(looking.viewer, request.path_params["number"])
+        except Refused as refusal:
+            return self.refusal(request, looking, refusal.reason, status=403)
+        charts = {
+            f"q-{shown.number}": console.chart_json(shown.chart) for shown in found.questions if shown.chart is not None
+        }
+        return self.render(request, looking, "survey_results.html", "console.survey.title", found=found, charts=charts)
+
+    async def survey_export(self, request: Request) -> Response:
+        """The results as a file, as /survey export makes it: read in the unit of work, written after."""
+        kind = request.path_params["kind"]
+        if kind not in ("csv", "xlsx"):
+            return Response("no such file", status_code=404, media_type="text/plain")
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return key
+        async with self.looking(*key) as looking:
+            if looking is None:
+                return self.sign_in_first(request)
+            if not looking.pages:
+                return self.closed_door(request, looking)
+            try:
+                later = await surveys.export(looking.viewer, request.path_params["number"], kind)
+            except Refused as refusal:
+                return self.refusal(request, looking, refusal.reason, status=403)
+        content = await asyncio.to_thread(later.make)
+        return Response(
+            content,
+            media_type=later.content_type,
+            headers={
+                **HEADERS,
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(later.name)}",
+            },
+        )
 
     async def audit(self, request: Request) -> Response:
         return await self.page(request, self._audit, action=admin.AUDIT)

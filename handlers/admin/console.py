@@ -9,17 +9,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from handlers.admin import audit_log
-from handlers.core import console
+from handlers.admin import audit_log, org, roles
+from handlers.core import authz, console, uploads
 from handlers.core.adminkit import Period
 from handlers.core.area import Area
 from handlers.core.charts import Chart
 from handlers.core.console import ConsolePage, Paged, Viewer
-from handlers.core.i18n import Renderable, catalog
+from handlers.core.conversation import DocumentIn
+from handlers.core.i18n import Label, Renderable, catalog
 from handlers.core.people import find_person
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Building, Department, Person, PersonRole, Room
 
 STATS = "stats.view"
 
@@ -156,7 +157,152 @@ async def audit_table(viewer: Viewer, filters: AuditFilters) -> AuditPage:
     return AuditPage(Paged(rows, page, console.PER_PAGE, total))
 
 
+# --- the organisation: people, roles, departments, rooms; importing them ------------------------------------
+
+ORG = "org.view"
+IMPORT = "org.import"
+ROLES = authz.ROLES
+# The largest file /org import takes.
+IMPORT_BYTES = org.FILE_MB * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PeopleFilters:
+    department: int | None = None
+    role: str = ""
+    search: str = ""
+    page: int = 1
+
+    def query(self, **changed: object) -> dict[str, str]:
+        values = {
+            "department": str(self.department or ""),
+            "role": self.role,
+            "q": self.search,
+            "page": str(self.page),
+        }
+        values.update({key: str(value) for key, value in changed.items()})
+        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+
+
+def people_filters_from(params: Mapping[str, str]) -> PeopleFilters:
+    role = params.get("role", "")
+    return PeopleFilters(
+        department=console.id_param(params, "department"),
+        role=role if role in authz.ROLES else "",
+        search=params.get("q", "").strip()[:40],
+        page=console.page_number(params),
+    )
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: int
+    handle: str | None
+    name: str
+    department: Label | None
+    roles: Renderable
+    left: bool
+
+
+@dataclass(frozen=True)
+class Organisation:
+    people: Paged[PersonRow]
+    departments: list[tuple[int, str, Label, int]]  # id, code, name, members
+    buildings: list[tuple[str, Label, list[str]]]  # code, name, room codes
+    may_import: bool
+
+
+async def organisation(viewer: Viewer, filters: PeopleFilters) -> Organisation:
+    """/org's overview (departments with their members, buildings with their rooms) and the people a
+    page at a time, with their roles as /role says them."""
+    session = viewer.session
+    where = []
+    if filters.department is not None:
+        where.append(Person.department_id == filters.department)
+    if filters.role:
+        where.append(Person.id.in_(select(PersonRole.person_id).where(PersonRole.role == filters.role)))
+    if filters.search:
+        words = filters.search.lower().removeprefix("@")
+        where.append(
+            or_(
+                func.lower(Person.display_name).contains(words, autoescape=True),
+                func.lower(Person.handle).contains(words, autoescape=True),
+            )
+        )
+    total = int(await session.scalar(select(func.count(Person.id)).where(*where)) or 0)
+    page = min(filters.page, max(1, -(-total // console.PER_PAGE)))
+    found = await session.scalars(
+        select(Person)
+        .where(*where)
+        .order_by(Person.left_at.is_not(None), Person.display_name, Person.id)
+        .offset((page - 1) * console.PER_PAGE)
+        .limit(console.PER_PAGE)
+    )
+    rows = [
+        PersonRow(
+            p.id,
+            p.handle,
+            p.display_name,
+            Label(p.department.name_zh, p.department.name_en) if p.department else None,
+            roles.roles_of(p),
+            p.left_at is not None,
+        )
+        for p in found.unique().all()
+    ]
+    members = dict(
+        (
+            await session.execute(
+                select(Person.department_id, func.count())
+                .where(Person.left_at.is_(None))
+                .group_by(Person.department_id)
+            )
+        ).all()
+    )
+    departments = [
+        (d.id, d.code, Label(d.name_zh, d.name_en), int(members.get(d.id, 0)))
+        for d in await session.scalars(select(Department).order_by(Department.code))
+    ]
+    rooms = (await session.scalars(select(Room).order_by(Room.building_id, Room.code))).all()
+    buildings = [
+        (b.code, Label(b.name_zh, b.name_en), [r.code for r in rooms if r.building_id == b.id])
+        for b in await session.scalars(select(Building).order_by(Building.code))
+    ]
+    return Organisation(
+        Paged(rows, page, console.PER_PAGE, total), departments, buildings, authz.allowed(viewer.person, IMPORT)
+    )
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an uploaded file did: its problems line by line (nothing imported), or what it holds (a
+    check) or did (imported)."""
+
+    problems: list[Renderable]
+    said: Renderable | None = None
+    imported: bool = False
+
+
+async def import_file(viewer: Viewer, areas: Sequence[Area], document: DocumentIn, confirmed: bool) -> Imported:
+    """/org import from the console: the file read as the chat reads it (org.parse: every bad line
+    named, nothing imported), then — when the admin confirms — org.submit_import itself (authz asked
+    again, the same rows applied, the same audit line)."""
+    ctx = console.step_context(viewer, areas)
+    authz.require(ctx, IMPORT)
+    try:
+        found = await org.parse(viewer.session, await uploads.read(document, uploads.TABLE))
+    except org.Problems as problems:
+        return Imported(list(problems.problems))
+    except uploads.FileProblem as problem:
+        return Imported([problem.message()])
+    ctx.data["file"] = found
+    if not confirmed:
+        return Imported([], await org.import_summary(ctx))
+    submitted = await org.submit_import(ctx)
+    return Imported([], submitted.message, imported=True)
+
+
 PAGES = (
     ConsolePage("stats", "console.nav.stats", STATS, place=50),
     ConsolePage("audit", "console.nav.audit", AUDIT, place=60),
+    ConsolePage("org", "console.nav.org", ORG, place=70),
 )

@@ -661,3 +661,63 @@ def test_survey_results_with_a_chart_per_question_and_the_export(page: Page, hou
         response = page.goto(f"/console/surveys/{number}")
         assert response is not None and response.status == 403
         assert ("refused", "web", "ma.hong") in houqin.audit("survey.results")
+
+
+# --- the organisation --------------------------------------------------------------------------------------
+
+
+def test_the_organisation_and_an_import_with_errors_line_by_line(
+    page: Page, houqin: ConsoleHouqin, tmp_path: Path
+) -> None:
+    bad = tmp_path / "people.csv"
+    bad.write_text(
+        "handle,name,department,roles\n"
+        "chen.xin,陈欣,finance,staff\n"
+        "qian.li,钱立,nowhere,staff\n"
+        "chen.xin,陈欣二,finance,wizard\n",
+        encoding="utf-8",
+    )
+    good = tmp_path / "people-good.csv"
+    good.write_text("handle,name,department,roles\nchen.xin,陈欣,finance,staff\n", encoding="utf-8")
+    be(page, "admin")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="组织").click()
+    expect(page.get_by_test_id("person-row").first).to_be_visible()
+    page.get_by_label("文件").set_input_files(str(bad))
+    page.get_by_label("检查无误后导入").check()
+    page.get_by_test_id("action-import").click()
+    problems = page.get_by_test_id("import-problem")
+    expect(problems).to_have_count(3)
+    expect(problems.nth(0)).to_have_text("第 3 行：没有部门「nowhere」。")
+    expect(problems.nth(1)).to_have_text("第 4 行：角色「wizard」不可用。")
+    expect(problems.nth(2)).to_have_text("第 4 行：「chen.xin」在文件中重复。")
+    shot(page, "org-import-errors.zh")
+    assert axe_violations(page) == []
+    assert houqin.read(select(Person.id).where(Person.handle == "chen.xin")) == []
+    # A good file: checked first, imported once confirmed — /org import's own audit line.
+    page.get_by_label("文件").set_input_files(str(good))
+    page.get_by_test_id("action-import").click()
+    expect(page.get_by_test_id("import-checked")).to_be_visible()
+    assert houqin.read(select(Person.id).where(Person.handle == "chen.xin")) == []
+    page.get_by_label("文件").set_input_files(str(good))
+    page.get_by_label("检查无误后导入").check()
+    page.get_by_test_id("action-import").click()
+    expect(page.get_by_test_id("import-done")).to_be_visible()
+    assert len(houqin.read(select(Person.id).where(Person.handle == "chen.xin"))) == 1
+    assert houqin.audit("org.import")[-1] == ("ok", "web", "admin")
+    # 林华 may see the organisation (org.view) but not import (org.import): no form, and a POST refused.
+    be(page, "lin.hua")
+    page.goto("/console/org")
+    expect(page.get_by_test_id("person-row").first).to_be_visible()
+    expect(page.get_by_test_id("action-import")).to_have_count(0)
+    refused = page.request.post(
+        "/console/org/import",
+        multipart={
+            "csrf": csrf_of(page, houqin),
+            "file": {"name": "p.csv", "mimeType": "text/csv", "buffer": good.read_bytes()},
+        },
+    )
+    assert refused.status == 403
+    assert houqin.audit("org.import")[-1] == ("refused", "web", "lin.hua")
+    be(page, "huang.li")
+    response = page.goto("/console/org")
+    assert response is not None and response.status == 403

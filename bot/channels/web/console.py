@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -37,8 +38,9 @@ from bot.channels.web.signin import OWN_SITE, SignIn
 from handlers.accounts import views as account_views
 from handlers.accounts.signin import csrf_token
 from handlers.admin import console as admin
-from handlers.core import console
+from handlers.core import console, uploads
 from handlers.core.console import ConsolePage, Reach, Viewer
+from handlers.core.conversation import DocumentIn
 from handlers.core.engine import Houqin
 from handlers.core.i18n import Label, Renderable, msg, pick_locale, translate
 from handlers.core.refusals import Refused, refused
@@ -60,6 +62,8 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+# The largest organisation file taken: /org import's.
+MAX_IMPORT = admin.IMPORT_BYTES
 # How often a queue page asks whether anything changed (console.js), in milliseconds.
 POLL_MS = 5000
 
@@ -105,6 +109,8 @@ class Console:
             Route("/console/surveys", self.surveys),
             Route("/console/surveys/{number}", self.survey),
             Route("/console/surveys/{number}/export.{kind}", self.survey_export),
+            Route("/console/org", self.org),
+            Route("/console/org/import", self.org_import, methods=["POST"]),
             Route("/console/stats", self.stats),
             Route("/console/audit", self.audit),
             Route("/console/photos/{photo_id}", self.photo),
@@ -455,6 +461,62 @@ class Console:
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(later.name)}",
             },
         )
+
+    async def org(self, request: Request) -> Response:
+        return await self.page(request, self._org, action=admin.ORG)
+
+    async def _org(self, request: Request, looking: Looking, reach: Reach, imported: Any = None) -> Response:
+        filters = admin.people_filters_from(dict(request.query_params))
+        found = await admin.organisation(looking.viewer, filters)
+        return self.render(
+            request,
+            looking,
+            "organisation.html",
+            "console.nav.org",
+            filters=filters,
+            found=found,
+            table=found.people,
+            roles=admin.ROLES,
+            imported=imported,
+            status=422 if imported is not None and imported.problems else 200,
+        )
+
+    async def org_import(self, request: Request) -> Response:
+        """A CSV/XLSX of people, departments or rooms: checked line by line as /org import checks it,
+        and imported when the admin said so. Parsed off the event loop before the transaction."""
+        if int(request.headers.get("content-length") or 0) > MAX_IMPORT + 64 * 1024:
+            return Response("file too large", status_code=413, media_type="text/plain")
+        form = await request.form(max_files=1, max_fields=4)
+        token = form.get("csrf")
+        refusal = await self.changing(request, token if isinstance(token, str) else None)
+        if refusal is not None:
+            return refusal
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return Response("file is required", status_code=400, media_type="text/plain")
+        content = await upload.read(MAX_IMPORT + 1)
+        name = upload.filename or "file"
+        parsed = await uploads.parse(uploads.TABLE, name, content) if len(content) <= MAX_IMPORT else None
+        document = DocumentIn(name, content if parsed else None, upload.content_type, size=len(content), parsed=parsed)
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return key
+        async with self.looking(*key) as looking:
+            if looking is None:
+                return self.sign_in_first(request)
+            if not looking.pages:
+                return self.closed_door(request, looking)
+            reach = await console.reach(looking.viewer.session, looking.viewer.person, admin.ORG)
+            if reach is None:
+                reason = refused(looking.viewer, admin.IMPORT, None, msg("console.error.not_yours"))
+                return self.refusal(request, looking, reason, status=403)
+            try:
+                imported = await admin.import_file(
+                    looking.viewer, self.houqin.areas, document, confirmed=form.get("confirm") == "1"
+                )
+            except Refused as refused_now:
+                return self.refusal(request, looking, refused_now.reason, status=403)
+            return await self._org(request, looking, reach, imported)
 
     async def audit(self, request: Request) -> Response:
         return await self.page(request, self._audit, action=admin.AUDIT)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.areas import AREAS
 from handlers.admin import console as admin_console
+from handlers.admin import scorecards
 from handlers.core import console, digest
 from handlers.core.actor import Actor
 from handlers.core.console import Viewer
@@ -333,3 +334,24 @@ async def test_an_anonymous_suggestion_in_the_console_names_nobody_and_the_reply
     async with looking(db, "huang.li") as viewer:
         with pytest.raises(Refused):
             await suggestion_console.act(viewer, str(row.id), "reply", {"body": "x"})
+
+
+async def test_scorecards_are_the_chats_figures_for_the_reach(db: Database) -> None:
+    await ticket_in_room_201(
+        db, status="closed", created=NOW - timedelta(days=2), due=NOW, resolved=NOW - timedelta(hours=1), rating=5
+    )
+    async with looking(db, "admin") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, admin_console.SCORECARDS)
+        assert reach is not None and reach.everything
+        period = admin_console.month_of({}, viewer.today)
+        found = await admin_console.scorecard_table(viewer, reach, period)
+        logistics = next(d for d in found if d.code == "logistics")
+        zhao = dict(logistics.people)["赵磊"]
+        [person] = (await viewer.session.scalars(select(Person).where(Person.handle == "zhao.lei"))).all()
+        told = (await scorecards.score(viewer.session, [person.id], period, SHANGHAI))[person.id]
+        assert zhao == told.figures() and zhao["volume"] == 1
+    async with looking(db, "sarah.lin") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, admin_console.SCORECARDS)
+        assert reach is not None
+        assert [d.code for d in await admin_console.scorecard_table(viewer, reach, period)] == ["it"]
+    assert admin_console.month_of({"month": "2026-02"}, NOW.date()).label == "2026-02-01 – 2026-02-28"

@@ -11,14 +11,14 @@ from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 
-from handlers.admin import audit_log, org, roles
+from handlers.admin import audit_log, org, roles, scorecards
 from handlers.core import authz, console, uploads
-from handlers.core.adminkit import Period
+from handlers.core.adminkit import Period, month_period, parse_month
 from handlers.core.area import Area
-from handlers.core.charts import Chart
+from handlers.core.charts import Chart, Series
 from handlers.core.console import ConsolePage, Paged, Viewer
 from handlers.core.conversation import DocumentIn
-from handlers.core.i18n import Label, Renderable, catalog
+from handlers.core.i18n import Label, Renderable, catalog, translate
 from handlers.core.people import find_person
 from storage.models import AuditEntry, Building, Department, Person, PersonRole, Room
 
@@ -301,8 +301,68 @@ async def import_file(viewer: Viewer, areas: Sequence[Area], document: DocumentI
     return Imported([], submitted.message, imported=True)
 
 
+# --- scorecards ------------------------------------------------------------------------------------------
+
+SCORECARDS = "scorecard.view"
+
+
+@dataclass(frozen=True)
+class DepartmentScores:
+    """A department's month as its scorecard counts it: each worker's figures, and the total."""
+
+    name: Label
+    code: str
+    people: list[tuple[str, dict[str, object]]]
+    total: dict[str, object]
+    chart: Chart
+
+
+def month_of(params: Mapping[str, str], today: date) -> Period:
+    """The month asked for (YYYY-MM, an <input type=month>), else this month so far (as /scorecard)."""
+    return parse_month(params.get("month", "")) or month_period(today)
+
+
+async def scorecard_table(viewer: Viewer, reach: console.Reach, period: Period) -> list[DepartmentScores]:
+    """Every department (those who oversee all), or a manager's own: scorecards.score for its workers,
+    the same figures and points as /scorecard, with a chart of each worker's resolved tickets and points."""
+    session = viewer.session
+    query = select(Department).order_by(Department.code)
+    if not reach.everything:
+        query = query.where(Department.code.in_(reach.codes))
+    found: list[DepartmentScores] = []
+    for department in (await session.scalars(query)).all():
+        people = await scorecards.workers_of(session, department)
+        scores = await scorecards.score(session, [p.id for p in people], period, viewer.zone)
+        total = scorecards.Score()
+        ordered = sorted(people, key=lambda p: (-scores[p.id].points, p.id))
+        for person in ordered:
+            total.add(scores[person.id])
+        if not people:
+            continue
+        chart = Chart(
+            title=Label(department.name_zh, department.name_en).render(viewer.locale),
+            categories=[p.display_name for p in ordered],
+            series=[
+                Series(translate(viewer.locale, "console.scorecard.resolved"), [scores[p.id].volume for p in ordered]),
+                Series(translate(viewer.locale, "console.scorecard.points"), [scores[p.id].points for p in ordered]),
+            ],
+            counts=True,
+        )
+        found.append(
+            DepartmentScores(
+                Label(department.name_zh, department.name_en),
+                department.code,
+                [(p.display_name, scores[p.id].figures()) for p in ordered],
+                total.figures(),
+                chart,
+            )
+        )
+    return found
+
+
 PAGES = (
     ConsolePage("stats", "console.nav.stats", STATS, place=50),
     ConsolePage("audit", "console.nav.audit", AUDIT, place=60),
     ConsolePage("org", "console.nav.org", ORG, place=70),
+    ConsolePage("scorecards", "console.nav.scorecards", SCORECARDS, place=55),
 )

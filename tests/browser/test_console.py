@@ -721,3 +721,27 @@ def test_the_organisation_and_an_import_with_errors_line_by_line(
     be(page, "huang.li")
     response = page.goto("/console/org")
     assert response is not None and response.status == 403
+
+
+# --- scorecards --------------------------------------------------------------------------------------------
+
+
+def test_scorecards_every_department_for_an_admin_a_managers_own(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="考核").click()
+    page.get_by_role("link", name="上个月").click()  # a whole month of the demo's past
+    cards = page.get_by_test_id("scorecard")
+    expect(cards.first).to_be_visible()
+    assert cards.count() >= 2  # logistics' technicians, and IT's
+    expect(page.locator("canvas[data-chart][data-drawn='1']")).to_have_count(cards.count())
+    shot(page, "scorecards.zh")
+    assert axe_violations(page) == []
+    be(page, "sarah.lin")  # IT's manager: IT's card only
+    page.goto("/console/scorecards")
+    page.get_by_role("link", name="The month before").click()
+    expect(page.get_by_test_id("scorecard")).to_have_count(1)
+    expect(page.get_by_test_id("scorecard-row")).to_contain_text(["Tom Baker"])
+    page.goto("/console/demo")
+    page.get_by_test_id("pick-tom.baker").click()  # a technician: his own card in chat, no console
+    response = page.goto("/console/scorecards")
+    assert response is not None and response.status == 403

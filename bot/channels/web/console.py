@@ -22,7 +22,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -111,6 +111,7 @@ class Console:
             Route("/console/surveys/{number}/export.{kind}", self.survey_export),
             Route("/console/org", self.org),
             Route("/console/org/import", self.org_import, methods=["POST"]),
+            Route("/console/scorecards", self.scorecards),
             Route("/console/stats", self.stats),
             Route("/console/audit", self.audit),
             Route("/console/photos/{photo_id}", self.photo),
@@ -517,6 +518,27 @@ class Console:
             except Refused as refused_now:
                 return self.refusal(request, looking, refused_now.reason, status=403)
             return await self._org(request, looking, reach, imported)
+
+    async def scorecards(self, request: Request) -> Response:
+        return await self.page(request, self._scorecards, action=admin.SCORECARDS)
+
+    async def _scorecards(self, request: Request, looking: Looking, reach: Reach) -> Response:
+        viewer = looking.viewer
+        period = admin.month_of(dict(request.query_params), viewer.today)
+        found = await admin.scorecard_table(viewer, reach, period)
+        charts = {f"dept-{d.code}": console.chart_json(d.chart) for d in found}
+        before = (period.first - timedelta(days=1)).strftime("%Y-%m")
+        return self.render(
+            request,
+            looking,
+            "scorecard_table.html",
+            "console.nav.scorecards",
+            found=found,
+            period=period,
+            month=period.first.strftime("%Y-%m"),
+            before=before,
+            charts=charts,
+        )
 
     async def audit(self, request: Request) -> Response:
         return await self.page(request, self._audit, action=admin.AUDIT)

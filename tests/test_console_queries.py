@@ -355,3 +355,14 @@ async def test_scorecards_are_the_chats_figures_for_the_reach(db: Database) -> N
         assert reach is not None
         assert [d.code for d in await admin_console.scorecard_table(viewer, reach, period)] == ["it"]
     assert admin_console.month_of({"month": "2026-02"}, NOW.date()).label == "2026-02-01 – 2026-02-28"
+
+
+async def test_the_week_in_words_is_the_weekly_digests_text(db: Database) -> None:
+    await tickets_of(db)
+    async with looking(db, "huang.li") as viewer:
+        week = repairs.last_week(viewer)
+        [(scope, lines)] = await console.week_in_words(viewer, AREAS, week)
+        assert scope.department is not None and scope.department.code == "finance"
+        told = await digest.compute(viewer.session, scope, week.start, week.end, NOW, sections_of(AREAS))
+        text = digest.text(told, SHANGHAI).render("zh_CN").split("\n", 1)[1]  # less its title line
+        assert "\n".join(line.render("zh_CN") for line in lines) == text

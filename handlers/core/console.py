@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import authz
 from handlers.core.adminkit import MAX_PERIOD, Period
 from handlers.core.charts import Chart
+from handlers.core.digest import ORG_ROLES, Scope, Week, compute
 from handlers.core.flow import StepContext
+from handlers.core.i18n import Renderable
 from handlers.core.people import managed_departments
 from handlers.core.rules import RepairRules, SupplyRules
 from storage.models import ChannelAccount, Department, Person
@@ -224,3 +226,24 @@ def step_context(viewer: Viewer, areas: Sequence[Area]) -> StepContext:
 
 # (the viewer, the period) → the area's charts of the statistics page, in the viewer's language.
 Charts = Callable[[Viewer, Period], Awaitable[list[Chart]]]
+
+
+async def digest_scopes(session: AsyncSession, person: Person) -> list[Scope]:
+    """Whose week the person's weekly digest tells: the organisation's (logistics admins, admins), else
+    each department they manage (handlers/digest/send.recipients' rule)."""
+    if any(person.has_role(role) for role in ORG_ROLES):
+        return [Scope()]
+    codes = managed_departments(person)
+    found = await session.scalars(select(Department).where(Department.code.in_(codes)).order_by(Department.code))
+    return [Scope(department) for department in found.all()]
+
+
+async def week_in_words(viewer: Viewer, areas: Sequence[Area], week: Week) -> list[tuple[Scope, list[Renderable]]]:
+    """The week as the weekly digest says it, for each scope the viewer's digest has: every area's
+    section (Area.digest) computed by digest.compute for this week, its lines in the digest's words."""
+    sections = [section for area in areas for section in area.digest]
+    found = []
+    for scope in await digest_scopes(viewer.session, viewer.person):
+        told = await compute(viewer.session, scope, week.start, week.end, week.now, sections)
+        found.append((scope, [line for part in told.parts for line in part.lines(viewer.zone)]))
+    return found

@@ -154,6 +154,8 @@ def test_an_admin_sees_the_week_what_waits_and_every_ticket(page: Page, houqin: 
     expect(page.get_by_test_id("waiting")).to_contain_text("张工单")
     # The chart is drawn in the browser (Chart.js) from the JSON the page carries.
     expect(page.locator("canvas[data-chart][data-drawn='1']")).to_have_count(1)
+    # Every area's week in the weekly digest's words (supplies, satisfaction, rounds, bookings…).
+    expect(page.get_by_test_id("week-in-words")).to_contain_text("物资")
     shot(page, "home.zh")
     page.get_by_role("navigation", name="管理台导航").get_by_role("link", name="报修工单").click()
     expect(page.get_by_test_id("ticket-row")).to_have_count(25)

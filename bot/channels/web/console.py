@@ -197,8 +197,16 @@ class Console:
         if found is not None:
             weeks = await repairs.week_of(viewer, found)
         charts = {f"trend-{n}": week.chart(viewer.locale, viewer.zone) for n, week in enumerate(weeks)}
+        told = await console.week_in_words(viewer, self.houqin.areas, repairs.last_week(viewer))
         return self.render(
-            request, looking, "home.html", "console.nav.home", weeks=weeks, waiting=waiting, charts=charts
+            request,
+            looking,
+            "home.html",
+            "console.nav.home",
+            weeks=weeks,
+            waiting=waiting,
+            charts=charts,
+            told=told,
         )
 
     async def tickets(self, request: Request) -> Response:

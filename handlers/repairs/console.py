@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, undefer
 
 from handlers.core import console, ids
 from handlers.core.actor import Actor
@@ -359,7 +359,10 @@ async def photo(viewer: Viewer, reach: Reach, photo_ref: str) -> Photo | None:
     if photo_id is None:
         return None
     found = await viewer.session.scalar(
-        select(Photo).join(Ticket, Ticket.id == Photo.ticket_id).where(Photo.id == photo_id, scope_of(reach))
+        select(Photo)
+        .join(Ticket, Ticket.id == Photo.ticket_id)
+        .where(Photo.id == photo_id, scope_of(reach))
+        .options(undefer(Photo.content))  # deferred on the model: read with the row, not lazily after
     )
     if found is None or found.content is None:
         return None

@@ -7,6 +7,7 @@ languages, kept under var/screenshots/console/ (git-ignored, for a person to loo
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -34,6 +36,7 @@ from storage.models import (
     AuditEntry,
     Department,
     Person,
+    Photo,
     Suggestion,
     SupplyItem,
     Ticket,
@@ -378,6 +381,10 @@ def test_the_main_pages_in_english(page: Page, houqin: ConsoleHouqin) -> None:
         page.get_by_role("link", name=numbers[0], exact=True).click()
         expect(page.get_by_role("heading", name="History")).to_be_visible()
         shot(page, "ticket.en")
+    for link, name in (("Requisitions", "requisitions"), ("Surveys", "surveys"), ("Scorecards", "scorecards")):
+        page.get_by_role("navigation", name="Console").get_by_role("link", name=link).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(link)
+        shot(page, f"{name}.en")
 
 
 def test_the_chart_carries_json_the_server_computed(page: Page, houqin: ConsoleHouqin) -> None:
@@ -747,3 +754,47 @@ def test_scorecards_every_department_for_an_admin_a_managers_own(page: Page, hou
     page.get_by_test_id("pick-tom.baker").click()  # a technician: his own card in chat, no console
     response = page.goto("/console/scorecards")
     assert response is not None and response.status == 403
+
+
+# --- a ticket's photos ----------------------------------------------------------------------------------------
+
+
+def test_a_tickets_photo_for_those_who_may_see_the_ticket_only(page: Page, houqin: ConsoleHouqin) -> None:
+    number = a_ticket(houqin, Ticket.number.in_(finance_scope(houqin)))
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(picture, "PNG")
+    for session in houqin.session():
+        ticket = session.scalar(select(Ticket).where(Ticket.number == number))
+        assert ticket is not None
+        photo = Photo(
+            person_id=ticket.reporter_id,
+            ticket_id=ticket.id,
+            channel="web",
+            content=picture.getvalue(),
+            content_type="image/png",
+            size=len(picture.getvalue()),
+        )
+        session.add(photo)
+        session.commit()
+        photo_id = photo.id
+    be(page, "huang.li")  # finance's manager: the ticket is her department's
+    page.goto(f"/console/tickets/{number}")
+    image = page.get_by_role("img", name="照片 1")
+    expect(image).to_be_visible()
+    assert page.request.get(f"/console/photos/{photo_id}").headers["content-type"] == "image/png"
+    page.wait_for_function("() => document.querySelector('.photos img').naturalWidth === 64")
+    be(page, "sarah.lin")  # IT's manager: not hers, and the photo answers as if there were none
+    if number not in it_scope(houqin):
+        assert page.request.get(f"/console/photos/{photo_id}").status == 404
+
+
+def it_scope(houqin: ConsoleHouqin) -> set[str]:
+    reporter, assignee = aliased(Person), aliased(Person)
+    it = select(Department.id).where(Department.code == "it").scalar_subquery()
+    rows = houqin.read(
+        select(Ticket.number)
+        .join(reporter, reporter.id == Ticket.reporter_id)
+        .outerjoin(assignee, assignee.id == Ticket.assignee_id)
+        .where(or_(reporter.department_id == it, assignee.department_id == it))
+    )
+    return {str(row[0]) for row in rows}

@@ -798,3 +798,54 @@ def it_scope(houqin: ConsoleHouqin) -> set[str]:
         .where(or_(reporter.department_id == it, assignee.department_id == it))
     )
     return {str(row[0]) for row in rows}
+
+
+# --- every page, as each kind of person ------------------------------------------------------------------------
+
+# Every page of the console, and who may open it: "all" (admins, logistics admins, managers — a manager
+# sees her department's part), "office" (admins and logistics admins: stock, the suggestion box, the
+# organisation), "admin" (the audit log).
+PAGES = {
+    "/console": "all",
+    "/console/tickets": "all",
+    "/console/requisitions": "all",
+    "/console/stats": "all",
+    "/console/scorecards": "all",
+    "/console/surveys": "all",
+    "/console/stock": "office",
+    "/console/suggestions": "office",
+    "/console/org": "office",
+    "/console/audit": "admin",
+}
+
+
+@pytest.mark.parametrize("path", sorted(PAGES))
+def test_each_page_as_an_admin_a_manager_and_a_staff_member(page: Page, houqin: ConsoleHouqin, path: str) -> None:
+    for handle, opens in (
+        ("admin", {"all", "office", "admin"}),
+        ("huang.li", {"all"}),
+        ("wang.fang", set()),
+    ):
+        page.goto("/console/demo")
+        page.get_by_test_id(f"pick-{handle}").click()
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == (200 if PAGES[path] in opens else 403), (handle, path)
+        if response.status == 403:
+            expect(page.get_by_test_id("console-refused")).to_be_visible()
+        elif handle == "huang.li" and path in ("/console/tickets", "/console/requisitions"):
+            expect(page.get_by_test_id("scope")).to_contain_text("财务处")
+
+
+def test_every_page_fits_a_phone(browser: Browser, houqin: ConsoleHouqin) -> None:
+    context = browser.new_context(base_url=houqin.base_url, viewport={"width": 360, "height": 740}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        be(page, "admin")
+        for path in PAGES:
+            page.goto(path)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 360, f"{path} is {width}px wide on a 360px phone"
+        shot(page, "audit.phone.zh")
+    finally:
+        context.close()

@@ -849,3 +849,35 @@ def test_every_page_fits_a_phone(browser: Browser, houqin: ConsoleHouqin) -> Non
         shot(page, "audit.phone.zh")
     finally:
         context.close()
+
+
+def test_roles_granted_and_revoked_through_role(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    page.goto("/console/org")
+    page.get_by_label("授予还是收回").select_option("grant")
+    page.get_by_label("人员（@账号）").fill("@li.na")
+    page.get_by_label("哪个角色").select_option("technician")
+    page.get_by_label("范围（维修工的专业、负责人的部门编码）").fill("cleaning")
+    page.get_by_test_id("action-role").click()
+    expect(page.get_by_test_id("role-said")).to_contain_text("李娜")
+    assert houqin.audit("role.grant")[-1] == ("ok", "web", "admin")
+    page.get_by_label("搜索（姓名、@账号）").fill("@li.na")
+    page.get_by_role("button", name="筛选").click()
+    expect(page.get_by_test_id("person-row")).to_contain_text("维修工（保洁）")
+    # The last admin cannot be revoked, here as in chat.
+    page.get_by_label("授予还是收回").select_option("revoke")
+    page.get_by_label("人员（@账号）").fill("@admin")
+    page.get_by_label("哪个角色").select_option("admin")
+    page.get_by_test_id("action-role").click()
+    expect(page.get_by_test_id("role-said")).to_be_visible()
+    assert houqin.audit("role.revoke")[-1] == ("refused", "web", "admin")
+    # A logistics admin sees the organisation but grants nothing: no form, and a forged POST refused.
+    be(page, "lin.hua")
+    page.goto("/console/org")
+    expect(page.get_by_test_id("action-role")).to_have_count(0)
+    forged = page.request.post(
+        "/console/org/role",
+        form={"csrf": csrf_of(page, houqin), "change": "grant", "person": "@lin.hua", "role": "admin"},
+    )
+    assert forged.status == 200  # the page, saying what /role says to her: not allowed
+    assert houqin.audit("role.grant")[-1] == ("refused", "web", "lin.hua")

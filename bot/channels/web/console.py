@@ -111,6 +111,7 @@ class Console:
             Route("/console/surveys/{number}/export.{kind}", self.survey_export),
             Route("/console/org", self.org),
             Route("/console/org/import", self.org_import, methods=["POST"]),
+            Route("/console/org/role", self.org_role, methods=["POST"]),
             Route("/console/scorecards", self.scorecards),
             Route("/console/stats", self.stats),
             Route("/console/audit", self.audit),
@@ -474,7 +475,9 @@ class Console:
     async def org(self, request: Request) -> Response:
         return await self.page(request, self._org, action=admin.ORG)
 
-    async def _org(self, request: Request, looking: Looking, reach: Reach, imported: Any = None) -> Response:
+    async def _org(
+        self, request: Request, looking: Looking, reach: Reach, imported: Any = None, role_said: str | None = None
+    ) -> Response:
         filters = admin.people_filters_from(dict(request.query_params))
         found = await admin.organisation(looking.viewer, filters)
         return self.render(
@@ -487,6 +490,7 @@ class Console:
             table=found.people,
             roles=admin.ROLES,
             imported=imported,
+            role_said=role_said,
             status=422 if imported is not None and imported.problems else 200,
         )
 
@@ -547,6 +551,28 @@ class Console:
             before=before,
             charts=charts,
         )
+
+    async def org_role(self, request: Request) -> Response:
+        """A role granted or revoked from the organisation page: /role's own command, its answer shown."""
+        form = await request.form(max_files=0, max_fields=8)
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        refusal = await self.changing(request, fields.get("csrf"))
+        if refusal is not None:
+            return refusal
+        key = await self.person_key(request)
+        if isinstance(key, Response):
+            return key
+        async with self.looking(*key) as looking:
+            if looking is None:
+                return self.sign_in_first(request)
+            if not looking.pages:
+                return self.closed_door(request, looking)
+            reach = await console.reach(looking.viewer.session, looking.viewer.person, admin.ORG)
+            said = await admin.change_role(looking.viewer, self.houqin.areas, fields)
+            if reach is None:
+                # /role refused them (and audited it); they may not see the organisation page either.
+                return self.refusal(request, looking, said, status=403)
+            return await self._org(request, looking, reach, role_said=said.render(looking.viewer.locale))
 
     async def audit(self, request: Request) -> Response:
         return await self.page(request, self._audit, action=admin.AUDIT)

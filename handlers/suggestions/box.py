@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, undefer
@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased, undefer
 from handlers.core import audit, authz, ids, keys
 from handlers.core.adminkit import MAX_ROWS, Period, when
 from handlers.core.area import Area, Export
+from handlers.core.console import ConsolePage, Reach, Viewer
 from handlers.core.discreet import day_of
 from handlers.core.flow import (
     Action,
@@ -41,7 +42,6 @@ from handlers.core.i18n import Lines, Msg, Renderable, msg, translate
 from handlers.core.outbox import Notice, notify
 from handlers.core.refusals import refused
 from handlers.core.sheets import Cell
-from handlers.suggestions import console as suggestion_console
 from handlers.suggestions import demo as suggestion_demo
 from storage.models import Person, PersonRole, Photo, Suggestion, SuggestionMessage, SuggestionVote
 
@@ -545,6 +545,30 @@ async def suggestion_rows(
     ]
 
 
+async def unsettled(viewer: Viewer, reach: Reach) -> int:
+    """What waits for the office in the web console (handlers/suggestions/console.py): suggestions
+    received or under review."""
+    return int(
+        await viewer.session.scalar(
+            select(func.count(Suggestion.id)).where(Suggestion.status.in_(("received", "review")))
+        )
+        or 0
+    )
+
+
+# The box's page in the web console, for the office.
+CONSOLE = (
+    ConsolePage(
+        "suggestions",
+        "console.nav.suggestions",
+        "suggest.office",
+        place=40,
+        waiting=unsettled,
+        waiting_label="console.wait.suggestions",
+    ),
+)
+
+
 AREA = Area(
     "suggestions",
     flows=(SUGGEST, REPLY, ANSWER, OUTCOME),
@@ -569,5 +593,5 @@ AREA = Area(
         )
     },
     demo=(suggestion_demo.write,),
-    console=tuple(suggestion_console.PAGES),
+    console=CONSOLE,
 )

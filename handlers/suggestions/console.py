@@ -5,7 +5,7 @@ route when anonymous: nobody here learns who wrote it, as nobody in chat does)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 
 from handlers.core import console, ids
-from handlers.core.console import ConsolePage, Paged, Viewer
+from handlers.core.console import Paged, Viewer
 from handlers.core.i18n import Msg, Renderable, msg
 from handlers.core.refusals import Refused
 from handlers.suggestions import box
@@ -23,8 +23,6 @@ ACTION = "suggest.office"
 MOVES = ("review", "adopted", "declined")
 
 
-# The box's vocabulary, read when asked: box.py declares this module's pages in its Area, so this
-# module is imported while box.py is still being read.
 def statuses() -> tuple[str, ...]:
     return box.STATUSES
 
@@ -171,25 +169,3 @@ async def act(viewer: Viewer, ref: str, action: str, form: Mapping[str, str]) ->
         raise Refused(msg("console.error.outcome_needed"), audit=False)
     await box.set_status(ctx, suggestion, status, outcome)
     return "console.suggestion.done.status"
-
-
-async def waiting(viewer: Viewer, reach: console.Reach) -> int:
-    """Suggestions the office has not settled: received or under review."""
-    return int(
-        await viewer.session.scalar(
-            select(func.count(Suggestion.id)).where(Suggestion.status.in_(("received", "review")))
-        )
-        or 0
-    )
-
-
-PAGES: Sequence[ConsolePage] = (
-    ConsolePage(
-        "suggestions",
-        "console.nav.suggestions",
-        ACTION,
-        place=40,
-        waiting=waiting,
-        waiting_label="console.wait.suggestions",
-    ),
-)

@@ -35,7 +35,9 @@
     var every = parseInt(live.dataset.every, 10) || 5000;
     var busy = false;
     function ask() {
-      if (busy || document.hidden) return;
+      // Hidden tab: nothing to show. Keyboard focus inside the table: swapping it would throw the
+      // person's place away; the next tick after they leave it brings the change.
+      if (busy || document.hidden || live.contains(document.activeElement)) return;
       busy = true;
       fetch(live.dataset.liveMark, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })

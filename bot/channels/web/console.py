@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -49,7 +48,6 @@ from handlers.suggestions import console as suggestions
 from handlers.supplies import console as supplies
 from handlers.surveys import console as surveys
 
-log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 CHANNEL = "web"
 DEMO_COOKIE = "houqin_console_person"
@@ -119,7 +117,20 @@ class Console:
         ]
         if self.signin is None:
             routes.append(Route("/console/demo", self.demo_picker, methods=["GET", "POST"]))
-        return routes
+        return [Route(r.path, self.renewing(r.endpoint), methods=r.methods) for r in routes if isinstance(r, Route)]
+
+    def renewing(self, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint, and the session's cookie sent again when using it pushed its expiry on (as the
+        chat's API does): someone who only uses the console stays signed in as long as the server says."""
+
+        async def endpoint_renewing(request: Request) -> Response:
+            response = await endpoint(request)
+            visitor = getattr(request.state, "visitor", None)
+            if visitor is not None and self.signin is not None:
+                return self.signin.renew(response, visitor)
+            return response
+
+        return endpoint_renewing
 
     # --- who is looking ----------------------------------------------------------------------------
 
@@ -130,6 +141,7 @@ class Console:
             visitor = await self.signin.visitor(request)
             if visitor is None:
                 return self.sign_in_first(request)
+            request.state.visitor = visitor  # for renewing
             return visitor.person_id, None, csrf_token(visitor.session_id)
         account = request.cookies.get(DEMO_COOKIE, "")
         if not account or len(account) > 64:

@@ -307,8 +307,9 @@ STOCK_SORTS: dict[str, Any] = {
     "category": SupplyItem.category,
     "available": SupplyItem.on_hand - SupplyItem.reserved,
 }
-# What a stock page records, each /stock's own subcommand (stock.change_stock).
-STOCK_CHANGES = ("add", "set")
+# What a stock page records, each /stock's own subcommand (stock.change_stock): a delivery, a count,
+# the reorder level, the monthly limit per person.
+STOCK_CHANGES = ("add", "set", "threshold", "limit")
 
 
 @dataclass(frozen=True)
@@ -457,9 +458,11 @@ async def change(viewer: Viewer, code: str, sub: str, form: Mapping[str, str]) -
     if item is None or sub not in STOCK_CHANGES:
         raise Refused(msg("stock.error.no_such_item", ref=code[:32]), audit=False)
     authz.require(viewer, STOCK_ACTION, item.code)
-    low = 1 if sub == "add" else 0
-    number = stock.whole(form.get("quantity", ""), low)
-    if number is None:
+    typed = form.get("quantity", "").strip()
+    low = 1 if sub in ("add", "limit") else 0
+    # A monthly limit left empty is no limit (/stock limit CODE none).
+    number = None if sub == "limit" and not typed else stock.whole(typed, low)
+    if number is None and not (sub == "limit" and not typed):
         raise Refused(
             msg("stock.error.bad_number", value=form.get("quantity", "")[:20], max=stock.MAX_STOCK), audit=False
         )

@@ -529,6 +529,15 @@ def test_stock_a_delivery_and_a_count_through_the_chats_stock_commands(page: Pag
     page.get_by_test_id("action-set").click()
     expect(page.get_by_test_id("item-on-hand")).to_have_text(str(reserved + 5))
     assert houqin.audit("stock.set", code)[-1] == ("ok", "web", "lin.hua")
+    # The reorder level above what is available: the item is marked for reordering (/stock threshold).
+    page.get_by_label("补货线").fill("100000")
+    page.get_by_test_id("action-threshold").click()
+    expect(page.get_by_test_id("console-done")).to_have_text("补货线已更新。")
+    expect(page.get_by_text("可用数量已降到补货线")).to_be_visible()
+    page.get_by_label("每人每月限领（留空为不限）").fill("")
+    page.get_by_test_id("action-limit").click()
+    expect(page.get_by_test_id("console-done")).to_have_text("每月限领已更新。")
+    assert houqin.audit("stock.limit", code)[-1] == ("ok", "web", "lin.hua")
     shot(page, "stock-item.zh")
     # A manager has no stock page; asked for by its address, refused and audited as /stock is.
     be(page, "huang.li")

@@ -128,7 +128,7 @@ def keys_used_in_code() -> set[str]:
     for path in (ROOT / "bot" / "channels" / "web" / "templates").glob("*.html"):
         used |= {match[0] for match in LITERAL_KEY.findall(path.read_text(encoding="utf-8"))}
     used |= {f"console.ticket.{action}" for action in ("close", "reopen")}
-    used |= {f"console.requisition.done.{action}" for action in ("approve", "reject", "ready", "handout")}
+    used |= {f"console.requisition.done.{action}" for action in ("approve", "reject", "ready", "handout", "cancel")}
     used |= {f"console.stock.done.{change}" for change in ("add", "set", "threshold", "limit")}
     used |= {f"console.audit.outcome.{outcome}" for outcome in ("ok", "refused")}
     used |= {f"console.suggestion.done.{done}" for done in ("reply", "unreached", "status")}

@@ -366,3 +366,22 @@ async def test_the_week_in_words_is_the_weekly_digests_text(db: Database) -> Non
         told = await digest.compute(viewer.session, scope, week.start, week.end, NOW, sections_of(AREAS))
         text = digest.text(told, SHANGHAI).render("zh_CN").split("\n", 1)[1]  # less its title line
         assert "\n".join(line.render("zh_CN") for line in lines) == text
+
+
+async def test_a_logistics_admin_cancels_a_requisition_and_its_stock_is_released(db: Database) -> None:
+    number = await submit(db, "wang.fang", "多余的申请")
+    async with looking(db, "lin.hua") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, supplies.ACTION)
+        assert reach is not None
+        page = await supplies.requisition_page(viewer, reach, number)
+        assert "cancel" in page.may
+        item_id = page.requisition.lines[0].item_id
+        reserved = (await viewer.session.get(SupplyItem, item_id, populate_existing=True)).reserved  # type: ignore[union-attr]
+        assert await supplies.act(viewer, number, "cancel", {}) == "console.requisition.done.cancel"
+        after = await viewer.session.get(SupplyItem, item_id, populate_existing=True)
+        assert after is not None and after.reserved == reserved - 1
+    async with db.unit_of_work() as session:
+        outcome = await session.scalar(
+            select(AuditEntry.outcome).where(AuditEntry.action == "requisition.cancel", AuditEntry.record == number)
+        )
+    assert outcome == "ok"

@@ -39,7 +39,7 @@ SORTS: dict[str, Any] = {
 }
 DEFAULT_SORT = "-created"
 # What a requisition's page may offer, each one of the chat's buttons (partial hand-outs stay in chat).
-ACTIONS = ("approve", "reject", "ready", "handout")
+ACTIONS = ("approve", "reject", "ready", "handout", "cancel")
 
 
 def scope_of(reach: Reach) -> ColumnElement[bool]:
@@ -242,7 +242,10 @@ async def requisition_page(viewer: Viewer, reach: Reach, number: str) -> Requisi
             )
         ).all()
     )
-    may = tuple(action for action in await requisitions.actions_now(actor, found) if action in ACTIONS)
+    may = [action for action in await requisitions.actions_now(actor, found) if action in ACTIONS]
+    # As /requisition's view offers it: the requester, or a logistics admin, while it is still open.
+    if found.status in requisitions.FROM["cancel"] and await requisitions.may(actor, "cancel", found):
+        may.append("cancel")
     return RequisitionPage(
         found,
         requisitions.status_text(found),
@@ -252,7 +255,7 @@ async def requisition_page(viewer: Viewer, reach: Reach, number: str) -> Requisi
             for line in found.lines
         ],
         [Event(e.at, e.to_status, names.get(e.actor_id or 0, "Houqin"), e.note) for e in found.history],
-        may,
+        tuple(may),
     )
 
 
@@ -274,6 +277,8 @@ async def act(viewer: Viewer, number: str, action: str, form: Mapping[str, str])
         if len(place) < 2:
             raise Refused(msg("console.error.place_needed"), audit=False)
         await requisitions.ready(actor, found.id, place)
+    elif action == "cancel":
+        await requisitions.cancel(actor, found.id)
     else:
         await requisitions.hand_out(actor, found.id)
     return f"console.requisition.done.{action}"

@@ -385,3 +385,31 @@ async def test_a_logistics_admin_cancels_a_requisition_and_its_stock_is_released
             select(AuditEntry.outcome).where(AuditEntry.action == "requisition.cancel", AuditEntry.record == number)
         )
     assert outcome == "ok"
+
+
+async def test_a_partial_hand_out_from_the_console_is_the_chats(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        person = await session.scalar(select(Person).where(Person.handle == "wang.fang"))
+        item = await session.scalar(
+            select(SupplyItem).where(SupplyItem.on_hand - SupplyItem.reserved >= 5).order_by(SupplyItem.id).limit(1)
+        )
+        assert person is not None and item is not None
+        actor = Actor(session, person, "web", NOW, SHANGHAI, SupplyRules())
+        number = str((await requisitions.submit(actor, [(item.id, 3)], "会议用")).number)
+    async with looking(db, "huang.li") as viewer:
+        await supplies.act(viewer, number, "approve", {})
+    async with looking(db, "lin.hua") as viewer:
+        reach = await console.reach(viewer.session, viewer.person, supplies.ACTION)
+        assert reach is not None
+        page = await supplies.requisition_page(viewer, reach, number)
+        [line] = page.lines
+        with pytest.raises(Refused):
+            await supplies.act(viewer, number, "handout", {f"given_{line.id}": "9"})
+        await supplies.act(viewer, number, "handout", {f"given_{line.id}": "1"})
+        page = await supplies.requisition_page(viewer, reach, number)
+        assert (page.requisition.status, page.lines[0].handed_out) == ("handed_out", 1)
+    async with db.unit_of_work() as session:
+        outcome = await session.scalar(
+            select(AuditEntry.outcome).where(AuditEntry.action == "requisition.partial", AuditEntry.record == number)
+        )
+    assert outcome == "ok"

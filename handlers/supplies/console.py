@@ -194,6 +194,7 @@ async def queue_mark(viewer: Viewer, reach: Reach) -> str:
 
 @dataclass(frozen=True)
 class Line:
+    id: int
     name: Label
     quantity: int
     unit: Any
@@ -251,7 +252,13 @@ async def requisition_page(viewer: Viewer, reach: Reach, number: str) -> Requisi
         requisitions.status_text(found),
         stock.yuan(found.total_value) if found.total_value else "—",
         [
-            Line(stock.item_label(line.item), line.quantity, stock.unit_of(line.item, line.quantity), line.handed_out)
+            Line(
+                line.id,
+                stock.item_label(line.item),
+                line.quantity,
+                stock.unit_of(line.item, line.quantity),
+                line.handed_out,
+            )
             for line in found.lines
         ],
         [Event(e.at, e.to_status, names.get(e.actor_id or 0, "Houqin"), e.note) for e in found.history],
@@ -280,7 +287,17 @@ async def act(viewer: Viewer, number: str, action: str, form: Mapping[str, str])
     elif action == "cancel":
         await requisitions.cancel(actor, found.id)
     else:
-        await requisitions.hand_out(actor, found.id)
+        # Each line's count as handed over (given_<line id>), as the partial hand-out flow asks them; all
+        # in full is the plain hand-out.
+        given: dict[int, int] = {}
+        for line in found.lines:
+            typed = form.get(f"given_{line.id}", "").strip()
+            count = stock.whole(typed, 0, line.quantity) if typed else line.quantity
+            if count is None:
+                raise Refused(msg("console.error.given", most=line.quantity), audit=False)
+            given[line.id] = count
+        partial = any(given[line.id] < line.quantity for line in found.lines)
+        await requisitions.hand_out(actor, found.id, given if partial else None)
     return f"console.requisition.done.{action}"
 
 

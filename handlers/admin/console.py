@@ -20,6 +20,7 @@ from handlers.core.console import ConsolePage, Paged, Viewer
 from handlers.core.conversation import DocumentIn
 from handlers.core.i18n import Label, Lines, Renderable, catalog, msg, translate
 from handlers.core.people import find_person
+from handlers.core.refusals import Refused
 from storage.models import AuditEntry, Building, Department, Person, PersonRole, Room
 
 STATS = "stats.view"
@@ -211,6 +212,7 @@ class Organisation:
     buildings: list[tuple[str, Label, list[str]]]  # code, name, room codes
     may_import: bool
     may_change_roles: bool
+    may_change: bool
 
 
 async def organisation(viewer: Viewer, filters: PeopleFilters) -> Organisation:
@@ -274,6 +276,7 @@ async def organisation(viewer: Viewer, filters: PeopleFilters) -> Organisation:
         buildings,
         authz.allowed(viewer.person, IMPORT),
         authz.allowed(viewer.person, "role.grant"),
+        authz.allowed(viewer.person, "org.change"),
     )
 
 
@@ -389,4 +392,27 @@ async def change_role(viewer: Viewer, areas: Sequence[Area], form: Mapping[str, 
         return msg("role.usage")
     ctx = console.step_context(viewer, areas)
     action = await roles.role_command(ctx, f"{sub} @{handle} {role} {scope}".strip())
+    return Lines(tuple(said for said, _ in action.say))
+
+
+async def add_to_organisation(viewer: Viewer, areas: Sequence[Area], form: Mapping[str, str]) -> Renderable:
+    """/org dept add, /org building add or /org room add from the organisation page: its authz
+    (org.change, audited when refused), then org.add_unit / org.add_room themselves; what they said."""
+    kind = form.get("kind", "")
+    code = form.get("code", "").strip()[:40]
+    zh = form.get("name_zh", "").strip()
+    en = form.get("name_en", "").strip() or zh
+    building = form.get("building", "").strip()[:40]
+    what = {"department": "dept add", "building": "building add", "room": "room add"}.get(kind)
+    if what is None or not code or not zh or (kind == "room" and not building):
+        return msg("org.usage")
+    ctx = console.step_context(viewer, areas)
+    try:
+        authz.require(ctx, "org.change", what)
+    except Refused as refusal:
+        return refusal.reason
+    if kind == "room":
+        action = await org.add_room(ctx, building, code, zh, en)
+    else:
+        action = await org.add_unit(ctx, org.DEPARTMENT if kind == "department" else org.BUILDING, code, zh, en)
     return Lines(tuple(said for said, _ in action.say))

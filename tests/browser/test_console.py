@@ -890,3 +890,39 @@ def test_roles_granted_and_revoked_through_role(page: Page, houqin: ConsoleHouqi
     )
     assert forged.status == 200  # the page, saying what /role says to her: not allowed
     assert houqin.audit("role.grant")[-1] == ("refused", "web", "lin.hua")
+
+
+def test_a_department_and_a_room_added_through_org(page: Page, houqin: ConsoleHouqin) -> None:
+    be(page, "admin")
+    page.goto("/console/org")
+    page.get_by_label("添加什么").select_option("department")
+    page.get_by_label("编码", exact=True).fill("library")
+    page.get_by_label("中文名称", exact=True).fill("图书馆")
+    page.get_by_label("英文名称（可选）").fill("Library")
+    page.get_by_test_id("action-add-unit").click()
+    expect(page.get_by_test_id("role-said")).to_contain_text("图书馆")
+    expect(page.get_by_test_id("departments")).to_contain_text("图书馆")
+    assert houqin.audit("org.department_add", "department:library")[-1] == ("ok", "web", "admin")
+    page.get_by_label("添加什么").select_option("room")
+    page.get_by_label("房间所在楼宇编码（仅房间）").fill("A")
+    page.get_by_label("编码", exact=True).fill("410")
+    page.get_by_label("中文名称", exact=True).fill("档案室")
+    page.get_by_test_id("action-add-unit").click()
+    expect(page.get_by_test_id("buildings")).to_contain_text("410")
+    # The same code again: /org's own answer, nothing added.
+    page.get_by_label("添加什么").select_option("room")
+    page.get_by_label("房间所在楼宇编码（仅房间）").fill("A")
+    page.get_by_label("编码", exact=True).fill("410")
+    page.get_by_label("中文名称", exact=True).fill("档案室")
+    page.get_by_test_id("action-add-unit").click()
+    expect(page.get_by_test_id("role-said")).to_contain_text("410")
+    assert len(houqin.audit("org.room_add", "room:A-410")) == 1
+    # A logistics admin (org.view, not org.change): no form; a forged POST refused and audited.
+    be(page, "lin.hua")
+    page.goto("/console/org")
+    expect(page.get_by_test_id("action-add-unit")).to_have_count(0)
+    page.request.post(
+        "/console/org/add",
+        form={"csrf": csrf_of(page, houqin), "kind": "department", "code": "x1", "name_zh": "某部"},
+    )
+    assert houqin.audit("org.change")[-1] == ("refused", "web", "lin.hua")

@@ -110,6 +110,7 @@ class Console:
             Route("/console/org", self.org),
             Route("/console/org/import", self.org_import, methods=["POST"]),
             Route("/console/org/role", self.org_role, methods=["POST"]),
+            Route("/console/org/add", self.org_add, methods=["POST"]),
             Route("/console/scorecards", self.scorecards),
             Route("/console/stats", self.stats),
             Route("/console/audit", self.audit),
@@ -566,6 +567,15 @@ class Console:
 
     async def org_role(self, request: Request) -> Response:
         """A role granted or revoked from the organisation page: /role's own command, its answer shown."""
+        return await self.org_change(request, admin.change_role)
+
+    async def org_add(self, request: Request) -> Response:
+        """A department, building or room added from the organisation page: /org's own functions."""
+        return await self.org_change(request, admin.add_to_organisation)
+
+    async def org_change(
+        self, request: Request, change: Callable[[Viewer, Any, Mapping[str, str]], Awaitable[Renderable]]
+    ) -> Response:
         form = await request.form(max_files=0, max_fields=8)
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         refusal = await self.changing(request, fields.get("csrf"))
@@ -580,7 +590,7 @@ class Console:
             if not looking.pages:
                 return self.closed_door(request, looking)
             reach = await console.reach(looking.viewer.session, looking.viewer.person, admin.ORG)
-            said = await admin.change_role(looking.viewer, self.houqin.areas, fields)
+            said = await change(looking.viewer, self.houqin.areas, fields)
             if reach is None:
                 # /role refused them (and audited it); they may not see the organisation page either.
                 return self.refusal(request, looking, said, status=403)

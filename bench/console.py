@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bench.common import Context, Row, bench_settings, latency_rows
 from bot.app import create_app
 from bot.areas import AREAS
-from bot.service import build_service
+from bot.service import build_service, settle_memory
 from handlers.core.demo import write_past
 from handlers.core.schedule import Schedule
 from storage.db import Database
@@ -94,6 +94,7 @@ async def run(ctx: Context) -> list[Row]:
 async def measure(url: str, person: str, pages: dict[str, str], rounds: int) -> dict[str, list[float]]:
     settings = bench_settings(database_url=url, demo_mode=True, web_enabled=True, telegram_bot_token="")
     service = build_service(settings)
+    settle_memory()  # as `houqin run` does once started
     timings: dict[str, list[float]] = {page: [] for page in pages}
     try:
         transport = httpx.ASGITransport(app=create_app(service))

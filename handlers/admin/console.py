@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from handlers.admin import audit_log, org, roles, scorecards
 from handlers.core import authz, console, uploads
@@ -139,7 +139,7 @@ async def audit_table(viewer: Viewer, filters: AuditFilters) -> AuditPage:
     if filters.channel:
         query = query.where(AuditEntry.channel == filters.channel)
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    page = min(filters.page, max(1, -(-total // console.PER_PAGE)))
+    page = console.within(filters.page, total)
     found = await session.execute(
         query.order_by(AuditEntry.id.desc()).offset((page - 1) * console.PER_PAGE).limit(console.PER_PAGE)
     )
@@ -226,14 +226,9 @@ async def organisation(viewer: Viewer, filters: PeopleFilters) -> Organisation:
         where.append(Person.id.in_(select(PersonRole.person_id).where(PersonRole.role == filters.role)))
     if filters.search:
         words = filters.search.lower().removeprefix("@")
-        where.append(
-            or_(
-                func.lower(Person.display_name).contains(words, autoescape=True),
-                func.lower(Person.handle).contains(words, autoescape=True),
-            )
-        )
+        where.append(console.matching(words, Person.display_name, Person.handle))
     total = int(await session.scalar(select(func.count(Person.id)).where(*where)) or 0)
-    page = min(filters.page, max(1, -(-total // console.PER_PAGE)))
+    page = console.within(filters.page, total)
     found = await session.scalars(
         select(Person)
         .where(*where)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Generic, TypeVar
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import authz
@@ -120,7 +120,7 @@ class Paged(Generic[T]):
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return last_page(self.total, self.per_page)
 
     @property
     def has_previous(self) -> bool:
@@ -129,6 +129,36 @@ class Paged(Generic[T]):
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
+
+
+def last_page(total: int, per_page: int = PER_PAGE) -> int:
+    return max(1, -(-total // per_page))
+
+
+def within(page: int, total: int, per_page: int = PER_PAGE) -> int:
+    """The page asked for, or the last there is: asking past the end shows the end, not nothing."""
+    return min(page, last_page(total, per_page))
+
+
+def matching(words: str, *columns: Any) -> ColumnElement[bool]:
+    """Any of these text columns holds the words, whatever their case (LIKE's wildcards escaped)."""
+    return or_(*(func.lower(column).contains(words.lower(), autoescape=True) for column in columns))
+
+
+def on_days(column: Any, since: date | None, until: date | None, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    """A time column within the days since–until, both included, as the viewer's calendar has them."""
+    found: list[ColumnElement[bool]] = []
+    if since:
+        found.append(column >= datetime.combine(since, time(), zone))
+    if until:
+        found.append(column < datetime.combine(until + timedelta(days=1), time(), zone))
+    return found
+
+
+def ordered(sorts: Mapping[str, Any], sort: str) -> Any:
+    """The order a sort parameter asks for: its column, descending when it starts with '-'."""
+    column = sorts[sort.removeprefix("-")]
+    return column.desc() if sort.startswith("-") else column.asc()
 
 
 def page_number(params: Mapping[str, str]) -> int:

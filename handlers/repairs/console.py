@@ -151,19 +151,9 @@ def conditions(viewer: Viewer, reach: Reach, filters: TicketFilters) -> list[Col
         found.append(Ticket.assignee_id == filters.technician)
     if filters.overdue:
         found.extend((Ticket.status.in_(OPEN_NOT_RESOLVED), Ticket.due_at < viewer.now))
-    if filters.since:
-        found.append(Ticket.created_at >= datetime.combine(filters.since, time(), viewer.zone))
-    if filters.until:
-        found.append(Ticket.created_at < datetime.combine(filters.until + timedelta(days=1), time(), viewer.zone))
+    found.extend(console.on_days(Ticket.created_at, filters.since, filters.until, viewer.zone))
     if filters.search:
-        words = filters.search.lower()
-        found.append(
-            or_(
-                func.lower(Ticket.number).contains(words, autoescape=True),
-                func.lower(Ticket.description).contains(words, autoescape=True),
-                func.lower(Ticket.location_text).contains(words, autoescape=True),
-            )
-        )
+        found.append(console.matching(filters.search, Ticket.number, Ticket.description, Ticket.location_text))
     return found
 
 
@@ -172,10 +162,9 @@ async def ticket_table(viewer: Viewer, reach: Reach, filters: TicketFilters) -> 
     session = viewer.session
     where = conditions(viewer, reach, filters)
     total = int(await session.scalar(select(func.count(Ticket.id)).where(*where)) or 0)
-    column = SORTS[filters.sort.removeprefix("-")]
-    order = column.desc() if filters.sort.startswith("-") else column.asc()
+    order = console.ordered(SORTS, filters.sort)
     per_page = console.PER_PAGE
-    page = min(filters.page, max(1, -(-total // per_page)))
+    page = console.within(filters.page, total, per_page)
     reporter, assignee = aliased(Person), aliased(Person)
     query = (
         select(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 
 from handlers.core import console, ids
 from handlers.core.console import Paged, Viewer
@@ -75,10 +75,9 @@ async def inbox(viewer: Viewer, filters: SuggestionFilters) -> Paged[SuggestionR
     if filters.topic:
         where.append(Suggestion.topic == filters.topic)
     if filters.search:
-        words = filters.search.lower()
-        where.append(or_(func.lower(Suggestion.body).contains(words, autoescape=True)))
+        where.append(console.matching(filters.search, Suggestion.body))
     total = int(await viewer.session.scalar(select(func.count(Suggestion.id)).where(*where)) or 0)
-    page = min(filters.page, max(1, -(-total // console.PER_PAGE)))
+    page = console.within(filters.page, total)
     found = await viewer.session.scalars(
         select(Suggestion)
         .where(*where)

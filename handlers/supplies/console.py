@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 
 from handlers.core import authz, console
 from handlers.core.actor import Actor
@@ -111,18 +111,9 @@ def conditions(viewer: Viewer, reach: Reach, filters: RequisitionFilters) -> lis
         found.append(Requisition.status == filters.status)
     if filters.department is not None:
         found.append(Requisition.department_id == filters.department)
-    if filters.since:
-        found.append(Requisition.created_at >= datetime.combine(filters.since, time(), viewer.zone))
-    if filters.until:
-        found.append(Requisition.created_at < datetime.combine(filters.until + timedelta(days=1), time(), viewer.zone))
+    found.extend(console.on_days(Requisition.created_at, filters.since, filters.until, viewer.zone))
     if filters.search:
-        words = filters.search.lower()
-        found.append(
-            or_(
-                func.lower(Requisition.number).contains(words, autoescape=True),
-                func.lower(Requisition.purpose).contains(words, autoescape=True),
-            )
-        )
+        found.append(console.matching(filters.search, Requisition.number, Requisition.purpose))
     return found
 
 
@@ -130,10 +121,9 @@ async def requisition_table(viewer: Viewer, reach: Reach, filters: RequisitionFi
     session = viewer.session
     where = conditions(viewer, reach, filters)
     total = int(await session.scalar(select(func.count(Requisition.id)).where(*where)) or 0)
-    column = SORTS[filters.sort.removeprefix("-")]
-    order = column.desc() if filters.sort.startswith("-") else column.asc()
+    order = console.ordered(SORTS, filters.sort)
     per_page = console.PER_PAGE
-    page = min(filters.page, max(1, -(-total // per_page)))
+    page = console.within(filters.page, total, per_page)
     query = (
         select(
             Requisition.number,
@@ -403,18 +393,10 @@ async def stock_table(viewer: Viewer, filters: StockFilters) -> Paged[ItemRow]:
     if filters.low:
         where.append(SupplyItem.on_hand - SupplyItem.reserved <= SupplyItem.reorder_at)
     if filters.search:
-        words = filters.search.lower()
-        where.append(
-            or_(
-                func.lower(SupplyItem.code).contains(words, autoescape=True),
-                func.lower(SupplyItem.name_zh).contains(words, autoescape=True),
-                func.lower(SupplyItem.name_en).contains(words, autoescape=True),
-            )
-        )
+        where.append(console.matching(filters.search, SupplyItem.code, SupplyItem.name_zh, SupplyItem.name_en))
     total = int(await viewer.session.scalar(select(func.count(SupplyItem.id)).where(*where)) or 0)
-    column = STOCK_SORTS[filters.sort.removeprefix("-")]
-    order = column.desc() if filters.sort.startswith("-") else column.asc()
-    page = min(filters.page, max(1, -(-total // console.PER_PAGE)))
+    order = console.ordered(STOCK_SORTS, filters.sort)
+    page = console.within(filters.page, total)
     found = await viewer.session.scalars(
         select(SupplyItem)
         .where(*where)
@@ -448,7 +430,7 @@ async def item_page(viewer: Viewer, code: str, page: int) -> ItemPage:
     total = int(
         await viewer.session.scalar(select(func.count(StockMovement.id)).where(StockMovement.item_id == item.id)) or 0
     )
-    page = min(page, max(1, -(-total // console.PER_PAGE)))
+    page = console.within(page, total)
     moves = await viewer.session.execute(
         select(StockMovement, Person.display_name, Requisition.number)
         .outerjoin(Person, Person.id == StockMovement.actor_id)

@@ -34,6 +34,10 @@ class SqliteConnection(aiosqlite.Connection):
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         sqlite = self._connection
+        if self._running and sqlite is not None and fn == sqlite.rollback and not sqlite.in_transaction:
+            # The pool's reset of a connection given back after a COMMIT: SQLite would do nothing, so
+            # the trip to the thread and back (one per unit of work) is saved.
+            return None
         if (
             _BRIEF.get()
             and self._running

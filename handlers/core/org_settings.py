@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.i18n import LOCALES, Msg, Renderable, msg
@@ -193,9 +193,13 @@ async def stored(session: AsyncSession) -> dict[str, OrgSetting]:
     return {row.key: row for row in await session.scalars(select(OrgSetting))}
 
 
+# Read on many updates (the default language, the SLA): built once (issue 17).
+VALUE_OF = select(OrgSetting.value).where(OrgSetting.key == bindparam("key"))
+
+
 async def value(session: AsyncSession, key: str) -> str | None:
     assert key in KEYS, key
-    return await session.scalar(select(OrgSetting.value).where(OrgSetting.key == key))
+    return await session.scalar(VALUE_OF, {"key": key})
 
 
 # --- typed getters --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -60,24 +60,26 @@ def due_by(now: datetime) -> ColumnElement[bool]:
     return or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
 
 
+# Where a person hears us: the two columns of the account they used last, built once (issue 17).
+REACHABLE_AT = (
+    select(ChannelAccount.channel, ChannelAccount.address)
+    .join(Person, Person.id == ChannelAccount.person_id)
+    .where(
+        ChannelAccount.person_id == bindparam("person_id"),
+        ChannelAccount.unreachable_since.is_(None),
+        Person.left_at.is_(None),
+    )
+    .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
+    .limit(1)
+)
+
+
 async def notify(session: AsyncSession, notice: Notice, now: datetime) -> bool:
     """Queue a notice for the account the person used last; False when they cannot be reached."""
     # Someone who left hears nothing more (handlers/core/membership.py): no card, reminder or broadcast.
     # The two columns, not the account: loading it would load its person and their roles too, on
     # every notice (issue 17).
-    account = (
-        await session.execute(
-            select(ChannelAccount.channel, ChannelAccount.address)
-            .join(Person, Person.id == ChannelAccount.person_id)
-            .where(
-                ChannelAccount.person_id == notice.person_id,
-                ChannelAccount.unreachable_since.is_(None),
-                Person.left_at.is_(None),
-            )
-            .order_by(ChannelAccount.last_seen_at.desc().nulls_last(), ChannelAccount.id)
-            .limit(1)
-        )
-    ).first()
+    account = (await session.execute(REACHABLE_AT, {"person_id": notice.person_id})).first()
     if account is None or account.address is None:
         # Not for a discreet one: the line and its time would name the anonymous suggester.
         if not notice.discreet:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,13 +38,29 @@ from storage.models import Building, Person, Photo, Room, Ticket, TicketEvent, T
 CATEGORIES = SPECIALTIES
 
 
+# The questions of every report: built once (issue 17's profile).
+BUILDINGS = select(Building).order_by(Building.code)
+ROOMS_OF = select(Room).where(Room.building_id == bindparam("building_id")).order_by(Room.code)
+OPEN_LIKE = (
+    select(Ticket.id, Ticket.number, Ticket.reporter_id, Ticket.description, Ticket.status, Ticket.created_at)
+    .where(
+        Ticket.room_id == bindparam("room_id"),
+        Ticket.category == bindparam("category"),
+        Ticket.status.in_(tickets.OPEN),
+        Ticket.created_at >= bindparam("since"),
+    )
+    .order_by(Ticket.id.desc())
+    .limit(1)
+)
+
+
 async def building_options(ctx: StepContext) -> Sequence[Option]:
-    buildings = await ctx.session.scalars(select(Building).order_by(Building.code))
+    buildings = await ctx.session.scalars(BUILDINGS)
     return [Option(str(b.id), Label(b.name_zh, b.name_en)) for b in buildings]
 
 
 async def room_options(ctx: StepContext, building_id: str) -> Sequence[Option]:
-    rooms = await ctx.session.scalars(select(Room).where(Room.building_id == int(building_id)).order_by(Room.code))
+    rooms = await ctx.session.scalars(ROOMS_OF, {"building_id": int(building_id)})
     return [Option(str(r.id), tickets.room_label(r)) for r in rooms]
 
 
@@ -203,15 +219,7 @@ async def open_duplicate(ctx: StepContext) -> Duplicate | None:
 async def find_duplicate(ctx: StepContext, room_id: int, category: str) -> Duplicate | None:
     found = (
         await ctx.session.execute(
-            select(Ticket.id, Ticket.number, Ticket.reporter_id, Ticket.description, Ticket.status, Ticket.created_at)
-            .where(
-                Ticket.room_id == room_id,
-                Ticket.category == category,
-                Ticket.status.in_(tickets.OPEN),
-                Ticket.created_at >= ctx.now - ctx.rules.duplicate_window,
-            )
-            .order_by(Ticket.id.desc())
-            .limit(1)
+            OPEN_LIKE, {"room_id": room_id, "category": category, "since": ctx.now - ctx.rules.duplicate_window}
         )
     ).first()
     return Duplicate(*found) if found is not None else None

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import audit, authz, ids, refusals
@@ -101,8 +101,11 @@ async def may(session: AsyncSession, person: Person, action: str, ticket: Ticket
     return False
 
 
+FOLLOWERS_OF = select(TicketFollower.person_id).where(TicketFollower.ticket_id == bindparam("ticket_id"))
+
+
 async def followers_of(session: AsyncSession, ticket: Ticket) -> list[int]:
-    found = await session.scalars(select(TicketFollower.person_id).where(TicketFollower.ticket_id == ticket.id))
+    found = await session.scalars(FOLLOWERS_OF, {"ticket_id": ticket.id})
     return list(found.all())
 
 
@@ -210,8 +213,9 @@ async def assign(actor: RepairActor, ticket: Ticket, technician: Person, *, auto
     await tell_everyone(actor, ticket, "assign", None)
 
 
-async def auto_assign(actor: RepairActor, ticket: Ticket, exclude: Sequence[int] = ()) -> Person | None:
-    """The technician of this category with the fewest open tickets; ties go to whoever waited longest."""
+def _least_busy() -> Select[Person]:
+    """The technician of a category (`category`) with the fewest open tickets; ties go to whoever
+    waited longest."""
     load_ = (
         select(func.count(Ticket.id))
         .where(Ticket.assignee_id == PersonRole.person_id, Ticket.status.in_(WORKING))
@@ -223,16 +227,23 @@ async def auto_assign(actor: RepairActor, ticket: Ticket, exclude: Sequence[int]
         .where(Ticket.assignee_id == PersonRole.person_id, TicketEvent.to_status == "assigned")
         .scalar_subquery()
     )
-    query = (
+    return (
         select(Person)
         .join(PersonRole, PersonRole.person_id == Person.id)
-        .where(PersonRole.role == "technician", PersonRole.scope == ticket.category, Person.left_at.is_(None))
+        .where(PersonRole.role == "technician", PersonRole.scope == bindparam("category"), Person.left_at.is_(None))
         .order_by(load_, last.asc().nulls_first(), Person.id)
         .limit(1)
     )
-    if exclude:
-        query = query.where(Person.id.not_in(exclude))
-    candidate: Person | None = await actor.session.scalar(query)
+
+
+# Run for every report: built once (issue 17's profile).
+LEAST_BUSY = _least_busy()
+
+
+async def auto_assign(actor: RepairActor, ticket: Ticket, exclude: Sequence[int] = ()) -> Person | None:
+    """The technician of this category with the fewest open tickets; ties go to whoever waited longest."""
+    query = LEAST_BUSY.where(Person.id.not_in(exclude)) if exclude else LEAST_BUSY
+    candidate: Person | None = await actor.session.scalar(query, {"category": ticket.category})
     if candidate is None:
         await tell_the_queue(actor, ticket)
         return None

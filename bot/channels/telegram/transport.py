@@ -11,6 +11,8 @@ errors. This module only carries bytes, and maps transport failures to PTB's own
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -26,6 +28,23 @@ MEDIA_WRITE_TIMEOUT = 20.0
 def _given(value: object, default: float | None) -> float | None:
     """A timeout the caller passed (a number or None for none), else this request's default."""
     return value if value is None or isinstance(value, int | float) else default
+
+
+def _body(request: RequestData | None, agent: str) -> tuple[aiohttp.FormData | bytes | None, dict[str, str]]:
+    """A request's body and headers. Without files, the parameters as one JSON body, which the Bot
+    API takes as it takes a form: one json.dumps, where a form costs a dumps per field and then
+    aiohttp's form encoder (about 5 % of a webhook process's CPU in issue 17's profile)."""
+    if request is None:
+        return None, {"User-Agent": agent}
+    files = request.multipart_data
+    if not files:
+        return json.dumps(request.parameters).encode(), {"User-Agent": agent, "Content-Type": "application/json"}
+    form = aiohttp.FormData()
+    for name, value in request.json_parameters.items():
+        form.add_field(name, value)
+    for name, (filename, content, mimetype) in files.items():
+        form.add_field(name, content, filename=filename, content_type=mimetype)
+    return form, {"User-Agent": agent}
 
 
 class AiohttpRequest(BaseRequest):
@@ -64,7 +83,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
-        fields = request_data.json_parameters if request_data else None
         read = _given(read_timeout, self._read_timeout)
         write = _given(write_timeout, MEDIA_WRITE_TIMEOUT if files else WRITE_TIMEOUT)
         connect = _given(connect_timeout, CONNECT_TIMEOUT)
@@ -78,18 +96,9 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        body: aiohttp.FormData | dict[str, str] | None = fields
-        if files:
-            form = aiohttp.FormData()
-            for name, value in (fields or {}).items():
-                form.add_field(name, value)
-            for name, (filename, content, mimetype) in files.items():
-                form.add_field(name, content, filename=filename, content_type=mimetype)
-            body = form
+        body, headers = _body(request_data, self.USER_AGENT)
         try:
-            async with self._session.request(
-                method, url, data=body, headers={"User-Agent": self.USER_AGENT}, timeout=timeout
-            ) as response:
+            async with self._session.request(method, url, data=body, headers=headers, timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
             raise TimedOut from err

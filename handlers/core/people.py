@@ -84,7 +84,21 @@ async def identify(
     `seen=False` leaves the account's "last seen" to the caller (the engine does not count a discreet
     turn: handlers/core/discreet.py)."""
     found = await session.scalars(ACCOUNT_OF_SENDER, {"channel": sender.channel, "external_id": sender.external_id})
-    account = found.unique().first()
+    return await admit(session, found.unique().first(), sender, admins, now, seen=seen, newcomers=newcomers)
+
+
+async def admit(
+    session: AsyncSession,
+    account: ChannelAccount | None,
+    sender: Sender,
+    admins: Sequence[AdminAccount],
+    now: datetime,
+    *,
+    seen: bool = True,
+    newcomers: bool = True,
+) -> tuple[Person, ChannelAccount]:
+    """identify, given the sender's account as already read with its person and their roles (None:
+    there is none yet), for a caller that reads it in a query of its own (the engine, with the dialog)."""
     named_admin = AdminAccount(sender.channel, sender.external_id) in admins
     if account is None and not (newcomers or named_admin):
         raise NotMember(None)

@@ -89,7 +89,7 @@ ATTEMPTS = 4
 FILES_PENDING = "files_pending"
 
 # Every update runs these; built once, as building the expression again cost more than running it
-# (issue 17's profile). A delivery kept under a key; a person's dialog in a channel.
+# (issue 17's profile). A delivery kept under a key:
 DELIVERY_KEPT = select(ProcessedDelivery.id).where(
     ProcessedDelivery.channel == bindparam("channel"), ProcessedDelivery.key == bindparam("key")
 )

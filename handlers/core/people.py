@@ -18,8 +18,8 @@ from storage.models import ChannelAccount, Person, PersonRole
 # Where a person was last seen decides where notices go; minutes are precise enough and save writes.
 SEEN_GRANULARITY = timedelta(minutes=1)
 
-# Every update starts here: the account, its person and their roles in one query. Built once, as
-# building the expression again cost more than running it (issue 17's profile).
+# The account, its person and their roles in one query. Built once, as building the expression again
+# cost more than running it (issue 17's profile); the engine reads the dialog with them in its own.
 ACCOUNT_OF_SENDER = (
     select(ChannelAccount)
     .where(ChannelAccount.channel == bindparam("channel"), ChannelAccount.external_id == bindparam("external_id"))

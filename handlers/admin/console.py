@@ -72,8 +72,7 @@ class AuditFilters:
             "until": self.until.isoformat() if self.until else "",
             "page": str(self.page),
         }
-        values.update({key: str(value) for key, value in changed.items()})
-        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+        return console.query_string(values, changed)
 
 
 def audit_filters_from(params: Mapping[str, str]) -> AuditFilters:
@@ -181,8 +180,7 @@ class PeopleFilters:
             "q": self.search,
             "page": str(self.page),
         }
-        values.update({key: str(value) for key, value in changed.items()})
-        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+        return console.query_string(values, changed)
 
 
 def people_filters_from(params: Mapping[str, str]) -> PeopleFilters:

@@ -161,6 +161,13 @@ def ordered(sorts: Mapping[str, Any], sort: str) -> Any:
     return column.desc() if sort.startswith("-") else column.asc()
 
 
+def query_string(values: Mapping[str, str], changed: Mapping[str, Any]) -> dict[str, str]:
+    """A filter's values as a query string's, with `changed` put in (for links that keep the filters:
+    sort, pages); empty values and the first page are left out, so links stay short."""
+    merged = {**values, **{key: str(value) for key, value in changed.items()}}
+    return {key: value for key, value in merged.items() if value and not (key == "page" and value == "1")}
+
+
 def page_number(params: Mapping[str, str]) -> int:
     """The page a query string asks for: a positive number, else the first."""
     raw = params.get("page", "1")

@@ -91,8 +91,7 @@ class TicketFilters:
             "sort": self.sort,
             "page": str(self.page),
         }
-        values.update({key: str(value) for key, value in changed.items()})
-        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+        return console.query_string(values, changed)
 
 
 def filters_from(params: Mapping[str, str]) -> TicketFilters:

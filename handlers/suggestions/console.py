@@ -40,8 +40,7 @@ class SuggestionFilters:
 
     def query(self, **changed: Any) -> dict[str, str]:
         values = {"status": self.status, "topic": self.topic, "q": self.search, "page": str(self.page)}
-        values.update({key: str(value) for key, value in changed.items()})
-        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+        return console.query_string(values, changed)
 
 
 def filters_from(params: Mapping[str, str]) -> SuggestionFilters:

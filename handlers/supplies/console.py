@@ -72,8 +72,7 @@ class RequisitionFilters:
             "sort": self.sort,
             "page": str(self.page),
         }
-        values.update({key: str(value) for key, value in changed.items()})
-        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+        return console.query_string(values, changed)
 
 
 def filters_from(params: Mapping[str, str]) -> RequisitionFilters:
@@ -340,8 +339,7 @@ class StockFilters:
             "sort": self.sort,
             "page": str(self.page),
         }
-        values.update({key: str(value) for key, value in changed.items()})
-        return {key: value for key, value in values.items() if value and not (key == "page" and value == "1")}
+        return console.query_string(values, changed)
 
 
 def stock_filters_from(params: Mapping[str, str]) -> StockFilters:

@@ -453,6 +453,8 @@ async def keep_draining(
             took = 0
         if not took:
             wake.clear()
+            if stopping is not None and stopping.is_set():
+                break  # set while the step ran: its wake-up was just cleared with the rest
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
             # arrives as the event is set, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):

@@ -43,6 +43,13 @@ async def public_houqin(db: Database) -> AsyncIterator[str]:
     await service.db.dispose()
 
 
+@pytest.fixture(autouse=True)
+def a_machine_with_chinese_fonts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own fonts are test_charts' to check; here one is given, so each verdict depends only on
+    what the test changes (make check runs on machines that have not installed fonts-noto-cjk)."""
+    monkeypatch.setattr(charts, "font_families", lambda: (charts.CJK_FAMILIES[0], "DejaVu Sans"))
+
+
 def configured(db: Database, bot_api: FakeBotAPI, slack_api: FakeSlackAPI, public: str, **changed: object) -> Settings:
     return load_settings(
         **{

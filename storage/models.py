@@ -175,7 +175,10 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    # When it was last given to its assignee: "who waited longest" reads one index entry per technician
+    # (ix_tickets_assignee_assigned_at), not every ticket they ever held and its history.
+    assigned_at: Mapped[datetime | None] = mapped_column()
     # When it must be resolved by, from its urgency (SLA); overdue when still open after this.
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     resolved_at: Mapped[datetime | None] = mapped_column()
@@ -740,6 +743,10 @@ class Sender(Base):
 
 # What the weekly digest's GROUP BY queries filter on, so it stays fast at 100k+ tickets.
 Index("ix_tickets_resolved_at", Ticket.resolved_at)
+# Auto-assignment reads a technician's open load and their last assignment: both by index, however long
+# their history (issue 17); the first also serves every lookup by assignee.
+Index("ix_tickets_assignee_status", Ticket.assignee_id, Ticket.status)
+Index("ix_tickets_assignee_assigned_at", Ticket.assignee_id, Ticket.assigned_at)
 Index("ix_tickets_closed_at", Ticket.closed_at)
 Index("ix_requisition_events_to_status_at", RequisitionEvent.to_status, RequisitionEvent.at)
 

@@ -100,6 +100,7 @@ async def ticket_for(
         channel="web",
         created_at=opened,
         assignee_id=technicians[0].id if technicians else None,
+        assigned_at=opened if technicians else None,
         due_at=opened + timedelta(hours=8),
     )
     session.add(ticket)

@@ -96,6 +96,7 @@ def life(
         channel=rng.choice(("web", "telegram", "telegram", "slack")),
         created_at=opened,
         assignee_id=assignee,
+        assigned_at=opened,
         due_at=due,
     )
     events: list[TicketEvent] = []

@@ -189,6 +189,7 @@ def recorded(actor: RepairActor, ticket: Ticket, before: str, note: str | None) 
 async def assign(actor: RepairActor, ticket: Ticket, technician: Person, *, automatic: bool = False) -> None:
     previous = ticket.assignee
     ticket.assignee_id, ticket.assignee = technician.id, technician
+    ticket.assigned_at = actor.now
     before = ticket.status
     ticket.status = "assigned"
     note = "auto" if automatic else None
@@ -221,12 +222,7 @@ def _least_busy() -> Select[Person]:
         .where(Ticket.assignee_id == PersonRole.person_id, Ticket.status.in_(WORKING))
         .scalar_subquery()
     )
-    last = (
-        select(func.max(TicketEvent.at))
-        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-        .where(Ticket.assignee_id == PersonRole.person_id, TicketEvent.to_status == "assigned")
-        .scalar_subquery()
-    )
+    last = select(func.max(Ticket.assigned_at)).where(Ticket.assignee_id == PersonRole.person_id).scalar_subquery()
     return (
         select(Person)
         .join(PersonRole, PersonRole.person_id == Person.id)

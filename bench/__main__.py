@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    assignment,
     console,
     core_throughput,
     demo_past,
@@ -46,6 +47,7 @@ BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     digest.NAME: digest.run,
     fan_out.NAME: fan_out.run,
     demo_past.NAME: demo_past.run,
+    assignment.NAME: assignment.run,
     feishu.ACK: feishu.run_ack,
     feishu.FAN_OUT: feishu.run_fan_out,
     dingtalk.NAME: dingtalk.run,

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from handlers.core import (
@@ -72,7 +71,7 @@ from handlers.core.i18n import LOCALES, Msg, Renderable, msg, pick_locale, trans
 from handlers.core.ids import parse_id
 from handlers.core.jobs import run_once
 from handlers.core.membership import EVERYONE, Admission, NotMember
-from handlers.core.people import AdminAccount, admit, identify, see
+from handlers.core.people import ACCOUNT_OF_SENDER, AdminAccount, admit, identify, see
 from handlers.core.replied import Mark, ReplyMarks
 from handlers.core.rules import RepairRules, SupplyRules
 from handlers.core.schedule import Schedule
@@ -93,16 +92,10 @@ FILES_PENDING = "files_pending"
 DELIVERY_KEPT = select(ProcessedDelivery.id).where(
     ProcessedDelivery.channel == bindparam("channel"), ProcessedDelivery.key == bindparam("key")
 )
-# The sender's account, their person and roles, and their dialog in this channel: one query, where two
-# cost a round trip more on every update.
-ACCOUNT_AND_DIALOG = (
-    select(ChannelAccount, DialogState)
-    .outerjoin(
-        DialogState,
-        and_(DialogState.person_id == ChannelAccount.person_id, DialogState.channel == ChannelAccount.channel),
-    )
-    .where(ChannelAccount.channel == bindparam("channel"), ChannelAccount.external_id == bindparam("external_id"))
-    .options(joinedload(ChannelAccount.person).joinedload(Person.roles))
+# The sender's account, their person and roles (people.ACCOUNT_OF_SENDER), and their dialog in this
+# channel: one query, where two cost a round trip more on every update.
+ACCOUNT_AND_DIALOG = ACCOUNT_OF_SENDER.add_columns(DialogState).outerjoin(
+    DialogState, and_(DialogState.person_id == ChannelAccount.person_id, DialogState.channel == ChannelAccount.channel)
 )
 
 

@@ -5,8 +5,12 @@ an event delivered twice, a forged button — and a storm of 429s while notices 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from storage.db import Database
@@ -116,3 +120,36 @@ async def test_a_storm_of_429s_holds_the_person_and_every_notice_still_arrives(
     async with db.unit_of_work() as session:
         failed = await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
         assert list(failed) == []
+
+
+# Houqin built with Feishu's webhooks, in a fresh interpreter: the SDK's modules it loaded, then those
+# the long connection's start would load (so the check is seen to find them).
+SDK_LOADED = """
+import sys
+from bot.service import build_service
+from bot.settings import load_settings
+
+def sdk():
+    return sorted(name for name in sys.modules if name.split(".")[0] == "lark_oapi")[:3]
+
+settings = load_settings(
+    database_url=sys.argv[1], web_enabled=False, feishu_app_id="cli_a", feishu_app_secret="s",
+    feishu_mode="webhook", feishu_encrypt_key="k", feishu_verification_token="t",
+)
+assert build_service(settings).channel("feishu") is not None
+print(sdk())
+import bot.channels.feishu.longconn
+print(sdk())
+"""
+
+
+@pytest.mark.subprocess  # a fresh interpreter: this one has the SDK loaded by other tests
+def test_webhook_mode_is_built_without_loading_the_sdk(tmp_path: Path) -> None:
+    """The SDK takes seconds to import (its package loads every API model); webhooks need none of it."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'houqin.db'}"
+    probe = [sys.executable, "-c", SDK_LOADED, url]
+    webhook, long_connection = subprocess.run(
+        probe, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    assert webhook == "[]"
+    assert long_connection != "[]"

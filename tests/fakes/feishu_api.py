@@ -27,7 +27,6 @@ from typing import Any, Self
 
 from aiohttp import WSMsgType, web
 from Crypto.Cipher import AES
-from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
 from bot.channels.feishu.events import NONCE, SIGNATURE, TIMESTAMP, signature
 
@@ -109,6 +108,14 @@ class Department:
     name: str
     parent: str = "0"
     leader_open_id: str = ""
+
+
+def new_frame() -> Any:
+    """The SDK's protobuf frame. Imported when a long connection is in use (its client has loaded the
+    SDK by then): importing the SDK takes seconds, which every test process would pay otherwise."""
+    from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
+    return Frame()
 
 
 @dataclass
@@ -374,7 +381,7 @@ class FakeFeishu:
         async for message in socket:
             if message.type != WSMsgType.BINARY:
                 continue
-            frame = Frame()
+            frame = new_frame()
             frame.ParseFromString(message.data)
             headers = {h.key: h.value for h in frame.headers}
             waiting = self._answers.pop(headers.get("message_id", ""), None)
@@ -390,7 +397,7 @@ class FakeFeishu:
         assert self.sockets, "no long connection"
         socket = self.sockets[self.pushed % len(self.sockets)]
         self.pushed += 1
-        frame = Frame()
+        frame = new_frame()
         frame.SeqID, frame.LogID, frame.service, frame.method = 0, 0, 1, 1  # method 1: a data frame
         message_id = f"msg_{next(self._ids):06d}"
         for key, value in (

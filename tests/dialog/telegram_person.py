@@ -64,7 +64,7 @@ class TelegramPerson:
 
     async def sends_file(self, filename: str, mime: str, content: bytes, caption: str | None = None) -> Heard:
         """A file sent as a document, perhaps with a caption (a spreadsheet captioned /stock import)."""
-        return await self._does(lambda: self.user.send_document(filename, mime, content, caption))
+        return await self._does(lambda: self.user.send_document(filename, mime, content, caption), FILE_WAIT)
 
     async def presses(self, label: str) -> Heard:
         """Press the newest button whose label starts with `label`, as a person tapping the screen would."""
@@ -92,12 +92,17 @@ class TelegramPerson:
         assert len(cards) == 1, f"expected one card for {number}, found {len(cards)}"
         return cards[0]
 
-    async def _does(self, act: Any) -> Heard:
+    async def _does(self, act: Any, wait: float = 10.0) -> Heard:
         before = len(self.chat)
         update = act()
-        await handled(self.db, update["update_id"])
+        await handled(self.db, update["update_id"], wait)
         await notices_delivered(self.db)
         return Heard(self.chat[before:])
+
+
+# A file to import is parsed in a child process that may take its parser's Limits.seconds (10 s) by
+# itself before the handling starts: waiting no longer than that would fail a slow machine, not Houqin.
+FILE_WAIT = 30.0
 
 
 async def handled(db: Database, update_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109

@@ -93,13 +93,13 @@ class TelegramOne(TelegramPerson):
         super().__init__(api, db, api.user(user_id, name))
         self.updates: list[dict[str, Any]] = []
 
-    async def _does(self, act: Any) -> Any:
+    async def _does(self, act: Any, wait: float = 10.0) -> Any:
         def remembered() -> Any:
             update = act()
             self.updates.append(update)
             return update
 
-        return await super()._does(remembered)
+        return await super()._does(remembered, wait)
 
     @property
     def delivery_keys(self) -> list[str]:

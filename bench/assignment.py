@@ -93,7 +93,7 @@ async def _older_years(connection: AsyncConnection, copies: int) -> int:
         for ticket in originals:
             row = {column.name: ticket[column.name] for column in kept}
             for moment in ("created_at", "due_at", "resolved_at", "closed_at", "assigned_at"):
-                if row.get(moment) is not None:
+                if row.get(moment) is not None:  # .get: a tree before migration 0016 has no assigned_at
                     row[moment] -= back
             if row["status"] not in ("closed", "cancelled"):
                 row["status"] = "closed"

@@ -18,6 +18,13 @@ from tests.fakes.telegram_api import FakeBotAPI, FakeMessage, FakeUser
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
+# How long a person waits for Houqin to handle what they did and send its replies.
+WAIT = 10.0
+# A file to import is parsed in a child process that may take its parser's Limits.seconds (10 s) by
+# itself before the handling starts: waiting no longer than that would fail a slow machine, not Houqin.
+FILE_WAIT = 30.0
+
+
 @dataclass(eq=False)
 class Heard:
     """The messages Houqin sent in answer to one thing the person did."""
@@ -92,7 +99,7 @@ class TelegramPerson:
         assert len(cards) == 1, f"expected one card for {number}, found {len(cards)}"
         return cards[0]
 
-    async def _does(self, act: Any, wait: float = 10.0) -> Heard:
+    async def _does(self, act: Any, wait: float = WAIT) -> Heard:
         before = len(self.chat)
         update = act()
         await handled(self.db, update["update_id"], wait)
@@ -100,12 +107,7 @@ class TelegramPerson:
         return Heard(self.chat[before:])
 
 
-# A file to import is parsed in a child process that may take its parser's Limits.seconds (10 s) by
-# itself before the handling starts: waiting no longer than that would fail a slow machine, not Houqin.
-FILE_WAIT = 30.0
-
-
-async def handled(db: Database, update_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+async def handled(db: Database, update_id: int, timeout: float = WAIT) -> None:  # noqa: ASYNC109
     """Wait until Houqin has handled the update and sent its replies (it marks the delivery replied).
     A discreet one (an anonymous answer) is kept under its sealed key, which the server key makes."""
     async with asyncio.timeout(timeout):

@@ -43,7 +43,7 @@ from handlers.core.discreet import sealed_key
 from storage.db import Database
 from storage.models import Base, ChannelAccount, DialogState, Person, Suggestion, SurveyResponse, utcnow
 from tests.channels import telegram_of
-from tests.dialog.telegram_person import TelegramPerson, notices_delivered
+from tests.dialog.telegram_person import WAIT, TelegramPerson, notices_delivered
 from tests.dialog.test_surveys_telegram import YAML_MIME
 from tests.dialog.test_ticket_life_telegram import make_staff
 from tests.dialog.web_person import PNG_1X1, Said, WebPerson
@@ -93,7 +93,7 @@ class TelegramOne(TelegramPerson):
         super().__init__(api, db, api.user(user_id, name))
         self.updates: list[dict[str, Any]] = []
 
-    async def _does(self, act: Any, wait: float = 10.0) -> Any:
+    async def _does(self, act: Any, wait: float = WAIT) -> Any:
         def remembered() -> Any:
             update = act()
             self.updates.append(update)

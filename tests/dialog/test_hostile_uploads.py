@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.service import Service
+from bot.service import Service, settle_memory
 from storage.db import Database
 from storage.models import Department, SupplyItem, Survey
 from tests.dialog.telegram_person import TelegramPerson
@@ -95,20 +95,21 @@ async def everyone_else(service: Service) -> AsyncIterator[Watch]:
             await asyncio.sleep(0.02)
 
     # What this test process holds is set aside from full collections for the while, as `houqin run`
-    # sets aside what its start-up loaded (bot/service.settle_memory): a worker that has run hundreds
-    # of tests would otherwise pause its loop for one (measured: 0.6 s after 74 tests on a slow VM,
-    # and a 1.4 s gap seen in CI), which is the test process's garbage, not the upload's.
-    gc.collect()
-    gc.freeze()
-    async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
-        tasks = [asyncio.create_task(tick()), asyncio.create_task(ask_health(client))]
-        try:
-            yield watch
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            gc.unfreeze()
+    # sets aside what its start-up loaded (settle_memory): a worker that has run hundreds of tests
+    # would otherwise pause its loop for one (measured: 0.6 s after 74 tests on a slow VM, and a 1.4 s
+    # gap seen in CI), which is the test process's garbage, not the upload's. Given back after.
+    settle_memory()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://houqin.test") as client:
+            tasks = [asyncio.create_task(tick()), asyncio.create_task(ask_health(client))]
+            try:
+                yield watch
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        gc.unfreeze()
 
 
 async def count(db: Database, model: type[SupplyItem] | type[Survey] | type[Department]) -> int:

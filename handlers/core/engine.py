@@ -88,13 +88,14 @@ ATTEMPTS = 4
 FILES_PENDING = "files_pending"
 
 # Every update runs these; built once, as building the expression again cost more than running it
-# (issue 17's profile). A delivery kept under a key:
-DELIVERY_KEPT = select(ProcessedDelivery.id).where(
-    ProcessedDelivery.channel == bindparam("channel"), ProcessedDelivery.key == bindparam("key")
+# (issue 17's profile). A delivery kept under its sealed key (a discreet one):
+SEALED_KEPT = select(ProcessedDelivery.id).where(
+    ProcessedDelivery.channel == bindparam("channel"), ProcessedDelivery.key == bindparam("sealed")
 )
-# The sender's account, their person and roles (people.ACCOUNT_OF_SENDER), and their dialog in this
-# channel: one query, where two cost a round trip more on every update.
-ACCOUNT_AND_DIALOG = ACCOUNT_OF_SENDER.add_columns(DialogState).outerjoin(
+# The sender's account, their person and roles (people.ACCOUNT_OF_SENDER), their dialog in this
+# channel, and whether a discreet copy of this delivery was kept under its sealed key: one query, where
+# three cost two round trips more on every update.
+ACCOUNT_AND_DIALOG = ACCOUNT_OF_SENDER.add_columns(DialogState, SEALED_KEPT.exists().label("kept_sealed")).outerjoin(
     DialogState, and_(DialogState.person_id == ChannelAccount.person_id, DialogState.channel == ChannelAccount.channel)
 )
 
@@ -500,18 +501,27 @@ class Houqin:
         delivery = ProcessedDelivery(channel=inbound.sender.channel, key=inbound.delivery_key, at=self.clock())
         session.add(delivery)
         await session.flush()
-        # A discreet delivery is kept under its sealed key: looked for after our own row is in, so a
-        # copy handled at this moment by another process is seen once that one commits.
-        if await session.scalar(DELIVERY_KEPT, {"channel": inbound.sender.channel, "key": sealed}):
-            raise HandledDiscreetly
         now = self.clock()
         sender = inbound.sender
+        # A discreet delivery is kept under its sealed key: looked for after our own row is in, so a
+        # copy handled at this moment by another process is seen once that one commits.
         found = (
-            (await session.execute(ACCOUNT_AND_DIALOG, {"channel": sender.channel, "external_id": sender.external_id}))
+            (
+                await session.execute(
+                    ACCOUNT_AND_DIALOG,
+                    {"channel": sender.channel, "external_id": sender.external_id, "sealed": sealed},
+                )
+            )
             .unique()
             .first()
         )
-        account, state = found if found is not None else (None, None)
+        if found is None:  # someone new: no account row to carry the answer
+            account, state = None, None
+            kept_sealed = await session.scalar(SEALED_KEPT, {"channel": sender.channel, "sealed": sealed})
+        else:
+            account, state, kept_sealed = found
+        if kept_sealed:
+            raise HandledDiscreetly
         try:
             person, account = await admit(
                 session, account, sender, self.admins, now, seen=False, newcomers=self.admission.admits(sender.channel)

@@ -17,6 +17,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# An execution option: this connection's transaction only reads (SQLite then begins it deferred).
+READS_ONLY = "houqin_reads_only"
 
 # Set while a brief unit of work runs (Database.unit_of_work(brief=True)): see SqliteConnection.
 _BRIEF: ContextVar[bool] = ContextVar("houqin_brief_unit_of_work", default=False)
@@ -95,8 +97,10 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Take the write lock at BEGIN: a deferred transaction that later upgrades to a write can fail
-        # with "database is locked" instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # with "database is locked" instead of waiting its turn. What only reads and must not queue
+        # behind a writer (the health probe) says so: in WAL a deferred read takes no lock.
+        reads_only = connection.get_execution_options().get(READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 # PostgreSQL's classes for a lost connection (08…) and a server shutting down or starting (57P…).
@@ -161,6 +165,7 @@ class Database:
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as connection:
+                await connection.execution_options(**{READS_ONLY: True})
                 await connection.execute(text("SELECT 1"))
         except Exception:
             return False

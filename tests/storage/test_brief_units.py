@@ -4,9 +4,12 @@ aiosqlite's thread (storage/db.py, SqliteConnection)."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, text
 
 from storage.db import Database
@@ -75,4 +78,26 @@ async def test_a_brief_unit_of_work_that_fails_is_rolled_back(tmp_path: Path) ->
         async with database.unit_of_work(brief=True) as session:
             assert await session.scalar(text("SELECT count(*) FROM notes")) == 0
     finally:
+        await database.dispose()
+
+
+async def test_the_health_probe_does_not_queue_behind_a_writer(tmp_path: Path) -> None:
+    """/healthz while another process holds the write lock (an import, a backup): the probe reads,
+    so it answers at once instead of waiting out the busy timeout and calling the database down."""
+    path = tmp_path / "probe.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert await database.ping()  # connected, WAL set
+        writer.execute("BEGIN IMMEDIATE")
+        assert await asyncio.wait_for(database.ping(), timeout=5)
+        writer.execute("COMMIT")
+        async with database.unit_of_work() as session:  # a unit of work after it takes the lock as before
+            await session.execute(text("SELECT 1"))
+            late = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                late.execute("BEGIN IMMEDIATE")
+            late.close()
+    finally:
+        writer.close()
         await database.dispose()

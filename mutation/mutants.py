@@ -128,6 +128,16 @@ MUTANTS: tuple[Mutant, ...] = (
         DELIVERY_TESTS,
     ),
     Mutant(
+        "engine: a discreet delivery kept under its sealed key is handled again when it comes back",
+        "handlers/core/engine.py",
+        "        if kept_sealed:\n",
+        "        if False:\n",
+        (
+            "tests/dialog/test_anonymity.py::test_anonymous_answers_are_tied_to_nobody_by_value_time_transaction_or_order",
+            "tests/dialog/test_anonymity.py::test_an_anonymous_suggester_is_found_by_no_row_time_or_order",
+        ),
+    ),
+    Mutant(
         "engine: a home screen's first contact racing another process is not tried again",
         "handlers/core/engine.py",
         "            except IntegrityError:\n                # A first contact raced",

@@ -5,6 +5,7 @@ aiosqlite's thread (storage/db.py, SqliteConnection)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -100,4 +101,46 @@ async def test_the_health_probe_does_not_queue_behind_a_writer(tmp_path: Path) -
             late.close()
     finally:
         writer.close()
+        await database.dispose()
+
+
+async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behind(tmp_path: Path) -> None:
+    """A task given up while its statement runs (a client gone, a shutdown): SQLAlchemy closes the
+    connection without a rollback, and SQLite must not keep the write lock for whoever comes next."""
+    path = tmp_path / "cancelled.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    running, finish = threading.Event(), threading.Event()
+
+    def slow_read() -> int:
+        running.set()
+        finish.wait(5)
+        return 1
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def _slow(dbapi_connection: object, _record: object) -> None:
+        raw = dbapi_connection.driver_connection._connection  # type: ignore[attr-defined]
+        raw.create_function("slow_read", 0, slow_read)
+
+    async def report() -> None:
+        async with database.unit_of_work() as session:
+            await session.execute(text("SELECT slow_read() FROM notes"))
+
+    try:
+        async with database.unit_of_work() as session:
+            await session.execute(text("CREATE TABLE notes (body TEXT)"))
+            await session.execute(text("INSERT INTO notes VALUES ('a'), ('b')"))
+        task = asyncio.create_task(report())
+        await asyncio.to_thread(running.wait, 5)  # BEGIN IMMEDIATE taken, the read under way
+        task.cancel()
+        finish.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        writer = sqlite3.connect(path, timeout=1, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # "database is locked" while a closed connection held it
+            writer.execute("COMMIT")
+        finally:
+            writer.close()
+    finally:
+        finish.set()
         await database.dispose()

@@ -95,7 +95,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60, **kwargs}
             engine = create_async_engine(url, async_creator=_sqlite_connector(path), **kwargs)
         else:
-            engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
+            connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "factory": EndsItsTransactionOnClose}
+            engine = create_async_engine(url, connect_args=connect_args, **kwargs)
         _tune_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)

@@ -8,12 +8,21 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 
 from storage.db import Database
+
+
+def on_each_connection(database: Database, prepare: Callable[[sqlite3.Connection], None]) -> None:
+    """Run `prepare` on the sqlite3 connection under each connection the database opens."""
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def _prepared(dbapi_connection: object, _record: object) -> None:
+        prepare(dbapi_connection.driver_connection._connection)  # type: ignore[attr-defined]
 
 
 def recording_threads(database: Database) -> list[tuple[str, bool]]:
@@ -24,13 +33,12 @@ def recording_threads(database: Database) -> list[tuple[str, bool]]:
     def traced(statement: str) -> None:
         seen.append((statement.split()[0], threading.get_ident() == here))
 
-    @event.listens_for(database.engine.sync_engine, "connect")
-    def _on_thread(dbapi_connection: object, _record: object) -> None:
+    def on_thread(raw: sqlite3.Connection) -> None:
         # SQLite calls both back from whichever thread runs the statement.
-        raw = dbapi_connection.driver_connection._connection  # type: ignore[attr-defined]
         raw.create_function("on_loop_thread", 0, lambda: threading.get_ident() == here)
         raw.set_trace_callback(traced)
 
+    on_each_connection(database, on_thread)
     return seen
 
 
@@ -116,10 +124,7 @@ async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behin
         finish.wait(5)
         return 1
 
-    @event.listens_for(database.engine.sync_engine, "connect")
-    def _slow(dbapi_connection: object, _record: object) -> None:
-        raw = dbapi_connection.driver_connection._connection  # type: ignore[attr-defined]
-        raw.create_function("slow_read", 0, slow_read)
+    on_each_connection(database, lambda raw: raw.create_function("slow_read", 0, slow_read))
 
     async def report() -> None:
         async with database.unit_of_work() as session:

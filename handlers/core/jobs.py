@@ -65,14 +65,14 @@ def local_format(pattern: str) -> Callable[[Schedule, datetime], str]:
     return lambda schedule, at: schedule.local(at).strftime(pattern)
 
 
-async def run_once(db: Database, job: str, period: str, now: datetime, work: Work) -> bool:
+async def run_once(db: Database, job: str, period: str, now: datetime, work: Work, *, brief: bool = False) -> bool:
     """Run `work` for (job, period) unless that period was already claimed; True when it ran.
 
     The claim and the work share one transaction, so a run that fails leaves no claim behind and
-    the next tick (or process) tries the period again.
+    the next tick (or process) tries the period again. `brief` as in Database.unit_of_work.
     """
     try:
-        async with db.unit_of_work() as session:
+        async with db.unit_of_work(brief=brief) as session:
             run = JobRun(job=job, period=period, started_at=now)
             session.add(run)
             await session.flush()

@@ -126,18 +126,24 @@ async def run_matrix(db: Database, speakers: dict[str, Speaker]) -> list[str]:
     failures: list[str] = []
     tries = [(action, role, command, False) for action, command in COMMANDS.items() for role in lacking(action)]
     tries += [(action, role, payload, True) for action, payload in BUTTONS.items() for role in without_any(action)]
+    # What each try finds is what the one before it left: read once here, then after every try.
+    people = {role: await person_id(db, handle) for role, handle in BY_ROLE.items()}
+    state = await snapshot(db)
+    refused = {role: len(await refusals_of(db, people[role])) for role in people}
     for action, role, command, pressed in tries:
-        handle = BY_ROLE[role]
-        before, refused_before = await snapshot(db), len(await refusals_of(db, await person_id(db, handle)))
         speaker = speakers[role]
         answer = await (speaker.presses(command) if pressed else speaker.says(command))
         expected = (not pressed and OWN_WORDS.get(action)) or refusal(action).render("zh_CN")
+        tried = f"{action} by {role} ({'press' if pressed else 'typed'})"
         if expected not in answer:
-            failures.append(f"{action} by {role} ({'press' if pressed else 'typed'}): answered {answer!r}")
-        if await snapshot(db) != before:
-            failures.append(f"{action} by {role} ({'press' if pressed else 'typed'}): something changed")
-        if len(await refusals_of(db, await person_id(db, handle))) != refused_before + 1:
-            failures.append(f"{action} by {role} ({'press' if pressed else 'typed'}): not audited as refused")
+            failures.append(f"{tried}: answered {answer!r}")
+        after = await snapshot(db)
+        if after != state:
+            failures.append(f"{tried}: something changed")
+        refused_after = len(await refusals_of(db, people[role]))
+        if refused_after != refused[role] + 1:
+            failures.append(f"{tried}: not audited as refused")
+        state, refused[role] = after, refused_after
     return failures
 
 

@@ -109,6 +109,8 @@ async def slack_api() -> AsyncIterator[FakeSlackAPI]:
 async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> AsyncIterator[SlackWorld]:
     slack = slack_of(service)
     slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    if service.channel("telegram") is not None:
+        telegram_of(service).pacer.chat_interval = 0
     await service.start()
     if service.channel("telegram") is not None:
         await telegram_of(service).menus_queued()

@@ -151,6 +151,7 @@ async def world(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[World]:
     service = build_service(settings)
     clock = Clock()
     service.houqin.clock = telegram_of(service).outbox.clock = clock
+    telegram_of(service).pacer.chat_interval = 0  # what is kept is the subject here; pacing has its own tests
     await service.start()
     await telegram_of(service).menus_queued()
     async with httpx.AsyncClient(

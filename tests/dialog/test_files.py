@@ -19,7 +19,7 @@ from handlers.core.outbox import Notice, notify
 from storage.db import Database
 from storage.models import ChannelAccount, utcnow
 from tests.channels import telegram_of
-from tests.dialog.conftest import telegram_settings
+from tests.dialog.conftest import telegram_running, telegram_settings
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.web_person import WebPerson
 from tests.dialog.web_person import browser_chat as web_chat
@@ -42,10 +42,8 @@ WEEK = Area("week", links={"week": this_week})
 
 @pytest.fixture
 async def telegram_with_week(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[Service]:
-    service = build_service(telegram_settings(db, bot_api), areas=(*AREAS, WEEK))
-    await service.start()
-    yield service
-    await service.stop()
+    async for service in telegram_running(build_service(telegram_settings(db, bot_api), areas=(*AREAS, WEEK))):
+        yield service
 
 
 async def test_a_chart_arrives_as_a_photo_and_an_export_as_a_named_document(

@@ -26,7 +26,7 @@ from jobs.scheduler import REMINDERS, Jobs
 from storage.db import Database
 from storage.models import Person
 from tests.channels import telegram_of
-from tests.dialog.conftest import slack_settings, slack_world_for, telegram_settings
+from tests.dialog.conftest import slack_settings, slack_world_for, telegram_running, telegram_settings
 from tests.dialog.slack_person import SlackPerson
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
 from tests.dialog.test_ticket_life_telegram import make_staff
@@ -122,10 +122,8 @@ def lamp_words(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def telegram_with_lamps(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[Service]:
-    service = build_service(telegram_settings(db, bot_api), areas=EVERY)
-    await service.start()
-    yield service
-    await service.stop()
+    async for service in telegram_running(build_service(telegram_settings(db, bot_api), areas=EVERY)):
+        yield service
 
 
 async def test_a_tiny_area_answers_on_telegram_and_its_reminder_and_digest_line_arrive(

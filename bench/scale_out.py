@@ -44,6 +44,8 @@ class Measured:
     fake_cores: float
     waits: dict[str, int]  # what PostgreSQL's busy sessions were waiting on, sampled
     samples: int
+    requests: int  # Bot API requests Houqin made
+    in_answers: int  # calls Houqin left to its webhook answers (a press's answerCallbackQuery)
 
 
 async def run(ctx: Context) -> list[Row]:
@@ -58,7 +60,9 @@ async def run(ctx: Context) -> list[Row]:
         rate = measured.updates / measured.elapsed
         note = (
             f"{cores} cores here; Houqin processes used {measured.houqin_cores:.2f} cores, PostgreSQL "
-            f"{measured.postgres_cores:.2f}, the fake {measured.fake_cores:.2f}"
+            f"{measured.postgres_cores:.2f}, the fake {measured.fake_cores:.2f}; Bot API requests per update "
+            f"{measured.requests / max(measured.updates, 1):.2f}, calls in webhook answers "
+            f"{measured.in_answers / max(measured.updates, 1):.2f}"
         )
         if measured.samples:
             busy = sum(measured.waits.values())
@@ -111,6 +115,8 @@ async def _measure(url: str, count: int, people: int) -> Measured:
         float(answer["cpu"]) / elapsed,
         waits,
         waits.pop("_samples", 0),
+        int(answer["requests"]),
+        int(answer["in_answers"]),
     )
 
 

@@ -94,6 +94,8 @@ class BenchBotAPI(FakeBotAPI):
             try:
                 async with self._client.post(url, json=update, headers={SECRET_HEADER: self.webhook_secret}) as answer:
                     if answer.status == 200:
+                        # A press is answered in the response: run, as Telegram runs it.
+                        self.webhook_answered(answer.status, await answer.read())
                         return
                     problem = f"{url}: {answer.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -220,11 +222,16 @@ async def _closed_loop(api: BenchBotAPI, order: dict[str, Any]) -> dict[str, Any
     for warm in range(order["warmup"]):
         await walk(first - 1 - warm)
     api.answered_in.clear()
+    calls, in_answers = len(api.calls), len(api.answered_in_webhook)
     cpu, started = time.process_time(), time.monotonic()
     async with asyncio.timeout(order["limit"]):
         done = await asyncio.gather(*(walk(first + i) for i in range(order["people"])), return_exceptions=True)
     elapsed = time.monotonic() - started
+    answered = len(api.answered_in_webhook) - in_answers
     return {
+        # Bot API requests the bot made (polls aside), and calls it left to its webhook answers.
+        "requests": sum(name != "getUpdates" for name, _ in api.calls[calls:]) - answered,
+        "in_answers": answered,
         "elapsed": elapsed,
         "updates": sum(count for count in done if isinstance(count, int)),
         "cpu": time.process_time() - cpu,
@@ -457,6 +464,7 @@ class ClosedLoopResult:
     bot_cpu: float
     fake_cpu: float
     errors: list[str]
+    requests: int  # Bot API requests the bot made while measured, getUpdates aside
 
     @property
     def rate(self) -> float:
@@ -488,7 +496,12 @@ async def closed_loop(
     # The bot's CPU is counted over the warm-up too; scale it to the measured part by people.
     measured_share = people / (people + warmup)
     return ClosedLoopResult(
-        answer["updates"], answer["elapsed"], bot_cpu * measured_share, answer["cpu"], answer["errors"]
+        answer["updates"],
+        answer["elapsed"],
+        bot_cpu * measured_share,
+        answer["cpu"],
+        answer["errors"],
+        answer["requests"],
     )
 
 

@@ -70,6 +70,7 @@ def _rate_row(variant: str, measured: telegram.ClosedLoopResult, extra: str = ""
     notes = [
         f"{measured.updates} updates in {measured.elapsed:.1f} s",
         f"CPU busy: bot {busy_bot:.0%}, fake Bot API {busy_fake:.0%}",
+        f"Bot API requests per update {measured.requests / max(measured.updates, 1):.2f}",
     ]
     if measured.errors:
         notes.append(f"{len(measured.errors)} people failed, first: {measured.errors[0][:120]}")

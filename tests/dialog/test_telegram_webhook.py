@@ -125,3 +125,47 @@ async def test_an_odd_reference_is_answered_and_acknowledged(
     response = await houqin_http.post("/telegram/webhook", json=press, headers=headers)
     assert response.status_code == 200
     assert bot_api.messages(2004)[-1].text == "这个按钮无效。"
+
+
+async def test_a_press_is_answered_in_the_webhooks_response_after_its_replies(
+    db: Database, bot_api: FakeBotAPI, houqin_http: httpx.AsyncClient
+) -> None:
+    """Telegram runs the method a webhook's 200 names: the press's spinner stops without a request of
+    Houqin's own, once the next question is in the chat."""
+    user = bot_api.user(2005, "韩")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    typed = await houqin_http.post("/telegram/webhook", json=user.send_text("/repair"), headers=headers)
+    assert typed.status_code == 200 and typed.content == b""  # nothing to answer for a message
+    question = bot_api.messages(2005)[-1]
+    electrical = next(b for b in question.buttons if str(b["text"]).startswith("电"))
+    press = user.press(question.message_id, str(electrical["callback_data"]))
+
+    response = await houqin_http.post("/telegram/webhook", json=press, headers=headers)
+    assert response.status_code == 200
+    query = press["callback_query"]["id"]
+    assert response.json() == {"method": "answerCallbackQuery", "callback_query_id": query}
+    assert bot_api.calls_to("answerCallbackQuery") == []  # not answered by a request of its own
+    assert "楼" in (bot_api.messages(2005)[-1].text or "")  # the next question came before the answer
+    bot_api.webhook_answered(response.status_code, response.content)
+    assert query in bot_api.callback_answers
+
+    # Sent again (Telegram did not see the 200): the replies are not, the press is answered again.
+    sent = len(bot_api.messages(2005))
+    again = await houqin_http.post("/telegram/webhook", json=press, headers=headers)
+    assert again.json() == {"method": "answerCallbackQuery", "callback_query_id": query}
+    assert len(bot_api.messages(2005)) == sent
+
+
+async def test_a_refused_press_shows_its_refusal_as_the_answers_toast(
+    bot_api: FakeBotAPI, houqin_http: httpx.AsyncClient
+) -> None:
+    user = bot_api.user(2006, "秦")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    started = await houqin_http.post("/telegram/webhook", json=user.send_text("/start"), headers=headers)
+    assert started.status_code == 200
+    [greeting] = bot_api.messages(2006)
+    forged = user.press(greeting.message_id, "adm:role", strict=False)  # an admin's button, never shown to them
+    response = await houqin_http.post("/telegram/webhook", json=forged, headers=headers)
+    answer = response.json()
+    assert answer["method"] == "answerCallbackQuery" and answer["callback_query_id"] == forged["callback_query"]["id"]
+    assert answer["text"].startswith("⛔") and answer["text"] in (bot_api.messages(2006)[-1].text or "")

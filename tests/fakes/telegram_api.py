@@ -377,6 +377,8 @@ class FakeBotAPI:
         self.commands: dict[str | None, list[JSONDict]] = {}  # default scope, per language_code
         self.commands_by_scope: dict[tuple[str, str | None], list[JSONDict]] = {}
         self.callback_answers: dict[str, JSONDict] = {}  # callback_query_id -> answerCallbackQuery params
+        # Calls the bot made in its answer to a webhook POST (also in `calls`).
+        self.answered_in_webhook: list[tuple[str, JSONDict]] = []
         self.too_many_requests = 0
         # When each message was accepted (time.monotonic()), to measure a sender's pace.
         self.sent_times: list[float] = []
@@ -520,6 +522,25 @@ class FakeBotAPI:
         """
         self._redelivered.append(update)
         self._wake_all()
+
+    def webhook_answered(self, status: int, body: bytes) -> None:
+        """What Telegram does with a webhook's answer: a 200 whose JSON body names a `method` has that
+        method run as if the bot had called it; its result, or its error, reaches nobody."""
+        if status != 200 or not body:
+            return
+        try:
+            params = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(params, dict) or not isinstance(params.get("method"), str):
+            return
+        method = self._method_names.get(params.pop("method").lower())
+        if method is None or method == "getUpdates":
+            return
+        self.calls.append((method, params))
+        self.answered_in_webhook.append((method, params))
+        with contextlib.suppress(ApiError):
+            self._methods[method](params)
 
     # ------------------------------------------------------------------ what the bot did
 

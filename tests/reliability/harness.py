@@ -557,13 +557,15 @@ class WebhookTransport:
     def __init__(
         self,
         client: httpx.AsyncClient,
+        api: FakeBotAPI,
         instances: Sequence[HouqinProcess],
         rng: Random,
         *,
         both: float = 0.0,
         attempts: int = 6,
     ) -> None:
-        self.client, self.instances, self.rng = client, list(instances), rng
+        # The API is Telegram's side too: it runs what a webhook's answer asks (a press's answer).
+        self.client, self.api, self.instances, self.rng = client, api, list(instances), rng
         self.both, self.attempts = both, attempts
         self.turn = 0
         self.log: list[Posted] = []
@@ -577,6 +579,7 @@ class WebhookTransport:
         response = await self.client.post(
             f"{instance.base_url}{WEBHOOK_PATH}", json=update, headers={SECRET_HEADER: SECRET}, timeout=60
         )
+        self.api.webhook_answered(response.status_code, response.content)
         return response.status_code
 
     @property

@@ -1,6 +1,6 @@
 """A technician's card must end up showing the ticket as it is now, whatever the timing of its notices.
 
-Both tests make one timing happen on purpose (a slow Telegram answer, a flood-control wait) that the
+Both tests make one timing happen on purpose (a slow edit of the pressed card, a flood-control wait) that the
 scenarios hit only by chance, with one `houqin run` in webhook mode and a Telegram electrician.
 """
 
@@ -75,7 +75,7 @@ async def shop(
     houqin = launch("houqin", webhook_env(db.url, observed_api))
     await start_webhook(houqin, http)
     try:
-        transport = WebhookTransport(http, [houqin], variant.rng("transport"))
+        transport = WebhookTransport(http, observed_api, [houqin], variant.rng("transport"))
         shop = Shop(observed_api, houqin, transport, observed_api.user(8201, "电工"), db, variant)
         await shop.exchange(shop.electrician.send_text("/start"))
         await make_technicians(db, {shop.electrician: "electrical"}, ["electrical"])
@@ -107,15 +107,19 @@ async def test_a_card_shows_its_new_version_after_the_press_that_changed_it(shop
                 for name, params in api.calls
             )
 
-        async def answer_late(call: ApiCall) -> Response | None:
-            # Telegram is slow to acknowledge the press; meanwhile the outbox sender's poll comes round.
-            query = press["callback_query"]["id"]
-            if call.method == "answerCallbackQuery" and call.params.get("callback_query_id") == query:
+        async def retire_late(call: ApiCall) -> Response | None:
+            # Telegram is slow with an edit that would retire the pressed card's buttons; meanwhile the
+            # outbox sender's poll comes round with the card's new version. (The press itself is
+            # answered in the webhook's response: nothing else of the press's can be slow.)
+            retiring = (call.method == "editMessageText" and RETIRED in str(call.params.get("text"))) or (
+                call.method == "editMessageReplyMarkup"
+            )
+            if retiring and str(call.params.get("message_id")) == str(card.message_id):
                 with contextlib.suppress(HarnessError):
                     await wait_until(new_version_sent, 5, "the card's new version")
             return None
 
-        api.before.append(answer_late)
+        api.before.append(retire_late)
         await shop.exchange(press)
         await wait_drained(outbox)
     finally:

@@ -259,7 +259,7 @@ async def test_every_update_posted_again_to_the_webhook_changes_nothing(
     rng = variant.rng("webhook-replays")
     houqin = launch("houqin", webhook_env(db.url, api))
     await start_webhook(houqin, http)
-    webhook = WebhookTransport(http, [houqin], rng)
+    webhook = WebhookTransport(http, api, [houqin], rng)
     transport = FailingFirstSend(webhook, api, rng, size.fail_first_send)
     replays = Replays(api, rng, size)
     statuses: list[int] = []
@@ -309,7 +309,7 @@ async def test_a_question_sent_again_loses_its_buttons_once_answered(
     api, rng = observed_api, variant.rng("prompt-ref")
     houqin = launch("houqin", webhook_env(db.url, api))
     await start_webhook(houqin, http)
-    webhook = WebhookTransport(http, [houqin], rng)
+    webhook = WebhookTransport(http, api, [houqin], rng)
     user = api.user(7301, "曹")
     plan = make_plan(rng, "曹", 1)
     try:

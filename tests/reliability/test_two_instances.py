@@ -150,7 +150,7 @@ async def test_two_webhook_instances_on_one_database_keep_every_guarantee(
     a = launch("a", webhook_env(db.url, api))
     b = launch("b", webhook_env(db.url, api))
     await asyncio.gather(start_webhook(a, http), start_webhook(b, http))
-    transport = WebhookTransport(http, [a, b], rng, both=size.both)
+    transport = WebhookTransport(http, api, [a, b], rng, both=size.both)
     outbox = reader_engine(db.url)
     deadline = time.monotonic() + size.seconds
     try:

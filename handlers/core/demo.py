@@ -90,6 +90,6 @@ async def write_past(
 
     # Thousands of small statements under the write lock, with nothing else waiting on the loop (a
     # command, a test): SQLite runs them without aiosqlite's thread hops (measured: `houqin demo`
-    # 8.0–9.2 → 3.6–4.6 s of CPU).
+    # 8.0–9.2 → 3.3–4.6 s of CPU).
     ran = await run_once(db, JOB, "once", now, work, brief=True)
     return added if ran else None

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy import func, select
+from telegram import CallbackQuery, User
 
 from bot.app import create_app
+from bot.channels.telegram.channel import press_answer
 from bot.service import Service, build_service
 from storage.db import Database
 from storage.models import ProcessedDelivery
@@ -169,3 +171,10 @@ async def test_a_refused_press_shows_its_refusal_as_the_answers_toast(
     answer = response.json()
     assert answer["method"] == "answerCallbackQuery" and answer["callback_query_id"] == forged["callback_query"]["id"]
     assert answer["text"].startswith("⛔") and answer["text"] in (bot_api.messages(2006)[-1].text or "")
+
+
+def test_a_toast_longer_than_telegram_takes_is_cut_to_fit() -> None:
+    """Telegram refuses an answer whose text is over 200 characters, and the spinner would turn on."""
+    press = CallbackQuery("q1", User(2007, "褚", is_bot=False), "chat-instance")
+    assert press_answer(press, "长" * 300) == {"callback_query_id": "q1", "text": "长" * 200}
+    assert press_answer(press, None) == {"callback_query_id": "q1"}

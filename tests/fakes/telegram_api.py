@@ -1149,6 +1149,8 @@ class FakeBotAPI:
         query_id = str(params.get("callback_query_id") or "")
         if self._callback_queries.get(query_id, True):  # unknown or already answered
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        if len(str(params.get("text") or "")) > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self._callback_queries[query_id] = True
         self.callback_answers[query_id] = params
         return True

@@ -414,7 +414,7 @@ class TelegramChannel:
 
     async def _answer_press(self, press: CallbackQuery, toast: str | None) -> None:
         try:
-            await press.answer(text=toast)
+            await press.answer(text=toast[:TOAST_LIMIT] if toast else None)
         except BadRequest as exc:
             # A press older than Telegram's answer window cannot be answered; the replies still go out.
             log.info("could not answer callback query: %s", exc)
@@ -516,11 +516,14 @@ RETRY_BACKOFF_SECONDS = 1.0
 WAITING_POLL_SECONDS = 0.2
 # Telegram's updates are a few KiB; anything near this is not one of them.
 MAX_UPDATE_BYTES = 1024 * 1024
+# answerCallbackQuery's text: 0-200 characters (longer, and Telegram refuses the whole answer). The
+# reply below the press says it in full.
+TOAST_LIMIT = 200
 
 
 def press_answer(press: CallbackQuery, toast: str | None) -> dict[str, str]:
     """answerCallbackQuery's parameters for a press, as PTB's CallbackQuery.answer would send them."""
-    return {"callback_query_id": press.id, **({"text": toast} if toast else {})}
+    return {"callback_query_id": press.id, **({"text": toast[:TOAST_LIMIT]} if toast else {})}
 
 
 def chat_of(update: Update) -> int:

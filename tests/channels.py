@@ -16,6 +16,13 @@ def telegram_of(service: Service) -> TelegramChannel:
     return channel
 
 
+def unpaced_telegram(service: Service) -> Service:
+    """The service with Telegram's notices sent without its one-a-second per chat: a conversation test
+    is about what is said, and pacing has its own tests (test_fan_out_pacing, test_telegram_notices)."""
+    telegram_of(service).pacer.chat_interval = 0
+    return service
+
+
 def slack_of(service: Service) -> SlackChannel:
     channel = service.channel("slack")
     assert isinstance(channel, SlackChannel), "Slack is not on in this service"

@@ -11,7 +11,7 @@ from bot.channels.pacing import Pacer
 from bot.service import Service, build_service
 from bot.settings import Settings, load_settings
 from storage.db import Database
-from tests.channels import dingtalk_of, feishu_of, slack_of, telegram_of, wecom_of
+from tests.channels import dingtalk_of, feishu_of, slack_of, telegram_of, unpaced_telegram, wecom_of
 from tests.dialog.dingtalk_person import DingTalkPerson, DingTalkWorld
 from tests.dialog.feishu_person import FeishuPerson, FeishuWorld
 from tests.dialog.slack_person import SIGNING_SECRET, SlackPerson, SlackWorld
@@ -62,7 +62,7 @@ async def telegram_running(service: Service) -> AsyncIterator[Service]:
     """The service started, polling the fake Bot API with its command menus set, until the test ends.
     Notices go out unpaced: a conversation here is about what is said (pacing has its own tests, and
     the Slack worlds below do the same)."""
-    telegram_of(service).pacer.chat_interval = 0
+    unpaced_telegram(service)
     await service.start()
     await telegram_of(service).menus_queued()
     yield service
@@ -110,7 +110,7 @@ async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> 
     slack = slack_of(service)
     slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
     if service.channel("telegram") is not None:
-        telegram_of(service).pacer.chat_interval = 0
+        unpaced_telegram(service)
     await service.start()
     if service.channel("telegram") is not None:
         await telegram_of(service).menus_queued()

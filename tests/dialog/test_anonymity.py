@@ -42,7 +42,7 @@ from handlers.core import keys
 from handlers.core.discreet import sealed_key
 from storage.db import Database
 from storage.models import Base, ChannelAccount, DialogState, Person, Suggestion, SurveyResponse, utcnow
-from tests.channels import telegram_of
+from tests.channels import telegram_of, unpaced_telegram
 from tests.dialog.telegram_person import WAIT, TelegramPerson, notices_delivered
 from tests.dialog.test_surveys_telegram import YAML_MIME
 from tests.dialog.test_ticket_life_telegram import make_staff
@@ -151,7 +151,7 @@ async def world(db: Database, bot_api: FakeBotAPI) -> AsyncIterator[World]:
     service = build_service(settings)
     clock = Clock()
     service.houqin.clock = telegram_of(service).outbox.clock = clock
-    telegram_of(service).pacer.chat_interval = 0  # what is kept is the subject here; pacing has its own tests
+    unpaced_telegram(service)
     await service.start()
     await telegram_of(service).menus_queued()
     async with httpx.AsyncClient(

@@ -17,7 +17,7 @@ from bot.service import Service, build_service
 from bot.settings import load_settings
 from storage.db import Database
 from storage.models import ChannelAccount, Department, OutboxMessage, Person, PersonRole, utcnow
-from tests.channels import telegram_of
+from tests.channels import unpaced_telegram
 from tests.dialog.admin_people import link_telegram
 from tests.dialog.conftest import telegram_settings
 from tests.dialog.telegram_person import TelegramPerson, notices_delivered
@@ -83,8 +83,7 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 async def start_houqin(db: Database, api: FakeBotAPI) -> Service:
-    service = build_service(telegram_settings(db, api))
-    telegram_of(service).pacer.chat_interval = 0  # a menu and a notice in one chat: pacing has its own tests
+    service = unpaced_telegram(build_service(telegram_settings(db, api)))
     await service.start()
     return service
 

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from bot.service import Service, build_service
 from storage.db import Database
 from storage.models import PersonRole, Requisition, SupplyItem
-from tests.channels import telegram_of
+from tests.channels import unpaced_telegram
 from tests.dialog.conftest import telegram_settings
 from tests.dialog.telegram_person import TelegramPerson
 from tests.dialog.test_ticket_life_telegram import make_staff
@@ -243,8 +243,7 @@ async def test_a_half_filled_cart_survives_a_restart(
     await qian.says("3")
     await telegram.stop()  # the process goes away with a cart of one line
 
-    restarted = build_service(telegram_settings(db, bot_api))
-    telegram_of(restarted).pacer.chat_interval = 0  # as the first process (telegram_running)
+    restarted = unpaced_telegram(build_service(telegram_settings(db, bot_api)))  # as the first process
     await restarted.start()
     try:
         # The buttons under the cart still work: the cart is in the database, not in memory.

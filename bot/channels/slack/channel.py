@@ -115,6 +115,9 @@ class SlackChannel:
         self.outbound = Outbound(self.client, outbox)
         self.files = SlackFiles(settings.slack_bot_token, settings.slack_api_base_url)
         self.app = AsyncApp(
+            # Named here: unnamed, Bolt names the app after its caller's file through inspect.stack(),
+            # which reads the source of every frame above it (tens of ms in a deep stack).
+            name="houqin",
             client=self.client,
             logger=BOLT_LOG,
             signing_secret=settings.slack_signing_secret or "",

@@ -36,6 +36,7 @@ from storage.db import Database
 from storage.demo import seed_database
 from storage.migrate import upgrade
 from storage.models import Base, utcnow
+from tests.compiled import share_between_engines
 from tests.fakes.telegram_api import FakeBotAPI
 
 PG_ADMIN_DSN = os.environ.get("HOUQIN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -295,6 +296,10 @@ def areas_actions_declared() -> None:
     a test calling an area's handler directly, in a process that has built no Houqin yet, is judged
     by the same table (otherwise the outcome would hang on which tests ran before it)."""
     authz.declare(AREAS)
+
+
+# A test's engine compiles a statement only if no test in this process has (tests/compiled.py).
+share_between_engines()
 
 
 # Every HTTP client a test builds (python-telegram-bot's, the fakes' own, the tests') loads the CA

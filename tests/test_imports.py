@@ -4,6 +4,7 @@ usual import order hides (the suite, `houqin run`) would still break `make bench
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,7 @@ def test_every_module_imports_first() -> None:
 LAYERS = ("handlers", "bot", "storage", "jobs")
 
 
+@functools.cache  # parsing every module takes a second or two; three tests read the graph, none changes it
 def project_imports() -> dict[str, set[str]]:
     """Each module of LAYERS → the modules of LAYERS it imports, at the top or inside a function (an
     import moved into a function to dodge a cycle is still the cycle); `if TYPE_CHECKING:` imports

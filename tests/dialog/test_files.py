@@ -3,6 +3,7 @@ document, in the browser chat as a picture or a download link, and nobody else m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -25,14 +26,19 @@ from tests.dialog.web_person import WebPerson
 from tests.dialog.web_person import browser_chat as web_chat
 from tests.fakes.telegram_api import FakeBotAPI
 
-CHART = render(Chart("本周报修", ["周一", "周二"], [Series("新报修", [3, 5])]))
+
+@functools.cache  # drawn when a test here first needs it, not by every process that collects the tests
+def week_chart() -> bytes:
+    return render(Chart("本周报修", ["周一", "周二"], [Series("新报修", [3, 5])]))
+
+
 SHEET = "单号,标题\nR-2026-000001,灯不亮\n".encode()
 
 
 async def this_week(ctx: StepContext, args: str) -> Action:
     """Answers with a chart and a spreadsheet, as /stats and /export do (a deep link here, so the test
     needs no command of its own in the catalogs and the command menu)."""
-    chart = await files.keep(ctx.session, ctx.person.id, "week.png", files.PNG, CHART, ctx.now)
+    chart = await files.keep(ctx.session, ctx.person.id, "week.png", files.PNG, week_chart(), ctx.now)
     sheet = await files.keep(ctx.session, ctx.person.id, "tickets.csv", files.CSV, SHEET, ctx.now)
     return Action(say=((Label("这是本周的数据", "Here is the week"), ()),), files=(chart, sheet))
 
@@ -54,7 +60,7 @@ async def test_a_chart_arrives_as_a_photo_and_an_export_as_a_named_document(
 
     text, photo, document = heard.messages
     assert text.text == "这是本周的数据"
-    assert photo.kind == "photo" and photo.file is not None and photo.file.data == CHART
+    assert photo.kind == "photo" and photo.file is not None and photo.file.data == week_chart()
     assert document.kind == "document" and document.file is not None
     assert (document.file.filename, document.file.data) == ("tickets.csv", SHEET)
 
@@ -65,14 +71,14 @@ async def test_a_notice_brings_its_file_along(db: Database, bot_api: FakeBotAPI,
     async with db.unit_of_work() as session:
         account = await session.scalar(select(ChannelAccount).where(ChannelAccount.external_id == "7102"))
         assert account is not None
-        chart = await files.keep(session, account.person_id, "digest.png", files.PNG, CHART, utcnow())
+        chart = await files.keep(session, account.person_id, "digest.png", files.PNG, week_chart(), utcnow())
         await notify(session, Notice(account.person_id, Label("本周摘要", "The week"), files=(chart,)), utcnow())
     telegram_of(telegram_with_week)._wake.set()
     await notices_delivered(db)
 
     digest, picture = manager.chat[-2:]
     assert digest.text == "本周摘要"
-    assert picture.kind == "photo" and picture.file is not None and picture.file.data == CHART
+    assert picture.kind == "photo" and picture.file is not None and picture.file.data == week_chart()
 
 
 @pytest.fixture
@@ -99,7 +105,7 @@ async def test_in_the_browser_the_files_are_links_only_their_owner_can_open(
     assert (chart["name"], chart["image"], sheet["name"], sheet["image"]) == ("week.png", True, "tickets.csv", False)
 
     picture = await browser_chat.get(chart["url"])
-    assert (picture.status_code, picture.headers["content-type"], picture.content) == (200, "image/png", CHART)
+    assert (picture.status_code, picture.headers["content-type"], picture.content) == (200, "image/png", week_chart())
     download = await browser_chat.get(sheet["url"])
     assert download.content == SHEET
     assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''tickets.csv"

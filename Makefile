@@ -43,6 +43,9 @@ typecheck: $(STAMP)
 # Measured on a clean clone, quiet machine: make check 139 s with -n 2, 110 s with -n 3, 120 s with -n 4.
 # The whole suite (make pytest, CI=true) on this VM: 11:42 with -n 3, 11:45 with -n 5 (2026-12-04, slow
 # morning); later that day, quiet: make pytest 9:09 and make check 2:32 on a clean clone, -n 3.
+# 2026-12-04, after one compiled-SQL cache per test process (tests/compiled.py): make check 2:01 in the
+# tree (2:46 at noon, before it); make pytest 9:44 with -n 3 and 9:39 with -n 4, both keeping the two
+# cores busy (PostgreSQL's own processes a quarter of that), so more workers buy nothing.
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
 pytest: $(STAMP)

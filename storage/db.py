@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
@@ -13,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -99,7 +100,39 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             engine = create_async_engine(url, connect_args=connect_args, **kwargs)
         _tune_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before use (see _ping_after_idle).
+IDLE_BEFORE_PING_S = 1.0
+_IDLE_SINCE = "houqin_idle_since"
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections that sat idle: a connection the server dropped
+    (a restart, an idle timeout, a failover) is found and replaced before a unit of work uses it.
+    pool_pre_ping asked the server at every checkout: a round trip per unit of work, about 0.25 ms of
+    CPU and 0.3 ms of waiting on this machine's loopback (issue 17), two or three times per update.
+    Under load a connection goes back to work within milliseconds; one the server dropped meanwhile
+    fails its statement as in any outage, which every caller already waits out and tries again."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)  # none: opened for this checkout
+        if since is None or time.monotonic() - since < IDLE_BEFORE_PING_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as lost:
+            # The pool drops every connection opened before now and opens a new one for this checkout.
+            raise InvalidatePoolError("an idle connection was lost") from lost
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -4,6 +4,7 @@ not asked first, which would cost every unit of work a round trip (storage/db.py
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,6 +12,13 @@ from sqlalchemy import text
 
 import storage.db
 from storage.db import Database
+
+
+@pytest.fixture
+async def pooled(postgres_url: str) -> AsyncIterator[Database]:
+    database = Database(postgres_url)
+    yield database
+    await database.dispose()
 
 
 async def backend_of(db: Database) -> int:
@@ -32,32 +40,26 @@ def counting_pings(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 async def test_a_connection_the_server_dropped_while_idle_is_replaced_unnoticed(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    pooled: Database, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = Database(postgres_url)
-    try:
-        first = await backend_of(db)
-        pings = counting_pings(db, monkeypatch)
-        monkeypatch.setattr(storage.db, "IDLE_BEFORE_PING_S", 0.0)  # every checkout counts as after idling
-        async with Database(postgres_url).unit_of_work() as other:
-            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    first = await backend_of(pooled)
+    pings = counting_pings(pooled, monkeypatch)
+    monkeypatch.setattr(storage.db, "IDLE_BEFORE_PING_S", 0.0)  # every checkout counts as after idling
+    other = Database(postgres_url)
+    async with other.unit_of_work() as session:
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    await other.dispose()
 
-        second = await backend_of(db)  # no error: the ping found the connection gone
+    second = await backend_of(pooled)  # no error: the ping found the connection gone
 
-        assert second != first and pings == [1]
-    finally:
-        await db.dispose()
+    assert second != first and pings == [1]
 
 
 async def test_a_connection_back_at_work_within_the_second_is_not_pinged(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    pooled: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = Database(postgres_url)
-    try:
-        first = await backend_of(db)
-        pings = counting_pings(db, monkeypatch)
-        for _ in range(5):
-            assert await backend_of(db) == first
-        assert pings == []
-    finally:
-        await db.dispose()
+    first = await backend_of(pooled)
+    pings = counting_pings(pooled, monkeypatch)
+    for _ in range(5):
+        assert await backend_of(pooled) == first
+    assert pings == []

@@ -343,11 +343,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     of tests/e2e and of the reliability scenarios). Other tests that start a process say so with
     @pytest.mark.subprocess; tests/browser is marked browser.
 
-    The longest go first (marked slow, then the reliability scenarios, tens of seconds each):
-    pytest-xdist hands the first tests out one per worker in turn, and the others share out the
-    rest meanwhile, instead of all waiting at the end for a long one picked up last."""
+    The longest go first (marked slow, then the reliability scenarios and the heavy tests, tens of
+    seconds each): pytest-xdist hands the first tests out one per worker in turn, and the others share
+    out the rest meanwhile, instead of all waiting at the end for a long one picked up last."""
     items.sort(
-        key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("reliability") is None)
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            item.get_closest_marker("reliability") is None and item.get_closest_marker("heavy") is None,
+        )
     )
     for item in items:
         callspec = getattr(item, "callspec", None)

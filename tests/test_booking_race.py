@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import func, select
 
 from handlers.core.conversation import Inbound, Kind, Outcome, Sender
@@ -47,6 +48,7 @@ class Booker:
         return payload(out, "✔")
 
 
+@pytest.mark.heavy
 async def test_fifty_presses_of_one_free_slot_make_one_booking(
     db: Database, separate_process: Callable[..., Houqin]
 ) -> None:

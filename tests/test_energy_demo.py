@@ -1,7 +1,8 @@
 """`houqin demo` gives the energy report a year at once: a meter of electricity and one of water in
 each building, read every working morning for fourteen months (none on days off), with the seasons in
 them, one meter through a x40 transformer and one replaced (a reset) — so the last complete month
-has a figure for the month before and for the same month a year before, and the chart thirteen."""
+has a figure for the month before and for the same month a year before, and the chart thirteen. Only
+energy's own past is written here: tests/test_demo_past.py writes every area's together."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.areas import AREAS
 from handlers.core.demo import write_past
+from handlers.energy.meters import AREA as ENERGY
 from handlers.energy.report import chart_of, figures, report_text
 from storage.models import Meter, MeterReading
 from tests.clock import SHANGHAI
@@ -23,7 +24,7 @@ async def test_the_demo_gives_energy_a_year_with_seasons_and_no_readings_on_days
     sqlite_template: Path, tmp_path: Path
 ) -> None:
     db = await demo_database(sqlite_template, tmp_path)
-    added = await write_past(db, AREAS, NOW, SCHEDULE)
+    added = await write_past(db, [ENERGY], NOW, SCHEDULE)
     assert added is not None and added["meters"] == 8 and added["meter readings"] > 8 * 250
     async with db.unit_of_work() as session:
         meters = {meter.code: meter for meter in await session.scalars(select(Meter))}

@@ -497,6 +497,7 @@ async def a_crowd(db: Database, size: int) -> list[str]:
     return keys
 
 
+@pytest.mark.heavy
 async def test_200_people_submitting_at_once_for_10_in_stock_reserve_exactly_10(
     db: Database, houqin: Houqin, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from bot.areas import AREAS
 from handlers.core import authz
 from handlers.core.authz import ROLES, RULES, refusal
@@ -147,6 +149,7 @@ async def run_matrix(db: Database, speakers: dict[str, Speaker]) -> list[str]:
     return failures
 
 
+@pytest.mark.heavy
 async def test_the_browser_chat_refuses_what_each_role_may_not_do(
     db: Database, person: Callable[[str], WebPerson]
 ) -> None:
@@ -154,6 +157,7 @@ async def test_the_browser_chat_refuses_what_each_role_may_not_do(
     assert await run_matrix(db, speakers) == []
 
 
+@pytest.mark.heavy
 async def test_telegram_refuses_what_each_role_may_not_do(
     db: Database, telegram_user: Callable[..., TelegramPerson]
 ) -> None:
@@ -164,6 +168,7 @@ async def test_telegram_refuses_what_each_role_may_not_do(
     assert await run_matrix(db, speakers) == []
 
 
+@pytest.mark.heavy
 async def test_slack_refuses_what_each_role_may_not_do(db: Database, slack_office: SlackWorld) -> None:
     speakers: dict[str, Speaker] = {
         role: SlackSpeaker(await link_slack(slack_office, f"UROLE{index}", handle))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from storage.db import Database
 from tests.dialog.admin_people import snapshot
 from tests.dialog.web_person import WebPerson
@@ -48,6 +50,7 @@ ODD = [
 COMMANDS = ["role", "org", "audit", "export", "stats", "broadcast", "settings", "scorecard", "admin", "ticket"]
 
 
+@pytest.mark.heavy
 async def test_odd_words_after_each_command_are_answered(db: Database, person: Callable[[str], WebPerson]) -> None:
     admin = person("admin")
     before = await snapshot(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("file", type=Path, metavar="FILE", help="a file `houqin backup` wrote")
     restore.add_argument("--force", action="store_true", help="replace whatever the database holds now")
     args = parser.parse_args(argv)
+    if args.command != "run":
+        gc.enable()  # held off while loading (bot/launch.py); `houqin run` once the service is built
 
     overrides: dict[str, object] = {"demo_mode": True} if getattr(args, "demo", False) else {}
     try:
@@ -618,6 +621,8 @@ def serve(settings: Settings) -> int:
         # channels finish their updates and notices in hand (STOP_GRACE_SECONDS) and Houqin exits.
         timeout_graceful_shutdown=4,
     )
+    # Loaded and built: collected from now on; once started, what is here is frozen (settle_memory).
+    gc.enable()
     Stopping(config, service).run()
     return 0
 

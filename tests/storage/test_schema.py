@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, insert, select
 
 from storage.db import Database
 from storage.demo import BUILDINGS, PEOPLE, seed
-from storage.migrate import alembic_config
+from storage.migrate import HEAD, SchemaNotCurrent, alembic_config, check_current
 from storage.models import Building, ChannelAccount, Department, Person, PersonRole, Room, Ticket, TicketEvent
 
 
@@ -21,6 +28,35 @@ async def test_migrations_match_the_models_and_run_down_and_up_again(database_ur
     await asyncio.to_thread(command.downgrade, config, "base")
     await asyncio.to_thread(command.upgrade, config, "head")
     await asyncio.to_thread(command.check, config)
+
+
+def test_the_newest_migration_houqin_run_knows_is_alembics_head() -> None:
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert heads == [HEAD], "a new migration: set storage/migrate.py's HEAD to its revision"
+
+
+async def test_a_database_one_migration_behind_is_not_current_until_migrated(database_url: str) -> None:
+    config = alembic_config(database_url)
+    await asyncio.to_thread(check_current, database_url)
+    await asyncio.to_thread(command.downgrade, config, "-1")
+    with pytest.raises(SchemaNotCurrent, match="not up to date: run `houqin migrate` first"):
+        await asyncio.to_thread(check_current, database_url)
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(check_current, database_url)
+
+
+@pytest.mark.subprocess  # a Python of its own, which has not loaded Alembic
+def test_a_current_database_is_checked_without_loading_alembic(sqlite_template: Path, tmp_path: Path) -> None:
+    database = shutil.copy(sqlite_template, tmp_path / "houqin.db")
+    check = (
+        "import sys; from storage.migrate import check_current; check_current(sys.argv[1]); "
+        "print(sorted(name for name in sys.modules if name.startswith('alembic')))"
+    )
+    url = f"sqlite+aiosqlite:///{database}"
+    result = subprocess.run(
+        [sys.executable, "-c", check, url], env=os.environ, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 async def counts(db: Database) -> dict[str, int]:

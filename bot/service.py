@@ -23,6 +23,9 @@ from jobs.backups import backup_job
 from jobs.scheduler import JOBS, Jobs
 from storage.db import Database
 
+# How long after start the upload parsers' server is started (handlers/core/uploads.warm_up).
+WARM_UP_AFTER_S = 2.0
+
 log = logging.getLogger("houqin")
 
 
@@ -35,10 +38,13 @@ class Service:
     channels: list[Channel] = field(default_factory=list)
     # Set when a stop begins (SIGTERM): from then on the app answers requests 503, to be retried.
     stopping: bool = False
+    _warming: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         self.stopping = False
-        uploads.warm_up()
+        # The server the parsing processes fork from loads the parsers in a process of its own: started
+        # a moment after Houqin answers, not while it loads (on two cores they would share them).
+        self._warming = asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, uploads.warm_up)
         if self.jobs is not None:
             self.jobs.start()
         for channel in self.channels:
@@ -52,6 +58,8 @@ class Service:
     async def stop(self) -> None:
         """Each channel finishes what it has in hand, at the same time (bounded by their grace)."""
         self.stopping = True
+        if self._warming is not None:
+            self._warming.cancel()
         if self.jobs is not None:
             self.jobs.stop()
         await asyncio.gather(*(channel.stop() for channel in self.channels))

@@ -46,6 +46,8 @@ typecheck: $(STAMP)
 # 2026-12-04, after one compiled-SQL cache per test process (tests/compiled.py): make check 2:01 in the
 # tree (2:46 at noon, before it); make pytest 9:44 with -n 3 and 9:39 with -n 4, both keeping the two
 # cores busy (PostgreSQL's own processes a quarter of that), so more workers buy nothing.
+# Later, the demo's past written twice by make check instead of five times: its tests 124-132 s
+# (171 and 134 s before, alternating; 2026-12-04 evening, a slower Xeon VM).
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
 pytest: $(STAMP)

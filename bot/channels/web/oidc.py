@@ -16,10 +16,9 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import warnings
 
 import httpx
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -30,6 +29,16 @@ from bot.settings import Settings
 from handlers.accounts import signin
 from handlers.core.engine import Houqin
 from handlers.core.i18n import translate
+
+with warnings.catch_warnings():
+    # Authlib 1.9 asks, from inside its own Starlette client, for httpx2 instead of httpx, and its
+    # warnings module turns them on for the whole process as it loads: nothing of ours to change, and
+    # it would print at every start with single sign-on on. Both stay inside this block.
+    import authlib.deprecate  # noqa: F401  (loaded first, so the filter below goes in front of its own)
+
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.starlette_client import OAuth
 
 log = logging.getLogger(__name__)
 FLOW_COOKIE = "houqin_oidc"

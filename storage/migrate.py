@@ -6,20 +6,20 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
     # Alembic is imported where a migration runs or the schema is in doubt: loading it costs about a
     # fifth of a second, which `houqin run` would otherwise spend at every start.
     from alembic.config import Config
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. A database that records exactly this is current without asking Alembic; any
-# other answer (older, newer, none, this line left behind by a new migration) goes to Alembic as
-# before, so a stale value costs only time. tests/storage/test_schema.py holds it to Alembic's head.
+# other answer (older, newer, none, this line left behind by a new migration) is compared with the
+# heads Alembic finds, so a stale value costs only time. tests/storage/test_schema.py holds it to them.
 HEAD = "0016_assignment_by_index"
+VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
 
 
 def alembic_config(database_url: str) -> Config:
@@ -56,45 +56,28 @@ async def _check_current(database_url: str) -> None:
 
     engine = make_engine(database_url)
     try:
-        if await _recorded(engine) == {HEAD}:
-            return
+        async with engine.connect() as connection:
+            recorded = await connection.run_sync(_recorded)
+    except (OSError, SQLAlchemyError) as exc:
+        raise SchemaNotCurrent(
+            f"cannot reach the database ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
     finally:
         await engine.dispose()
-    await _check_with_alembic(database_url)
+    if recorded != {HEAD} and recorded != _alembic_heads():
+        raise SchemaNotCurrent("the database schema is not up to date: run `houqin migrate` first")
 
 
-async def _recorded(engine: AsyncEngine) -> set[str] | None:
-    """The revisions the database records (Alembic's version table, read as a plain table); None when
-    it has no such table (never migrated)."""
-    try:
-        async with engine.connect() as connection:
-            try:
-                found = await connection.execute(text("SELECT version_num FROM alembic_version"))
-            except SQLAlchemyError:
-                return None
-            return set(found.scalars())
-    except (OSError, SQLAlchemyError) as exc:
-        raise unreachable(exc) from None
+def _recorded(connection: Connection) -> set[str]:
+    """The revisions the database records: Alembic's version table, read as a plain table (none when
+    it was never migrated)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return set()
+    return set(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
 
 
-def unreachable(exc: Exception) -> SchemaNotCurrent:
-    return SchemaNotCurrent(f"cannot reach the database ({type(exc).__name__}: {str(exc).splitlines()[0]})")
-
-
-async def _check_with_alembic(database_url: str) -> None:
-    from alembic.runtime.migration import MigrationContext
+def _alembic_heads() -> set[str]:
+    """The newest migrations as Alembic finds them, asked only when the database is not at HEAD."""
     from alembic.script import ScriptDirectory
 
-    from storage.db import make_engine
-
-    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
-    engine = make_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            current = set(await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
-    except (OSError, SQLAlchemyError) as exc:
-        raise unreachable(exc) from None
-    finally:
-        await engine.dispose()
-    if current != heads:
-        raise SchemaNotCurrent("the database schema is not up to date: run `houqin migrate` first")
+    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())

@@ -39,7 +39,7 @@ typecheck: $(STAMP)
 
 # pytest-xdist's workers, each with its own databases (tests/conftest.py). One more than the two
 # cores here: many tests wait on real time (pacing, retries, a restarted `houqin`) rather than
-# compute. The longest start first, handed out one per worker in turn (xdist's load scheduling).
+# compute. The longest start first (tests/conftest.py says how xdist's load scheduling shares them).
 # Measured on a clean clone, quiet machine: make check 139 s with -n 2, 110 s with -n 3, 120 s with -n 4.
 # The whole suite (make pytest, CI=true) on this VM: 11:42 with -n 3, 11:45 with -n 5 (2026-12-04, slow
 # morning); later that day, quiet: make pytest 9:09 and make check 2:32 on a clean clone, -n 3.

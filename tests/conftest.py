@@ -13,10 +13,13 @@ PostgreSQL runs must happen in CI (CI=true): there a missing server fails the ru
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
+import gc
 import os
 import shutil
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -344,8 +347,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     @pytest.mark.subprocess; tests/browser is marked browser.
 
     The longest go first (marked slow, then the reliability scenarios and the heavy tests, tens of
-    seconds each): pytest-xdist hands the first tests out one per worker in turn, and the others share
-    out the rest meanwhile, instead of all waiting at the end for a long one picked up last."""
+    seconds each): pytest-xdist (3.8's load scheduling) gives each worker a first run of consecutive
+    tests, a quarter of its share, then the rest in small lots as workers free up. So the long ones go
+    out at the start, mostly to the first worker, and the others even out around them, instead of all
+    waiting at the end for a long one picked up last."""
     items.sort(
         key=lambda item: (
             item.get_closest_marker("slow") is None,
@@ -359,6 +364,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgresql)
         if item.get_closest_marker("reliability") or item.path.parent.name == "e2e":
             item.add_marker(pytest.mark.subprocess)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collecting loaded (Houqin and its libraries: about 330,000 objects) stays for the whole
+    run, so it is frozen out of the garbage collector's sight as `houqin run` freezes what it loaded
+    (bot.service.settle_memory), and young objects are collected every 10,000 rather than every 700.
+    Measured in make check's tests: 11.4 → 6.0 s of CPU spent collecting."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A pytest-xdist worker that has reported everything leaves without tearing its interpreter
+    down. Freeing its heap took seconds, and the run's main process waits for every worker to exit:
+    in make check, from the last test's end to the result went from 6.2–7.5 s to 2.0–3.0 s. Only a
+    worker, and never under coverage, whose data is saved as the interpreter ends."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and "coverage" not in sys.modules:
+        atexit.register(_leave_at_once)  # the last registered runs first
+
+
+def _leave_at_once() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

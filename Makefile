@@ -54,6 +54,8 @@ typecheck: $(STAMP)
 # cores busy (PostgreSQL's own processes a quarter of that), so more workers buy nothing.
 # Later, the demo's past written twice by make check instead of five times: its tests 124-132 s
 # (171 and 134 s before, alternating; 2026-12-04 evening, a slower Xeon VM).
+# 2026-12-04 night, the AMD EPYC VM, a clean clone with Debian's python3.11: make check 87-90 s (94-97
+# s with pyenv's), make pytest 7:43 and the whole of .ci/run 10:19 (8:04 and 10:53). docs/PERFORMANCE.md.
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
 pytest: $(STAMP)

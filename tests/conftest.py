@@ -379,7 +379,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """A pytest-xdist worker that has reported everything leaves without tearing its interpreter
     down. Freeing its heap took seconds, and the run's main process waits for every worker to exit:
-    in make check, from the last test's end to the result went from 6.2–7.5 s to 2.0–3.0 s. Only a
+    in make check, from the last test's end to the result went from 6.1–7.5 s to 1.8–3.0 s. Only a
     worker, and never under coverage, whose data is saved as the interpreter ends."""
     if os.environ.get("PYTEST_XDIST_WORKER") and "coverage" not in sys.modules:
         atexit.register(_leave_at_once)  # the last registered runs first

@@ -5,8 +5,8 @@
 # is there and can make one, else the first python3.11 (or python3) on the PATH. On this machine
 # that first one is pyenv's build of 3.11.7, with Python in a shared library; Debian's 3.11.2 ran
 # make check's tests on 16-18 % less CPU (2026-12-04, alternating twice: 79 and 89 s against 92
-# and 102 s). An existing .venv keeps the interpreter it was made with (make clean to change it).
-SYSTEM_PYTHON := $(shell /usr/bin/python3.11 -c 'import ensurepip, venv; print("/usr/bin/python3.11")' 2>/dev/null)
+# and 102 s). Looked up only when a .venv is made; an existing one keeps its interpreter (make clean).
+SYSTEM_PYTHON = $(shell /usr/bin/python3.11 -c 'import ensurepip, venv; print("/usr/bin/python3.11")' 2>/dev/null)
 PYTHON ?= $(or $(SYSTEM_PYTHON),$(shell command -v python3.11 || command -v python3))
 VENV := .venv
 BIN := $(VENV)/bin

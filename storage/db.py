@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, Oper
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# How a unit of work that may write begins on SQLite (see _tune_sqlite).
+BEGIN_WRITING = "BEGIN IMMEDIATE"
 # An execution option: this connection's transaction only reads (SQLite then begins it deferred).
 READS_ONLY = "houqin_reads_only"
 
@@ -54,6 +56,24 @@ class SqliteConnection(aiosqlite.Connection):
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
+
+    def begin_at_once(self) -> bool:
+        """Take the write lock on the loop's thread if no other connection holds it: True when taken.
+        Asked with a busy timeout of nought, so it never waits; when the lock is held, BEGIN goes to
+        the connection's thread as before and waits its turn there. Saves a trip per unit of work."""
+        sqlite = self._connection
+        if not self._running or sqlite is None or sqlite.in_transaction:
+            return False
+        sqlite.execute("PRAGMA busy_timeout=0").close()
+        try:
+            sqlite.execute(BEGIN_WRITING).close()
+        except sqlite3.OperationalError as busy:
+            if busy.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # SQLITE_BUSY and its extended codes
+                raise
+            return False
+        finally:
+            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}").close()
+        return True
 
 
 class OneTripCursor:
@@ -95,6 +115,8 @@ class OneTripCursor:
             cursor.close()
 
     async def execute(self, operation: str, parameters: Any = None) -> OneTripCursor:
+        if operation == BEGIN_WRITING and self._connection.begin_at_once():
+            return self
         await self._connection._execute(self._run, operation, parameters, False)
         return self
 
@@ -207,7 +229,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         # What is deleted is overwritten, not left in the file's free pages: a sent reply to an
         # anonymous suggester, forgotten, must not be readable from a copy of the file.
         cursor.execute("PRAGMA secure_delete=ON")
@@ -219,7 +241,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # with "database is locked" instead of waiting its turn. What only reads and must not queue
         # behind a writer (the health probe) says so: in WAL a deferred read takes no lock.
         reads_only = connection.get_execution_options().get(READS_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if reads_only else BEGIN_WRITING)
 
 
 # PostgreSQL's classes for a lost connection (08…) and a server shutting down or starting (57P…).

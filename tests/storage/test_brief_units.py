@@ -1,6 +1,6 @@
 """Where SQLite's statements run: a brief unit of work (a delivery's turn) on the event loop's own
-thread once it holds the write lock; taking the lock, committing and every other unit of work on
-aiosqlite's thread (storage/db.py, SqliteConnection)."""
+thread once it holds the write lock; committing, waiting for a lock another connection holds and
+every other unit of work on aiosqlite's thread (storage/db.py, SqliteConnection)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def test_a_brief_unit_of_work_runs_its_statements_on_the_loop_thread(tmp_p
         await database.dispose()
 
 
-async def test_taking_the_lock_and_committing_stay_off_the_loop(tmp_path: Path) -> None:
+async def test_a_free_lock_is_taken_on_the_loop_and_committing_stays_off_it(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'brief.db'}")
     statements = recording_threads(database)
     try:
@@ -67,9 +67,40 @@ async def test_taking_the_lock_and_committing_stay_off_the_loop(tmp_path: Path) 
         statements.clear()
         async with database.unit_of_work(brief=True) as session:
             await session.execute(text("SELECT 2"))
-        # BEGIN IMMEDIATE may wait for another process's write lock, COMMIT syncs the file: never on the loop.
-        assert statements == [("BEGIN", False), ("SELECT", True), ("COMMIT", False)]
+        # The lock asked for without waiting (busy timeout nought, then back); COMMIT syncs the file.
+        assert statements == [("PRAGMA", True), ("BEGIN", True), ("PRAGMA", True), ("SELECT", True), ("COMMIT", False)]
     finally:
+        await database.dispose()
+
+
+async def test_a_lock_another_connection_holds_is_waited_for_off_the_loop(tmp_path: Path) -> None:
+    """Another process writing (an import, a backup): BEGIN waits its turn on aiosqlite's thread
+    while the loop serves everyone else, and goes ahead once the other commits."""
+    path = tmp_path / "held.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    statements = recording_threads(database)
+    writer = sqlite3.connect(path, isolation_level=None)
+
+    async def note() -> None:
+        async with database.unit_of_work(brief=True) as session:
+            await session.execute(text("CREATE TABLE notes (body TEXT)"))
+
+    try:
+        assert await database.ping()  # connected, WAL set
+        writer.execute("BEGIN IMMEDIATE")
+        statements.clear()
+        waiting = asyncio.create_task(note())
+        await asyncio.sleep(0.3)  # the loop is free meanwhile: this test runs on it
+        assert not waiting.done()
+        writer.execute("COMMIT")
+        await asyncio.wait_for(waiting, timeout=5)
+        assert [ran for ran in statements if ran[0] == "BEGIN"] == [("BEGIN", True), ("BEGIN", False)]
+        async with database.unit_of_work() as session:
+            # The try without waiting left the busy timeout as it was.
+            assert await session.scalar(text("PRAGMA busy_timeout")) == 30_000
+            assert await session.scalar(text("SELECT count(*) FROM notes")) == 0
+    finally:
+        writer.close()
         await database.dispose()
 
 

@@ -9,7 +9,7 @@ import warnings
 import pytest
 from PIL import Image
 
-from handlers.core.charts import CJK_FAMILIES, Chart, Series, drawn, font_families, render
+from handlers.core.charts import CJK_FAMILIES, Chart, Series, drawn, font_families, forget_drawn, render
 
 WEEKS = ["10月26日", "11月2日", "11月9日", "11月16日"]
 
@@ -39,11 +39,24 @@ def test_a_chart_is_a_png_of_a_readable_size() -> None:
 
 def test_chinese_labels_have_their_glyphs() -> None:
     needs_a_chinese_font()
+    forget_drawn()  # drawn here, not kept from another test
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         render(a_week_in_chinese())
     # matplotlib warns "Glyph … missing from font(s)" for every character it has to draw as a box.
     assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
+
+
+def test_the_same_figures_asked_again_are_not_drawn_again() -> None:
+    """A digest previewed and then sent, or /stats asked twice in a week: one drawing."""
+    first = render(a_week_in_chinese())
+    assert render(a_week_in_chinese()) is first
+    one_more = a_week_in_chinese()
+    one_more.series[0].values[3] = 12  # type: ignore[index]
+    changed = render(one_more)
+    assert changed != first and changed.startswith(b"\x89PNG")
+    in_english = Chart("Repairs", WEEKS, a_week_in_chinese().series, y_label="张")
+    assert render(in_english) != first
 
 
 def test_a_trend_is_drawn_as_a_line_with_gaps() -> None:
@@ -53,6 +66,7 @@ def test_a_trend_is_drawn_as_a_line_with_gaps() -> None:
 
 def test_english_charts_need_no_chinese_font() -> None:
     chart = Chart("Requisitions by department", ["Finance", "Logistics"], [Series("This week", [3, 7])])
+    forget_drawn()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         png = render(chart)

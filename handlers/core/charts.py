@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import glob
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -69,11 +71,35 @@ def font_families() -> tuple[str, ...]:
     return (*(family for family in CJK_FAMILIES if family in available), "DejaVu Sans")
 
 
+# The last few charts drawn, by what they show: the same figures asked again (a digest previewed
+# then sent, caught up after a restart, /stats asked by two admins in one week) are not drawn again.
+# A chart is 30-60 KB; drawing one takes about 60 ms of CPU.
+KEPT_CHARTS = 16
+_kept: OrderedDict[str, bytes] = OrderedDict()
+_keeping = threading.Lock()  # render runs on worker threads (draw)
+
+
 def render(chart: Chart) -> bytes:
     """The chart as a PNG."""
+    shown = repr(chart)  # every field, values and labels included: equal only for the same picture
+    with _keeping:
+        if shown in _kept:
+            _kept.move_to_end(shown)
+            return _kept[shown]
     buffer = io.BytesIO()
     drawn(chart).savefig(buffer, format="png")
-    return buffer.getvalue()
+    png = buffer.getvalue()
+    with _keeping:
+        _kept[shown] = png
+        while len(_kept) > KEPT_CHARTS:
+            _kept.popitem(last=False)
+    return png
+
+
+def forget_drawn() -> None:
+    """Draw every chart afresh from now on (for a check of what drawing itself says)."""
+    with _keeping:
+        _kept.clear()
 
 
 def drawn(chart: Chart) -> Figure:

@@ -58,15 +58,20 @@ typecheck: $(STAMP)
 # s with pyenv's), make pytest 7:43 and the whole of .ci/run 10:19 (8:04 and 10:53). docs/PERFORMANCE.md.
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
+# The tests' databases and files are kept in memory where a tmpfs can hold them (/dev/shm): each
+# commit's fsync to disk is a wait that no test checks (a killed process loses nothing either way;
+# only the machine crashing would). Measured: 0.6-0.7 against 0.5-0.6 ms of CPU per unit of work.
+# Only a failed test's files are kept afterwards (pyproject's tmp_path_retention_policy).
+IN_MEMORY = $(if $(shell test -d /dev/shm -a -w /dev/shm && echo yes),TMPDIR=/dev/shm)
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST) --durations=15
+	$(IN_MEMORY) $(BIN)/python -m pytest $(XDIST) --durations=15
 
 # The tests that need no PostgreSQL, browser or process of their own (markers set in tests/conftest.py),
 # less the one that waits out tens of seconds of real time by design (`slow`: a thousand notices inside
 # Telegram's 30 a second); make test runs it.
 FAST := not postgresql and not browser and not subprocess and not slow
 fast: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST) -q -m "$(FAST)"
+	$(IN_MEMORY) $(BIN)/python -m pytest $(XDIST) -q -m "$(FAST)"
 
 # The whole suite with a coverage report, least covered first (pyproject's [tool.coverage]: greenlet
 # and thread concurrency, or code after SQLAlchemy's awaits would count as unrun). Tracing greenlets
@@ -78,7 +83,7 @@ coverage: $(STAMP)
 # Monday 10:00, a month's first working day 09:00, New Year's Eve 23:59:59 and a year ahead, in turn
 # (`$(BIN)/python -m tests.shifted_clock --clock all` runs all four).
 shifted: $(STAMP)
-	$(BIN)/python -m tests.shifted_clock -n$(WORKERS) --durations=5
+	$(IN_MEMORY) $(BIN)/python -m tests.shifted_clock -n$(WORKERS) --durations=5
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here); door signs
 # and screenshots need CJK and emoji fonts; the shifted-clock run needs libfaketime. Installed when

@@ -291,8 +291,9 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self, *, brief: bool = False) -> AsyncIterator[AsyncSession]:
         """Commit when the block ends normally, roll back when it raises. `brief`: a handful of short
-        statements (a delivery's turn, a reply's mark, the outbox's claims; the demo's past, many of
-        them with nothing else on the loop), run on SQLite without thread hops (SqliteConnection).
+        statements (a delivery's turn, a reply's mark, the outbox's claims and the browser's
+        fetch, a step described, a sender's heartbeat; the demo's past, many of them with nothing else
+        on the loop), run on SQLite without thread hops (SqliteConnection).
         Not for jobs that read much while serving (digests, exports, housekeeping).
         A turn that is an admin's report now and then holds the loop for its queries: on SQLite's one
         connection every other unit of work would wait for them anyway."""

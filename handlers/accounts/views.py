@@ -46,8 +46,9 @@ async def members(db: Database, channel: str, default_locale: str) -> list[Membe
 
 
 async def account_name(db: Database, channel: str, external_id: str) -> str | None:
-    """The display name of this account's person; None when there is no such account."""
-    async with db.unit_of_work() as session:
+    """The display name of this account's person; None when there is no such account. Asked at
+    every message of the demo's browser chat: one short read, so a brief unit of work."""
+    async with db.unit_of_work(brief=True) as session:
         account = await _account(session, channel, external_id)
         return account.person.display_name if account is not None else None
 

@@ -22,7 +22,7 @@ FORGET = timedelta(hours=1)
 
 async def share(db: Database, channel: str, instance: str, now: datetime) -> int:
     """Record that `instance` is sending on `channel` now; returns how many processes are (≥ 1)."""
-    async with db.unit_of_work() as session:
+    async with db.unit_of_work(brief=True) as session:
         mine = (Sender.channel == channel) & (Sender.instance == instance)
         touched = await session.execute(
             update(Sender).where(mine).values(seen_at=now).execution_options(synchronize_session=False)
@@ -36,7 +36,7 @@ async def share(db: Database, channel: str, instance: str, now: datetime) -> int
         await session.execute(delete(Sender).where(Sender.channel == channel, Sender.seen_at < now - FORGET))
     # Counted after the touch has committed: of two processes touching at once, the later count sees
     # both rows (in one transaction each would see only its own uncommitted row on PostgreSQL).
-    async with db.unit_of_work() as session:
+    async with db.unit_of_work(brief=True) as session:
         sending = await session.scalar(
             select(func.count()).select_from(Sender).where(Sender.channel == channel, Sender.seen_at >= now - ACTIVE)
         )

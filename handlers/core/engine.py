@@ -311,7 +311,7 @@ class Houqin:
 
     async def earlier_outcome(self, inbound: Inbound) -> Outcome | None:
         sealed = await self.sealed_key(inbound)
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             found = await session.scalar(
                 select(ProcessedDelivery).where(
                     ProcessedDelivery.channel == inbound.sender.channel,
@@ -420,7 +420,7 @@ class Houqin:
     async def current_step(self, sender: Sender) -> StepView | None:
         """The question this person is on in this channel, described whole; None outside a flow.
         Changes nothing: the answer still comes back through ``handle``."""
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             account = await session.scalar(
                 select(ChannelAccount).where(
                     ChannelAccount.channel == sender.channel, ChannelAccount.external_id == sender.external_id

@@ -247,7 +247,7 @@ class Outbox:
     async def waiting_for(self, channel: str, address: str, limit: int = 50) -> list[Pending]:
         """Everything not yet acknowledged for one address, for a reader that fetches (the browser):
         handed out again until acknowledged, so a lost response loses nothing."""
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(brief=True) as session:
             mine = (OutboxMessage.channel == channel) & (OutboxMessage.address == address)
             due = due_by(self.clock())
             return (await self._load(session, mine & OutboxMessage.sent_at.is_(None) & due))[:limit]

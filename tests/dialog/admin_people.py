@@ -139,7 +139,7 @@ async def person_id(db: Database, handle: str) -> int:
 
 async def snapshot(db: Database) -> dict[str, object]:
     """Everything an admin action could change (the refused attempt's own audit row aside)."""
-    async with db.unit_of_work() as session:
+    async with db.unit_of_work(brief=True) as session:
         return {
             "roles": sorted((r.person_id, r.role, r.scope) for r in await session.scalars(select(PersonRole))),
             "departments": sorted((d.code, d.name_zh, d.name_en) for d in await session.scalars(select(Department))),
@@ -157,7 +157,7 @@ async def snapshot(db: Database) -> dict[str, object]:
 
 
 async def refusals_of(db: Database, person: int) -> list[AuditEntry]:
-    async with db.unit_of_work() as session:
+    async with db.unit_of_work(brief=True) as session:
         found = await session.scalars(
             select(AuditEntry)
             .where(AuditEntry.actor_id == person, AuditEntry.outcome == "refused")

@@ -367,7 +367,7 @@ async def notices_delivered(db: Database, channels: tuple[str, ...], timeout: fl
     """Until every notice queued for these channels has gone out (cards, status updates)."""
     async with asyncio.timeout(timeout):
         while True:
-            async with db.unit_of_work() as session:
+            async with db.unit_of_work(brief=True) as session:
                 waiting = await session.scalar(
                     select(func.count())
                     .select_from(OutboxMessage)
@@ -385,7 +385,7 @@ async def delivery_replied(db: Database, channel: str, key: str, timeout: float 
     """Until a delivery (handled here or by another process) has had its replies sent."""
     async with asyncio.timeout(timeout):
         while True:
-            async with db.unit_of_work() as session:
+            async with db.unit_of_work(brief=True) as session:
                 done = await session.scalar(
                     select(ProcessedDelivery.replied_at).where(
                         ProcessedDelivery.channel == channel, ProcessedDelivery.key == key

@@ -112,7 +112,7 @@ async def handled(db: Database, update_id: int, timeout: float = WAIT) -> None: 
     A discreet one (an anonymous answer) is kept under its sealed key, which the server key makes."""
     async with asyncio.timeout(timeout):
         while True:
-            async with db.unit_of_work() as session:
+            async with db.unit_of_work(brief=True) as session:
                 sealed = sealed_key(await keys.server_key(session), "telegram", str(update_id))
                 replied = await session.scalar(
                     select(ProcessedDelivery.replied_at).where(
@@ -131,7 +131,7 @@ async def notices_delivered(db: Database, timeout: float = 10.0) -> None:  # noq
     """
     async with asyncio.timeout(timeout):
         while True:
-            async with db.unit_of_work() as session:
+            async with db.unit_of_work(brief=True) as session:
                 waiting = await session.scalar(
                     select(func.count())
                     .select_from(OutboxMessage)

@@ -56,6 +56,9 @@ typecheck: $(STAMP)
 # (171 and 134 s before, alternating; 2026-12-04 evening, a slower Xeon VM).
 # 2026-12-04 night, the AMD EPYC VM, a clean clone with Debian's python3.11: make check 87-90 s (94-97
 # s with pyenv's), make pytest 7:43 and the whole of .ci/run 10:19 (8:04 and 10:53). docs/PERFORMANCE.md.
+# Later that night, after one trip to SQLite's thread per statement and the tests' files in /dev/shm: make
+# check 67-71 s on a warm clean clone, .ci/run 9:30. -n 4 was no faster (61-68 s against 62-67 s):
+# the tests now wait on real time (pacing, retries) about as long as they compute.
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
 # The tests' databases and files are kept in memory where a tmpfs can hold them (/dev/shm): each

@@ -386,6 +386,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _leave_at_once() -> None:
+    if "multiprocessing.util" in sys.modules:
+        # What the skipped teardown would do for multiprocessing (its own atexit hook, which runs after
+        # this one): otherwise the upload parsers' forkserver leaves its socket's folder in TMPDIR.
+        from multiprocessing import util
+
+        util._exit_function()  # type: ignore[attr-defined]
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -196,41 +196,38 @@ async def count(change: Change, item_id: int, counted: int) -> int:
 
 async def alert_if_low(change: Change, item_id: int) -> None:
     """Tell the logistics admins when what is available falls to the reorder threshold: once per
-    crossing. The flag flips by conditional UPDATE, so of many requisitions crossing it at once only
-    one sends the alert; it re-arms when stock is back above the threshold."""
-    available = SupplyItem.on_hand - SupplyItem.reserved
-    if await _changed(
-        change,
+    crossing. The flag follows the stock in one conditional UPDATE, changed only when it no longer
+    says where the stock is: of many requisitions crossing at once only the one that flips it to low
+    sends the alert, and it re-arms when stock is back above the threshold."""
+    low = SupplyItem.on_hand - SupplyItem.reserved <= SupplyItem.reorder_at
+    flipped = await change.session.execute(
         update(SupplyItem)
-        .where(SupplyItem.id == item_id, SupplyItem.low_alerted.is_(False), available <= SupplyItem.reorder_at)
-        .values(low_alerted=True),
-    ):
-        item = await fresh(change.session, item_id)
-        alert = msg(
-            "stock.alert.low",
-            name=item_label(item),
-            code=item.code,
-            available=item.available,
-            unit=unit_of(item),
-            threshold=item.reorder_at,
-        )
-        audit.write(
-            change.session,
-            action="stock.low_alert",
-            record=item.code,
-            actor_id=change.actor_id,
-            at=change.now,
-            detail={"available": item.available, "threshold": item.reorder_at},
-        )
-        for admin in await people_with_role(change.session, "logistics_admin"):
-            await notify(change.session, Notice(admin.id, alert), change.now)
-        return
-    await change.session.execute(
-        update(SupplyItem)
-        .where(SupplyItem.id == item_id, SupplyItem.low_alerted.is_(True), available > SupplyItem.reorder_at)
-        .values(low_alerted=False)
+        .where(SupplyItem.id == item_id, SupplyItem.low_alerted != low)
+        .values(low_alerted=low)
+        .returning(SupplyItem.low_alerted)
         .execution_options(synchronize_session=False)
     )
+    if flipped.scalar() is not True:
+        return  # unchanged, or back above the threshold
+    item = await fresh(change.session, item_id)
+    alert = msg(
+        "stock.alert.low",
+        name=item_label(item),
+        code=item.code,
+        available=item.available,
+        unit=unit_of(item),
+        threshold=item.reorder_at,
+    )
+    audit.write(
+        change.session,
+        action="stock.low_alert",
+        record=item.code,
+        actor_id=change.actor_id,
+        at=change.now,
+        detail={"available": item.available, "threshold": item.reorder_at},
+    )
+    for admin in await people_with_role(change.session, "logistics_admin"):
+        await notify(change.session, Notice(admin.id, alert), change.now)
 
 
 async def fresh(session: AsyncSession, item_id: int) -> SupplyItem:

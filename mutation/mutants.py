@@ -78,8 +78,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "stock: a low-stock alert on every change below the threshold, not once per crossing",
         "handlers/supplies/stock.py",
-        "SupplyItem.low_alerted.is_(False), ",
-        "",
+        "SupplyItem.id == item_id, SupplyItem.low_alerted != low)",
+        "SupplyItem.id == item_id)",
         STOCK_TESTS,
     ),
     # --- who may do what (handlers/core/authz.py) -------------------------------------------------------

@@ -57,8 +57,10 @@ typecheck: $(STAMP)
 # 2026-12-04 night, the AMD EPYC VM, a clean clone with Debian's python3.11: make check 87-90 s (94-97
 # s with pyenv's), make pytest 7:43 and the whole of .ci/run 10:19 (8:04 and 10:53). docs/PERFORMANCE.md.
 # Later that night, after one trip to SQLite's thread per statement and the tests' files in /dev/shm: make
-# check 67-71 s on a warm clean clone, .ci/run 9:30. -n 4 was no faster (61-68 s against 62-67 s):
-# the tests now wait on real time (pacing, retries) about as long as they compute.
+# check 67-71 s on a warm clean clone, .ci/run 9:30; later, quieter, make check 60.8 / 62.2 s and
+# .ci/run 8:30 (pytest 6:28). The tests now wait on real time (pacing, retries) about as long as they
+# compute: make check's take one worker more (FAST_WORKERS, below); the whole suite gained nothing
+# from a fourth when last measured.
 WORKERS ?= 3
 XDIST := -n $(WORKERS)
 # The tests' databases and files are kept in memory where a tmpfs can hold them (/dev/shm): each
@@ -73,8 +75,12 @@ pytest: $(STAMP)
 # less the one that waits out tens of seconds of real time by design (`slow`: a thousand notices inside
 # Telegram's 30 a second); make test runs it.
 FAST := not postgresql and not browser and not subprocess and not slow
+# One worker more for these: each now waits on real time (pacing, retries) about as long as it
+# computes, so a fourth overlaps the waits. On a warm clean clone, alternating four times (2026-12-04,
+# late): -n 4 56.6-66.8 s (mean 61.3), -n 3 62.3-65.9 s (mean 63.8), on about 10 % more CPU.
+FAST_WORKERS ?= 4
 fast: $(STAMP)
-	$(IN_MEMORY) $(BIN)/python -m pytest $(XDIST) -q -m "$(FAST)"
+	$(IN_MEMORY) $(BIN)/python -m pytest -n $(FAST_WORKERS) -q -m "$(FAST)"
 
 # The whole suite with a coverage report, least covered first (pyproject's [tool.coverage]: greenlet
 # and thread concurrency, or code after SQLAlchemy's awaits would count as unrun). Tracing greenlets

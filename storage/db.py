@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, Oper
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+BUSY_TIMEOUT = f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}"
 # How a unit of work that may write begins on SQLite (see _tune_sqlite).
 BEGIN_WRITING = "BEGIN IMMEDIATE"
 # An execution option: this connection's transaction only reads (SQLite then begins it deferred).
@@ -72,7 +73,7 @@ class SqliteConnection(aiosqlite.Connection):
                 raise
             return False
         finally:
-            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}").close()
+            sqlite.execute(BUSY_TIMEOUT).close()
         return True
 
 
@@ -115,8 +116,6 @@ class OneTripCursor:
             cursor.close()
 
     async def execute(self, operation: str, parameters: Any = None) -> OneTripCursor:
-        if operation == BEGIN_WRITING and self._connection.begin_at_once():
-            return self
         await self._connection._execute(self._run, operation, parameters, False)
         return self
 
@@ -229,7 +228,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(BUSY_TIMEOUT)
         # What is deleted is overwritten, not left in the file's free pages: a sent reply to an
         # anonymous suggester, forgotten, must not be readable from a copy of the file.
         cursor.execute("PRAGMA secure_delete=ON")
@@ -241,7 +240,12 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # with "database is locked" instead of waiting its turn. What only reads and must not queue
         # behind a writer (the health probe) says so: in WAL a deferred read takes no lock.
         reads_only = connection.get_execution_options().get(READS_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reads_only else BEGIN_WRITING)
+        if reads_only:
+            connection.exec_driver_sql("BEGIN")
+            return
+        ours = connection.connection.driver_connection  # a file's SqliteConnection; :memory: is aiosqlite's own
+        if not (isinstance(ours, SqliteConnection) and ours.begin_at_once()):
+            connection.exec_driver_sql(BEGIN_WRITING)
 
 
 # PostgreSQL's classes for a lost connection (08…) and a server shutting down or starting (57P…).

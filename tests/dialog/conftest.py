@@ -24,6 +24,12 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.wecom_api import ENCODING_AES_KEY, TOKEN, FakeWeCom
 
+# How long Slack, Feishu and DingTalk worlds wait for the core before answering "loading" (their
+# platforms give 3 s, so the channels wait 2.5). A conversation here is about what is said, and on a
+# busy machine a step that parses a file in a child process can pass 2.5 s: the late path has tests
+# of its own (ack_within = 0).
+UNHURRIED = 30.0
+
 
 @pytest.fixture
 async def web_service(db: Database) -> AsyncIterator[Service]:
@@ -109,6 +115,7 @@ async def slack_api() -> AsyncIterator[FakeSlackAPI]:
 async def slack_world_for(service: Service, api: FakeSlackAPI, db: Database) -> AsyncIterator[SlackWorld]:
     slack = slack_of(service)
     slack.outbound.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    slack.ack_within = UNHURRIED
     if service.channel("telegram") is not None:
         unpaced_telegram(service)
     await service.start()
@@ -221,6 +228,7 @@ async def feishu_api() -> AsyncIterator[FakeFeishu]:
 async def feishu_world_for(service: Service, api: FakeFeishu, db: Database) -> AsyncIterator[FeishuWorld]:
     feishu = feishu_of(service)
     feishu.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    feishu.ack_within = UNHURRIED
     await service.start()
     if service.settings.feishu_webhook:
         transport = httpx.ASGITransport(app=create_app(service))
@@ -271,6 +279,7 @@ async def dingtalk_api() -> AsyncIterator[FakeDingTalk]:
 async def dingtalk_world_for(service: Service, api: FakeDingTalk, db: Database) -> AsyncIterator[DingTalkWorld]:
     dingtalk = dingtalk_of(service)
     dingtalk.pacer = Pacer(1000, chat_interval=0)  # pacing has its own tests
+    dingtalk.ack_within = UNHURRIED
     await service.start()
     if service.settings.dingtalk_webhook:
         transport = httpx.ASGITransport(app=create_app(service))

@@ -31,7 +31,12 @@ run: $(STAMP)
 	$(BIN)/houqin demo
 	$(BIN)/houqin run --demo
 
-test: $(STAMP) browser lint typecheck pytest shifted
+# Lint first (a second or two), then the types, the whole suite and the shifted clock side by side:
+# alone, the suite leaves a fifth of the two cores idle while its tests wait on real time, and the
+# other two fit in that. Each one's output is printed whole when it ends (--output-sync), so mypy's
+# and the shifted clock's come first and the suite's last; `make pytest` streams its progress.
+test: $(STAMP) browser lint
+	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target typecheck pytest shifted
 
 check: $(STAMP) lint typecheck fast
 
@@ -45,7 +50,8 @@ typecheck: $(STAMP)
 
 # pytest-xdist's workers, each with its own databases (tests/conftest.py). One more than the two
 # cores here: many tests wait on real time (pacing, retries, a restarted `houqin`) rather than
-# compute. The longest start first (tests/conftest.py says how xdist's load scheduling shares them).
+# compute. The longest start first, and a worker that runs out of tests takes half of another's
+# (work stealing; tests/conftest.py says why).
 # Measured on a clean clone, quiet machine: make check 139 s with -n 2, 110 s with -n 3, 120 s with -n 4.
 # The whole suite (make pytest, CI=true) on this VM: 11:42 with -n 3, 11:45 with -n 5 (2026-12-04, slow
 # morning); later that day, quiet: make pytest 9:09 and make check 2:32 on a clean clone, -n 3.
@@ -61,15 +67,18 @@ typecheck: $(STAMP)
 # .ci/run 8:30 (pytest 6:28). The tests now wait on real time (pacing, retries) about as long as they
 # compute: make check's take one worker more (FAST_WORKERS, below); the whole suite gained nothing
 # from a fourth when last measured.
+# 2026-12-05, the whole suite alone with a per-test timeline: xdist's default scheduling left one
+# worker running alone for its last 170 s (the tests took 488 s); with work stealing all three ended
+# within 7 s of each other, at 441 s.
 WORKERS ?= 3
-XDIST := -n $(WORKERS)
+XDIST = --numprocesses=$(1) --dist=worksteal
 # The tests' databases and files are kept in memory where a tmpfs can hold them (/dev/shm): each
 # commit's fsync to disk is a wait that no test checks (a killed process loses nothing either way;
 # only the machine crashing would). Measured: 0.6-0.7 against 0.5-0.6 ms of CPU per unit of work.
 # Only a failed test's files are kept afterwards (pyproject's tmp_path_retention_policy).
 IN_MEMORY = $(if $(shell test -d /dev/shm -a -w /dev/shm && echo yes),TMPDIR=/dev/shm)
 pytest: $(STAMP)
-	$(IN_MEMORY) $(BIN)/python -m pytest $(XDIST) --durations=15
+	$(IN_MEMORY) $(BIN)/python -m pytest $(call XDIST,$(WORKERS)) --durations=15
 
 # The tests that need no PostgreSQL, browser or process of their own (markers set in tests/conftest.py),
 # less the one that waits out tens of seconds of real time by design (`slow`: a thousand notices inside
@@ -81,7 +90,7 @@ FAST := not postgresql and not browser and not subprocess and not slow
 # Then make check 57.2 / 56.8 s on a warm clean clone, and .ci/run 8:29 (pytest 6:17).
 FAST_WORKERS ?= 4
 fast: $(STAMP)
-	$(IN_MEMORY) $(BIN)/python -m pytest -n $(FAST_WORKERS) -q -m "$(FAST)"
+	$(IN_MEMORY) $(BIN)/python -m pytest $(call XDIST,$(FAST_WORKERS)) -q -m "$(FAST)"
 
 # The whole suite with a coverage report, least covered first (pyproject's [tool.coverage]: greenlet
 # and thread concurrency, or code after SQLAlchemy's awaits would count as unrun). Tracing greenlets
@@ -93,7 +102,7 @@ coverage: $(STAMP)
 # Monday 10:00, a month's first working day 09:00, New Year's Eve 23:59:59 and a year ahead, in turn
 # (`$(BIN)/python -m tests.shifted_clock --clock all` runs all four).
 shifted: $(STAMP)
-	$(IN_MEMORY) $(BIN)/python -m tests.shifted_clock -n$(WORKERS) --durations=5
+	$(IN_MEMORY) $(BIN)/python -m tests.shifted_clock $(call XDIST,$(WORKERS)) --durations=5
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here); door signs
 # and screenshots need CJK and emoji fonts; the shifted-clock run needs libfaketime. Installed when

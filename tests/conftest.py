@@ -347,10 +347,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     @pytest.mark.subprocess; tests/browser is marked browser.
 
     The longest go first (marked slow, then the reliability scenarios and the heavy tests, tens of
-    seconds each): pytest-xdist (3.8's load scheduling) gives each worker a first run of consecutive
-    tests, a quarter of its share, then the rest in small lots as workers free up. So the long ones go
-    out at the start, mostly to the first worker, and the others even out around them, instead of all
-    waiting at the end for a long one picked up last."""
+    seconds each). The Makefile asks pytest-xdist for work stealing (--dist worksteal): each worker is
+    handed an equal run of consecutive tests, and one that runs out takes the second half of the
+    longest queue left. So the long ones start at once, at the head of the first worker's run, and the
+    others even out around them, instead of all waiting at the end for a long one picked up last.
+    (xdist's default load scheduling never takes back what it handed out: the first worker's first
+    lot held every long test, and it ran alone for the last 170 s of a 490 s run.)"""
     items.sort(
         key=lambda item: (
             item.get_closest_marker("slow") is None,

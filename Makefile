@@ -51,25 +51,8 @@ typecheck: $(STAMP)
 # pytest-xdist's workers, each with its own databases (tests/conftest.py). One more than the two
 # cores here: many tests wait on real time (pacing, retries, a restarted `houqin`) rather than
 # compute. The longest start first, and a worker that runs out of tests takes half of another's
-# (work stealing; tests/conftest.py says why).
-# Measured on a clean clone, quiet machine: make check 139 s with -n 2, 110 s with -n 3, 120 s with -n 4.
-# The whole suite (make pytest, CI=true) on this VM: 11:42 with -n 3, 11:45 with -n 5 (2026-12-04, slow
-# morning); later that day, quiet: make pytest 9:09 and make check 2:32 on a clean clone, -n 3.
-# 2026-12-04, after one compiled-SQL cache per test process (tests/compiled.py): make check 2:01 in the
-# tree (2:46 at noon, before it); make pytest 9:44 with -n 3 and 9:39 with -n 4, both keeping the two
-# cores busy (PostgreSQL's own processes a quarter of that), so more workers buy nothing.
-# Later, the demo's past written twice by make check instead of five times: its tests 124-132 s
-# (171 and 134 s before, alternating; 2026-12-04 evening, a slower Xeon VM).
-# 2026-12-04 night, the AMD EPYC VM, a clean clone with Debian's python3.11: make check 87-90 s (94-97
-# s with pyenv's), make pytest 7:43 and the whole of .ci/run 10:19 (8:04 and 10:53). docs/PERFORMANCE.md.
-# Later that night, after one trip to SQLite's thread per statement and the tests' files in /dev/shm: make
-# check 67-71 s on a warm clean clone, .ci/run 9:30; later, quieter, make check 60.8 / 62.2 s and
-# .ci/run 8:30 (pytest 6:28). The tests now wait on real time (pacing, retries) about as long as they
-# compute: make check's take one worker more (FAST_WORKERS, below); the whole suite gained nothing
-# from a fourth when last measured.
-# 2026-12-05, the whole suite alone with a per-test timeline: xdist's default scheduling left one
-# worker running alone for its last 170 s (the tests took 488 s); with work stealing all three ended
-# within 7 s of each other, at 441 s.
+# (work stealing; tests/conftest.py says why). A fourth worker bought the whole suite nothing when
+# last measured; each change's timings are in docs/PERFORMANCE.md ("Results").
 WORKERS ?= 3
 XDIST = --numprocesses=$(1) --dist=worksteal
 # The tests' databases and files are kept in memory where a tmpfs can hold them (/dev/shm): each
@@ -84,10 +67,8 @@ pytest: $(STAMP)
 # less the one that waits out tens of seconds of real time by design (`slow`: a thousand notices inside
 # Telegram's 30 a second); make test runs it.
 FAST := not postgresql and not browser and not subprocess and not slow
-# One worker more for these: each now waits on real time (pacing, retries) about as long as it
-# computes, so a fourth overlaps the waits. On a warm clean clone, alternating four times (2026-12-04,
-# late): -n 4 56.6-66.8 s (mean 61.3), -n 3 62.3-65.9 s (mean 63.8), on about 10 % more CPU.
-# Then make check 57.2 / 56.8 s on a warm clean clone, and .ci/run 8:29 (pytest 6:17).
+# One worker more for these: each waits on real time (pacing, retries) about as long as it computes,
+# so a fourth overlaps the waits (-n 4 mean 61.3 s, -n 3 63.8 s, alternating on a warm clean clone).
 FAST_WORKERS ?= 4
 fast: $(STAMP)
 	$(IN_MEMORY) $(BIN)/python -m pytest $(call XDIST,$(FAST_WORKERS)) -q -m "$(FAST)"

@@ -38,9 +38,8 @@ SAID = {
 }
 WORK = ("已修好", "更换了配件", "调整后恢复正常", "清理完成", "Replaced the part")
 LOW_SAID = ("修完第二天又坏了", "等了太久", "还是有问题")
-
-Event = dict[str, object]  # a row of ticket_events, written in one batch (write)
 SEASONAL = {12: 3.0, 1: 3.0, 2: 2.5, 6: 2.0, 7: 3.0, 8: 3.0}  # hvac reports by month
+Event = dict[str, object]  # a row of ticket_events, written in one batch (write)
 
 
 def per_day(day: date, past: Past) -> int:

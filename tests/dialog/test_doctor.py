@@ -18,6 +18,7 @@ from bot.service import build_service
 from bot.settings import Settings, load_settings
 from handlers.core import charts
 from storage.db import Database
+from tests.fakes.in_loop_server import InLoopServer
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -33,12 +34,13 @@ async def public_houqin(db: Database) -> AsyncIterator[str]:
     """A Houqin answering on a real port, as PUBLIC_URL would reach it (its /healthz)."""
     service = build_service(load_settings(database_url=db.url, web_enabled=False, jobs_enabled=False))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    server = InLoopServer(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110  (uvicorn says so by a flag, not an event)
         await asyncio.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
+    server.exit_requested.set()
     await serving
     await service.db.dispose()
 

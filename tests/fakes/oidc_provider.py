@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode
@@ -27,6 +25,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.in_loop_server import InLoopServer
 
 CLIENT_ID = "houqin-test"
 CLIENT_SECRET = "s3cret-for-the-fake-provider"
@@ -40,12 +40,6 @@ class Grant:
     claims: dict[str, Any]
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield  # leave Ctrl-C to pytest
-
-
 @dataclass
 class FakeOIDCProvider:
     # Who is logged in at the provider: the claims its next ID token carries (besides iss, aud …).
@@ -56,7 +50,7 @@ class FakeOIDCProvider:
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     _grants: dict[str, Grant] = field(default_factory=dict)
-    _server: _Server | None = None
+    _server: InLoopServer | None = None
     _task: asyncio.Task[None] | None = None
 
     def sign_with_unpublished_key(self) -> None:
@@ -141,7 +135,7 @@ class FakeOIDCProvider:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=0, lifespan="off", access_log=False, log_config=None, log_level=None
         )
-        self._server = _Server(config)
+        self._server = InLoopServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="FakeOIDCProvider.serve")
         while not self._server.started:
             if self._task.done():
@@ -155,4 +149,5 @@ class FakeOIDCProvider:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
+            self._server.exit_requested.set()
             await self._task

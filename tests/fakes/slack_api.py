@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.telegram_api import _InLoopServer
+from tests.fakes.in_loop_server import InLoopServer
 
 JSON = dict[str, Any]
 
@@ -96,7 +96,7 @@ class FakeSlackAPI:
     kept: dict[str, bytes] = field(default_factory=dict)  # files people attached, by id
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _server: _InLoopServer | None = None
+    _server: InLoopServer | None = None
 
     def __post_init__(self) -> None:
         self._methods: dict[str, Callable[[JSON], JSON]] = {
@@ -126,7 +126,7 @@ class FakeSlackAPI:
         config = uvicorn.Config(
             self._app, host="127.0.0.1", port=0, lifespan="off", access_log=False, log_config=None, log_level=None
         )
-        server = _InLoopServer(config)
+        server = InLoopServer(config)
         self._server = server
         self._task = asyncio.create_task(server.serve())
         while not server.started:

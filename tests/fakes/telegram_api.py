@@ -31,7 +31,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -41,6 +41,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.in_loop_server import InLoopServer
 
 JSONDict = dict[str, Any]
 
@@ -343,24 +345,6 @@ class FakeUser:
         return api._push({"message": message})
 
 
-class _InLoopServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.exit_requested = asyncio.Event()
-
-    # uvicorn.Server.serve() replaces the SIGINT/SIGTERM handlers while it runs; inside a test that would
-    # swallow Ctrl-C meant for pytest, so signals are left alone.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    # The stock loop checks should_exit every 100 ms; waiting on an event makes stop() that much faster,
-    # which adds up over a test suite that starts a server per test.
-    async def main_loop(self) -> None:
-        await self.on_tick(0)  # sets the default response headers
-        await self.exit_requested.wait()
-
-
 class FakeBotAPI:
     """Fake Telegram Bot API on 127.0.0.1 (see module docstring)."""
 
@@ -405,7 +389,7 @@ class FakeBotAPI:
         self._limits: tuple[float, float] | None = None
         self._chat_buckets: dict[int, _Bucket] = {}
         self._global_bucket: _Bucket | None = None
-        self._server: _InLoopServer | None = None
+        self._server: InLoopServer | None = None
         self._serve_task: asyncio.Task[None] | None = None
         self._methods: dict[str, Callable[[JSONDict], object]] = {
             "getMe": self._get_me,
@@ -453,7 +437,7 @@ class FakeBotAPI:
             log_level=None,
             timeout_graceful_shutdown=2,
         )
-        server = _InLoopServer(config)
+        server = InLoopServer(config)
         self._closing = False
         self._server = server
         self._serve_task = asyncio.create_task(server.serve(), name="FakeBotAPI.serve")

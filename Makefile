@@ -70,9 +70,10 @@ pytest: $(STAMP)
 # less the one that waits out tens of seconds of real time by design (`slow`: a thousand notices inside
 # Telegram's 30 a second); make test runs it.
 FAST := not postgresql and not browser and not subprocess and not slow
-# One worker more for these: each waits on real time (pacing, retries) about as long as it computes,
-# so a fourth overlaps the waits (-n 4 mean 61.3 s, -n 3 63.8 s, alternating on a warm clean clone).
-FAST_WORKERS ?= 4
+# As many workers as the whole suite. A fourth once overlapped the tests' waits on real time, until
+# the fakes stopped waiting out uvicorn's shutdown; since, it costs more CPU than it saves (alternating
+# on a warm clean clone, docs/PERFORMANCE.md: -n 3 mean 57.6 s, -n 4 60.7 s).
+FAST_WORKERS ?= 3
 fast: $(STAMP)
 	$(IN_MEMORY) $(BIN)/python -m pytest $(call XDIST,$(FAST_WORKERS)) -q -m "$(FAST)"
 

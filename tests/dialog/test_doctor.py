@@ -4,7 +4,6 @@ when one is not."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,13 +34,9 @@ async def public_houqin(db: Database) -> AsyncIterator[str]:
     service = build_service(load_settings(database_url=db.url, web_enabled=False, jobs_enabled=False))
     port = free_port()
     server = InLoopServer(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110  (uvicorn says so by a flag, not an event)
-        await asyncio.sleep(0.01)
+    await server.start("Houqin.serve")
     yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    server.exit_requested.set()
-    await serving
+    await server.stop()
     await service.db.dispose()
 
 

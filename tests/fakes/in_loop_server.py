@@ -12,8 +12,24 @@ import math
 import socket
 import time
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
+
+
+def quiet_config(app: ASGIApp, **given: Any) -> uvicorn.Config:
+    """A free port on 127.0.0.1, no lifespan, no access log, and pytest's own logging left alone
+    (log_config None: uvicorn would otherwise reconfigure the process-wide logging pytest captures)."""
+    defaults: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "lifespan": "off",
+        "access_log": False,
+        "log_config": None,
+        "log_level": None,
+    }
+    return uvicorn.Config(app, **(defaults | given))
 
 
 class InLoopServer(uvicorn.Server):
@@ -22,6 +38,24 @@ class InLoopServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.exit_requested = asyncio.Event()
+        self._serving: asyncio.Task[None] | None = None
+
+    async def start(self, name: str) -> int:
+        """Serve in the background of this loop; the port it listens on, once it does."""
+        self._serving = asyncio.create_task(self.serve(), name=name)
+        while not self.started:
+            if self._serving.done():
+                await self._serving
+                raise RuntimeError(f"{name} exited during startup")
+            await asyncio.sleep(0.001)
+        return int(self.servers[0].sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Until it has stopped: requests in flight answered, up to the graceful timeout."""
+        self.should_exit = True
+        self.exit_requested.set()
+        if self._serving is not None:
+            await self._serving
 
     # uvicorn.Server.serve() replaces the SIGINT/SIGTERM handlers while it runs; inside a test that would
     # swallow Ctrl-C meant for pytest, so signals are left alone.

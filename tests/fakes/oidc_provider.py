@@ -9,7 +9,6 @@ forged token signs with a key the fake does not publish (`sign_with_unpublished_
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode
 
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
@@ -26,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.in_loop_server import InLoopServer
+from tests.fakes.in_loop_server import InLoopServer, quiet_config
 
 CLIENT_ID = "houqin-test"
 CLIENT_SECRET = "s3cret-for-the-fake-provider"
@@ -51,7 +49,6 @@ class FakeOIDCProvider:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     _grants: dict[str, Grant] = field(default_factory=dict)
     _server: InLoopServer | None = None
-    _task: asyncio.Task[None] | None = None
 
     def sign_with_unpublished_key(self) -> None:
         self.signing_key = RSAKey.generate_key(2048, parameters={"kid": "published"})
@@ -132,22 +129,11 @@ class FakeOIDCProvider:
                 Route("/token", self.token, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, lifespan="off", access_log=False, log_config=None, log_level=None
-        )
-        self._server = InLoopServer(config)
-        self._task = asyncio.create_task(self._server.serve(), name="FakeOIDCProvider.serve")
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-                raise RuntimeError("the fake OIDC provider exited during startup")
-            await asyncio.sleep(0.001)
-        port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        self._server = InLoopServer(quiet_config(app))
+        port = await self._server.start("FakeOIDCProvider.serve")
         self.issuer = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            self._server.exit_requested.set()
-            await self._task
+        if self._server is not None:
+            await self._server.stop()

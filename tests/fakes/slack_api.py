@@ -16,14 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-import uvicorn
 from aiohttp import WSMsgType, web
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.in_loop_server import InLoopServer
+from tests.fakes.in_loop_server import InLoopServer, quiet_config
 
 JSON = dict[str, Any]
 
@@ -123,25 +122,14 @@ class FakeSlackAPI:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=0, lifespan="off", access_log=False, log_config=None, log_level=None
-        )
-        server = InLoopServer(config)
-        self._server = server
-        self._task = asyncio.create_task(server.serve())
-        while not server.started:
-            if self._task.done():
-                await self._task
-            await asyncio.sleep(0.001)
-        port = int(server.servers[0].sockets[0].getsockname()[1])
+        self._server = InLoopServer(quiet_config(self._app))
+        port = await self._server.start("FakeSlackAPI.serve")
         self.base_url = f"http://127.0.0.1:{port}/api/"
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-            self._server.exit_requested.set()
-            await self._task
+            await self._server.stop()
 
     # --- what a test reads ----------------------------------------------------------------------
 

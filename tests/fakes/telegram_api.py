@@ -35,14 +35,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.in_loop_server import InLoopServer
+from tests.fakes.in_loop_server import InLoopServer, quiet_config
 
 JSONDict = dict[str, Any]
 
@@ -390,7 +389,6 @@ class FakeBotAPI:
         self._chat_buckets: dict[int, _Bucket] = {}
         self._global_bucket: _Bucket | None = None
         self._server: InLoopServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
         self._methods: dict[str, Callable[[JSONDict], object]] = {
             "getMe": self._get_me,
             "setWebhook": self._set_webhook,
@@ -424,47 +422,28 @@ class FakeBotAPI:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("FakeBotAPI is already running")
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=0,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            access_log=False,
-            # None: don't let uvicorn reconfigure the process-wide logging that pytest captures.
-            log_config=None,
-            log_level=None,
-            timeout_graceful_shutdown=2,
-        )
-        server = InLoopServer(config)
+        server = InLoopServer(quiet_config(self._app, http="h11", ws="none", timeout_graceful_shutdown=2))
         self._closing = False
         self._server = server
-        self._serve_task = asyncio.create_task(server.serve(), name="FakeBotAPI.serve")
-        while not server.started:
-            if self._serve_task.done():
-                self._server = None
-                await self._serve_task
-                raise RuntimeError("the fake Telegram server exited during startup")
-            await asyncio.sleep(0.001)
-        port = int(server.servers[0].sockets[0].getsockname()[1])
+        try:
+            port = await server.start("FakeBotAPI.serve")
+        except BaseException:
+            self._server = None
+            raise
         self.base_url = f"http://127.0.0.1:{port}/bot"
         self.base_file_url = f"http://127.0.0.1:{port}/file/bot"
 
     async def stop(self) -> None:
-        server, task = self._server, self._serve_task
-        if server is None or task is None:
+        server = self._server
+        if server is None:
             return
         # Release long polls first: uvicorn waits for in-flight requests before it finishes shutting down.
         self._closing = True
         self._wake_all()
-        server.should_exit = True
-        server.exit_requested.set()
         try:
-            await task
+            await server.stop()
         finally:
             self._server = None
-            self._serve_task = None
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -55,54 +55,59 @@ async def write(session: AsyncSession, past: Past) -> dict[str, int]:
     )
     end_of_past = past.at(past.last, 18, 19)
     made = 0
-    for day in past.days():
-        if not past.works_on(day):  # the stores are shut on days off
-            continue
-        for _ in range(max(0, round(rng.gauss(1.6, 0.9)))):
-            requester = rng.choice(requesters)
-            lines = {item.id: item for item in rng.sample(items, rng.choice((1, 1, 2, 2, 3)))}
-            wanted = {i: rng.randint(1, max(1, min(items_limit(lines[i]), 6))) for i in lines}
-            at = past.at(day)
-            requisition = Requisition(
-                requester_id=requester.id,
-                department_id=requester.department_id,
-                purpose=rng.choice(PURPOSES),
-                status="pending_manager",
-                channel=rng.choice(("web", "telegram", "slack")),
-                created_at=at,
-                total_quantity=sum(wanted.values()),
-                total_value=sum((lines[i].unit_price or 0) * q for i, q in wanted.items()),
-            )
-            requisition.needs_second = (
-                requisition.total_quantity > rules.second_step_quantity
-                or requisition.total_value > rules.second_step_value
-            )
-            session.add(requisition)
-            await session.flush()
-            requisition.number = requisition_number(requisition.id, at.astimezone(past.zone).year)
-            for item_id, quantity in sorted(wanted.items()):
-                await restock_if_low(session, item_id, quantity, at - timedelta(hours=1))
-                change = stock.Change(session, requester.id, at, requisition.id)
-                if not await stock.reserve(change, item_id, quantity):
-                    raise stock.StockError(f"demo: item {item_id} could not reserve {quantity}")
-                session.add(
-                    RequisitionLine(
-                        requisition_id=requisition.id,
-                        item_id=item_id,
-                        quantity=quantity,
-                        unit_price=lines[item_id].unit_price,
-                    )
+    # The ledger's rows and the requisitions' steps wait for the next flush (each requisition's own,
+    # and lines_of's) instead of being flushed before every conditional UPDATE (SQLAlchemy's
+    # autoflush): those UPDATEs read only the items' figures, which nothing pending changes.
+    # Measured: 1,623 flushes → 392, this past 3.8–3.9 → 3.3–3.6 s of CPU (2026-12-05).
+    with session.no_autoflush:
+        for day in past.days():
+            if not past.works_on(day):  # the stores are shut on days off
+                continue
+            for _ in range(max(0, round(rng.gauss(1.6, 0.9)))):
+                requester = rng.choice(requesters)
+                lines = {item.id: item for item in rng.sample(items, rng.choice((1, 1, 2, 2, 3)))}
+                wanted = {i: rng.randint(1, max(1, min(items_limit(lines[i]), 6))) for i in lines}
+                at = past.at(day)
+                requisition = Requisition(
+                    requester_id=requester.id,
+                    department_id=requester.department_id,
+                    purpose=rng.choice(PURPOSES),
+                    status="pending_manager",
+                    channel=rng.choice(("web", "telegram", "slack")),
+                    created_at=at,
+                    total_quantity=sum(wanted.values()),
+                    total_value=sum((lines[i].unit_price or 0) * q for i, q in wanted.items()),
                 )
-            await decide(
-                session,
-                past,
-                requisition,
-                managers[requester.department_id or 0],
-                rng.choice(admins),
-                rng.choice(storekeepers),
-                end_of_past,
-            )
-            made += 1
+                requisition.needs_second = (
+                    requisition.total_quantity > rules.second_step_quantity
+                    or requisition.total_value > rules.second_step_value
+                )
+                session.add(requisition)
+                await session.flush()
+                requisition.number = requisition_number(requisition.id, at.astimezone(past.zone).year)
+                for item_id, quantity in sorted(wanted.items()):
+                    await restock_if_low(session, item_id, quantity, at - timedelta(hours=1))
+                    change = stock.Change(session, requester.id, at, requisition.id)
+                    if not await stock.reserve(change, item_id, quantity):
+                        raise stock.StockError(f"demo: item {item_id} could not reserve {quantity}")
+                    session.add(
+                        RequisitionLine(
+                            requisition_id=requisition.id,
+                            item_id=item_id,
+                            quantity=quantity,
+                            unit_price=lines[item_id].unit_price,
+                        )
+                    )
+                await decide(
+                    session,
+                    past,
+                    requisition,
+                    managers[requester.department_id or 0],
+                    rng.choice(admins),
+                    rng.choice(storekeepers),
+                    end_of_past,
+                )
+                made += 1
     # Yesterday's stock-take found a toner shelf short: the logistics admins' low-stock alert waits for them.
     toner = next((item for item in items if item.code == SHORT_AFTER_COUNT), None)
     if toner is not None:

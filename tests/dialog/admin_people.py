@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import (
     AuditEntry,
+    Base,
     ChannelAccount,
     Department,
     DialogState,
@@ -140,20 +143,48 @@ async def person_id(db: Database, handle: str) -> int:
 async def snapshot(db: Database) -> dict[str, object]:
     """Everything an admin action could change (the refused attempt's own audit row aside)."""
     async with db.unit_of_work(brief=True) as session:
-        return {
-            "roles": sorted((r.person_id, r.role, r.scope) for r in await session.scalars(select(PersonRole))),
-            "departments": sorted((d.code, d.name_zh, d.name_en) for d in await session.scalars(select(Department))),
-            "rooms": await session.scalar(select(func.count()).select_from(Room)),
-            "settings": sorted((s.key, s.value) for s in await session.scalars(select(OrgSetting))),
-            "outbox": await session.scalar(select(func.count()).select_from(OutboxMessage)),
-            "stock": await session.scalar(select(func.sum(SupplyItem.on_hand))),
-            "done": await session.scalar(
-                select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "ok")
-            ),
-            "flows": await session.scalar(
-                select(func.count()).select_from(DialogState).where(DialogState.flow.is_not(None))
-            ),
-        }
+        return await snapshot_in(session)
+
+
+async def snapshot_in(session: AsyncSession) -> dict[str, object]:
+    """snapshot's figures, read as plain rows in the caller's unit of work: the authorisation matrix
+    reads them, and who was refused how often, after each of its tries."""
+
+    def count(model: type[Base], *where: ColumnElement[bool]) -> ScalarSelect[int]:
+        return select(func.count()).select_from(model).where(*where).scalar_subquery()
+
+    rooms, outbox, stock, done, flows = (
+        await session.execute(
+            select(
+                count(Room),
+                count(OutboxMessage),
+                select(func.sum(SupplyItem.on_hand)).scalar_subquery(),
+                count(AuditEntry, AuditEntry.outcome == "ok"),
+                count(DialogState, DialogState.flow.is_not(None)),
+            )
+        )
+    ).one()
+    roles = await session.execute(select(PersonRole.person_id, PersonRole.role, PersonRole.scope))
+    departments = await session.execute(select(Department.code, Department.name_zh, Department.name_en))
+    settings = await session.execute(select(OrgSetting.key, OrgSetting.value))
+    return {
+        "roles": sorted(tuple(row) for row in roles),
+        "departments": sorted(tuple(row) for row in departments),
+        "rooms": rooms,
+        "settings": sorted(tuple(row) for row in settings),
+        "outbox": outbox,
+        "stock": stock,
+        "done": done,
+        "flows": flows,
+    }
+
+
+async def refusal_counts(session: AsyncSession) -> Counter[int]:
+    """How many refusals each person has been audited for."""
+    counted = await session.execute(
+        select(AuditEntry.actor_id, func.count()).where(AuditEntry.outcome == "refused").group_by(AuditEntry.actor_id)
+    )
+    return Counter({int(actor): int(times) for actor, times in counted if actor is not None})
 
 
 async def refusals_of(db: Database, person: int) -> list[AuditEntry]:

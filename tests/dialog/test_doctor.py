@@ -4,7 +4,6 @@ when one is not."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,19 +21,13 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def public_houqin(db: Database) -> AsyncIterator[str]:
     """A Houqin answering on a real port, as PUBLIC_URL would reach it (its /healthz)."""
     service = build_service(load_settings(database_url=db.url, web_enabled=False, jobs_enabled=False))
-    port = free_port()
-    server = InLoopServer(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
-    await server.start("Houqin.serve")
+    # Port 0: the system's choice, read back once it listens (no window for another to take it).
+    server = InLoopServer(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning"))
+    port = await server.start("Houqin.serve")
     yield f"http://127.0.0.1:{port}"
     await server.stop()
     await service.db.dispose()
